@@ -1,0 +1,106 @@
+/**
+ * Small helpers shared by the benchmarks: timing loops, percentiles, a results table.
+ * Benchmarks report per-operation latencies in microseconds.
+ */
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** One benchmark's results: a row per measured thing. */
+export interface BenchResult {
+  name: string;
+  rows: Array<{ label: string; p50Us: number; p99Us: number; note?: string }>;
+}
+
+/** The `p`-th percentile (0–100) of `values` (nearest rank). Sorts a copy. */
+export function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = Float64Array.from(values).sort();
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[rank] as number;
+}
+
+/** Options of {@link timeOps}. */
+export interface TimeOptions {
+  /** Untimed calls first, so the JIT has settled. Default 10,000. */
+  warmupOps?: number;
+  /** Timed samples. Default 20,000. */
+  samples?: number;
+  /** Calls per sample; the sample is the batch time divided by this (amortizes the timer's own
+   * cost for sub-microsecond operations). Default 1. */
+  batch?: number;
+}
+
+/** Per-operation latency samples of `op`, in microseconds. `op(i)` gets a running index. */
+export function timeOps(op: (i: number) => unknown, options: TimeOptions = {}): number[] {
+  const warmup = options.warmupOps ?? 10_000;
+  const samples = options.samples ?? 20_000;
+  const batch = Math.max(1, options.batch ?? 1);
+  let sink: unknown;
+  for (let i = 0; i < warmup; i++) sink = op(i);
+  const out = new Array<number>(samples);
+  let i = 0;
+  for (let s = 0; s < samples; s++) {
+    const t0 = process.hrtime.bigint();
+    for (let b = 0; b < batch; b++) sink = op(i++);
+    const t1 = process.hrtime.bigint();
+    out[s] = Number(t1 - t0) / 1000 / batch;
+  }
+  keep(sink);
+  return out;
+}
+
+/** Async variant of {@link timeOps}; each sample is one awaited call (batch 1). */
+export async function timeOpsAsync(op: (i: number) => Promise<unknown>, options: Omit<TimeOptions, 'batch'> = {}): Promise<number[]> {
+  const warmup = options.warmupOps ?? 1_000;
+  const samples = options.samples ?? 5_000;
+  for (let i = 0; i < warmup; i++) await op(i);
+  const out = new Array<number>(samples);
+  for (let s = 0; s < samples; s++) {
+    const t0 = process.hrtime.bigint();
+    await op(warmup + s);
+    out[s] = Number(process.hrtime.bigint() - t0) / 1000;
+  }
+  return out;
+}
+
+/** p50 and p99 of samples, as a result row. */
+export function summarize(label: string, samplesUs: readonly number[], note?: string): BenchResult['rows'][number] {
+  return { label, p50Us: percentile(samplesUs, 50), p99Us: percentile(samplesUs, 99), ...(note !== undefined ? { note } : {}) };
+}
+
+let sinkHolder: unknown;
+/** Keep a value alive so the optimizer cannot drop the work that made it. */
+export function keep(value: unknown): void {
+  sinkHolder = value;
+}
+/** The last kept value (exists so `keep` has an observable effect). */
+export function kept(): unknown {
+  return sinkHolder;
+}
+
+function fmt(us: number): string {
+  return us >= 100 ? us.toFixed(0) : us >= 10 ? us.toFixed(1) : us.toFixed(2);
+}
+
+/** The result as an aligned text table. */
+export function formatResult(result: BenchResult): string {
+  const header = ['', 'p50 µs', 'p99 µs', ''];
+  const lines = result.rows.map((r) => [r.label, fmt(r.p50Us), fmt(r.p99Us), r.note ?? '']);
+  const widths = header.map((h, c) => Math.max(h.length, ...lines.map((l) => (l[c] as string).length)));
+  const row = (cells: string[]): string =>
+    cells.map((cell, c) => (c === 0 || c === 3 ? cell.padEnd(widths[c] as number) : cell.padStart(widths[c] as number))).join('  ').trimEnd();
+  return [`== ${result.name}`, row(header), ...lines.map(row)].join('\n');
+}
+
+/** Print the result table to stdout. */
+export function printResult(result: BenchResult): void {
+  console.log(formatResult(result));
+}
+
+/** Whether the module at `importMetaUrl` is the script node (or tsx) was started with. */
+export function isMain(importMetaUrl: string): boolean {
+  const entry = process.argv[1];
+  if (!entry) return false;
+  const strip = (p: string): string => p.replace(/\.[cm]?[jt]s$/, '');
+  return strip(fileURLToPath(importMetaUrl)) === strip(resolve(entry));
+}

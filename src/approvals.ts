@@ -1,0 +1,116 @@
+/**
+ * Waiting for a person: turn a pending decision into allowed (approved, and the approval spent on
+ * this exact call) or denied (rejected, expired, timed out). A wait that ends without a yes is a
+ * denial in every fail mode.
+ */
+import { ApprovalTimeoutError, NotFoundError } from './errors.js';
+import type { Transport } from './transport/transport.js';
+import type { ApprovalRecord, DecisionResult } from './types.js';
+
+/** How long to wait, and how to stop early. */
+export interface WaitOptions {
+  /** Give up after this long (the request is then expired). */
+  timeoutMs: number;
+  signal?: AbortSignal;
+  /** Re-read even without a change notification this often (a safety net). Default 1000. */
+  pollIntervalMs?: number;
+}
+
+/**
+ * Wait until the approval is no longer pending, or the deadline passes. On timeout the request
+ * is expired (so a late "yes" cannot authorize anything) and {@link ApprovalTimeoutError} thrown,
+ * unless a person decided at the last moment, in which case that answer is returned.
+ */
+export async function waitForDecidedApproval(
+  transport: Transport,
+  approvalId: string,
+  options: WaitOptions,
+): Promise<ApprovalRecord> {
+  const deadline = Date.now() + options.timeoutMs;
+  const pollMs = options.pollIntervalMs ?? 1000;
+  let wake: (() => void) | undefined;
+  const unwatch = transport.watch(() => wake?.());
+  try {
+    for (;;) {
+      options.signal?.throwIfAborted();
+      const approval = await transport.getApproval(approvalId);
+      if (!approval) throw new NotFoundError('approval', approvalId);
+      const expiresAtMs = Date.parse(approval.expiresAt);
+      if (approval.status !== 'pending') return approval;
+      const now = Date.now();
+      if (now >= expiresAtMs) return transport.expireApproval(approvalId);
+      if (now >= deadline) {
+        const final = await transport.expireApproval(approvalId);
+        if (final.status === 'expired') throw new ApprovalTimeoutError(approvalId, options.timeoutMs);
+        return final;
+      }
+      await sleepUntilWoken(Math.min(pollMs, deadline - now, expiresAtMs - now), options.signal, (fn) => (wake = fn));
+    }
+  } finally {
+    unwatch();
+  }
+}
+
+function sleepUntilWoken(ms: number, signal: AbortSignal | undefined, setWake: (fn: () => void) => void): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      setWake(() => undefined);
+      resolve();
+    };
+    const timer = setTimeout(done, Math.max(0, ms));
+    signal?.addEventListener('abort', done, { once: true });
+    setWake(done);
+  });
+}
+
+/**
+ * The final decision for a pending call once its approval is settled. An approved request is
+ * spent (atomically, once) on this exact call; if it cannot be spent — already used, or bound to
+ * another call — the call is denied.
+ */
+export async function settlePending(
+  transport: Transport,
+  pending: DecisionResult,
+  approval: ApprovalRecord,
+  digest: string,
+): Promise<DecisionResult> {
+  const base = { ...pending, approvalRequestId: approval.approvalId, decidedAt: new Date().toISOString() };
+  if (approval.status === 'approved') {
+    if (await transport.consumeApproval(approval.approvalId, digest)) {
+      return {
+        ...base,
+        decision: 'allowed',
+        reason: `Approved by ${approval.decidedBy ?? 'unknown'} via ${approval.channel ?? 'unknown'}${approval.comment ? `: ${approval.comment}` : ''}`,
+        conditions: [...pending.conditions, 'approved'],
+        approvedBy: {
+          decidedBy: approval.decidedBy ?? 'unknown',
+          channel: approval.channel ?? 'api',
+          decidedAt: approval.decidedAt ?? base.decidedAt,
+          ...(approval.grantId ? { grantId: approval.grantId } : {}),
+        },
+      };
+    }
+    return denied(base, 'approval_unusable', 'The approval was already used or does not match this call');
+  }
+  if (approval.status === 'rejected') {
+    return denied(
+      base,
+      'approval_rejected',
+      `Rejected by ${approval.decidedBy ?? 'unknown'} via ${approval.channel ?? 'unknown'}${approval.comment ? `: ${approval.comment}` : ''}`,
+    );
+  }
+  return denied(base, 'approval_expired', 'Nobody decided the approval before it expired');
+}
+
+/** A denial reached after a wait that ended without a yes. */
+export function denied(base: DecisionResult, code: string, reason: string): DecisionResult {
+  return {
+    ...base,
+    decision: 'denied',
+    reason,
+    policyViolations: [...base.policyViolations, { code, message: reason }],
+    conditions: [...base.conditions, code],
+  };
+}

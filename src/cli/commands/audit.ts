@@ -1,0 +1,214 @@
+/**
+ * `ascend audit tail|export|verify`: read, export and check the hash-chained audit trail.
+ */
+import { open, type FileHandle } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import type { AuditQuery, Store } from '../../store/store.js';
+import type { AuditEvent } from '../../types.js';
+import { parseEnumOption, parseIntegerOption, parseTimeOption } from '../args.js';
+import type { CommandContext, CommandGroup, CommandSpec } from '../command.js';
+import { csvRecord } from '../csv.js';
+import { ExitCode } from '../exit-codes.js';
+import { followChanges } from '../follow.js';
+import { formatTime, jsonDocument, jsonLine, truncate } from '../format.js';
+import { withStore } from '../store-access.js';
+
+/** Events read per page by export and follow: bounded memory whatever the trail's size. */
+export const AUDIT_PAGE_SIZE = 1000;
+const DEFAULT_TAIL_COUNT = 20;
+const MAX_TAIL_COUNT = 100_000;
+/** Leading hex digits of a hash shown to people. */
+const HASH_PREFIX_CHARS = 12;
+
+/** `data` members worth showing in one line, in this order. */
+const SUMMARY_KEYS = ['decision', 'actionType', 'resource', 'status', 'riskScore', 'durationMs', 'error', 'reason', 'comment', 'grantId', 'channel'];
+
+/** A short `key=value` summary of an event for `tail`. */
+export function summarizeEvent(event: AuditEvent): string {
+  const parts: string[] = [];
+  for (const key of SUMMARY_KEYS) {
+    const value = event.data[key];
+    if (value === undefined || value === null || value === '' || typeof value === 'object') continue;
+    const text = String(value);
+    parts.push(`${key}=${/\s/.test(text) ? JSON.stringify(text) : text}`);
+  }
+  // Ids last: long and rarely what a person scans for, but needed to follow up.
+  if (event.approvalId !== null) parts.push(`approval=${event.approvalId}`);
+  if (event.actionId !== null) parts.push(`action=${event.actionId}`);
+  return parts.join(' ');
+}
+
+/** Fixed widths (not measured) so `--follow` lines align with the ones printed before them. */
+function tailHeader(): string {
+  return `${'SEQ'.padStart(7)}  ${'TIME'.padEnd(19)}  ${'TYPE'.padEnd(18)}  ${'AGENT'.padEnd(20)}  ${'ACTOR'.padEnd(24)}  DETAILS\n`;
+}
+
+function tailLine(ctx: CommandContext, event: AuditEvent): string {
+  return (
+    `${String(event.seq).padStart(7)}  ${formatTime(event.ts).padEnd(19)}  ${event.type.padEnd(18)}  ` +
+    `${truncate(event.agentId ?? '-', 20).padEnd(20)}  ${truncate(event.actor, 24).padEnd(24)}  ` +
+    `${ctx.style.dim(truncate(summarizeEvent(event), 120))}`.trimEnd() +
+    '\n'
+  );
+}
+
+const tailCommand: CommandSpec = {
+  name: 'tail',
+  summary: 'show the newest audit events (oldest first); --follow keeps printing new ones',
+  details: 'With --json: a JSON array, or with --follow one JSON object per line. --follow stops on Ctrl-C (exit 0).',
+  options: {
+    n: { type: 'string', short: 'n', valueName: 'N', description: `how many events (default ${DEFAULT_TAIL_COUNT})` },
+    agent: { type: 'string', valueName: 'ID', description: 'only events of this agent' },
+    follow: { type: 'boolean', short: 'f', description: 'keep printing new events until interrupted' },
+  },
+  positionals: [],
+  examples: ['ascend audit tail -n 50', 'ascend audit tail --follow --agent agent-001'],
+  async run(ctx) {
+    const countText = ctx.string('n');
+    const count = countText === undefined ? DEFAULT_TAIL_COUNT : parseIntegerOption(countText, 'n', { min: 0, max: MAX_TAIL_COUNT }, ctx.commandPath);
+    const agentId = ctx.string('agent');
+    const follow = ctx.flag('follow');
+    const agentFilter: Pick<AuditQuery, 'agentId'> = agentId === undefined ? {} : { agentId };
+    const print = (event: AuditEvent): Promise<void> => ctx.out(ctx.json ? jsonLine(event) : tailLine(ctx, event));
+
+    await withStore(ctx, async (store) => {
+      const newest = count === 0 ? [] : await store.readAudit({ ...agentFilter, newestFirst: true, limit: count });
+      const events = newest.reverse();
+      if (!follow) {
+        if (ctx.json) await ctx.out(jsonDocument(events));
+        else if (events.length === 0) await ctx.out('no audit events\n');
+        else await ctx.out(tailHeader() + events.map((e) => tailLine(ctx, e)).join(''));
+        return;
+      }
+      if (!ctx.json) await ctx.out(tailHeader());
+      for (const event of events) await print(event);
+      // Resume after the newest event of the whole trail, not just the newest one shown.
+      let afterSeq = (await store.readAudit({ newestFirst: true, limit: 1 }))[0]?.seq ?? 0;
+      if (events.length > 0) afterSeq = Math.max(afterSeq, events[events.length - 1]!.seq);
+      await followChanges(store, ctx.io.signal, async () => {
+        for (;;) {
+          const page = await store.readAudit({ ...agentFilter, afterSeq, limit: AUDIT_PAGE_SIZE });
+          for (const event of page) {
+            await print(event);
+            afterSeq = event.seq;
+          }
+          if (page.length < AUDIT_PAGE_SIZE) return;
+        }
+      });
+    });
+    return ExitCode.OK;
+  },
+};
+
+const CSV_COLUMNS = ['seq', 'ts', 'type', 'agentId', 'actionId', 'approvalId', 'actor', 'data', 'prevHash', 'hash'] as const;
+
+function csvRow(event: AuditEvent): string {
+  return csvRecord([
+    String(event.seq),
+    event.ts,
+    event.type,
+    event.agentId ?? '',
+    event.actionId ?? '',
+    event.approvalId ?? '',
+    event.actor,
+    JSON.stringify(event.data),
+    event.prevHash,
+    event.hash,
+  ]);
+}
+
+/** Stream every matching event, page by page, to `write`. Returns how many were written. */
+async function exportPages(store: Store, query: AuditQuery, render: (event: AuditEvent) => string, write: (chunk: string) => Promise<void>): Promise<number> {
+  let afterSeq = 0;
+  let written = 0;
+  for (;;) {
+    const page = await store.readAudit({ ...query, afterSeq, limit: AUDIT_PAGE_SIZE });
+    if (page.length > 0) {
+      await write(page.map(render).join(''));
+      written += page.length;
+      afterSeq = page[page.length - 1]!.seq;
+    }
+    if (page.length < AUDIT_PAGE_SIZE) return written;
+  }
+}
+
+const exportCommand: CommandSpec = {
+  name: 'export',
+  summary: 'export audit events as JSON lines or CSV, streaming',
+  details:
+    'JSON lines: one event per line, exactly as stored (seq, ts, type, ids, actor, data, prevHash, hash).\n' +
+    'CSV (RFC 4180): a header row, then one row per event; the data column holds the event data as JSON.',
+  options: {
+    format: { type: 'string', valueName: 'FORMAT', description: 'jsonl|csv (default jsonl)' },
+    out: { type: 'string', valueName: 'FILE', description: 'write to FILE instead of stdout' },
+    agent: { type: 'string', valueName: 'ID', description: 'only events of this agent' },
+    since: { type: 'string', valueName: 'ISO', description: 'only events at or after this time' },
+    until: { type: 'string', valueName: 'ISO', description: 'only events at or before this time' },
+  },
+  positionals: [],
+  examples: ['ascend audit export --out audit.jsonl', 'ascend audit export --format csv --since 2025-01-01 --out january.csv'],
+  async run(ctx) {
+    const format = parseEnumOption(ctx.string('format') ?? 'jsonl', 'format', ['jsonl', 'csv'] as const, ctx.commandPath);
+    const agentId = ctx.string('agent');
+    const sinceText = ctx.string('since');
+    const untilText = ctx.string('until');
+    const query: AuditQuery = {
+      ...(agentId === undefined ? {} : { agentId }),
+      ...(sinceText === undefined ? {} : { since: parseTimeOption(sinceText, 'since', ctx.commandPath) }),
+      ...(untilText === undefined ? {} : { until: parseTimeOption(untilText, 'until', ctx.commandPath) }),
+    };
+    const render = format === 'csv' ? csvRow : jsonLine;
+    const header = format === 'csv' ? csvRecord(CSV_COLUMNS) : '';
+    const outOption = ctx.string('out');
+
+    if (outOption === undefined) {
+      await withStore(ctx, async (store) => {
+        if (header !== '') await ctx.out(header);
+        await exportPages(store, query, render, (chunk) => ctx.out(chunk));
+      });
+      return ExitCode.OK;
+    }
+    const outPath = resolve(ctx.io.cwd, outOption);
+    const count = await withStore(ctx, async (store) => {
+      const file: FileHandle = await open(outPath, 'w');
+      try {
+        if (header !== '') await file.write(header);
+        return await exportPages(store, query, render, async (chunk) => {
+          await file.write(chunk);
+        });
+      } finally {
+        await file.close();
+      }
+    });
+    await ctx.out(ctx.json ? jsonDocument({ exported: count, file: outPath, format }) : `exported ${count} events to ${outOption}\n`);
+    return ExitCode.OK;
+  },
+};
+
+const verifyCommand: CommandSpec = {
+  name: 'verify',
+  summary: 'recompute the hash chain (exit 1 naming the first bad event if broken)',
+  options: {},
+  positionals: [],
+  async run(ctx) {
+    const result = await withStore(ctx, (store) => store.verifyAudit());
+    if (ctx.json) {
+      await ctx.out(jsonDocument(result));
+      return result.ok ? ExitCode.OK : ExitCode.CHECK_FAILED;
+    }
+    if (result.ok) {
+      await ctx.out(`ok: ${result.checked} events, head ${result.headSeq} ${result.headHash.slice(0, HASH_PREFIX_CHARS)}\n`);
+      return ExitCode.OK;
+    }
+    const bad = result.firstBad;
+    await ctx.out(`${ctx.style.red('BROKEN')} at seq ${bad?.seq ?? '?'}: ${bad?.reason ?? 'chain does not verify'}\n`);
+    return ExitCode.CHECK_FAILED;
+  },
+};
+
+/** `ascend audit …`. */
+export const auditGroup: CommandGroup = {
+  name: 'audit',
+  summary: 'read, export and verify the tamper-evident audit trail',
+  commands: [tailCommand, exportCommand, verifyCommand],
+};

@@ -1,0 +1,205 @@
+/**
+ * `ascend policy check FILE` and `ascend policy test FILE --request JSON`.
+ */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { evaluatePolicy, UsageTracker, type CompiledPolicy } from '../../engine/index.js';
+import { PolicyError } from '../../errors.js';
+import { loadPolicyFile } from '../../policy-file.js';
+import type { ActionRequest, AgentRecord, Decision, PolicyDecision } from '../../types.js';
+import { parseEnumOption } from '../args.js';
+import type { CommandContext, CommandGroup, CommandSpec } from '../command.js';
+import { CheckFailedError, UsageError } from '../errors.js';
+import { ExitCode } from '../exit-codes.js';
+import { jsonDocument, renderFields, renderRiskFactors, styleStatus } from '../format.js';
+
+/** Agent id used by `policy test` when neither the request nor `--agent` names one. */
+export const TEST_AGENT_ID = 'test-agent';
+
+const jsonObject = z.record(z.string(), z.unknown());
+
+/** `--request`: the call to evaluate. Unknown fields are refused so typos do not pass silently. */
+export const TestRequestSchema = z.strictObject({
+  agentId: z.string().min(1).optional(),
+  actionType: z.string().min(1, 'must not be empty'),
+  resource: z.string().default(''),
+  parameters: jsonObject.default({}),
+  context: jsonObject.default({}),
+  requireHumanApproval: z.boolean().default(false),
+});
+
+/** `--agent`: the registration to check the call against. */
+export const TestAgentSchema = z.strictObject({
+  agentId: z.string().min(1).optional(),
+  agentName: z.string().optional(),
+  agentType: z.string().default('generic'),
+  capabilities: z.array(z.string()).default([]),
+  allowedResources: z.array(z.string()).default([]),
+  metadata: jsonObject.default({}),
+  blocked: z.boolean().default(false),
+  blockedReason: z.string().optional(),
+});
+
+const DECISIONS = ['allowed', 'denied', 'pending'] as const satisfies readonly Decision[];
+
+/** Number of rules in a compiled policy, whatever the engine calls the list. */
+function ruleCount(policy: CompiledPolicy): number {
+  return policy.rules.length;
+}
+
+const checkCommand: CommandSpec = {
+  name: 'check',
+  summary: 'validate a policy file (exit 1 if invalid)',
+  details: 'Prints "ok: N rules", or where the policy is wrong (file:line, rule, how to fix) and exits 1.',
+  options: {},
+  positionals: [{ name: 'FILE', description: 'policy file (YAML or JSON)' }],
+  examples: ['ascend policy check ascend.policy.yaml'],
+  async run(ctx) {
+    const file = ctx.arg('FILE');
+    let policy: CompiledPolicy;
+    try {
+      policy = loadPolicyFile(resolve(ctx.io.cwd, file));
+    } catch (err) {
+      if (!(err instanceof PolicyError)) throw err;
+      if (ctx.json) {
+        await ctx.out(jsonDocument({ ok: false, rules: 0, error: policyErrorJson(err) }));
+      } else {
+        await ctx.out(`${ctx.style.red('invalid')}: ${err.message}\n`);
+      }
+      return ExitCode.CHECK_FAILED;
+    }
+    const rules = ruleCount(policy);
+    await ctx.out(ctx.json ? jsonDocument({ ok: true, rules }) : `ok: ${rules} ${rules === 1 ? 'rule' : 'rules'}\n`);
+    return ExitCode.OK;
+  },
+};
+
+function policyErrorJson(err: PolicyError): Record<string, unknown> {
+  return {
+    message: err.message,
+    file: err.file,
+    line: err.line ?? null,
+    column: err.column ?? null,
+    ruleId: err.ruleId ?? null,
+    fix: err.fix ?? null,
+  };
+}
+
+const testCommand: CommandSpec = {
+  name: 'test',
+  summary: 'evaluate one call against a policy and explain the decision',
+  details:
+    'The request is JSON: { agentId?, actionType, resource?, parameters?, context?, requireHumanApproval? }\n' +
+    '(or @path to read it from a file). --agent takes an agent registration as JSON:\n' +
+    '{ agentId?, agentType?, capabilities?, allowedResources?, metadata?, blocked? }.\n' +
+    'Any decision exits 0; with --expect a different decision exits 1. Nothing is recorded.',
+  options: {
+    request: { type: 'string', valueName: 'JSON', description: 'the call to evaluate (required)' },
+    agent: { type: 'string', valueName: 'JSON', description: "the calling agent's registration" },
+    expect: { type: 'string', valueName: 'DECISION', description: 'allowed|denied|pending: exit 1 if the decision differs' },
+  },
+  positionals: [{ name: 'FILE', description: 'policy file (YAML or JSON)' }],
+  examples: [
+    `ascend policy test ascend.policy.yaml --request '{"actionType":"database.query","resource":"production_db","parameters":{"query":"SELECT 1"}}'`,
+    `ascend policy test ascend.policy.yaml --request @call.json --expect denied`,
+  ],
+  async run(ctx) {
+    const requestText = ctx.string('request');
+    if (requestText === undefined) throw new UsageError('--request JSON is required', ctx.commandPath);
+    const expectText = ctx.string('expect');
+    const expected = expectText === undefined ? undefined : parseEnumOption(expectText, 'expect', DECISIONS, ctx.commandPath);
+    const requestInput = parseJsonOption(ctx, 'request', requestText, TestRequestSchema);
+    const agentText = ctx.string('agent');
+    const agentInput = agentText === undefined ? undefined : parseJsonOption(ctx, 'agent', agentText, TestAgentSchema);
+
+    const policy = loadPolicyFile(resolve(ctx.io.cwd, ctx.arg('FILE')));
+    const agentId = requestInput.agentId ?? agentInput?.agentId ?? TEST_AGENT_ID;
+    const request: ActionRequest = {
+      agentId,
+      actionType: requestInput.actionType,
+      resource: requestInput.resource,
+      parameters: requestInput.parameters,
+      context: requestInput.context,
+      requireHumanApproval: requestInput.requireHumanApproval,
+    };
+    const nowMs = ctx.now();
+    const agent: AgentRecord | undefined =
+      agentInput === undefined
+        ? undefined
+        : {
+            agentId,
+            agentName: agentInput.agentName ?? agentId,
+            agentType: agentInput.agentType,
+            capabilities: agentInput.capabilities,
+            allowedResources: agentInput.allowedResources,
+            metadata: agentInput.metadata,
+            blocked: agentInput.blocked,
+            ...(agentInput.blockedReason === undefined ? {} : { blockedReason: agentInput.blockedReason }),
+            registeredAt: new Date(nowMs).toISOString(),
+            updatedAt: new Date(nowMs).toISOString(),
+          };
+    const decision = evaluatePolicy(policy, { request, agent, now: nowMs }, new UsageTracker());
+
+    await ctx.out(ctx.json ? jsonDocument(decision) : renderDecision(ctx, decision));
+    if (expected !== undefined && decision.decision !== expected) {
+      throw new CheckFailedError(`expected ${expected}, got ${decision.decision}`);
+    }
+    return ExitCode.OK;
+  },
+};
+
+/** Parse a JSON option (or `@file`) and validate it, naming the field at fault. */
+function parseJsonOption<T extends z.ZodType>(ctx: CommandContext, option: string, text: string, schema: T): z.output<T> {
+  let source = text;
+  if (text.startsWith('@')) {
+    source = readFileSync(resolve(ctx.io.cwd, text.slice(1)), 'utf8');
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(source);
+  } catch (err) {
+    throw new UsageError(`--${option} is not valid JSON: ${(err as Error).message}`, ctx.commandPath);
+  }
+  const result = schema.safeParse(value);
+  if (!result.success) {
+    // An unknown key is usually the cause of a "missing" one (a typo): report it first.
+    const issues = result.error.issues;
+    const issue = issues.find((i) => i.code === 'unrecognized_keys') ?? issues[0];
+    const field = issue === undefined || issue.path.length === 0 ? '' : ` field "${issue.path.join('.')}"`;
+    let message = issue?.message ?? 'invalid';
+    if (issue?.code === 'invalid_type' && /received undefined$/.test(message)) message = 'is required';
+    if (issue?.code === 'unrecognized_keys') message += ` (known fields: ${Object.keys(knownShape(schema)).join(', ')})`;
+    throw new UsageError(`--${option}${field}: ${message}`, ctx.commandPath);
+  }
+  return result.data;
+}
+
+function knownShape(schema: z.ZodType): Record<string, unknown> {
+  return schema instanceof z.ZodObject ? (schema.shape as Record<string, unknown>) : {};
+}
+
+function renderDecision(ctx: CommandContext, d: PolicyDecision): string {
+  const { style } = ctx;
+  const shadow = d.mode === 'monitor' && d.shadowDecision !== undefined ? ` (monitor mode; would be ${styleStatus(style, d.shadowDecision)})` : '';
+  const fields: Array<[string, string]> = [
+    ['decision', `${styleStatus(style, d.decision)}${shadow}`],
+    ['reason', d.reason],
+    ['risk', `${d.riskScore} (${d.riskLevel})`],
+    ['matched rules', d.matchedRules.length === 0 ? 'none' : d.matchedRules.join(', ')],
+    ['required approvers', d.requiredApprovers.length === 0 ? 'none' : d.requiredApprovers.join(', ')],
+  ];
+  if (d.decision === 'pending') fields.push(['approval timeout', `${d.approvalTimeoutSeconds}s`]);
+  let text = renderFields(fields);
+  text += renderRiskFactors(d.riskFactors);
+  text += 'violations:' + (d.policyViolations.length === 0 ? ' none\n' : '\n');
+  for (const v of d.policyViolations) text += `  ${v.code}${v.ruleId === undefined ? '' : ` (rule ${v.ruleId})`}: ${v.message}\n`;
+  return text;
+}
+
+/** `ascend policy …`. */
+export const policyGroup: CommandGroup = {
+  name: 'policy',
+  summary: 'validate a policy file, or see what it decides for a call',
+  commands: [checkCommand, testCommand],
+};

@@ -1,0 +1,13 @@
+/**
+ * Every `ascend` command, in the order `ascend --help` lists them.
+ */
+import type { TopLevelEntry } from './command.js';
+import { agentsGroup } from './commands/agents.js';
+import { approvalsGroup } from './commands/approvals.js';
+import { auditGroup } from './commands/audit.js';
+import { grantsGroup } from './commands/grants.js';
+import { initCommand } from './commands/init.js';
+import { policyGroup } from './commands/policy.js';
+
+/** The command tree. */
+export const COMMANDS: readonly TopLevelEntry[] = [initCommand, policyGroup, approvalsGroup, grantsGroup, agentsGroup, auditGroup];

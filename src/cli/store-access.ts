@@ -1,0 +1,42 @@
+/**
+ * Opening the store named by `--data-dir` (or `$ASCEND_DATA_DIR`, or `.ascend`), and always
+ * closing it again.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { StoreError } from '../errors.js';
+import type { Store } from '../store/store.js';
+import { defaultDbPath, openSqliteStore } from '../store/sqlite.js';
+import type { CliIo } from './io.js';
+import type { CommandContext } from './command.js';
+
+/** The data directory used when neither `--data-dir` nor `$ASCEND_DATA_DIR` is set. */
+export const DEFAULT_DATA_DIR = '.ascend';
+
+/** Absolute data directory: `--data-dir`, else `$ASCEND_DATA_DIR`, else `.ascend`, against cwd. */
+export function resolveDataDir(io: CliIo, dataDirOption: string | undefined): string {
+  const fromEnv = io.env.ASCEND_DATA_DIR;
+  const chosen = dataDirOption ?? (fromEnv !== undefined && fromEnv !== '' ? fromEnv : DEFAULT_DATA_DIR);
+  return resolve(io.cwd, chosen);
+}
+
+/**
+ * Open the store in `dataDir`. The directory must exist — a mistyped `--data-dir` should fail
+ * loudly rather than show an empty, freshly created database.
+ */
+export function openStoreIn(dataDir: string): Store {
+  if (!existsSync(dataDir) || !statSync(dataDir).isDirectory()) {
+    throw new StoreError(`no Ascend data directory at ${dataDir} (run \`ascend init\`, or pass --data-dir / set ASCEND_DATA_DIR)`);
+  }
+  return openSqliteStore(defaultDbPath(dataDir));
+}
+
+/** Run `work` with the command's store open; the store is closed however `work` ends. */
+export async function withStore<T>(ctx: CommandContext, work: (store: Store) => Promise<T>): Promise<T> {
+  const store = openStoreIn(ctx.dataDir);
+  try {
+    return await work(store);
+  } finally {
+    await store.close();
+  }
+}

@@ -1,0 +1,523 @@
+/**
+ * AscendClient: configuration, fail mode, logging and the public methods. Embedded by default
+ * (policy file + SQLite under `.ascend/`); everything below the Transport is swappable.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import type { DestinationStream, LevelWithSilent, Logger } from 'pino';
+import { callDigest, canonicalJson } from './canonical.js';
+import { parsePolicy, STARTER_POLICY_YAML, type CompiledPolicy } from './engine/index.js';
+import { loadPolicyFile } from './policy-file.js';
+import { AscendError, ConflictError, NotFoundError, PolicyError, StoreError, ValidationError } from './errors.js';
+import { denied, settlePending, waitForDecidedApproval } from './approvals.js';
+import { describeError, governCall, type GovernedCall, type LifecycleClient } from './govern.js';
+import { createLogger } from './logging.js';
+import { Redactor } from './redact.js';
+import { defaultDbPath, openSqliteStore } from './store/sqlite.js';
+import { LocalTransport } from './transport/local.js';
+import { FailOpenSpool } from './transport/spool.js';
+import type { Transport } from './transport/transport.js';
+import { isUnreachable, knownDecisionOf } from './transport/unreachable.js';
+import {
+  ActionCompletedInputSchema,
+  ActionFailedInputSchema,
+  ApprovalDecisionInputSchema,
+  EvaluateActionInputSchema,
+  FailMode,
+  RegisterAgentInputSchema,
+  riskLevelOf,
+  type ActionCompletedInput,
+  type ActionFailedInput,
+  type ActionRecord,
+  type AgentRecord,
+  type ApprovalChannel,
+  type ApprovalRecord,
+  type DecisionResult,
+  type EvaluateActionInput,
+  type OutcomeRecord,
+  type RegisterAgentInput,
+} from './types.js';
+
+/** An answer an in-process approver gives. */
+export interface ApprovalVerdict {
+  approved: boolean;
+  comment?: string;
+  /** Who decided (default `callback`). */
+  decidedBy?: string;
+  /** With `approved`: also grant this agent + action type for this many minutes. */
+  grantMinutes?: number;
+}
+
+/** Called when a call is pending a human. Return a verdict to decide in process (recorded with
+ * channel `callback`), or nothing to leave it to people (CLI, dashboard). */
+export type OnApprovalRequired = (decision: DecisionResult) => ApprovalVerdict | void | Promise<ApprovalVerdict | void>;
+
+/** Options of {@link AscendClient}. */
+export interface AscendClientOptions {
+  /** Identifies the agent in every decision and audit event. */
+  agentId: string;
+  agentName?: string;
+  /** Label recorded with each action (`production`, `staging`, …). */
+  environment?: string;
+  /** What to do when the decision point cannot be reached. Default {@link FailMode.CLOSED}. */
+  failMode?: FailMode;
+  /** Policy file path (YAML or JSON) or a compiled policy. Default `./ascend.policy.yaml`, or the
+   * starter policy when that file does not exist. */
+  policy?: string | CompiledPolicy;
+  /** Where the embedded store and the fail-open spool live. Default `.ascend`. */
+  dataDir?: string;
+  /** Audit durability, see DESIGN §5. Default `{ durability: 'sync' }`. */
+  audit?: { durability?: 'sync' | 'batched'; flushIntervalMs?: number; maxBatchSize?: number };
+  /** Parameter paths to treat as secret at any depth (`password`, `card.number`, `*.token`).
+   * Common secret names are always redacted. Redacted values are never stored, logged or sent. */
+  redact?: string[];
+  /** How long a call waits for a person by default. Default: the policy's `approvalTimeoutSeconds`. */
+  approvalTimeoutMs?: number;
+  /** Decide pending calls in process (e.g. {@link terminalApprover}). */
+  onApprovalRequired?: OnApprovalRequired;
+  logLevel?: LevelWithSilent;
+  /** JSON lines (default) or readable lines. */
+  jsonLogs?: boolean;
+  /** Where logs go (default stderr). */
+  logDestination?: DestinationStream;
+  /** A ready pino logger to use instead. */
+  logger?: Logger;
+  /** Remote decision point. The HTTP transport ships with `ascend serve`; not in this release. */
+  apiUrl?: string;
+  apiKey?: string;
+  signingSecret?: string;
+  /** Use this transport instead of building one (advanced; tests, custom deployments). */
+  transport?: Transport;
+}
+
+const OptionsSchema = z.object({
+  agentId: z.string().min(1, 'agentId is required').max(256),
+  agentName: z.string().max(256).optional(),
+  environment: z.string().max(64).optional(),
+  failMode: z.enum(['closed', 'open']).optional(),
+  dataDir: z.string().min(1).optional(),
+  audit: z
+    .object({
+      durability: z.enum(['sync', 'batched']).optional(),
+      flushIntervalMs: z.number().int().positive().max(60_000).optional(),
+      maxBatchSize: z.number().int().positive().max(100_000).optional(),
+    })
+    .strict()
+    .optional(),
+  redact: z.array(z.string().min(1)).optional(),
+  approvalTimeoutMs: z.number().int().positive().optional(),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
+  jsonLogs: z.boolean().optional(),
+});
+
+const RESULT_PREVIEW_CHARS = 2000;
+
+/** The Ascend client: govern tool calls, record outcomes, work with approvals. */
+export class AscendClient implements LifecycleClient {
+  /** The agent this client speaks for. */
+  readonly agentId: string;
+  readonly agentName: string;
+  readonly failMode: FailMode;
+  /** The logger (redacting). */
+  readonly logger: Logger;
+  private readonly transport: Transport;
+  private readonly redactor: Redactor;
+  private readonly spool: FailOpenSpool;
+  private spoolDirty: boolean;
+  private draining: Promise<void> | undefined;
+  private readonly failOpenActions = new Set<string>();
+  private readonly options: AscendClientOptions;
+  private closed = false;
+
+  constructor(options: AscendClientOptions) {
+    const parsed = OptionsSchema.safeParse(options);
+    if (!parsed.success) throw toValidationError('AscendClient options', parsed.error);
+    this.options = options;
+    this.agentId = options.agentId;
+    this.agentName = options.agentName ?? options.agentId;
+    this.failMode = options.failMode ?? FailMode.CLOSED;
+    this.redactor = new Redactor(options.redact ?? []);
+    this.logger = createLogger({
+      ...(options.logLevel ? { logLevel: options.logLevel } : {}),
+      ...(options.jsonLogs !== undefined ? { jsonLogs: options.jsonLogs } : {}),
+      ...(options.logDestination ? { destination: options.logDestination } : {}),
+      ...(options.logger ? { logger: options.logger } : {}),
+      ...(options.redact ? { redact: options.redact } : {}),
+    }).child({ agentId: this.agentId });
+    const dataDir = options.dataDir ?? process.env.ASCEND_DATA_DIR ?? '.ascend';
+    this.spool = new FailOpenSpool(path.join(dataDir, 'spool'));
+    this.spoolDirty = this.spool.hasEntries();
+    this.transport = options.transport ?? this.buildTransport(options, dataDir);
+  }
+
+  private buildTransport(options: AscendClientOptions, dataDir: string): Transport {
+    const apiUrl = options.apiUrl ?? process.env.ASCEND_API_URL;
+    if (apiUrl) {
+      throw new ValidationError('apiUrl is set, but this release has only the embedded engine', [
+        { path: 'apiUrl', message: 'remote decision points arrive with `ascend serve`; unset apiUrl (and ASCEND_API_URL) to use the embedded engine' },
+      ]);
+    }
+    const audit = options.audit ?? {};
+    return new LocalTransport({
+      policy: this.loadPolicy(options.policy),
+      openStore: () =>
+        openSqliteStore(defaultDbPath(dataDir), {
+          durability: audit.durability ?? 'sync',
+          ...(audit.flushIntervalMs ? { flushIntervalMs: audit.flushIntervalMs } : {}),
+          ...(audit.maxBatchSize ? { maxBatchSize: audit.maxBatchSize } : {}),
+        }),
+    });
+  }
+
+  private loadPolicy(policy: string | CompiledPolicy | undefined): CompiledPolicy | Error {
+    if (policy !== undefined && typeof policy !== 'string') return policy;
+    const file = policy ?? 'ascend.policy.yaml';
+    try {
+      if (policy === undefined && !fs.existsSync(file)) {
+        this.logger.warn({ file }, 'No policy file found: using the starter policy (run `ascend init` to write one)');
+        return parsePolicy(STARTER_POLICY_YAML, '<starter policy>');
+      }
+      return loadPolicyFile(file);
+    } catch (err) {
+      // A policy that does not load never allows: every call is denied with this error as reason.
+      const error = err instanceof Error ? err : new PolicyError(String(err), { file });
+      this.logger.error({ err: { message: error.message, code: (error as AscendError).code } }, 'Policy failed to load; every call will be denied');
+      return error;
+    }
+  }
+
+  /** Register (or update) this agent: what it may do and touch. */
+  async register(input: RegisterAgentInput = {}): Promise<AgentRecord> {
+    const data = parseInput(RegisterAgentInputSchema, input, 'register');
+    const record = await this.transport.register({ agentId: this.agentId, agentName: this.agentName, ...data });
+    this.logger.info({ agentType: record.agentType }, 'agent registered');
+    return record;
+  }
+
+  /**
+   * Ask the decision point about one call. Returns the decision with its explanation; with
+   * `waitForApproval`, a pending call waits for a person (or the `onApprovalRequired` callback)
+   * and comes back allowed or denied.
+   */
+  async evaluateAction(input: EvaluateActionInput & { signal?: AbortSignal }): Promise<DecisionResult> {
+    this.assertOpen();
+    const { signal, ...rest } = input;
+    const call = parseInput(EvaluateActionInputSchema, rest, 'evaluateAction');
+    const request = {
+      agentId: this.agentId,
+      actionType: call.actionType,
+      resource: call.resource,
+      parameters: call.parameters,
+      redactedParameters: this.redactor.redact(call.parameters),
+      context: this.options.environment ? { environment: this.options.environment, ...call.context } : call.context,
+      requireHumanApproval: call.requireHumanApproval,
+      digest: callDigest({ agentId: this.agentId, actionType: call.actionType, resource: call.resource, parameters: call.parameters }),
+    };
+
+    let decision: DecisionResult;
+    try {
+      decision = await this.transport.evaluate(request);
+    } catch (err) {
+      decision = this.whenUnreachable(err, request);
+      this.logDecision(decision);
+      return decision;
+    }
+    if (this.spoolDirty) this.startDrain();
+
+    if (decision.decision === 'pending') {
+      decision = await this.resolvePending(decision, request.digest, call.waitForApproval ?? false, call.approvalTimeoutMs, signal);
+    }
+    this.logDecision(decision);
+    return decision;
+  }
+
+  private async resolvePending(
+    pending: DecisionResult,
+    digest: string,
+    wait: boolean,
+    timeoutMs: number | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<DecisionResult> {
+    const approvalId = pending.approvalRequestId;
+    if (!approvalId) return pending;
+    this.logger.info(
+      { actionId: pending.actionId, approvalId, actionType: pending.actionType, riskScore: pending.riskScore },
+      'action is pending approval',
+    );
+    let decidedInProcess = false;
+    if (this.options.onApprovalRequired) {
+      const verdict = await this.options.onApprovalRequired(pending);
+      if (verdict) {
+        decidedInProcess = true;
+        await this.decide(approvalId, verdict.approved ? 'approved' : 'rejected', {
+          decidedBy: verdict.decidedBy ?? 'callback',
+          channel: 'callback',
+          ...(verdict.comment ? { comment: verdict.comment } : {}),
+          ...(verdict.grantMinutes ? { grantMinutes: verdict.grantMinutes } : {}),
+        }).catch((err: unknown) => {
+          // Someone else decided first: their answer stands and is read below.
+          if (!(err instanceof ConflictError)) throw err;
+        });
+      }
+    }
+    if (!wait && !decidedInProcess) return pending;
+    const waitMs = timeoutMs ?? this.options.approvalTimeoutMs ?? pending.approvalTimeoutSeconds * 1000;
+    try {
+      const approval = await waitForDecidedApproval(this.transport, approvalId, {
+        timeoutMs: waitMs,
+        ...(signal ? { signal } : {}),
+      });
+      return await settlePending(this.transport, pending, approval, digest);
+    } catch (err) {
+      if (err instanceof AscendError && err.code === 'approval_timeout') {
+        return denied(pending, 'approval_timeout', `Nobody decided within ${waitMs} ms; the call is denied`);
+      }
+      throw err;
+    }
+  }
+
+  /** Fail mode: the only place an unreachable decision point is turned into an answer. */
+  private whenUnreachable(err: unknown, request: { agentId: string; actionType: string; resource: string; redactedParameters: Record<string, unknown>; context: Record<string, unknown>; digest: string }): DecisionResult {
+    if (!isUnreachable(err)) throw err;
+    const known = knownDecisionOf(err);
+    const nowIso = new Date().toISOString();
+    this.logger.error({ err: { code: err.code, message: err.message }, failMode: this.failMode }, 'decision point unreachable');
+    if (this.failMode === FailMode.CLOSED) throw err;
+    if (known && known.decision !== 'allowed') {
+      // The engine already said no (or "ask a person", who cannot be asked now): that stands.
+      const base: DecisionResult = {
+        ...known,
+        actionId: randomUUID(),
+        agentId: request.agentId,
+        actionType: request.actionType,
+        resource: request.resource,
+        conditions: [],
+        decidedAt: nowIso,
+      };
+      return known.decision === 'denied' ? base : denied(base, 'approval_unavailable', 'Needs approval, but approvals cannot be recorded right now');
+    }
+    const action: ActionRecord = {
+      actionId: randomUUID(),
+      agentId: request.agentId,
+      actionType: request.actionType,
+      resource: request.resource,
+      parameters: request.redactedParameters,
+      context: request.context,
+      digest: request.digest,
+      decision: 'allowed',
+      reason: `Decision point unreachable (${err.code}); allowed by fail-open mode`,
+      riskScore: known?.riskScore ?? 0,
+      riskLevel: known?.riskLevel ?? riskLevelOf(0),
+      riskFactors: known?.riskFactors ?? [],
+      matchedRules: known?.matchedRules ?? [],
+      policyViolations: [],
+      conditions: ['fail_open_mode'],
+      createdAt: nowIso,
+    };
+    // Durable before the tool runs: if the spool cannot be written, nothing runs.
+    this.spool.append({ kind: 'decision', action });
+    this.spoolDirty = true;
+    this.failOpenActions.add(action.actionId);
+    return {
+      decision: 'allowed',
+      reason: action.reason,
+      riskScore: action.riskScore,
+      riskLevel: action.riskLevel,
+      riskFactors: action.riskFactors,
+      matchedRules: action.matchedRules,
+      policyViolations: [],
+      requiredApprovers: [],
+      approvalTimeoutSeconds: known?.approvalTimeoutSeconds ?? 0,
+      mode: known?.mode ?? 'enforce',
+      actionId: action.actionId,
+      agentId: action.agentId,
+      actionType: action.actionType,
+      resource: action.resource,
+      conditions: action.conditions,
+      decidedAt: nowIso,
+    };
+  }
+
+  private startDrain(): void {
+    if (this.draining) return;
+    this.spoolDirty = false;
+    this.draining = this.spool
+      .drain((entry) => this.transport.uploadFailOpen(entry))
+      .then((count) => {
+        if (count > 0) this.logger.info({ count }, 'uploaded fail-open records to the audit trail');
+      })
+      .catch((err: unknown) => {
+        this.spoolDirty = true;
+        this.logger.warn({ err: { message: err instanceof Error ? err.message : String(err) } }, 'fail-open upload failed; will retry');
+      })
+      .finally(() => {
+        this.draining = undefined;
+      });
+  }
+
+  /** Upload spooled fail-open records now (normally done after the next successful call). */
+  async uploadSpool(): Promise<void> {
+    if (this.spool.hasEntries()) {
+      this.spoolDirty = true;
+      this.startDrain();
+    }
+    await this.draining;
+  }
+
+  private logDecision(d: DecisionResult): void {
+    const fields = {
+      actionId: d.actionId,
+      actionType: d.actionType,
+      resource: d.resource,
+      decision: d.decision,
+      riskScore: d.riskScore,
+      matchedRules: d.matchedRules,
+      conditions: d.conditions,
+    };
+    if (d.decision === 'allowed' && d.conditions.length === 0) this.logger.debug(fields, d.reason);
+    else this.logger.info({ ...fields, violations: d.policyViolations.map((v) => v.code) }, d.reason);
+  }
+
+  /** Record that an allowed action completed. */
+  async logActionCompleted(input: ActionCompletedInput): Promise<void> {
+    const data = parseInput(ActionCompletedInputSchema, input, 'logActionCompleted');
+    await this.requireAction(data.actionId);
+    await this.recordOutcome({ actionId: data.actionId, status: 'completed', result: this.summarizeResult(data.result), durationMs: data.durationMs });
+  }
+
+  /** Record that an allowed action failed. */
+  async logActionFailed(input: ActionFailedInput): Promise<void> {
+    const data = parseInput(ActionFailedInputSchema, input, 'logActionFailed');
+    await this.requireAction(data.actionId);
+    await this.recordOutcome({ actionId: data.actionId, status: 'failed', error: describeError(data.error), durationMs: data.durationMs });
+  }
+
+  private async requireAction(actionId: string): Promise<void> {
+    if (this.failOpenActions.has(actionId)) return;
+    if (!(await this.transport.getAction(actionId))) throw new NotFoundError('action', actionId);
+  }
+
+  /**
+   * Record an outcome. If the decision point is unreachable (or the action was decided in
+   * fail-open mode) the outcome goes to the durable spool instead — written, not just claimed.
+   * @internal used by {@link governCall}
+   */
+  async recordOutcome(input: Omit<OutcomeRecord, 'recordedAt'>): Promise<void> {
+    const outcome: OutcomeRecord = { ...input, recordedAt: new Date().toISOString() };
+    if (!this.failOpenActions.has(outcome.actionId)) {
+      try {
+        await this.transport.recordOutcome(outcome);
+        return;
+      } catch (err) {
+        if (!isUnreachable(err)) throw err;
+        this.logger.warn({ actionId: outcome.actionId, err: { code: err.code } }, 'outcome spooled: decision point unreachable');
+      }
+    } else {
+      this.failOpenActions.delete(outcome.actionId);
+    }
+    this.spool.append({ kind: 'outcome', outcome });
+    this.spoolDirty = true;
+  }
+
+  /** @internal A tool result as stored: redacted and at most a few KB. */
+  summarizeResult(result: unknown): unknown {
+    if (result === undefined) return undefined;
+    const redacted = this.redactor.redact(result);
+    let text: string;
+    try {
+      text = typeof redacted === 'string' ? redacted : canonicalJson(redacted);
+    } catch {
+      text = String(redacted);
+    }
+    if (text.length <= RESULT_PREVIEW_CHARS) return typeof redacted === 'string' ? redacted : JSON.parse(text);
+    return { truncated: true, chars: text.length, preview: text.slice(0, RESULT_PREVIEW_CHARS) };
+  }
+
+  /** The state of an approval request. */
+  async checkApproval(approvalRequestId: string): Promise<ApprovalRecord> {
+    if (!approvalRequestId) throw new ValidationError('approvalRequestId is required', [{ path: 'approvalRequestId', message: 'required' }]);
+    const approval = await this.transport.getApproval(approvalRequestId);
+    if (!approval) throw new NotFoundError('approval', approvalRequestId);
+    return approval;
+  }
+
+  /**
+   * Wait until a person decides. Resolves with the decided request (approved, rejected or
+   * expired); throws {@link ApprovalTimeoutError} after `timeoutMs` (the request is then expired).
+   */
+  async waitForApproval(approvalRequestId: string, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<ApprovalRecord> {
+    if (options.timeoutMs !== undefined && !(Number.isFinite(options.timeoutMs) && options.timeoutMs > 0)) {
+      throw new ValidationError('timeoutMs must be a positive number', [{ path: 'timeoutMs', message: 'must be a positive number' }]);
+    }
+    await this.checkApproval(approvalRequestId);
+    return waitForDecidedApproval(this.transport, approvalRequestId, {
+      timeoutMs: options.timeoutMs ?? this.options.approvalTimeoutMs ?? 300_000,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+  }
+
+  /** Approve a pending request (in-process approvers, tests, tooling). */
+  async approve(approvalRequestId: string, by: { decidedBy: string; channel?: ApprovalChannel; comment?: string; grantMinutes?: number }): Promise<ApprovalRecord> {
+    return this.decide(approvalRequestId, 'approved', { channel: 'api', ...by });
+  }
+
+  /** Reject a pending request. */
+  async reject(approvalRequestId: string, by: { decidedBy: string; channel?: ApprovalChannel; comment?: string }): Promise<ApprovalRecord> {
+    return this.decide(approvalRequestId, 'rejected', { channel: 'api', ...by });
+  }
+
+  private async decide(
+    approvalId: string,
+    status: 'approved' | 'rejected',
+    by: { decidedBy: string; channel: ApprovalChannel; comment?: string; grantMinutes?: number },
+  ): Promise<ApprovalRecord> {
+    const input = parseInput(ApprovalDecisionInputSchema, { approvalId, ...by }, status === 'approved' ? 'approve' : 'reject');
+    const record = await this.transport.decideApproval({ ...input, status });
+    this.logger.info({ approvalId, status, decidedBy: by.decidedBy, channel: by.channel }, `approval ${status}`);
+    return record;
+  }
+
+  /**
+   * Govern one tool call: evaluate, wait for a person if needed, run `fn` only if allowed, and
+   * record completion or failure. See {@link governCall}.
+   */
+  async govern<T>(call: GovernedCall, fn: (decision: DecisionResult) => T | Promise<T>): Promise<T> {
+    return governCall(this, call, fn);
+  }
+
+  /** Commit every queued record (batched durability) and upload spooled fail-open records. */
+  async flush(): Promise<void> {
+    await this.draining;
+    await this.transport.flush();
+  }
+
+  /** Flush, then release the store. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.flush().catch((err: unknown) => {
+      this.logger.error({ err: { message: err instanceof Error ? err.message : String(err) } }, 'flush on close failed');
+      throw err;
+    });
+    this.closed = true;
+    await this.transport.close();
+    this.logger.flush?.();
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new StoreError('The Ascend client is closed');
+  }
+}
+
+function parseInput<S extends z.ZodType>(schema: S, input: unknown, method: string): z.output<S> {
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) throw toValidationError(method, parsed.error);
+  return parsed.data;
+}
+
+function toValidationError(where: string, error: z.ZodError): ValidationError {
+  const issues = error.issues.map((i) => ({ path: i.path.map(String).join('.') || '(input)', message: i.message }));
+  const summary = issues.map((i) => `${i.path}: ${i.message}`).join('; ');
+  return new ValidationError(`Invalid input to ${where}: ${summary}`, issues);
+}

@@ -1,0 +1,201 @@
+/**
+ * Loading a policy: text (YAML or JSON) → validated document → compiled policy, with every CEL
+ * condition and glob compiled once. Any problem is a {@link PolicyError} with file, line and a fix.
+ */
+import { PolicyError } from '../errors.js';
+import { ConditionCompileError, compileCondition, type CompiledCondition } from './cel.js';
+import { GlobSet } from './glob.js';
+import { describeIssue, type PolicyProblem } from './issues.js';
+import { PolicySchema, durationMs, type Effect, type PolicyDocument, type PolicyRule } from './policy.js';
+import { PolicySource } from './source.js';
+
+/** A rule's budget, compiled. */
+export interface CompiledLimit {
+  /** Counter key, stable across reloads of an unchanged rule: id, count, window and scope. */
+  readonly key: string;
+  readonly count: number;
+  /** The window as written, e.g. `1h`. */
+  readonly per: string;
+  readonly windowMs: number;
+  readonly scope: 'agent' | 'global';
+}
+
+/** One rule, compiled. */
+export interface CompiledRule {
+  readonly id: string;
+  /** Position in the file's `rules` list. */
+  readonly index: number;
+  /** Line of the rule in the file (1-based). */
+  readonly line: number;
+  readonly description: string | null;
+  readonly effect: Effect;
+  readonly actions: GlobSet;
+  /** `null` = any resource. */
+  readonly resources: GlobSet | null;
+  /** `null` = any agent. */
+  readonly agents: GlobSet | null;
+  readonly condition: CompiledCondition | null;
+  /** Line of the `when` condition, for run-time errors. */
+  readonly conditionLine: number | null;
+  readonly approvers: readonly string[];
+  /** Minimum risk score when the rule applies, or null. */
+  readonly risk: number | null;
+  readonly reason: string | null;
+  readonly limit: CompiledLimit | null;
+}
+
+/** A loaded policy, ready to evaluate. Immutable except for its internal lookup cache. */
+export interface CompiledPolicy {
+  /** Where it came from (a path, or a name such as `<starter policy>`). */
+  readonly file: string;
+  readonly version: 1;
+  readonly mode: 'enforce' | 'monitor';
+  readonly defaultEffect: Effect;
+  readonly approvalTimeoutSeconds: number;
+  /** `null` turns a threshold off. */
+  readonly riskThresholds: { readonly requireApprovalAt: number | null; readonly denyAt: number | null };
+  /** Every rule, in file order. */
+  readonly rules: readonly CompiledRule[];
+  /** Whether any rule has a `limit` (usage recording can be skipped otherwise). */
+  readonly hasLimits: boolean;
+  /** The validated document, defaults applied. */
+  readonly document: PolicyDocument;
+  /** Rules whose action globs match `actionType`, in file order (cached, bounded). */
+  candidatesFor(actionType: string): readonly CompiledRule[];
+}
+
+/** Action types remembered by a policy's candidate cache before it is emptied. */
+const CANDIDATE_CACHE_MAX = 1024;
+
+class LoadedPolicy implements CompiledPolicy {
+  readonly version = 1 as const;
+  readonly mode: 'enforce' | 'monitor';
+  readonly defaultEffect: Effect;
+  readonly approvalTimeoutSeconds: number;
+  readonly riskThresholds: { readonly requireApprovalAt: number | null; readonly denyAt: number | null };
+  readonly hasLimits: boolean;
+  private readonly candidates = new Map<string, readonly CompiledRule[]>();
+
+  constructor(
+    readonly file: string,
+    readonly document: PolicyDocument,
+    readonly rules: readonly CompiledRule[],
+  ) {
+    this.mode = document.mode;
+    this.defaultEffect = document.default;
+    this.approvalTimeoutSeconds = document.approvalTimeoutSeconds;
+    this.riskThresholds = Object.freeze({
+      requireApprovalAt: document.risk ? document.risk.requireApprovalAt : 70,
+      denyAt: document.risk ? document.risk.denyAt : 90,
+    });
+    this.hasLimits = rules.some((r) => r.limit !== null);
+    Object.freeze(this.rules);
+  }
+
+  candidatesFor(actionType: string): readonly CompiledRule[] {
+    let found = this.candidates.get(actionType);
+    if (found === undefined) {
+      found = Object.freeze(this.rules.filter((r) => r.actions.test(actionType)));
+      // Action types come from callers: bound the cache so unique names cannot grow it forever.
+      if (this.candidates.size >= CANDIDATE_CACHE_MAX) this.candidates.clear();
+      this.candidates.set(actionType, found);
+    }
+    return found;
+  }
+}
+
+function fail(file: string, problem: PolicyProblem, more = 0): never {
+  const extra = more > 0 ? ` (and ${more} more problem${more > 1 ? 's' : ''})` : '';
+  throw new PolicyError(problem.message + extra, { file, line: problem.line, column: problem.column, ...(problem.ruleId ? { ruleId: problem.ruleId } : {}) }, problem.fix);
+}
+
+const YAML_FIXES: Record<string, string> = {
+  DUPLICATE_KEY: 'each key may appear once per map: remove or merge the repeated key',
+  TAB_AS_INDENT: 'indent with spaces, not tabs',
+  BAD_INDENT: 'check the indentation: items of a list or map must line up',
+  MISSING_CHAR: 'a bracket, brace or quote is not closed',
+  MULTIPLE_DOCS: 'a policy file holds one document: remove the extra "---"',
+};
+
+/**
+ * Parse, validate and compile a policy from its text (YAML, or JSON, which is YAML).
+ * `file` names the source in errors. Throws {@link PolicyError} naming file, line, rule and a fix.
+ */
+export function parsePolicy(text: string, file: string): CompiledPolicy {
+  const source = new PolicySource(text);
+  const yamlError = source.firstError();
+  if (yamlError) {
+    fail(file, {
+      line: yamlError.line,
+      column: yamlError.column,
+      message: `invalid YAML: ${yamlError.message.replace(/ at line \d+, column \d+:?$/, '')}`,
+      fix: YAML_FIXES[yamlError.code] ?? 'check the YAML (or JSON) syntax at this line',
+    });
+  }
+  const data = source.toJS();
+  if (data === null || data === undefined) {
+    fail(file, { line: 1, column: 1, message: 'the policy is empty', fix: 'start with "version: 1" and a "rules:" list (see `ascend init`)' });
+  }
+  const parsed = PolicySchema.safeParse(data);
+  if (!parsed.success) {
+    const problems = parsed.error.issues
+      .map((issue) => describeIssue(issue, data, source))
+      .sort((a, b) => (a.rank ?? 1) - (b.rank ?? 1) || a.line - b.line || a.column - b.column);
+    fail(file, problems[0] as PolicyProblem, problems.length - 1);
+  }
+  const document = parsed.data;
+
+  const firstLineOfId = new Map<string, number>();
+  const rules = document.rules.map((rule, index) => {
+    const line = source.positionOf(['rules', index]).line;
+    const seen = firstLineOfId.get(rule.id);
+    if (seen !== undefined) {
+      const pos = source.positionOf(['rules', index, 'id']);
+      fail(file, { ...pos, ruleId: rule.id, message: `duplicate rule id "${rule.id}"`, fix: `rule ids must be unique; "${rule.id}" is already used at line ${seen}: rename one` });
+    }
+    firstLineOfId.set(rule.id, line);
+    return compileRule(rule, index, line, file, source);
+  });
+  return new LoadedPolicy(file, document, rules);
+}
+
+function compileRule(rule: PolicyRule, index: number, line: number, file: string, source: PolicySource): CompiledRule {
+  let condition: CompiledCondition | null = null;
+  let conditionLine: number | null = null;
+  if (rule.when !== undefined) {
+    conditionLine = source.positionOf(['rules', index, 'when']).line;
+    try {
+      condition = compileCondition(rule.when);
+    } catch (error) {
+      if (!(error instanceof ConditionCompileError)) throw error;
+      const pos = source.positionInString(['rules', index, 'when'], error.offset);
+      fail(file, { ...pos, ruleId: rule.id, message: error.message, fix: error.fix });
+    }
+  }
+  const limit = rule.limit
+    ? Object.freeze({
+        key: `${rule.id}|${rule.limit.count}/${rule.limit.per}|${rule.limit.scope}`,
+        count: rule.limit.count,
+        per: rule.limit.per,
+        // Validated by the schema, so never null here.
+        windowMs: durationMs(rule.limit.per) as number,
+        scope: rule.limit.scope,
+      })
+    : null;
+  return Object.freeze({
+    id: rule.id,
+    index,
+    line,
+    description: rule.description ?? null,
+    effect: rule.effect,
+    actions: new GlobSet(rule.actions),
+    resources: rule.resources ? new GlobSet(rule.resources) : null,
+    agents: rule.agents ? new GlobSet(rule.agents) : null,
+    condition,
+    conditionLine,
+    approvers: Object.freeze([...(rule.approvers ?? [])]),
+    risk: rule.risk ?? null,
+    reason: rule.reason ?? null,
+    limit,
+  });
+}

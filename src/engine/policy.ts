@@ -1,0 +1,169 @@
+/**
+ * The policy document: its zod schema (the one definition of the grammar), its TypeScript type and
+ * its JSON Schema for editors. Compiling it (CEL, globs, durations) lives in `compile.ts`.
+ */
+import { z } from 'zod';
+import { globProblem } from './glob.js';
+
+/** What a rule (or the default) does with a call. */
+export const EFFECTS = ['allow', 'deny', 'require_approval'] as const;
+/** `'allow' | 'deny' | 'require_approval'`. */
+export type Effect = (typeof EFFECTS)[number];
+
+/** A duration such as `30s`, `15m`, `1h` or `7d`. */
+export const DURATION_PATTERN = /^([1-9][0-9]{0,6})(s|m|h|d)$/;
+const UNIT_MS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+/** Longest `limit.per` window accepted. */
+export const MAX_WINDOW_MS = 31 * 86_400_000;
+
+/** Milliseconds of a duration such as `1h`, or `null` if it is not one. */
+export function durationMs(text: string): number | null {
+  const m = DURATION_PATTERN.exec(text);
+  if (!m) return null;
+  return Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS];
+}
+
+const globString = z.string().superRefine((pattern, ctx) => {
+  const problem = globProblem(pattern);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem.message, params: { fix: problem.fix } });
+});
+const globList = z.array(globString).min(1);
+
+/** A rule's budget: see {@link RuleSchema} `limit`. */
+export const LimitSchema = z.strictObject({
+  /** Calls allowed within the window before the rule applies. */
+  count: z.number().int().min(1).max(1_000_000_000),
+  /** Window length: a positive integer and a unit, `s`, `m`, `h` or `d` (e.g. `1h`). At most 31 days. */
+  per: z.string().superRefine((text, ctx) => {
+    const ms = durationMs(text);
+    if (ms === null) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `"${text}" is not a duration`,
+        params: { fix: 'write a positive whole number and a unit s, m, h or d, e.g. "30s", "15m", "1h", "1d"' },
+      });
+    } else if (ms > MAX_WINDOW_MS) {
+      ctx.addIssue({ code: 'custom', message: `window "${text}" is longer than 31 days`, params: { fix: 'use at most "31d"' } });
+    }
+  }),
+  /** `agent` (default): one budget per agent. `global`: one budget shared by every agent. */
+  scope: z.enum(['agent', 'global']).default('agent'),
+});
+
+/** One rule: see {@link PolicySchema}. */
+export const RuleSchema = z.strictObject({
+  id: z
+    .string()
+    .min(1)
+    .max(128)
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]*$/, 'id must start with a letter or digit and use only letters, digits, . _ : -'),
+  description: z.string().max(4096).optional(),
+  actions: globList,
+  resources: globList.optional(),
+  agents: globList.optional(),
+  when: z.string().min(1).max(16_384).optional(),
+  effect: z.enum(EFFECTS),
+  approvers: z.array(z.string().min(1).max(256)).optional(),
+  risk: z.number().int().min(0).max(100).optional(),
+  reason: z.string().min(1).max(1024).optional(),
+  limit: LimitSchema.optional(),
+});
+
+/** Risk thresholds: see {@link PolicySchema} `risk`. `null` turns a threshold off. */
+export const RiskThresholdsSchema = z
+  .strictObject({
+    requireApprovalAt: z.number().int().min(0).max(100).nullable().default(70),
+    denyAt: z.number().int().min(0).max(100).nullable().default(90),
+  })
+  .superRefine((t, ctx) => {
+    if (t.requireApprovalAt !== null && t.denyAt !== null && t.requireApprovalAt > t.denyAt) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['requireApprovalAt'],
+        message: `requireApprovalAt (${t.requireApprovalAt}) is above denyAt (${t.denyAt})`,
+        params: { fix: 'requireApprovalAt must be at most denyAt' },
+      });
+    }
+  });
+
+/**
+ * The policy document (YAML or JSON). Unknown keys are errors everywhere.
+ *
+ * ```yaml
+ * version: 1                 # required, always 1
+ * mode: enforce              # enforce (default) | monitor
+ * default: deny              # deny (default) | allow | require_approval — for calls no rule matches
+ * approvalTimeoutSeconds: 300   # default 300; how long a pending call waits for a person
+ * risk:                      # optional; defaults { requireApprovalAt: 70, denyAt: 90 }; null = off
+ *   requireApprovalAt: 70    # score ≥ this turns allowed into pending
+ *   denyAt: 90               # score ≥ this turns allowed or pending into denied
+ * rules:
+ *   - id: big-transfers      # unique; letters, digits, . _ : -
+ *     description: text      # optional, for people
+ *     actions: ["financial.*"]     # globs on the action type (required, non-empty)
+ *     resources: ["bank:*"]        # optional globs on the resource (absent = any)
+ *     agents: ["agent-*"]          # optional globs on the agent id (absent = any)
+ *     when: 'parameters.amount > 10000'   # optional CEL condition, must be a bool
+ *     effect: require_approval     # allow | deny | require_approval
+ *     approvers: ["finance-team"]  # optional, copied to the decision's requiredApprovers
+ *     risk: 80                     # optional 0–100: the score is at least this when the rule applies
+ *     reason: "why, for people"    # optional; becomes the decision's reason when this rule decides
+ *     limit: { count: 100, per: 1h, scope: agent }   # optional budget, see below
+ * ```
+ *
+ * Globs: `*` any run of characters, `?` one character, `\` escapes; nothing else is special.
+ *
+ * Conditions (`when`) are CEL, compiled once at load. Variables: `parameters` (map), `resource`
+ * (string), `action` (string, the action type), `agent` (map: `id`, `type`, `metadata`), `context`
+ * (map). Whole numbers are CEL ints, other numbers doubles; they compare with each other.
+ * `s.matches(re)` accepts RE2-style leading flags `(?i)`, `(?s)`, `(?m)`. Reading a key that is
+ * absent (`parameters.amount` when there is no `amount`) is a run-time error, and a condition that
+ * errors DENIES the call (`condition_error`): guard optional keys with `has(parameters.amount) &&`.
+ *
+ * Combination: a rule applies when its action, resource and agent globs match and its condition
+ * is true. Explicit deny beats require_approval beats allow. No applicable rule → `default`
+ * (violation `default_deny` when it is deny). A rule's deny or require_approval always stands,
+ * whatever the risk score; thresholds only escalate (allowed → pending → denied).
+ *
+ * `limit`: the rule applies only once `count` calls that match its globs and condition were
+ * already allowed within the sliding window `per` (`scope: agent` counts per agent, `global`
+ * across agents). E.g. `effect: deny` + `limit: { count: 100, per: 1h }` = "at most 100 an hour".
+ * Counters are in memory (per process) with a precision of 1/60 of the window.
+ *
+ * `mode: monitor` (shadow): every call is allowed and the would-be decision is reported in
+ * `shadowDecision`. A blocked agent stays blocked in every mode (a block is an operator's action,
+ * not policy).
+ */
+export const PolicySchema = z.strictObject({
+  version: z.literal(1),
+  mode: z.enum(['enforce', 'monitor']).default('enforce'),
+  default: z.enum(EFFECTS).default('deny'),
+  approvalTimeoutSeconds: z
+    .number()
+    .int()
+    .min(1)
+    .max(7 * 24 * 3600)
+    .default(300),
+  risk: RiskThresholdsSchema.optional(),
+  rules: z.array(RuleSchema).default([]),
+});
+
+/** A validated policy document (defaults applied). */
+export type PolicyDocument = z.output<typeof PolicySchema>;
+/** One validated rule. */
+export type PolicyRule = z.output<typeof RuleSchema>;
+/** One validated rule limit. */
+export type PolicyLimit = z.output<typeof LimitSchema>;
+
+/** Keys allowed at each level of the document, for "did you mean" hints. */
+export const KNOWN_KEYS = {
+  policy: Object.keys(PolicySchema.shape),
+  rule: Object.keys(RuleSchema.shape),
+  limit: Object.keys(LimitSchema.shape),
+  risk: ['requireApprovalAt', 'denyAt'],
+} as const;
+
+/** JSON Schema (draft 2020-12) of the policy document as written, for editors and `$schema`. */
+export function policyJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(PolicySchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+}

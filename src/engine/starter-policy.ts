@@ -1,0 +1,93 @@
+/**
+ * The starter policy: what `ascend init` writes to `ascend.policy.yaml`, and what the embedded
+ * client uses when no policy file exists.
+ */
+
+/** A sensible, commented starting point (YAML). Parses with `parsePolicy`. */
+export const STARTER_POLICY_YAML = `# Ascend policy — decides, for every governed tool call, allowed / denied / pending (a person decides).
+# Reference: globs use * (any run of characters) and ? (one character). Conditions ("when") are CEL:
+# variables parameters, resource, action, agent (id, type, metadata), context.
+# Reading a parameter that is absent is an error, and an error DENIES the call:
+# guard optional ones with has(), e.g. has(parameters.amount) && parameters.amount > 100.
+# Check this file with:  ascend policy check ascend.policy.yaml
+version: 1
+
+# enforce: decisions apply. monitor: everything is allowed and the would-be decision is recorded
+# (shadowDecision) — use it to try a policy on real traffic first.
+mode: enforce
+
+# What a call that no rule matches gets: deny | allow | require_approval.
+default: require_approval
+
+# How long a pending call waits for a person before it is denied.
+approvalTimeoutSeconds: 300
+
+# Risk scores (0-100) only ever make a decision stricter: an allowed call scoring 70+ waits for
+# a person, anything scoring 90+ is denied. A rule's deny or require_approval always stands.
+risk:
+  requireApprovalAt: 70
+  denyAt: 90
+
+# Combination: any matching deny wins, then require_approval, then allow.
+rules:
+  # --- Reads -----------------------------------------------------------------------------------
+  - id: allow-reads
+    description: Reading, listing and searching are allowed.
+    actions: ["*.read", "*.get", "*.list", "*.search", "*.fetch", "*.view", "*.describe"]
+    effect: allow
+
+  - id: allow-select-sql
+    description: Read-only SQL is allowed on any database; other SQL goes to the default (a person).
+    actions: ["database.*", "sql.*"]
+    when: 'has(parameters.query) && type(parameters.query) == string && parameters.query.matches("(?i)^\\\\s*(select|with|explain|show)\\\\b") && !parameters.query.matches("(?i)\\\\b(insert|update|delete|drop|truncate|alter|grant|create)\\\\b")'
+    effect: allow
+
+  # --- Destructive operations ---------------------------------------------------------------------
+  - id: deny-destructive-sql
+    description: DROP, TRUNCATE and writes to every row are never run by an agent.
+    actions: ["database.*", "sql.*"]
+    when: 'has(parameters.query) && type(parameters.query) == string && (parameters.query.matches("(?i)\\\\b(drop|truncate)\\\\s+") || parameters.query.matches("(?i)^\\\\s*(delete\\\\s+from|update)\\\\b[^;]*$") && !parameters.query.matches("(?i)\\\\bwhere\\\\b"))'
+    effect: deny
+    risk: 95
+    reason: Destructive SQL (DROP, TRUNCATE, or UPDATE/DELETE without WHERE) is not allowed.
+
+  - id: deny-destructive-shell
+    description: Commands that wipe data or escalate privileges are never run by an agent.
+    actions: ["shell.*", "*.exec", "*.execute", "command.*"]
+    when: 'has(parameters.command) && type(parameters.command) == string && parameters.command.matches("(\\\\brm\\\\s+-[a-zA-Z]*[rR][a-zA-Z]*f|\\\\brm\\\\s+-[a-zA-Z]*f[a-zA-Z]*[rR]|(^|[\\\\s;&|])sudo\\\\s|\\\\bmkfs|\\\\bdd\\\\s+if=|chmod\\\\s+(-R\\\\s+)?777|>\\\\s*/dev/sd)")'
+    effect: deny
+    risk: 95
+    reason: Destructive or privileged shell commands (rm -rf, sudo, mkfs, dd, chmod 777) are not allowed.
+
+  # --- Writes ------------------------------------------------------------------------------------
+  - id: allow-writes
+    description: >-
+      Writes are allowed; the risk thresholds above still send risky ones (secrets, wildcards,
+      personal data, bursts) to a person.
+    actions: ["*.write", "*.create", "*.update", "*.send", "*.post", "*.put", "*.patch", "*.upload", "*.insert"]
+    effect: allow
+
+  # --- Money -------------------------------------------------------------------------------------
+  - id: big-transfers
+    description: Transfers above 10,000 need a second pair of eyes.
+    actions: ["financial.*", "payment.*", "*.transfer", "*.pay"]
+    when: 'has(parameters.amount) && parameters.amount > 10000'
+    effect: require_approval
+    approvers: ["finance-team"]
+    risk: 80
+    reason: Transfers above 10,000 need approval from finance.
+
+  - id: small-transfers
+    description: Transfers up to 10,000 are allowed.
+    actions: ["financial.*", "payment.*", "*.transfer", "*.pay"]
+    when: 'has(parameters.amount) && parameters.amount <= 10000'
+    effect: allow
+
+  # --- Rate limits -------------------------------------------------------------------------------
+  - id: email-rate-limit
+    description: At most 50 emails an hour per agent; more are denied until the hour rolls over.
+    actions: ["email.send", "email.*send*"]
+    limit: { count: 50, per: 1h, scope: agent }
+    effect: deny
+    reason: This agent already sent 50 emails in the last hour.
+`;

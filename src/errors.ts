@@ -1,0 +1,183 @@
+/**
+ * Error classes. Every error Ascend throws extends {@link AscendError} and carries a stable
+ * `code` that scripts and integrations can switch on; messages are for people and may change.
+ */
+
+/** Stable machine-readable error codes. */
+export type AscendErrorCode =
+  | 'validation_error'
+  | 'policy_error'
+  | 'authentication_error'
+  | 'authorization_error'
+  | 'circuit_breaker_open'
+  | 'connection_error'
+  | 'timeout'
+  | 'rate_limited'
+  | 'approval_timeout'
+  | 'store_error'
+  | 'not_found'
+  | 'conflict';
+
+/** Base class of every error thrown by Ascend. */
+export class AscendError extends Error {
+  /** Stable code, e.g. `policy_error`. */
+  readonly code: AscendErrorCode;
+  /** Structured details safe to log (never secrets). */
+  readonly details: Record<string, unknown>;
+
+  constructor(code: AscendErrorCode, message: string, details: Record<string, unknown> = {}, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+    this.details = details;
+  }
+}
+
+/** One problem found in an input: where (`path`, dotted) and why. */
+export interface ValidationIssue {
+  path: string;
+  message: string;
+}
+
+/** Bad input to a public method: names the field at fault and why. */
+export class ValidationError extends AscendError {
+  readonly issues: ValidationIssue[];
+  constructor(message: string, issues: ValidationIssue[]) {
+    super('validation_error', message, { issues });
+    this.issues = issues;
+  }
+}
+
+/** Where a policy problem is. `line`/`column` are 1-based when known. */
+export interface PolicyErrorLocation {
+  file: string;
+  line?: number;
+  column?: number;
+  ruleId?: string;
+}
+
+/** A policy file that does not load, or a condition that cannot compile or errors at run time. */
+export class PolicyError extends AscendError {
+  readonly file: string;
+  readonly line: number | undefined;
+  readonly column: number | undefined;
+  readonly ruleId: string | undefined;
+  /** A short hint on how to fix it. */
+  readonly fix: string | undefined;
+  constructor(problem: string, location: PolicyErrorLocation, fix?: string) {
+    const where = [location.file, location.line, location.column].filter((p) => p !== undefined).join(':');
+    const rule = location.ruleId ? ` (rule "${location.ruleId}")` : '';
+    super('policy_error', `${where}${rule}: ${problem}${fix ? `. Fix: ${fix}` : ''}`, {
+      file: location.file,
+      line: location.line,
+      column: location.column,
+      ruleId: location.ruleId,
+      fix,
+    });
+    this.file = location.file;
+    this.line = location.line;
+    this.column = location.column;
+    this.ruleId = location.ruleId;
+    this.fix = fix;
+  }
+}
+
+/** The decision point refused the credentials. */
+export class AuthenticationError extends AscendError {
+  constructor(message = 'Authentication failed', details: Record<string, unknown> = {}) {
+    super('authentication_error', message, details);
+  }
+}
+
+/** An action was denied (by policy, by a person, or by a timeout), or a caller lacks the role. */
+export class AuthorizationError extends AscendError {
+  readonly decision: string | undefined;
+  readonly policyViolations: ReadonlyArray<{ code: string; message: string; ruleId?: string }>;
+  readonly riskScore: number | undefined;
+  readonly actionId: string | undefined;
+  constructor(
+    message: string,
+    info: {
+      decision?: string;
+      policyViolations?: ReadonlyArray<{ code: string; message: string; ruleId?: string }>;
+      riskScore?: number;
+      actionId?: string;
+    } = {},
+  ) {
+    super('authorization_error', message, { ...info });
+    this.decision = info.decision;
+    this.policyViolations = info.policyViolations ?? [];
+    this.riskScore = info.riskScore;
+    this.actionId = info.actionId;
+  }
+}
+
+/** The circuit breaker is open: the decision point is considered down. */
+export class CircuitBreakerOpenError extends AscendError {
+  /** Milliseconds until the breaker lets a trial call through. */
+  readonly recoveryTimeMs: number;
+  constructor(recoveryTimeMs: number) {
+    super('circuit_breaker_open', `Circuit breaker is open; retry in ${recoveryTimeMs} ms`, { recoveryTimeMs });
+    this.recoveryTimeMs = recoveryTimeMs;
+  }
+}
+
+/** The decision point could not be reached. */
+export class ConnectionError extends AscendError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('connection_error', message, {}, options);
+  }
+}
+
+/** An operation did not finish within its deadline. */
+export class TimeoutError extends AscendError {
+  readonly timeoutMs: number;
+  constructor(message: string, timeoutMs: number) {
+    super('timeout', message, { timeoutMs });
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/** The decision point asked us to slow down. */
+export class RateLimitError extends AscendError {
+  readonly retryAfterMs: number | undefined;
+  constructor(message: string, retryAfterMs?: number) {
+    super('rate_limited', message, { retryAfterMs });
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+/** Nobody decided a pending action in time; the action is denied. */
+export class ApprovalTimeoutError extends AscendError {
+  readonly approvalRequestId: string;
+  readonly timeoutMs: number;
+  constructor(approvalRequestId: string, timeoutMs: number) {
+    super('approval_timeout', `Approval ${approvalRequestId} was not decided within ${timeoutMs} ms; the action is denied`, {
+      approvalRequestId,
+      timeoutMs,
+    });
+    this.approvalRequestId = approvalRequestId;
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/** The local store (SQLite file) failed: cannot open, corrupt, disk full, locked too long. */
+export class StoreError extends AscendError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('store_error', message, {}, options);
+  }
+}
+
+/** A referenced record (action, approval, grant, agent) does not exist. */
+export class NotFoundError extends AscendError {
+  constructor(kind: string, id: string) {
+    super('not_found', `${kind} "${id}" not found`, { kind, id });
+  }
+}
+
+/** The request conflicts with the record's state, e.g. approving an approval already decided. */
+export class ConflictError extends AscendError {
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super('conflict', message, details);
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * The governed-call lifecycle, in one place: evaluate → (wait for a person) → run → record.
+ * Every integration adapts its framework's tool shape to {@link governCall}; none re-implements it.
+ */
+import { performance } from 'node:perf_hooks';
+import { ApprovalTimeoutError, AuthorizationError } from './errors.js';
+import type { DecisionResult, EvaluateActionInput, OutcomeRecord } from './types.js';
+
+/** One tool call to govern. */
+export interface GovernedCall {
+  actionType: string;
+  resource?: string;
+  parameters?: Record<string, unknown>;
+  context?: Record<string, unknown>;
+  requireHumanApproval?: boolean;
+  /** Wait for a person when the call is pending (default true: the tool cannot run otherwise). */
+  waitForApproval?: boolean;
+  approvalTimeoutMs?: number;
+  /** Stops a wait for approval early (the call then throws the abort reason). */
+  signal?: AbortSignal;
+}
+
+/** What the lifecycle needs from a client. {@link AscendClient} implements it. */
+export interface LifecycleClient {
+  evaluateAction(input: EvaluateActionInput & { signal?: AbortSignal }): Promise<DecisionResult>;
+  /** Record an outcome of an action this client decided (no existence check: hot path). */
+  recordOutcome(outcome: Omit<OutcomeRecord, 'recordedAt'>): Promise<void>;
+  /** Make a tool's result storable: redacted and bounded in size. */
+  summarizeResult(result: unknown): unknown;
+}
+
+/**
+ * Run `run` only if the call is allowed (or approved), and record how it ended.
+ * - denied → throws {@link AuthorizationError} (the tool never runs);
+ * - pending and nobody decides in time → throws {@link ApprovalTimeoutError};
+ * - the tool throws → the failure is recorded and the tool's error rethrown unchanged.
+ */
+export async function governCall<T>(
+  client: LifecycleClient,
+  call: GovernedCall,
+  run: (decision: DecisionResult) => T | Promise<T>,
+): Promise<T> {
+  const decision = await client.evaluateAction({ ...call, waitForApproval: call.waitForApproval ?? true });
+  if (decision.decision !== 'allowed') throw refusal(decision, call);
+
+  const started = performance.now();
+  let result: T;
+  try {
+    result = await run(decision);
+  } catch (err) {
+    await client.recordOutcome({
+      actionId: decision.actionId,
+      status: 'failed',
+      error: describeError(err),
+      durationMs: performance.now() - started,
+    });
+    throw err;
+  }
+  await client.recordOutcome({
+    actionId: decision.actionId,
+    status: 'completed',
+    result: client.summarizeResult(result),
+    durationMs: performance.now() - started,
+  });
+  return result;
+}
+
+/** The error for a call that may not run. */
+export function refusal(decision: DecisionResult, call: Pick<GovernedCall, 'approvalTimeoutMs'> = {}): Error {
+  if (decision.conditions.includes('approval_timeout') && decision.approvalRequestId) {
+    return new ApprovalTimeoutError(decision.approvalRequestId, call.approvalTimeoutMs ?? decision.approvalTimeoutSeconds * 1000);
+  }
+  const what = decision.decision === 'pending' ? 'is waiting for approval' : 'was denied';
+  return new AuthorizationError(`${decision.actionType} ${what}: ${decision.reason}`, {
+    decision: decision.decision,
+    policyViolations: decision.policyViolations,
+    riskScore: decision.riskScore,
+    actionId: decision.actionId,
+  });
+}
+
+/** A tool error as one bounded line. */
+export function describeError(err: unknown): string {
+  const text = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+  return text.length > 2000 ? `${text.slice(0, 2000)}…` : text;
+}

@@ -1,0 +1,58 @@
+/**
+ * ascend-sdk — governance for AI agents' tool calls.
+ *
+ * ```ts
+ * const client = new AscendClient({ agentId: 'agent-001' });
+ * const rows = await client.govern({ actionType: 'database.query', resource: 'prod', parameters: { query } }, () => db.query(query));
+ * ```
+ */
+export { AscendClient, type AscendClientOptions, type ApprovalVerdict, type OnApprovalRequired } from './client.js';
+export { governCall, type GovernedCall, type LifecycleClient } from './govern.js';
+export { terminalApprover, describePending, type TerminalApproverOptions } from './approvers/terminal.js';
+export {
+  AscendError,
+  ValidationError,
+  PolicyError,
+  AuthenticationError,
+  AuthorizationError,
+  CircuitBreakerOpenError,
+  ConnectionError,
+  TimeoutError,
+  RateLimitError,
+  ApprovalTimeoutError,
+  StoreError,
+  NotFoundError,
+  ConflictError,
+  type AscendErrorCode,
+  type ValidationIssue,
+} from './errors.js';
+export {
+  Decision,
+  FailMode,
+  riskLevelOf,
+  type ActionRequest,
+  type ActionRecord,
+  type AgentRecord,
+  type ApprovalChannel,
+  type ApprovalRecord,
+  type ApprovalStatus,
+  type AuditEvent,
+  type AuditEventType,
+  type AuditVerification,
+  type DecisionResult,
+  type EvaluateActionInput,
+  type GrantRecord,
+  type OutcomeRecord,
+  type PolicyDecision,
+  type PolicyViolation,
+  type RegisterAgentInput,
+  type RiskFactor,
+  type RiskLevel,
+} from './types.js';
+export { parsePolicy, evaluatePolicy, policyJsonSchema, UsageTracker, type CompiledPolicy } from './engine/index.js';
+export { loadPolicyFile } from './policy-file.js';
+export { openSqliteStore, defaultDbPath } from './store/sqlite.js';
+export type { Store } from './store/store.js';
+export { createLogger, type LoggingOptions } from './logging.js';
+export { Redactor, REDACTED } from './redact.js';
+export { canonicalJson, callDigest } from './canonical.js';

@@ -1,0 +1,67 @@
+/**
+ * Structured logging with pino. Every record passes through the same redaction as stored
+ * arguments, API keys are masked to a prefix, and signing secrets and authorization headers are
+ * removed — whatever the caller put in the record.
+ */
+import { pino, type DestinationStream, type Logger, type LevelWithSilent } from 'pino';
+import { Redactor, REDACTED } from './redact.js';
+
+/** Logging options of the client (pino's surface, trimmed to what we support). */
+export interface LoggingOptions {
+  /** Minimum level. Default `info`. */
+  logLevel?: LevelWithSilent;
+  /** JSON lines (default) or a compact human-readable line per record. */
+  jsonLogs?: boolean;
+  /** Where to write. Default stderr, so a CLI agent's stdout stays clean. */
+  destination?: DestinationStream;
+  /** Extra secret paths (same syntax as the client's `redact`). */
+  redact?: readonly string[];
+  /** A ready logger to use instead (its redaction is then yours to configure). */
+  logger?: Logger;
+}
+
+/** Create the logger the client and CLI use. */
+export function createLogger(options: LoggingOptions = {}): Logger {
+  if (options.logger) return options.logger;
+  const redactor = new Redactor(options.redact ?? [], { maskApiKeys: true });
+  const sink = options.destination ?? pino.destination({ fd: 2, sync: false });
+  // Human-readable output formats the already-redacted JSON line, so redaction applies to both.
+  const destination = options.jsonLogs === false ? readableLines(sink) : sink;
+  return pino(
+    {
+      level: options.logLevel ?? 'info',
+      base: { name: 'ascend' },
+      formatters: {
+        // Runs on every record, whatever the caller put in it.
+        log: (record) => redactor.redact(record),
+      },
+    },
+    destination,
+  );
+}
+
+const LEVEL_NAMES: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
+
+/** Re-format pino's JSON lines as `HH:MM:SS.mmm LEVEL message key=value …`. */
+function readableLines(sink: DestinationStream): DestinationStream {
+  return {
+    write(line: string): void {
+      let record: Record<string, unknown>;
+      try {
+        record = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        sink.write(line);
+        return;
+      }
+      const { level, time, msg, name: _name, pid: _pid, hostname: _host, ...rest } = record;
+      const clock = typeof time === 'number' ? new Date(time).toISOString().slice(11, 23) : '';
+      const fields = Object.entries(rest)
+        .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+        .join(' ');
+      sink.write(`${clock} ${LEVEL_NAMES[level as number] ?? String(level)} ${String(msg ?? '')}${fields ? ' ' + fields : ''}\n`);
+    },
+  };
+}
+
+export { REDACTED };
+export type { Logger };

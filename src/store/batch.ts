@@ -1,0 +1,150 @@
+/**
+ * The group-commit queue of `batched` durability: allowed decisions (without an approval) and
+ * outcomes wait here, already serialised, until one transaction commits them all in order.
+ * The queue only holds and indexes them; the store decides when to flush and does the writing.
+ */
+import type { ActionRecord, OutcomeRecord } from '../types.js';
+
+/** An allowed decision waiting for the group commit. */
+export interface QueuedDecision {
+  kind: 'decision';
+  action: ActionRecord;
+  /** Canonical JSON of `action`. */
+  json: string;
+}
+
+/** An outcome waiting for the group commit. */
+export interface QueuedOutcome {
+  kind: 'outcome';
+  outcome: OutcomeRecord;
+  /** Canonical JSON of `outcome`. */
+  json: string;
+  /** The action's agent (audit `agentId` and `actor`). */
+  agentId: string;
+}
+
+/** One queued write. */
+export type QueuedWrite = QueuedDecision | QueuedOutcome;
+
+/** What a commit made durable; passed to the `onFlush` option. */
+export interface FlushReport {
+  /** Action ids whose decisions this commit made durable, in commit order. */
+  actionIds: string[];
+  /** Action ids whose outcomes this commit made durable, in commit order. */
+  outcomeActionIds: string[];
+  /** Audit `seq` range written for them (inclusive). */
+  firstSeq: number;
+  lastSeq: number;
+}
+
+/** Pending writes in arrival order, with lookups by action id and a flush timer. */
+export class WriteQueue {
+  private items: QueuedWrite[] = [];
+  private readonly decisions = new Map<string, QueuedDecision>();
+  private readonly outcomes = new Map<string, QueuedOutcome>();
+  private timer: NodeJS.Timeout | undefined;
+
+  /**
+   * @param flushIntervalMs how long the first queued write may wait for company.
+   * @param maxBatchSize queue length at which {@link push} asks for an immediate flush.
+   * @param onTimer called when the interval elapses (the store flushes).
+   */
+  constructor(
+    private readonly flushIntervalMs: number,
+    private readonly maxBatchSize: number,
+    private readonly onTimer: () => void,
+  ) {}
+
+  /** Number of queued writes. */
+  get length(): number {
+    return this.items.length;
+  }
+
+  /** Queue a write; returns true when the queue has reached its size limit and must be flushed now. */
+  push(item: QueuedWrite): boolean {
+    this.items.push(item);
+    if (item.kind === 'decision') this.decisions.set(item.action.actionId, item);
+    else this.outcomes.set(item.outcome.actionId, item);
+    if (this.items.length >= this.maxBatchSize) return true;
+    if (this.timer === undefined) {
+      // unref: a pending group commit must not keep the process alive; 'exit' flushes it.
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        this.onTimer();
+      }, this.flushIntervalMs);
+      this.timer.unref();
+    }
+    return false;
+  }
+
+  /** Take back the last write pushed (its size-triggered flush failed, so its caller is told). */
+  popLast(item: QueuedWrite): void {
+    if (this.items[this.items.length - 1] !== item) return;
+    this.items.pop();
+    if (item.kind === 'decision') this.decisions.delete(item.action.actionId);
+    else this.outcomes.delete(item.outcome.actionId);
+  }
+
+  /** The queued writes, oldest first (do not mutate). */
+  snapshot(): readonly QueuedWrite[] {
+    return this.items;
+  }
+
+  /** A queued decision for this action, if any. */
+  decision(actionId: string): QueuedDecision | undefined {
+    return this.decisions.get(actionId);
+  }
+
+  /** A queued outcome for this action, if any. */
+  outcome(actionId: string): QueuedOutcome | undefined {
+    return this.outcomes.get(actionId);
+  }
+
+  /** Forget the first `count` writes: they are committed (or were dropped). */
+  remove(count: number): void {
+    const gone = count >= this.items.length ? this.items : this.items.slice(0, count);
+    this.items = count >= this.items.length ? [] : this.items.slice(count);
+    for (const item of gone) {
+      if (item.kind === 'decision') this.decisions.delete(item.action.actionId);
+      else this.outcomes.delete(item.outcome.actionId);
+    }
+    if (this.items.length === 0) this.cancelTimer();
+  }
+
+  /** Stop the flush timer. */
+  cancelTimer(): void {
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+  }
+}
+
+const exitFlushes = new Set<() => void>();
+let exitHookInstalled = false;
+
+/**
+ * Run `flush` when the process exits normally (`process.exit()`, end of the event loop).
+ * better-sqlite3 is synchronous, so a commit inside the 'exit' event completes. One process
+ * listener serves every store. Signals and `kill -9` do not run it: that is the window
+ * `batched` durability accepts. Returns the unregister function.
+ */
+export function flushOnProcessExit(flush: () => void): () => void {
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.on('exit', () => {
+      for (const fn of [...exitFlushes]) {
+        try {
+          fn();
+        } catch (err) {
+          // Nothing can be awaited or retried during 'exit'; say what was lost.
+          process.stderr.write(`ascend: flushing the store at exit failed: ${err instanceof Error ? err.message : String(err)}\n`);
+        }
+      }
+    });
+  }
+  exitFlushes.add(flush);
+  return () => {
+    exitFlushes.delete(flush);
+  };
+}

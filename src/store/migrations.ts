@@ -1,0 +1,159 @@
+/**
+ * Versioned, forward-only schema migrations for the SQLite store.
+ *
+ * Each step runs once, in order, inside one `BEGIN IMMEDIATE` transaction together with the
+ * check of what is already applied, so several processes opening the same new file at the same
+ * moment are safe: the first applies the steps, the others wait for its lock and find nothing to do.
+ * Never edit a released step; add a new one.
+ */
+import type Database from 'better-sqlite3';
+import { StoreError } from '../errors.js';
+
+/** One schema step. */
+export interface Migration {
+  /** 1, 2, 3, … with no gaps. */
+  version: number;
+  /** Short description, stored in `schema_migrations`. */
+  name: string;
+  /** SQL run with `exec` (several statements allowed). */
+  sql: string;
+}
+
+/**
+ * Schema notes (why it looks like this):
+ * - Hot tables (`actions`, `audit_events`) use rowid append order, so a commit touches the
+ *   rightmost leaf page rather than a random one; lookups by text id go through small indexes.
+ *   Every b-tree page a commit touches is one more WAL frame written, which is what costs.
+ * - JSON columns hold canonical JSON text; `actions.record` and the `action.evaluated` event's
+ *   `data` are the same string, serialised once.
+ * - `audit_events` is append-only: triggers refuse UPDATE and DELETE (tampering needs to drop
+ *   them first, which `verifyAudit` then catches through the hash chain).
+ */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial schema',
+    sql: `
+CREATE TABLE agents (
+  agent_id          TEXT PRIMARY KEY,
+  agent_name        TEXT NOT NULL,
+  agent_type        TEXT NOT NULL,
+  capabilities      TEXT NOT NULL,
+  allowed_resources TEXT NOT NULL,
+  metadata          TEXT NOT NULL,
+  blocked           INTEGER NOT NULL DEFAULT 0,
+  blocked_reason    TEXT,
+  registered_at     TEXT NOT NULL,
+  updated_at        TEXT NOT NULL
+);
+
+CREATE TABLE actions (
+  rid         INTEGER PRIMARY KEY,
+  action_id   TEXT NOT NULL UNIQUE,
+  agent_id    TEXT NOT NULL,
+  decision    TEXT NOT NULL,
+  created_at  TEXT NOT NULL,
+  record      TEXT NOT NULL
+);
+
+CREATE TABLE outcomes (
+  rid          INTEGER PRIMARY KEY,
+  action_id    TEXT NOT NULL UNIQUE REFERENCES actions(action_id),
+  status       TEXT NOT NULL,
+  recorded_at  TEXT NOT NULL,
+  record       TEXT NOT NULL
+);
+
+CREATE TABLE approvals (
+  approval_id   TEXT PRIMARY KEY,
+  action_id     TEXT NOT NULL REFERENCES actions(action_id),
+  agent_id      TEXT NOT NULL,
+  action_type   TEXT NOT NULL,
+  resource      TEXT NOT NULL,
+  digest        TEXT NOT NULL,
+  status        TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'rejected', 'expired')),
+  requested_at  TEXT NOT NULL,
+  expires_at    TEXT NOT NULL,
+  decided_at    TEXT,
+  decided_by    TEXT,
+  channel       TEXT,
+  comment       TEXT,
+  consumed_at   TEXT,
+  grant_id      TEXT,
+  request       TEXT NOT NULL
+);
+CREATE INDEX approvals_by_status ON approvals(status, requested_at);
+CREATE INDEX approvals_by_agent_digest ON approvals(agent_id, digest);
+
+CREATE TABLE grants (
+  grant_id     TEXT PRIMARY KEY,
+  agent_id     TEXT NOT NULL,
+  action_type  TEXT NOT NULL,
+  created_at   TEXT NOT NULL,
+  expires_at   TEXT NOT NULL,
+  created_by   TEXT NOT NULL,
+  channel      TEXT NOT NULL,
+  approval_id  TEXT REFERENCES approvals(approval_id),
+  revoked_at   TEXT,
+  revoked_by   TEXT
+);
+CREATE INDEX grants_by_agent_action ON grants(agent_id, action_type, expires_at);
+
+CREATE TABLE audit_events (
+  seq          INTEGER PRIMARY KEY,
+  ts           TEXT NOT NULL,
+  type         TEXT NOT NULL,
+  agent_id     TEXT,
+  action_id    TEXT,
+  approval_id  TEXT,
+  actor        TEXT NOT NULL,
+  data         TEXT NOT NULL,
+  prev_hash    TEXT NOT NULL,
+  hash         TEXT NOT NULL
+);
+CREATE INDEX audit_by_agent ON audit_events(agent_id, seq) WHERE type NOT IN ('action.evaluated','action.completed','action.failed');
+CREATE INDEX audit_by_action ON audit_events(action_id, seq) WHERE type NOT IN ('action.evaluated','action.completed','action.failed');
+
+
+CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
+BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END;
+CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
+BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END;
+`,
+  },
+];
+
+/** The newest schema version this code knows. */
+export const SCHEMA_VERSION: number = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);
+
+/**
+ * Bring the database at `db` up to {@link SCHEMA_VERSION}. Safe to call from several processes
+ * at once. Throws StoreError when the file was written by a newer version of Ascend.
+ * @returns the versions applied by this call (empty when the schema was current).
+ */
+export function migrate(db: Database.Database, path: string, migrations: readonly Migration[] = MIGRATIONS): number[] {
+  const latest = migrations.reduce((max, m) => Math.max(max, m.version), 0);
+  const run = db.transaction((): number[] => {
+    db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+      version     INTEGER PRIMARY KEY,
+      name        TEXT NOT NULL,
+      applied_at  TEXT NOT NULL
+    )`);
+    const current = (db.prepare('SELECT MAX(version) FROM schema_migrations').pluck().get() as number | null) ?? 0;
+    if (current > latest) {
+      throw new StoreError(
+        `SQLite store ${path}: schema version ${current} is newer than this ascend-sdk supports (${latest}); upgrade ascend-sdk`,
+      );
+    }
+    const applied: number[] = [];
+    const record = db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)');
+    for (const step of [...migrations].sort((a, b) => a.version - b.version)) {
+      if (step.version <= current) continue;
+      db.exec(step.sql);
+      record.run(step.version, step.name, new Date().toISOString());
+      applied.push(step.version);
+    }
+    return applied;
+  });
+  return run.immediate();
+}

@@ -1,0 +1,242 @@
+/**
+ * Records ⇄ stored form: the canonical JSON written for each record (which doubles as the data
+ * of its audit event), the rows read back, and ISO time handling.
+ */
+import { ValidationError } from '../errors.js';
+import type {
+  ActionRecord,
+  AgentRecord,
+  ApprovalChannel,
+  ApprovalRecord,
+  ApprovalStatus,
+  GrantRecord,
+  OutcomeRecord,
+} from '../types.js';
+import { canonicalJsonFast } from './canonical-fast.js';
+
+// Serialisation ---------------------------------------------------------------------------------
+// Each projection lists the record's fields in sorted key order, so the canonical writer finds
+// them sorted and skips the sort; undefined members are dropped as canonicalJson drops them.
+
+/** Canonical JSON of an action record: stored in `actions.record` and as `action.evaluated` data. */
+export function actionJson(a: ActionRecord): string {
+  return canonicalJsonFast({
+    actionId: a.actionId,
+    actionType: a.actionType,
+    agentId: a.agentId,
+    approvalId: a.approvalId,
+    conditions: a.conditions,
+    context: a.context,
+    createdAt: a.createdAt,
+    decision: a.decision,
+    digest: a.digest,
+    matchedRules: a.matchedRules,
+    parameters: a.parameters,
+    policyViolations: a.policyViolations,
+    reason: a.reason,
+    resource: a.resource,
+    riskFactors: a.riskFactors,
+    riskLevel: a.riskLevel,
+    riskScore: a.riskScore,
+  });
+}
+
+/** Canonical JSON of an outcome: stored in `outcomes.record` and as `action.completed/failed` data. */
+export function outcomeJson(o: OutcomeRecord): string {
+  return canonicalJsonFast({
+    actionId: o.actionId,
+    durationMs: o.durationMs,
+    error: o.error,
+    recordedAt: o.recordedAt,
+    result: o.result,
+    status: o.status,
+  });
+}
+
+/** The immutable part of an approval request, stored in `approvals.request`. */
+export function approvalRequestJson(a: ApprovalRecord): string {
+  return canonicalJsonFast({
+    matchedRules: a.matchedRules,
+    parameters: a.parameters,
+    reason: a.reason,
+    requiredApprovers: a.requiredApprovers,
+    riskFactors: a.riskFactors,
+    riskLevel: a.riskLevel,
+    riskScore: a.riskScore,
+  });
+}
+
+/** Canonical JSON of a whole approval record (audit data of `approval.requested`). */
+export function approvalJson(a: ApprovalRecord): string {
+  return canonicalJsonFast({
+    actionId: a.actionId,
+    actionType: a.actionType,
+    agentId: a.agentId,
+    approvalId: a.approvalId,
+    digest: a.digest,
+    expiresAt: a.expiresAt,
+    matchedRules: a.matchedRules,
+    parameters: a.parameters,
+    reason: a.reason,
+    requestedAt: a.requestedAt,
+    requiredApprovers: a.requiredApprovers,
+    resource: a.resource,
+    riskFactors: a.riskFactors,
+    riskLevel: a.riskLevel,
+    riskScore: a.riskScore,
+    status: a.status,
+  });
+}
+
+/** Canonical JSON of any value (re-exported for the store's smaller payloads). */
+export const json: (value: unknown) => string = canonicalJsonFast;
+
+// Rows ------------------------------------------------------------------------------------------
+
+/** A row of `agents`. */
+export interface AgentRow {
+  agent_id: string;
+  agent_name: string;
+  agent_type: string;
+  capabilities: string;
+  allowed_resources: string;
+  metadata: string;
+  blocked: number;
+  blocked_reason: string | null;
+  registered_at: string;
+  updated_at: string;
+}
+
+/** An AgentRecord from its row. */
+export function agentFromRow(r: AgentRow): AgentRecord {
+  const agent: AgentRecord = {
+    agentId: r.agent_id,
+    agentName: r.agent_name,
+    agentType: r.agent_type,
+    capabilities: JSON.parse(r.capabilities) as string[],
+    allowedResources: JSON.parse(r.allowed_resources) as string[],
+    metadata: JSON.parse(r.metadata) as Record<string, unknown>,
+    blocked: r.blocked !== 0,
+    registeredAt: r.registered_at,
+    updatedAt: r.updated_at,
+  };
+  if (r.blocked_reason !== null) agent.blockedReason = r.blocked_reason;
+  return agent;
+}
+
+/** A row of `approvals`. */
+export interface ApprovalRow {
+  approval_id: string;
+  action_id: string;
+  agent_id: string;
+  action_type: string;
+  resource: string;
+  digest: string;
+  status: ApprovalStatus;
+  requested_at: string;
+  expires_at: string;
+  decided_at: string | null;
+  decided_by: string | null;
+  channel: ApprovalChannel | null;
+  comment: string | null;
+  consumed_at: string | null;
+  grant_id: string | null;
+  request: string;
+}
+
+/** The immutable request part stored in `approvals.request`. */
+type ApprovalRequestPart = Pick<
+  ApprovalRecord,
+  'matchedRules' | 'parameters' | 'reason' | 'requiredApprovers' | 'riskFactors' | 'riskLevel' | 'riskScore'
+>;
+
+/** An ApprovalRecord from its row. */
+export function approvalFromRow(r: ApprovalRow): ApprovalRecord {
+  const req = JSON.parse(r.request) as ApprovalRequestPart;
+  const approval: ApprovalRecord = {
+    approvalId: r.approval_id,
+    actionId: r.action_id,
+    agentId: r.agent_id,
+    actionType: r.action_type,
+    resource: r.resource,
+    parameters: req.parameters,
+    digest: r.digest,
+    status: r.status,
+    reason: req.reason,
+    riskScore: req.riskScore,
+    riskLevel: req.riskLevel,
+    riskFactors: req.riskFactors,
+    matchedRules: req.matchedRules,
+    requiredApprovers: req.requiredApprovers,
+    requestedAt: r.requested_at,
+    expiresAt: r.expires_at,
+  };
+  if (r.decided_at !== null) approval.decidedAt = r.decided_at;
+  if (r.decided_by !== null) approval.decidedBy = r.decided_by;
+  if (r.channel !== null) approval.channel = r.channel;
+  if (r.comment !== null) approval.comment = r.comment;
+  if (r.consumed_at !== null) approval.consumedAt = r.consumed_at;
+  if (r.grant_id !== null) approval.grantId = r.grant_id;
+  return approval;
+}
+
+/** A row of `grants`. */
+export interface GrantRow {
+  grant_id: string;
+  agent_id: string;
+  action_type: string;
+  created_at: string;
+  expires_at: string;
+  created_by: string;
+  channel: ApprovalChannel;
+  approval_id: string | null;
+  revoked_at: string | null;
+  revoked_by: string | null;
+}
+
+/** A GrantRecord from its row. */
+export function grantFromRow(r: GrantRow): GrantRecord {
+  const grant: GrantRecord = {
+    grantId: r.grant_id,
+    agentId: r.agent_id,
+    actionType: r.action_type,
+    createdAt: r.created_at,
+    expiresAt: r.expires_at,
+    createdBy: r.created_by,
+    channel: r.channel,
+  };
+  if (r.approval_id !== null) grant.approvalId = r.approval_id;
+  if (r.revoked_at !== null) grant.revokedAt = r.revoked_at;
+  if (r.revoked_by !== null) grant.revokedBy = r.revoked_by;
+  return grant;
+}
+
+/** The grant's record as audit data (`grant.created`). */
+export function grantJson(g: GrantRecord): string {
+  return canonicalJsonFast(g);
+}
+
+// Time ------------------------------------------------------------------------------------------
+
+const ISO_UTC_MS = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
+
+/**
+ * `value` as `YYYY-MM-DDTHH:mm:ss.sssZ`, the one spelling under which text order is time order
+ * (the store compares times in SQL as text). Throws ValidationError naming `field` when it is
+ * not a time.
+ */
+export function isoUtc(value: string, field: string): string {
+  if (typeof value === 'string' && ISO_UTC_MS.test(value)) return value;
+  const ms = typeof value === 'string' ? Date.parse(value) : Number.NaN;
+  if (Number.isNaN(ms)) {
+    throw new ValidationError(`${field} must be an ISO 8601 time, got ${JSON.stringify(value)}`, [
+      { path: field, message: 'not an ISO 8601 time' },
+    ]);
+  }
+  return new Date(ms).toISOString();
+}
+
+/** ISO time `minutes` after the ISO time `from`. */
+export function addMinutesIso(from: string, minutes: number): string {
+  return new Date(Date.parse(from) + minutes * 60_000).toISOString();
+}

@@ -1,0 +1,141 @@
+/**
+ * Every fixed SQL statement of the SQLite store, prepared once per connection. Statements read
+ * on the hot path use `raw()`/`pluck()` to skip building row objects.
+ */
+import type Database from 'better-sqlite3';
+import type { AgentRow, ApprovalRow, GrantRow } from './records.js';
+
+type Db = Database.Database;
+type Stmt<P extends unknown[], R = unknown> = Database.Statement<P, R>;
+
+/** An `audit_events` row as `verifyAudit` and `readAudit` select it. */
+export interface AuditRow {
+  seq: number;
+  ts: string;
+  type: string;
+  agentId: string | null;
+  actionId: string | null;
+  approvalId: string | null;
+  actor: string;
+  data: string;
+  prevHash: string;
+  hash: string;
+}
+
+/** The columns of {@link AuditRow}, in SQL. */
+export const AUDIT_COLUMNS =
+  'seq, ts, type, agent_id AS agentId, action_id AS actionId, approval_id AS approvalId, actor, data, prev_hash AS prevHash, hash';
+
+/** The prepared statements of one connection. */
+export interface Statements {
+  begin: Stmt<[]>;
+  commit: Stmt<[]>;
+  rollback: Stmt<[]>;
+  dataVersion: Stmt<[], number>;
+
+  auditHead: Stmt<[], [number, string]>;
+  insertAudit: Stmt<[number, string, string, string | null, string | null, string | null, string, string, string, string]>;
+  verifyRows: Stmt<[], AuditRow>;
+
+  insertAction: Stmt<[string, string, string, string, string]>;
+  actionRecord: Stmt<[string], string>;
+  actionAgent: Stmt<[string], string>;
+  insertOutcome: Stmt<[string, string, string, string]>;
+  outcomeRecord: Stmt<[string], string>;
+
+  upsertAgent: Stmt<[string, string, string, string, string, string, string, string]>;
+  insertBlankAgent: Stmt<[string, string, number, string | null, string, string]>;
+  setBlocked: Stmt<[number, string | null, string, string]>;
+  getAgent: Stmt<[string], AgentRow>;
+  listAgents: Stmt<[], AgentRow>;
+
+  insertApproval: Stmt<
+    [string, string, string, string, string, string, string, string, string, string]
+  >;
+  getApproval: Stmt<[string], ApprovalRow>;
+  decideApproval: Stmt<[string, string, string, string, string | null, string | null, string]>;
+  expireApproval: Stmt<[string, string]>;
+  consumeApproval: Stmt<[string, string, string, string]>;
+  findUsableApproval: Stmt<[string, string, string], ApprovalRow>;
+
+  insertGrant: Stmt<[string, string, string, string, string, string, string, string | null]>;
+  getGrant: Stmt<[string], GrantRow>;
+  revokeGrant: Stmt<[string, string, string]>;
+  findActiveGrant: Stmt<[string, string, string], GrantRow>;
+}
+
+/** Prepare all statements on `db` (after migrations). */
+export function prepareStatements(db: Db): Statements {
+  return {
+    begin: db.prepare('BEGIN IMMEDIATE'),
+    commit: db.prepare('COMMIT'),
+    rollback: db.prepare('ROLLBACK'),
+    dataVersion: db.prepare<[], number>('PRAGMA data_version').pluck(),
+
+    auditHead: db.prepare<[], [number, string]>('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1').raw(),
+    insertAudit: db.prepare(
+      `INSERT INTO audit_events (seq, ts, type, agent_id, action_id, approval_id, actor, data, prev_hash, hash)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    verifyRows: db.prepare<[], AuditRow>(`SELECT ${AUDIT_COLUMNS} FROM audit_events ORDER BY seq`),
+
+    insertAction: db.prepare('INSERT INTO actions (action_id, agent_id, decision, created_at, record) VALUES (?, ?, ?, ?, ?)'),
+    actionRecord: db.prepare<[string], string>('SELECT record FROM actions WHERE action_id = ?').pluck(),
+    actionAgent: db.prepare<[string], string>('SELECT agent_id FROM actions WHERE action_id = ?').pluck(),
+    insertOutcome: db.prepare('INSERT INTO outcomes (action_id, status, recorded_at, record) VALUES (?, ?, ?, ?)'),
+    outcomeRecord: db.prepare<[string], string>('SELECT record FROM outcomes WHERE action_id = ?').pluck(),
+
+    upsertAgent: db.prepare(
+      `INSERT INTO agents (agent_id, agent_name, agent_type, capabilities, allowed_resources, metadata, blocked,
+                           blocked_reason, registered_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, 0, NULL, ?, ?)
+       ON CONFLICT (agent_id) DO UPDATE SET
+         agent_name = excluded.agent_name, agent_type = excluded.agent_type,
+         capabilities = excluded.capabilities, allowed_resources = excluded.allowed_resources,
+         metadata = excluded.metadata, updated_at = excluded.updated_at`,
+    ),
+    insertBlankAgent: db.prepare(
+      `INSERT INTO agents (agent_id, agent_name, agent_type, capabilities, allowed_resources, metadata, blocked,
+                           blocked_reason, registered_at, updated_at)
+       VALUES (?, ?, 'generic', '[]', '[]', '{}', ?, ?, ?, ?)`,
+    ),
+    setBlocked: db.prepare('UPDATE agents SET blocked = ?, blocked_reason = ?, updated_at = ? WHERE agent_id = ?'),
+    getAgent: db.prepare<[string], AgentRow>('SELECT * FROM agents WHERE agent_id = ?'),
+    listAgents: db.prepare<[], AgentRow>('SELECT * FROM agents ORDER BY agent_id'),
+
+    insertApproval: db.prepare(
+      `INSERT INTO approvals (approval_id, action_id, agent_id, action_type, resource, digest, status,
+                              requested_at, expires_at, request)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    getApproval: db.prepare<[string], ApprovalRow>('SELECT * FROM approvals WHERE approval_id = ?'),
+    decideApproval: db.prepare(
+      `UPDATE approvals SET status = ?, decided_at = ?, decided_by = ?, channel = ?, comment = ?, grant_id = ?
+       WHERE approval_id = ? AND status = 'pending'`,
+    ),
+    expireApproval: db.prepare(
+      `UPDATE approvals SET status = 'expired', decided_at = ? WHERE approval_id = ? AND status = 'pending'`,
+    ),
+    consumeApproval: db.prepare(
+      `UPDATE approvals SET consumed_at = ?
+       WHERE approval_id = ? AND status = 'approved' AND consumed_at IS NULL AND digest = ? AND expires_at > ?`,
+    ),
+    findUsableApproval: db.prepare<[string, string, string], ApprovalRow>(
+      `SELECT * FROM approvals
+       WHERE agent_id = ? AND digest = ? AND status = 'approved' AND consumed_at IS NULL AND expires_at > ?
+       ORDER BY decided_at DESC, rowid DESC LIMIT 1`,
+    ),
+
+    insertGrant: db.prepare(
+      `INSERT INTO grants (grant_id, agent_id, action_type, created_at, expires_at, created_by, channel, approval_id)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    getGrant: db.prepare<[string], GrantRow>('SELECT * FROM grants WHERE grant_id = ?'),
+    revokeGrant: db.prepare('UPDATE grants SET revoked_at = ?, revoked_by = ? WHERE grant_id = ? AND revoked_at IS NULL'),
+    findActiveGrant: db.prepare<[string, string, string], GrantRow>(
+      `SELECT * FROM grants
+       WHERE agent_id = ? AND action_type = ? AND revoked_at IS NULL AND expires_at > ?
+       ORDER BY created_at DESC, rowid DESC LIMIT 1`,
+    ),
+  };
+}

@@ -1,0 +1,877 @@
+/**
+ * The SQLite {@link Store}: one file, WAL journal, safe to share between processes (an agent and
+ * the `ascend` CLI approving from another terminal).
+ *
+ * Durability: `journal_mode=WAL` with `synchronous=NORMAL`. A committed write survives a crash or
+ * `kill -9` of the process, which is what Ascend promises. A power loss or OS crash may lose the
+ * last few commits (WAL+NORMAL does not fsync each commit); the file stays consistent.
+ *
+ * Every mutation appends its audit events in the same `BEGIN IMMEDIATE` transaction as the state
+ * change. The chain head is read inside that transaction, never cached across transactions, so
+ * several processes writing the same file keep one valid chain.
+ */
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import nodePath from 'node:path';
+import Database from 'better-sqlite3';
+import { AscendError, ConflictError, NotFoundError, StoreError, ValidationError } from '../errors.js';
+import type {
+  ActionRecord,
+  AgentRecord,
+  ApprovalRecord,
+  AuditEvent,
+  AuditEventType,
+  AuditVerification,
+  GrantRecord,
+  OutcomeRecord,
+} from '../types.js';
+import { AuditAppender, AuditChainVerifier, GENESIS_HASH, type NewAuditEvent } from './audit-chain.js';
+import { type FlushReport, flushOnProcessExit, type QueuedWrite, WriteQueue } from './batch.js';
+import { migrate } from './migrations.js';
+import {
+  actionJson,
+  addMinutesIso,
+  agentFromRow,
+  approvalFromRow,
+  approvalJson,
+  approvalRequestJson,
+  grantFromRow,
+  grantJson,
+  isoUtc,
+  json,
+  outcomeJson,
+} from './records.js';
+import { isConstraintError, sqliteCode, toStoreError } from './sqlite-errors.js';
+import { AUDIT_COLUMNS, type AuditRow, prepareStatements, type Statements } from './sqlite-statements.js';
+import type { ApprovalDecision, AuditQuery, DurabilityOptions, Store } from './store.js';
+import { ChangeNotifier } from './watch.js';
+
+/** Options of {@link openSqliteStore}. */
+export interface SqliteStoreOptions extends Partial<DurabilityOptions> {
+  /** How often other processes' commits are polled for while someone watches. Default 25. */
+  pollIntervalMs?: number;
+  /** How long a write waits for another process's lock before failing. Default 5000. */
+  busyTimeoutMs?: number;
+  /**
+   * `batched` mode: called synchronously right after each commit that made queued writes
+   * durable, with exactly which ones. This is the acknowledgement for queued writes (their
+   * promises resolve when queued). Also `await store.flush()`: everything queued before it is
+   * durable when it resolves.
+   */
+  onFlush?: (report: FlushReport) => void;
+  /**
+   * `batched` mode: called when a flush nobody awaits (timer, size limit, another write's drain)
+   * fails or has to drop writes that can never commit (e.g. an outcome recorded twice).
+   * Default: a process warning.
+   */
+  onFlushError?: (error: StoreError) => void;
+}
+
+/** Defaults of {@link openSqliteStore}. */
+export const SQLITE_DEFAULTS = {
+  durability: 'sync',
+  flushIntervalMs: 5,
+  maxBatchSize: 256,
+  pollIntervalMs: 25,
+  busyTimeoutMs: 5000,
+} as const;
+
+/** Remembered action → agent pairs, so an outcome need not look its action up. */
+const AGENT_CACHE_SIZE = 4096;
+
+/** The file `ascend.db` inside `dataDir`. */
+export function defaultDbPath(dataDir: string): string {
+  return nodePath.join(dataDir, 'ascend.db');
+}
+
+/**
+ * Open (creating the file and its directory when needed) and migrate the SQLite store at `path`.
+ * Throws StoreError when the file cannot be opened, is not a database, or is from a newer Ascend.
+ */
+export function openSqliteStore(path: string, options: SqliteStoreOptions = {}): SqliteStore {
+  return new SqliteStore(path, options);
+}
+
+/** {@link Store} on a SQLite file via better-sqlite3. Create with {@link openSqliteStore}. */
+export class SqliteStore implements Store {
+  /** Always `sqlite`. */
+  readonly kind = 'sqlite';
+  /** The database file. */
+  readonly path: string;
+  /** When writes commit. */
+  readonly durability: 'sync' | 'batched';
+
+  private readonly db: Database.Database;
+  private readonly stmt: Statements;
+  private readonly chain: AuditAppender;
+  private readonly queue: WriteQueue | undefined;
+  private readonly notifier: ChangeNotifier;
+  private readonly busyTimeoutMs: number;
+  private readonly onFlush: ((report: FlushReport) => void) | undefined;
+  private readonly onFlushError: (error: StoreError) => void;
+  private readonly agentOfAction = new Map<string, string>();
+  private readonly dynamic = new Map<string, Database.Statement>();
+  private unregisterExit: (() => void) | undefined;
+  private closed = false;
+
+  /** Prefer {@link openSqliteStore}. */
+  constructor(path: string, options: SqliteStoreOptions = {}) {
+    this.path = path;
+    this.durability = options.durability ?? SQLITE_DEFAULTS.durability;
+    this.busyTimeoutMs = positive(options.busyTimeoutMs, SQLITE_DEFAULTS.busyTimeoutMs, 'busyTimeoutMs', true);
+    const flushIntervalMs = positive(options.flushIntervalMs, SQLITE_DEFAULTS.flushIntervalMs, 'flushIntervalMs', true);
+    const maxBatchSize = positive(options.maxBatchSize, SQLITE_DEFAULTS.maxBatchSize, 'maxBatchSize', false);
+    const pollIntervalMs = positive(options.pollIntervalMs, SQLITE_DEFAULTS.pollIntervalMs, 'pollIntervalMs', false);
+    this.onFlush = options.onFlush;
+    this.onFlushError = options.onFlushError ?? ((err) => process.emitWarning(err.message));
+
+    this.db = this.openDatabase();
+    this.stmt = prepareStatements(this.db);
+    const { auditHead, insertAudit } = this.stmt;
+    this.chain = new AuditAppender({
+      readHead: () => auditHead.get(),
+      insert: (seq, e, data, prevHash, hash) => {
+        insertAudit.run(seq, e.ts, e.type, e.agentId, e.actionId, e.approvalId, e.actor, data, prevHash, hash);
+      },
+    });
+    const dataVersion = this.stmt.dataVersion;
+    this.notifier = new ChangeNotifier(pollIntervalMs, () => dataVersion.get() as number);
+    if (this.durability === 'batched') {
+      this.queue = new WriteQueue(flushIntervalMs, maxBatchSize, () => this.backgroundFlush());
+      this.unregisterExit = flushOnProcessExit(() => this.flushQueue());
+    }
+  }
+
+  private openDatabase(): Database.Database {
+    let db: Database.Database | undefined;
+    try {
+      if (this.path !== ':memory:') fs.mkdirSync(nodePath.dirname(nodePath.resolve(this.path)), { recursive: true });
+      db = new Database(this.path, { timeout: this.busyTimeoutMs });
+      const mode = db.pragma('journal_mode = WAL', { simple: true });
+      if (mode !== 'wal' && this.path !== ':memory:') {
+        throw new StoreError(`SQLite store ${this.path}: could not switch to WAL journal mode (got ${String(mode)})`);
+      }
+      db.pragma('synchronous = NORMAL');
+      db.pragma('foreign_keys = ON');
+      migrate(db, this.path);
+      return db;
+    } catch (err) {
+      db?.close();
+      throw toStoreError(err, this.path, 'opening the database', this.busyTimeoutMs);
+    }
+  }
+
+  // Agents -------------------------------------------------------------------------------------
+
+  /** Insert or update a registration (keeps `blocked`); appends `agent.registered`. */
+  async upsertAgent(
+    agent: Omit<AgentRecord, 'blocked' | 'blockedReason' | 'registeredAt' | 'updatedAt'>,
+    now: string,
+  ): Promise<AgentRecord> {
+    return this.guard('upsertAgent', () => {
+      const ts = isoUtc(now, 'now');
+      const capabilities = json(agent.capabilities);
+      const allowedResources = json(agent.allowedResources);
+      const metadata = json(agent.metadata);
+      return this.write(() => {
+        this.stmt.upsertAgent.run(agent.agentId, agent.agentName, agent.agentType, capabilities, allowedResources, metadata, ts, ts);
+        const data =
+          `{"agentName":${json(agent.agentName)},"agentType":${json(agent.agentType)},` +
+          `"allowedResources":${allowedResources},"capabilities":${capabilities},"metadata":${metadata}}`;
+        this.chain.append(
+          { ts, type: 'agent.registered', agentId: agent.agentId, actionId: null, approvalId: null, actor: agent.agentId },
+          data,
+        );
+        return agentFromRow(this.mustGet(this.stmt.getAgent.get(agent.agentId), 'agent', agent.agentId));
+      });
+    });
+  }
+
+  /** The agent's registration, if any. */
+  async getAgent(agentId: string): Promise<AgentRecord | undefined> {
+    return this.guard('getAgent', () => {
+      const row = this.stmt.getAgent.get(agentId);
+      return row ? agentFromRow(row) : undefined;
+    });
+  }
+
+  /** All agents, by id. */
+  async listAgents(): Promise<AgentRecord[]> {
+    return this.guard('listAgents', () => this.stmt.listAgents.all().map(agentFromRow));
+  }
+
+  /** Kill switch. Creates the agent row if unknown; appends `agent.blocked` / `agent.unblocked`. */
+  async setAgentBlocked(agentId: string, blocked: boolean, reason: string, actor: string, now: string): Promise<AgentRecord> {
+    return this.guard('setAgentBlocked', () => {
+      const ts = isoUtc(now, 'now');
+      return this.write(() => {
+        const existing = this.stmt.getAgent.get(agentId);
+        const blockedReason = blocked ? reason : null;
+        if (existing) this.stmt.setBlocked.run(blocked ? 1 : 0, blockedReason, ts, agentId);
+        else this.stmt.insertBlankAgent.run(agentId, agentId, blocked ? 1 : 0, blockedReason, ts, ts);
+        this.chain.append(
+          { ts, type: blocked ? 'agent.blocked' : 'agent.unblocked', agentId, actionId: null, approvalId: null, actor },
+          json({ created: existing ? undefined : true, reason }),
+        );
+        return agentFromRow(this.mustGet(this.stmt.getAgent.get(agentId), 'agent', agentId));
+      });
+    });
+  }
+
+  // Actions --------------------------------------------------------------------------------------
+
+  /**
+   * Record a decision (`action.evaluated`), and with a pending one its approval request
+   * (`approval.requested`) in the same transaction. In `batched` mode an allowed decision
+   * without an approval is queued (see {@link SqliteStoreOptions.onFlush}). ConflictError when
+   * the action id is already recorded.
+   */
+  async recordDecision(action: ActionRecord, approval?: ApprovalRecord): Promise<void> {
+    return this.guard('recordDecision', () => {
+      const recordJson = actionJson(action);
+      const ts = isoUtc(action.createdAt, 'action.createdAt');
+      if (this.queue && approval === undefined && action.decision === 'allowed') {
+        if (this.queue.decision(action.actionId) || this.stmt.actionAgent.get(action.actionId) !== undefined) {
+          throw duplicateAction(action.actionId);
+        }
+        this.enqueue({ kind: 'decision', action, json: recordJson });
+        return;
+      }
+      const approvalRow = approval ? this.approvalRow(approval) : undefined;
+      try {
+        this.write(() => {
+          this.insertDecision(action, recordJson, ts);
+          if (approval && approvalRow) {
+            this.stmt.insertApproval.run(...approvalRow);
+            this.chain.append(
+              {
+                ts: approvalRow[7],
+                type: 'approval.requested',
+                agentId: approval.agentId,
+                actionId: approval.actionId,
+                approvalId: approval.approvalId,
+                actor: approval.agentId,
+              },
+              approvalJson(approval),
+            );
+          }
+        });
+      } catch (err) {
+        if (isUniqueViolation(err)) throw duplicateAction(action.actionId, err);
+        throw err;
+      }
+      this.rememberAgent(action.actionId, action.agentId);
+    });
+  }
+
+  /**
+   * Record how the action ended (`action.completed` / `action.failed`); queued in `batched`
+   * mode. NotFoundError for an unknown action; ConflictError when it already has an outcome.
+   */
+  async recordOutcome(outcome: OutcomeRecord): Promise<void> {
+    return this.guard('recordOutcome', () => {
+      const actionId = outcome.actionId;
+      const recordJson = outcomeJson(outcome);
+      if (this.queue) {
+        if (this.queue.outcome(actionId)) throw duplicateOutcome(actionId);
+        const queued = this.queue.decision(actionId);
+        let agentId = queued?.action.agentId;
+        if (agentId === undefined) {
+          agentId = this.agentOf(actionId);
+          // Only an action already in the file can already have an outcome there.
+          if (this.stmt.outcomeRecord.get(actionId) !== undefined) throw duplicateOutcome(actionId);
+        }
+        this.agentOfAction.delete(actionId);
+        this.enqueue({ kind: 'outcome', outcome, json: recordJson, agentId });
+        return;
+      }
+      const agentId = this.agentOf(actionId);
+      try {
+        this.write(() => this.insertOutcome(outcome, recordJson, agentId));
+      } catch (err) {
+        if (isUniqueViolation(err)) throw duplicateOutcome(actionId, err);
+        throw err;
+      }
+      this.agentOfAction.delete(actionId);
+    });
+  }
+
+  /** The action and its decision; includes actions still queued in a batch. */
+  async getAction(actionId: string): Promise<ActionRecord | undefined> {
+    return this.guard('getAction', () => {
+      const text = this.queue?.decision(actionId)?.json ?? this.stmt.actionRecord.get(actionId);
+      return text === undefined ? undefined : (JSON.parse(text) as ActionRecord);
+    });
+  }
+
+  /** How the action ended, if recorded; includes outcomes still queued in a batch. */
+  async getOutcome(actionId: string): Promise<OutcomeRecord | undefined> {
+    return this.guard('getOutcome', () => {
+      const text = this.queue?.outcome(actionId)?.json ?? this.stmt.outcomeRecord.get(actionId);
+      return text === undefined ? undefined : (JSON.parse(text) as OutcomeRecord);
+    });
+  }
+
+  // Approvals ------------------------------------------------------------------------------------
+
+  /** The approval request, if any. */
+  async getApproval(approvalId: string): Promise<ApprovalRecord | undefined> {
+    return this.guard('getApproval', () => {
+      const row = this.stmt.getApproval.get(approvalId);
+      return row ? approvalFromRow(row) : undefined;
+    });
+  }
+
+  /** Approval requests, newest first. */
+  async listApprovals(filter: { status?: ApprovalRecord['status']; agentId?: string; limit?: number } = {}): Promise<ApprovalRecord[]> {
+    return this.guard('listApprovals', () => {
+      const where: string[] = [];
+      const params: unknown[] = [];
+      if (filter.status !== undefined) {
+        where.push('status = ?');
+        params.push(filter.status);
+      }
+      if (filter.agentId !== undefined) {
+        where.push('agent_id = ?');
+        params.push(filter.agentId);
+      }
+      let sql = 'SELECT * FROM approvals' + (where.length ? ' WHERE ' + where.join(' AND ') : '') + ' ORDER BY requested_at DESC, rowid DESC';
+      if (filter.limit !== undefined) {
+        sql += ' LIMIT ?';
+        params.push(limitOf(filter.limit));
+      }
+      return (this.prepared(sql).all(...params) as Parameters<typeof approvalFromRow>[0][]).map(approvalFromRow);
+    });
+  }
+
+  /**
+   * Approve or reject a pending, unexpired request atomically; with `grantMinutes` (approve
+   * only) also create the grant. NotFoundError; ConflictError when no longer pending or expired
+   * (an expired pending request is first marked `expired`, with an `approval.expired` event).
+   */
+  async decideApproval(decision: ApprovalDecision): Promise<ApprovalRecord> {
+    return this.guard('decideApproval', () => {
+      const now = isoUtc(decision.now, 'now');
+      const { approvalId, status, decidedBy, channel } = decision;
+      if (decision.grantMinutes !== undefined) {
+        if (status !== 'approved') throw invalid('grantMinutes', 'a grant can only come with an approval');
+        if (!(decision.grantMinutes > 0) || !Number.isFinite(decision.grantMinutes)) {
+          throw invalid('grantMinutes', 'must be a positive number of minutes');
+        }
+      }
+      const outcome = this.write((): ApprovalRecord | ConflictError => {
+        const row = this.mustGet(this.stmt.getApproval.get(approvalId), 'approval', approvalId);
+        if (row.status !== 'pending') {
+          return new ConflictError(`Approval "${approvalId}" was already ${row.status}`, { approvalId, status: row.status });
+        }
+        if (row.expires_at <= now) {
+          this.markExpired(row.approval_id, row.agent_id, row.action_id, row.expires_at, now, 'expired before a decision');
+          return new ConflictError(`Approval "${approvalId}" expired at ${row.expires_at}`, { approvalId, status: 'expired' });
+        }
+        const grantId = decision.grantMinutes !== undefined ? randomUUID() : undefined;
+        this.stmt.decideApproval.run(status, now, decidedBy, channel, decision.comment ?? null, grantId ?? null, approvalId);
+        const event = { ts: now, agentId: row.agent_id, actionId: row.action_id, approvalId, actor: decidedBy };
+        this.chain.append(
+          { ...event, type: status === 'approved' ? 'approval.approved' : 'approval.rejected' },
+          json({ channel, comment: decision.comment, decidedAt: now, decidedBy, grantId, status }),
+        );
+        if (grantId !== undefined && decision.grantMinutes !== undefined) {
+          const grant: GrantRecord = {
+            grantId,
+            agentId: row.agent_id,
+            actionType: row.action_type,
+            createdAt: now,
+            expiresAt: addMinutesIso(now, decision.grantMinutes),
+            createdBy: decidedBy,
+            channel,
+            approvalId,
+          };
+          this.stmt.insertGrant.run(grantId, grant.agentId, grant.actionType, now, grant.expiresAt, decidedBy, channel, approvalId);
+          this.chain.append({ ...event, type: 'grant.created' }, grantJson(grant));
+        }
+        return approvalFromRow(this.mustGet(this.stmt.getApproval.get(approvalId), 'approval', approvalId));
+      });
+      if (outcome instanceof ConflictError) throw outcome;
+      return outcome;
+    });
+  }
+
+  /** Mark a still-pending request `expired`; returns the record as it now stands. */
+  async expireApproval(approvalId: string, now: string): Promise<ApprovalRecord> {
+    return this.guard('expireApproval', () => {
+      const ts = isoUtc(now, 'now');
+      return this.write(() => {
+        const row = this.mustGet(this.stmt.getApproval.get(approvalId), 'approval', approvalId);
+        if (row.status === 'pending') this.markExpired(approvalId, row.agent_id, row.action_id, row.expires_at, ts, 'timeout');
+        return approvalFromRow(this.mustGet(this.stmt.getApproval.get(approvalId), 'approval', approvalId));
+      });
+    });
+  }
+
+  /**
+   * Use an approved request for the call with this digest, once. True only when approved,
+   * unconsumed, unexpired and the digest matches; appends `approval.consumed` then.
+   */
+  async consumeApproval(approvalId: string, digest: string, now: string): Promise<boolean> {
+    return this.guard('consumeApproval', () => {
+      const ts = isoUtc(now, 'now');
+      return this.write(() => {
+        if (this.stmt.consumeApproval.run(ts, approvalId, digest, ts).changes !== 1) return false;
+        const row = this.mustGet(this.stmt.getApproval.get(approvalId), 'approval', approvalId);
+        this.chain.append(
+          { ts, type: 'approval.consumed', agentId: row.agent_id, actionId: row.action_id, approvalId, actor: row.agent_id },
+          json({ consumedAt: ts, digest }),
+        );
+        return true;
+      });
+    });
+  }
+
+  /** An approved, unconsumed, unexpired request for exactly this call (latest decided), if any. */
+  async findUsableApproval(agentId: string, digest: string, now: string): Promise<ApprovalRecord | undefined> {
+    return this.guard('findUsableApproval', () => {
+      const row = this.stmt.findUsableApproval.get(agentId, digest, isoUtc(now, 'now'));
+      return row ? approvalFromRow(row) : undefined;
+    });
+  }
+
+  // Grants ---------------------------------------------------------------------------------------
+
+  /** The latest unrevoked, unexpired grant for this agent and action type, if any. */
+  async findActiveGrant(agentId: string, actionType: string, now: string): Promise<GrantRecord | undefined> {
+    return this.guard('findActiveGrant', () => {
+      const row = this.stmt.findActiveGrant.get(agentId, actionType, isoUtc(now, 'now'));
+      return row ? grantFromRow(row) : undefined;
+    });
+  }
+
+  /**
+   * Grants, newest first. `activeAt`: only those in force at that time (created by then, not yet
+   * expired, not revoked by then).
+   */
+  async listGrants(filter: { activeAt?: string; agentId?: string } = {}): Promise<GrantRecord[]> {
+    return this.guard('listGrants', () => {
+      const where: string[] = [];
+      const params: unknown[] = [];
+      if (filter.agentId !== undefined) {
+        where.push('agent_id = ?');
+        params.push(filter.agentId);
+      }
+      if (filter.activeAt !== undefined) {
+        const at = isoUtc(filter.activeAt, 'activeAt');
+        where.push('created_at <= ? AND expires_at > ? AND (revoked_at IS NULL OR revoked_at > ?)');
+        params.push(at, at, at);
+      }
+      const sql = 'SELECT * FROM grants' + (where.length ? ' WHERE ' + where.join(' AND ') : '') + ' ORDER BY created_at DESC, rowid DESC';
+      return (this.prepared(sql).all(...params) as Parameters<typeof grantFromRow>[0][]).map(grantFromRow);
+    });
+  }
+
+  /** Revoke a grant. NotFoundError; ConflictError if already revoked. Appends `grant.revoked`. */
+  async revokeGrant(grantId: string, actor: string, now: string): Promise<GrantRecord> {
+    return this.guard('revokeGrant', () => {
+      const ts = isoUtc(now, 'now');
+      return this.write(() => {
+        const row = this.mustGet(this.stmt.getGrant.get(grantId), 'grant', grantId);
+        if (row.revoked_at !== null || this.stmt.revokeGrant.run(ts, actor, grantId).changes !== 1) {
+          throw new ConflictError(`Grant "${grantId}" was already revoked at ${row.revoked_at ?? '?'}`, { grantId });
+        }
+        this.chain.append(
+          { ts, type: 'grant.revoked', agentId: row.agent_id, actionId: null, approvalId: row.approval_id, actor },
+          json({ actionType: row.action_type, grantId, revokedAt: ts, revokedBy: actor }),
+        );
+        return grantFromRow(this.mustGet(this.stmt.getGrant.get(grantId), 'grant', grantId));
+      });
+    });
+  }
+
+  // Audit ----------------------------------------------------------------------------------------
+
+  /** Audit events matching `query` (committed ones: queued writes are flushed first). */
+  async readAudit(query: AuditQuery = {}): Promise<AuditEvent[]> {
+    return this.guard('readAudit', () => {
+      this.flushQueue();
+      const where: string[] = [];
+      const params: unknown[] = [];
+      if (query.afterSeq !== undefined) {
+        where.push('seq > ?');
+        params.push(query.afterSeq);
+      }
+      if (query.agentId !== undefined) {
+        where.push('agent_id = ?');
+        params.push(query.agentId);
+      }
+      if (query.actionId !== undefined) {
+        where.push('action_id = ?');
+        params.push(query.actionId);
+      }
+      if (query.types !== undefined) {
+        if (query.types.length === 0) return [];
+        where.push(`type IN (${query.types.map(() => '?').join(', ')})`);
+        params.push(...query.types);
+      }
+      if (query.since !== undefined) {
+        where.push('ts >= ?');
+        params.push(isoUtc(query.since, 'since'));
+      }
+      if (query.until !== undefined) {
+        where.push('ts <= ?');
+        params.push(isoUtc(query.until, 'until'));
+      }
+      let sql = `SELECT ${AUDIT_COLUMNS} FROM audit_events` + (where.length ? ' WHERE ' + where.join(' AND ') : '');
+      sql += query.newestFirst ? ' ORDER BY seq DESC' : ' ORDER BY seq';
+      if (query.limit !== undefined) {
+        sql += ' LIMIT ?';
+        params.push(limitOf(query.limit));
+      }
+      return (this.prepared(sql).all(...params) as AuditRow[]).map(auditEventFromRow);
+    });
+  }
+
+  /**
+   * Recompute the chain from row 1, streaming (constant memory), and name the first row that
+   * does not verify: a changed row (hash mismatch), a broken link (prevHash mismatch) or a
+   * missing row (seq gap). Queued writes are flushed first.
+   */
+  async verifyAudit(): Promise<AuditVerification> {
+    return this.guard('verifyAudit', () => {
+      this.flushQueue();
+      // One read transaction: the head and the rows come from the same snapshot.
+      return this.db.transaction((): AuditVerification => {
+        const head = this.stmt.auditHead.get();
+        const verifier = new AuditChainVerifier();
+        let firstBad: { seq: number; reason: string } | undefined;
+        for (const row of this.stmt.verifyRows.iterate()) {
+          const reason = verifier.check(row);
+          if (reason !== undefined) {
+            firstBad = { seq: row.seq, reason };
+            break;
+          }
+        }
+        const result: AuditVerification = {
+          ok: firstBad === undefined,
+          checked: verifier.checked,
+          headSeq: head ? head[0] : 0,
+          headHash: head ? head[1] : GENESIS_HASH,
+        };
+        if (firstBad) result.firstBad = firstBad;
+        return result;
+      }).deferred();
+    });
+  }
+
+  // Lifecycle ------------------------------------------------------------------------------------
+
+  /**
+   * Call `listener` whenever state may have changed: right after this store's own commits, and
+   * within `pollIntervalMs` of another connection's or process's commit. Returns the unsubscribe.
+   */
+  watch(listener: () => void): () => void {
+    this.assertOpen();
+    return this.notifier.add(listener);
+  }
+
+  /** Commit everything queued; when it resolves, every write made before the call is durable. */
+  async flush(): Promise<void> {
+    return this.guard('flush', () => this.flushQueue());
+  }
+
+  /** Flush, stop timers, close the database. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    let failure: unknown;
+    try {
+      this.flushQueue();
+    } catch (err) {
+      failure = err;
+    }
+    this.closed = true;
+    this.queue?.cancelTimer();
+    this.unregisterExit?.();
+    this.notifier.close();
+    try {
+      this.db.close();
+    } catch (err) {
+      failure ??= err;
+    }
+    if (failure !== undefined) throw toStoreError(failure, this.path, 'closing', this.busyTimeoutMs);
+  }
+
+  // Internals ------------------------------------------------------------------------------------
+
+  /** Run `fn` on an open store, turning SQLite failures into StoreErrors. */
+  private guard<T>(operation: string, fn: () => T): T {
+    this.assertOpen();
+    try {
+      return fn();
+    } catch (err) {
+      throw toStoreError(err, this.path, operation, this.busyTimeoutMs);
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new StoreError(`SQLite store ${this.path}: the store is closed`);
+  }
+
+  /**
+   * One write transaction (`BEGIN IMMEDIATE`): first the queued writes, in order, then `work`.
+   * Listeners hear of it after the commit.
+   */
+  private write<T>(work: () => T): T {
+    const queued = this.queue?.length ?? 0;
+    if (queued > 0) {
+      try {
+        return this.transact(work, queued);
+      } catch (err) {
+        // A queued write that can never commit must not block this one: settle the queue
+        // write by write (dropping and reporting the bad ones), then do this write alone.
+        if (!isConstraintError(err) || (this.queue?.length ?? 0) === 0) throw err;
+        this.flushIsolating();
+      }
+    }
+    return this.transact(work, 0);
+  }
+
+  private transact<T>(work: () => T, queued: number): T {
+    const { begin, commit, rollback } = this.stmt;
+    this.chain.reset();
+    begin.run();
+    let result: T;
+    let report: FlushReport | undefined;
+    try {
+      if (queued > 0 && this.queue) report = this.writeQueued(this.queue.snapshot(), queued);
+      result = work();
+      commit.run();
+    } catch (err) {
+      this.chain.reset();
+      if (this.db.inTransaction) {
+        try {
+          rollback.run();
+        } catch {
+          // The original error says more; SQLite already rolled back on some failures.
+        }
+      }
+      throw err;
+    }
+    if (report && this.queue) {
+      this.queue.remove(queued);
+      this.report(report);
+    }
+    this.notifier.notify();
+    return result;
+  }
+
+  private writeQueued(items: readonly QueuedWrite[], count: number): FlushReport {
+    const actionIds: string[] = [];
+    const outcomeActionIds: string[] = [];
+    let firstSeq = 0;
+    let lastSeq = 0;
+    for (let i = 0; i < count; i++) {
+      const item = items[i] as QueuedWrite;
+      let seq: number;
+      if (item.kind === 'decision') {
+        seq = this.insertDecision(item.action, item.json, isoUtc(item.action.createdAt, 'action.createdAt'));
+        actionIds.push(item.action.actionId);
+      } else {
+        seq = this.insertOutcome(item.outcome, item.json, item.agentId);
+        outcomeActionIds.push(item.outcome.actionId);
+      }
+      if (i === 0) firstSeq = seq;
+      lastSeq = seq;
+    }
+    return { actionIds, outcomeActionIds, firstSeq, lastSeq };
+  }
+
+  /** actions row + `action.evaluated`; returns the event's seq. Inside a transaction. */
+  private insertDecision(action: ActionRecord, recordJson: string, ts: string): number {
+    this.stmt.insertAction.run(action.actionId, action.agentId, action.decision, ts, recordJson);
+    return this.chain.append(
+      {
+        ts,
+        type: 'action.evaluated',
+        agentId: action.agentId,
+        actionId: action.actionId,
+        approvalId: action.approvalId ?? null,
+        actor: action.agentId,
+      },
+      recordJson,
+    );
+  }
+
+  /** outcomes row + `action.completed` / `action.failed`; returns the event's seq. */
+  private insertOutcome(outcome: OutcomeRecord, recordJson: string, agentId: string): number {
+    const ts = isoUtc(outcome.recordedAt, 'outcome.recordedAt');
+    this.stmt.insertOutcome.run(outcome.actionId, outcome.status, ts, recordJson);
+    const type: AuditEventType = outcome.status === 'failed' ? 'action.failed' : 'action.completed';
+    return this.chain.append({ ts, type, agentId, actionId: outcome.actionId, approvalId: null, actor: agentId }, recordJson);
+  }
+
+  private markExpired(approvalId: string, agentId: string, actionId: string, expiresAt: string, now: string, why: string): void {
+    this.stmt.expireApproval.run(now, approvalId);
+    this.chain.append(
+      { ts: now, type: 'approval.expired', agentId, actionId, approvalId, actor: 'system' },
+      json({ expiresAt, reason: why }),
+    );
+  }
+
+  private approvalRow(a: ApprovalRecord): [string, string, string, string, string, string, string, string, string, string] {
+    return [
+      a.approvalId,
+      a.actionId,
+      a.agentId,
+      a.actionType,
+      a.resource,
+      a.digest,
+      a.status,
+      isoUtc(a.requestedAt, 'approval.requestedAt'),
+      isoUtc(a.expiresAt, 'approval.expiresAt'),
+      approvalRequestJson(a),
+    ];
+  }
+
+  private enqueue(item: QueuedWrite): void {
+    const queue = this.queue as WriteQueue;
+    if (item.kind === 'decision') this.rememberAgent(item.action.actionId, item.action.agentId);
+    if (!queue.push(item)) return;
+    try {
+      this.flushQueue();
+    } catch (err) {
+      // The caller learns its write failed, so it must not stay queued to commit later.
+      queue.popLast(item);
+      throw err;
+    }
+  }
+
+  /** Commit the queue now (a no-op when empty). */
+  private flushQueue(): void {
+    if (!this.queue || this.queue.length === 0) return;
+    try {
+      this.transact(() => undefined, this.queue.length);
+    } catch (err) {
+      if (!isConstraintError(err)) throw err;
+      this.flushIsolating();
+    }
+  }
+
+  /** Timer-driven flush: nobody awaits it, so failures go to `onFlushError`. */
+  private backgroundFlush(): void {
+    if (this.closed) return;
+    try {
+      this.flushQueue();
+    } catch (err) {
+      this.onFlushError(asStoreError(toStoreError(err, this.path, 'flushing queued writes', this.busyTimeoutMs)));
+    }
+  }
+
+  /** Commit queued writes one per transaction, dropping (and reporting) those that violate a constraint. */
+  private flushIsolating(): void {
+    const queue = this.queue;
+    if (!queue) return;
+    const dropped: string[] = [];
+    while (queue.length > 0) {
+      const item = queue.snapshot()[0] as QueuedWrite;
+      try {
+        this.transact(() => undefined, 1);
+      } catch (err) {
+        if (!isConstraintError(err)) throw err;
+        queue.remove(1);
+        dropped.push(`${item.kind} of action ${item.kind === 'decision' ? item.action.actionId : item.outcome.actionId} (${sqliteCode(err) ?? 'constraint'})`);
+      }
+    }
+    if (dropped.length > 0) {
+      this.onFlushError(new StoreError(`SQLite store ${this.path}: dropped queued writes that cannot be committed: ${dropped.join('; ')}`));
+    }
+  }
+
+  private report(report: FlushReport): void {
+    if (!this.onFlush) return;
+    try {
+      this.onFlush(report);
+    } catch (err) {
+      process.emitWarning(`ascend store onFlush callback threw: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  /** The agent of a recorded (or queued) action; NotFoundError when there is none. */
+  private agentOf(actionId: string): string {
+    const agentId = this.agentOfAction.get(actionId) ?? this.stmt.actionAgent.get(actionId);
+    if (agentId === undefined) throw new NotFoundError('action', actionId);
+    return agentId;
+  }
+
+  private rememberAgent(actionId: string, agentId: string): void {
+    if (this.agentOfAction.size >= AGENT_CACHE_SIZE) {
+      const oldest = this.agentOfAction.keys().next();
+      if (!oldest.done) this.agentOfAction.delete(oldest.value);
+    }
+    this.agentOfAction.set(actionId, agentId);
+  }
+
+  private mustGet<R>(row: R | undefined, kind: string, id: string): R {
+    if (row === undefined) throw new NotFoundError(kind, id);
+    return row;
+  }
+
+  /** A cached prepared statement for SQL built at run time (a handful of shapes). */
+  private prepared(sql: string): Database.Statement {
+    let stmt = this.dynamic.get(sql);
+    if (!stmt) {
+      stmt = this.db.prepare(sql);
+      this.dynamic.set(sql, stmt);
+    }
+    return stmt;
+  }
+}
+
+function auditEventFromRow(r: AuditRow): AuditEvent {
+  return {
+    seq: r.seq,
+    ts: r.ts,
+    type: r.type as AuditEventType,
+    agentId: r.agentId,
+    actionId: r.actionId,
+    approvalId: r.approvalId,
+    actor: r.actor,
+    data: JSON.parse(r.data) as Record<string, unknown>,
+    prevHash: r.prevHash,
+    hash: r.hash,
+  };
+}
+
+function isUniqueViolation(err: unknown): boolean {
+  const code = sqliteCode(err);
+  return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}
+
+function duplicateAction(actionId: string, cause?: unknown): ConflictError {
+  const err = new ConflictError(`Action "${actionId}" is already recorded`, { actionId });
+  if (cause !== undefined) (err as { cause?: unknown }).cause = cause;
+  return err;
+}
+
+function duplicateOutcome(actionId: string, cause?: unknown): ConflictError {
+  const err = new ConflictError(`Action "${actionId}" already has an outcome`, { actionId });
+  if (cause !== undefined) (err as { cause?: unknown }).cause = cause;
+  return err;
+}
+
+function invalid(field: string, message: string): ValidationError {
+  return new ValidationError(`${field} ${message}`, [{ path: field, message }]);
+}
+
+function asStoreError(err: AscendError): StoreError {
+  return err instanceof StoreError ? err : new StoreError(err.message, { cause: err });
+}
+
+function limitOf(limit: number): number {
+  if (!Number.isInteger(limit) || limit < 0) throw invalid('limit', 'must be a non-negative integer');
+  return limit;
+}
+
+function positive(value: number | undefined, fallback: number, name: string, allowZero: boolean): number {
+  if (value === undefined) return fallback;
+  if (!Number.isFinite(value) || value < 0 || (!allowZero && value === 0)) {
+    throw invalid(name, allowZero ? 'must be a non-negative number' : 'must be a positive number');
+  }
+  return value;
+}

@@ -1,0 +1,128 @@
+/**
+ * The Store: everything Ascend remembers. One interface; SQLite now, PostgreSQL later, and one
+ * contract test suite for both. Every mutation appends hash-chained audit events in the same
+ * transaction as the state change, so the audit trail and the state can never disagree.
+ */
+import type {
+  ActionRecord,
+  AgentRecord,
+  ApprovalChannel,
+  ApprovalRecord,
+  ApprovalStatus,
+  AuditEvent,
+  AuditEventType,
+  AuditVerification,
+  GrantRecord,
+  OutcomeRecord,
+} from '../types.js';
+
+/**
+ * When a write is committed.
+ * - `sync`: every write is committed before its promise resolves.
+ * - `batched`: allowed decisions without an approval and outcomes are queued and group-committed
+ *   every `flushIntervalMs`, at `maxBatchSize`, on `flush()` and `close()`. Everything else
+ *   (pending decisions, denials, approvals, grants, blocks) commits at once, together with the
+ *   queue ahead of it, so the chain keeps the order in which things happened.
+ */
+export interface DurabilityOptions {
+  durability: 'sync' | 'batched';
+  flushIntervalMs: number;
+  maxBatchSize: number;
+}
+
+/** Filter for reading the audit trail. */
+export interface AuditQuery {
+  /** Only events with `seq` greater than this. */
+  afterSeq?: number;
+  /** Newest first when true (for `tail`). Default oldest first. */
+  newestFirst?: boolean;
+  limit?: number;
+  agentId?: string;
+  actionId?: string;
+  types?: AuditEventType[];
+  /** ISO times, inclusive. */
+  since?: string;
+  until?: string;
+}
+
+/** Approving or rejecting one approval request. */
+export interface ApprovalDecision {
+  approvalId: string;
+  status: 'approved' | 'rejected';
+  decidedBy: string;
+  channel: ApprovalChannel;
+  comment?: string;
+  /** With `approved`: also create a grant for this agent + action type lasting this long. */
+  grantMinutes?: number;
+  /** ISO time of the decision. */
+  now: string;
+}
+
+/** The persistence contract. All methods may reject with {@link StoreError}. */
+export interface Store {
+  /** Which implementation (`sqlite`, `postgres`), for logs and `/readyz`. */
+  readonly kind: string;
+
+  // Agents -------------------------------------------------------------------------------------
+  /** Insert or update a registration (keeps `blocked`); appends `agent.registered`. */
+  upsertAgent(agent: Omit<AgentRecord, 'blocked' | 'blockedReason' | 'registeredAt' | 'updatedAt'>, now: string): Promise<AgentRecord>;
+  getAgent(agentId: string): Promise<AgentRecord | undefined>;
+  listAgents(): Promise<AgentRecord[]>;
+  /** Kill switch. Creates the agent row if unknown; appends `agent.blocked` / `agent.unblocked`. */
+  setAgentBlocked(agentId: string, blocked: boolean, reason: string, actor: string, now: string): Promise<AgentRecord>;
+
+  // Actions --------------------------------------------------------------------------------------
+  /**
+   * Record a decision (`action.evaluated`), and with a pending one its approval request
+   * (`approval.requested`) in the same transaction. Batched only when allowed with no approval.
+   */
+  recordDecision(action: ActionRecord, approval?: ApprovalRecord): Promise<void>;
+  /** Record how the action ended (`action.completed` / `action.failed`). Batchable. */
+  recordOutcome(outcome: OutcomeRecord): Promise<void>;
+  /** Includes actions still queued in a batch. */
+  getAction(actionId: string): Promise<ActionRecord | undefined>;
+  getOutcome(actionId: string): Promise<OutcomeRecord | undefined>;
+
+  // Approvals ------------------------------------------------------------------------------------
+  getApproval(approvalId: string): Promise<ApprovalRecord | undefined>;
+  listApprovals(filter?: { status?: ApprovalStatus; agentId?: string; limit?: number }): Promise<ApprovalRecord[]>;
+  /**
+   * Approve or reject a pending, unexpired request (atomically); with `grantMinutes` also create
+   * the grant. Throws NotFoundError, or ConflictError when it is no longer pending or has expired
+   * (an expired pending request is marked `expired` first).
+   */
+  decideApproval(decision: ApprovalDecision): Promise<ApprovalRecord>;
+  /** Mark a still-pending request `expired` (a timeout). Returns the record as it now stands,
+   * which may be approved or rejected if a person got there first. */
+  expireApproval(approvalId: string, now: string): Promise<ApprovalRecord>;
+  /**
+   * Use an approved request for the call with this digest, once: succeeds only when approved,
+   * unconsumed, unexpired and the digest matches. Appends `approval.consumed`.
+   */
+  consumeApproval(approvalId: string, digest: string, now: string): Promise<boolean>;
+  /** An approved, unconsumed, unexpired request for exactly this call, if any. */
+  findUsableApproval(agentId: string, digest: string, now: string): Promise<ApprovalRecord | undefined>;
+
+  // Grants ---------------------------------------------------------------------------------------
+  /** An unrevoked, unexpired grant for this agent and action type, if any. */
+  findActiveGrant(agentId: string, actionType: string, now: string): Promise<GrantRecord | undefined>;
+  listGrants(filter?: { activeAt?: string; agentId?: string }): Promise<GrantRecord[]>;
+  /** Throws NotFoundError; ConflictError if already revoked. Appends `grant.revoked`. */
+  revokeGrant(grantId: string, actor: string, now: string): Promise<GrantRecord>;
+
+  // Audit ----------------------------------------------------------------------------------------
+  readAudit(query?: AuditQuery): Promise<AuditEvent[]>;
+  /** Recompute the chain from the first row; name the first row that does not verify. */
+  verifyAudit(): Promise<AuditVerification>;
+
+  // Lifecycle ------------------------------------------------------------------------------------
+  /**
+   * Call `listener` whenever state may have changed: at once for this process's own writes,
+   * and within a short poll interval for other processes' writes. Returns an unsubscribe function.
+   */
+  watch(listener: () => void): () => void;
+  /** Commit everything queued. */
+  flush(): Promise<void>;
+  /** Flush, stop timers, close the database. Idempotent. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,272 @@
+/**
+ * The embedded decision point: the policy engine and a Store in this process. Zero set-up: a
+ * policy file and a SQLite file under `.ascend/`.
+ */
+import { randomUUID } from 'node:crypto';
+import { evaluatePolicy, policyErrorDecision, UsageTracker, type CompiledPolicy, type EvaluationInput } from '../engine/index.js';
+import { AscendError, StoreError } from '../errors.js';
+import type { Store } from '../store/store.js';
+import type {
+  ActionRecord,
+  AgentRecord,
+  ApprovalRecord,
+  DecisionResult,
+  OutcomeRecord,
+  PolicyDecision,
+} from '../types.js';
+import type { ApprovalDecision } from '../store/store.js';
+import { withKnownDecision } from './unreachable.js';
+import type { AgentRegistration, EvaluationRequest, Transport } from './transport.js';
+import type { SpoolEntry } from './spool.js';
+
+/** Where the embedded decision point gets its policy and its store. */
+export interface LocalTransportOptions {
+  /** The loaded policy, or the error that stopped it loading (every call is then denied). */
+  policy: CompiledPolicy | Error;
+  /** Opens the store; called again after a failure, so a store that comes back is used. */
+  openStore: () => Store;
+  /** Clock, for tests. */
+  now?: () => number;
+}
+
+/** Engine + Store in process. */
+export class LocalTransport implements Transport {
+  readonly kind = 'local' as const;
+  private readonly policy: CompiledPolicy | Error;
+  private readonly openStoreFn: () => Store;
+  private readonly now: () => number;
+  private readonly usage = new UsageTracker();
+  private store: Store | undefined;
+  private readonly listeners = new Set<() => void>();
+  private unwatchStore: (() => void) | undefined;
+  private closed = false;
+
+  constructor(options: LocalTransportOptions) {
+    this.policy = options.policy;
+    this.openStoreFn = options.openStore;
+    this.now = options.now ?? Date.now;
+  }
+
+  /** The store, opened on first use (so a broken store surfaces through the fail mode). */
+  getStore(): Store {
+    if (this.closed) throw new StoreError('The client is closed');
+    if (this.store) return this.store;
+    try {
+      this.store = this.openStoreFn();
+    } catch (err) {
+      throw err instanceof AscendError ? err : new StoreError(`Cannot open the Ascend store: ${String(err)}`, { cause: err });
+    }
+    if (this.listeners.size > 0) this.unwatchStore = this.store.watch(() => this.notify());
+    return this.store;
+  }
+
+  async register(agent: AgentRegistration): Promise<AgentRecord> {
+    return this.getStore().upsertAgent(agent, new Date(this.now()).toISOString());
+  }
+
+  async evaluate(request: EvaluationRequest): Promise<DecisionResult> {
+    const nowMs = this.now();
+    const nowIso = new Date(nowMs).toISOString();
+    let store: Store | undefined;
+    let agent: AgentRecord | undefined;
+    let storeError: Error | undefined;
+    try {
+      store = this.getStore();
+      agent = await store.getAgent(request.agentId);
+    } catch (err) {
+      storeError = asStoreError(err);
+    }
+    // The engine decides even when the store is down, so a fail mode never allows what it denies.
+    const input: EvaluationInput = {
+      request: {
+        agentId: request.agentId,
+        actionType: request.actionType,
+        resource: request.resource,
+        parameters: request.parameters,
+        context: request.context,
+        requireHumanApproval: request.requireHumanApproval,
+      },
+      agent,
+      now: nowMs,
+    };
+    const policyDecision = this.policy instanceof Error ? policyErrorDecision(this.policy) : evaluatePolicy(this.policy, input, this.usage);
+    if (storeError || !store) {
+      this.usage.record(input, policyDecision);
+      throw withKnownDecision(storeError ?? new StoreError('store unavailable'), policyDecision);
+    }
+    try {
+      const result = await this.record(store, request, policyDecision, nowMs, nowIso);
+      // Budgets count what actually ran: after a grant or an approval turned pending into allowed.
+      this.usage.record(input, result);
+      return result;
+    } catch (err) {
+      this.usage.record(input, policyDecision);
+      throw withKnownDecision(asStoreError(err), policyDecision);
+    }
+  }
+
+  private async record(
+    store: Store,
+    request: EvaluationRequest,
+    policyDecision: PolicyDecision,
+    nowMs: number,
+    nowIso: string,
+  ): Promise<DecisionResult> {
+    const digest = request.digest;
+    const actionId = randomUUID();
+    const conditions: string[] = policyDecision.mode === 'monitor' ? ['monitor_mode'] : [];
+    let decision = policyDecision.decision;
+    let approvedBy: DecisionResult['approvedBy'];
+    let approvalId: string | undefined;
+
+    if (decision === 'pending') {
+      // A person already approved this exact call, or granted this agent + action for a while.
+      const usable = await store.findUsableApproval(request.agentId, digest, nowIso);
+      if (usable && usable.decidedBy && usable.channel && (await store.consumeApproval(usable.approvalId, digest, nowIso))) {
+        decision = 'allowed';
+        conditions.push('approved');
+        approvalId = usable.approvalId;
+        approvedBy = { decidedBy: usable.decidedBy, channel: usable.channel, decidedAt: usable.decidedAt ?? nowIso };
+      } else {
+        const grant = await store.findActiveGrant(request.agentId, request.actionType, nowIso);
+        if (grant) {
+          decision = 'allowed';
+          conditions.push('grant');
+          approvedBy = { decidedBy: grant.createdBy, channel: grant.channel, decidedAt: grant.createdAt, grantId: grant.grantId };
+        }
+      }
+    }
+
+    let approval: ApprovalRecord | undefined;
+    if (decision === 'pending') {
+      approvalId = randomUUID();
+      approval = {
+        approvalId,
+        actionId,
+        agentId: request.agentId,
+        actionType: request.actionType,
+        resource: request.resource,
+        parameters: request.redactedParameters,
+        digest,
+        status: 'pending',
+        reason: policyDecision.reason,
+        riskScore: policyDecision.riskScore,
+        riskLevel: policyDecision.riskLevel,
+        riskFactors: policyDecision.riskFactors,
+        matchedRules: policyDecision.matchedRules,
+        requiredApprovers: policyDecision.requiredApprovers,
+        requestedAt: nowIso,
+        expiresAt: new Date(nowMs + policyDecision.approvalTimeoutSeconds * 1000).toISOString(),
+      };
+    }
+
+    const action: ActionRecord = {
+      actionId,
+      agentId: request.agentId,
+      actionType: request.actionType,
+      resource: request.resource,
+      parameters: request.redactedParameters,
+      context: request.context,
+      digest,
+      decision,
+      reason: policyDecision.reason,
+      riskScore: policyDecision.riskScore,
+      riskLevel: policyDecision.riskLevel,
+      riskFactors: policyDecision.riskFactors,
+      matchedRules: policyDecision.matchedRules,
+      policyViolations: policyDecision.policyViolations,
+      conditions,
+      ...(approvalId ? { approvalId } : {}),
+      createdAt: nowIso,
+    };
+    await store.recordDecision(action, approval);
+
+    return {
+      ...policyDecision,
+      decision,
+      actionId,
+      agentId: request.agentId,
+      actionType: request.actionType,
+      resource: request.resource,
+      conditions,
+      decidedAt: nowIso,
+      ...(approvalId ? { approvalRequestId: approvalId } : {}),
+      ...(approvedBy ? { approvedBy } : {}),
+    };
+  }
+
+  async recordOutcome(outcome: OutcomeRecord): Promise<void> {
+    try {
+      await this.getStore().recordOutcome(outcome);
+    } catch (err) {
+      throw asStoreError(err);
+    }
+  }
+
+  async getAction(actionId: string): Promise<ActionRecord | undefined> {
+    return this.getStore().getAction(actionId);
+  }
+
+  async getApproval(approvalId: string): Promise<ApprovalRecord | undefined> {
+    return this.getStore().getApproval(approvalId);
+  }
+
+  async decideApproval(decision: Omit<ApprovalDecision, 'now'>): Promise<ApprovalRecord> {
+    const record = await this.getStore().decideApproval({ ...decision, now: new Date(this.now()).toISOString() });
+    this.notify();
+    return record;
+  }
+
+  async expireApproval(approvalId: string): Promise<ApprovalRecord> {
+    return this.getStore().expireApproval(approvalId, new Date(this.now()).toISOString());
+  }
+
+  async consumeApproval(approvalId: string, digest: string): Promise<boolean> {
+    return this.getStore().consumeApproval(approvalId, digest, new Date(this.now()).toISOString());
+  }
+
+  async uploadFailOpen(entry: SpoolEntry): Promise<void> {
+    const store = this.getStore();
+    if (entry.kind === 'decision') {
+      if (!(await store.getAction(entry.action.actionId))) await store.recordDecision(entry.action);
+    } else if (!(await store.getOutcome(entry.outcome.actionId))) {
+      await store.recordOutcome(entry.outcome);
+    }
+  }
+
+  watch(listener: () => void): () => void {
+    this.listeners.add(listener);
+    if (this.store && !this.unwatchStore) this.unwatchStore = this.store.watch(() => this.notify());
+    return () => {
+      this.listeners.delete(listener);
+      if (this.listeners.size === 0 && this.unwatchStore) {
+        this.unwatchStore();
+        this.unwatchStore = undefined;
+      }
+    };
+  }
+
+  private notify(): void {
+    for (const listener of [...this.listeners]) listener();
+  }
+
+  async flush(): Promise<void> {
+    await this.store?.flush();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.unwatchStore?.();
+    this.unwatchStore = undefined;
+    this.listeners.clear();
+    const store = this.store;
+    this.store = undefined;
+    this.closed = true;
+    await store?.close();
+  }
+}
+
+function asStoreError(err: unknown): Error {
+  if (err instanceof AscendError) return err;
+  return new StoreError(`The Ascend store failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+}

@@ -1,0 +1,76 @@
+/**
+ * A Transport is how the client reaches the decision point: in process (`LocalTransport`, engine
+ * + Store) or over HTTP. Fail mode, logging and the lifecycle sit above it and behave the same on
+ * both, so a transport only answers questions and reports failures; it never decides what to do
+ * when it cannot answer.
+ */
+import type {
+  ActionRecord,
+  AgentRecord,
+  ApprovalRecord,
+  DecisionResult,
+  OutcomeRecord,
+  PolicyDecision,
+} from '../types.js';
+import type { ApprovalDecision } from '../store/store.js';
+import type { SpoolEntry } from './spool.js';
+
+/** One call to decide: the caller's request plus what only the client knows. */
+export interface EvaluationRequest {
+  agentId: string;
+  actionType: string;
+  resource: string;
+  /** Parameters exactly as the tool will receive them (used for the digest and detectors). */
+  parameters: Record<string, unknown>;
+  /** The same, with redactions applied: what is stored, logged and sent. */
+  redactedParameters: Record<string, unknown>;
+  /** `callDigest` of the exact call (unredacted): what an approval is bound to. */
+  digest: string;
+  context: Record<string, unknown>;
+  requireHumanApproval: boolean;
+}
+
+/** Registration as sent to the decision point. */
+export interface AgentRegistration {
+  agentId: string;
+  agentName: string;
+  agentType: string;
+  capabilities: string[];
+  allowedResources: string[];
+  metadata: Record<string, unknown>;
+}
+
+/** The decision point cannot be reached: the client applies its fail mode. */
+export interface UnreachableInfo {
+  /**
+   * What the decision point had already decided before it failed, when it knows (the embedded
+   * engine decides before it writes). A known denial is never turned into an allow.
+   */
+  knownDecision?: PolicyDecision;
+}
+
+/** The transport contract. Rejections are AscendErrors; see `isUnreachable` in fail-mode.ts. */
+export interface Transport {
+  readonly kind: 'local' | 'http';
+  register(agent: AgentRegistration): Promise<AgentRecord>;
+  /**
+   * Decide one call and record the decision (and, when pending, the approval request). An
+   * approved-but-unused approval or an active grant for this exact call turns pending into allowed.
+   */
+  evaluate(request: EvaluationRequest): Promise<DecisionResult>;
+  recordOutcome(outcome: OutcomeRecord): Promise<void>;
+  getAction(actionId: string): Promise<ActionRecord | undefined>;
+  getApproval(approvalId: string): Promise<ApprovalRecord | undefined>;
+  decideApproval(decision: Omit<ApprovalDecision, 'now'>): Promise<ApprovalRecord>;
+  /** Expire a still-pending request; returns it as it now stands (a person may have won the race). */
+  expireApproval(approvalId: string): Promise<ApprovalRecord>;
+  /** Spend an approved request on the call with this digest, once. */
+  consumeApproval(approvalId: string, digest: string): Promise<boolean>;
+  /** Upload a record spooled in fail-open mode while the decision point was unreachable.
+   * Idempotent: a record already present is skipped. */
+  uploadFailOpen(entry: SpoolEntry): Promise<void>;
+  /** Notified when approvals may have changed (push or poll). Returns unsubscribe. */
+  watch(listener: () => void): () => void;
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,301 @@
+/**
+ * Domain types shared by the engine, the store, the transports and the client.
+ * Inputs that cross a public edge have zod schemas here; records built inside are plain types.
+ */
+import { z } from 'zod';
+
+/** The three answers of the decision point. */
+export const Decision = {
+  ALLOWED: 'allowed',
+  DENIED: 'denied',
+  PENDING: 'pending',
+} as const;
+/** `'allowed' | 'denied' | 'pending'`. */
+export type Decision = (typeof Decision)[keyof typeof Decision];
+
+/** What the client does when the decision point cannot be reached. */
+export const FailMode = {
+  /** Block: the call throws and the tool never runs (default). */
+  CLOSED: 'closed',
+  /** Allow with condition `fail_open_mode`, spool the action and upload it later. */
+  OPEN: 'open',
+} as const;
+/** `'closed' | 'open'`. */
+export type FailMode = (typeof FailMode)[keyof typeof FailMode];
+
+/** Risk levels: low < 30 ≤ medium < 70 ≤ high < 90 ≤ critical. */
+export type RiskLevel = 'low' | 'medium' | 'high' | 'critical';
+
+/** Through what a human (or a client standing in for one) answered an approval. */
+export type ApprovalChannel = 'cli' | 'dashboard' | 'api' | 'callback' | 'mcp-elicitation' | 'app-ui';
+
+/** One named contribution to a risk score. The score is the sum of `points`, capped at 100. */
+export interface RiskFactor {
+  /** Stable name, e.g. `verb_class`, `sql_write_without_where`, `rule_risk`. */
+  name: string;
+  /** Points this factor adds to the score (0–100). */
+  points: number;
+  /** Human-readable explanation, e.g. `"delete" is a destructive verb`. */
+  detail: string;
+}
+
+/** Why a call is not (or would not be) allowed as asked. */
+export interface PolicyViolation {
+  /** Stable code: `resource_not_allowed`, `capability_missing`, `rule_denied`, `rate_limited`,
+   * `risk_too_high`, `agent_blocked`, `policy_error`, `condition_error`, `default_deny`,
+   * `approval_rejected`, `approval_timeout`, `approval_expired`. */
+  code: string;
+  message: string;
+  ruleId?: string;
+}
+
+/** The call being governed, as the engine sees it. */
+export interface ActionRequest {
+  agentId: string;
+  actionType: string;
+  resource: string;
+  parameters: Record<string, unknown>;
+  context: Record<string, unknown>;
+  requireHumanApproval: boolean;
+}
+
+/** What the policy engine decided, and why. Pure data, no identifiers of stored records. */
+export interface PolicyDecision {
+  decision: Decision;
+  reason: string;
+  riskScore: number;
+  riskLevel: RiskLevel;
+  riskFactors: RiskFactor[];
+  matchedRules: string[];
+  policyViolations: PolicyViolation[];
+  requiredApprovers: string[];
+  /** How long a pending approval waits for a person before it expires. */
+  approvalTimeoutSeconds: number;
+  /** `monitor` policies allow everything and report the would-be decision in `shadowDecision`. */
+  mode: 'enforce' | 'monitor';
+  shadowDecision?: Decision;
+}
+
+/** The decision the client returns for one call. */
+export interface DecisionResult extends PolicyDecision {
+  actionId: string;
+  agentId: string;
+  actionType: string;
+  resource: string;
+  /** Set when the decision is, or was, pending a human. */
+  approvalRequestId?: string;
+  /** Extra facts about how the decision was reached, e.g. `fail_open_mode`, `monitor_mode`,
+   * `approved`, `grant`, `approval_timeout`. */
+  conditions: string[];
+  /** Who approved, when an approval or a grant let the call through. */
+  approvedBy?: { decidedBy: string; channel: ApprovalChannel; decidedAt: string; grantId?: string };
+  /** ISO time of the decision. */
+  decidedAt: string;
+}
+
+/** An agent's registration. Empty `capabilities`/`allowedResources` mean "no restriction". */
+export interface AgentRecord {
+  agentId: string;
+  agentName: string;
+  agentType: string;
+  /** Globs of action types the agent may perform. */
+  capabilities: string[];
+  /** Globs of resources the agent may touch. */
+  allowedResources: string[];
+  metadata: Record<string, unknown>;
+  blocked: boolean;
+  blockedReason?: string;
+  registeredAt: string;
+  updatedAt: string;
+}
+
+/** A governed action and its decision, as stored. Parameters are stored redacted. */
+export interface ActionRecord {
+  actionId: string;
+  agentId: string;
+  actionType: string;
+  resource: string;
+  parameters: Record<string, unknown>;
+  context: Record<string, unknown>;
+  /** sha256 of the canonical call (agent, action type, resource, parameters before redaction). */
+  digest: string;
+  decision: Decision;
+  reason: string;
+  riskScore: number;
+  riskLevel: RiskLevel;
+  riskFactors: RiskFactor[];
+  matchedRules: string[];
+  policyViolations: PolicyViolation[];
+  conditions: string[];
+  approvalId?: string;
+  createdAt: string;
+}
+
+/** How an action ended. */
+export interface OutcomeRecord {
+  actionId: string;
+  status: 'completed' | 'failed';
+  /** A short summary of the result (completed) — never the full payload. */
+  result?: unknown;
+  /** The error message (failed). */
+  error?: string;
+  durationMs: number;
+  recordedAt: string;
+}
+
+/** Status of an approval request. */
+export type ApprovalStatus = 'pending' | 'approved' | 'rejected' | 'expired';
+
+/** A request for a human to decide one exact call. */
+export interface ApprovalRecord {
+  approvalId: string;
+  actionId: string;
+  agentId: string;
+  actionType: string;
+  resource: string;
+  /** Parameters with redactions applied. */
+  parameters: Record<string, unknown>;
+  /** The exact call this approval authorizes (see {@link ActionRecord.digest}). */
+  digest: string;
+  status: ApprovalStatus;
+  reason: string;
+  riskScore: number;
+  riskLevel: RiskLevel;
+  riskFactors: RiskFactor[];
+  matchedRules: string[];
+  requiredApprovers: string[];
+  requestedAt: string;
+  expiresAt: string;
+  decidedAt?: string;
+  decidedBy?: string;
+  channel?: ApprovalChannel;
+  comment?: string;
+  /** Set once the approved call has run: an approval authorizes one call. */
+  consumedAt?: string;
+  /** Set when the approver also granted this agent + action for a while. */
+  grantId?: string;
+}
+
+/** "This agent may do this action without asking, until `expiresAt`." */
+export interface GrantRecord {
+  grantId: string;
+  agentId: string;
+  actionType: string;
+  createdAt: string;
+  expiresAt: string;
+  createdBy: string;
+  channel: ApprovalChannel;
+  approvalId?: string;
+  revokedAt?: string;
+  revokedBy?: string;
+}
+
+/** Kinds of audit events. */
+export type AuditEventType =
+  | 'agent.registered'
+  | 'agent.blocked'
+  | 'agent.unblocked'
+  | 'action.evaluated'
+  | 'action.completed'
+  | 'action.failed'
+  | 'approval.requested'
+  | 'approval.approved'
+  | 'approval.rejected'
+  | 'approval.expired'
+  | 'approval.consumed'
+  | 'grant.created'
+  | 'grant.revoked';
+
+/** One row of the append-only, hash-chained audit trail. */
+export interface AuditEvent {
+  seq: number;
+  /** ISO time. */
+  ts: string;
+  type: AuditEventType;
+  agentId: string | null;
+  actionId: string | null;
+  approvalId: string | null;
+  /** Who caused it: an agent id, an approver, `system`. */
+  actor: string;
+  data: Record<string, unknown>;
+  prevHash: string;
+  /** sha256(prevHash || canonical JSON of the event without `hash`), hex. */
+  hash: string;
+}
+
+/** Result of recomputing the chain. */
+export interface AuditVerification {
+  ok: boolean;
+  /** Rows checked. */
+  checked: number;
+  headSeq: number;
+  headHash: string;
+  /** The first row that does not verify, and why. */
+  firstBad?: { seq: number; reason: string };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Public input schemas (validated at the client's edge).
+
+const jsonRecord = z.record(z.string(), z.unknown());
+
+/** Input of {@link AscendClient.evaluateAction}. */
+export const EvaluateActionInputSchema = z.object({
+  actionType: z.string().min(1, 'actionType must not be empty').max(256),
+  resource: z.string().max(2048).default(''),
+  parameters: jsonRecord.default({}),
+  context: jsonRecord.default({}),
+  waitForApproval: z.boolean().optional(),
+  approvalTimeoutMs: z.number().int().positive().max(7 * 24 * 3600 * 1000).optional(),
+  requireHumanApproval: z.boolean().default(false),
+});
+/** What `evaluateAction` accepts. */
+export type EvaluateActionInput = z.input<typeof EvaluateActionInputSchema>;
+
+/** Input of {@link AscendClient.register}. */
+export const RegisterAgentInputSchema = z.object({
+  agentType: z.string().min(1).max(128).default('generic'),
+  capabilities: z.array(z.string().min(1).max(256)).default([]),
+  allowedResources: z.array(z.string().min(1).max(2048)).default([]),
+  metadata: jsonRecord.default({}),
+});
+/** What `register` accepts. */
+export type RegisterAgentInput = z.input<typeof RegisterAgentInputSchema>;
+
+/** Input of `logActionCompleted`. */
+export const ActionCompletedInputSchema = z.object({
+  actionId: z.string().min(1),
+  result: z.unknown().optional(),
+  durationMs: z.number().nonnegative().finite().default(0),
+});
+/** What `logActionCompleted` accepts. */
+export type ActionCompletedInput = z.input<typeof ActionCompletedInputSchema>;
+
+/** Input of `logActionFailed`. */
+export const ActionFailedInputSchema = z.object({
+  actionId: z.string().min(1),
+  error: z.union([z.string(), z.instanceof(Error)]),
+  durationMs: z.number().nonnegative().finite().default(0),
+});
+/** What `logActionFailed` accepts. */
+export type ActionFailedInput = z.input<typeof ActionFailedInputSchema>;
+
+/** Input of approving or rejecting an approval request. */
+export const ApprovalDecisionInputSchema = z.object({
+  approvalId: z.string().min(1),
+  decidedBy: z.string().min(1).max(256),
+  channel: z.enum(['cli', 'dashboard', 'api', 'callback', 'mcp-elicitation', 'app-ui']),
+  comment: z.string().max(4096).optional(),
+  /** Approve and also grant this agent + action type for this many minutes. */
+  grantMinutes: z.number().int().positive().max(7 * 24 * 60).optional(),
+});
+/** What approving or rejecting accepts. */
+export type ApprovalDecisionInput = z.input<typeof ApprovalDecisionInputSchema>;
+
+/** Level for a 0–100 score. */
+export function riskLevelOf(score: number): RiskLevel {
+  if (score >= 90) return 'critical';
+  if (score >= 70) return 'high';
+  if (score >= 30) return 'medium';
+  return 'low';
+}
