@@ -116,7 +116,8 @@ export const RiskThresholdsSchema = z
  * Conditions (`when`) are CEL, compiled once at load. Variables: `parameters` (map), `resource`
  * (string), `action` (string, the action type), `agent` (map: `id`, `type`, `metadata`), `context`
  * (map). Whole numbers are CEL ints, other numbers doubles; they compare with each other.
- * `s.matches(re)` accepts RE2-style leading flags `(?i)`, `(?s)`, `(?m)`. Reading a key that is
+ * `s.matches(re)` accepts RE2-style leading flags `(?i)`, `(?s)`, `(?m)`; write patterns as CEL raw
+ * strings so backslashes stay as written: `parameters.query.matches(r"(?i)^\s*select\b")`. Reading a key that is
  * absent (`parameters.amount` when there is no `amount`) is a run-time error, and a condition that
  * errors DENIES the call (`condition_error`): guard optional keys with `has(parameters.amount) &&`.
  *
@@ -130,9 +131,9 @@ export const RiskThresholdsSchema = z
  * across agents). E.g. `effect: deny` + `limit: { count: 100, per: 1h }` = "at most 100 an hour".
  * Counters are in memory (per process) with a precision of 1/60 of the window.
  *
- * `mode: monitor` (shadow): every call is allowed and the would-be decision is reported in
- * `shadowDecision`. A blocked agent stays blocked in every mode (a block is an operator's action,
- * not policy).
+ * `mode: monitor` (shadow): every call is allowed and the would-be decision (including a denial
+ * by a condition error) is reported in `shadowDecision`. A blocked agent stays blocked in every
+ * mode (a block is an operator's action, not policy).
  */
 export const PolicySchema = z.strictObject({
   version: z.literal(1),

@@ -9,6 +9,7 @@ export const STARTER_POLICY_YAML = `# Ascend policy — decides, for every gover
 # variables parameters, resource, action, agent (id, type, metadata), context.
 # Reading a parameter that is absent is an error, and an error DENIES the call:
 # guard optional ones with has(), e.g. has(parameters.amount) && parameters.amount > 100.
+# Regexes (RE2 syntax, (?i) = ignore case) read best as CEL raw strings: x.matches(r"^\\s*select\\b").
 # Check this file with:  ascend policy check ascend.policy.yaml
 version: 1
 
@@ -39,14 +40,14 @@ rules:
   - id: allow-select-sql
     description: Read-only SQL is allowed on any database; other SQL goes to the default (a person).
     actions: ["database.*", "sql.*"]
-    when: 'has(parameters.query) && type(parameters.query) == string && parameters.query.matches("(?i)^\\\\s*(select|with|explain|show)\\\\b") && !parameters.query.matches("(?i)\\\\b(insert|update|delete|drop|truncate|alter|grant|create)\\\\b")'
+    when: 'has(parameters.query) && type(parameters.query) == string && parameters.query.matches(r"(?i)^\\s*(select|with|explain|show)\\b") && !parameters.query.matches(r"(?i)\\b(insert|update|delete|drop|truncate|alter|grant|create)\\b")'
     effect: allow
 
   # --- Destructive operations ---------------------------------------------------------------------
   - id: deny-destructive-sql
     description: DROP, TRUNCATE and writes to every row are never run by an agent.
     actions: ["database.*", "sql.*"]
-    when: 'has(parameters.query) && type(parameters.query) == string && (parameters.query.matches("(?i)\\\\b(drop|truncate)\\\\s+") || parameters.query.matches("(?i)^\\\\s*(delete\\\\s+from|update)\\\\b[^;]*$") && !parameters.query.matches("(?i)\\\\bwhere\\\\b"))'
+    when: 'has(parameters.query) && type(parameters.query) == string && (parameters.query.matches(r"(?i)\\b(drop|truncate)\\s+") || parameters.query.matches(r"(?i)^\\s*(delete\\s+from|update)\\b[^;]*$") && !parameters.query.matches(r"(?i)\\bwhere\\b"))'
     effect: deny
     risk: 95
     reason: Destructive SQL (DROP, TRUNCATE, or UPDATE/DELETE without WHERE) is not allowed.
@@ -54,7 +55,7 @@ rules:
   - id: deny-destructive-shell
     description: Commands that wipe data or escalate privileges are never run by an agent.
     actions: ["shell.*", "*.exec", "*.execute", "command.*"]
-    when: 'has(parameters.command) && type(parameters.command) == string && parameters.command.matches("(\\\\brm\\\\s+-[a-zA-Z]*[rR][a-zA-Z]*f|\\\\brm\\\\s+-[a-zA-Z]*f[a-zA-Z]*[rR]|(^|[\\\\s;&|])sudo\\\\s|\\\\bmkfs|\\\\bdd\\\\s+if=|chmod\\\\s+(-R\\\\s+)?777|>\\\\s*/dev/sd)")'
+    when: 'has(parameters.command) && type(parameters.command) == string && parameters.command.matches(r"(\\brm\\s+-[a-zA-Z]*[rR][a-zA-Z]*f|\\brm\\s+-[a-zA-Z]*f[a-zA-Z]*[rR]|(^|[\\s;&|])sudo\\s|\\bmkfs|\\bdd\\s+if=|chmod\\s+(-R\\s+)?777|>\\s*/dev/sd)")'
     effect: deny
     risk: 95
     reason: Destructive or privileged shell commands (rm -rf, sudo, mkfs, dd, chmod 777) are not allowed.

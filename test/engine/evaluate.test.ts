@@ -442,3 +442,22 @@ describe('explanations', () => {
     expect(d.riskLevel).toBe('medium');
   });
 });
+
+describe('monitor mode and condition errors', () => {
+  it('a condition error is reported as the shadow denial, and the call runs', () => {
+    const p = policy(`
+      version: 1
+      mode: monitor
+      default: allow
+      rules:
+        - id: needs-amount
+          actions: ["pay.*"]
+          when: 'parameters.amount > 5'
+          effect: allow
+    `);
+    const d = evaluatePolicy(p, input({ actionType: 'pay.out' }), usage());
+    expect(d.decision).toBe('allowed');
+    expect(d.shadowDecision).toBe('denied');
+    expect(d.policyViolations.map((v) => v.code)).toEqual(['condition_error']);
+  });
+});
