@@ -127,8 +127,3 @@ export function jsonDocument(value: unknown): string {
 export function jsonLine(value: unknown): string {
   return JSON.stringify(value) + '\n';
 }
-
-/** Compact JSON for a value shown inline in a table or field. */
-export function inlineJson(value: unknown): string {
-  return JSON.stringify(value) ?? '';
-}
