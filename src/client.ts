@@ -421,7 +421,7 @@ export class AscendClient implements LifecycleClient {
     this.spoolDirty = true;
   }
 
-  /** @internal A tool result as stored: redacted and at most a few KB. */
+  /** @internal A tool result as stored: redacted, and a bounded preview when it is large. */
   summarizeResult(result: unknown): unknown {
     if (result === undefined) return undefined;
     const redacted = this.redactor.redact(result);
@@ -431,7 +431,7 @@ export class AscendClient implements LifecycleClient {
     } catch {
       text = String(redacted);
     }
-    if (text.length <= RESULT_PREVIEW_CHARS) return typeof redacted === 'string' ? redacted : JSON.parse(text);
+    if (text.length <= RESULT_PREVIEW_CHARS) return redacted;
     return { truncated: true, chars: text.length, preview: text.slice(0, RESULT_PREVIEW_CHARS) };
   }
 
@@ -493,16 +493,19 @@ export class AscendClient implements LifecycleClient {
     await this.transport.flush();
   }
 
-  /** Flush, then release the store. Idempotent. */
+  /** Flush, then release the store — released even if the flush fails (the error is rethrown). Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return;
-    await this.flush().catch((err: unknown) => {
+    this.closed = true;
+    try {
+      await this.flush();
+    } catch (err) {
       this.logger.error({ err: { message: err instanceof Error ? err.message : String(err) } }, 'flush on close failed');
       throw err;
-    });
-    this.closed = true;
-    await this.transport.close();
-    this.logger.flush?.();
+    } finally {
+      await this.transport.close();
+      this.logger.flush?.();
+    }
   }
 
   private assertOpen(): void {

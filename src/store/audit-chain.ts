@@ -6,6 +6,7 @@
  * `{ seq, ts, type, agentId, actionId, approvalId, actor, data, prevHash }` and the first event's
  * `prevHash` is {@link GENESIS_HASH}.
  */
+import crypto from 'node:crypto';
 import { canonicalJson, sha256Hex } from '../canonical.js';
 import type { AuditEventType } from '../types.js';
 import { canonicalJsonFast, jsonStringOrNull } from './canonical-fast.js';
@@ -57,9 +58,12 @@ export function auditEventBody(seq: number, event: NewAuditEvent, dataJson: stri
   );
 }
 
-/** The hash of an event given its predecessor's hash and its canonical body. */
+// One-shot `crypto.hash` (Node ≥ 20.12) skips the Hash object: about 0.4 µs less per event.
+const oneShotHash = typeof crypto.hash === 'function' ? crypto.hash : undefined;
+
+/** The hash of an event given its predecessor's hash and its canonical body (= `sha256Hex(prevHash + body)`). */
 export function auditHash(prevHash: string, body: string): string {
-  return sha256Hex(prevHash + body);
+  return oneShotHash ? oneShotHash('sha256', prevHash + body, 'hex') : sha256Hex(prevHash + body);
 }
 
 /** What the appender needs from the database: read the head, insert a row. */
@@ -77,14 +81,12 @@ export interface AuditRowSink {
 export class AuditAppender {
   private seq = -1;
   private hash = GENESIS_HASH;
-  private first = 0;
 
   constructor(private readonly sink: AuditRowSink) {}
 
   /** Forget the head; call at the start (and on rollback) of every transaction. */
   reset(): void {
     this.seq = -1;
-    this.first = 0;
   }
 
   /** Append one event; returns its `seq`. */
@@ -93,7 +95,6 @@ export class AuditAppender {
       const head = this.sink.readHead();
       this.seq = head ? head[0] : 0;
       this.hash = head ? head[1] : GENESIS_HASH;
-      this.first = this.seq + 1;
     }
     const seq = this.seq + 1;
     const prevHash = this.hash;
@@ -102,11 +103,6 @@ export class AuditAppender {
     this.seq = seq;
     this.hash = hash;
     return seq;
-  }
-
-  /** `[firstSeq, lastSeq]` appended in this transaction, or undefined when none. */
-  appended(): readonly [number, number] | undefined {
-    return this.seq < 0 || this.seq < this.first ? undefined : [this.first, this.seq];
   }
 }
 

@@ -12,80 +12,59 @@ import type {
   GrantRecord,
   OutcomeRecord,
 } from '../types.js';
-import { canonicalJsonFast } from './canonical-fast.js';
+import { arrayWriter, canonicalJsonFast, objectWriter } from './canonical-fast.js';
 
 // Serialisation ---------------------------------------------------------------------------------
-// Each projection lists the record's fields in sorted key order, so the canonical writer finds
-// them sorted and skips the sort; undefined members are dropped as canonicalJson drops them.
+// Fixed-shape writers (keys sorted and quoted once) produce canonicalJson of each record's
+// projection onto its type's fields: a stored record holds exactly those (members a caller
+// added are not stored); undefined members are dropped as canonicalJson drops them.
 
-/** Canonical JSON of an action record: stored in `actions.record` and as `action.evaluated` data. */
+const writeFactor = objectWriter(['name', 'points', 'detail']);
+const writeViolation = objectWriter(['code', 'message', 'ruleId']);
+const writeFactors = arrayWriter((f) => writeFactor(f as object));
+const writeViolations = arrayWriter((v) => writeViolation(v as object));
+
+const writeAction = objectWriter(
+  [
+    'actionId', 'agentId', 'actionType', 'resource', 'parameters', 'context', 'digest', 'decision', 'reason', 'riskScore',
+    'riskLevel', 'riskFactors', 'matchedRules', 'policyViolations', 'conditions', 'approvalId', 'createdAt',
+  ] satisfies Array<keyof ActionRecord>,
+  { riskFactors: writeFactors, policyViolations: writeViolations },
+);
+
+/** Canonical JSON of an action record: the data of its `action.evaluated` event. */
 export function actionJson(a: ActionRecord): string {
-  return canonicalJsonFast({
-    actionId: a.actionId,
-    actionType: a.actionType,
-    agentId: a.agentId,
-    approvalId: a.approvalId,
-    conditions: a.conditions,
-    context: a.context,
-    createdAt: a.createdAt,
-    decision: a.decision,
-    digest: a.digest,
-    matchedRules: a.matchedRules,
-    parameters: a.parameters,
-    policyViolations: a.policyViolations,
-    reason: a.reason,
-    resource: a.resource,
-    riskFactors: a.riskFactors,
-    riskLevel: a.riskLevel,
-    riskScore: a.riskScore,
-  });
+  return writeAction(a);
 }
 
-/** Canonical JSON of an outcome: stored in `outcomes.record` and as `action.completed/failed` data. */
+const writeOutcome = objectWriter(['actionId', 'status', 'result', 'error', 'durationMs', 'recordedAt'] satisfies Array<keyof OutcomeRecord>);
+
+/** Canonical JSON of an outcome: the data of its `action.completed` / `action.failed` event. */
 export function outcomeJson(o: OutcomeRecord): string {
-  return canonicalJsonFast({
-    actionId: o.actionId,
-    durationMs: o.durationMs,
-    error: o.error,
-    recordedAt: o.recordedAt,
-    result: o.result,
-    status: o.status,
-  });
+  return writeOutcome(o);
 }
+
+const writeApprovalRequest = objectWriter(
+  ['parameters', 'reason', 'riskScore', 'riskLevel', 'riskFactors', 'matchedRules', 'requiredApprovers'] satisfies Array<keyof ApprovalRecord>,
+  { riskFactors: writeFactors },
+);
 
 /** The immutable part of an approval request, stored in `approvals.request`. */
 export function approvalRequestJson(a: ApprovalRecord): string {
-  return canonicalJsonFast({
-    matchedRules: a.matchedRules,
-    parameters: a.parameters,
-    reason: a.reason,
-    requiredApprovers: a.requiredApprovers,
-    riskFactors: a.riskFactors,
-    riskLevel: a.riskLevel,
-    riskScore: a.riskScore,
-  });
+  return writeApprovalRequest(a);
 }
 
-/** Canonical JSON of a whole approval record (audit data of `approval.requested`). */
+const writeApproval = objectWriter(
+  [
+    'approvalId', 'actionId', 'agentId', 'actionType', 'resource', 'parameters', 'digest', 'status', 'reason', 'riskScore',
+    'riskLevel', 'riskFactors', 'matchedRules', 'requiredApprovers', 'requestedAt', 'expiresAt',
+  ] satisfies Array<keyof ApprovalRecord>,
+  { riskFactors: writeFactors },
+);
+
+/** Canonical JSON of a new approval request (audit data of `approval.requested`). */
 export function approvalJson(a: ApprovalRecord): string {
-  return canonicalJsonFast({
-    actionId: a.actionId,
-    actionType: a.actionType,
-    agentId: a.agentId,
-    approvalId: a.approvalId,
-    digest: a.digest,
-    expiresAt: a.expiresAt,
-    matchedRules: a.matchedRules,
-    parameters: a.parameters,
-    reason: a.reason,
-    requestedAt: a.requestedAt,
-    requiredApprovers: a.requiredApprovers,
-    resource: a.resource,
-    riskFactors: a.riskFactors,
-    riskLevel: a.riskLevel,
-    riskScore: a.riskScore,
-    status: a.status,
-  });
+  return writeApproval(a);
 }
 
 /** Canonical JSON of any value (re-exported for the store's smaller payloads). */

@@ -37,11 +37,12 @@ export interface Statements {
   insertAudit: Stmt<[number, string, string, string | null, string | null, string | null, string, string, string, string]>;
   verifyRows: Stmt<[], AuditRow>;
 
-  insertAction: Stmt<[string, string, string, string, string]>;
+  insertAction: Stmt<[string, string, string, string, number]>;
   actionRecord: Stmt<[string], string>;
   actionAgent: Stmt<[string], string>;
-  insertOutcome: Stmt<[string, string, string, string]>;
+  insertOutcome: Stmt<[string, string, string, number]>;
   outcomeRecord: Stmt<[string], string>;
+  outcomeExists: Stmt<[string], number>;
 
   upsertAgent: Stmt<[string, string, string, string, string, string, string, string]>;
   insertBlankAgent: Stmt<[string, string, number, string | null, string, string]>;
@@ -79,11 +80,17 @@ export function prepareStatements(db: Db): Statements {
     ),
     verifyRows: db.prepare<[], AuditRow>(`SELECT ${AUDIT_COLUMNS} FROM audit_events ORDER BY seq`),
 
-    insertAction: db.prepare('INSERT INTO actions (action_id, agent_id, decision, created_at, record) VALUES (?, ?, ?, ?, ?)'),
-    actionRecord: db.prepare<[string], string>('SELECT record FROM actions WHERE action_id = ?').pluck(),
+    insertAction: db.prepare('INSERT INTO actions (action_id, agent_id, decision, created_at, seq) VALUES (?, ?, ?, ?, ?)'),
+    // The record is the data of the action's `action.evaluated` event (see migrations.ts).
+    actionRecord: db
+      .prepare<[string], string>('SELECT e.data FROM actions a JOIN audit_events e ON e.seq = a.seq WHERE a.action_id = ?')
+      .pluck(),
     actionAgent: db.prepare<[string], string>('SELECT agent_id FROM actions WHERE action_id = ?').pluck(),
-    insertOutcome: db.prepare('INSERT INTO outcomes (action_id, status, recorded_at, record) VALUES (?, ?, ?, ?)'),
-    outcomeRecord: db.prepare<[string], string>('SELECT record FROM outcomes WHERE action_id = ?').pluck(),
+    insertOutcome: db.prepare('INSERT INTO outcomes (action_id, status, recorded_at, seq) VALUES (?, ?, ?, ?)'),
+    outcomeRecord: db
+      .prepare<[string], string>('SELECT e.data FROM outcomes o JOIN audit_events e ON e.seq = o.seq WHERE o.action_id = ?')
+      .pluck(),
+    outcomeExists: db.prepare<[string], number>('SELECT 1 FROM outcomes WHERE action_id = ?').pluck(),
 
     upsertAgent: db.prepare(
       `INSERT INTO agents (agent_id, agent_name, agent_type, capabilities, allowed_resources, metadata, blocked,

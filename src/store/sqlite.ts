@@ -27,7 +27,7 @@ import type {
 } from '../types.js';
 import { AuditAppender, AuditChainVerifier, GENESIS_HASH, type NewAuditEvent } from './audit-chain.js';
 import { type FlushReport, flushOnProcessExit, type QueuedWrite, WriteQueue } from './batch.js';
-import { migrate } from './migrations.js';
+import { HOT_AUDIT_TYPES, migrate, NOT_HOT } from './migrations.js';
 import {
   actionJson,
   addMinutesIso,
@@ -45,6 +45,9 @@ import { isConstraintError, sqliteCode, toStoreError } from './sqlite-errors.js'
 import { AUDIT_COLUMNS, type AuditRow, prepareStatements, type Statements } from './sqlite-statements.js';
 import type { ApprovalDecision, AuditQuery, DurabilityOptions, Store } from './store.js';
 import { ChangeNotifier } from './watch.js';
+import { AgentCache } from './agent-cache.js';
+
+export type { FlushReport } from './batch.js';
 
 /** Options of {@link openSqliteStore}. */
 export interface SqliteStoreOptions extends Partial<DurabilityOptions> {
@@ -110,6 +113,7 @@ export class SqliteStore implements Store {
   private readonly onFlush: ((report: FlushReport) => void) | undefined;
   private readonly onFlushError: (error: StoreError) => void;
   private readonly agentOfAction = new Map<string, string>();
+  private readonly agents: AgentCache;
   private readonly dynamic = new Map<string, Database.Statement>();
   private unregisterExit: (() => void) | undefined;
   private closed = false;
@@ -136,6 +140,7 @@ export class SqliteStore implements Store {
     });
     const dataVersion = this.stmt.dataVersion;
     this.notifier = new ChangeNotifier(pollIntervalMs, () => dataVersion.get() as number);
+    this.agents = new AgentCache(() => dataVersion.get() as number);
     if (this.durability === 'batched') {
       this.queue = new WriteQueue(flushIntervalMs, maxBatchSize, () => this.backgroundFlush());
       this.unregisterExit = flushOnProcessExit(() => this.flushQueue());
@@ -173,6 +178,7 @@ export class SqliteStore implements Store {
       const capabilities = json(agent.capabilities);
       const allowedResources = json(agent.allowedResources);
       const metadata = json(agent.metadata);
+      this.agents.forget(agent.agentId);
       return this.write(() => {
         this.stmt.upsertAgent.run(agent.agentId, agent.agentName, agent.agentType, capabilities, allowedResources, metadata, ts, ts);
         const data =
@@ -189,10 +195,7 @@ export class SqliteStore implements Store {
 
   /** The agent's registration, if any. */
   async getAgent(agentId: string): Promise<AgentRecord | undefined> {
-    return this.guard('getAgent', () => {
-      const row = this.stmt.getAgent.get(agentId);
-      return row ? agentFromRow(row) : undefined;
-    });
+    return this.guard('getAgent', () => this.agents.get(agentId, () => this.stmt.getAgent.get(agentId)));
   }
 
   /** All agents, by id. */
@@ -204,6 +207,7 @@ export class SqliteStore implements Store {
   async setAgentBlocked(agentId: string, blocked: boolean, reason: string, actor: string, now: string): Promise<AgentRecord> {
     return this.guard('setAgentBlocked', () => {
       const ts = isoUtc(now, 'now');
+      this.agents.forget(agentId);
       return this.write(() => {
         const existing = this.stmt.getAgent.get(agentId);
         const blockedReason = blocked ? reason : null;
@@ -279,7 +283,7 @@ export class SqliteStore implements Store {
         if (agentId === undefined) {
           agentId = this.agentOf(actionId);
           // Only an action already in the file can already have an outcome there.
-          if (this.stmt.outcomeRecord.get(actionId) !== undefined) throw duplicateOutcome(actionId);
+          if (this.stmt.outcomeExists.get(actionId) !== undefined) throw duplicateOutcome(actionId);
         }
         this.agentOfAction.delete(actionId);
         this.enqueue({ kind: 'outcome', outcome, json: recordJson, agentId });
@@ -353,6 +357,7 @@ export class SqliteStore implements Store {
     return this.guard('decideApproval', () => {
       const now = isoUtc(decision.now, 'now');
       const { approvalId, status, decidedBy, channel } = decision;
+      if (status !== 'approved' && status !== 'rejected') throw invalid('status', "must be 'approved' or 'rejected'");
       if (decision.grantMinutes !== undefined) {
         if (status !== 'approved') throw invalid('grantMinutes', 'a grant can only come with an approval');
         if (!(decision.grantMinutes > 0) || !Number.isFinite(decision.grantMinutes)) {
@@ -502,13 +507,19 @@ export class SqliteStore implements Store {
         params.push(query.agentId);
       }
       if (query.actionId !== undefined) {
-        where.push('action_id = ?');
-        params.push(query.actionId);
+        // Hot events are reached through their state rows, the rest through the partial index.
+        where.push(
+          `(seq IN (SELECT seq FROM actions WHERE action_id = ?) OR seq IN (SELECT seq FROM outcomes WHERE action_id = ?)` +
+            ` OR (action_id = ? AND ${NOT_HOT}))`,
+        );
+        params.push(query.actionId, query.actionId, query.actionId);
       }
       if (query.types !== undefined) {
         if (query.types.length === 0) return [];
         where.push(`type IN (${query.types.map(() => '?').join(', ')})`);
         params.push(...query.types);
+        // Spelled out so the planner may use the partial indexes (it cannot infer it from IN).
+        if (query.types.every((t) => !HOT_AUDIT_TYPES.has(t))) where.push(NOT_HOT);
       }
       if (query.since !== undefined) {
         where.push('ts >= ?');
@@ -682,10 +693,9 @@ export class SqliteStore implements Store {
     return { actionIds, outcomeActionIds, firstSeq, lastSeq };
   }
 
-  /** actions row + `action.evaluated`; returns the event's seq. Inside a transaction. */
+  /** `action.evaluated` (whose data is the record) + the actions row; returns the event's seq. */
   private insertDecision(action: ActionRecord, recordJson: string, ts: string): number {
-    this.stmt.insertAction.run(action.actionId, action.agentId, action.decision, ts, recordJson);
-    return this.chain.append(
+    const seq = this.chain.append(
       {
         ts,
         type: 'action.evaluated',
@@ -696,14 +706,17 @@ export class SqliteStore implements Store {
       },
       recordJson,
     );
+    this.stmt.insertAction.run(action.actionId, action.agentId, action.decision, ts, seq);
+    return seq;
   }
 
-  /** outcomes row + `action.completed` / `action.failed`; returns the event's seq. */
+  /** `action.completed` / `action.failed` (data = the record) + the outcomes row; returns the seq. */
   private insertOutcome(outcome: OutcomeRecord, recordJson: string, agentId: string): number {
     const ts = isoUtc(outcome.recordedAt, 'outcome.recordedAt');
-    this.stmt.insertOutcome.run(outcome.actionId, outcome.status, ts, recordJson);
     const type: AuditEventType = outcome.status === 'failed' ? 'action.failed' : 'action.completed';
-    return this.chain.append({ ts, type, agentId, actionId: outcome.actionId, approvalId: null, actor: agentId }, recordJson);
+    const seq = this.chain.append({ ts, type, agentId, actionId: outcome.actionId, approvalId: null, actor: agentId }, recordJson);
+    this.stmt.insertOutcome.run(outcome.actionId, outcome.status, ts, seq);
+    return seq;
   }
 
   private markExpired(approvalId: string, agentId: string, actionId: string, expiresAt: string, now: string, why: string): void {

@@ -20,9 +20,13 @@ import type {
  * When a write is committed.
  * - `sync`: every write is committed before its promise resolves.
  * - `batched`: allowed decisions without an approval and outcomes are queued and group-committed
- *   every `flushIntervalMs`, at `maxBatchSize`, on `flush()` and `close()`. Everything else
- *   (pending decisions, denials, approvals, grants, blocks) commits at once, together with the
- *   queue ahead of it, so the chain keeps the order in which things happened.
+ *   every `flushIntervalMs`, at `maxBatchSize`, on `flush()`, `close()` and normal process exit.
+ *   Everything else (pending decisions, denials, approvals, grants, blocks) commits at once,
+ *   together with the queue ahead of it, so the chain keeps the order in which things happened.
+ *   A queued write's promise resolves when it is queued (it is visible to `getAction` /
+ *   `getOutcome` of the same store at once); it is durable once a later `flush()` resolves, or
+ *   when the implementation reports its commit (SQLite: the `onFlush` option). A crash or
+ *   `kill -9` may lose queued writes, never committed ones.
  */
 export interface DurabilityOptions {
   durability: 'sync' | 'batched';
@@ -117,8 +121,9 @@ export interface Store {
 
   // Lifecycle ------------------------------------------------------------------------------------
   /**
-   * Call `listener` whenever state may have changed: at once for this process's own writes,
-   * and within a short poll interval for other processes' writes. Returns an unsubscribe function.
+   * Call `listener` whenever state may have changed: at once for this process's own writes
+   * (after they commit: queued writes when their batch commits), and within a short poll
+   * interval for other processes' writes. Returns an unsubscribe function.
    */
   watch(listener: () => void): () => void;
   /** Commit everything queued. */

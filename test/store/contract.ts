@@ -1,0 +1,481 @@
+/**
+ * The Store contract: what every Store implementation (SQLite now, PostgreSQL later) must do.
+ * Run it with `storeContract('name', () => openFreshStore())`; each test gets a fresh store.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { canonicalJson, sha256Hex } from '../../src/canonical.js';
+import { ConflictError, NotFoundError, StoreError, ValidationError } from '../../src/errors.js';
+import type { Store } from '../../src/store/store.js';
+import type { AuditEvent, AuditEventType } from '../../src/types.js';
+import { at, makeAction, makeOutcome, makePending } from './records.js';
+
+const GENESIS = '0'.repeat(64);
+
+/** Recompute an event's hash from the definition, independently of any implementation. */
+export function expectedHash(e: AuditEvent): string {
+  const { hash: _hash, ...rest } = e;
+  return sha256Hex(
+    e.prevHash +
+      canonicalJson({
+        seq: rest.seq,
+        ts: rest.ts,
+        type: rest.type,
+        agentId: rest.agentId,
+        actionId: rest.actionId,
+        approvalId: rest.approvalId,
+        actor: rest.actor,
+        data: rest.data,
+        prevHash: rest.prevHash,
+      }),
+  );
+}
+
+function types(events: AuditEvent[]): AuditEventType[] {
+  return events.map((e) => e.type);
+}
+
+const agentInput = {
+  agentId: 'agent-a',
+  agentName: 'Agent A',
+  agentType: 'support',
+  capabilities: ['database.*'],
+  allowedResources: ['production_db'],
+  metadata: { team: 'care', tier: 2 },
+};
+
+/** Register the contract tests for a Store produced by `open` (a fresh, empty store per test). */
+export function storeContract(name: string, open: () => Promise<Store>): void {
+  describe(`Store contract: ${name}`, () => {
+    let store: Store;
+    beforeEach(async () => {
+      store = await open();
+    });
+    afterEach(async () => {
+      await store.close();
+    });
+
+    describe('agents', () => {
+      it('registers an agent and lists it', async () => {
+        const agent = await store.upsertAgent(agentInput, at(0));
+        expect(agent).toEqual({ ...agentInput, blocked: false, registeredAt: at(0), updatedAt: at(0) });
+        expect(await store.getAgent('agent-a')).toEqual(agent);
+        expect(await store.getAgent('nobody')).toBeUndefined();
+        await store.upsertAgent({ ...agentInput, agentId: 'agent-0' }, at(0));
+        expect((await store.listAgents()).map((a) => a.agentId)).toEqual(['agent-0', 'agent-a']);
+      });
+
+      it('updates a registration, keeping registeredAt and the block', async () => {
+        await store.upsertAgent(agentInput, at(0));
+        await store.setAgentBlocked('agent-a', true, 'runaway loop', 'ops@example.com', at(5));
+        const updated = await store.upsertAgent({ ...agentInput, agentName: 'Agent A2', capabilities: [] }, at(10));
+        expect(updated).toMatchObject({ agentName: 'Agent A2', capabilities: [], registeredAt: at(0), updatedAt: at(10) });
+        expect(updated.blocked).toBe(true);
+        expect(updated.blockedReason).toBe('runaway loop');
+      });
+
+      it('blocks an unknown agent (creating it) and unblocks it', async () => {
+        const blocked = await store.setAgentBlocked('ghost', true, 'kill switch', 'ops', at(1));
+        expect(blocked).toMatchObject({ agentId: 'ghost', blocked: true, blockedReason: 'kill switch' });
+        const unblocked = await store.setAgentBlocked('ghost', false, 'fixed', 'ops', at(2));
+        expect(unblocked.blocked).toBe(false);
+        expect(unblocked.blockedReason).toBeUndefined();
+        expect((await store.getAgent('ghost'))?.blocked).toBe(false);
+      });
+
+      it('appends agent.registered / agent.blocked / agent.unblocked', async () => {
+        await store.upsertAgent(agentInput, at(0));
+        await store.setAgentBlocked('agent-a', true, 'why', 'ops', at(1));
+        await store.setAgentBlocked('agent-a', false, 'ok now', 'ops', at(2));
+        const events = await store.readAudit({ agentId: 'agent-a' });
+        expect(types(events)).toEqual(['agent.registered', 'agent.blocked', 'agent.unblocked']);
+        expect(events[0]?.data).toMatchObject({ agentName: 'Agent A', capabilities: ['database.*'], metadata: { team: 'care', tier: 2 } });
+        expect(events[1]).toMatchObject({ actor: 'ops', ts: at(1), data: { reason: 'why' } });
+      });
+    });
+
+    describe('decisions and outcomes', () => {
+      it('records a decision and reads it back exactly', async () => {
+        const action = makeAction();
+        await store.recordDecision(action);
+        expect(await store.getAction(action.actionId)).toEqual(action);
+        expect(await store.getAction('missing')).toBeUndefined();
+      });
+
+      it('records outcomes (completed and failed) with their audit events', async () => {
+        const ok = makeAction();
+        const bad = makeAction();
+        await store.recordDecision(ok);
+        await store.recordDecision(bad);
+        const done = makeOutcome(ok.actionId);
+        const failed = makeOutcome(bad.actionId, { status: 'failed', result: undefined, error: 'boom', durationMs: 7 });
+        await store.recordOutcome(done);
+        await store.recordOutcome(failed);
+        expect(await store.getOutcome(ok.actionId)).toEqual(done);
+        expect(await store.getOutcome(bad.actionId)).toEqual({ actionId: bad.actionId, status: 'failed', error: 'boom', durationMs: 7, recordedAt: at(1) });
+        expect(await store.getOutcome('missing')).toBeUndefined();
+        const events = await store.readAudit();
+        expect(types(events)).toEqual(['action.evaluated', 'action.evaluated', 'action.completed', 'action.failed']);
+        expect(events[2]).toMatchObject({ actionId: ok.actionId, agentId: 'agent-a', actor: 'agent-a', data: { status: 'completed', result: { rows: 1 }, durationMs: 4 } });
+        expect(events[3]?.data).toMatchObject({ status: 'failed', error: 'boom', durationMs: 7 });
+      });
+
+      it('puts the full decision in the action.evaluated event', async () => {
+        const action = makeAction({ conditions: ['monitor_mode'], policyViolations: [{ code: 'risk_too_high', message: 'm' }] });
+        await store.recordDecision(action);
+        const [event] = await store.readAudit({ actionId: action.actionId });
+        expect(event).toMatchObject({ type: 'action.evaluated', agentId: 'agent-a', actor: 'agent-a', ts: action.createdAt });
+        expect(event?.data).toMatchObject({
+          parameters: action.parameters,
+          decision: 'allowed',
+          reason: action.reason,
+          riskScore: 25,
+          riskLevel: 'low',
+          riskFactors: action.riskFactors,
+          matchedRules: ['sql-select'],
+          policyViolations: [{ code: 'risk_too_high', message: 'm' }],
+          conditions: ['monitor_mode'],
+          digest: action.digest,
+        });
+      });
+
+      it('refuses a second decision with the same id and a second outcome', async () => {
+        const action = makeAction();
+        await store.recordDecision(action);
+        await expect(store.recordDecision(action)).rejects.toBeInstanceOf(ConflictError);
+        await store.recordOutcome(makeOutcome(action.actionId));
+        await expect(store.recordOutcome(makeOutcome(action.actionId))).rejects.toBeInstanceOf(ConflictError);
+        await store.flush();
+        expect(types(await store.readAudit())).toEqual(['action.evaluated', 'action.completed']);
+      });
+
+      it('refuses an outcome for an unknown action', async () => {
+        await expect(store.recordOutcome(makeOutcome('no-such-action'))).rejects.toBeInstanceOf(NotFoundError);
+      });
+
+      it('records denied decisions', async () => {
+        const action = makeAction({ decision: 'denied', reason: 'Denied by rule no-drop', riskScore: 95, riskLevel: 'critical' });
+        await store.recordDecision(action);
+        expect((await store.getAction(action.actionId))?.decision).toBe('denied');
+      });
+    });
+
+    describe('approvals', () => {
+      it('records a pending decision with its approval request', async () => {
+        const { action, approval } = makePending();
+        await store.recordDecision(action, approval);
+        expect(await store.getAction(action.actionId)).toEqual(action);
+        expect(await store.getApproval(approval.approvalId)).toEqual(approval);
+        expect(await store.getApproval('missing')).toBeUndefined();
+        const events = await store.readAudit();
+        expect(types(events)).toEqual(['action.evaluated', 'approval.requested']);
+        expect(events[1]).toMatchObject({ approvalId: approval.approvalId, actionId: action.actionId, data: { digest: approval.digest, expiresAt: approval.expiresAt } });
+      });
+
+      it('lists approvals by status and agent, newest first', async () => {
+        const first = makePending({ createdAt: at(0) });
+        const second = makePending({ createdAt: at(1), agentId: 'agent-b' });
+        await store.recordDecision(first.action, first.approval);
+        await store.recordDecision(second.action, second.approval);
+        expect((await store.listApprovals()).map((a) => a.approvalId)).toEqual([second.approval.approvalId, first.approval.approvalId]);
+        expect((await store.listApprovals({ agentId: 'agent-a' })).map((a) => a.approvalId)).toEqual([first.approval.approvalId]);
+        expect(await store.listApprovals({ limit: 1 })).toHaveLength(1);
+        await store.decideApproval({ approvalId: first.approval.approvalId, status: 'rejected', decidedBy: 'bob', channel: 'cli', now: at(2) });
+        expect((await store.listApprovals({ status: 'pending' })).map((a) => a.approvalId)).toEqual([second.approval.approvalId]);
+        expect((await store.listApprovals({ status: 'rejected' })).map((a) => a.approvalId)).toEqual([first.approval.approvalId]);
+      });
+
+      it('approves: who, channel, comment, when — and the audit event says so', async () => {
+        const { action, approval } = makePending();
+        await store.recordDecision(action, approval);
+        const decided = await store.decideApproval({
+          approvalId: approval.approvalId,
+          status: 'approved',
+          decidedBy: 'alice@example.com',
+          channel: 'dashboard',
+          comment: 'looks fine',
+          now: at(30),
+        });
+        expect(decided).toEqual({ ...approval, status: 'approved', decidedBy: 'alice@example.com', channel: 'dashboard', comment: 'looks fine', decidedAt: at(30) });
+        const [event] = await store.readAudit({ types: ['approval.approved'] });
+        expect(event).toMatchObject({
+          actor: 'alice@example.com',
+          approvalId: approval.approvalId,
+          actionId: action.actionId,
+          ts: at(30),
+          data: { decidedBy: 'alice@example.com', channel: 'dashboard', comment: 'looks fine' },
+        });
+      });
+
+      it('rejects', async () => {
+        const { action, approval } = makePending();
+        await store.recordDecision(action, approval);
+        const decided = await store.decideApproval({ approvalId: approval.approvalId, status: 'rejected', decidedBy: 'bob', channel: 'cli', now: at(5) });
+        expect(decided.status).toBe('rejected');
+        expect(types(await store.readAudit({ types: ['approval.rejected'] }))).toEqual(['approval.rejected']);
+      });
+
+      it('refuses to decide twice, and lets exactly one of two racing decisions win', async () => {
+        const { action, approval } = makePending();
+        await store.recordDecision(action, approval);
+        const results = await Promise.allSettled([
+          store.decideApproval({ approvalId: approval.approvalId, status: 'approved', decidedBy: 'alice', channel: 'cli', now: at(3) }),
+          store.decideApproval({ approvalId: approval.approvalId, status: 'rejected', decidedBy: 'bob', channel: 'dashboard', now: at(3) }),
+        ]);
+        const won = results.filter((r) => r.status === 'fulfilled');
+        const lost = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+        expect(won).toHaveLength(1);
+        expect(lost).toHaveLength(1);
+        expect(lost[0]?.reason).toBeInstanceOf(ConflictError);
+        await expect(
+          store.decideApproval({ approvalId: approval.approvalId, status: 'approved', decidedBy: 'carol', channel: 'cli', now: at(4) }),
+        ).rejects.toBeInstanceOf(ConflictError);
+        const decisions = await store.readAudit({ types: ['approval.approved', 'approval.rejected'] });
+        expect(decisions).toHaveLength(1);
+      });
+
+      it('throws NotFoundError for an unknown approval', async () => {
+        await expect(
+          store.decideApproval({ approvalId: 'nope', status: 'approved', decidedBy: 'a', channel: 'cli', now: at(0) }),
+        ).rejects.toBeInstanceOf(NotFoundError);
+        await expect(store.expireApproval('nope', at(0))).rejects.toBeInstanceOf(NotFoundError);
+      });
+
+      it('marks an expired pending request expired instead of approving it', async () => {
+        const { action, approval } = makePending({}, 60);
+        await store.recordDecision(action, approval);
+        await expect(
+          store.decideApproval({ approvalId: approval.approvalId, status: 'approved', decidedBy: 'late', channel: 'cli', now: at(60) }),
+        ).rejects.toBeInstanceOf(ConflictError);
+        expect((await store.getApproval(approval.approvalId))?.status).toBe('expired');
+        const [event] = await store.readAudit({ types: ['approval.expired'] });
+        expect(event).toMatchObject({ approvalId: approval.approvalId, actor: 'system' });
+        expect(await store.readAudit({ types: ['approval.approved'] })).toEqual([]);
+      });
+
+      it('expireApproval: pending becomes expired; a decided one is returned as it is', async () => {
+        const a = makePending();
+        const b = makePending();
+        await store.recordDecision(a.action, a.approval);
+        await store.recordDecision(b.action, b.approval);
+        expect((await store.expireApproval(a.approval.approvalId, at(10))).status).toBe('expired');
+        await store.decideApproval({ approvalId: b.approval.approvalId, status: 'approved', decidedBy: 'x', channel: 'api', now: at(5) });
+        const stillApproved = await store.expireApproval(b.approval.approvalId, at(10));
+        expect(stillApproved.status).toBe('approved');
+        expect(await store.readAudit({ types: ['approval.expired'] })).toHaveLength(1);
+        await expect(
+          store.decideApproval({ approvalId: a.approval.approvalId, status: 'approved', decidedBy: 'x', channel: 'api', now: at(11) }),
+        ).rejects.toBeInstanceOf(ConflictError);
+      });
+
+      it('consumes an approval once, only for the same call, only while unexpired', async () => {
+        const { action, approval } = makePending({}, 600);
+        await store.recordDecision(action, approval);
+        expect(await store.consumeApproval(approval.approvalId, approval.digest, at(1))).toBe(false); // still pending
+        await store.decideApproval({ approvalId: approval.approvalId, status: 'approved', decidedBy: 'a', channel: 'cli', now: at(2) });
+        expect(await store.findUsableApproval('agent-a', approval.digest, at(3))).toMatchObject({ approvalId: approval.approvalId });
+        expect(await store.findUsableApproval('agent-a', 'other-digest', at(3))).toBeUndefined();
+        expect(await store.findUsableApproval('agent-b', approval.digest, at(3))).toBeUndefined();
+        expect(await store.consumeApproval(approval.approvalId, 'other-digest', at(3))).toBe(false);
+        expect(await store.consumeApproval(approval.approvalId, approval.digest, at(3))).toBe(true);
+        expect(await store.consumeApproval(approval.approvalId, approval.digest, at(4))).toBe(false);
+        expect(await store.findUsableApproval('agent-a', approval.digest, at(5))).toBeUndefined();
+        expect((await store.getApproval(approval.approvalId))?.consumedAt).toBe(at(3));
+        expect(await store.readAudit({ types: ['approval.consumed'] })).toHaveLength(1);
+        expect(await store.consumeApproval('unknown', approval.digest, at(5))).toBe(false);
+      });
+
+      it('does not consume or offer an approval past its expiry', async () => {
+        const { action, approval } = makePending({}, 60);
+        await store.recordDecision(action, approval);
+        await store.decideApproval({ approvalId: approval.approvalId, status: 'approved', decidedBy: 'a', channel: 'cli', now: at(2) });
+        expect(await store.findUsableApproval('agent-a', approval.digest, at(60))).toBeUndefined();
+        expect(await store.consumeApproval(approval.approvalId, approval.digest, at(60))).toBe(false);
+        expect(await store.consumeApproval(approval.approvalId, approval.digest, at(59))).toBe(true);
+      });
+
+      it('lets exactly one of several racing consumers use an approval', async () => {
+        const { action, approval } = makePending();
+        await store.recordDecision(action, approval);
+        await store.decideApproval({ approvalId: approval.approvalId, status: 'approved', decidedBy: 'a', channel: 'cli', now: at(2) });
+        const results = await Promise.all(Array.from({ length: 5 }, () => store.consumeApproval(approval.approvalId, approval.digest, at(3))));
+        expect(results.filter(Boolean)).toHaveLength(1);
+      });
+    });
+
+    describe('grants', () => {
+      async function approveWithGrant(minutes: number, now = at(10)) {
+        const { action, approval } = makePending({ createdAt: now });
+        await store.recordDecision(action, approval);
+        const decided = await store.decideApproval({
+          approvalId: approval.approvalId,
+          status: 'approved',
+          decidedBy: 'alice',
+          channel: 'dashboard',
+          grantMinutes: minutes,
+          now,
+        });
+        return { action, approval: decided };
+      }
+
+      it('creates a grant with the approval, in the same transaction', async () => {
+        const { action, approval } = await approveWithGrant(15);
+        expect(approval.grantId).toBeTypeOf('string');
+        const grant = await store.findActiveGrant('agent-a', action.actionType, at(11));
+        expect(grant).toEqual({
+          grantId: approval.grantId,
+          agentId: 'agent-a',
+          actionType: action.actionType,
+          createdAt: at(10),
+          expiresAt: at(10 + 15 * 60),
+          createdBy: 'alice',
+          channel: 'dashboard',
+          approvalId: approval.approvalId,
+        });
+        const events = await store.readAudit({ types: ['approval.approved', 'grant.created'] });
+        expect(types(events)).toEqual(['approval.approved', 'grant.created']);
+        expect(events[0]?.data).toMatchObject({ grantId: approval.grantId });
+        expect(events[1]).toMatchObject({ agentId: 'agent-a', approvalId: approval.approvalId, data: { grantId: approval.grantId, expiresAt: at(910) } });
+      });
+
+      it('finds only unexpired, unrevoked grants for that agent and action type, latest first', async () => {
+        const first = await approveWithGrant(10, at(10));
+        const second = await approveWithGrant(30, at(20));
+        const type = first.action.actionType;
+        expect((await store.findActiveGrant('agent-a', type, at(30)))?.grantId).toBe(second.approval.grantId);
+        expect(await store.findActiveGrant('agent-a', 'email.send', at(30))).toBeUndefined();
+        expect(await store.findActiveGrant('agent-b', type, at(30))).toBeUndefined();
+        expect(await store.findActiveGrant('agent-a', type, at(20 + 30 * 60))).toBeUndefined();
+        await store.revokeGrant(second.approval.grantId as string, 'ops', at(40));
+        expect((await store.findActiveGrant('agent-a', type, at(41)))?.grantId).toBe(first.approval.grantId);
+      });
+
+      it('revokes once: grant.revoked, then ConflictError; NotFoundError for unknown ids', async () => {
+        const { approval } = await approveWithGrant(60);
+        const revoked = await store.revokeGrant(approval.grantId as string, 'ops@example.com', at(100));
+        expect(revoked).toMatchObject({ revokedAt: at(100), revokedBy: 'ops@example.com' });
+        await expect(store.revokeGrant(approval.grantId as string, 'ops', at(101))).rejects.toBeInstanceOf(ConflictError);
+        await expect(store.revokeGrant('nope', 'ops', at(101))).rejects.toBeInstanceOf(NotFoundError);
+        const [event] = await store.readAudit({ types: ['grant.revoked'] });
+        expect(event).toMatchObject({ actor: 'ops@example.com', agentId: 'agent-a', data: { grantId: approval.grantId } });
+      });
+
+      it('lists grants, optionally those active at a time or for one agent', async () => {
+        const a = await approveWithGrant(10, at(0));
+        const b = await approveWithGrant(10, at(1000));
+        expect(await store.listGrants()).toHaveLength(2);
+        expect((await store.listGrants({ activeAt: at(5) })).map((g) => g.grantId)).toEqual([a.approval.grantId]);
+        expect((await store.listGrants({ activeAt: at(1005) })).map((g) => g.grantId)).toEqual([b.approval.grantId]);
+        await store.revokeGrant(b.approval.grantId as string, 'ops', at(1010));
+        expect(await store.listGrants({ activeAt: at(1011) })).toEqual([]);
+        expect(await store.listGrants({ activeAt: at(1005) })).toHaveLength(1); // it was active then
+        expect(await store.listGrants({ agentId: 'agent-b' })).toEqual([]);
+      });
+
+      it('refuses a grant with a rejection', async () => {
+        const { action, approval } = makePending();
+        await store.recordDecision(action, approval);
+        await expect(
+          store.decideApproval({ approvalId: approval.approvalId, status: 'rejected', decidedBy: 'a', channel: 'cli', grantMinutes: 5, now: at(1) }),
+        ).rejects.toBeInstanceOf(ValidationError);
+        expect((await store.getApproval(approval.approvalId))?.status).toBe('pending');
+      });
+    });
+
+    describe('audit trail', () => {
+      async function populate(): Promise<void> {
+        await store.upsertAgent(agentInput, at(0));
+        const allowed = makeAction({ createdAt: at(1) });
+        await store.recordDecision(allowed);
+        await store.recordOutcome(makeOutcome(allowed.actionId, { recordedAt: at(2) }));
+        const { action, approval } = makePending({ createdAt: at(3) });
+        await store.recordDecision(action, approval);
+        await store.decideApproval({ approvalId: approval.approvalId, status: 'approved', decidedBy: 'a', channel: 'cli', grantMinutes: 5, now: at(4) });
+        await store.consumeApproval(approval.approvalId, approval.digest, at(5));
+        const other = makeAction({ agentId: 'agent-b', createdAt: at(6) });
+        await store.recordDecision(other);
+        await store.setAgentBlocked('agent-b', true, 'stop', 'ops', at(7));
+      }
+
+      it('chains every event: seq 1..n, prevHash links, hash per the definition', async () => {
+        await populate();
+        const events = await store.readAudit();
+        expect(types(events)).toEqual([
+          'agent.registered',
+          'action.evaluated',
+          'action.completed',
+          'action.evaluated',
+          'approval.requested',
+          'approval.approved',
+          'grant.created',
+          'approval.consumed',
+          'action.evaluated',
+          'agent.blocked',
+        ]);
+        let prev = GENESIS;
+        events.forEach((e, i) => {
+          expect(e.seq).toBe(i + 1);
+          expect(e.prevHash).toBe(prev);
+          expect(e.hash).toBe(expectedHash(e));
+          prev = e.hash;
+        });
+        const verification = await store.verifyAudit();
+        expect(verification).toEqual({ ok: true, checked: events.length, headSeq: events.length, headHash: prev });
+      });
+
+      it('verifies an empty trail', async () => {
+        expect(await store.verifyAudit()).toEqual({ ok: true, checked: 0, headSeq: 0, headHash: GENESIS });
+      });
+
+      it('filters: afterSeq, newestFirst, limit, agent, action, types, since/until', async () => {
+        await populate();
+        const all = await store.readAudit();
+        expect((await store.readAudit({ afterSeq: 8 })).map((e) => e.seq)).toEqual([9, 10]);
+        expect((await store.readAudit({ newestFirst: true, limit: 3 })).map((e) => e.seq)).toEqual([10, 9, 8]);
+        expect(types(await store.readAudit({ agentId: 'agent-b' }))).toEqual(['action.evaluated', 'agent.blocked']);
+        const pendingActionId = all[3]?.actionId as string;
+        expect(types(await store.readAudit({ actionId: pendingActionId }))).toEqual([
+          'action.evaluated',
+          'approval.requested',
+          'approval.approved',
+          'grant.created',
+          'approval.consumed',
+        ]);
+        expect(types(await store.readAudit({ actionId: all[1]?.actionId as string }))).toEqual(['action.evaluated', 'action.completed']);
+        expect((await store.readAudit({ types: ['action.evaluated'] })).map((e) => e.seq)).toEqual([2, 4, 9]);
+        expect((await store.readAudit({ types: ['agent.blocked'], agentId: 'agent-b' })).map((e) => e.seq)).toEqual([10]);
+        expect(await store.readAudit({ types: [] })).toEqual([]);
+        expect((await store.readAudit({ since: at(4), until: at(5) })).map((e) => e.seq)).toEqual([6, 7, 8]);
+        expect((await store.readAudit({ agentId: 'agent-a', newestFirst: true, limit: 2 })).map((e) => e.seq)).toEqual([8, 7]);
+      });
+    });
+
+    describe('lifecycle', () => {
+      it('tells watchers about its own writes at once, and stops after unsubscribe', async () => {
+        let calls = 0;
+        const stop = store.watch(() => calls++);
+        await store.upsertAgent(agentInput, at(0));
+        expect(calls).toBeGreaterThanOrEqual(1);
+        const { action, approval } = makePending();
+        await store.recordDecision(action, approval);
+        const before = calls;
+        await store.decideApproval({ approvalId: approval.approvalId, status: 'approved', decidedBy: 'a', channel: 'cli', now: at(1) });
+        expect(calls).toBeGreaterThan(before);
+        stop();
+        const after = calls;
+        await store.setAgentBlocked('agent-a', true, 'x', 'ops', at(2));
+        expect(calls).toBe(after);
+      });
+
+      it('closes idempotently; later calls fail with StoreError', async () => {
+        const action = makeAction();
+        await store.recordDecision(action);
+        await store.recordOutcome(makeOutcome(action.actionId));
+        await store.flush();
+        await store.close();
+        await store.close();
+        await expect(store.getAction(action.actionId)).rejects.toBeInstanceOf(StoreError);
+        store = await open(); // afterEach closes it
+      });
+    });
+  });
+}

@@ -1,0 +1,419 @@
+/** The SQLite store: the shared contract in both durability modes, plus what is SQLite's own. */
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { ConflictError, StoreError } from '../../src/errors.js';
+import type { FlushReport } from '../../src/store/batch.js';
+import { SCHEMA_VERSION } from '../../src/store/migrations.js';
+import { defaultDbPath, openSqliteStore, type SqliteStore, type SqliteStoreOptions } from '../../src/store/sqlite.js';
+import { tempDir } from '../helpers.js';
+import { storeContract } from './contract.js';
+import { at, makeAction, makeOutcome, makePending } from './records.js';
+
+const dirs: string[] = [];
+function freshPath(): string {
+  const dir = tempDir('ascend-store-');
+  dirs.push(dir);
+  return path.join(dir, 'ascend.db');
+}
+afterAll(() => {
+  for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+storeContract('sqlite (sync)', async () => openSqliteStore(freshPath()));
+storeContract('sqlite (batched)', async () => openSqliteStore(freshPath(), { durability: 'batched', flushIntervalMs: 5, maxBatchSize: 8 }));
+
+/** Stores opened by a test, closed after it. */
+const open: SqliteStore[] = [];
+function openStore(file: string, options: SqliteStoreOptions = {}): SqliteStore {
+  const store = openSqliteStore(file, options);
+  open.push(store);
+  return store;
+}
+afterEach(async () => {
+  for (const store of open.splice(0)) await store.close().catch(() => undefined);
+});
+
+/** A raw connection to the same file, as an attacker (or another tool) would have. */
+function raw(file: string): Database.Database {
+  const db = new Database(file, { timeout: 5000 });
+  return db;
+}
+
+async function writeSome(store: SqliteStore, count: number): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const action = makeAction({ createdAt: at(i) });
+    await store.recordDecision(action);
+    await store.recordOutcome(makeOutcome(action.actionId, { recordedAt: at(i) }));
+    ids.push(action.actionId);
+  }
+  return ids;
+}
+
+function waitFor(predicate: () => boolean, timeoutMs: number): Promise<number> {
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const tick = (): void => {
+      if (predicate()) return resolve(Date.now() - started);
+      if (Date.now() - started > timeoutMs) return reject(new Error(`condition not met within ${timeoutMs} ms`));
+      setTimeout(tick, 2);
+    };
+    tick();
+  });
+}
+
+describe('SQLite store: opening', () => {
+  it('creates the parent directory and uses WAL + synchronous=NORMAL + foreign keys', async () => {
+    const dir = tempDir('ascend-store-');
+    dirs.push(dir);
+    const file = defaultDbPath(path.join(dir, 'nested', '.ascend'));
+    expect(file).toBe(path.join(dir, 'nested', '.ascend', 'ascend.db'));
+    const store = openStore(file);
+    expect(store.kind).toBe('sqlite');
+    expect(store.durability).toBe('sync');
+    const db = raw(file);
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(db.prepare('SELECT MAX(version) FROM schema_migrations').pluck().get()).toBe(SCHEMA_VERSION);
+    db.close();
+    // Settings of the store's own connection, read through its pragma.
+    const inner = (store as unknown as { db: Database.Database }).db;
+    expect(inner.pragma('synchronous', { simple: true })).toBe(1); // NORMAL
+    expect(inner.pragma('foreign_keys', { simple: true })).toBe(1);
+    expect(inner.pragma('busy_timeout', { simple: true })).toBe(5000);
+  });
+
+  it('keeps data across close and reopen, and does not re-run migrations', async () => {
+    const file = freshPath();
+    const first = openSqliteStore(file);
+    const [id] = await writeSome(first, 1);
+    await first.close();
+    const second = openStore(file);
+    expect(await second.getAction(id as string)).toBeDefined();
+    const db = raw(file);
+    expect(db.prepare('SELECT COUNT(*) FROM schema_migrations').pluck().get()).toBe(SCHEMA_VERSION);
+    db.close();
+    expect((await second.verifyAudit()).ok).toBe(true);
+  });
+
+  it('throws StoreError naming the file when it is not a database', () => {
+    const file = freshPath();
+    fs.writeFileSync(file, 'this is not a database, just some text that is long enough to have a header '.repeat(20));
+    let caught: unknown;
+    try {
+      openSqliteStore(file);
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(StoreError);
+    const err = caught as StoreError;
+    expect(err.message).toContain(file);
+    expect(err.message).toMatch(/not a SQLite database|SQLITE_NOTADB/);
+    expect((err.cause as { code?: string }).code).toBe('SQLITE_NOTADB');
+  });
+
+  it('throws StoreError when the path cannot be opened', () => {
+    const dir = tempDir('ascend-store-');
+    dirs.push(dir);
+    expect(() => openSqliteStore(dir)).toThrow(StoreError); // a directory, not a file
+  });
+
+  it('reports a corrupted file as StoreError (SQLITE_CORRUPT), naming the file', async () => {
+    const file = freshPath();
+    const writer = openSqliteStore(file);
+    await writeSome(writer, 200);
+    await writer.close(); // checkpoints the WAL into the file
+    const bytes = fs.readFileSync(file);
+    const pageSize = bytes.readUInt16BE(16);
+    // Scribble over every page but the first (schema): b-tree pages no longer parse.
+    for (let offset = pageSize; offset < bytes.length; offset += pageSize) bytes.fill(0xa5, offset, offset + 64);
+    fs.writeFileSync(file, bytes);
+    const err = await (async () => {
+      const store = openStore(file);
+      return store.verifyAudit();
+    })().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StoreError);
+    expect((err as StoreError).message).toContain(file);
+    expect((err as StoreError).message).toMatch(/corrupt/);
+  });
+
+  it('refuses a file written by a newer schema', () => {
+    const file = freshPath();
+    openSqliteStore(file).close();
+    const db = raw(file);
+    db.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, 'future', '')").run(SCHEMA_VERSION + 1);
+    db.close();
+    expect(() => openSqliteStore(file)).toThrow(/newer than this ascend-sdk supports/);
+  });
+
+  it('rejects nonsense options', () => {
+    expect(() => openSqliteStore(freshPath(), { maxBatchSize: 0 })).toThrow(/maxBatchSize/);
+    expect(() => openSqliteStore(freshPath(), { pollIntervalMs: -1 })).toThrow(/pollIntervalMs/);
+  });
+});
+
+describe('SQLite store: audit tampering', () => {
+  async function populated(): Promise<{ file: string; store: SqliteStore }> {
+    const file = freshPath();
+    const store = openStore(file);
+    await writeSome(store, 5); // seq 1..10
+    return { file, store };
+  }
+
+  it('refuses UPDATE and DELETE on audit_events through its triggers', async () => {
+    const { file } = await populated();
+    const db = raw(file);
+    expect(() => db.prepare("UPDATE audit_events SET actor = 'x' WHERE seq = 1").run()).toThrow(/append-only/);
+    expect(() => db.prepare('DELETE FROM audit_events WHERE seq = 1').run()).toThrow(/append-only/);
+    db.close();
+  });
+
+  it('names the row whose data was edited', async () => {
+    const { file, store } = await populated();
+    const db = raw(file);
+    db.exec('DROP TRIGGER audit_events_no_update');
+    db.prepare(`UPDATE audit_events SET data = json_set(data, '$.durationMs', 999) WHERE seq = 6`).run();
+    db.close();
+    const result = await store.verifyAudit();
+    expect(result.ok).toBe(false);
+    expect(result.firstBad).toEqual({ seq: 6, reason: expect.stringMatching(/hash mismatch/) });
+    expect(result.checked).toBe(5);
+    expect(result.headSeq).toBe(10);
+  });
+
+  it('names the gap where a row was deleted', async () => {
+    const { file, store } = await populated();
+    const db = raw(file);
+    db.exec('DROP TRIGGER audit_events_no_delete');
+    db.prepare('DELETE FROM audit_events WHERE seq = 4').run();
+    db.close();
+    const result = await store.verifyAudit();
+    expect(result.ok).toBe(false);
+    expect(result.firstBad?.seq).toBe(5);
+    expect(result.firstBad?.reason).toMatch(/seq gap: expected 4, found 5/);
+  });
+
+  it('names a row whose link to its predecessor was rewritten', async () => {
+    const { file, store } = await populated();
+    const db = raw(file);
+    db.exec('DROP TRIGGER audit_events_no_update');
+    db.prepare(`UPDATE audit_events SET prev_hash = ? WHERE seq = 3`).run('f'.repeat(64));
+    db.close();
+    expect((await store.verifyAudit()).firstBad).toEqual({ seq: 3, reason: expect.stringMatching(/prevHash mismatch/) });
+  });
+
+  it('accepts data re-spelled without changing its meaning (the hash covers canonical JSON)', async () => {
+    const { file, store } = await populated();
+    const db = raw(file);
+    db.exec('DROP TRIGGER audit_events_no_update');
+    db.prepare(`UPDATE audit_events SET data = ? WHERE seq = 2`).run(
+      JSON.stringify(JSON.parse(db.prepare('SELECT data FROM audit_events WHERE seq = 2').pluck().get() as string), null, 2),
+    );
+    db.close();
+    expect((await store.verifyAudit()).ok).toBe(true);
+  });
+});
+
+describe('SQLite store: several connections on one file', () => {
+  it('keeps one valid chain when two stores write alternately', async () => {
+    const file = freshPath();
+    const a = openStore(file);
+    const b = openStore(file);
+    for (let i = 0; i < 20; i++) {
+      const store = i % 2 === 0 ? a : b;
+      const action = makeAction({ createdAt: at(i), agentId: i % 2 === 0 ? 'agent-a' : 'agent-b' });
+      await store.recordDecision(action);
+      await (i % 3 === 0 ? b : a).recordOutcome(makeOutcome(action.actionId, { recordedAt: at(i) }));
+    }
+    const events = await a.readAudit();
+    expect(events.map((e) => e.seq)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+    expect(await a.verifyAudit()).toMatchObject({ ok: true, checked: 40, headSeq: 40 });
+    expect(await b.verifyAudit()).toMatchObject({ ok: true, checked: 40 });
+  });
+
+  it('keeps one chain when a batched store and a sync store interleave', async () => {
+    const file = freshPath();
+    const batched = openStore(file, { durability: 'batched', maxBatchSize: 4 });
+    const sync = openStore(file);
+    for (let i = 0; i < 30; i++) {
+      const target = i % 5 === 0 ? sync : batched;
+      const action = makeAction({ createdAt: at(i) });
+      await target.recordDecision(action);
+      await target.recordOutcome(makeOutcome(action.actionId, { recordedAt: at(i) }));
+    }
+    await batched.flush();
+    expect(await sync.verifyAudit()).toMatchObject({ ok: true, checked: 60 });
+  });
+
+  it("sees another process's kill switch on the very next getAgent (the agent cache is checked)", async () => {
+    const file = freshPath();
+    const agentStore = openStore(file);
+    const cli = openStore(file);
+    await agentStore.upsertAgent({ agentId: 'bot', agentName: 'Bot', agentType: 't', capabilities: ['a.*'], allowedResources: [], metadata: { k: { n: 1 } } }, at(0));
+    const first = await agentStore.getAgent('bot');
+    expect(first?.blocked).toBe(false);
+    // A caller changing what it got back does not change what the next caller gets.
+    first?.capabilities.push('evil.*');
+    (first?.metadata.k as { n: number }).n = 2;
+    expect(await agentStore.getAgent('bot')).toMatchObject({ capabilities: ['a.*'], metadata: { k: { n: 1 } } });
+    await cli.setAgentBlocked('bot', true, 'stop now', 'ops', at(1));
+    expect(await agentStore.getAgent('bot')).toMatchObject({ blocked: true, blockedReason: 'stop now' });
+    await agentStore.setAgentBlocked('bot', false, 'ok', 'ops', at(2));
+    expect((await agentStore.getAgent('bot'))?.blocked).toBe(false);
+    expect((await cli.getAgent('bot'))?.blocked).toBe(false);
+  });
+
+  it('polls for foreign writes only while someone watches', async () => {
+    const store = openStore(freshPath());
+    const timer = (): unknown => (store as unknown as { notifier: { timer: unknown } }).notifier.timer;
+    expect(timer()).toBeUndefined();
+    const stopA = store.watch(() => undefined);
+    const stopB = store.watch(() => undefined);
+    expect(timer()).toBeDefined();
+    stopA();
+    expect(timer()).toBeDefined();
+    stopB();
+    expect(timer()).toBeUndefined();
+  });
+
+  it("notices another connection's writes within ~100 ms", async () => {
+    const file = freshPath();
+    const watcher = openStore(file, { pollIntervalMs: 25 });
+    const writer = openStore(file);
+    let calls = 0;
+    watcher.watch(() => calls++);
+    await new Promise((r) => setTimeout(r, 30));
+    expect(calls).toBe(0);
+    await writer.setAgentBlocked('agent-a', true, 'stop', 'ops', at(0));
+    const waitedMs = await waitFor(() => calls > 0, 1000);
+    expect(waitedMs).toBeLessThan(100);
+    expect((await watcher.getAgent('agent-a'))?.blocked).toBe(true);
+  });
+
+  it('fails with StoreError (busy) when another connection holds the write lock too long', async () => {
+    const file = freshPath();
+    const store = openStore(file, { busyTimeoutMs: 50 });
+    const db = raw(file);
+    db.exec('BEGIN IMMEDIATE');
+    try {
+      const err = await store.upsertAgent({ agentId: 'x', agentName: 'x', agentType: 'x', capabilities: [], allowedResources: [], metadata: {} }, at(0)).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(StoreError);
+      expect((err as StoreError).message).toMatch(/locked.*busyTimeoutMs \(50 ms\)/);
+      expect((err as StoreError).message).toContain(file);
+    } finally {
+      db.exec('ROLLBACK');
+      db.close();
+    }
+    // And it works again once the lock is gone.
+    await store.setAgentBlocked('x', true, 'r', 'ops', at(1));
+    expect((await store.verifyAudit()).ok).toBe(true);
+  });
+});
+
+describe('SQLite store: batched durability', () => {
+  function batchedStore(file: string, options: SqliteStoreOptions = {}): { store: SqliteStore; reports: FlushReport[] } {
+    const reports: FlushReport[] = [];
+    const store = openStore(file, { durability: 'batched', flushIntervalMs: 10_000, maxBatchSize: 100, onFlush: (r) => reports.push(r), ...options });
+    return { store, reports };
+  }
+
+  it('queues allowed decisions and outcomes: visible to this store at once, to others after the flush', async () => {
+    const file = freshPath();
+    const { store, reports } = batchedStore(file);
+    const other = openStore(file);
+    const action = makeAction();
+    await store.recordDecision(action);
+    await store.recordOutcome(makeOutcome(action.actionId));
+    expect(await store.getAction(action.actionId)).toEqual(action);
+    expect(await store.getOutcome(action.actionId)).toEqual(makeOutcome(action.actionId));
+    expect(await other.getAction(action.actionId)).toBeUndefined();
+    await store.flush();
+    expect(await other.getAction(action.actionId)).toEqual(action);
+    expect(await other.getOutcome(action.actionId)).toEqual(makeOutcome(action.actionId));
+    expect(reports).toEqual([{ actionIds: [action.actionId], outcomeActionIds: [action.actionId], firstSeq: 1, lastSeq: 2 }]);
+  });
+
+  it('flushes synchronously when the queue reaches maxBatchSize', async () => {
+    const file = freshPath();
+    const { store, reports } = batchedStore(file, { maxBatchSize: 4 });
+    const ids = await writeSome(store, 3); // 6 writes: one flush of 4, 2 queued
+    expect(reports).toHaveLength(1);
+    expect(reports[0]).toMatchObject({ actionIds: [ids[0], ids[1]], outcomeActionIds: [ids[0], ids[1]], firstSeq: 1, lastSeq: 4 });
+    await store.close();
+    expect(reports).toHaveLength(2);
+    expect(reports[1]).toMatchObject({ actionIds: [ids[2]], outcomeActionIds: [ids[2]], firstSeq: 5, lastSeq: 6 });
+  });
+
+  it('flushes on its timer', async () => {
+    const file = freshPath();
+    const { store, reports } = batchedStore(file, { flushIntervalMs: 5 });
+    const other = openStore(file);
+    const [id] = await writeSome(store, 1);
+    await waitFor(() => reports.length > 0, 1000);
+    expect(await other.getOutcome(id as string)).toBeDefined();
+  });
+
+  it('commits a pending decision at once, after the queue, in order', async () => {
+    const file = freshPath();
+    const { store, reports } = batchedStore(file);
+    const other = openStore(file);
+    const allowed = makeAction();
+    await store.recordDecision(allowed);
+    const { action, approval } = makePending();
+    await store.recordDecision(action, approval);
+    // Another process (the CLI) can see and approve it right away.
+    expect((await other.listApprovals({ status: 'pending' })).map((a) => a.approvalId)).toEqual([approval.approvalId]);
+    expect(reports).toHaveLength(1);
+    const events = await other.readAudit();
+    expect(events.map((e) => [e.type, e.actionId])).toEqual([
+      ['action.evaluated', allowed.actionId],
+      ['action.evaluated', action.actionId],
+      ['approval.requested', action.actionId],
+    ]);
+  });
+
+  it('commits denials and blocks at once', async () => {
+    const file = freshPath();
+    const { store } = batchedStore(file);
+    const other = openStore(file);
+    const denied = makeAction({ decision: 'denied' });
+    await store.recordDecision(denied);
+    expect(await other.getAction(denied.actionId)).toBeDefined();
+    await store.setAgentBlocked('agent-a', true, 'stop', 'ops', at(0));
+    expect((await other.getAgent('agent-a'))?.blocked).toBe(true);
+  });
+
+  it('records an outcome for an action decided earlier (already in the file)', async () => {
+    const file = freshPath();
+    const sync = openStore(file);
+    const action = makeAction();
+    await sync.recordDecision(action);
+    const { store } = batchedStore(file);
+    await store.recordOutcome(makeOutcome(action.actionId));
+    await expect(store.recordOutcome(makeOutcome(action.actionId))).rejects.toBeInstanceOf(ConflictError);
+    await store.flush();
+    await sync.recordDecision(makeAction({ actionId: 'later' }));
+    await expect(store.recordOutcome(makeOutcome(action.actionId))).rejects.toBeInstanceOf(ConflictError);
+    expect((await sync.verifyAudit()).ok).toBe(true);
+  });
+
+  it('drops (and reports) a queued write that can never commit, keeping the rest', async () => {
+    const file = freshPath();
+    const errors: StoreError[] = [];
+    const { store, reports } = batchedStore(file, { onFlushError: (e) => errors.push(e) });
+    const other = openStore(file);
+    const action = makeAction();
+    await store.recordDecision(action);
+    // Another process records the same action id first: the queued copy can never commit.
+    await other.recordDecision(action);
+    const fine = makeAction();
+    await store.recordDecision(fine);
+    await store.flush();
+    expect(errors).toHaveLength(1);
+    expect(errors[0]?.message).toContain(action.actionId);
+    expect(reports.flatMap((r) => r.actionIds)).toEqual([fine.actionId]);
+    expect(await other.getAction(fine.actionId)).toBeDefined();
+    expect((await other.verifyAudit()).ok).toBe(true);
+  });
+});
