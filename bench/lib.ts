@@ -63,6 +63,69 @@ export async function timeOpsAsync(op: (i: number) => Promise<unknown>, options:
   return out;
 }
 
+/** One thing to measure in {@link raceAsync}. */
+export interface Contender {
+  label: string;
+  op: () => unknown;
+}
+
+/** Options of {@link raceAsync}. */
+export interface RaceOptions {
+  samples: number;
+  warmupOps: number;
+  /** Calls a contender makes in a row before the next one takes over. Default 256. */
+  blockSize?: number;
+}
+
+/** What {@link raceAsync} measured for one contender. */
+export interface RaceResult {
+  label: string;
+  /** Per-call latencies, µs. */
+  samplesUs: number[];
+  /** Wall time per call of its blocks, the turns of the event loop after them included, µs: it
+   * includes work a contender does between calls (a group commit), which latencies do not. */
+  wallPerCallUs: number;
+}
+
+/** Let the event loop turn once (timers, immediates, I/O). */
+export function yieldTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/**
+ * Measure several async operations side by side: in blocks of `blockSize` calls, taking turns
+ * (A×256, B×256, C×256, A×256, …), so a noisy neighbour on this virtual machine hits them all
+ * alike while each block runs with warm caches. After each block the event loop turns: an
+ * agent's tool calls are separated by I/O (the model's answer), which is when timers — a group
+ * commit — run. That turn is outside the latencies but inside `wallPerCallUs`.
+ */
+export async function raceAsync(contenders: readonly Contender[], options: RaceOptions): Promise<RaceResult[]> {
+  const blockSize = options.blockSize ?? 256;
+  const blocks = Math.ceil(options.samples / blockSize);
+  const warmupBlocks = Math.ceil(options.warmupOps / blockSize);
+  const samples = contenders.map(() => [] as number[]);
+  const wallNs = contenders.map(() => 0n);
+  for (let b = 0; b < warmupBlocks + blocks; b++) {
+    for (let k = 0; k < contenders.length; k++) {
+      const op = (contenders[k] as Contender).op;
+      const out = samples[k] as number[];
+      const blockStart = process.hrtime.bigint();
+      for (let i = 0; i < blockSize; i++) {
+        const t0 = process.hrtime.bigint();
+        await op();
+        if (b >= warmupBlocks) out.push(Number(process.hrtime.bigint() - t0) / 1000);
+      }
+      await yieldTurn();
+      if (b >= warmupBlocks) wallNs[k] = (wallNs[k] as bigint) + (process.hrtime.bigint() - blockStart);
+    }
+  }
+  return contenders.map((c, k) => ({
+    label: c.label,
+    samplesUs: samples[k] as number[],
+    wallPerCallUs: Number(wallNs[k]) / 1000 / (samples[k] as number[]).length,
+  }));
+}
+
 /** p50 and p99 of samples, as a result row. */
 export function summarize(label: string, samplesUs: readonly number[], note?: string): BenchResult['rows'][number] {
   return { label, p50Us: percentile(samplesUs, 50), p99Us: percentile(samplesUs, 99), ...(note !== undefined ? { note } : {}) };

@@ -172,6 +172,7 @@ const AGENT: AgentRecord = {
   blocked: false,
   registeredAt: '2025-01-01T00:00:00.000Z',
   updatedAt: '2025-01-01T00:00:00.000Z',
+  version: 1,
 };
 
 const SAMPLES = 20_000;

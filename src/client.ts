@@ -7,7 +7,8 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { DestinationStream, LevelWithSilent, Logger } from 'pino';
-import { callDigest, canonicalJson } from './canonical.js';
+import { callDigest } from './canonical.js';
+import { canonicalJsonFast } from './canonical-fast.js';
 import { parsePolicy, STARTER_POLICY_YAML, type CompiledPolicy } from './engine/index.js';
 import { loadPolicyFile } from './policy-file.js';
 import { AscendError, ConflictError, NotFoundError, PolicyError, StoreError, ValidationError } from './errors.js';
@@ -15,10 +16,11 @@ import { denied, settlePending, waitForDecidedApproval } from './approvals.js';
 import { describeError, governCall, type GovernedCall, type LifecycleClient } from './govern.js';
 import { createLogger } from './logging.js';
 import { Redactor } from './redact.js';
+import { isoTime } from './time.js';
 import { defaultDbPath, openSqliteStore } from './store/sqlite.js';
 import { LocalTransport } from './transport/local.js';
 import { FailOpenSpool } from './transport/spool.js';
-import type { Transport } from './transport/transport.js';
+import type { EvaluationRequest, Transport } from './transport/transport.js';
 import { isUnreachable, knownDecisionOf } from './transport/unreachable.js';
 import {
   ActionCompletedInputSchema,
@@ -203,15 +205,15 @@ export class AscendClient implements LifecycleClient {
    */
   async evaluateAction(input: EvaluateActionInput & { signal?: AbortSignal }): Promise<DecisionResult> {
     this.assertOpen();
-    const { signal, ...rest } = input;
-    const call = parseInput(EvaluateActionInputSchema, rest, 'evaluateAction');
-    const request = {
+    const signal = input.signal;
+    const call = parseInput(EvaluateActionInputSchema, input, 'evaluateAction'); // drops `signal`
+    const request: EvaluationRequest = {
       agentId: this.agentId,
       actionType: call.actionType,
       resource: call.resource,
       parameters: call.parameters,
       redactedParameters: this.redactor.redact(call.parameters),
-      context: this.options.environment ? { environment: this.options.environment, ...call.context } : call.context,
+      context: this.options.environment ? Object.assign({ environment: this.options.environment }, call.context) : call.context,
       requireHumanApproval: call.requireHumanApproval,
       digest: callDigest({ agentId: this.agentId, actionType: call.actionType, resource: call.resource, parameters: call.parameters }),
     };
@@ -367,6 +369,9 @@ export class AscendClient implements LifecycleClient {
   }
 
   private logDecision(d: DecisionResult): void {
+    const routine = d.decision === 'allowed' && d.conditions.length === 0;
+    // Routine allows log at debug: skip building the record when nobody listens (hot path).
+    if (routine && !this.logger.isLevelEnabled('debug')) return;
     const fields = {
       actionId: d.actionId,
       actionType: d.actionType,
@@ -376,7 +381,7 @@ export class AscendClient implements LifecycleClient {
       matchedRules: d.matchedRules,
       conditions: d.conditions,
     };
-    if (d.decision === 'allowed' && d.conditions.length === 0) this.logger.debug(fields, d.reason);
+    if (routine) this.logger.debug(fields, d.reason);
     else this.logger.info({ ...fields, violations: d.policyViolations.map((v) => v.code) }, d.reason);
   }
 
@@ -405,7 +410,9 @@ export class AscendClient implements LifecycleClient {
    * @internal used by {@link governCall}
    */
   async recordOutcome(input: Omit<OutcomeRecord, 'recordedAt'>): Promise<void> {
-    const outcome: OutcomeRecord = { ...input, recordedAt: new Date().toISOString() };
+    const outcome: OutcomeRecord = { actionId: input.actionId, status: input.status, durationMs: input.durationMs, recordedAt: isoTime(Date.now()) };
+    if (input.result !== undefined) outcome.result = input.result;
+    if (input.error !== undefined) outcome.error = input.error;
     if (!this.failOpenActions.has(outcome.actionId)) {
       try {
         await this.transport.recordOutcome(outcome);
@@ -427,7 +434,7 @@ export class AscendClient implements LifecycleClient {
     const redacted = this.redactor.redact(result);
     let text: string;
     try {
-      text = typeof redacted === 'string' ? redacted : canonicalJson(redacted);
+      text = typeof redacted === 'string' ? redacted : canonicalJsonFast(redacted);
     } catch {
       text = String(redacted);
     }

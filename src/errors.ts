@@ -181,3 +181,11 @@ export class ConflictError extends AscendError {
     super('conflict', message, details);
   }
 }
+
+/**
+ * What a decision was made on changed before the decision could be recorded: the agent's
+ * registration (a block, an unblock, a new registration), or an approval it meant to spend was
+ * spent by another call. Nothing was recorded: decide again. The embedded transport does this
+ * by itself.
+ */
+export class StaleDecisionError extends ConflictError {}

@@ -107,6 +107,9 @@ export interface AgentRecord {
   blockedReason?: string;
   registeredAt: string;
   updatedAt: string;
+  /** Changes with every registration, block and unblock (the audit `seq` of the latest). A
+   * decision is recorded only if the version it was made on is still current. */
+  version: number;
 }
 
 /** A governed action and its decision, as stored. Parameters are stored redacted. */

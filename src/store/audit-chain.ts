@@ -6,10 +6,9 @@
  * `{ seq, ts, type, agentId, actionId, approvalId, actor, data, prevHash }` and the first event's
  * `prevHash` is {@link GENESIS_HASH}.
  */
-import crypto from 'node:crypto';
 import { canonicalJson, sha256Hex } from '../canonical.js';
 import type { AuditEventType } from '../types.js';
-import { canonicalJsonFast, jsonStringOrNull } from './canonical-fast.js';
+import { canonicalJsonFast, jsonStringOrNull } from '../canonical-fast.js';
 
 /** `prevHash` of the first event: 64 zeros. */
 export const GENESIS_HASH = '0'.repeat(64);
@@ -58,50 +57,51 @@ export function auditEventBody(seq: number, event: NewAuditEvent, dataJson: stri
   );
 }
 
-// One-shot `crypto.hash` (Node ≥ 20.12) skips the Hash object: about 0.4 µs less per event.
-const oneShotHash = typeof crypto.hash === 'function' ? crypto.hash : undefined;
-
-/** The hash of an event given its predecessor's hash and its canonical body (= `sha256Hex(prevHash + body)`). */
+/** The hash of an event given its predecessor's hash and its canonical body. */
 export function auditHash(prevHash: string, body: string): string {
-  return oneShotHash ? oneShotHash('sha256', prevHash + body, 'hex') : sha256Hex(prevHash + body);
+  return sha256Hex(prevHash + body);
 }
 
-/** What the appender needs from the database: read the head, insert a row. */
-export interface AuditRowSink {
-  /** `[seq, hash]` of the newest row, or undefined when the trail is empty. */
-  readHead(): readonly [number, string] | undefined;
-  insert(seq: number, event: NewAuditEvent, dataJson: string, prevHash: string, hash: string): void;
-}
+/** Writes one chained row (inside the caller's transaction). */
+export type AuditRowInsert = (seq: number, event: NewAuditEvent, dataJson: string, prevHash: string, hash: string) => void;
 
 /**
- * Appends chained events inside one write transaction. The head is read from the database on
- * the first append of each transaction (never trusted from memory: another process may have
- * written since), then advanced in memory for the rest of that transaction.
+ * Appends chained events inside one write transaction, continuing from the head it is started
+ * from — which the caller has just read inside that same transaction, so several processes
+ * writing one file keep one chain.
  */
 export class AuditAppender {
-  private seq = -1;
+  private seq = 0;
   private hash = GENESIS_HASH;
+  /** Events appended since {@link start}. */
+  count = 0;
 
-  constructor(private readonly sink: AuditRowSink) {}
+  /**
+   * @param insert writes the row.
+   * @param appended told of each row once written (still inside the transaction).
+   */
+  constructor(
+    private readonly insert: AuditRowInsert,
+    private readonly appended: (seq: number, hash: string, event: NewAuditEvent) => void,
+  ) {}
 
-  /** Forget the head; call at the start (and on rollback) of every transaction. */
-  reset(): void {
-    this.seq = -1;
+  /** Begin a transaction's appends after the event `headSeq` / `headHash`. */
+  start(headSeq: number, headHash: string): void {
+    this.seq = headSeq;
+    this.hash = headHash;
+    this.count = 0;
   }
 
   /** Append one event; returns its `seq`. */
   append(event: NewAuditEvent, dataJson: string): number {
-    if (this.seq < 0) {
-      const head = this.sink.readHead();
-      this.seq = head ? head[0] : 0;
-      this.hash = head ? head[1] : GENESIS_HASH;
-    }
     const seq = this.seq + 1;
     const prevHash = this.hash;
     const hash = auditHash(prevHash, auditEventBody(seq, event, dataJson, prevHash));
-    this.sink.insert(seq, event, dataJson, prevHash, hash);
+    this.insert(seq, event, dataJson, prevHash, hash);
     this.seq = seq;
     this.hash = hash;
+    this.count++;
+    this.appended(seq, hash, event);
     return seq;
   }
 }

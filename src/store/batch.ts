@@ -37,17 +37,25 @@ export interface FlushReport {
   lastSeq: number;
 }
 
+/**
+ * The queue may grow to this many times `maxBatchSize` while its caller never yields to the
+ * event loop; at that point {@link WriteQueue.push} asks for a flush right there (back-pressure).
+ */
+export const HARD_LIMIT_FACTOR = 4;
+
 /** Pending writes in arrival order, with lookups by action id and a flush timer. */
 export class WriteQueue {
   private items: QueuedWrite[] = [];
   private readonly decisions = new Map<string, QueuedDecision>();
   private readonly outcomes = new Map<string, QueuedOutcome>();
   private timer: NodeJS.Timeout | undefined;
+  private immediate: NodeJS.Immediate | undefined;
 
   /**
    * @param flushIntervalMs how long the first queued write may wait for company.
-   * @param maxBatchSize queue length at which {@link push} asks for an immediate flush.
-   * @param onTimer called when the interval elapses (the store flushes).
+   * @param maxBatchSize queue length at which the flush is moved up to the next turn of the
+   *   event loop (not done inside the call that crossed it: that call would pay for the batch).
+   * @param onTimer called when the store should flush (interval elapsed, or batch full).
    */
   constructor(
     private readonly flushIntervalMs: number,
@@ -60,12 +68,20 @@ export class WriteQueue {
     return this.items.length;
   }
 
-  /** Queue a write; returns true when the queue has reached its size limit and must be flushed now. */
+  /** Queue a write; returns true when the queue has reached its hard limit and must be flushed now. */
   push(item: QueuedWrite): boolean {
     this.items.push(item);
     if (item.kind === 'decision') this.decisions.set(item.action.actionId, item);
     else this.outcomes.set(item.outcome.actionId, item);
-    if (this.items.length >= this.maxBatchSize) return true;
+    const length = this.items.length;
+    if (length >= this.maxBatchSize * HARD_LIMIT_FACTOR) return true;
+    if (length >= this.maxBatchSize && this.immediate === undefined) {
+      this.immediate = setImmediate(() => {
+        this.immediate = undefined;
+        this.onTimer();
+      });
+      this.immediate.unref();
+    }
     if (this.timer === undefined) {
       // unref: a pending group commit must not keep the process alive; 'exit' flushes it.
       this.timer = setTimeout(() => {
@@ -111,11 +127,15 @@ export class WriteQueue {
     if (this.items.length === 0) this.cancelTimer();
   }
 
-  /** Stop the flush timer. */
+  /** Stop the flush timers. */
   cancelTimer(): void {
     if (this.timer !== undefined) {
       clearTimeout(this.timer);
       this.timer = undefined;
+    }
+    if (this.immediate !== undefined) {
+      clearImmediate(this.immediate);
+      this.immediate = undefined;
     }
   }
 }

@@ -19,13 +19,10 @@ export interface Migration {
   sql: string;
 }
 
-/** The audit event types written on the hot path (one per governed call each). */
-export const HOT_AUDIT_TYPES: ReadonlySet<string> = new Set(['action.evaluated', 'action.completed', 'action.failed']);
-
 /**
- * SQL condition "not a hot event type" ({@link HOT_AUDIT_TYPES}). The audit indexes leave hot
+ * SQL condition "not a hot event type" (`HOT_AUDIT_TYPES` in chain-view.ts). The audit indexes leave hot
  * events out: every b-tree a commit touches is one more WAL frame, and frames are what a commit
- * costs; hot events are found through `actions.seq` / `outcomes.seq` instead. Spelled as `<>`
+ * costs; hot events are found through `action_index` and the connection's tail (chain-view.ts). Spelled as `<>`
  * terms, not `NOT IN (…)`: SQLite builds an ephemeral table for an IN list on every insert,
  * which cost 2 µs per row here. Part of migration 1's text: never change it.
  */
@@ -33,12 +30,15 @@ export const NOT_HOT = "type <> 'action.evaluated' AND type <> 'action.completed
 
 /**
  * Schema notes (why it looks like this):
- * - The record of an action is the `data` of its `action.evaluated` event (canonical JSON,
- *   written once); `actions` holds the small, indexed facts and the event's `seq`. Same for
- *   outcomes and `action.completed` / `action.failed`. So a decision commit touches two b-trees
- *   (the `actions` leaf and the rightmost `audit_events` leaf) and writes the record once.
- * - `actions`/`outcomes` are WITHOUT ROWID on the (random, UUID) action id: one b-tree each,
- *   with small rows so random inserts rarely split.
+ * - A hot commit (a decision, an outcome) writes one row: its `audit_events` row, whose `data`
+ *   is the record (canonical JSON, written once). A commit costs the pages it writes, and this
+ *   is as few as a one-row commit can write.
+ * - Actions are found by id through `action_index` (action id → the `seq` of its decision and
+ *   outcome events), which is derived from the chain and written in bulk, not per commit:
+ *   `store_meta.indexed_through` says how far it goes, and each connection keeps the hot events
+ *   after that point in memory (chain-view.ts). Rebuilding it from the chain is always possible.
+ * - `agents.version` is the `seq` of the agent's latest `agent.*` event: a decision made on an
+ *   older version of the registration is refused and re-made (the kill switch is exact).
  * - Audit lookups by agent or action use partial indexes that skip the hot event types; reading
  *   an agent's whole trail scans `audit_events` (newest-first with a limit stops early), and a
  *   time range (`since`/`until`) scans too: both are operator reads, not the hot path.
@@ -60,27 +60,26 @@ CREATE TABLE agents (
   blocked           INTEGER NOT NULL DEFAULT 0,
   blocked_reason    TEXT,
   registered_at     TEXT NOT NULL,
-  updated_at        TEXT NOT NULL
+  updated_at        TEXT NOT NULL,
+  version           INTEGER NOT NULL
 );
 
-CREATE TABLE actions (
-  action_id   TEXT PRIMARY KEY,
-  agent_id    TEXT NOT NULL,
-  decision    TEXT NOT NULL,
-  created_at  TEXT NOT NULL,
-  seq         INTEGER NOT NULL
+CREATE TABLE action_index (
+  action_id     TEXT PRIMARY KEY,
+  agent_id      TEXT NOT NULL,
+  decision_seq  INTEGER NOT NULL,
+  outcome_seq   INTEGER
 ) WITHOUT ROWID;
 
-CREATE TABLE outcomes (
-  action_id    TEXT PRIMARY KEY REFERENCES actions(action_id),
-  status       TEXT NOT NULL,
-  recorded_at  TEXT NOT NULL,
-  seq          INTEGER NOT NULL
+CREATE TABLE store_meta (
+  key    TEXT PRIMARY KEY,
+  value  INTEGER NOT NULL
 ) WITHOUT ROWID;
+INSERT INTO store_meta (key, value) VALUES ('indexed_through', 0);
 
 CREATE TABLE approvals (
   approval_id   TEXT PRIMARY KEY,
-  action_id     TEXT NOT NULL REFERENCES actions(action_id),
+  action_id     TEXT NOT NULL,
   agent_id      TEXT NOT NULL,
   action_type   TEXT NOT NULL,
   resource      TEXT NOT NULL,

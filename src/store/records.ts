@@ -12,7 +12,7 @@ import type {
   GrantRecord,
   OutcomeRecord,
 } from '../types.js';
-import { arrayWriter, canonicalJsonFast, objectWriter } from './canonical-fast.js';
+import { arrayWriter, canonicalJsonFast, objectWriter } from '../canonical-fast.js';
 
 // Serialisation ---------------------------------------------------------------------------------
 // Fixed-shape writers (keys sorted and quoted once) produce canonicalJson of each record's
@@ -84,6 +84,7 @@ export interface AgentRow {
   blocked_reason: string | null;
   registered_at: string;
   updated_at: string;
+  version: number;
 }
 
 /** An AgentRecord from its row. */
@@ -98,6 +99,7 @@ export function agentFromRow(r: AgentRow): AgentRecord {
     blocked: r.blocked !== 0,
     registeredAt: r.registered_at,
     updatedAt: r.updated_at,
+    version: r.version,
   };
   if (r.blocked_reason !== null) agent.blockedReason = r.blocked_reason;
   return agent;

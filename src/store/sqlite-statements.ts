@@ -34,20 +34,25 @@ export interface Statements {
   dataVersion: Stmt<[], number>;
 
   auditHead: Stmt<[], [number, string]>;
+  /** The agent's version and whether the action id is indexed, in one statement: what a
+   * decision commit checks before it appends. */
+  decisionCheck: Stmt<[string, string], [number | null, number | null]>;
   insertAudit: Stmt<[number, string, string, string | null, string | null, string | null, string, string, string, string]>;
+  auditRowsAfter: Stmt<[number], [number, string, string | null, string | null]>;
+  auditData: Stmt<[number], string>;
   verifyRows: Stmt<[], AuditRow>;
 
-  insertAction: Stmt<[string, string, string, string, number]>;
-  actionRecord: Stmt<[string], string>;
-  actionAgent: Stmt<[string], string>;
-  insertOutcome: Stmt<[string, string, string, number]>;
-  outcomeRecord: Stmt<[string], string>;
-  outcomeExists: Stmt<[string], number>;
+  indexedThrough: Stmt<[], number>;
+  setIndexedThrough: Stmt<[number]>;
+  indexLookup: Stmt<[string], [string, number, number | null]>;
+  indexDecision: Stmt<[string, string, number, number | null]>;
+  indexOutcome: Stmt<[number, string]>;
 
-  upsertAgent: Stmt<[string, string, string, string, string, string, string, string]>;
-  insertBlankAgent: Stmt<[string, string, number, string | null, string, string]>;
-  setBlocked: Stmt<[number, string | null, string, string]>;
+  upsertAgent: Stmt<[string, string, string, string, string, string, string, string, number]>;
+  insertBlankAgent: Stmt<[string, string, number, string | null, string, string, number]>;
+  setBlocked: Stmt<[number, string | null, string, number, string]>;
   getAgent: Stmt<[string], AgentRow>;
+  agentVersion: Stmt<[string], number>;
   listAgents: Stmt<[], AgentRow>;
 
   insertApproval: Stmt<
@@ -74,41 +79,54 @@ export function prepareStatements(db: Db): Statements {
     dataVersion: db.prepare<[], number>('PRAGMA data_version').pluck(),
 
     auditHead: db.prepare<[], [number, string]>('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1').raw(),
+    decisionCheck: db
+      .prepare<[string, string], [number | null, number | null]>(
+        'SELECT (SELECT version FROM agents WHERE agent_id = ?), (SELECT 1 FROM action_index WHERE action_id = ?)',
+      )
+      .raw(),
     insertAudit: db.prepare(
       `INSERT INTO audit_events (seq, ts, type, agent_id, action_id, approval_id, actor, data, prev_hash, hash)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
+    auditRowsAfter: db
+      .prepare<[number], [number, string, string | null, string | null]>(
+        'SELECT seq, type, agent_id, action_id FROM audit_events WHERE seq > ? ORDER BY seq',
+      )
+      .raw(),
+    auditData: db.prepare<[number], string>('SELECT data FROM audit_events WHERE seq = ?').pluck(),
     verifyRows: db.prepare<[], AuditRow>(`SELECT ${AUDIT_COLUMNS} FROM audit_events ORDER BY seq`),
 
-    insertAction: db.prepare('INSERT INTO actions (action_id, agent_id, decision, created_at, seq) VALUES (?, ?, ?, ?, ?)'),
-    // The record is the data of the action's `action.evaluated` event (see migrations.ts).
-    actionRecord: db
-      .prepare<[string], string>('SELECT e.data FROM actions a JOIN audit_events e ON e.seq = a.seq WHERE a.action_id = ?')
-      .pluck(),
-    actionAgent: db.prepare<[string], string>('SELECT agent_id FROM actions WHERE action_id = ?').pluck(),
-    insertOutcome: db.prepare('INSERT INTO outcomes (action_id, status, recorded_at, seq) VALUES (?, ?, ?, ?)'),
-    outcomeRecord: db
-      .prepare<[string], string>('SELECT e.data FROM outcomes o JOIN audit_events e ON e.seq = o.seq WHERE o.action_id = ?')
-      .pluck(),
-    outcomeExists: db.prepare<[string], number>('SELECT 1 FROM outcomes WHERE action_id = ?').pluck(),
+    indexedThrough: db.prepare<[], number>("SELECT value FROM store_meta WHERE key = 'indexed_through'").pluck(),
+    setIndexedThrough: db.prepare(
+      "UPDATE store_meta SET value = max(value, ?) WHERE key = 'indexed_through'",
+    ),
+    indexLookup: db
+      .prepare<[string], [string, number, number | null]>('SELECT agent_id, decision_seq, outcome_seq FROM action_index WHERE action_id = ?')
+      .raw(),
+    indexDecision: db.prepare(
+      `INSERT INTO action_index (action_id, agent_id, decision_seq, outcome_seq) VALUES (?, ?, ?, ?)
+       ON CONFLICT (action_id) DO UPDATE SET outcome_seq = coalesce(excluded.outcome_seq, action_index.outcome_seq)`,
+    ),
+    indexOutcome: db.prepare('UPDATE action_index SET outcome_seq = ? WHERE action_id = ?'),
 
     upsertAgent: db.prepare(
       `INSERT INTO agents (agent_id, agent_name, agent_type, capabilities, allowed_resources, metadata, blocked,
-                           blocked_reason, registered_at, updated_at)
-       VALUES (?, ?, ?, ?, ?, ?, 0, NULL, ?, ?)
+                           blocked_reason, registered_at, updated_at, version)
+       VALUES (?, ?, ?, ?, ?, ?, 0, NULL, ?, ?, ?)
        ON CONFLICT (agent_id) DO UPDATE SET
          agent_name = excluded.agent_name, agent_type = excluded.agent_type,
          capabilities = excluded.capabilities, allowed_resources = excluded.allowed_resources,
-         metadata = excluded.metadata, updated_at = excluded.updated_at`,
+         metadata = excluded.metadata, updated_at = excluded.updated_at, version = excluded.version`,
     ),
     insertBlankAgent: db.prepare(
       `INSERT INTO agents (agent_id, agent_name, agent_type, capabilities, allowed_resources, metadata, blocked,
-                           blocked_reason, registered_at, updated_at)
-       VALUES (?, ?, 'generic', '[]', '[]', '{}', ?, ?, ?, ?)`,
+                           blocked_reason, registered_at, updated_at, version)
+       VALUES (?, ?, 'generic', '[]', '[]', '{}', ?, ?, ?, ?, ?)`,
     ),
-    setBlocked: db.prepare('UPDATE agents SET blocked = ?, blocked_reason = ?, updated_at = ? WHERE agent_id = ?'),
+    setBlocked: db.prepare('UPDATE agents SET blocked = ?, blocked_reason = ?, updated_at = ?, version = ? WHERE agent_id = ?'),
     getAgent: db.prepare<[string], AgentRow>('SELECT * FROM agents WHERE agent_id = ?'),
     listAgents: db.prepare<[], AgentRow>('SELECT * FROM agents ORDER BY agent_id'),
+    agentVersion: db.prepare<[string], number>('SELECT version FROM agents WHERE agent_id = ?').pluck(),
 
     insertApproval: db.prepare(
       `INSERT INTO approvals (approval_id, action_id, agent_id, action_type, resource, digest, status,

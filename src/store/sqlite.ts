@@ -7,14 +7,18 @@
  * last few commits (WAL+NORMAL does not fsync each commit); the file stays consistent.
  *
  * Every mutation appends its audit events in the same `BEGIN IMMEDIATE` transaction as the state
- * change. The chain head is read inside that transaction, never cached across transactions, so
- * several processes writing the same file keep one valid chain.
+ * change. The chain head is read inside that transaction, never trusted from memory, so several
+ * processes writing the same file keep one valid chain.
+ *
+ * The hot path — a decision, an outcome — commits one row, its audit event (see migrations.ts
+ * and chain-view.ts for how actions are still found by id).
  */
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import nodePath from 'node:path';
+import { performance } from 'node:perf_hooks';
 import Database from 'better-sqlite3';
-import { AscendError, ConflictError, NotFoundError, StoreError, ValidationError } from '../errors.js';
+import { AscendError, ConflictError, NotFoundError, StaleDecisionError, StoreError, ValidationError } from '../errors.js';
 import type {
   ActionRecord,
   AgentRecord,
@@ -27,7 +31,8 @@ import type {
 } from '../types.js';
 import { AuditAppender, AuditChainVerifier, GENESIS_HASH, type NewAuditEvent } from './audit-chain.js';
 import { type FlushReport, flushOnProcessExit, type QueuedWrite, WriteQueue } from './batch.js';
-import { HOT_AUDIT_TYPES, migrate, NOT_HOT } from './migrations.js';
+import { ChainView, type ChainSource, type FrozenAgent, HOT_AUDIT_TYPES } from './chain-view.js';
+import { migrate, NOT_HOT } from './migrations.js';
 import {
   actionJson,
   addMinutesIso,
@@ -43,9 +48,8 @@ import {
 } from './records.js';
 import { isConstraintError, sqliteCode, toStoreError } from './sqlite-errors.js';
 import { AUDIT_COLUMNS, type AuditRow, prepareStatements, type Statements } from './sqlite-statements.js';
-import type { ApprovalDecision, AuditQuery, DurabilityOptions, Store } from './store.js';
+import type { AgentRegistrationInput, ApprovalDecision, AuditQuery, DurabilityOptions, RecordDecisionOptions, Store } from './store.js';
 import { ChangeNotifier } from './watch.js';
-import { AgentCache } from './agent-cache.js';
 
 export type { FlushReport } from './batch.js';
 
@@ -79,8 +83,19 @@ export const SQLITE_DEFAULTS = {
   busyTimeoutMs: 5000,
 } as const;
 
-/** Remembered action → agent pairs, so an outcome need not look its action up. */
-const AGENT_CACHE_SIZE = 4096;
+/**
+ * Unindexed actions a connection lets build up in its tail before it writes them to
+ * `action_index` (in the transaction that crosses the mark: one bulk write instead of an index
+ * page per commit).
+ */
+export const INDEX_AFTER_ACTIONS = 512;
+
+/** Where an action's hot events are. */
+interface ActionLocation {
+  agentId: string;
+  decisionSeq: number;
+  outcomeSeq: number | undefined;
+}
 
 /** The file `ascend.db` inside `dataDir`. */
 export function defaultDbPath(dataDir: string): string {
@@ -107,13 +122,15 @@ export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly stmt: Statements;
   private readonly chain: AuditAppender;
+  private readonly view = new ChainView();
+  private readonly source: ChainSource;
+  private readonly readTransaction: Database.Transaction<(fn: () => unknown) => unknown>;
   private readonly queue: WriteQueue | undefined;
+  private readonly flushIntervalMs: number;
   private readonly notifier: ChangeNotifier;
   private readonly busyTimeoutMs: number;
   private readonly onFlush: ((report: FlushReport) => void) | undefined;
   private readonly onFlushError: (error: StoreError) => void;
-  private readonly agentOfAction = new Map<string, string>();
-  private readonly agents: AgentCache;
   private readonly dynamic = new Map<string, Database.Statement>();
   private unregisterExit: (() => void) | undefined;
   private closed = false;
@@ -124,6 +141,7 @@ export class SqliteStore implements Store {
     this.durability = options.durability ?? SQLITE_DEFAULTS.durability;
     this.busyTimeoutMs = positive(options.busyTimeoutMs, SQLITE_DEFAULTS.busyTimeoutMs, 'busyTimeoutMs', true);
     const flushIntervalMs = positive(options.flushIntervalMs, SQLITE_DEFAULTS.flushIntervalMs, 'flushIntervalMs', true);
+    this.flushIntervalMs = flushIntervalMs;
     const maxBatchSize = positive(options.maxBatchSize, SQLITE_DEFAULTS.maxBatchSize, 'maxBatchSize', false);
     const pollIntervalMs = positive(options.pollIntervalMs, SQLITE_DEFAULTS.pollIntervalMs, 'pollIntervalMs', false);
     this.onFlush = options.onFlush;
@@ -131,16 +149,24 @@ export class SqliteStore implements Store {
 
     this.db = this.openDatabase();
     this.stmt = prepareStatements(this.db);
-    const { auditHead, insertAudit } = this.stmt;
-    this.chain = new AuditAppender({
-      readHead: () => auditHead.get(),
-      insert: (seq, e, data, prevHash, hash) => {
+    const { auditHead, auditRowsAfter, indexedThrough, insertAudit } = this.stmt;
+    this.source = {
+      head: () => auditHead.get(),
+      rowsAfter: (afterSeq) => auditRowsAfter.iterate(afterSeq),
+      indexedThrough: () => indexedThrough.get() ?? 0,
+    };
+    this.chain = new AuditAppender(
+      (seq, e, data, prevHash, hash) => {
         insertAudit.run(seq, e.ts, e.type, e.agentId, e.actionId, e.approvalId, e.actor, data, prevHash, hash);
       },
+      (seq, hash, e) => this.view.appended(seq, hash, e.type, e.agentId, e.actionId),
+    );
+    this.readTransaction = this.db.transaction((fn: () => unknown): unknown => {
+      this.view.catchUp(this.source, performance.now());
+      return fn();
     });
     const dataVersion = this.stmt.dataVersion;
     this.notifier = new ChangeNotifier(pollIntervalMs, () => dataVersion.get() as number);
-    this.agents = new AgentCache(() => dataVersion.get() as number);
     if (this.durability === 'batched') {
       this.queue = new WriteQueue(flushIntervalMs, maxBatchSize, () => this.backgroundFlush());
       this.unregisterExit = flushOnProcessExit(() => this.flushQueue());
@@ -169,33 +195,48 @@ export class SqliteStore implements Store {
   // Agents -------------------------------------------------------------------------------------
 
   /** Insert or update a registration (keeps `blocked`); appends `agent.registered`. */
-  async upsertAgent(
-    agent: Omit<AgentRecord, 'blocked' | 'blockedReason' | 'registeredAt' | 'updatedAt'>,
-    now: string,
-  ): Promise<AgentRecord> {
+  async upsertAgent(agent: AgentRegistrationInput, now: string): Promise<AgentRecord> {
     return this.guard('upsertAgent', () => {
       const ts = isoUtc(now, 'now');
       const capabilities = json(agent.capabilities);
       const allowedResources = json(agent.allowedResources);
       const metadata = json(agent.metadata);
-      this.agents.forget(agent.agentId);
       return this.write(() => {
-        this.stmt.upsertAgent.run(agent.agentId, agent.agentName, agent.agentType, capabilities, allowedResources, metadata, ts, ts);
         const data =
           `{"agentName":${json(agent.agentName)},"agentType":${json(agent.agentType)},` +
           `"allowedResources":${allowedResources},"capabilities":${capabilities},"metadata":${metadata}}`;
-        this.chain.append(
+        const seq = this.chain.append(
           { ts, type: 'agent.registered', agentId: agent.agentId, actionId: null, approvalId: null, actor: agent.agentId },
           data,
         );
+        this.stmt.upsertAgent.run(agent.agentId, agent.agentName, agent.agentType, capabilities, allowedResources, metadata, ts, ts, seq);
         return agentFromRow(this.mustGet(this.stmt.getAgent.get(agent.agentId), 'agent', agent.agentId));
       });
     });
   }
 
-  /** The agent's registration, if any. */
+  /** The agent's registration as the database has it now. */
   async getAgent(agentId: string): Promise<AgentRecord | undefined> {
-    return this.guard('getAgent', () => this.agents.get(agentId, () => this.stmt.getAgent.get(agentId)));
+    return this.guard('getAgent', () => {
+      const row = this.read(() => this.stmt.getAgent.get(agentId));
+      this.view.rememberAgent(agentId, row ? agentFromRow(row) : undefined);
+      return row ? agentFromRow(row) : undefined;
+    });
+  }
+
+  /**
+   * The registration to decide a call with, from this connection's cache when it has it (see
+   * {@link Store.agentForDecision}). In `batched` mode the cache is at most `flushIntervalMs` old;
+   * in `sync` mode any age is fine: the decision's own transaction checks the version.
+   */
+  async agentForDecision(agentId: string): Promise<FrozenAgent | undefined> {
+    return this.guard('agentForDecision', () => {
+      if (this.queue && performance.now() - this.view.syncedAtMs > this.flushIntervalMs) this.read(() => undefined);
+      const cached = this.view.agent(agentId);
+      if (cached !== undefined) return cached ?? undefined;
+      const row = this.read(() => this.stmt.getAgent.get(agentId));
+      return this.view.rememberAgent(agentId, row ? agentFromRow(row) : undefined) ?? undefined;
+    });
   }
 
   /** All agents, by id. */
@@ -207,16 +248,15 @@ export class SqliteStore implements Store {
   async setAgentBlocked(agentId: string, blocked: boolean, reason: string, actor: string, now: string): Promise<AgentRecord> {
     return this.guard('setAgentBlocked', () => {
       const ts = isoUtc(now, 'now');
-      this.agents.forget(agentId);
       return this.write(() => {
         const existing = this.stmt.getAgent.get(agentId);
         const blockedReason = blocked ? reason : null;
-        if (existing) this.stmt.setBlocked.run(blocked ? 1 : 0, blockedReason, ts, agentId);
-        else this.stmt.insertBlankAgent.run(agentId, agentId, blocked ? 1 : 0, blockedReason, ts, ts);
-        this.chain.append(
+        const seq = this.chain.append(
           { ts, type: blocked ? 'agent.blocked' : 'agent.unblocked', agentId, actionId: null, approvalId: null, actor },
           json({ created: existing ? undefined : true, reason }),
         );
+        if (existing) this.stmt.setBlocked.run(blocked ? 1 : 0, blockedReason, ts, seq, agentId);
+        else this.stmt.insertBlankAgent.run(agentId, agentId, blocked ? 1 : 0, blockedReason, ts, ts, seq);
         return agentFromRow(this.mustGet(this.stmt.getAgent.get(agentId), 'agent', agentId));
       });
     });
@@ -228,43 +268,51 @@ export class SqliteStore implements Store {
    * Record a decision (`action.evaluated`), and with a pending one its approval request
    * (`approval.requested`) in the same transaction. In `batched` mode an allowed decision
    * without an approval is queued (see {@link SqliteStoreOptions.onFlush}). ConflictError when
-   * the action id is already recorded.
+   * the action id is already recorded; StaleDecisionError when the agent changed since
+   * `agentVersion` or `spendsApproval` cannot be spent (see {@link RecordDecisionOptions}).
    */
-  async recordDecision(action: ActionRecord, approval?: ApprovalRecord): Promise<void> {
+  async recordDecision(action: ActionRecord, approval?: ApprovalRecord, options: RecordDecisionOptions = {}): Promise<void> {
     return this.guard('recordDecision', () => {
       const recordJson = actionJson(action);
       const ts = isoUtc(action.createdAt, 'action.createdAt');
-      if (this.queue && approval === undefined && action.decision === 'allowed') {
-        if (this.queue.decision(action.actionId) || this.stmt.actionAgent.get(action.actionId) !== undefined) {
-          throw duplicateAction(action.actionId);
-        }
+      const actionId = action.actionId;
+      if (this.queue && approval === undefined && action.decision === 'allowed' && options.spendsApproval === undefined) {
+        // Checked again, against the whole file, when the queue is written.
+        if (this.queue.decision(actionId) || this.view.tail.get(actionId)?.decisionSeq !== undefined) throw duplicateAction(actionId);
         this.enqueue({ kind: 'decision', action, json: recordJson });
         return;
       }
       const approvalRow = approval ? this.approvalRow(approval) : undefined;
-      try {
-        this.write(() => {
-          this.insertDecision(action, recordJson, ts);
-          if (approval && approvalRow) {
-            this.stmt.insertApproval.run(...approvalRow);
-            this.chain.append(
-              {
-                ts: approvalRow[7],
-                type: 'approval.requested',
-                agentId: approval.agentId,
-                actionId: approval.actionId,
-                approvalId: approval.approvalId,
-                actor: approval.agentId,
-              },
-              approvalJson(approval),
-            );
-          }
-        });
-      } catch (err) {
-        if (isUniqueViolation(err)) throw duplicateAction(action.actionId, err);
-        throw err;
-      }
-      this.rememberAgent(action.actionId, action.agentId);
+      this.write(() => {
+        const [version, indexed] = this.stmt.decisionCheck.get(action.agentId, actionId) ?? [null, null];
+        if (indexed !== null || this.view.tail.get(actionId)?.decisionSeq !== undefined) throw duplicateAction(actionId);
+        if (options.agentVersion !== undefined && (version ?? 0) !== options.agentVersion) {
+          throw new StaleDecisionError(`Agent "${action.agentId}" changed while a call was being decided`, {
+            agentId: action.agentId,
+            decidedOnVersion: options.agentVersion,
+            currentVersion: version ?? 0,
+          });
+        }
+        const spends = options.spendsApproval;
+        if (spends !== undefined && !this.spendApproval(spends, action.digest, ts)) {
+          throw new StaleDecisionError(`Approval "${spends}" was spent by another call, or no longer matches`, { approvalId: spends });
+        }
+        this.insertDecision(action, recordJson, ts);
+        if (approval && approvalRow) {
+          this.stmt.insertApproval.run(...approvalRow);
+          this.chain.append(
+            {
+              ts: approvalRow[7],
+              type: 'approval.requested',
+              agentId: approval.agentId,
+              actionId: approval.actionId,
+              approvalId: approval.approvalId,
+              actor: approval.agentId,
+            },
+            approvalJson(approval),
+          );
+        }
+      });
     });
   }
 
@@ -278,32 +326,34 @@ export class SqliteStore implements Store {
       const recordJson = outcomeJson(outcome);
       if (this.queue) {
         if (this.queue.outcome(actionId)) throw duplicateOutcome(actionId);
-        const queued = this.queue.decision(actionId);
-        let agentId = queued?.action.agentId;
+        let agentId = this.queue.decision(actionId)?.action.agentId;
         if (agentId === undefined) {
-          agentId = this.agentOf(actionId);
-          // Only an action already in the file can already have an outcome there.
-          if (this.stmt.outcomeExists.get(actionId) !== undefined) throw duplicateOutcome(actionId);
+          // Usually a decision of ours still in the tail; otherwise look in the file.
+          const tailEntry = this.view.tail.get(actionId);
+          const found =
+            tailEntry?.decisionSeq !== undefined
+              ? { agentId: tailEntry.agentId, outcomeSeq: tailEntry.outcomeSeq }
+              : this.read(() => this.locate(actionId));
+          if (found === undefined) throw new NotFoundError('action', actionId);
+          if (found.outcomeSeq !== undefined) throw duplicateOutcome(actionId);
+          agentId = found.agentId;
         }
-        this.agentOfAction.delete(actionId);
         this.enqueue({ kind: 'outcome', outcome, json: recordJson, agentId });
         return;
       }
-      const agentId = this.agentOf(actionId);
-      try {
-        this.write(() => this.insertOutcome(outcome, recordJson, agentId));
-      } catch (err) {
-        if (isUniqueViolation(err)) throw duplicateOutcome(actionId, err);
-        throw err;
-      }
-      this.agentOfAction.delete(actionId);
+      this.write(() => this.insertOutcome(outcome, recordJson));
     });
   }
 
   /** The action and its decision; includes actions still queued in a batch. */
   async getAction(actionId: string): Promise<ActionRecord | undefined> {
     return this.guard('getAction', () => {
-      const text = this.queue?.decision(actionId)?.json ?? this.stmt.actionRecord.get(actionId);
+      const text =
+        this.queue?.decision(actionId)?.json ??
+        this.read(() => {
+          const found = this.locate(actionId);
+          return found === undefined ? undefined : this.stmt.auditData.get(found.decisionSeq);
+        });
       return text === undefined ? undefined : (JSON.parse(text) as ActionRecord);
     });
   }
@@ -311,7 +361,12 @@ export class SqliteStore implements Store {
   /** How the action ended, if recorded; includes outcomes still queued in a batch. */
   async getOutcome(actionId: string): Promise<OutcomeRecord | undefined> {
     return this.guard('getOutcome', () => {
-      const text = this.queue?.outcome(actionId)?.json ?? this.stmt.outcomeRecord.get(actionId);
+      const text =
+        this.queue?.outcome(actionId)?.json ??
+        this.read(() => {
+          const seq = this.locate(actionId)?.outcomeSeq;
+          return seq === undefined ? undefined : this.stmt.auditData.get(seq);
+        });
       return text === undefined ? undefined : (JSON.parse(text) as OutcomeRecord);
     });
   }
@@ -420,16 +475,19 @@ export class SqliteStore implements Store {
   async consumeApproval(approvalId: string, digest: string, now: string): Promise<boolean> {
     return this.guard('consumeApproval', () => {
       const ts = isoUtc(now, 'now');
-      return this.write(() => {
-        if (this.stmt.consumeApproval.run(ts, approvalId, digest, ts).changes !== 1) return false;
-        const row = this.mustGet(this.stmt.getApproval.get(approvalId), 'approval', approvalId);
-        this.chain.append(
-          { ts, type: 'approval.consumed', agentId: row.agent_id, actionId: row.action_id, approvalId, actor: row.agent_id },
-          json({ consumedAt: ts, digest }),
-        );
-        return true;
-      });
+      return this.write(() => this.spendApproval(approvalId, digest, ts));
     });
+  }
+
+  /** {@link consumeApproval} inside the current write transaction. */
+  private spendApproval(approvalId: string, digest: string, ts: string): boolean {
+    if (this.stmt.consumeApproval.run(ts, approvalId, digest, ts).changes !== 1) return false;
+    const row = this.mustGet(this.stmt.getApproval.get(approvalId), 'approval', approvalId);
+    this.chain.append(
+      { ts, type: 'approval.consumed', agentId: row.agent_id, actionId: row.action_id, approvalId, actor: row.agent_id },
+      json({ consumedAt: ts, digest }),
+    );
+    return true;
   }
 
   /** An approved, unconsumed, unexpired request for exactly this call (latest decided), if any. */
@@ -496,47 +554,49 @@ export class SqliteStore implements Store {
   async readAudit(query: AuditQuery = {}): Promise<AuditEvent[]> {
     return this.guard('readAudit', () => {
       this.flushQueue();
-      const where: string[] = [];
-      const params: unknown[] = [];
-      if (query.afterSeq !== undefined) {
-        where.push('seq > ?');
-        params.push(query.afterSeq);
-      }
-      if (query.agentId !== undefined) {
-        where.push('agent_id = ?');
-        params.push(query.agentId);
-      }
-      if (query.actionId !== undefined) {
-        // Hot events are reached through their state rows, the rest through the partial index.
-        where.push(
-          `(seq IN (SELECT seq FROM actions WHERE action_id = ?) OR seq IN (SELECT seq FROM outcomes WHERE action_id = ?)` +
-            ` OR (action_id = ? AND ${NOT_HOT}))`,
-        );
-        params.push(query.actionId, query.actionId, query.actionId);
-      }
-      if (query.types !== undefined) {
-        if (query.types.length === 0) return [];
-        where.push(`type IN (${query.types.map(() => '?').join(', ')})`);
-        params.push(...query.types);
-        // Spelled out so the planner may use the partial indexes (it cannot infer it from IN).
-        if (query.types.every((t) => !HOT_AUDIT_TYPES.has(t))) where.push(NOT_HOT);
-      }
-      if (query.since !== undefined) {
-        where.push('ts >= ?');
-        params.push(isoUtc(query.since, 'since'));
-      }
-      if (query.until !== undefined) {
-        where.push('ts <= ?');
-        params.push(isoUtc(query.until, 'until'));
-      }
-      let sql = `SELECT ${AUDIT_COLUMNS} FROM audit_events` + (where.length ? ' WHERE ' + where.join(' AND ') : '');
-      sql += query.newestFirst ? ' ORDER BY seq DESC' : ' ORDER BY seq';
-      if (query.limit !== undefined) {
-        sql += ' LIMIT ?';
-        params.push(limitOf(query.limit));
-      }
-      return (this.prepared(sql).all(...params) as AuditRow[]).map(auditEventFromRow);
+      return this.read(() => this.queryAudit(query));
     });
+  }
+
+  private queryAudit(query: AuditQuery): AuditEvent[] {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (query.afterSeq !== undefined) {
+      where.push('seq > ?');
+      params.push(query.afterSeq);
+    }
+    if (query.agentId !== undefined) {
+      where.push('agent_id = ?');
+      params.push(query.agentId);
+    }
+    if (query.actionId !== undefined) {
+      // Hot events are found through the index and the tail, the rest through the partial index.
+      const found = this.locate(query.actionId);
+      where.push(`(seq IN (?, ?) OR (action_id = ? AND ${NOT_HOT}))`);
+      params.push(found?.decisionSeq ?? -1, found?.outcomeSeq ?? -1, query.actionId);
+    }
+    if (query.types !== undefined) {
+      if (query.types.length === 0) return [];
+      where.push(`type IN (${query.types.map(() => '?').join(', ')})`);
+      params.push(...query.types);
+      // Spelled out so the planner may use the partial indexes (it cannot infer it from IN).
+      if (query.types.every((t) => !HOT_AUDIT_TYPES.has(t))) where.push(NOT_HOT);
+    }
+    if (query.since !== undefined) {
+      where.push('ts >= ?');
+      params.push(isoUtc(query.since, 'since'));
+    }
+    if (query.until !== undefined) {
+      where.push('ts <= ?');
+      params.push(isoUtc(query.until, 'until'));
+    }
+    let sql = `SELECT ${AUDIT_COLUMNS} FROM audit_events` + (where.length ? ' WHERE ' + where.join(' AND ') : '');
+    sql += query.newestFirst ? ' ORDER BY seq DESC' : ' ORDER BY seq';
+    if (query.limit !== undefined) {
+      sql += ' LIMIT ?';
+      params.push(limitOf(query.limit));
+    }
+    return (this.prepared(sql).all(...params) as AuditRow[]).map(auditEventFromRow);
   }
 
   /**
@@ -587,12 +647,14 @@ export class SqliteStore implements Store {
     return this.guard('flush', () => this.flushQueue());
   }
 
-  /** Flush, stop timers, close the database. Idempotent. */
+  /** Flush, write the action index up to date, stop timers, close the database. Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return;
     let failure: unknown;
     try {
       this.flushQueue();
+      // Leave the index complete, so the next reader does not scan what this connection wrote.
+      if (this.view.tail.size > 0) this.transact(() => this.indexTail(), 0);
     } catch (err) {
       failure = err;
     }
@@ -600,6 +662,7 @@ export class SqliteStore implements Store {
     this.queue?.cancelTimer();
     this.unregisterExit?.();
     this.notifier.close();
+    this.view.forget();
     try {
       this.db.close();
     } catch (err) {
@@ -624,6 +687,11 @@ export class SqliteStore implements Store {
     if (this.closed) throw new StoreError(`SQLite store ${this.path}: the store is closed`);
   }
 
+  /** A read transaction that first catches the view up (so tail + index are complete). */
+  private read<T>(fn: () => T): T {
+    return this.db.inTransaction ? fn() : (this.readTransaction.deferred(fn) as T);
+  }
+
   /**
    * One write transaction (`BEGIN IMMEDIATE`): first the queued writes, in order, then `work`.
    * Listeners hear of it after the commit.
@@ -636,7 +704,7 @@ export class SqliteStore implements Store {
       } catch (err) {
         // A queued write that can never commit must not block this one: settle the queue
         // write by write (dropping and reporting the bad ones), then do this write alone.
-        if (!isConstraintError(err) || (this.queue?.length ?? 0) === 0) throw err;
+        if (!(err instanceof QueuedWriteRejected) && !isConstraintError(err)) throw err;
         this.flushIsolating();
       }
     }
@@ -645,16 +713,21 @@ export class SqliteStore implements Store {
 
   private transact<T>(work: () => T, queued: number): T {
     const { begin, commit, rollback } = this.stmt;
-    this.chain.reset();
     begin.run();
     let result: T;
     let report: FlushReport | undefined;
     try {
+      // Inside the write lock: nobody can append between this read of the head and our rows.
+      this.view.catchUp(this.source, performance.now());
+      this.chain.start(this.view.headSeq, this.view.headHash);
       if (queued > 0 && this.queue) report = this.writeQueued(this.queue.snapshot(), queued);
       result = work();
+      if (this.chain.count > 0 && this.view.tail.size >= INDEX_AFTER_ACTIONS) this.indexTail();
       commit.run();
     } catch (err) {
-      this.chain.reset();
+      // Rows we appended are in the view but not in the file: forget it (it is rebuilt on the
+      // next transaction). Rows only read stay valid.
+      if (this.chain.count > 0) this.view.forget();
       if (this.db.inTransaction) {
         try {
           rollback.run();
@@ -680,12 +753,19 @@ export class SqliteStore implements Store {
     for (let i = 0; i < count; i++) {
       const item = items[i] as QueuedWrite;
       let seq: number;
-      if (item.kind === 'decision') {
-        seq = this.insertDecision(item.action, item.json, isoUtc(item.action.createdAt, 'action.createdAt'));
-        actionIds.push(item.action.actionId);
-      } else {
-        seq = this.insertOutcome(item.outcome, item.json, item.agentId);
-        outcomeActionIds.push(item.outcome.actionId);
+      try {
+        if (item.kind === 'decision') {
+          if (this.locate(item.action.actionId) !== undefined) throw duplicateAction(item.action.actionId);
+          seq = this.insertDecision(item.action, item.json, isoUtc(item.action.createdAt, 'action.createdAt'));
+          actionIds.push(item.action.actionId);
+        } else {
+          seq = this.insertOutcome(item.outcome, item.json);
+          outcomeActionIds.push(item.outcome.actionId);
+        }
+      } catch (err) {
+        // Only what the file already holds makes a queued write impossible: say which one.
+        if (err instanceof ConflictError || err instanceof NotFoundError) throw new QueuedWriteRejected(err);
+        throw err;
       }
       if (i === 0) firstSeq = seq;
       lastSeq = seq;
@@ -693,9 +773,31 @@ export class SqliteStore implements Store {
     return { actionIds, outcomeActionIds, firstSeq, lastSeq };
   }
 
-  /** `action.evaluated` (whose data is the record) + the actions row; returns the event's seq. */
+  /** Where an action's hot events are; complete once the view has caught up in this transaction. */
+  private locate(actionId: string): ActionLocation | undefined {
+    const entry = this.view.tail.get(actionId);
+    if (entry?.decisionSeq !== undefined) {
+      return { agentId: entry.agentId, decisionSeq: entry.decisionSeq, outcomeSeq: entry.outcomeSeq };
+    }
+    const row = this.stmt.indexLookup.get(actionId);
+    if (row === undefined) return undefined;
+    return { agentId: row[0], decisionSeq: row[1], outcomeSeq: entry?.outcomeSeq ?? row[2] ?? undefined };
+  }
+
+  /** Write the view's tail to `action_index` (inside a write transaction). */
+  private indexTail(): void {
+    const { indexDecision, indexOutcome, setIndexedThrough } = this.stmt;
+    for (const [actionId, entry] of this.view.tail) {
+      if (entry.decisionSeq !== undefined) indexDecision.run(actionId, entry.agentId, entry.decisionSeq, entry.outcomeSeq ?? null);
+      else if (entry.outcomeSeq !== undefined) indexOutcome.run(entry.outcomeSeq, actionId);
+    }
+    setIndexedThrough.run(this.view.headSeq);
+    this.view.indexed(this.view.headSeq);
+  }
+
+  /** `action.evaluated`, whose data is the record; returns its seq. */
   private insertDecision(action: ActionRecord, recordJson: string, ts: string): number {
-    const seq = this.chain.append(
+    return this.chain.append(
       {
         ts,
         type: 'action.evaluated',
@@ -706,17 +808,18 @@ export class SqliteStore implements Store {
       },
       recordJson,
     );
-    this.stmt.insertAction.run(action.actionId, action.agentId, action.decision, ts, seq);
-    return seq;
   }
 
-  /** `action.completed` / `action.failed` (data = the record) + the outcomes row; returns the seq. */
-  private insertOutcome(outcome: OutcomeRecord, recordJson: string, agentId: string): number {
+  /** `action.completed` / `action.failed` (data = the record), for a decided action without an
+   * outcome; returns its seq. NotFoundError / ConflictError otherwise. */
+  private insertOutcome(outcome: OutcomeRecord, recordJson: string): number {
+    const actionId = outcome.actionId;
+    const found = this.locate(actionId);
+    if (found === undefined) throw new NotFoundError('action', actionId);
+    if (found.outcomeSeq !== undefined) throw duplicateOutcome(actionId);
     const ts = isoUtc(outcome.recordedAt, 'outcome.recordedAt');
     const type: AuditEventType = outcome.status === 'failed' ? 'action.failed' : 'action.completed';
-    const seq = this.chain.append({ ts, type, agentId, actionId: outcome.actionId, approvalId: null, actor: agentId }, recordJson);
-    this.stmt.insertOutcome.run(outcome.actionId, outcome.status, ts, seq);
-    return seq;
+    return this.chain.append({ ts, type, agentId: found.agentId, actionId, approvalId: null, actor: found.agentId }, recordJson);
   }
 
   private markExpired(approvalId: string, agentId: string, actionId: string, expiresAt: string, now: string, why: string): void {
@@ -744,7 +847,6 @@ export class SqliteStore implements Store {
 
   private enqueue(item: QueuedWrite): void {
     const queue = this.queue as WriteQueue;
-    if (item.kind === 'decision') this.rememberAgent(item.action.actionId, item.action.agentId);
     if (!queue.push(item)) return;
     try {
       this.flushQueue();
@@ -761,7 +863,7 @@ export class SqliteStore implements Store {
     try {
       this.transact(() => undefined, this.queue.length);
     } catch (err) {
-      if (!isConstraintError(err)) throw err;
+      if (!(err instanceof QueuedWriteRejected) && !isConstraintError(err)) throw err;
       this.flushIsolating();
     }
   }
@@ -786,9 +888,10 @@ export class SqliteStore implements Store {
       try {
         this.transact(() => undefined, 1);
       } catch (err) {
-        if (!isConstraintError(err)) throw err;
+        if (!(err instanceof QueuedWriteRejected) && !isConstraintError(err)) throw err;
         queue.remove(1);
-        dropped.push(`${item.kind} of action ${item.kind === 'decision' ? item.action.actionId : item.outcome.actionId} (${sqliteCode(err) ?? 'constraint'})`);
+        const why = err instanceof QueuedWriteRejected ? err.message : (sqliteCode(err) ?? 'constraint');
+        dropped.push(`${item.kind} of action ${item.kind === 'decision' ? item.action.actionId : item.outcome.actionId} (${why})`);
       }
     }
     if (dropped.length > 0) {
@@ -803,21 +906,6 @@ export class SqliteStore implements Store {
     } catch (err) {
       process.emitWarning(`ascend store onFlush callback threw: ${err instanceof Error ? err.message : String(err)}`);
     }
-  }
-
-  /** The agent of a recorded (or queued) action; NotFoundError when there is none. */
-  private agentOf(actionId: string): string {
-    const agentId = this.agentOfAction.get(actionId) ?? this.stmt.actionAgent.get(actionId);
-    if (agentId === undefined) throw new NotFoundError('action', actionId);
-    return agentId;
-  }
-
-  private rememberAgent(actionId: string, agentId: string): void {
-    if (this.agentOfAction.size >= AGENT_CACHE_SIZE) {
-      const oldest = this.agentOfAction.keys().next();
-      if (!oldest.done) this.agentOfAction.delete(oldest.value);
-    }
-    this.agentOfAction.set(actionId, agentId);
   }
 
   private mustGet<R>(row: R | undefined, kind: string, id: string): R {
@@ -851,9 +939,11 @@ function auditEventFromRow(r: AuditRow): AuditEvent {
   };
 }
 
-function isUniqueViolation(err: unknown): boolean {
-  const code = sqliteCode(err);
-  return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+/** A queued write the file can never take (its action is already recorded, or unknown). */
+class QueuedWriteRejected extends Error {
+  constructor(readonly reason: AscendError) {
+    super(reason.message);
+  }
 }
 
 function duplicateAction(actionId: string, cause?: unknown): ConflictError {

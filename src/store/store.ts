@@ -20,7 +20,9 @@ import type {
  * When a write is committed.
  * - `sync`: every write is committed before its promise resolves.
  * - `batched`: allowed decisions without an approval and outcomes are queued and group-committed
- *   every `flushIntervalMs`, at `maxBatchSize`, on `flush()`, `close()` and normal process exit.
+ *   every `flushIntervalMs`, on the next turn of the event loop once `maxBatchSize` are queued
+ *   (at once when a caller that never yields has queued four times that), on `flush()`,
+ *   `close()` and normal process exit.
  *   Everything else (pending decisions, denials, approvals, grants, blocks) commits at once,
  *   together with the queue ahead of it, so the chain keeps the order in which things happened.
  *   A queued write's promise resolves when it is queued (it is visible to `getAction` /
@@ -62,6 +64,27 @@ export interface ApprovalDecision {
   now: string;
 }
 
+/** Options of {@link Store.recordDecision}. */
+export interface RecordDecisionOptions {
+  /**
+   * The `version` of the agent registration the decision was made on (0: not registered). When
+   * given, the decision is recorded only if that version is still current; otherwise nothing is
+   * recorded and StaleAgentError is thrown, so the caller decides again (the kill switch is
+   * exact). Not checked for a decision queued in `batched` mode, whose registration came from
+   * {@link Store.agentForDecision} at most `flushIntervalMs` earlier.
+   */
+  agentVersion?: number;
+  /**
+   * The decision spends this approved request (which must be bound to the action's digest):
+   * both are recorded together or not at all. StaleDecisionError when it can no longer be spent.
+   * Such a decision is never queued.
+   */
+  spendsApproval?: string;
+}
+
+/** A new or updated registration (the store sets blocked, times and version). */
+export type AgentRegistrationInput = Omit<AgentRecord, 'blocked' | 'blockedReason' | 'registeredAt' | 'updatedAt' | 'version'>;
+
 /** The persistence contract. All methods may reject with {@link StoreError}. */
 export interface Store {
   /** Which implementation (`sqlite`, `postgres`), for logs and `/readyz`. */
@@ -69,8 +92,14 @@ export interface Store {
 
   // Agents -------------------------------------------------------------------------------------
   /** Insert or update a registration (keeps `blocked`); appends `agent.registered`. */
-  upsertAgent(agent: Omit<AgentRecord, 'blocked' | 'blockedReason' | 'registeredAt' | 'updatedAt'>, now: string): Promise<AgentRecord>;
+  upsertAgent(agent: AgentRegistrationInput, now: string): Promise<AgentRecord>;
+  /** The registration as stored now (a copy the caller may change). */
   getAgent(agentId: string): Promise<AgentRecord | undefined>;
+  /**
+   * The registration to decide a call with. May be served from a cache and lag another process's
+   * change; record the decision with its `version` (see {@link RecordDecisionOptions}).
+   */
+  agentForDecision(agentId: string): Promise<Readonly<AgentRecord> | undefined>;
   listAgents(): Promise<AgentRecord[]>;
   /** Kill switch. Creates the agent row if unknown; appends `agent.blocked` / `agent.unblocked`. */
   setAgentBlocked(agentId: string, blocked: boolean, reason: string, actor: string, now: string): Promise<AgentRecord>;
@@ -80,7 +109,7 @@ export interface Store {
    * Record a decision (`action.evaluated`), and with a pending one its approval request
    * (`approval.requested`) in the same transaction. Batched only when allowed with no approval.
    */
-  recordDecision(action: ActionRecord, approval?: ApprovalRecord): Promise<void>;
+  recordDecision(action: ActionRecord, approval?: ApprovalRecord, options?: RecordDecisionOptions): Promise<void>;
   /** Record how the action ended (`action.completed` / `action.failed`). Batchable. */
   recordOutcome(outcome: OutcomeRecord): Promise<void>;
   /** Includes actions still queued in a batch. */

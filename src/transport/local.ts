@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { evaluatePolicy, policyErrorDecision, UsageTracker, type CompiledPolicy, type EvaluationInput } from '../engine/index.js';
-import { AscendError, StoreError } from '../errors.js';
+import { AscendError, StaleDecisionError, StoreError } from '../errors.js';
 import type { Store } from '../store/store.js';
 import type {
   ActionRecord,
@@ -15,9 +15,13 @@ import type {
   PolicyDecision,
 } from '../types.js';
 import type { ApprovalDecision } from '../store/store.js';
+import { isoTime } from '../time.js';
 import { withKnownDecision } from './unreachable.js';
 import type { AgentRegistration, EvaluationRequest, Transport } from './transport.js';
 import type { SpoolEntry } from './spool.js';
+
+/** Deciding again after a StaleDecisionError more often than this fails the call (fail mode). */
+const MAX_DECISION_ATTEMPTS = 4;
 
 /** Where the embedded decision point gets its policy and its store. */
 export interface LocalTransportOptions {
@@ -66,13 +70,13 @@ export class LocalTransport implements Transport {
 
   async evaluate(request: EvaluationRequest): Promise<DecisionResult> {
     const nowMs = this.now();
-    const nowIso = new Date(nowMs).toISOString();
+    const nowIso = isoTime(nowMs);
     let store: Store | undefined;
-    let agent: AgentRecord | undefined;
+    let agent: Readonly<AgentRecord> | undefined;
     let storeError: Error | undefined;
     try {
       store = this.getStore();
-      agent = await store.getAgent(request.agentId);
+      agent = await store.agentForDecision(request.agentId);
     } catch (err) {
       storeError = asStoreError(err);
     }
@@ -89,20 +93,40 @@ export class LocalTransport implements Transport {
       agent,
       now: nowMs,
     };
-    const policyDecision = this.policy instanceof Error ? policyErrorDecision(this.policy) : evaluatePolicy(this.policy, input, this.usage);
+    let policyDecision = this.decide(input);
     if (storeError || !store) {
       this.usage.record(input, policyDecision);
       throw withKnownDecision(storeError ?? new StoreError('store unavailable'), policyDecision);
     }
-    try {
-      const result = await this.record(store, request, policyDecision, nowMs, nowIso);
-      // Budgets count what actually ran: after a grant or an approval turned pending into allowed.
-      this.usage.record(input, result);
-      return result;
-    } catch (err) {
+    for (let attempt = 1; ; attempt++) {
+      let failure: unknown;
+      try {
+        const result = await this.record(store, request, policyDecision, nowMs, nowIso, agent?.version ?? 0);
+        // Budgets count what actually ran: after a grant or an approval turned pending into allowed.
+        this.usage.record(input, result);
+        return result;
+      } catch (err) {
+        failure = err;
+      }
+      if (failure instanceof StaleDecisionError && attempt < MAX_DECISION_ATTEMPTS) {
+        // What the decision was made on changed (a kill switch, a spent approval): decide again.
+        try {
+          input.agent = agent = await store.getAgent(request.agentId);
+          policyDecision = this.decide(input);
+          continue;
+        } catch (err) {
+          failure = err;
+        }
+      } else if (failure instanceof StaleDecisionError) {
+        failure = new StoreError(`Could not record a decision in ${MAX_DECISION_ATTEMPTS} attempts: ${failure.message}`, { cause: failure });
+      }
       this.usage.record(input, policyDecision);
-      throw withKnownDecision(asStoreError(err), policyDecision);
+      throw withKnownDecision(asStoreError(failure), policyDecision);
     }
+  }
+
+  private decide(input: EvaluationInput): PolicyDecision {
+    return this.policy instanceof Error ? policyErrorDecision(this.policy) : evaluatePolicy(this.policy, input, this.usage);
   }
 
   private async record(
@@ -111,6 +135,7 @@ export class LocalTransport implements Transport {
     policyDecision: PolicyDecision,
     nowMs: number,
     nowIso: string,
+    agentVersion: number,
   ): Promise<DecisionResult> {
     const digest = request.digest;
     const actionId = randomUUID();
@@ -118,14 +143,15 @@ export class LocalTransport implements Transport {
     let decision = policyDecision.decision;
     let approvedBy: DecisionResult['approvedBy'];
     let approvalId: string | undefined;
+    let spendsApproval: string | undefined;
 
     if (decision === 'pending') {
       // A person already approved this exact call, or granted this agent + action for a while.
       const usable = await store.findUsableApproval(request.agentId, digest, nowIso);
-      if (usable && usable.decidedBy && usable.channel && (await store.consumeApproval(usable.approvalId, digest, nowIso))) {
+      if (usable && usable.decidedBy && usable.channel) {
         decision = 'allowed';
         conditions.push('approved');
-        approvalId = usable.approvalId;
+        approvalId = spendsApproval = usable.approvalId;
         approvedBy = { decidedBy: usable.decidedBy, channel: usable.channel, decidedAt: usable.decidedAt ?? nowIso };
       } else {
         const grant = await store.findActiveGrant(request.agentId, request.actionType, nowIso);
@@ -160,6 +186,8 @@ export class LocalTransport implements Transport {
       };
     }
 
+    // Built field by field, not with spreads: on this V8 a spread plus extra keys costs about a
+    // microsecond per key, and this is the hot path.
     const action: ActionRecord = {
       actionId,
       agentId: request.agentId,
@@ -176,23 +204,33 @@ export class LocalTransport implements Transport {
       matchedRules: policyDecision.matchedRules,
       policyViolations: policyDecision.policyViolations,
       conditions,
-      ...(approvalId ? { approvalId } : {}),
       createdAt: nowIso,
     };
-    await store.recordDecision(action, approval);
+    if (approvalId !== undefined) action.approvalId = approvalId;
+    await store.recordDecision(action, approval, spendsApproval === undefined ? { agentVersion } : { agentVersion, spendsApproval });
 
-    return {
-      ...policyDecision,
+    const result: DecisionResult = {
       decision,
+      reason: policyDecision.reason,
+      riskScore: policyDecision.riskScore,
+      riskLevel: policyDecision.riskLevel,
+      riskFactors: policyDecision.riskFactors,
+      matchedRules: policyDecision.matchedRules,
+      policyViolations: policyDecision.policyViolations,
+      requiredApprovers: policyDecision.requiredApprovers,
+      approvalTimeoutSeconds: policyDecision.approvalTimeoutSeconds,
+      mode: policyDecision.mode,
       actionId,
       agentId: request.agentId,
       actionType: request.actionType,
       resource: request.resource,
       conditions,
       decidedAt: nowIso,
-      ...(approvalId ? { approvalRequestId: approvalId } : {}),
-      ...(approvedBy ? { approvedBy } : {}),
     };
+    if (policyDecision.shadowDecision !== undefined) result.shadowDecision = policyDecision.shadowDecision;
+    if (approvalId !== undefined) result.approvalRequestId = approvalId;
+    if (approvedBy !== undefined) result.approvedBy = approvedBy;
+    return result;
   }
 
   async recordOutcome(outcome: OutcomeRecord): Promise<void> {

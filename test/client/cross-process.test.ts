@@ -45,5 +45,31 @@ describe('a person in another process', () => {
     let ran = false;
     await expect(client.govern({ actionType: 'db.query', parameters: { sql: 'select 1' } }, () => (ran = true))).rejects.toThrow(/leaking data/);
     expect(ran).toBe(false);
+    // The refused decision is recorded as made on the block, not the allow the cache suggested.
+    const reader = openSqliteStore(defaultDbPath(dataDir));
+    const events = await reader.readAudit({ agentId: 'agent-y', types: ['action.evaluated'] });
+    await reader.close();
+    expect(events.map((e) => e.data.decision)).toEqual(['allowed', 'denied']);
+    expect(events[1]?.data.policyViolations).toEqual([expect.objectContaining({ code: 'agent_blocked' })]);
+  });
+
+  it('batched durability: a block reaches the running agent within flushIntervalMs', async () => {
+    const dir = tempDir();
+    const dataDir = path.join(dir, '.ascend');
+    const client = new AscendClient({
+      agentId: 'agent-z',
+      policy: writePolicy(dir, TEST_POLICY),
+      dataDir,
+      logLevel: 'silent',
+      audit: { durability: 'batched', flushIntervalMs: 20 },
+    });
+    clients.push(client);
+    expect((await client.evaluateAction({ actionType: 'db.query', parameters: { sql: 'select 1' } })).decision).toBe('allowed');
+    const cli = await runCli(['agents', 'block', 'agent-z', '--reason', 'runaway', '--data-dir', dataDir], { cwd: dir });
+    expect(cli.code).toBe(0);
+    await new Promise((r) => setTimeout(r, 25));
+    const after = await client.evaluateAction({ actionType: 'db.query', parameters: { sql: 'select 1' } });
+    expect(after.decision).toBe('denied');
+    expect(after.reason).toMatch(/runaway/);
   });
 });

@@ -29,7 +29,7 @@ function makeClient(opts: Partial<ConstructorParameters<typeof AscendClient>[0]>
     ...opts,
   });
   clients.push(client);
-  return { client, dir, dataDir: path.join(dir, '.ascend'), logs };
+  return { client, dir, policy, dataDir: path.join(dir, '.ascend'), logs };
 }
 
 describe('evaluateAction', () => {
@@ -152,6 +152,21 @@ describe('approvals', () => {
     const third = await client.evaluateAction(call);
     expect(third.decision).toBe('pending');
     expect((await client.checkApproval(first.approvalRequestId!)).consumedAt).toBeTruthy();
+  });
+
+  it('two processes making the approved call at once: exactly one spends the approval', async () => {
+    const { client, policy, dataDir } = makeClient();
+    const twin = new AscendClient({ agentId: 'agent-1', policy, dataDir, logLevel: 'silent' });
+    clients.push(twin);
+    const call = { actionType: 'payments.transfer', resource: 'acct-1', parameters: { amount: 5000, to: 'bob' } };
+    const first = await client.evaluateAction(call);
+    await client.approve(first.approvalRequestId!, { decidedBy: 'alice' });
+    const results = await Promise.all([client.evaluateAction(call), twin.evaluateAction(call), client.evaluateAction(call)]);
+    expect(results.map((r) => r.decision).sort()).toEqual(['allowed', 'pending', 'pending']);
+    const reader = openSqliteStore(defaultDbPath(dataDir));
+    expect(await reader.readAudit({ types: ['approval.consumed'] })).toHaveLength(1);
+    expect((await reader.verifyAudit()).ok).toBe(true);
+    await reader.close();
   });
 
   it('a waiting call resumes when approved in process and the tool runs once', async () => {

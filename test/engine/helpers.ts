@@ -30,6 +30,7 @@ export function agent(over: Partial<AgentRecord> = {}): AgentRecord {
     blocked: false,
     registeredAt: '2025-01-01T00:00:00.000Z',
     updatedAt: '2025-01-01T00:00:00.000Z',
+    version: 1,
     ...over,
   };
 }

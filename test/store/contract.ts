@@ -4,7 +4,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { canonicalJson, sha256Hex } from '../../src/canonical.js';
-import { ConflictError, NotFoundError, StoreError, ValidationError } from '../../src/errors.js';
+import { ConflictError, NotFoundError, StaleDecisionError, StoreError, ValidationError } from '../../src/errors.js';
 import type { Store } from '../../src/store/store.js';
 import type { AuditEvent, AuditEventType } from '../../src/types.js';
 import { at, makeAction, makeOutcome, makePending } from './records.js';
@@ -57,7 +57,8 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
     describe('agents', () => {
       it('registers an agent and lists it', async () => {
         const agent = await store.upsertAgent(agentInput, at(0));
-        expect(agent).toEqual({ ...agentInput, blocked: false, registeredAt: at(0), updatedAt: at(0) });
+        expect(agent).toEqual({ ...agentInput, blocked: false, registeredAt: at(0), updatedAt: at(0), version: expect.any(Number) });
+        expect(agent.version).toBeGreaterThan(0);
         expect(await store.getAgent('agent-a')).toEqual(agent);
         expect(await store.getAgent('nobody')).toBeUndefined();
         await store.upsertAgent({ ...agentInput, agentId: 'agent-0' }, at(0));
@@ -80,6 +81,25 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         expect(unblocked.blocked).toBe(false);
         expect(unblocked.blockedReason).toBeUndefined();
         expect((await store.getAgent('ghost'))?.blocked).toBe(false);
+      });
+
+      it('moves the version on every registration, block and unblock', async () => {
+        const v1 = (await store.upsertAgent(agentInput, at(0))).version;
+        const v2 = (await store.setAgentBlocked('agent-a', true, 'why', 'ops', at(1))).version;
+        const v3 = (await store.setAgentBlocked('agent-a', false, 'ok', 'ops', at(2))).version;
+        const v4 = (await store.upsertAgent(agentInput, at(3))).version;
+        expect(v1).toBeLessThan(v2);
+        expect(v2).toBeLessThan(v3);
+        expect(v3).toBeLessThan(v4);
+        expect((await store.getAgent('agent-a'))?.version).toBe(v4);
+      });
+
+      it('serves agentForDecision: the registration, or undefined for an unknown agent', async () => {
+        expect(await store.agentForDecision('agent-a')).toBeUndefined();
+        const agent = await store.upsertAgent(agentInput, at(0));
+        expect(await store.agentForDecision('agent-a')).toEqual(agent);
+        const blocked = await store.setAgentBlocked('agent-a', true, 'stop', 'ops', at(1));
+        expect(await store.agentForDecision('agent-a')).toMatchObject({ blocked: true, version: blocked.version });
       });
 
       it('appends agent.registered / agent.blocked / agent.unblocked', async () => {
@@ -150,6 +170,20 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
 
       it('refuses an outcome for an unknown action', async () => {
         await expect(store.recordOutcome(makeOutcome('no-such-action'))).rejects.toBeInstanceOf(NotFoundError);
+      });
+
+      it('refuses a decision made on an agent version that is no longer current, recording nothing', async () => {
+        const registered = await store.upsertAgent(agentInput, at(0));
+        const denied = makeAction({ decision: 'denied' });
+        await store.recordDecision(denied, undefined, { agentVersion: registered.version });
+        await store.setAgentBlocked('agent-a', true, 'stop', 'ops', at(1));
+        // Denied and pending decisions are never queued, so every store checks them at once.
+        const stale = makeAction({ decision: 'denied' });
+        await expect(store.recordDecision(stale, undefined, { agentVersion: registered.version })).rejects.toBeInstanceOf(StaleDecisionError);
+        expect(await store.getAction(stale.actionId)).toBeUndefined();
+        // An unregistered agent is version 0.
+        await expect(store.recordDecision(makeAction({ agentId: 'nobody', decision: 'denied' }), undefined, { agentVersion: 0 })).resolves.toBeUndefined();
+        await expect(store.recordDecision(makeAction({ agentId: 'nobody', decision: 'denied' }), undefined, { agentVersion: 3 })).rejects.toBeInstanceOf(StaleDecisionError);
       });
 
       it('records denied decisions', async () => {
@@ -291,6 +325,24 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         expect(await store.findUsableApproval('agent-a', approval.digest, at(60))).toBeUndefined();
         expect(await store.consumeApproval(approval.approvalId, approval.digest, at(60))).toBe(false);
         expect(await store.consumeApproval(approval.approvalId, approval.digest, at(59))).toBe(true);
+      });
+
+      it('spends an approval together with the decision that uses it, or records neither', async () => {
+        const { action, approval } = makePending();
+        await store.recordDecision(action, approval);
+        await store.decideApproval({ approvalId: approval.approvalId, status: 'approved', decidedBy: 'a', channel: 'cli', now: at(2) });
+        const first = makeAction({ actionType: action.actionType, parameters: action.parameters, approvalId: approval.approvalId });
+        await store.recordDecision(first, undefined, { spendsApproval: approval.approvalId });
+        expect((await store.getApproval(approval.approvalId))?.consumedAt).toBeDefined();
+        const second = makeAction({ actionType: action.actionType, parameters: action.parameters, approvalId: approval.approvalId });
+        await expect(store.recordDecision(second, undefined, { spendsApproval: approval.approvalId })).rejects.toBeInstanceOf(StaleDecisionError);
+        expect(await store.getAction(second.actionId)).toBeUndefined();
+        await store.flush();
+        expect(types(await store.readAudit({ types: ['approval.consumed', 'action.evaluated'] }))).toEqual([
+          'action.evaluated',
+          'approval.consumed',
+          'action.evaluated',
+        ]);
       });
 
       it('lets exactly one of several racing consumers use an approval', async () => {

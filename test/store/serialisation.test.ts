@@ -3,9 +3,9 @@
  * is defined over canonicalJson, and other implementations will compute it with it.
  */
 import { describe, expect, it } from 'vitest';
-import { canonicalJson } from '../../src/canonical.js';
+import { callDigest, canonicalJson, sha256Hex } from '../../src/canonical.js';
 import { auditEventBody, type NewAuditEvent } from '../../src/store/audit-chain.js';
-import { arrayWriter, canonicalJsonFast, jsonString, objectWriter } from '../../src/store/canonical-fast.js';
+import { arrayWriter, canonicalJsonFast, jsonString, objectWriter } from '../../src/canonical-fast.js';
 import { actionJson, approvalJson, isoUtc, outcomeJson } from '../../src/store/records.js';
 import { makeAction, makeOutcome, makePending } from './records.js';
 
@@ -56,6 +56,23 @@ function randomValue(rand: () => number, depth: number): unknown {
   for (let i = 0; i < n; i++) obj[pick(STRINGS) + (rand() < 0.5 ? '' : String(i))] = randomValue(rand, depth + 1);
   return obj;
 }
+
+describe('callDigest', () => {
+  it('is sha256 of canonicalJson of { agentId, actionType, resource, parameters }', () => {
+    const rand = prng(7);
+    for (let i = 0; i < 500; i++) {
+      const call = {
+        agentId: String(randomValue(rand, 5)),
+        actionType: 'db.query',
+        resource: i % 7 === 0 ? '' : `res-${i}`,
+        parameters: (randomValue(rand, 1) ?? {}) as Record<string, unknown>,
+      };
+      expect(callDigest(call)).toBe(sha256Hex(canonicalJson(call)));
+    }
+    const bare = { agentId: 'a', actionType: 'b', resource: 'c', parameters: undefined };
+    expect(callDigest(bare)).toBe(sha256Hex(canonicalJson(bare)));
+  });
+});
 
 describe('canonicalJsonFast', () => {
   it('equals canonicalJson on 5,000 random values', () => {

@@ -3,12 +3,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { ConflictError, StoreError } from '../../src/errors.js';
-import type { FlushReport } from '../../src/store/batch.js';
+import { ConflictError, StaleDecisionError, StoreError } from '../../src/errors.js';
+import { type FlushReport, HARD_LIMIT_FACTOR } from '../../src/store/batch.js';
 import { SCHEMA_VERSION } from '../../src/store/migrations.js';
-import { defaultDbPath, openSqliteStore, type SqliteStore, type SqliteStoreOptions } from '../../src/store/sqlite.js';
+import { defaultDbPath, INDEX_AFTER_ACTIONS, openSqliteStore, type SqliteStore, type SqliteStoreOptions } from '../../src/store/sqlite.js';
+import type { AuditEvent } from '../../src/types.js';
 import { tempDir } from '../helpers.js';
 import { storeContract } from './contract.js';
+import { expectConsistent } from './integrity.js';
 import { at, makeAction, makeOutcome, makePending } from './records.js';
 
 const dirs: string[] = [];
@@ -50,6 +52,10 @@ async function writeSome(store: SqliteStore, count: number): Promise<string[]> {
     ids.push(action.actionId);
   }
   return ids;
+}
+
+function types(events: AuditEvent[]): string[] {
+  return events.map((e) => e.type);
 }
 
 function waitFor(predicate: () => boolean, timeoutMs: number): Promise<number> {
@@ -311,6 +317,83 @@ describe('SQLite store: several connections on one file', () => {
   });
 });
 
+describe('SQLite store: one row per hot commit, and the action index', () => {
+  const indexRows = (file: string): number => {
+    const db = raw(file);
+    try {
+      return db.prepare('SELECT COUNT(*) FROM action_index').pluck().get() as number;
+    } finally {
+      db.close();
+    }
+  };
+
+  it('writes decisions and outcomes as audit rows only; the index catches up in bulk', async () => {
+    const file = freshPath();
+    const store = openStore(file);
+    const other = openStore(file);
+    const first = await writeSome(store, 10);
+    expect(indexRows(file)).toBe(0);
+    // Not in the index yet, and still found by another connection (it reads the unindexed tail).
+    expect((await other.getAction(first[3] as string))?.actionId).toBe(first[3]);
+    expect((await other.getOutcome(first[3] as string))?.status).toBe('completed');
+    const more = await writeSome(store, INDEX_AFTER_ACTIONS);
+    const indexed = indexRows(file);
+    expect(indexed).toBeGreaterThan(0);
+    expect(indexed).toBeLessThan(10 + INDEX_AFTER_ACTIONS);
+    for (const id of [first[0], more[0], more[more.length - 1]] as string[]) {
+      expect((await other.getAction(id))?.actionId).toBe(id);
+      expect(types(await other.readAudit({ actionId: id }))).toEqual(['action.evaluated', 'action.completed']);
+      await expect(other.recordOutcome(makeOutcome(id))).rejects.toBeInstanceOf(ConflictError);
+    }
+    await store.close();
+    expect(indexRows(file)).toBe(10 + INDEX_AFTER_ACTIONS);
+    await expectConsistent(file);
+  });
+
+  it('finds what a connection wrote and never indexed (it was killed)', async () => {
+    const file = freshPath();
+    const writer = openSqliteStore(file); // never closed: its tail is never indexed
+    const ids = await writeSome(writer, 3);
+    const pending = makePending();
+    await writer.recordDecision(pending.action, pending.approval);
+    const reader = openStore(file);
+    expect((await reader.getAction(ids[1] as string))?.actionId).toBe(ids[1]);
+    expect(types(await reader.readAudit({ actionId: pending.action.actionId }))).toEqual(['action.evaluated', 'approval.requested']);
+    await reader.recordOutcome(makeOutcome(pending.action.actionId));
+    await expect(writer.recordOutcome(makeOutcome(pending.action.actionId))).rejects.toBeInstanceOf(ConflictError);
+    await expect(reader.recordDecision(pending.action)).rejects.toBeInstanceOf(ConflictError);
+    expect(indexRows(file)).toBe(0);
+  });
+
+  it("refuses a decision made on a registration another process has since changed", async () => {
+    const file = freshPath();
+    const agentSide = openStore(file);
+    const cli = openStore(file);
+    const registered = await agentSide.upsertAgent(
+      { agentId: 'bot', agentName: 'Bot', agentType: 't', capabilities: [], allowedResources: [], metadata: {} },
+      at(0),
+    );
+    expect(await agentSide.agentForDecision('bot')).toMatchObject({ blocked: false, version: registered.version });
+    await cli.setAgentBlocked('bot', true, 'stop now', 'ops', at(1));
+    const action = makeAction({ agentId: 'bot' });
+    await expect(agentSide.recordDecision(action, undefined, { agentVersion: registered.version })).rejects.toBeInstanceOf(StaleDecisionError);
+    expect(await cli.getAction(action.actionId)).toBeUndefined();
+    // The refused transaction taught the cache: the next decision is made on the block.
+    expect(await agentSide.agentForDecision('bot')).toMatchObject({ blocked: true, blockedReason: 'stop now' });
+  });
+
+  it('batched: a decision reads a registration at most flushIntervalMs old', async () => {
+    const file = freshPath();
+    const agentSide = openStore(file, { durability: 'batched', flushIntervalMs: 20 });
+    const cli = openStore(file);
+    await cli.upsertAgent({ agentId: 'bot', agentName: 'Bot', agentType: 't', capabilities: [], allowedResources: [], metadata: {} }, at(0));
+    expect((await agentSide.agentForDecision('bot'))?.blocked).toBe(false);
+    await cli.setAgentBlocked('bot', true, 'stop', 'ops', at(1));
+    await new Promise((r) => setTimeout(r, 25));
+    expect((await agentSide.agentForDecision('bot'))?.blocked).toBe(true);
+  });
+});
+
 describe('SQLite store: batched durability', () => {
   function batchedStore(file: string, options: SqliteStoreOptions = {}): { store: SqliteStore; reports: FlushReport[] } {
     const reports: FlushReport[] = [];
@@ -334,15 +417,27 @@ describe('SQLite store: batched durability', () => {
     expect(reports).toEqual([{ actionIds: [action.actionId], outcomeActionIds: [action.actionId], firstSeq: 1, lastSeq: 2 }]);
   });
 
-  it('flushes synchronously when the queue reaches maxBatchSize', async () => {
+  it('flushes on the next turn of the event loop once maxBatchSize are queued, not inside the call', async () => {
     const file = freshPath();
     const { store, reports } = batchedStore(file, { maxBatchSize: 4 });
-    const ids = await writeSome(store, 3); // 6 writes: one flush of 4, 2 queued
+    const ids = await writeSome(store, 3); // 6 writes, all awaited without yielding to the event loop
+    expect(reports).toHaveLength(0);
+    await new Promise((r) => setImmediate(r));
     expect(reports).toHaveLength(1);
-    expect(reports[0]).toMatchObject({ actionIds: [ids[0], ids[1]], outcomeActionIds: [ids[0], ids[1]], firstSeq: 1, lastSeq: 4 });
+    expect(reports[0]).toMatchObject({ actionIds: ids, outcomeActionIds: ids, firstSeq: 1, lastSeq: 6 });
     await store.close();
-    expect(reports).toHaveLength(2);
-    expect(reports[1]).toMatchObject({ actionIds: [ids[2]], outcomeActionIds: [ids[2]], firstSeq: 5, lastSeq: 6 });
+    expect(reports).toHaveLength(1);
+  });
+
+  it(`flushes inside the call when a caller that never yields has queued ${HARD_LIMIT_FACTOR}× maxBatchSize (back-pressure)`, async () => {
+    const file = freshPath();
+    const { store, reports } = batchedStore(file, { maxBatchSize: 2 });
+    const ids = await writeSome(store, HARD_LIMIT_FACTOR + 1); // 2 × (factor + 1) writes
+    expect(reports).toHaveLength(1);
+    expect(reports[0]?.lastSeq).toBe(2 * HARD_LIMIT_FACTOR);
+    expect(reports[0]?.actionIds).toEqual(ids.slice(0, HARD_LIMIT_FACTOR));
+    await store.close();
+    expect(reports.flatMap((r) => r.actionIds)).toEqual(ids);
   });
 
   it('flushes on its timer', async () => {

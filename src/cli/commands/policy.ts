@@ -138,6 +138,7 @@ const testCommand: CommandSpec = {
             ...(agentInput.blockedReason === undefined ? {} : { blockedReason: agentInput.blockedReason }),
             registeredAt: new Date(nowMs).toISOString(),
             updatedAt: new Date(nowMs).toISOString(),
+            version: 1,
           };
     const decision = evaluatePolicy(policy, { request, agent, now: nowMs }, new UsageTracker());
 

@@ -1,5 +1,5 @@
 /**
- * A faster twin of {@link canonicalJson} for the store's hot path. It must produce exactly the
+ * A faster twin of {@link canonicalJson} for hot paths (audit records, call digests). It must produce exactly the
  * same bytes (a property test checks this against `src/canonical.ts`): the audit hash is defined
  * over `canonicalJson`, and another Store implementation will compute it with that function.
  *
@@ -8,7 +8,7 @@
  * `filter`/`map`/`join` arrays, no sort when keys already come sorted (the usual case for objects
  * we built), and a depth counter instead of a `Set` for cycles.
  */
-import { canonicalJson } from '../canonical.js';
+import { canonicalJson } from './canonical.js';
 
 /** Past this depth we hand over to {@link canonicalJson}, which detects cycles (and throws). */
 const MAX_FAST_DEPTH = 64;

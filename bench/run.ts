@@ -1,0 +1,14 @@
+/**
+ * `npm run bench`: every benchmark of the embedded engine, each beside its baseline measured in
+ * the same run, with its budget (DESIGN §8) marked OK or MISSED. Prints tables, then the machine
+ * it ran on. Takes about a minute; run it on an otherwise idle machine.
+ */
+import os from 'node:os';
+import { benchGovernedCall } from './governed-call.js';
+import { printResult } from './lib.js';
+import { benchPolicyEval } from './policy-eval.js';
+
+console.log(`ascend-sdk benchmarks — Node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${os.platform()}\n`);
+printResult(await benchPolicyEval());
+console.log();
+printResult(await benchGovernedCall());
