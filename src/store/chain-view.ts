@@ -45,6 +45,8 @@ export type FrozenAgent = Readonly<AgentRecord>;
 
 /** Catching up with more rows than this rebuilds the view from the index instead. */
 const MAX_CATCH_UP_ROWS = 50_000;
+/** A tail this large is checked against the index others have written (see {@link ChainView.pruneTo}). */
+const PRUNE_AT_ACTIONS = 2048;
 /** More cached agents than this and the cache starts over. */
 const MAX_CACHED_AGENTS = 1024;
 
@@ -73,6 +75,7 @@ export class ChainView {
       this.rebuild(source);
     } else if (seq > this.headSeq) {
       for (const row of source.rowsAfter(this.headSeq)) this.see(row);
+      if (this.tail.size >= PRUNE_AT_ACTIONS) this.pruneTo(source.indexedThrough());
     }
     this.headSeq = seq;
     this.headHash = hash;
@@ -89,6 +92,23 @@ export class ChainView {
   /** The tail was written to `action_index` up to `seq`: forget it. */
   indexed(seq: number): void {
     this.tail.clear();
+    this.indexedThrough = seq;
+  }
+
+  /**
+   * Another connection has indexed up to `seq`: drop what the index now holds, so a connection
+   * that only reads (a dashboard, `approvals watch`) does not grow without bound and a writer
+   * does not index the same events again.
+   */
+  pruneTo(seq: number): void {
+    if (seq <= this.indexedThrough) return;
+    for (const [actionId, entry] of this.tail) {
+      if (entry.outcomeSeq !== undefined && entry.outcomeSeq <= seq) this.tail.delete(actionId);
+      else if (entry.decisionSeq !== undefined && entry.decisionSeq <= seq) {
+        if (entry.outcomeSeq === undefined) this.tail.delete(actionId);
+        else delete entry.decisionSeq; // the index has the decision; the outcome is still ours to know
+      }
+    }
     this.indexedThrough = seq;
   }
 

@@ -787,6 +787,7 @@ export class SqliteStore implements Store {
   /** Write the view's tail to `action_index` (inside a write transaction). */
   private indexTail(): void {
     const { indexDecision, indexOutcome, setIndexedThrough } = this.stmt;
+    this.view.pruneTo(this.source.indexedThrough()); // what another connection already indexed
     for (const [actionId, entry] of this.view.tail) {
       if (entry.decisionSeq !== undefined) indexDecision.run(actionId, entry.agentId, entry.decisionSeq, entry.outcomeSeq ?? null);
       else if (entry.outcomeSeq !== undefined) indexOutcome.run(entry.outcomeSeq, actionId);

@@ -350,6 +350,22 @@ describe('SQLite store: one row per hot commit, and the action index', () => {
     await expectConsistent(file);
   });
 
+  it('a connection that only reads keeps its memory bounded while others write and index', async () => {
+    const file = freshPath();
+    const writer = openStore(file);
+    const reader = openStore(file);
+    const tailSize = (): number => (reader as unknown as { view: { tail: Map<string, unknown> } }).view.tail.size;
+    let last = '';
+    for (let round = 0; round < 10; round++) {
+      const ids = await writeSome(writer, 300);
+      last = ids[ids.length - 1] as string;
+      expect((await reader.getOutcome(last))?.actionId).toBe(last);
+    }
+    expect(tailSize()).toBeLessThan(2048 + 300);
+    expect((await reader.getAction(last))?.actionId).toBe(last);
+    await expectConsistent(file);
+  });
+
   it('finds what a connection wrote and never indexed (it was killed)', async () => {
     const file = freshPath();
     const writer = openSqliteStore(file); // never closed: its tail is never indexed
