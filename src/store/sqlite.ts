@@ -134,6 +134,8 @@ export class SqliteStore implements Store {
   private readonly dynamic = new Map<string, Database.Statement>();
   private unregisterExit: (() => void) | undefined;
   private closed = false;
+  /** Whether this connection has committed a write. */
+  private wrote = false;
 
   /** Prefer {@link openSqliteStore}. */
   constructor(path: string, options: SqliteStoreOptions = {}) {
@@ -653,8 +655,9 @@ export class SqliteStore implements Store {
     let failure: unknown;
     try {
       this.flushQueue();
-      // Leave the index complete, so the next reader does not scan what this connection wrote.
-      if (this.view.tail.size > 0) this.transact(() => this.indexTail(), 0);
+      // A writer leaves the index complete, so the next reader does not scan what it wrote. (A
+      // connection that only read never writes, not even here: the file may be read-only.)
+      if (this.wrote && this.view.tail.size > 0) this.transact(() => this.indexTail(), 0);
     } catch (err) {
       failure = err;
     }
@@ -737,6 +740,7 @@ export class SqliteStore implements Store {
       }
       throw err;
     }
+    this.wrote = true;
     if (report && this.queue) {
       this.queue.remove(queued);
       this.report(report);

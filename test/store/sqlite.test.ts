@@ -345,6 +345,8 @@ describe('SQLite store: one row per hot commit, and the action index', () => {
       expect(types(await other.readAudit({ actionId: id }))).toEqual(['action.evaluated', 'action.completed']);
       await expect(other.recordOutcome(makeOutcome(id))).rejects.toBeInstanceOf(ConflictError);
     }
+    await other.close(); // it only read: it writes nothing, not even the index
+    expect(indexRows(file)).toBe(indexed);
     await store.close();
     expect(indexRows(file)).toBe(10 + INDEX_AFTER_ACTIONS);
     await expectConsistent(file);
