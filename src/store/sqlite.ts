@@ -29,7 +29,7 @@ import type {
   GrantRecord,
   OutcomeRecord,
 } from '../types.js';
-import { AuditAppender, AuditChainVerifier, GENESIS_HASH, type NewAuditEvent } from './audit-chain.js';
+import { AuditAppender, AuditChainVerifier, GENESIS_HASH } from './audit-chain.js';
 import { type FlushReport, flushOnProcessExit, type QueuedWrite, WriteQueue } from './batch.js';
 import { ChainView, type ChainSource, type FrozenAgent, HOT_AUDIT_TYPES } from './chain-view.js';
 import { migrate, NOT_HOT } from './migrations.js';
@@ -768,7 +768,7 @@ export class SqliteStore implements Store {
         }
       } catch (err) {
         // Only what the file already holds makes a queued write impossible: say which one.
-        if (err instanceof ConflictError || err instanceof NotFoundError) throw new QueuedWriteRejected(err);
+        if (err instanceof ConflictError || err instanceof NotFoundError) throw new QueuedWriteRejected(err.message);
         throw err;
       }
       if (i === 0) firstSeq = seq;
@@ -945,22 +945,14 @@ function auditEventFromRow(r: AuditRow): AuditEvent {
 }
 
 /** A queued write the file can never take (its action is already recorded, or unknown). */
-class QueuedWriteRejected extends Error {
-  constructor(readonly reason: AscendError) {
-    super(reason.message);
-  }
+class QueuedWriteRejected extends Error {}
+
+function duplicateAction(actionId: string): ConflictError {
+  return new ConflictError(`Action "${actionId}" is already recorded`, { actionId });
 }
 
-function duplicateAction(actionId: string, cause?: unknown): ConflictError {
-  const err = new ConflictError(`Action "${actionId}" is already recorded`, { actionId });
-  if (cause !== undefined) (err as { cause?: unknown }).cause = cause;
-  return err;
-}
-
-function duplicateOutcome(actionId: string, cause?: unknown): ConflictError {
-  const err = new ConflictError(`Action "${actionId}" already has an outcome`, { actionId });
-  if (cause !== undefined) (err as { cause?: unknown }).cause = cause;
-  return err;
+function duplicateOutcome(actionId: string): ConflictError {
+  return new ConflictError(`Action "${actionId}" already has an outcome`, { actionId });
 }
 
 function invalid(field: string, message: string): ValidationError {
