@@ -7,6 +7,9 @@ import { ApprovalTimeoutError, NotFoundError } from './errors.js';
 import type { Transport } from './transport/transport.js';
 import type { ApprovalRecord, DecisionResult } from './types.js';
 
+/** Longest single long-poll request to a server; the client asks again until its deadline. */
+const LONG_POLL_MS = 25_000;
+
 /** How long to wait, and how to stop early. */
 export interface WaitOptions {
   /** Give up after this long (the request is then expired). */
@@ -33,7 +36,11 @@ export async function waitForDecidedApproval(
   try {
     for (;;) {
       options.signal?.throwIfAborted();
-      const approval = await transport.getApproval(approvalId);
+      const longPollMs = Math.min(deadline - Date.now(), LONG_POLL_MS);
+      const longPoll = transport.awaitApproval !== undefined && longPollMs > 0;
+      const approval = longPoll
+        ? await transport.awaitApproval!(approvalId, longPollMs, options.signal)
+        : await transport.getApproval(approvalId);
       if (!approval) throw new NotFoundError('approval', approvalId);
       const expiresAtMs = Date.parse(approval.expiresAt);
       if (approval.status !== 'pending') return approval;
@@ -44,6 +51,7 @@ export async function waitForDecidedApproval(
         if (final.status === 'expired') throw new ApprovalTimeoutError(approvalId, options.timeoutMs);
         return final;
       }
+      if (longPoll) continue; // the server already waited
       await sleepUntilWoken(Math.min(pollMs, deadline - now, expiresAtMs - now), options.signal, (fn) => (wake = fn));
     }
   } finally {

@@ -18,7 +18,9 @@ import { createLogger } from './logging.js';
 import { Redactor } from './redact.js';
 import { isoTime } from './time.js';
 import { defaultDbPath, openSqliteStore } from './store/sqlite.js';
+import { HttpTransport } from './transport/http.js';
 import { LocalTransport } from './transport/local.js';
+import type { BreakerState, CircuitBreakerOptions } from './transport/resilience.js';
 import { FailOpenSpool } from './transport/spool.js';
 import type { EvaluationRequest, Transport } from './transport/transport.js';
 import { isUnreachable, knownDecisionOf } from './transport/unreachable.js';
@@ -86,10 +88,19 @@ export interface AscendClientOptions {
   logDestination?: DestinationStream;
   /** A ready pino logger to use instead. */
   logger?: Logger;
-  /** Remote decision point. The HTTP transport ships with `ascend serve`; not in this release. */
+  /** Remote decision point (`ascend serve`), e.g. `http://127.0.0.1:8080`. Default `$ASCEND_API_URL`;
+   * absent → embedded. Nothing else in your code changes. */
   apiUrl?: string;
+  /** API key for `apiUrl` (`ascend keys create`). Default `$ASCEND_API_KEY`. */
   apiKey?: string;
+  /** Sign every request with this secret (HMAC-SHA256). Default `$ASCEND_SIGNING_SECRET`. */
   signingSecret?: string;
+  /** Remote only: deadline of one call to the server, retries included. Default 30 000. */
+  timeoutMs?: number;
+  /** Remote only: retries of a retry-safe call (network, timeout, 5xx, 429). Default 3. */
+  maxRetries?: number;
+  /** Remote only: the circuit breaker. */
+  circuitBreaker?: CircuitBreakerOptions;
   /** Use this transport instead of building one (advanced; tests, custom deployments). */
   transport?: Transport;
 }
@@ -112,6 +123,19 @@ const OptionsSchema = z.object({
   approvalTimeoutMs: z.number().int().positive().optional(),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
   jsonLogs: z.boolean().optional(),
+  apiUrl: z.url({ protocol: /^https?$/, error: 'apiUrl must be an http(s) URL' }).optional(),
+  apiKey: z.string().min(1).optional(),
+  signingSecret: z.string().min(16, 'signingSecret must be at least 16 characters').optional(),
+  timeoutMs: z.number().int().positive().max(600_000).optional(),
+  maxRetries: z.number().int().min(0).max(10).optional(),
+  circuitBreaker: z
+    .object({
+      failureThreshold: z.number().int().positive().max(1000).optional(),
+      recoveryTimeoutMs: z.number().int().positive().max(3_600_000).optional(),
+      halfOpenMaxCalls: z.number().int().positive().max(1000).optional(),
+    })
+    .strict()
+    .optional(),
 });
 
 const RESULT_PREVIEW_CHARS = 2000;
@@ -155,11 +179,24 @@ export class AscendClient implements LifecycleClient {
   }
 
   private buildTransport(options: AscendClientOptions, dataDir: string): Transport {
-    const apiUrl = options.apiUrl ?? process.env.ASCEND_API_URL;
+    const apiUrl = options.apiUrl ?? nonEmpty(process.env.ASCEND_API_URL);
     if (apiUrl) {
-      throw new ValidationError('apiUrl is set, but this release has only the embedded engine', [
-        { path: 'apiUrl', message: 'remote decision points arrive with `ascend serve`; unset apiUrl (and ASCEND_API_URL) to use the embedded engine' },
-      ]);
+      const apiKey = options.apiKey ?? nonEmpty(process.env.ASCEND_API_KEY);
+      if (!apiKey) {
+        throw new ValidationError('apiUrl is set but no API key: pass apiKey or set ASCEND_API_KEY (`ascend keys create` makes one)', [
+          { path: 'apiKey', message: 'required with apiUrl' },
+        ]);
+      }
+      const signingSecret = options.signingSecret ?? nonEmpty(process.env.ASCEND_SIGNING_SECRET);
+      return new HttpTransport({
+        apiUrl,
+        apiKey,
+        logger: this.logger,
+        ...(signingSecret ? { signingSecret } : {}),
+        ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+        ...(options.maxRetries !== undefined ? { maxRetries: options.maxRetries } : {}),
+        ...(options.circuitBreaker ? { circuitBreaker: options.circuitBreaker } : {}),
+      });
     }
     const audit = options.audit ?? {};
     return new LocalTransport({
@@ -188,6 +225,16 @@ export class AscendClient implements LifecycleClient {
       this.logger.error({ err: { message: error.message, code: (error as AscendError).code } }, 'Policy failed to load; every call will be denied');
       return error;
     }
+  }
+
+  /** Where decisions are made: `local` (embedded engine) or `http` (`ascend serve`). */
+  get transportKind(): 'local' | 'http' {
+    return this.transport.kind;
+  }
+
+  /** The circuit breaker's state (remote only; the embedded engine has none and reads `closed`). */
+  get circuitState(): BreakerState {
+    return this.transport instanceof HttpTransport ? this.transport.circuitState : 'closed';
   }
 
   /** Register (or update) this agent: what it may do and touch. */
@@ -518,6 +565,10 @@ export class AscendClient implements LifecycleClient {
   private assertOpen(): void {
     if (this.closed) throw new StoreError('The Ascend client is closed');
   }
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value === '' ? undefined : value;
 }
 
 function parseInput<S extends z.ZodType>(schema: S, input: unknown, method: string): z.output<S> {

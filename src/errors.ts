@@ -16,7 +16,8 @@ export type AscendErrorCode =
   | 'approval_timeout'
   | 'store_error'
   | 'not_found'
-  | 'conflict';
+  | 'conflict'
+  | 'protocol_error';
 
 /** Base class of every error thrown by Ascend. */
 export class AscendError extends Error {
@@ -189,3 +190,13 @@ export class ConflictError extends AscendError {
  * by itself.
  */
 export class StaleDecisionError extends ConflictError {}
+
+/**
+ * The decision point answered something this client does not understand (a malformed body, an
+ * unknown status). Never treated as "unreachable": fail-open does not apply, nothing runs.
+ */
+export class ProtocolError extends AscendError {
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super('protocol_error', message, details);
+  }
+}

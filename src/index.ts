@@ -23,6 +23,7 @@ export {
   StoreError,
   NotFoundError,
   ConflictError,
+  ProtocolError,
   type AscendErrorCode,
   type ValidationIssue,
 } from './errors.js';
@@ -33,6 +34,8 @@ export {
   type ActionRequest,
   type ActionRecord,
   type AgentRecord,
+  type ApiKeyRecord,
+  type ApiKeyRole,
   type ApprovalChannel,
   type ApprovalRecord,
   type ApprovalStatus,
@@ -56,3 +59,6 @@ export type { Store } from './store/store.js';
 export { createLogger, type LoggingOptions } from './logging.js';
 export { Redactor, REDACTED } from './redact.js';
 export { canonicalJson, callDigest } from './canonical.js';
+export { HttpTransport, type HttpTransportOptions } from './transport/http.js';
+export type { BreakerState, CircuitBreakerOptions } from './transport/resilience.js';
+export { signRequest, verifyRequestSignature, SIGNATURE_HEADERS, type SignatureCheck } from './signing.js';

@@ -24,6 +24,9 @@ const ALWAYS_SECRET_KEYS = new Set([
   'xapikey',
 ]);
 
+/** An Ascend API key inside any logged string: kept to its public id. */
+const ASCEND_KEY_PATTERN = /(ak_[0-9a-f]{16}_)[A-Za-z0-9_-]{43}/g;
+
 /** API-key-shaped keys: redacted in stored arguments, masked to a prefix in logs. */
 const API_KEY_KEYS = new Set(['apikey', 'xapikey']);
 
@@ -63,6 +66,7 @@ export class Redactor {
   }
 
   private walk(value: unknown, path: string[]): unknown {
+    if (typeof value === 'string') return this.maskApiKeys && value.includes('ak_') ? value.replace(ASCEND_KEY_PATTERN, '$1…') : value;
     if (value === null || typeof value !== 'object') return value;
     if (value instanceof Date) return value;
     if (value instanceof Error) return this.walk({ type: value.name, message: value.message, code: (value as { code?: unknown }).code }, path);

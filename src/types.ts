@@ -193,6 +193,29 @@ export interface GrantRecord {
   revokedBy?: string;
 }
 
+/** What an API key may do on `ascend serve`. An `agent` key can never approve. */
+export type ApiKeyRole = 'agent' | 'approver' | 'admin';
+
+/** An API key as stored: the secret only as a hash (it is shown once, at creation). */
+export interface ApiKeyRecord {
+  /** Public part of the key (`ak_<keyId>_<secret>`), safe to log. */
+  keyId: string;
+  name: string;
+  role: ApiKeyRole;
+  /** The organisation the key acts in; it never sees another's agents, actions or approvals. */
+  org: string;
+  /** sha256 of the secret part, hex. */
+  secretHash: string;
+  /** HMAC request-signing secret, when the key signs (shown once, kept for verification). */
+  signingSecret?: string;
+  /** Requests with this key must be signed. */
+  requireSigning: boolean;
+  createdAt: string;
+  createdBy: string;
+  revokedAt?: string;
+  revokedBy?: string;
+}
+
 /** Kinds of audit events. */
 export type AuditEventType =
   | 'agent.registered'
@@ -207,7 +230,9 @@ export type AuditEventType =
   | 'approval.expired'
   | 'approval.consumed'
   | 'grant.created'
-  | 'grant.revoked';
+  | 'grant.revoked'
+  | 'key.created'
+  | 'key.revoked';
 
 /** One row of the append-only, hash-chained audit trail. */
 export interface AuditEvent {

@@ -7,7 +7,9 @@ import { approvalsGroup } from './commands/approvals.js';
 import { auditGroup } from './commands/audit.js';
 import { grantsGroup } from './commands/grants.js';
 import { initCommand } from './commands/init.js';
+import { keysGroup } from './commands/keys.js';
 import { policyGroup } from './commands/policy.js';
+import { serveCommand } from './commands/serve.js';
 
 /** The command tree. */
-export const COMMANDS: readonly TopLevelEntry[] = [initCommand, policyGroup, approvalsGroup, grantsGroup, agentsGroup, auditGroup];
+export const COMMANDS: readonly TopLevelEntry[] = [initCommand, policyGroup, approvalsGroup, grantsGroup, agentsGroup, auditGroup, serveCommand, keysGroup];

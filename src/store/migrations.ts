@@ -133,6 +133,25 @@ CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
 BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END;
 `,
   },
+  {
+    version: 2,
+    name: 'api keys',
+    sql: `
+CREATE TABLE api_keys (
+  key_id           TEXT PRIMARY KEY,
+  name             TEXT NOT NULL,
+  role             TEXT NOT NULL CHECK (role IN ('agent', 'approver', 'admin')),
+  org              TEXT NOT NULL,
+  secret_hash      TEXT NOT NULL,
+  signing_secret   TEXT,
+  require_signing  INTEGER NOT NULL DEFAULT 0,
+  created_at       TEXT NOT NULL,
+  created_by       TEXT NOT NULL,
+  revoked_at       TEXT,
+  revoked_by       TEXT
+);
+`,
+  },
 ];
 
 /** The newest schema version this code knows. */

@@ -22,6 +22,7 @@ import { AscendError, ConflictError, NotFoundError, StaleDecisionError, StoreErr
 import type {
   ActionRecord,
   AgentRecord,
+  ApiKeyRecord,
   ApprovalRecord,
   AuditEvent,
   AuditEventType,
@@ -550,6 +551,58 @@ export class SqliteStore implements Store {
     });
   }
 
+  // API keys -------------------------------------------------------------------------------------
+
+  /** Store a new key; appends `key.created` (no secret in it). */
+  async createApiKey(key: ApiKeyRecord): Promise<void> {
+    return this.guard('createApiKey', () => {
+      const ts = isoUtc(key.createdAt, 'createdAt');
+      this.write(() => {
+        if (this.prepared('SELECT 1 FROM api_keys WHERE key_id = ?').get(key.keyId) !== undefined) {
+          throw new ConflictError(`API key "${key.keyId}" already exists`, { keyId: key.keyId });
+        }
+        this.prepared(
+          `INSERT INTO api_keys (key_id, name, role, org, secret_hash, signing_secret, require_signing, created_at, created_by)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        ).run(key.keyId, key.name, key.role, key.org, key.secretHash, key.signingSecret ?? null, key.requireSigning ? 1 : 0, ts, key.createdBy);
+        this.chain.append(
+          { ts, type: 'key.created', agentId: null, actionId: null, approvalId: null, actor: key.createdBy },
+          json({ keyId: key.keyId, name: key.name, role: key.role, org: key.org, signs: key.signingSecret !== undefined, requireSigning: key.requireSigning }),
+        );
+      });
+    });
+  }
+
+  async getApiKey(keyId: string): Promise<ApiKeyRecord | undefined> {
+    return this.guard('getApiKey', () => {
+      const row = this.prepared('SELECT * FROM api_keys WHERE key_id = ?').get(keyId) as ApiKeyRow | undefined;
+      return row ? apiKeyFromRow(row) : undefined;
+    });
+  }
+
+  async listApiKeys(): Promise<ApiKeyRecord[]> {
+    return this.guard('listApiKeys', () =>
+      (this.prepared('SELECT * FROM api_keys ORDER BY created_at DESC, rowid DESC').all() as ApiKeyRow[]).map(apiKeyFromRow),
+    );
+  }
+
+  async revokeApiKey(keyId: string, actor: string, now: string): Promise<ApiKeyRecord> {
+    return this.guard('revokeApiKey', () => {
+      const ts = isoUtc(now, 'now');
+      return this.write(() => {
+        const select = this.prepared('SELECT * FROM api_keys WHERE key_id = ?');
+        const row = this.mustGet(select.get(keyId) as ApiKeyRow | undefined, 'API key', keyId);
+        if (row.revoked_at !== null) throw new ConflictError(`API key "${keyId}" was already revoked at ${row.revoked_at}`, { keyId });
+        this.prepared('UPDATE api_keys SET revoked_at = ?, revoked_by = ? WHERE key_id = ?').run(ts, actor, keyId);
+        this.chain.append(
+          { ts, type: 'key.revoked', agentId: null, actionId: null, approvalId: null, actor },
+          json({ keyId, name: row.name, role: row.role, org: row.org, revokedAt: ts }),
+        );
+        return apiKeyFromRow(select.get(keyId) as ApiKeyRow);
+      });
+    });
+  }
+
   // Audit ----------------------------------------------------------------------------------------
 
   /** Audit events matching `query` (committed ones: queued writes are flushed first). */
@@ -974,4 +1027,35 @@ function positive(value: number | undefined, fallback: number, name: string, all
     throw invalid(name, allowZero ? 'must be a non-negative number' : 'must be a positive number');
   }
   return value;
+}
+
+interface ApiKeyRow {
+  key_id: string;
+  name: string;
+  role: ApiKeyRecord['role'];
+  org: string;
+  secret_hash: string;
+  signing_secret: string | null;
+  require_signing: number;
+  created_at: string;
+  created_by: string;
+  revoked_at: string | null;
+  revoked_by: string | null;
+}
+
+function apiKeyFromRow(row: ApiKeyRow): ApiKeyRecord {
+  const key: ApiKeyRecord = {
+    keyId: row.key_id,
+    name: row.name,
+    role: row.role,
+    org: row.org,
+    secretHash: row.secret_hash,
+    requireSigning: row.require_signing === 1,
+    createdAt: row.created_at,
+    createdBy: row.created_by,
+  };
+  if (row.signing_secret !== null) key.signingSecret = row.signing_secret;
+  if (row.revoked_at !== null) key.revokedAt = row.revoked_at;
+  if (row.revoked_by !== null) key.revokedBy = row.revoked_by;
+  return key;
 }

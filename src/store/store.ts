@@ -6,6 +6,7 @@
 import type {
   ActionRecord,
   AgentRecord,
+  ApiKeyRecord,
   ApprovalChannel,
   ApprovalRecord,
   ApprovalStatus,
@@ -142,6 +143,15 @@ export interface Store {
   listGrants(filter?: { activeAt?: string; agentId?: string }): Promise<GrantRecord[]>;
   /** Throws NotFoundError; ConflictError if already revoked. Appends `grant.revoked`. */
   revokeGrant(grantId: string, actor: string, now: string): Promise<GrantRecord>;
+
+  // API keys (ascend serve) ----------------------------------------------------------------------
+  /** Store a new key; appends `key.created` (without any secret). ConflictError if the id exists. */
+  createApiKey(key: ApiKeyRecord): Promise<void>;
+  getApiKey(keyId: string): Promise<ApiKeyRecord | undefined>;
+  /** Every key, newest first. */
+  listApiKeys(): Promise<ApiKeyRecord[]>;
+  /** Throws NotFoundError; ConflictError if already revoked. Appends `key.revoked`. */
+  revokeApiKey(keyId: string, actor: string, now: string): Promise<ApiKeyRecord>;
 
   // Audit ----------------------------------------------------------------------------------------
   readAudit(query?: AuditQuery): Promise<AuditEvent[]>;

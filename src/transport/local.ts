@@ -93,6 +93,11 @@ export class LocalTransport implements Transport {
       agent,
       now: nowMs,
     };
+    if (request.actionId !== undefined && store) {
+      // A retried request (same idempotency key): answer what was recorded the first time.
+      const replay = await this.recordedDecision(store, request.actionId).catch(() => undefined);
+      if (replay) return replay;
+    }
     let policyDecision = this.decide(input);
     if (storeError || !store) {
       this.usage.record(input, policyDecision);
@@ -138,7 +143,7 @@ export class LocalTransport implements Transport {
     agentVersion: number,
   ): Promise<DecisionResult> {
     const digest = request.digest;
-    const actionId = randomUUID();
+    const actionId = request.actionId ?? randomUUID();
     const conditions: string[] = policyDecision.mode === 'monitor' ? ['monitor_mode'] : [];
     let decision = policyDecision.decision;
     let approvedBy: DecisionResult['approvedBy'];
@@ -233,6 +238,13 @@ export class LocalTransport implements Transport {
     return result;
   }
 
+  private async recordedDecision(store: Store, actionId: string): Promise<DecisionResult | undefined> {
+    const action = await store.getAction(actionId);
+    if (!action) return undefined;
+    const approval = action.approvalId === undefined ? undefined : await store.getApproval(action.approvalId);
+    return decisionFromRecord(action, approval);
+  }
+
   async recordOutcome(outcome: OutcomeRecord): Promise<void> {
     try {
       await this.getStore().recordOutcome(outcome);
@@ -302,6 +314,33 @@ export class LocalTransport implements Transport {
     this.closed = true;
     await store?.close();
   }
+}
+
+/** The decision a recorded action stands for (what a retried evaluate answers). */
+export function decisionFromRecord(action: ActionRecord, approval: ApprovalRecord | undefined): DecisionResult {
+  const result: DecisionResult = {
+    decision: action.decision,
+    reason: action.reason,
+    riskScore: action.riskScore,
+    riskLevel: action.riskLevel,
+    riskFactors: action.riskFactors,
+    matchedRules: action.matchedRules,
+    policyViolations: action.policyViolations,
+    requiredApprovers: approval?.requiredApprovers ?? [],
+    approvalTimeoutSeconds: approval ? Math.round((Date.parse(approval.expiresAt) - Date.parse(approval.requestedAt)) / 1000) : 0,
+    mode: action.conditions.includes('monitor_mode') ? 'monitor' : 'enforce',
+    actionId: action.actionId,
+    agentId: action.agentId,
+    actionType: action.actionType,
+    resource: action.resource,
+    conditions: action.conditions,
+    decidedAt: action.createdAt,
+  };
+  if (action.approvalId !== undefined) result.approvalRequestId = action.approvalId;
+  if (approval && action.decision === 'allowed' && approval.decidedBy && approval.channel) {
+    result.approvedBy = { decidedBy: approval.decidedBy, channel: approval.channel, decidedAt: approval.decidedAt ?? action.createdAt };
+  }
+  return result;
 }
 
 function asStoreError(err: unknown): Error {

@@ -28,6 +28,12 @@ export interface EvaluationRequest {
   digest: string;
   context: Record<string, unknown>;
   requireHumanApproval: boolean;
+  /**
+   * The action id to record the decision under, chosen by the caller so a retried request is
+   * recognised (the HTTP `Idempotency-Key`): when an action with this id exists, its recorded
+   * decision is returned and nothing new is recorded. Default: a fresh UUID.
+   */
+  actionId?: string;
 }
 
 /** Registration as sent to the decision point. */
@@ -69,6 +75,11 @@ export interface Transport {
   /** Upload a record spooled in fail-open mode while the decision point was unreachable.
    * Idempotent: a record already present is skipped. */
   uploadFailOpen(entry: SpoolEntry): Promise<void>;
+  /**
+   * Long-poll: resolve with the approval once it is no longer pending, or as it stands after
+   * at most `maxWaitMs`. Transports without it are polled with {@link getApproval} + {@link watch}.
+   */
+  awaitApproval?(approvalId: string, maxWaitMs: number, signal?: AbortSignal): Promise<ApprovalRecord | undefined>;
   /** Notified when approvals may have changed (push or poll). Returns unsubscribe. */
   watch(listener: () => void): () => void;
   flush(): Promise<void>;

@@ -1,0 +1,36 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { openSqliteStore } from '../src/store/sqlite.js';
+import { parsePolicy, STARTER_POLICY_YAML } from '../src/engine/index.js';
+import { buildServer } from '../src/server/app.js';
+import { generateApiKey } from '../src/server/api-keys.js';
+import { callDigest } from '../src/canonical.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'asc-'));
+const store = openSqliteStore(join(dir, 'a.db'));
+const agentKey = generateApiKey({ name: 'bot', role: 'agent', org: 'default', createdBy: 'me' });
+const apprKey = generateApiKey({ name: 'alice', role: 'approver', org: 'default', createdBy: 'me' });
+await store.createApiKey(agentKey.record);
+await store.createApiKey(apprKey.record);
+const server = await buildServer({ store, policy: parsePolicy(STARTER_POLICY_YAML, 'starter'), logger: pino({ level: 'warn' }) });
+const url = await server.app.listen({ port: 0, host: '127.0.0.1' });
+const h = (k: string) => ({ authorization: `Bearer ${k}`, 'content-type': 'application/json' });
+const call = async (method: string, path: string, key: string, body?: unknown, extra: Record<string,string> = {}) => {
+  const r = await fetch(url + path, { method, headers: { ...h(key), ...extra }, body: body === undefined ? undefined : JSON.stringify(body) });
+  return [r.status, await r.json()] as const;
+};
+console.log(await call('POST', '/v1/agents', agentKey.apiKey, { agentId: 'a1', agentName: 'A1' }));
+const params = { query: 'DELETE FROM users' };
+const digest = callDigest({ agentId: 'a1', actionType: 'database.delete', resource: 'prod', parameters: params });
+const d = await call('POST', '/v1/actions/evaluate', agentKey.apiKey, { agentId: 'a1', actionType: 'database.delete', resource: 'prod', parameters: params, digest }, { 'idempotency-key': 'abcdefabcdefabcdef12' });
+console.log(d);
+console.log(await call('POST', '/v1/actions/evaluate', agentKey.apiKey, { agentId: 'a1', actionType: 'database.delete', resource: 'prod', parameters: params, digest }, { 'idempotency-key': 'abcdefabcdefabcdef12' }));
+console.log(await call('POST', '/v1/actions/evaluate', agentKey.apiKey, { agentId: 'a1', actionType: 5 }));
+console.log(await call('GET', '/v1/approvals', apprKey.apiKey));
+console.log(await call('GET', '/v1/approvals', 'ak_0000000000000000_' + 'x'.repeat(43)));
+const oa = await (await fetch(url + '/v1/openapi.json')).json();
+console.log(Object.keys(oa.paths));
+await server.close();
+await store.close();

@@ -1,0 +1,136 @@
+/**
+ * `ascend keys create|list|revoke`: API keys of `ascend serve`, stored hashed in the server's
+ * database. A new key (and its signing secret) is printed once and never again.
+ */
+import { generateApiKey } from '../../server/api-keys.js';
+import { openDatabase, parseDatabaseTarget } from '../../server/database.js';
+import { DEFAULT_ORG } from '../../server/tenant-store.js';
+import { defaultDbPath } from '../../store/sqlite.js';
+import type { Store } from '../../store/store.js';
+import type { ApiKeyRecord, ApiKeyRole } from '../../types.js';
+import { resolveActor } from '../actor.js';
+import type { CommandContext, CommandGroup, CommandSpec, OptionSpec } from '../command.js';
+import { UsageError } from '../errors.js';
+import { ExitCode } from '../exit-codes.js';
+import { formatTime, jsonDocument, renderTable, styleStatus } from '../format.js';
+
+const ROLES: readonly ApiKeyRole[] = ['agent', 'approver', 'admin'];
+const ORG_PATTERN = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
+
+const DB_OPTION: OptionSpec = {
+  type: 'string',
+  valueName: 'DB',
+  description: "the server's database: sqlite:PATH or postgres://… (default: $ASCEND_DB, else the data dir's ascend.db)",
+};
+
+async function withServerStore<T>(ctx: CommandContext, work: (store: Store) => Promise<T>): Promise<T> {
+  const db = ctx.string('db') ?? ctx.io.env.ASCEND_DB;
+  const store = openDatabase(parseDatabaseTarget(db ?? `sqlite:${defaultDbPath(ctx.dataDir)}`, ctx.io.cwd));
+  try {
+    return await work(store);
+  } finally {
+    await store.close();
+  }
+}
+
+function publicView(key: ApiKeyRecord): Omit<ApiKeyRecord, 'secretHash' | 'signingSecret'> & { signs: boolean } {
+  const { secretHash: _hash, signingSecret, ...rest } = key;
+  return { ...rest, signs: signingSecret !== undefined };
+}
+
+const createCommand: CommandSpec = {
+  name: 'create',
+  summary: 'make an API key (printed once: store it now)',
+  details:
+    'Roles: agent (evaluate and record its own calls; can never approve), approver (list and decide approvals, grants), admin (everything, incl. the kill switch and audit verify). Keys of one --org never see another\'s agents, actions or approvals.',
+  options: {
+    role: { type: 'string', valueName: 'ROLE', description: 'agent | approver | admin (required)' },
+    org: { type: 'string', valueName: 'ORG', description: `organisation (default "${DEFAULT_ORG}")` },
+    name: { type: 'string', valueName: 'NAME', description: 'a label; approvals decided with the key are recorded under it (default: the role)' },
+    signing: { type: 'boolean', description: 'also make a request-signing secret (HMAC)' },
+    'require-signing': { type: 'boolean', description: 'refuse this key\'s unsigned requests (implies --signing)' },
+    by: { type: 'string', valueName: 'NAME', description: 'who makes it (default: user@hostname)' },
+    db: DB_OPTION,
+  },
+  positionals: [],
+  examples: ['ascend keys create --role agent --org acme --name billing-bot --signing', 'ascend keys create --role approver --name alice'],
+  async run(ctx) {
+    const role = ctx.string('role');
+    if (role === undefined || !ROLES.includes(role as ApiKeyRole)) throw new UsageError(`--role must be one of ${ROLES.join(', ')}`, ctx.commandPath);
+    const org = ctx.string('org') ?? DEFAULT_ORG;
+    if (!ORG_PATTERN.test(org)) throw new UsageError('--org must be 1–64 characters of a–z, 0–9, ".", "_" or "-", starting with a letter or digit', ctx.commandPath);
+    const made = generateApiKey({
+      name: ctx.string('name') ?? role,
+      role: role as ApiKeyRole,
+      org,
+      createdBy: resolveActor(ctx.string('by'), ctx.io),
+      signing: ctx.flag('signing'),
+      requireSigning: ctx.flag('require-signing'),
+      now: new Date(ctx.now()).toISOString(),
+    });
+    await withServerStore(ctx, (store) => store.createApiKey(made.record));
+    if (ctx.json) {
+      await ctx.out(jsonDocument({ ...publicView(made.record), apiKey: made.apiKey, ...(made.signingSecret ? { signingSecret: made.signingSecret } : {}) }));
+    } else {
+      let text = `created ${role} key ${made.record.keyId} for org ${org} (${made.record.name})\n\n  ASCEND_API_KEY=${made.apiKey}\n`;
+      if (made.signingSecret) text += `  ASCEND_SIGNING_SECRET=${made.signingSecret}\n`;
+      text += '\nShown once: store it now. Ascend keeps only a hash of the key.\n';
+      await ctx.out(text);
+    }
+    return ExitCode.OK;
+  },
+};
+
+const listCommand: CommandSpec = {
+  name: 'list',
+  summary: 'list API keys (ids, roles, organisations; never secrets)',
+  options: { db: DB_OPTION },
+  positionals: [],
+  async run(ctx) {
+    const keys = (await withServerStore(ctx, (store) => store.listApiKeys())).map(publicView);
+    if (ctx.json) {
+      await ctx.out(jsonDocument(keys));
+    } else if (keys.length === 0) {
+      await ctx.out('no API keys (make one: ascend keys create --role agent)\n');
+    } else {
+      await ctx.out(
+        renderTable(
+          keys,
+          [
+            { header: 'ID', cell: (k) => k.keyId },
+            { header: 'NAME', cell: (k) => k.name, maxChars: 24 },
+            { header: 'ROLE', cell: (k) => k.role },
+            { header: 'ORG', cell: (k) => k.org, maxChars: 24 },
+            { header: 'SIGNING', cell: (k) => (k.requireSigning ? 'required' : k.signs ? 'yes' : 'no') },
+            { header: 'STATUS', cell: (k) => styleStatus(ctx.style, k.revokedAt ? 'revoked' : 'active') },
+            { header: 'CREATED', cell: (k) => formatTime(k.createdAt) },
+            { header: 'BY', cell: (k) => k.createdBy, maxChars: 24 },
+          ],
+          ctx.style,
+        ),
+      );
+    }
+    return ExitCode.OK;
+  },
+};
+
+const revokeCommand: CommandSpec = {
+  name: 'revoke',
+  summary: 'revoke an API key (refused within about a second on every server)',
+  options: { by: { type: 'string', valueName: 'NAME', description: 'who revokes (default: user@hostname)' }, db: DB_OPTION },
+  positionals: [{ name: 'ID', description: 'key id (the part after ak_, or the whole key)' }],
+  async run(ctx) {
+    const given = ctx.arg('ID');
+    const keyId = /^ak_([0-9a-f]{16})_/.exec(given)?.[1] ?? given;
+    const key = await withServerStore(ctx, (store) => store.revokeApiKey(keyId, resolveActor(ctx.string('by'), ctx.io), new Date(ctx.now()).toISOString()));
+    await ctx.out(ctx.json ? jsonDocument(publicView(key)) : `revoked ${key.keyId} (${key.role}, org ${key.org}, ${key.name})\n`);
+    return ExitCode.OK;
+  },
+};
+
+/** `ascend keys …`. */
+export const keysGroup: CommandGroup = {
+  name: 'keys',
+  summary: 'API keys of ascend serve: create, list, revoke',
+  commands: [createCommand, listCommand, revokeCommand],
+};

@@ -1,0 +1,73 @@
+/**
+ * `ascend serve`: the HTTP API v1 over the engine and a shared store. Runs until SIGTERM /
+ * SIGINT, then drains in-flight requests, flushes and closes.
+ */
+import { resolve } from 'node:path';
+import { createLogger } from '../../logging.js';
+import { parseDatabaseTarget } from '../../server/database.js';
+import { startServer } from '../../server/serve.js';
+import { defaultDbPath } from '../../store/sqlite.js';
+import type { CommandSpec } from '../command.js';
+import { UsageError } from '../errors.js';
+import { ExitCode } from '../exit-codes.js';
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export const serveCommand: CommandSpec = {
+  name: 'serve',
+  summary: 'run the Ascend server (HTTP API v1) for a team: shared policy, approvals and audit',
+  details:
+    'Every flag has an environment variable: ASCEND_DB, ASCEND_POLICY, ASCEND_HOST, ASCEND_PORT (or PORT), ASCEND_REQUIRE_SIGNING=1, ASCEND_LOG_LEVEL. Make keys with `ascend keys create` against the same --db.',
+  options: {
+    db: { type: 'string', valueName: 'DB', description: "sqlite:PATH or postgres://… (default: the data dir's ascend.db)" },
+    policy: { type: 'string', valueName: 'FILE', description: 'policy file (default ./ascend.policy.yaml)' },
+    host: { type: 'string', valueName: 'HOST', description: 'interface to listen on (default 127.0.0.1)' },
+    port: { type: 'string', valueName: 'PORT', description: 'port (default 8080; 0 picks a free one)' },
+    'require-signing': { type: 'boolean', description: 'refuse every unsigned request' },
+    durability: { type: 'string', valueName: 'MODE', description: 'sync (default) or batched, see the README' },
+    'body-limit': { type: 'string', valueName: 'BYTES', description: 'largest request body (default 1048576)' },
+    'log-level': { type: 'string', valueName: 'LEVEL', description: 'fatal … trace, silent (default info)' },
+  },
+  positionals: [],
+  examples: ['ascend serve --db sqlite:/var/lib/ascend/ascend.db --policy ascend.policy.yaml --port 8080'],
+  async run(ctx) {
+    const env = ctx.io.env;
+    const opt = (flag: string, envName: string): string | undefined => ctx.string(flag) ?? (env[envName] || undefined);
+    const portText = ctx.string('port') ?? (env.ASCEND_PORT || env.PORT || '8080');
+    const port = Number(portText);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0–65535, got "${portText}"`, ctx.commandPath);
+    const durability = ctx.string('durability') ?? 'sync';
+    if (durability !== 'sync' && durability !== 'batched') throw new UsageError('--durability must be sync or batched', ctx.commandPath);
+    const logLevel = opt('log-level', 'ASCEND_LOG_LEVEL') ?? 'info';
+    if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`, ctx.commandPath);
+    const bodyLimitText = ctx.string('body-limit');
+    const bodyLimitBytes = bodyLimitText === undefined ? undefined : Number(bodyLimitText);
+    if (bodyLimitBytes !== undefined && !(Number.isInteger(bodyLimitBytes) && bodyLimitBytes >= 1024)) {
+      throw new UsageError('--body-limit must be a whole number of bytes, at least 1024', ctx.commandPath);
+    }
+
+    const logger = createLogger({ logLevel: logLevel as (typeof LOG_LEVELS)[number] });
+    const server = await startServer({
+      database: parseDatabaseTarget(opt('db', 'ASCEND_DB') ?? `sqlite:${defaultDbPath(ctx.dataDir)}`, ctx.io.cwd),
+      policyPath: resolve(ctx.io.cwd, opt('policy', 'ASCEND_POLICY') ?? 'ascend.policy.yaml'),
+      host: opt('host', 'ASCEND_HOST') ?? '127.0.0.1',
+      port,
+      durability,
+      requireSigning: ctx.flag('require-signing') || env.ASCEND_REQUIRE_SIGNING === '1',
+      logger,
+      ...(bodyLimitBytes !== undefined ? { bodyLimitBytes } : {}),
+    });
+    await ctx.out(`ascend serve listening on ${server.url}\n`);
+    await new Promise<void>((resolveStop) => {
+      const signal = ctx.io.signal;
+      if (!signal) return; // in-process without a signal: runs until the process ends
+      if (signal.aborted) resolveStop();
+      signal.addEventListener('abort', () => resolveStop(), { once: true });
+    });
+    logger.info('shutting down: draining in-flight requests');
+    await server.close();
+    logger.info('stopped');
+    logger.flush();
+    return ExitCode.OK;
+  },
+};

@@ -1,0 +1,154 @@
+/**
+ * `ascend serve`'s HTTP API v1 as a Fastify instance: the engine and Store of the embedded
+ * client behind API keys, roles, organisations and optional request signing.
+ */
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import type { CompiledPolicy } from '../engine/index.js';
+import { AscendError } from '../errors.js';
+import type { Store } from '../store/store.js';
+import { LocalTransport } from '../transport/local.js';
+import { ApiKeyAuthenticator } from './api-keys.js';
+import { RequestAuthenticator } from './auth.js';
+import { toHttpError } from './http-errors.js';
+import { openApiDocument } from './openapi.js';
+import { Router, type OrgScope } from './router.js';
+import { actionRoutes } from './routes/actions.js';
+import { adminRoutes } from './routes/admin.js';
+import { approvalRoutes } from './routes/approvals.js';
+import { TenantStore } from './tenant-store.js';
+import { ValidationError } from '../errors.js';
+import { packageVersion } from '../cli/version.js';
+
+/** Options of {@link buildServer}. */
+export interface AscendServerOptions {
+  /** The shared store (its `close()` is the caller's). */
+  store: Store;
+  /** The policy every organisation is decided by, or the error that stopped it loading (then every call is denied). */
+  policy: CompiledPolicy | Error;
+  logger: Logger;
+  /** Refuse unsigned requests from every key. Default false (keys may require it one by one). */
+  requireSigning?: boolean;
+  /** A signed request's timestamp must be within this of the server's clock. Default 300 000. */
+  maxSkewMs?: number;
+  /** Largest request body. Default 1 MiB. */
+  bodyLimitBytes?: number;
+  /** Longest an approval wait request is held. Default 25 000. */
+  longPollMaxMs?: number;
+  /** How long a looked-up API key is trusted before it is read again (revocation delay). Default 1000. */
+  keyCacheTtlMs?: number;
+}
+
+/** A built server: the Fastify instance and a shutdown that ends long-polls first. */
+export interface AscendServer {
+  app: FastifyInstance;
+  /** Stop taking requests, end waits, drain in-flight requests, flush the store. */
+  close(): Promise<void>;
+}
+
+const rawBodies = new WeakMap<FastifyRequest['raw'], Buffer>();
+
+/** Build (not start) the server. */
+export async function buildServer(options: AscendServerOptions): Promise<AscendServer> {
+  const bodyLimit = options.bodyLimitBytes ?? 1024 * 1024;
+  const app = Fastify({
+    loggerInstance: options.logger as FastifyBaseLogger,
+    bodyLimit,
+    // Per-request lines would cost more than an evaluation; failures are logged by the error handler.
+    logController: new LogController({ disableRequestLogging: true }),
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  });
+  const shutdown = new AbortController();
+
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit }, (request, body, done) => {
+    const bytes = body as Buffer;
+    rawBodies.set(request.raw, bytes);
+    if (bytes.length === 0) return done(null, {});
+    try {
+      done(null, parseJsonSafely(bytes.toString('utf8')));
+    } catch (err) {
+      done(err as Error, undefined);
+    }
+  });
+
+  app.setErrorHandler((err, request, reply) => {
+    const wire = toHttpError(err);
+    if (wire.status >= 500) request.log.error({ err, url: request.url, method: request.method }, 'request failed');
+    else if (wire.status === 401) request.log.warn({ code: wire.body.error.code, url: request.url, reason: wire.body.error.message }, 'refused');
+    void reply.status(wire.status).send(wire.body);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    void reply.status(404).send({ error: { code: 'not_found', message: `No route ${request.method} ${request.url.split('?')[0]}` } });
+  });
+
+  const scopes = new Map<string, OrgScope>();
+  const scopeOf = (org: string): OrgScope => {
+    let scope = scopes.get(org);
+    if (!scope) {
+      const store = new TenantStore(options.store, org);
+      scope = { org, store, transport: new LocalTransport({ policy: options.policy, openStore: () => store }) };
+      scopes.set(org, scope);
+    }
+    return scope;
+  };
+
+  const auth = new RequestAuthenticator(new ApiKeyAuthenticator(options.store, options.keyCacheTtlMs ?? 1000), {
+    requireSigning: options.requireSigning ?? false,
+    ...(options.maxSkewMs !== undefined ? { maxSkewMs: options.maxSkewMs } : {}),
+  });
+  const router = new Router(app, auth, scopeOf, (request) => rawBodies.get(request.raw), shutdown.signal);
+  actionRoutes(router);
+  approvalRoutes(router, { longPollMaxMs: options.longPollMaxMs ?? 25_000, watch: (listener) => options.store.watch(listener) });
+  adminRoutes(router);
+
+  const openapi = openApiDocument(router.docs, packageVersion());
+  app.get('/v1/openapi.json', async () => openapi);
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_request, reply) => {
+    try {
+      await options.store.getApiKey('readiness-probe');
+      return { status: 'ready', store: options.store.kind, policy: options.policy instanceof Error ? 'failed to load' : 'loaded' };
+    } catch (err) {
+      void reply.status(503);
+      return { status: 'unavailable', store: options.store.kind, error: err instanceof AscendError ? err.code : 'store_error' };
+    }
+  });
+
+  let closing: Promise<void> | undefined;
+  return {
+    app,
+    close() {
+      closing ??= (async () => {
+        shutdown.abort(); // long-polls answer now, so draining does not wait for them
+        await app.close();
+        await options.store.flush();
+      })();
+      return closing;
+    },
+  };
+}
+
+/** JSON.parse that refuses `__proto__` / `constructor.prototype` keys (prototype poisoning). */
+function parseJsonSafely(text: string): unknown {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new ValidationError(`The body is not valid JSON: ${(err as Error).message}`, [{ path: 'body', message: 'not valid JSON' }]);
+  }
+  if (text.includes('__proto__') || text.includes('constructor')) assertNoPoisonedKeys(value, 'body');
+  return value;
+}
+
+function assertNoPoisonedKeys(value: unknown, path: string): void {
+  if (typeof value !== 'object' || value === null) return;
+  for (const key of Object.keys(value)) {
+    const child = (value as Record<string, unknown>)[key];
+    if (key === '__proto__' || (key === 'constructor' && typeof child === 'object' && child !== null && 'prototype' in child)) {
+      throw new ValidationError(`Forbidden key "${key}" at ${path}`, [{ path: `${path}.${key}`, message: 'forbidden key (prototype poisoning)' }]);
+    }
+    assertNoPoisonedKeys(child, `${path}.${key}`);
+  }
+}

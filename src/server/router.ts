@@ -1,0 +1,121 @@
+/**
+ * The seam between Fastify and the route handlers. Each route declares who may call it and the
+ * zod schemas of its params, query and body; the router authenticates, checks the role, parses
+ * (a 400 names the field at fault) and hands the handler typed values plus the caller's
+ * organisation's view of the engine and store. The same declarations make `/v1/openapi.json`.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { z } from 'zod';
+import type { LocalTransport } from '../transport/local.js';
+import type { ApiKeyRole } from '../types.js';
+import { requireRole, type Caller, type RequestAuthenticator } from './auth.js';
+import { parseWire } from './http-errors.js';
+import type { TenantStore } from './tenant-store.js';
+
+/** One organisation's decision point: the engine on its view of the shared store. */
+export interface OrgScope {
+  org: string;
+  store: TenantStore;
+  transport: LocalTransport;
+}
+
+/** What a handler gets. */
+export interface RouteContext<P, Q, B> {
+  caller: Caller;
+  scope: OrgScope;
+  params: P;
+  query: Q;
+  body: B;
+  header(name: string): string | undefined;
+  /** Aborted when the client goes away or the server shuts down (long-polls end early). */
+  signal: AbortSignal;
+}
+
+type Out<S> = S extends z.ZodType ? z.output<S> : undefined;
+
+/** A route's declaration. */
+export interface RouteSpec<P extends z.ZodType | undefined, Q extends z.ZodType | undefined, B extends z.ZodType | undefined> {
+  method: 'GET' | 'POST' | 'DELETE';
+  url: string;
+  summary: string;
+  /** Roles allowed, and the route's purpose in words for the 403 message. */
+  roles: readonly ApiKeyRole[];
+  what: string;
+  params?: P;
+  query?: Q;
+  body?: B;
+  /** The success answer's schema (documentation, and what the HTTP transport validates). */
+  response: z.ZodType;
+  handler(ctx: RouteContext<Out<P>, Out<Q>, Out<B>>): Promise<unknown>;
+}
+
+/** What the OpenAPI document is made from. */
+export interface RouteDoc {
+  method: string;
+  url: string;
+  summary: string;
+  roles: readonly ApiKeyRole[];
+  params?: z.ZodType;
+  query?: z.ZodType;
+  body?: z.ZodType;
+  response: z.ZodType;
+}
+
+/** Registers authenticated routes. */
+export class Router {
+  /** Every route added, for the OpenAPI document. */
+  readonly docs: RouteDoc[] = [];
+
+  constructor(
+    private readonly app: FastifyInstance,
+    private readonly auth: RequestAuthenticator,
+    private readonly scopeOf: (org: string) => OrgScope,
+    private readonly rawBodyOf: (request: FastifyRequest) => Buffer | undefined,
+    private readonly shutdown: AbortSignal,
+  ) {}
+
+  add<P extends z.ZodType | undefined = undefined, Q extends z.ZodType | undefined = undefined, B extends z.ZodType | undefined = undefined>(
+    spec: RouteSpec<P, Q, B>,
+  ): void {
+    const doc: RouteDoc = { method: spec.method, url: spec.url, summary: spec.summary, roles: spec.roles, response: spec.response };
+    if (spec.params) doc.params = spec.params;
+    if (spec.query) doc.query = spec.query;
+    if (spec.body) doc.body = spec.body;
+    this.docs.push(doc);
+    this.app.route({
+      method: spec.method,
+      url: spec.url,
+      handler: async (request, reply) => {
+        const caller = await this.auth.authenticate({
+          method: request.method,
+          url: request.url,
+          headers: request.headers,
+          rawBody: this.rawBodyOf(request),
+        });
+        requireRole(caller, spec.roles, spec.what);
+        const params = (spec.params ? parseWire(spec.params, request.params, 'params') : undefined) as Out<P>;
+        const query = (spec.query ? parseWire(spec.query, request.query, 'query') : undefined) as Out<Q>;
+        const body = (spec.body ? parseWire(spec.body, request.body, 'body') : undefined) as Out<B>;
+        const closed = new AbortController();
+        const onClose = (): void => closed.abort();
+        reply.raw.once('close', onClose); // the connection went away (or the answer was sent)
+        try {
+          return await spec.handler({
+            caller,
+            scope: this.scopeOf(caller.org),
+            params,
+            query,
+            body,
+            header: (name) => {
+              const value = request.headers[name.toLowerCase()];
+              return Array.isArray(value) ? value[0] : value;
+            },
+            signal: AbortSignal.any([closed.signal, this.shutdown]),
+          });
+        } finally {
+          reply.raw.off('close', onClose);
+        }
+      },
+    });
+  }
+}

@@ -1,0 +1,142 @@
+/**
+ * Operators' routes: agents and the kill switch, grants, and the audit trail.
+ */
+import { z } from 'zod';
+import { NotFoundError } from '../../errors.js';
+import type { AuditQuery } from '../../store/store.js';
+import type { AuditEventType } from '../../types.js';
+import { AgentRecordSchema, AuditEventSchema, AuditVerificationSchema, BlockRequestSchema, GrantRecordSchema } from '../../wire.js';
+import { ROLES } from '../api-keys.js';
+import type { Router } from '../router.js';
+
+const AgentParams = z.object({ agentId: z.string().min(1).max(256) });
+const GrantParams = z.object({ grantId: z.string().min(1).max(256) });
+const GrantsQuery = z.object({
+  agentId: z.string().min(1).max(256).optional(),
+  active: z.enum(['true', 'false']).optional(),
+});
+const AUDIT_TYPES = [
+  'agent.registered', 'agent.blocked', 'agent.unblocked', 'action.evaluated', 'action.completed', 'action.failed',
+  'approval.requested', 'approval.approved', 'approval.rejected', 'approval.expired', 'approval.consumed',
+  'grant.created', 'grant.revoked', 'key.created', 'key.revoked',
+] as const satisfies readonly AuditEventType[];
+const AuditQuerySchema = z.object({
+  afterSeq: z.coerce.number().int().min(0).optional(),
+  limit: z.coerce.number().int().min(1).max(5000).default(500),
+  agentId: z.string().min(1).max(256).optional(),
+  actionId: z.string().min(1).max(256).optional(),
+  type: z.union([z.enum(AUDIT_TYPES), z.array(z.enum(AUDIT_TYPES))]).optional(),
+  since: z.iso.datetime({ offset: true }).optional(),
+  until: z.iso.datetime({ offset: true }).optional(),
+});
+
+export function adminRoutes(router: Router): void {
+  router.add({
+    method: 'GET',
+    url: '/v1/agents',
+    summary: "The organisation's registered agents",
+    roles: ROLES.reader,
+    what: 'list agents',
+    response: z.object({ agents: z.array(AgentRecordSchema) }),
+    async handler(ctx) {
+      return { agents: await ctx.scope.store.listAgents() };
+    },
+  });
+
+  router.add({
+    method: 'GET',
+    url: '/v1/agents/:agentId',
+    summary: 'One agent',
+    roles: ROLES.reader,
+    what: 'read agents',
+    params: AgentParams,
+    response: AgentRecordSchema,
+    async handler(ctx) {
+      const agent = await ctx.scope.store.getAgent(ctx.params.agentId);
+      if (!agent) throw new NotFoundError('agent', ctx.params.agentId);
+      return agent;
+    },
+  });
+
+  for (const blocked of [true, false]) {
+    router.add({
+      method: 'POST',
+      url: blocked ? '/v1/agents/:agentId/block' : '/v1/agents/:agentId/unblock',
+      summary: blocked ? "Kill switch: deny the agent's every call from its next one" : 'Lift a block',
+      roles: ROLES.admin,
+      what: blocked ? 'block agents' : 'unblock agents',
+      params: AgentParams,
+      body: BlockRequestSchema,
+      response: AgentRecordSchema,
+      async handler(ctx) {
+        const reason = blocked ? (ctx.body.reason ?? 'blocked through the API') : '';
+        return ctx.scope.store.setAgentBlocked(ctx.params.agentId, blocked, reason, ctx.caller.key.name, new Date().toISOString());
+      },
+    });
+  }
+
+  router.add({
+    method: 'GET',
+    url: '/v1/grants',
+    summary: 'Grants (approve once for N minutes), newest first; active=true for those in force',
+    roles: ROLES.reader,
+    what: 'list grants',
+    query: GrantsQuery,
+    response: z.object({ grants: z.array(GrantRecordSchema) }),
+    async handler(ctx) {
+      const { agentId, active } = ctx.query;
+      const grants = await ctx.scope.store.listGrants({
+        ...(agentId !== undefined ? { agentId } : {}),
+        ...(active === 'true' ? { activeAt: new Date().toISOString() } : {}),
+      });
+      return { grants };
+    },
+  });
+
+  router.add({
+    method: 'DELETE',
+    url: '/v1/grants/:grantId',
+    summary: 'Revoke a grant',
+    roles: ROLES.approver,
+    what: 'revoke grants',
+    params: GrantParams,
+    response: GrantRecordSchema,
+    async handler(ctx) {
+      return ctx.scope.store.revokeGrant(ctx.params.grantId, ctx.caller.key.name, new Date().toISOString());
+    },
+  });
+
+  router.add({
+    method: 'GET',
+    url: '/v1/audit',
+    summary: "The organisation's audit events, oldest first; page with afterSeq = the last seq you got (nextAfterSeq)",
+    roles: ROLES.approver,
+    what: 'read the audit trail',
+    query: AuditQuerySchema,
+    response: z.object({ events: z.array(AuditEventSchema), nextAfterSeq: z.number() }),
+    async handler(ctx) {
+      const q = ctx.query;
+      const query: AuditQuery = { limit: q.limit };
+      if (q.afterSeq !== undefined) query.afterSeq = q.afterSeq;
+      if (q.agentId !== undefined) query.agentId = q.agentId;
+      if (q.actionId !== undefined) query.actionId = q.actionId;
+      if (q.type !== undefined) query.types = Array.isArray(q.type) ? q.type : [q.type];
+      if (q.since !== undefined) query.since = q.since;
+      if (q.until !== undefined) query.until = q.until;
+      const events = await ctx.scope.store.readAudit(query);
+      return { events, nextAfterSeq: events.length > 0 ? events[events.length - 1]!.seq : (q.afterSeq ?? 0) };
+    },
+  });
+
+  router.add({
+    method: 'GET',
+    url: '/v1/audit/verify',
+    summary: 'Recompute the whole hash chain; names the first bad row',
+    roles: ROLES.admin,
+    what: 'verify the audit trail',
+    response: AuditVerificationSchema,
+    async handler(ctx) {
+      return ctx.scope.store.verifyAudit();
+    },
+  });
+}

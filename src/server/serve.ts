@@ -1,0 +1,57 @@
+/**
+ * Starting and stopping `ascend serve`: open the store, load the policy, listen, and on
+ * SIGTERM / SIGINT stop taking requests, drain those in flight, flush and close.
+ */
+import type { Logger } from 'pino';
+import { loadPolicyFile } from '../policy-file.js';
+import { PolicyError } from '../errors.js';
+import type { Store } from '../store/store.js';
+import { buildServer, type AscendServerOptions } from './app.js';
+import { openDatabase, type DatabaseTarget } from './database.js';
+
+/** Options of {@link startServer}. */
+export interface StartServerOptions extends Omit<AscendServerOptions, 'store' | 'policy'> {
+  database: DatabaseTarget;
+  /** Policy file (YAML or JSON). */
+  policyPath: string;
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  durability?: 'sync' | 'batched';
+  logger: Logger;
+}
+
+/** A running server. */
+export interface RunningServer {
+  /** e.g. `http://127.0.0.1:8080`. */
+  url: string;
+  store: Store;
+  close(): Promise<void>;
+}
+
+/** Start listening. A policy that does not load stops the start (a server must not deny everything silently). */
+export async function startServer(options: StartServerOptions): Promise<RunningServer> {
+  const policy = loadPolicyFile(options.policyPath);
+  if (policy instanceof PolicyError) throw policy;
+  const store = openDatabase(options.database, options.durability ? { durability: options.durability } : {});
+  try {
+    const { database: _db, policyPath: _p, host, port, durability: _d, ...rest } = options;
+    const server = await buildServer({ ...rest, store, policy });
+    const url = await server.app.listen({ host, port });
+    options.logger.info({ url, store: store.kind, policy: options.policyPath }, 'ascend serve listening');
+    return {
+      url,
+      store,
+      async close() {
+        try {
+          await server.close();
+        } finally {
+          await store.close();
+        }
+      },
+    };
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+}

@@ -1,0 +1,207 @@
+/**
+ * Organisations share one database and one audit chain but never see each other. A key's
+ * organisation is applied here, at the Store boundary: agent ids are stored qualified as
+ * `ORG::AGENT` (the `default` organisation unqualified), every read of another organisation's
+ * record answers "not found", and records leave with the caller's own agent ids. The engine
+ * above sees the agent ids the caller sent, so a policy's `agents:` globs read naturally.
+ * Audit events keep the stored (qualified) ids: the hash chain covers them.
+ */
+import { NotFoundError } from '../errors.js';
+import type { AgentRegistrationInput, ApprovalDecision, AuditQuery, RecordDecisionOptions, Store } from '../store/store.js';
+import type {
+  ActionRecord,
+  AgentRecord,
+  ApiKeyRecord,
+  ApprovalRecord,
+  ApprovalStatus,
+  AuditEvent,
+  AuditVerification,
+  GrantRecord,
+  OutcomeRecord,
+} from '../types.js';
+
+/** The organisation of keys made without `--org`. Its agent ids are stored as they are. */
+export const DEFAULT_ORG = 'default';
+/** Between organisation and agent id in a stored id. Refused inside agent ids sent to a server. */
+export const ORG_SEPARATOR = '::';
+
+/** The stored id of `agentId` in `org`. */
+export function qualifyAgentId(org: string, agentId: string): string {
+  return org === DEFAULT_ORG ? agentId : `${org}${ORG_SEPARATOR}${agentId}`;
+}
+
+/** The organisation a stored agent id belongs to. */
+export function orgOfAgentId(storedId: string): string {
+  const at = storedId.indexOf(ORG_SEPARATOR);
+  return at < 0 ? DEFAULT_ORG : storedId.slice(0, at);
+}
+
+/** A {@link Store} seen by one organisation. `close()` leaves the shared store open. */
+export class TenantStore implements Store {
+  readonly kind: string;
+  private readonly prefix: string;
+
+  constructor(
+    private readonly base: Store,
+    readonly org: string,
+  ) {
+    this.kind = base.kind;
+    this.prefix = org === DEFAULT_ORG ? '' : `${org}${ORG_SEPARATOR}`;
+  }
+
+  private q(agentId: string): string {
+    return this.prefix + agentId;
+  }
+
+  private owns(storedAgentId: string | null | undefined): boolean {
+    return typeof storedAgentId === 'string' && orgOfAgentId(storedAgentId) === this.org;
+  }
+
+  private strip<T extends { agentId: string }>(record: T): T {
+    return this.prefix === '' ? record : { ...record, agentId: record.agentId.slice(this.prefix.length) };
+  }
+
+  async upsertAgent(agent: AgentRegistrationInput, now: string): Promise<AgentRecord> {
+    return this.strip(await this.base.upsertAgent({ ...agent, agentId: this.q(agent.agentId) }, now));
+  }
+
+  async getAgent(agentId: string): Promise<AgentRecord | undefined> {
+    const agent = await this.base.getAgent(this.q(agentId));
+    return agent && this.strip(agent);
+  }
+
+  agentForDecision(agentId: string): Promise<Readonly<AgentRecord> | undefined> {
+    return this.base.agentForDecision(this.q(agentId));
+  }
+
+  async listAgents(): Promise<AgentRecord[]> {
+    return (await this.base.listAgents()).filter((a) => this.owns(a.agentId)).map((a) => this.strip(a));
+  }
+
+  async setAgentBlocked(agentId: string, blocked: boolean, reason: string, actor: string, now: string): Promise<AgentRecord> {
+    return this.strip(await this.base.setAgentBlocked(this.q(agentId), blocked, reason, actor, now));
+  }
+
+  recordDecision(action: ActionRecord, approval?: ApprovalRecord, options?: RecordDecisionOptions): Promise<void> {
+    const stored = { ...action, agentId: this.q(action.agentId) };
+    return this.base.recordDecision(stored, approval && { ...approval, agentId: this.q(approval.agentId) }, options);
+  }
+
+  async recordOutcome(outcome: OutcomeRecord): Promise<void> {
+    if (!(await this.getAction(outcome.actionId))) throw new NotFoundError('action', outcome.actionId);
+    return this.base.recordOutcome(outcome);
+  }
+
+  async getAction(actionId: string): Promise<ActionRecord | undefined> {
+    const action = await this.base.getAction(actionId);
+    return action && this.owns(action.agentId) ? this.strip(action) : undefined;
+  }
+
+  async getOutcome(actionId: string): Promise<OutcomeRecord | undefined> {
+    return (await this.getAction(actionId)) ? this.base.getOutcome(actionId) : undefined;
+  }
+
+  async getApproval(approvalId: string): Promise<ApprovalRecord | undefined> {
+    const approval = await this.base.getApproval(approvalId);
+    return approval && this.owns(approval.agentId) ? this.strip(approval) : undefined;
+  }
+
+  async listApprovals(filter: { status?: ApprovalStatus; agentId?: string; limit?: number } = {}): Promise<ApprovalRecord[]> {
+    if (filter.agentId !== undefined) {
+      return (await this.base.listApprovals({ ...filter, agentId: this.q(filter.agentId) })).map((a) => this.strip(a));
+    }
+    const { limit, ...rest } = filter;
+    const mine = (await this.base.listApprovals(rest)).filter((a) => this.owns(a.agentId)).map((a) => this.strip(a));
+    return limit === undefined ? mine : mine.slice(0, limit);
+  }
+
+  private async mustOwnApproval(approvalId: string): Promise<void> {
+    if (!(await this.getApproval(approvalId))) throw new NotFoundError('approval', approvalId);
+  }
+
+  async decideApproval(decision: ApprovalDecision): Promise<ApprovalRecord> {
+    await this.mustOwnApproval(decision.approvalId);
+    return this.strip(await this.base.decideApproval(decision));
+  }
+
+  async expireApproval(approvalId: string, now: string): Promise<ApprovalRecord> {
+    await this.mustOwnApproval(approvalId);
+    return this.strip(await this.base.expireApproval(approvalId, now));
+  }
+
+  async consumeApproval(approvalId: string, digest: string, now: string): Promise<boolean> {
+    await this.mustOwnApproval(approvalId);
+    return this.base.consumeApproval(approvalId, digest, now);
+  }
+
+  async findUsableApproval(agentId: string, digest: string, now: string): Promise<ApprovalRecord | undefined> {
+    const approval = await this.base.findUsableApproval(this.q(agentId), digest, now);
+    return approval && this.strip(approval);
+  }
+
+  async findActiveGrant(agentId: string, actionType: string, now: string): Promise<GrantRecord | undefined> {
+    const grant = await this.base.findActiveGrant(this.q(agentId), actionType, now);
+    return grant && this.strip(grant);
+  }
+
+  async listGrants(filter: { activeAt?: string; agentId?: string } = {}): Promise<GrantRecord[]> {
+    const grants = await this.base.listGrants(filter.agentId === undefined ? filter : { ...filter, agentId: this.q(filter.agentId) });
+    return grants.filter((g) => this.owns(g.agentId)).map((g) => this.strip(g));
+  }
+
+  async revokeGrant(grantId: string, actor: string, now: string): Promise<GrantRecord> {
+    const grant = (await this.base.listGrants()).find((g) => g.grantId === grantId);
+    if (!grant || !this.owns(grant.agentId)) throw new NotFoundError('grant', grantId);
+    return this.strip(await this.base.revokeGrant(grantId, actor, now));
+  }
+
+  // Keys are managed with `ascend keys` on the server's database, not per organisation.
+  createApiKey(key: ApiKeyRecord): Promise<void> {
+    return this.base.createApiKey(key);
+  }
+  getApiKey(keyId: string): Promise<ApiKeyRecord | undefined> {
+    return this.base.getApiKey(keyId);
+  }
+  async listApiKeys(): Promise<ApiKeyRecord[]> {
+    return (await this.base.listApiKeys()).filter((k) => k.org === this.org);
+  }
+  revokeApiKey(keyId: string, actor: string, now: string): Promise<ApiKeyRecord> {
+    return this.base.revokeApiKey(keyId, actor, now);
+  }
+
+  /**
+   * This organisation's events (those about its agents), oldest first from `afterSeq`. Events
+   * of no agent (key changes) belong to the default organisation's admins.
+   */
+  async readAudit(query: AuditQuery = {}): Promise<AuditEvent[]> {
+    if (query.agentId !== undefined) return this.base.readAudit({ ...query, agentId: this.q(query.agentId) });
+    const limit = query.limit ?? Number.POSITIVE_INFINITY;
+    const page = Math.min(Math.max(limit, 256), 5000);
+    const found: AuditEvent[] = [];
+    let afterSeq = query.afterSeq;
+    for (;;) {
+      const batch = await this.base.readAudit({ ...query, limit: page, ...(afterSeq === undefined ? {} : { afterSeq }) });
+      for (const event of batch) {
+        if (event.agentId === null ? this.org === DEFAULT_ORG : this.owns(event.agentId)) found.push(event);
+        if (found.length >= limit) return found;
+      }
+      if (batch.length < page || query.newestFirst) return found;
+      afterSeq = batch[batch.length - 1]!.seq;
+    }
+  }
+
+  verifyAudit(): Promise<AuditVerification> {
+    return this.base.verifyAudit();
+  }
+
+  watch(listener: () => void): () => void {
+    return this.base.watch(listener);
+  }
+
+  flush(): Promise<void> {
+    return this.base.flush();
+  }
+
+  /** The shared store stays open: the server closes it. */
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,273 @@
+/**
+ * The remote decision point: `ascend serve` over HTTP. fetch (keep-alive), API key, optional
+ * HMAC signing over the exact bytes sent, and every call under {@link ResilientCaller}'s
+ * deadline, retries and circuit breaker. Evaluate carries an `Idempotency-Key` (the action id
+ * the client chose), so a retry never records a second action.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import { AscendError, ConnectionError, NotFoundError, ProtocolError, TimeoutError } from '../errors.js';
+import { signRequest } from '../signing.js';
+import type { ApprovalDecision } from '../store/store.js';
+import type { ActionRecord, AgentRecord, ApprovalRecord, DecisionResult, OutcomeRecord } from '../types.js';
+import {
+  ActionWithOutcomeSchema,
+  AgentRecordSchema,
+  ApprovalRecordSchema,
+  ConsumeResponseSchema,
+  DecisionResultSchema,
+  OutcomeResponseSchema,
+} from '../wire.js';
+import { errorForStatus } from './http-status.js';
+import { ResilientCaller, type BreakerState, type CircuitBreakerOptions } from './resilience.js';
+import type { SpoolEntry } from './spool.js';
+import type { AgentRegistration, EvaluationRequest, Transport } from './transport.js';
+
+/** Options of {@link HttpTransport}. */
+export interface HttpTransportOptions {
+  /** Base URL of `ascend serve`, e.g. `http://127.0.0.1:8080`. */
+  apiUrl: string;
+  apiKey: string;
+  /** Sign every request (HMAC-SHA256) with this secret. */
+  signingSecret?: string;
+  /** Deadline of one call, retries included. Default 30 000. */
+  timeoutMs?: number;
+  /** Retries of a retry-safe call. Default 3. */
+  maxRetries?: number;
+  circuitBreaker?: CircuitBreakerOptions;
+  retryBaseDelayMs?: number;
+  logger?: Logger;
+}
+
+interface Request<T> {
+  method: 'GET' | 'POST' | 'DELETE';
+  path: string;
+  body?: unknown;
+  response: z.ZodType<T>;
+  retrySafe: boolean;
+  idempotencyKey?: string;
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+/** {@link Transport} to a remote `ascend serve`. */
+export class HttpTransport implements Transport {
+  readonly kind = 'http' as const;
+  private readonly base: string;
+  private readonly caller: ResilientCaller;
+  private readonly authorization: string;
+
+  constructor(private readonly options: HttpTransportOptions) {
+    this.base = options.apiUrl.replace(/\/+$/, '');
+    this.authorization = `Bearer ${options.apiKey}`;
+    this.caller = new ResilientCaller({
+      timeoutMs: options.timeoutMs ?? 30_000,
+      maxRetries: options.maxRetries ?? 3,
+      ...(options.circuitBreaker ? { circuitBreaker: options.circuitBreaker } : {}),
+      ...(options.retryBaseDelayMs !== undefined ? { retryBaseDelayMs: options.retryBaseDelayMs } : {}),
+      onStateChange: (state) => {
+        const log = options.logger;
+        if (state === 'open') log?.error({ circuitState: state, apiUrl: this.base }, 'circuit breaker opened: the decision point is failing');
+        else log?.warn({ circuitState: state, apiUrl: this.base }, `circuit breaker ${state === 'closed' ? 'closed' : 'half-open'}`);
+      },
+    });
+  }
+
+  /** The circuit breaker's state. */
+  get circuitState(): BreakerState {
+    return this.caller.state;
+  }
+
+  register(agent: AgentRegistration): Promise<AgentRecord> {
+    return this.request({ method: 'POST', path: '/v1/agents', body: agent, response: AgentRecordSchema, retrySafe: true });
+  }
+
+  async evaluate(request: EvaluationRequest): Promise<DecisionResult> {
+    const actionId = request.actionId ?? randomUUID();
+    // The raw answer is checked here, not by request(): an answer we cannot read is a denial.
+    const raw = await this.request({
+      method: 'POST',
+      path: '/v1/actions/evaluate',
+      body: {
+        agentId: request.agentId,
+        actionType: request.actionType,
+        resource: request.resource,
+        parameters: request.redactedParameters, // secrets never leave the process
+        context: request.context,
+        requireHumanApproval: request.requireHumanApproval,
+        digest: request.digest,
+      },
+      response: z.unknown(),
+      retrySafe: true,
+      idempotencyKey: actionId,
+    });
+    const parsed = DecisionResultSchema.safeParse(raw);
+    if (parsed.success) return parsed.data as DecisionResult;
+    const reason = `The decision point answered something this client does not understand (${parsed.error.issues
+      .map((i) => `${i.path.join('.')}: ${i.message}`)
+      .join('; ')}); denied`;
+    this.options.logger?.error({ actionId }, reason);
+    return unreadableAnswer(request, actionId, reason);
+  }
+
+  async recordOutcome(outcome: OutcomeRecord): Promise<void> {
+    const body: Record<string, unknown> = { durationMs: outcome.durationMs, recordedAt: outcome.recordedAt };
+    if (outcome.status === 'completed') {
+      if (outcome.result !== undefined) body.result = outcome.result;
+    } else {
+      body.error = outcome.error ?? 'failed';
+    }
+    await this.request({
+      method: 'POST',
+      path: `/v1/actions/${encodeURIComponent(outcome.actionId)}/${outcome.status === 'completed' ? 'complete' : 'fail'}`,
+      body,
+      response: OutcomeResponseSchema,
+      retrySafe: true, // the server records an outcome once and answers a repeat with the same
+    });
+  }
+
+  async getAction(actionId: string): Promise<ActionRecord | undefined> {
+    const found = await this.orUndefined(
+      this.request({ method: 'GET', path: `/v1/actions/${encodeURIComponent(actionId)}`, response: ActionWithOutcomeSchema, retrySafe: true }),
+    );
+    return found?.action as ActionRecord | undefined;
+  }
+
+  getApproval(approvalId: string): Promise<ApprovalRecord | undefined> {
+    return this.orUndefined(
+      this.request({ method: 'GET', path: `/v1/approvals/${encodeURIComponent(approvalId)}`, response: ApprovalRecordSchema, retrySafe: true }),
+    );
+  }
+
+  awaitApproval(approvalId: string, maxWaitMs: number, signal?: AbortSignal): Promise<ApprovalRecord | undefined> {
+    const waitMs = Math.max(0, Math.floor(maxWaitMs));
+    return this.orUndefined(
+      this.request({
+        method: 'GET',
+        path: `/v1/approvals/${encodeURIComponent(approvalId)}/wait?timeoutMs=${waitMs}`,
+        response: ApprovalRecordSchema,
+        retrySafe: true,
+        timeoutMs: waitMs + (this.options.timeoutMs ?? 30_000),
+        ...(signal ? { signal } : {}),
+      }),
+    );
+  }
+
+  decideApproval(decision: Omit<ApprovalDecision, 'now'>): Promise<ApprovalRecord> {
+    const body: Record<string, unknown> = { decidedBy: decision.decidedBy, channel: decision.channel };
+    if (decision.comment !== undefined) body.comment = decision.comment;
+    if (decision.grantMinutes !== undefined) body.grantMinutes = decision.grantMinutes;
+    const verb = decision.status === 'approved' ? 'approve' : 'reject';
+    // Not retried: a repeat after a lost answer would be refused as "already decided".
+    return this.request({ method: 'POST', path: `/v1/approvals/${encodeURIComponent(decision.approvalId)}/${verb}`, body, response: ApprovalRecordSchema, retrySafe: false });
+  }
+
+  expireApproval(approvalId: string): Promise<ApprovalRecord> {
+    return this.request({ method: 'POST', path: `/v1/approvals/${encodeURIComponent(approvalId)}/expire`, body: {}, response: ApprovalRecordSchema, retrySafe: true });
+  }
+
+  async consumeApproval(approvalId: string, digest: string): Promise<boolean> {
+    // Not retried: a repeat after a lost answer reads "already spent", which denies (fail-safe).
+    const answer = await this.request({
+      method: 'POST',
+      path: `/v1/approvals/${encodeURIComponent(approvalId)}/consume`,
+      body: { digest },
+      response: ConsumeResponseSchema,
+      retrySafe: false,
+    });
+    return answer.consumed;
+  }
+
+  async uploadFailOpen(entry: SpoolEntry): Promise<void> {
+    await this.request({ method: 'POST', path: '/v1/actions/upload', body: entry, response: z.unknown(), retrySafe: true });
+  }
+
+  /** Remote changes arrive through {@link awaitApproval}'s long-poll. */
+  watch(): () => void {
+    return () => undefined;
+  }
+
+  async flush(): Promise<void> {}
+
+  async close(): Promise<void> {}
+
+  private async orUndefined<T>(pending: Promise<T>): Promise<T | undefined> {
+    try {
+      return await pending;
+    } catch (err) {
+      if (err instanceof NotFoundError) return undefined;
+      throw err;
+    }
+  }
+
+  private request<T>(req: Request<T>): Promise<T> {
+    const text = req.body === undefined ? undefined : JSON.stringify(req.body);
+    return this.caller.call((remainingMs) => this.once(req, text, remainingMs), req.retrySafe, req.timeoutMs);
+  }
+
+  private async once<T>(req: Request<T>, text: string | undefined, remainingMs: number): Promise<T> {
+    const headers: Record<string, string> = { authorization: this.authorization, accept: 'application/json' };
+    if (text !== undefined) headers['content-type'] = 'application/json';
+    if (req.idempotencyKey !== undefined) headers['idempotency-key'] = req.idempotencyKey;
+    if (this.options.signingSecret) {
+      Object.assign(headers, signRequest(this.options.signingSecret, { method: req.method, pathWithQuery: req.path, ...(text !== undefined ? { body: text } : {}) }));
+    }
+    const timeout = AbortSignal.timeout(remainingMs);
+    let response: Response;
+    try {
+      response = await fetch(this.base + req.path, {
+        method: req.method,
+        headers,
+        ...(text !== undefined ? { body: text } : {}),
+        signal: req.signal ? AbortSignal.any([timeout, req.signal]) : timeout,
+      });
+    } catch (err) {
+      if (req.signal?.aborted) throw req.signal.reason;
+      if (timeout.aborted) throw new TimeoutError(`${req.method} ${pathOnly(req.path)}: no answer within ${Math.round(remainingMs)} ms`, Math.round(remainingMs));
+      const cause = (err as { cause?: { code?: string } }).cause?.code;
+      throw new ConnectionError(`Cannot reach the decision point at ${this.base}${cause ? ` (${cause})` : ''}`, { cause: err });
+    }
+    let body: unknown;
+    try {
+      const raw = await response.text();
+      body = raw.length === 0 ? undefined : JSON.parse(raw);
+    } catch (err) {
+      if (timeout.aborted) throw new TimeoutError(`${req.method} ${pathOnly(req.path)}: the answer did not finish within ${Math.round(remainingMs)} ms`, Math.round(remainingMs));
+      if (!response.ok) body = undefined;
+      else throw err instanceof AscendError ? err : new ProtocolError(`The decision point sent a body that is not JSON (HTTP ${response.status})`);
+    }
+    if (!response.ok) throw errorForStatus(response.status, body, response.headers.get('retry-after'), pathOnly(req.path));
+    const parsed = req.response.safeParse(body);
+    if (!parsed.success) {
+      throw new ProtocolError(`Unexpected answer to ${req.method} ${pathOnly(req.path)}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    }
+    return parsed.data;
+  }
+}
+
+function pathOnly(path: string): string {
+  return path.split('?')[0]!;
+}
+
+/** A denial for an answer we could not read: never "pending", never "allowed". */
+function unreadableAnswer(request: EvaluationRequest, actionId: string, reason: string): DecisionResult {
+  return {
+    decision: 'denied',
+    reason,
+    riskScore: 100,
+    riskLevel: 'critical',
+    riskFactors: [],
+    matchedRules: [],
+    policyViolations: [{ code: 'unrecognised_answer', message: reason }],
+    requiredApprovers: [],
+    approvalTimeoutSeconds: 0,
+    mode: 'enforce',
+    actionId,
+    agentId: request.agentId,
+    actionType: request.actionType,
+    resource: request.resource,
+    conditions: ['unrecognised_answer'],
+    decidedAt: new Date().toISOString(),
+  };
+}

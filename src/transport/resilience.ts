@@ -1,0 +1,126 @@
+/**
+ * One retry layer, one deadline, one circuit breaker — for remote calls only.
+ *
+ * - The deadline (`timeoutMs`) covers the whole call, retries and back-off included: with
+ *   nothing listening a call fails within it (the seed stacked two retry layers and took 20 s
+ *   to fail with a 1 s timeout).
+ * - Only retry-safe calls are retried, and only on failures that say "try again": the network,
+ *   a timeout, a 5xx, a 429 (after its `Retry-After`). Exponential back-off with full jitter.
+ * - The breaker (cockatiel 4) counts only transport failures (network, timeout, 5xx) — never
+ *   an answer such as a denial, a 4xx or a 429 — opens after `failureThreshold` in a row,
+ *   and after `recoveryTimeoutMs` lets `halfOpenMaxCalls` trial calls through (others wait for
+ *   their verdict) before closing again.
+ */
+import { BrokenCircuitError, CircuitState, ConsecutiveBreaker, circuitBreaker, handleWhen, type CircuitBreakerPolicy } from 'cockatiel';
+import { AscendError, CircuitBreakerOpenError, TimeoutError } from '../errors.js';
+
+/** The seed's breaker settings. */
+export interface CircuitBreakerOptions {
+  /** Transport failures in a row that open the breaker. Default 5. */
+  failureThreshold?: number;
+  /** How long it stays open before trial calls. Default 30 000. */
+  recoveryTimeoutMs?: number;
+  /** Trial calls let through while half-open. Default 3. */
+  halfOpenMaxCalls?: number;
+}
+
+/** Options of {@link ResilientCaller}. */
+export interface ResilienceOptions {
+  timeoutMs: number;
+  maxRetries: number;
+  circuitBreaker?: CircuitBreakerOptions;
+  /** First back-off step (doubles each retry, jittered). Default 100. */
+  retryBaseDelayMs?: number;
+  /** Largest back-off step. Default 5 000. */
+  retryMaxDelayMs?: number;
+  onStateChange?: (state: BreakerState) => void;
+}
+
+/** Breaker states as the seed named them. */
+export type BreakerState = 'closed' | 'open' | 'half_open';
+
+/** One attempt, given the time it has left. */
+export type Attempt<T> = (remainingMs: number, attempt: number) => Promise<T>;
+
+const TRANSPORT_FAILURES = new Set(['connection_error', 'timeout']);
+
+/** True for failures the breaker counts. */
+export function isTransportFailure(err: unknown): boolean {
+  return err instanceof AscendError && TRANSPORT_FAILURES.has(err.code);
+}
+
+function isRetryable(err: unknown): boolean {
+  return err instanceof AscendError && (TRANSPORT_FAILURES.has(err.code) || err.code === 'rate_limited');
+}
+
+/** Runs remote calls under the deadline, the retries and the breaker. */
+export class ResilientCaller {
+  private readonly breaker: CircuitBreakerPolicy;
+  private readonly recoveryTimeoutMs: number;
+  private openedAtMs = 0;
+
+  constructor(private readonly options: ResilienceOptions) {
+    const cb = options.circuitBreaker ?? {};
+    this.recoveryTimeoutMs = cb.recoveryTimeoutMs ?? 30_000;
+    this.breaker = circuitBreaker(handleWhen(isTransportFailure), {
+      halfOpenAfter: this.recoveryTimeoutMs,
+      breaker: new ConsecutiveBreaker(cb.failureThreshold ?? 5),
+      halfOpenSampling: { calls: cb.halfOpenMaxCalls ?? 3, threshold: 0 },
+    });
+    this.breaker.onBreak(() => {
+      this.openedAtMs = Date.now();
+    });
+    this.breaker.onStateChange((state) => options.onStateChange?.(stateName(state)));
+  }
+
+  /** The breaker's state now. */
+  get state(): BreakerState {
+    return stateName(this.breaker.state);
+  }
+
+  /**
+   * Run `attempt` until it succeeds, fails for good, or the deadline passes.
+   * @param retrySafe whether repeating the request cannot do anything twice
+   * @param timeoutMs this call's deadline, when not the default
+   */
+  async call<T>(attempt: Attempt<T>, retrySafe: boolean, timeoutMs: number = this.options.timeoutMs): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    try {
+      return await this.breaker.execute(() => this.withRetries(attempt, retrySafe, deadline, timeoutMs));
+    } catch (err) {
+      if (err instanceof BrokenCircuitError) {
+        throw new CircuitBreakerOpenError(Math.max(0, this.openedAtMs + this.recoveryTimeoutMs - Date.now()));
+      }
+      throw err;
+    }
+  }
+
+  private async withRetries<T>(attempt: Attempt<T>, retrySafe: boolean, deadline: number, timeoutMs: number): Promise<T> {
+    const maxRetries = retrySafe ? this.options.maxRetries : 0;
+    for (let n = 0; ; n++) {
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) throw new TimeoutError(`No answer within ${timeoutMs} ms`, timeoutMs);
+      try {
+        return await attempt(remaining, n);
+      } catch (err) {
+        if (n >= maxRetries || !isRetryable(err)) throw err;
+        const retryAfterMs = (err as { retryAfterMs?: number }).retryAfterMs;
+        const delay = retryAfterMs ?? this.backoffMs(n);
+        if (Date.now() + delay >= deadline) throw err;
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
+  }
+
+  /** Full jitter: uniform in [0, min(max, base·2^n)]. */
+  private backoffMs(n: number): number {
+    const cap = Math.min(this.options.retryMaxDelayMs ?? 5000, (this.options.retryBaseDelayMs ?? 100) * 2 ** n);
+    return Math.random() * cap;
+  }
+}
+
+function stateName(state: CircuitState): BreakerState {
+  if (state === CircuitState.Closed) return 'closed';
+  if (state === CircuitState.HalfOpen) return 'half_open';
+  return 'open';
+}

@@ -1,0 +1,230 @@
+/**
+ * HTTP API v1 wire types as zod schemas: the server validates requests with them, the HTTP
+ * transport validates responses with them, and `/v1/openapi.json` is generated from them. One
+ * definition, so client and server cannot drift.
+ */
+import { z } from 'zod';
+
+const jsonRecord = z.record(z.string(), z.unknown());
+const isoTime = z.string().min(1).max(64);
+const id = z.string().min(1).max(256);
+
+/** An agent id as sent to a server: `::` separates organisations inside the server's store. */
+export const WireAgentId = z
+  .string()
+  .min(1, 'agentId is required')
+  .max(256)
+  .refine((v) => !v.includes('::'), 'agentId must not contain "::"');
+
+export const RiskFactorSchema = z.object({ name: z.string(), points: z.number(), detail: z.string() });
+export const PolicyViolationSchema = z.object({ code: z.string(), message: z.string(), ruleId: z.string().optional() });
+export const DecisionSchema = z.enum(['allowed', 'denied', 'pending']);
+export const RiskLevelSchema = z.enum(['low', 'medium', 'high', 'critical']);
+export const ApprovalChannelSchema = z.enum(['cli', 'dashboard', 'api', 'callback', 'mcp-elicitation', 'app-ui']);
+
+// Requests ------------------------------------------------------------------------------------
+
+/** POST /v1/agents */
+export const RegisterRequestSchema = z.object({
+  agentId: WireAgentId,
+  agentName: z.string().min(1).max(256),
+  agentType: z.string().min(1).max(128).default('generic'),
+  capabilities: z.array(z.string().min(1).max(256)).max(1000).default([]),
+  allowedResources: z.array(z.string().min(1).max(2048)).max(1000).default([]),
+  metadata: jsonRecord.default({}),
+});
+
+/** POST /v1/actions/evaluate. `parameters` arrive already redacted by the client. */
+export const EvaluateRequestSchema = z.object({
+  agentId: WireAgentId,
+  actionType: z.string().min(1, 'actionType must not be empty').max(256),
+  resource: z.string().max(2048).default(''),
+  parameters: jsonRecord.default({}),
+  context: jsonRecord.default({}),
+  requireHumanApproval: z.boolean().default(false),
+  /** callDigest of the exact (unredacted) call, computed by the client: what an approval binds to. */
+  digest: z.string().regex(/^[0-9a-f]{64}$/, 'digest must be 64 lowercase hex characters (sha256)'),
+});
+
+/** POST /v1/actions/:actionId/complete */
+export const CompleteRequestSchema = z.object({
+  result: z.unknown().optional(),
+  durationMs: z.number().nonnegative().finite().default(0),
+  recordedAt: isoTime.optional(),
+});
+
+/** POST /v1/actions/:actionId/fail */
+export const FailRequestSchema = z.object({
+  error: z.string().max(10_000),
+  durationMs: z.number().nonnegative().finite().default(0),
+  recordedAt: isoTime.optional(),
+});
+
+/** POST /v1/approvals/:approvalId/approve and /reject */
+export const ApprovalVerdictRequestSchema = z.object({
+  comment: z.string().max(4096).optional(),
+  /** Who decided; defaults to the API key's name. */
+  decidedBy: z.string().min(1).max(256).optional(),
+  channel: z.enum(['dashboard', 'api', 'cli', 'app-ui', 'callback', 'mcp-elicitation']).default('api'),
+  grantMinutes: z.number().int().positive().max(7 * 24 * 60).optional(),
+});
+
+/** POST /v1/approvals/:approvalId/consume */
+export const ConsumeRequestSchema = z.object({
+  digest: z.string().regex(/^[0-9a-f]{64}$/, 'digest must be 64 lowercase hex characters (sha256)'),
+});
+
+/** POST /v1/agents/:agentId/block */
+export const BlockRequestSchema = z.object({ reason: z.string().min(1).max(1024).optional() });
+
+// Records (responses) -------------------------------------------------------------------------
+
+export const DecisionResultSchema = z.object({
+  decision: DecisionSchema,
+  reason: z.string(),
+  riskScore: z.number().min(0).max(100),
+  riskLevel: RiskLevelSchema,
+  riskFactors: z.array(RiskFactorSchema),
+  matchedRules: z.array(z.string()),
+  policyViolations: z.array(PolicyViolationSchema),
+  requiredApprovers: z.array(z.string()),
+  approvalTimeoutSeconds: z.number(),
+  mode: z.enum(['enforce', 'monitor']),
+  shadowDecision: DecisionSchema.optional(),
+  actionId: id,
+  agentId: z.string(),
+  actionType: z.string(),
+  resource: z.string(),
+  approvalRequestId: z.string().optional(),
+  conditions: z.array(z.string()),
+  approvedBy: z
+    .object({ decidedBy: z.string(), channel: ApprovalChannelSchema, decidedAt: z.string(), grantId: z.string().optional() })
+    .optional(),
+  decidedAt: isoTime,
+});
+
+export const AgentRecordSchema = z.object({
+  agentId: z.string(),
+  agentName: z.string(),
+  agentType: z.string(),
+  capabilities: z.array(z.string()),
+  allowedResources: z.array(z.string()),
+  metadata: jsonRecord,
+  blocked: z.boolean(),
+  blockedReason: z.string().optional(),
+  registeredAt: z.string(),
+  updatedAt: z.string(),
+  version: z.number(),
+});
+
+export const ActionRecordSchema = z.object({
+  actionId: id,
+  agentId: WireAgentId,
+  actionType: z.string().min(1).max(256),
+  resource: z.string().max(2048),
+  parameters: jsonRecord,
+  context: jsonRecord,
+  digest: z.string().regex(/^[0-9a-f]{64}$/, 'digest must be 64 lowercase hex characters (sha256)'),
+  decision: DecisionSchema,
+  reason: z.string().max(10_000),
+  riskScore: z.number().min(0).max(100),
+  riskLevel: RiskLevelSchema,
+  riskFactors: z.array(RiskFactorSchema),
+  matchedRules: z.array(z.string()),
+  policyViolations: z.array(PolicyViolationSchema),
+  conditions: z.array(z.string()),
+  approvalId: z.string().optional(),
+  createdAt: isoTime,
+});
+
+export const OutcomeRecordSchema = z.object({
+  actionId: id,
+  status: z.enum(['completed', 'failed']),
+  result: z.unknown().optional(),
+  error: z.string().max(10_000).optional(),
+  durationMs: z.number().nonnegative().finite(),
+  recordedAt: isoTime,
+});
+
+/** POST /v1/actions/upload: one record spooled by a client in fail-open mode. */
+export const SpoolEntrySchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('decision'), action: ActionRecordSchema }),
+  z.object({ kind: z.literal('outcome'), outcome: OutcomeRecordSchema }),
+]);
+
+export const ApprovalRecordSchema = z.object({
+  approvalId: z.string(),
+  actionId: z.string(),
+  agentId: z.string(),
+  actionType: z.string(),
+  resource: z.string(),
+  parameters: jsonRecord,
+  digest: z.string(),
+  status: z.enum(['pending', 'approved', 'rejected', 'expired']),
+  reason: z.string(),
+  riskScore: z.number(),
+  riskLevel: RiskLevelSchema,
+  riskFactors: z.array(RiskFactorSchema),
+  matchedRules: z.array(z.string()),
+  requiredApprovers: z.array(z.string()),
+  requestedAt: z.string(),
+  expiresAt: z.string(),
+  decidedAt: z.string().optional(),
+  decidedBy: z.string().optional(),
+  channel: ApprovalChannelSchema.optional(),
+  comment: z.string().optional(),
+  consumedAt: z.string().optional(),
+  grantId: z.string().optional(),
+});
+
+export const GrantRecordSchema = z.object({
+  grantId: z.string(),
+  agentId: z.string(),
+  actionType: z.string(),
+  createdAt: z.string(),
+  expiresAt: z.string(),
+  createdBy: z.string(),
+  channel: ApprovalChannelSchema,
+  approvalId: z.string().optional(),
+  revokedAt: z.string().optional(),
+  revokedBy: z.string().optional(),
+});
+
+export const AuditEventSchema = z.object({
+  seq: z.number(),
+  ts: z.string(),
+  type: z.string(),
+  agentId: z.string().nullable(),
+  actionId: z.string().nullable(),
+  approvalId: z.string().nullable(),
+  actor: z.string(),
+  data: jsonRecord,
+  prevHash: z.string(),
+  hash: z.string(),
+});
+
+export const AuditVerificationSchema = z.object({
+  ok: z.boolean(),
+  checked: z.number(),
+  headSeq: z.number(),
+  headHash: z.string(),
+  firstBad: z.object({ seq: z.number(), reason: z.string() }).optional(),
+});
+
+/** GET /v1/actions/:actionId */
+export const ActionWithOutcomeSchema = z.object({ action: ActionRecordSchema, outcome: OutcomeRecordSchema.optional() });
+
+/** POST /v1/actions/:actionId/complete and /fail: `recorded` is false for a retry of a recorded outcome. */
+export const OutcomeResponseSchema = z.object({ recorded: z.boolean(), outcome: OutcomeRecordSchema });
+
+/** POST /v1/approvals/:approvalId/consume */
+export const ConsumeResponseSchema = z.object({ consumed: z.boolean() });
+
+/** Every error: one shape. `details.issues` names the fields at fault of a 400. */
+export const ErrorResponseSchema = z.object({
+  error: z.object({
+    code: z.string(),
+    message: z.string(),
+    details: jsonRecord.optional(),
+  }),
+});

@@ -1,0 +1,159 @@
+/**
+ * A real `ascend serve` process for tests: a temp dir with a policy, a SQLite database with keys
+ * made through the store, and the server listening on a free port of 127.0.0.1.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { generateApiKey, type NewApiKey } from '../../src/server/api-keys.js';
+import { openSqliteStore } from '../../src/store/sqlite.js';
+import type { ApiKeyRole } from '../../src/types.js';
+import { ROOT, TEST_POLICY, TSX_IMPORT, tempDir, writePolicy } from '../helpers.js';
+
+/** Keys every test server has. */
+export interface TestKeys {
+  agent: NewApiKey;
+  approver: NewApiKey;
+  admin: NewApiKey;
+  /** An agent key of organisation `other`. */
+  otherAgent: NewApiKey;
+  otherApprover: NewApiKey;
+  /** An agent key that must sign. */
+  signer: NewApiKey;
+}
+
+/** A running server process. */
+export interface ServerProcess {
+  url: string;
+  dir: string;
+  dbPath: string;
+  keys: TestKeys;
+  child: ChildProcess;
+  /** Everything the process wrote to stderr (its logs). */
+  logs(): string;
+  /** SIGTERM and wait for exit; resolves with the exit code. */
+  stop(): Promise<number | null>;
+  /** SIGKILL and wait. */
+  kill(): Promise<void>;
+  /** Start again on the same database and port. */
+  restart(): Promise<void>;
+}
+
+/** Make the keys a test server uses, stored in the database at `dbPath`. */
+export async function seedKeys(dbPath: string): Promise<TestKeys> {
+  const make = (role: ApiKeyRole, name: string, org = 'default', extra: { signing?: boolean; requireSigning?: boolean } = {}): NewApiKey =>
+    generateApiKey({ name, role, org, createdBy: 'test', ...extra });
+  const keys: TestKeys = {
+    agent: make('agent', 'bot'),
+    approver: make('approver', 'alice'),
+    admin: make('admin', 'root'),
+    otherAgent: make('agent', 'other-bot', 'other'),
+    otherApprover: make('approver', 'mallory', 'other'),
+    signer: make('agent', 'signing-bot', 'default', { requireSigning: true }),
+  };
+  const store = openSqliteStore(dbPath);
+  try {
+    for (const key of Object.values(keys)) await store.createApiKey(key.record);
+  } finally {
+    await store.close();
+  }
+  return keys;
+}
+
+/** Start `ascend serve` with `TEST_POLICY` (or `policy`) on a fresh database. */
+export async function startServerProcess(options: { policy?: string; args?: string[]; env?: Record<string, string> } = {}): Promise<ServerProcess> {
+  const dir = tempDir('ascend-server-');
+  const policyPath = writePolicy(dir, options.policy ?? TEST_POLICY);
+  const dbPath = path.join(dir, 'ascend.db'); // so `--data-dir dir` of the CLI reaches it
+  const keys = await seedKeys(dbPath);
+  let stderr = '';
+  let port = 0;
+  let child!: ChildProcess;
+  let url = '';
+
+  const launch = async (): Promise<void> => {
+    child = spawn(
+      process.execPath,
+      ['--import', TSX_IMPORT, path.join(ROOT, 'src/cli/main.ts'), 'serve', '--db', `sqlite:${dbPath}`, '--policy', policyPath, '--port', String(port), ...(options.args ?? [])],
+      { cwd: dir, env: { ...process.env, NO_COLOR: '1', ASCEND_LOG_LEVEL: 'info', ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    url = await new Promise<string>((resolve, reject) => {
+      let stdout = '';
+      const timer = setTimeout(() => reject(new Error(`server did not start in 15 s:\n${stderr}`)), 15_000);
+      child.stdout!.on('data', (d: Buffer) => {
+        stdout += d.toString();
+        const match = /listening on (http:\/\/\S+)/.exec(stdout);
+        if (match) {
+          clearTimeout(timer);
+          resolve(match[1]!);
+        }
+      });
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`server exited with ${code}:\n${stderr}`));
+      });
+    });
+    port = Number(new URL(url).port);
+  };
+  await launch();
+
+  const waitExit = (): Promise<number | null> =>
+    new Promise((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve(child.exitCode);
+      child.once('exit', (code) => resolve(code));
+    });
+
+  const server: ServerProcess = {
+    get url() {
+      return url;
+    },
+    dir,
+    dbPath,
+    keys,
+    get child() {
+      return child;
+    },
+    logs: () => stderr,
+    async stop() {
+      child.kill('SIGTERM');
+      return waitExit();
+    },
+    async kill() {
+      child.kill('SIGKILL');
+      await waitExit();
+    },
+    restart: launch,
+  };
+  return server;
+}
+
+/** Stop a server (if running) and remove its directory. */
+export async function disposeServer(server: ServerProcess | undefined): Promise<void> {
+  if (!server) return;
+  if (server.child.exitCode === null && server.child.signalCode === null) await server.kill();
+  fs.rmSync(server.dir, { recursive: true, force: true });
+}
+
+/** `fetch` against the server with a key; resolves with status and parsed body. */
+export async function api(
+  server: { url: string },
+  method: string,
+  pathname: string,
+  key: NewApiKey | string | undefined,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: any }> {
+  const token = typeof key === 'string' ? key : key?.apiKey;
+  const response = await fetch(server.url + pathname, {
+    method,
+    headers: {
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      ...headers,
+    },
+    ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+  });
+  const text = await response.text();
+  return { status: response.status, body: text ? JSON.parse(text) : undefined };
+}

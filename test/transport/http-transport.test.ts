@@ -1,0 +1,258 @@
+/**
+ * The HTTP transport against real local HTTP servers that misbehave on purpose: the breaker,
+ * the retries and their deadline, error mapping, idempotency keys, signing, and answers the
+ * client does not understand. Each case is one of the seed's failures (DESIGN §9).
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { callDigest } from '../../src/canonical.js';
+import {
+  AuthenticationError,
+  AuthorizationError,
+  CircuitBreakerOpenError,
+  ConnectionError,
+  ProtocolError,
+  RateLimitError,
+  TimeoutError,
+  ValidationError,
+} from '../../src/errors.js';
+import { verifyRequestSignature } from '../../src/signing.js';
+import { HttpTransport, type HttpTransportOptions } from '../../src/transport/http.js';
+import { parseRetryAfter } from '../../src/transport/http-status.js';
+import type { EvaluationRequest } from '../../src/transport/transport.js';
+
+interface Hit {
+  method: string;
+  url: string;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+}
+
+type Responder = (hit: Hit, n: number) => { status: number; body?: unknown; headers?: Record<string, string>; delayMs?: number } | 'hang' | 'destroy';
+
+const servers: http.Server[] = [];
+afterEach(async () => {
+  for (const s of servers.splice(0)) {
+    s.closeAllConnections();
+    await new Promise((r) => s.close(r));
+  }
+});
+
+async function fakeServer(respond: Responder): Promise<{ url: string; hits: Hit[] }> {
+  const hits: Hit[] = [];
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const hit: Hit = { method: req.method!, url: req.url!, headers: req.headers, body: Buffer.concat(chunks) };
+      hits.push(hit);
+      const answer = respond(hit, hits.length);
+      if (answer === 'hang') return;
+      if (answer === 'destroy') return void req.socket.destroy();
+      const send = (): void => {
+        res.writeHead(answer.status, { 'content-type': 'application/json', ...answer.headers });
+        res.end(answer.body === undefined ? '' : typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body));
+      };
+      if (answer.delayMs) setTimeout(send, answer.delayMs);
+      else send();
+    });
+  });
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, hits };
+}
+
+function transport(url: string, extra: Partial<HttpTransportOptions> = {}): HttpTransport {
+  return new HttpTransport({ apiUrl: url, apiKey: 'ak_0123456789abcdef_' + 'x'.repeat(43), timeoutMs: 2000, maxRetries: 3, retryBaseDelayMs: 5, ...extra });
+}
+
+const PARAMS = { sql: 'select 1' };
+function request(extra: Partial<EvaluationRequest> = {}): EvaluationRequest {
+  return {
+    agentId: 'a1',
+    actionType: 'db.query',
+    resource: 'prod',
+    parameters: PARAMS,
+    redactedParameters: PARAMS,
+    digest: callDigest({ agentId: 'a1', actionType: 'db.query', resource: 'prod', parameters: PARAMS }),
+    context: {},
+    requireHumanApproval: false,
+    ...extra,
+  };
+}
+
+function decision(actionId: string, d = 'allowed'): Record<string, unknown> {
+  return {
+    decision: d,
+    reason: 'ok',
+    riskScore: 5,
+    riskLevel: 'low',
+    riskFactors: [],
+    matchedRules: ['reads'],
+    policyViolations: [],
+    requiredApprovers: [],
+    approvalTimeoutSeconds: 60,
+    mode: 'enforce',
+    actionId,
+    agentId: 'a1',
+    actionType: 'db.query',
+    resource: 'prod',
+    conditions: [],
+    decidedAt: new Date().toISOString(),
+  };
+}
+
+describe('HttpTransport: circuit breaker', () => {
+  it('opens on 5xx answers (the seed counted them as successes) and then fails fast without calling', async () => {
+    const { url, hits } = await fakeServer(() => ({ status: 500, body: { error: { code: 'internal_error', message: 'boom' } } }));
+    const t = transport(url, { maxRetries: 0, circuitBreaker: { failureThreshold: 3, recoveryTimeoutMs: 60_000 } });
+    for (let i = 0; i < 3; i++) await expect(t.evaluate(request())).rejects.toBeInstanceOf(ConnectionError);
+    expect(t.circuitState).toBe('open');
+    const err = await t.evaluate(request()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CircuitBreakerOpenError);
+    expect((err as CircuitBreakerOpenError).recoveryTimeMs).toBeGreaterThan(50_000);
+    expect(hits).toHaveLength(3); // the open breaker never reached the server
+  });
+
+  it('does not count answers (4xx, a denial) as failures', async () => {
+    let n = 0;
+    const { url } = await fakeServer((hit) =>
+      ++n % 2 === 0 ? { status: 400, body: { error: { code: 'validation_error', message: 'bad' } } } : { status: 200, body: decision(String(hit.headers['idempotency-key']), 'denied') },
+    );
+    const t = transport(url, { maxRetries: 0, circuitBreaker: { failureThreshold: 2 } });
+    for (let i = 0; i < 10; i++) await t.evaluate(request()).catch(() => undefined);
+    expect(t.circuitState).toBe('closed');
+  });
+
+  it('half-open lets only halfOpenMaxCalls trial calls through; the rest wait for their verdict, then it closes', async () => {
+    let failing = true;
+    const arrivals: number[] = [];
+    const { url } = await fakeServer((hit) => {
+      if (failing) return { status: 503, body: {} };
+      arrivals.push(Date.now());
+      return { status: 200, body: decision(String(hit.headers['idempotency-key'])), delayMs: 150 };
+    });
+    const t = transport(url, { maxRetries: 0, circuitBreaker: { failureThreshold: 1, recoveryTimeoutMs: 100, halfOpenMaxCalls: 2 } });
+    await expect(t.evaluate(request())).rejects.toBeInstanceOf(ConnectionError);
+    expect(t.circuitState).toBe('open');
+    failing = false;
+    await new Promise((r) => setTimeout(r, 150));
+    const results = await Promise.all(Array.from({ length: 8 }, () => t.evaluate(request())));
+    expect(results.every((r) => r.decision === 'allowed')).toBe(true);
+    arrivals.sort((a, b) => a - b);
+    expect(arrivals).toHaveLength(8);
+    // Two trial calls arrived together; the third only after their answers (150 ms later).
+    expect(arrivals[1]! - arrivals[0]!).toBeLessThan(100);
+    expect(arrivals[2]! - arrivals[0]!).toBeGreaterThanOrEqual(140);
+    expect(t.circuitState).toBe('closed');
+  });
+});
+
+describe('HttpTransport: retries and deadline', () => {
+  it('with nothing listening fails within its deadline (the seed took ~20 s with a 1 s timeout)', async () => {
+    const { url } = await fakeServer(() => ({ status: 200 }));
+    const closed = servers.pop()!;
+    closed.closeAllConnections();
+    await new Promise((r) => closed.close(r));
+    const t = transport(url, { timeoutMs: 1000, maxRetries: 10, retryBaseDelayMs: 50 });
+    const started = Date.now();
+    const err = await t.evaluate(request()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConnectionError);
+    expect(Date.now() - started).toBeLessThan(1500);
+  });
+
+  it('a hung server times out at the deadline as TimeoutError', async () => {
+    const { url } = await fakeServer(() => 'hang');
+    const t = transport(url, { timeoutMs: 300 });
+    const started = Date.now();
+    const err = await t.getApproval('x').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TimeoutError);
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+
+  it('retries evaluate after a 503 with the same Idempotency-Key, so one action is recorded', async () => {
+    const { url, hits } = await fakeServer((hit, n) => (n < 3 ? { status: 503, body: {} } : { status: 200, body: decision(String(hit.headers['idempotency-key'])) }));
+    const result = await transport(url).evaluate(request());
+    expect(hits).toHaveLength(3);
+    const keys = new Set(hits.map((h) => h.headers['idempotency-key']));
+    expect(keys.size).toBe(1);
+    expect(result.actionId).toBe([...keys][0]);
+  });
+
+  it('retries a dropped connection, but never an approval decision (not retry-safe)', async () => {
+    const { url, hits } = await fakeServer(() => 'destroy');
+    await expect(transport(url).decideApproval({ approvalId: 'ap1', status: 'approved', decidedBy: 'x', channel: 'api' })).rejects.toBeInstanceOf(ConnectionError);
+    expect(hits).toHaveLength(1);
+    hits.length = 0;
+    await expect(transport(url).getApproval('ap1')).rejects.toBeInstanceOf(ConnectionError);
+    expect(hits).toHaveLength(4); // 1 + maxRetries
+  });
+
+  it('429 honours Retry-After, in seconds or as an HTTP-date (which crashed the seed)', async () => {
+    expect(parseRetryAfter('2')).toBe(2000);
+    expect(parseRetryAfter(new Date(Date.now() + 3000).toUTCString())).toBeGreaterThan(1000);
+    expect(parseRetryAfter('soon')).toBeUndefined();
+    expect(parseRetryAfter(null)).toBeUndefined();
+    const { url, hits } = await fakeServer((hit, n) =>
+      n === 1 ? { status: 429, body: { error: { code: 'rate_limited', message: 'slow down' } }, headers: { 'retry-after': '0' } } : { status: 200, body: decision(String(hit.headers['idempotency-key'])) },
+    );
+    await transport(url).evaluate(request());
+    expect(hits).toHaveLength(2);
+    const { url: url2 } = await fakeServer(() => ({ status: 429, body: {}, headers: { 'retry-after': new Date(Date.now() + 60_000).toUTCString() } }));
+    const err = await transport(url2).evaluate(request()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RateLimitError); // the wait would pass the deadline: not retried
+    expect((err as RateLimitError).retryAfterMs).toBeGreaterThan(50_000);
+  });
+});
+
+describe('HttpTransport: answers', () => {
+  it('maps statuses to error classes', async () => {
+    const cases: Array<[number, new (...a: never[]) => Error]> = [
+      [401, AuthenticationError],
+      [403, AuthorizationError],
+      [400, ValidationError],
+      [413, ValidationError],
+      [408, TimeoutError],
+      [418, ProtocolError],
+    ];
+    for (const [status, cls] of cases) {
+      const { url } = await fakeServer(() => ({ status, body: { error: { code: 'x', message: `status ${status}`, details: { issues: [{ path: 'body.actionType', message: 'bad' }] } } } }));
+      const err = await transport(url, { maxRetries: 0 }).evaluate(request()).catch((e: unknown) => e);
+      expect(err, String(status)).toBeInstanceOf(cls);
+    }
+    const { url } = await fakeServer(() => ({ status: 400, body: { error: { code: 'validation_error', message: 'bad', details: { issues: [{ path: 'body.actionType', message: 'required' }] } } } }));
+    const err = (await transport(url).evaluate(request()).catch((e: unknown) => e)) as ValidationError;
+    expect(err.issues[0]!.path).toBe('body.actionType');
+  });
+
+  it('an unknown decision is a denial — never pending, never allowed (the seed read it as pending)', async () => {
+    for (const weird of ['approved', 'PENDING', 'maybe', 42]) {
+      const { url } = await fakeServer((hit) => ({ status: 200, body: { ...decision(String(hit.headers['idempotency-key'])), decision: weird } }));
+      const result = await transport(url).evaluate(request());
+      expect(result.decision).toBe('denied');
+      expect(result.conditions).toContain('unrecognised_answer');
+    }
+    const { url } = await fakeServer(() => ({ status: 200, body: 'not json at all' }));
+    const err = await transport(url).evaluate(request()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ProtocolError); // not "unreachable": fail-open never applies
+  });
+
+  it('sends redacted parameters only, and signs the exact bytes, method, path and time', async () => {
+    const secret = 's'.repeat(32);
+    const { url, hits } = await fakeServer((hit) => ({ status: 200, body: decision(String(hit.headers['idempotency-key'])) }));
+    await transport(url, { signingSecret: secret }).evaluate(request({ parameters: { password: 'hunter2' }, redactedParameters: { password: '[REDACTED]' } }));
+    await transport(url, { signingSecret: secret }).getApproval('ap-1').catch(() => undefined); // the fake answers a decision: only the request matters
+    const [post, get] = hits;
+    expect(post!.body.toString()).not.toContain('hunter2');
+    for (const hit of [post!, get!]) {
+      const check = verifyRequestSignature(secret, { method: hit.method, pathWithQuery: hit.url, headers: hit.headers, body: hit.body });
+      expect(check.ok).toBe(true);
+    }
+    const tampered = verifyRequestSignature(secret, { method: 'POST', pathWithQuery: post!.url, headers: post!.headers, body: Buffer.from(post!.body.toString().replace('db.query', 'db.drop')) });
+    expect(tampered).toMatchObject({ ok: false });
+    const moved = verifyRequestSignature(secret, { method: 'POST', pathWithQuery: '/v1/approvals/x/approve', headers: post!.headers, body: post!.body });
+    expect(moved).toMatchObject({ ok: false });
+    expect(get!.headers['x-ascend-signature']).toMatch(/^v1=[0-9a-f]{64}$/); // bodiless requests are signed too
+  });
+});
