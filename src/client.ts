@@ -22,7 +22,7 @@ import { HttpTransport } from './transport/http.js';
 import { LocalTransport } from './transport/local.js';
 import type { BreakerState, CircuitBreakerOptions } from './transport/resilience.js';
 import { FailOpenSpool } from './transport/spool.js';
-import type { EvaluationRequest, Transport } from './transport/transport.js';
+import type { EvaluationRequest, Transport, WebhookInfo, WebhookInput } from './transport/transport.js';
 import { isUnreachable, knownDecisionOf } from './transport/unreachable.js';
 import {
   ActionCompletedInputSchema,
@@ -136,6 +136,12 @@ const OptionsSchema = z.object({
     })
     .strict()
     .optional(),
+});
+
+const WebhookInputSchema = z.object({
+  url: z.url({ protocol: /^https?$/, error: 'url must be an http(s) URL' }),
+  events: z.array(z.string().min(1)).min(1).optional(),
+  secret: z.string().min(16, 'secret must be at least 16 characters').optional(),
 });
 
 const RESULT_PREVIEW_CHARS = 2000;
@@ -531,6 +537,20 @@ export class AscendClient implements LifecycleClient {
     const record = await this.transport.decideApproval({ ...input, status });
     this.logger.info({ approvalId, status, decidedBy: by.decidedBy, channel: by.channel }, `approval ${status}`);
     return record;
+  }
+
+  /**
+   * Register a webhook on the server (admin key): signed deliveries of `events` (default all:
+   * `action.evaluated`, `action.approved`, `action.denied`, `action.completed`, `action.failed`,
+   * `approval.requested`). Give your own `secret` (≥ 16 characters) or read the one made for you
+   * from the answer — it is shown once. Receivers check deliveries with `verifyWebhookSignature`.
+   */
+  async configureWebhook(input: WebhookInput): Promise<WebhookInfo> {
+    const data = parseInput(WebhookInputSchema, input, 'configureWebhook');
+    if (!this.transport.configureWebhook) {
+      throw new ValidationError('Webhooks are delivered by `ascend serve`: set apiUrl to configure one', [{ path: 'apiUrl', message: 'required for webhooks' }]);
+    }
+    return this.transport.configureWebhook(data);
   }
 
   /**

@@ -61,4 +61,14 @@ export { Redactor, REDACTED } from './redact.js';
 export { canonicalJson, callDigest } from './canonical.js';
 export { HttpTransport, type HttpTransportOptions } from './transport/http.js';
 export type { BreakerState, CircuitBreakerOptions } from './transport/resilience.js';
-export { signRequest, verifyRequestSignature, SIGNATURE_HEADERS, type SignatureCheck } from './signing.js';
+export {
+  signRequest,
+  verifyRequestSignature,
+  verifyWebhookSignature,
+  webhookSignature,
+  SIGNATURE_HEADERS,
+  WEBHOOK_HEADERS,
+  type SignatureCheck,
+} from './signing.js';
+export type { WebhookInput, WebhookInfo } from './transport/transport.js';
+export { WEBHOOK_EVENTS, type WebhookEvent } from './store/outbox.js';

@@ -82,3 +82,46 @@ export function verifyRequestSignature(
 function single(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
+
+// Webhooks -------------------------------------------------------------------------------------
+
+/** Headers of a webhook delivery. */
+export const WEBHOOK_HEADERS = {
+  event: 'x-ascend-event',
+  delivery: 'x-ascend-delivery',
+  timestamp: 'x-ascend-timestamp',
+  signature: 'x-ascend-signature',
+} as const;
+
+/** The signature header value of a webhook body: `v1=` HMAC-SHA256(secret, `${timestamp}.${body}`) in hex. */
+export function webhookSignature(secret: string, timestampSeconds: string, body: string | Uint8Array): string {
+  const hmac = createHmac('sha256', secret).update(`${timestampSeconds}.`);
+  hmac.update(body);
+  return `v1=${hmac.digest('hex')}`;
+}
+
+/**
+ * For webhook receivers: check a delivery's signature over the exact body bytes received, and
+ * that its timestamp is within `toleranceMs` (default 5 minutes) of now. Pass the raw body, not
+ * a re-serialised object.
+ */
+export function verifyWebhookSignature(input: {
+  secret: string;
+  body: string | Uint8Array;
+  headers: Record<string, string | string[] | undefined> | Headers;
+  toleranceMs?: number;
+  nowMs?: number;
+}): { ok: true } | { ok: false; reason: string } {
+  const get = (name: string): string | undefined =>
+    input.headers instanceof Headers ? (input.headers.get(name) ?? undefined) : single(input.headers[name] ?? input.headers[name.toLowerCase()]);
+  const timestamp = get(WEBHOOK_HEADERS.timestamp);
+  const signature = get(WEBHOOK_HEADERS.signature);
+  if (!timestamp || !signature) return { ok: false, reason: `missing ${WEBHOOK_HEADERS.timestamp} or ${WEBHOOK_HEADERS.signature}` };
+  if (!/^\d{1,12}$/.test(timestamp)) return { ok: false, reason: 'the timestamp must be unix seconds' };
+  const skew = Math.abs((input.nowMs ?? Date.now()) - Number(timestamp) * 1000);
+  if (skew > (input.toleranceMs ?? DEFAULT_MAX_SKEW_MS)) return { ok: false, reason: 'the timestamp is outside the tolerance (a replay?)' };
+  const expected = Buffer.from(webhookSignature(input.secret, timestamp, input.body));
+  const given = Buffer.from(signature);
+  if (expected.length !== given.length || !timingSafeEqual(expected, given)) return { ok: false, reason: 'the signature does not match the body' };
+  return { ok: true };
+}

@@ -17,6 +17,10 @@ import { actionRoutes } from './routes/actions.js';
 import { adminRoutes } from './routes/admin.js';
 import { approvalRoutes } from './routes/approvals.js';
 import { TenantStore } from './tenant-store.js';
+import { ServerMetrics } from './metrics.js';
+import { webhookRoutes } from './routes/webhooks.js';
+import { WebhookDispatcher, type WebhookDispatcherOptions } from './webhooks/dispatcher.js';
+import type { WebhookOutbox } from '../store/outbox.js';
 import { ValidationError } from '../errors.js';
 import { packageVersion } from '../cli/version.js';
 
@@ -37,6 +41,10 @@ export interface AscendServerOptions {
   longPollMaxMs?: number;
   /** How long a looked-up API key is trusted before it is read again (revocation delay). Default 1000. */
   keyCacheTtlMs?: number;
+  /** Webhooks: where they and their deliveries are kept. Without it, no webhook routes and no dispatcher. */
+  outbox?: WebhookOutbox;
+  /** Delivery settings (attempts before dead-lettering, back-off, polling). */
+  webhooks?: Omit<WebhookDispatcherOptions, 'outbox' | 'logger' | 'onAttempt'>;
 }
 
 /** A built server: the Fastify instance and a shutdown that ends long-polls first. */
@@ -98,10 +106,34 @@ export async function buildServer(options: AscendServerOptions): Promise<AscendS
     requireSigning: options.requireSigning ?? false,
     ...(options.maxSkewMs !== undefined ? { maxSkewMs: options.maxSkewMs } : {}),
   });
+  const metrics = new ServerMetrics();
+  app.addHook('onResponse', async (request, reply) => {
+    metrics.request(request.method, request.routeOptions.url ?? 'unknown', reply.statusCode, reply.elapsedTime / 1000);
+  });
+
   const router = new Router(app, auth, scopeOf, (request) => rawBodies.get(request.raw), shutdown.signal);
-  actionRoutes(router);
+  actionRoutes(router, metrics);
   approvalRoutes(router, { longPollMaxMs: options.longPollMaxMs ?? 25_000, watch: (listener) => options.store.watch(listener) });
   adminRoutes(router);
+
+  let dispatcher: WebhookDispatcher | undefined;
+  let unwatchDispatcher: (() => void) | undefined;
+  const outbox = options.outbox;
+  if (outbox) {
+    dispatcher = new WebhookDispatcher({ ...options.webhooks, outbox, logger: options.logger, onAttempt: (o) => metrics.webhookAttempt(o) });
+    const d = dispatcher;
+    webhookRoutes(router, outbox, () => d.kick());
+    dispatcher.start();
+    unwatchDispatcher = options.store.watch(() => d.kick());
+  }
+
+  app.get('/metrics', async (_request, reply) => {
+    void reply.header('content-type', 'text/plain; version=0.0.4');
+    return metrics.render({
+      pendingApprovals: async () => (await options.store.listApprovals({ status: 'pending', limit: 100_000 })).length,
+      webhookDeliveries: async () => (outbox ? outbox.countDeliveries() : {}),
+    });
+  });
 
   const openapi = openApiDocument(router.docs, packageVersion());
   app.get('/v1/openapi.json', async () => openapi);
@@ -122,7 +154,9 @@ export async function buildServer(options: AscendServerOptions): Promise<AscendS
     close() {
       closing ??= (async () => {
         shutdown.abort(); // long-polls answer now, so draining does not wait for them
+        unwatchDispatcher?.();
         await app.close();
+        await dispatcher?.stop();
         await options.store.flush();
       })();
       return closing;

@@ -6,6 +6,8 @@ import { resolve } from 'node:path';
 import { ValidationError } from '../errors.js';
 import { openSqliteStore } from '../store/sqlite.js';
 import type { DurabilityOptions, Store } from '../store/store.js';
+import type { WebhookOutbox } from '../store/outbox.js';
+import { openSqliteOutbox } from '../store/sqlite-outbox.js';
 
 /** Where the server's state lives. */
 export type DatabaseTarget = { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string };
@@ -28,4 +30,14 @@ export function openDatabase(target: DatabaseTarget, durability: Partial<Durabil
     ]);
   }
   return openSqliteStore(target.path, durability);
+}
+
+/** Open the webhook outbox beside the store at `target`. */
+export function openOutbox(target: DatabaseTarget): WebhookOutbox {
+  if (target.kind === 'postgres') {
+    throw new ValidationError('The PostgreSQL store is not in this release yet: use --db sqlite:PATH', [
+      { path: 'db', message: 'postgres:// is not supported yet' },
+    ]);
+  }
+  return openSqliteOutbox(target.path);
 }

@@ -7,7 +7,8 @@ import { loadPolicyFile } from '../policy-file.js';
 import { PolicyError } from '../errors.js';
 import type { Store } from '../store/store.js';
 import { buildServer, type AscendServerOptions } from './app.js';
-import { openDatabase, type DatabaseTarget } from './database.js';
+import { openDatabase, openOutbox, type DatabaseTarget } from './database.js';
+import type { WebhookOutbox } from '../store/outbox.js';
 
 /** Options of {@link startServer}. */
 export interface StartServerOptions extends Omit<AscendServerOptions, 'store' | 'policy'> {
@@ -34,9 +35,11 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   const policy = loadPolicyFile(options.policyPath);
   if (policy instanceof PolicyError) throw policy;
   const store = openDatabase(options.database, options.durability ? { durability: options.durability } : {});
+  let outbox: WebhookOutbox | undefined;
   try {
+    outbox = openOutbox(options.database);
     const { database: _db, policyPath: _p, host, port, durability: _d, ...rest } = options;
-    const server = await buildServer({ ...rest, store, policy });
+    const server = await buildServer({ ...rest, store, policy, outbox });
     const url = await server.app.listen({ host, port });
     options.logger.info({ url, store: store.kind, policy: options.policyPath }, 'ascend serve listening');
     return {
@@ -46,11 +49,13 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         try {
           await server.close();
         } finally {
+          await outbox?.close();
           await store.close();
         }
       },
     };
   } catch (err) {
+    await outbox?.close();
     await store.close();
     throw err;
   }

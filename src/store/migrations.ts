@@ -152,6 +152,41 @@ CREATE TABLE api_keys (
 );
 `,
   },
+  {
+    version: 3,
+    name: 'webhooks and their delivery outbox',
+    sql: `
+CREATE TABLE webhooks (
+  webhook_id   TEXT PRIMARY KEY,
+  org          TEXT NOT NULL,
+  url          TEXT NOT NULL,
+  events       TEXT NOT NULL,
+  secret       TEXT NOT NULL,
+  created_at   TEXT NOT NULL,
+  created_by   TEXT NOT NULL,
+  cursor_seq   INTEGER NOT NULL,
+  disabled_at  TEXT
+);
+
+CREATE TABLE webhook_deliveries (
+  delivery_id      TEXT PRIMARY KEY,
+  webhook_id       TEXT NOT NULL REFERENCES webhooks(webhook_id),
+  event            TEXT NOT NULL,
+  audit_seq        INTEGER NOT NULL,
+  payload          TEXT NOT NULL,
+  status           TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'dead')),
+  attempts         INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at  TEXT NOT NULL,
+  locked_until     TEXT,
+  last_error       TEXT,
+  last_status      INTEGER,
+  created_at       TEXT NOT NULL,
+  delivered_at     TEXT,
+  UNIQUE (webhook_id, audit_seq, event)
+);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries(status, next_attempt_at);
+`,
+  },
 ];
 
 /** The newest schema version this code knows. */

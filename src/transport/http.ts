@@ -22,7 +22,7 @@ import {
 import { errorForStatus } from './http-status.js';
 import { ResilientCaller, type BreakerState, type CircuitBreakerOptions } from './resilience.js';
 import type { SpoolEntry } from './spool.js';
-import type { AgentRegistration, EvaluationRequest, Transport } from './transport.js';
+import type { AgentRegistration, EvaluationRequest, Transport, WebhookInfo, WebhookInput } from './transport.js';
 
 /** Options of {@link HttpTransport}. */
 export interface HttpTransportOptions {
@@ -183,6 +183,10 @@ export class HttpTransport implements Transport {
     await this.request({ method: 'POST', path: '/v1/actions/upload', body: entry, response: z.unknown(), retrySafe: true });
   }
 
+  configureWebhook(input: WebhookInput): Promise<WebhookInfo> {
+    return this.request({ method: 'POST', path: '/v1/webhooks', body: input, response: WebhookInfoSchema, retrySafe: false });
+  }
+
   /** Remote changes arrive through {@link awaitApproval}'s long-poll. */
   watch(): () => void {
     return () => undefined;
@@ -245,6 +249,14 @@ export class HttpTransport implements Transport {
     return parsed.data;
   }
 }
+
+const WebhookInfoSchema = z.object({
+  webhookId: z.string(),
+  url: z.string(),
+  events: z.array(z.string()),
+  createdAt: z.string(),
+  secret: z.string().optional(),
+});
 
 function pathOnly(path: string): string {
   return path.split('?')[0]!;

@@ -46,6 +46,22 @@ export interface AgentRegistration {
   metadata: Record<string, unknown>;
 }
 
+/** A webhook to register. */
+export interface WebhookInput {
+  url: string;
+  events?: string[];
+  secret?: string;
+}
+
+/** A registered webhook as the server describes it. */
+export interface WebhookInfo {
+  webhookId: string;
+  url: string;
+  events: string[];
+  createdAt: string;
+  secret?: string;
+}
+
 /** The decision point cannot be reached: the client applies its fail mode. */
 export interface UnreachableInfo {
   /**
@@ -80,6 +96,8 @@ export interface Transport {
    * at most `maxWaitMs`. Transports without it are polled with {@link getApproval} + {@link watch}.
    */
   awaitApproval?(approvalId: string, maxWaitMs: number, signal?: AbortSignal): Promise<ApprovalRecord | undefined>;
+  /** Register a webhook (servers only). Returns it; `secret` only when the server made it. */
+  configureWebhook?(input: WebhookInput): Promise<WebhookInfo>;
   /** Notified when approvals may have changed (push or poll). Returns unsubscribe. */
   watch(listener: () => void): () => void;
   flush(): Promise<void>;

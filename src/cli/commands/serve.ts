@@ -27,6 +27,8 @@ export const serveCommand: CommandSpec = {
     durability: { type: 'string', valueName: 'MODE', description: 'sync (default) or batched, see the README' },
     'body-limit': { type: 'string', valueName: 'BYTES', description: 'largest request body (default 1048576)' },
     'log-level': { type: 'string', valueName: 'LEVEL', description: 'fatal … trace, silent (default info)' },
+    'webhook-attempts': { type: 'string', valueName: 'N', description: 'delivery attempts before a webhook delivery is dead-lettered (default 8)' },
+    'webhook-retry-ms': { type: 'string', valueName: 'MS', description: 'first webhook retry delay, doubling each attempt (default 1000)' },
   },
   positionals: [],
   examples: ['ascend serve --db sqlite:/var/lib/ascend/ascend.db --policy ascend.policy.yaml --port 8080'],
@@ -46,6 +48,9 @@ export const serveCommand: CommandSpec = {
       throw new UsageError('--body-limit must be a whole number of bytes, at least 1024', ctx.commandPath);
     }
 
+    const webhookAttempts = positiveInt(ctx.string('webhook-attempts'), '--webhook-attempts', ctx.commandPath);
+    const webhookRetryMs = positiveInt(ctx.string('webhook-retry-ms'), '--webhook-retry-ms', ctx.commandPath);
+
     const logger = createLogger({ logLevel: logLevel as (typeof LOG_LEVELS)[number] });
     const server = await startServer({
       database: parseDatabaseTarget(opt('db', 'ASCEND_DB') ?? `sqlite:${defaultDbPath(ctx.dataDir)}`, ctx.io.cwd),
@@ -56,6 +61,10 @@ export const serveCommand: CommandSpec = {
       requireSigning: ctx.flag('require-signing') || env.ASCEND_REQUIRE_SIGNING === '1',
       logger,
       ...(bodyLimitBytes !== undefined ? { bodyLimitBytes } : {}),
+      webhooks: {
+        ...(webhookAttempts !== undefined ? { maxAttempts: webhookAttempts } : {}),
+        ...(webhookRetryMs !== undefined ? { retryBaseDelayMs: webhookRetryMs, pollIntervalMs: Math.min(500, webhookRetryMs) } : {}),
+      },
     });
     await ctx.out(`ascend serve listening on ${server.url}\n`);
     await new Promise<void>((resolveStop) => {
@@ -71,3 +80,10 @@ export const serveCommand: CommandSpec = {
     return ExitCode.OK;
   },
 };
+
+function positiveInt(text: string | undefined, flag: string, commandPath: string): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} must be a whole number ≥ 1, got "${text}"`, commandPath);
+  return n;
+}

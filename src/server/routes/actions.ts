@@ -7,6 +7,7 @@ import { ConflictError, NotFoundError, ValidationError } from '../../errors.js';
 import type { EvaluationRequest } from '../../transport/transport.js';
 import type { ActionRecord, DecisionResult } from '../../types.js';
 import type { TenantStore } from '../tenant-store.js';
+import type { ServerMetrics } from '../metrics.js';
 import {
   ActionWithOutcomeSchema,
   AgentRecordSchema,
@@ -28,7 +29,7 @@ const IDEMPOTENCY_KEY = /^[A-Za-z0-9_-]{16,128}$/;
 /** Evaluations in flight by `org|key`: a retry that arrives while the first is still deciding joins it. */
 const inFlight = new Map<string, Promise<DecisionResult>>();
 
-export function actionRoutes(router: Router): void {
+export function actionRoutes(router: Router, metrics: ServerMetrics): void {
   router.add({
     method: 'POST',
     url: '/v1/agents',
@@ -50,7 +51,11 @@ export function actionRoutes(router: Router): void {
     what: 'evaluate actions',
     body: EvaluateRequestSchema,
     response: DecisionResultSchema,
-    handler: evaluate,
+    async handler(ctx) {
+      const decision = await evaluate(ctx);
+      metrics.decision(decision.decision, decision.conditions);
+      return decision;
+    },
   });
 
   router.add({

@@ -1,0 +1,125 @@
+/**
+ * Webhooks of an organisation (admin keys): register, list, disable, and inspect deliveries —
+ * dead-lettered ones included.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import { NotFoundError } from '../../errors.js';
+import { WEBHOOK_EVENTS, type WebhookOutbox, type WebhookRecord } from '../../store/outbox.js';
+import { ROLES } from '../api-keys.js';
+import type { Router } from '../router.js';
+
+const WebhookParams = z.object({ webhookId: z.string().min(1).max(256) });
+
+/** POST /v1/webhooks */
+export const WebhookRequestSchema = z.object({
+  url: z.url({ protocol: /^https?$/, error: 'url must be an http(s) URL' }).max(2048),
+  events: z.array(z.enum(WEBHOOK_EVENTS)).min(1, 'subscribe to at least one event').default([...WEBHOOK_EVENTS]),
+  /** Your signing secret (at least 16 characters); omit it and one is made and shown once. */
+  secret: z.string().min(16, 'secret must be at least 16 characters').max(256).optional(),
+});
+
+const WebhookViewSchema = z.object({
+  webhookId: z.string(),
+  org: z.string(),
+  url: z.string(),
+  events: z.array(z.enum(WEBHOOK_EVENTS)),
+  createdAt: z.string(),
+  createdBy: z.string(),
+  disabledAt: z.string().optional(),
+  /** Only in the answer to its creation, when Ascend made it. */
+  secret: z.string().optional(),
+});
+
+const DeliverySchema = z.object({
+  deliveryId: z.string(),
+  webhookId: z.string(),
+  event: z.string(),
+  auditSeq: z.number(),
+  status: z.enum(['pending', 'delivered', 'dead']),
+  attempts: z.number(),
+  nextAttemptAt: z.string(),
+  lastError: z.string().optional(),
+  lastStatus: z.number().optional(),
+  createdAt: z.string(),
+  deliveredAt: z.string().optional(),
+});
+
+function view(webhook: WebhookRecord): z.output<typeof WebhookViewSchema> {
+  const { secret: _secret, ...rest } = webhook;
+  return rest;
+}
+
+export function webhookRoutes(router: Router, outbox: WebhookOutbox, onChange: () => void): void {
+  const mine = async (org: string, webhookId: string): Promise<WebhookRecord> => {
+    const webhook = await outbox.getWebhook(webhookId);
+    if (!webhook || webhook.org !== org) throw new NotFoundError('webhook', webhookId);
+    return webhook;
+  };
+
+  router.add({
+    method: 'POST',
+    url: '/v1/webhooks',
+    summary: 'Register a webhook for this organisation: signed deliveries of the chosen events, retried, dead-lettered after the last try',
+    roles: ROLES.admin,
+    what: 'configure webhooks',
+    body: WebhookRequestSchema,
+    response: WebhookViewSchema,
+    async handler(ctx) {
+      const made = ctx.body.secret === undefined ? randomBytes(32).toString('base64url') : undefined;
+      const webhook = await outbox.createWebhook({
+        webhookId: randomUUID(),
+        org: ctx.caller.org,
+        url: ctx.body.url,
+        events: ctx.body.events,
+        secret: ctx.body.secret ?? made!,
+        createdAt: new Date().toISOString(),
+        createdBy: ctx.caller.key.name,
+      });
+      onChange();
+      return made ? { ...view(webhook), secret: made } : view(webhook);
+    },
+  });
+
+  router.add({
+    method: 'GET',
+    url: '/v1/webhooks',
+    summary: "This organisation's webhooks (secrets are never shown again)",
+    roles: ROLES.admin,
+    what: 'list webhooks',
+    response: z.object({ webhooks: z.array(WebhookViewSchema) }),
+    async handler(ctx) {
+      return { webhooks: (await outbox.listWebhooks(ctx.caller.org)).map(view) };
+    },
+  });
+
+  router.add({
+    method: 'DELETE',
+    url: '/v1/webhooks/:webhookId',
+    summary: 'Stop delivering to a webhook (its delivery history stays)',
+    roles: ROLES.admin,
+    what: 'remove webhooks',
+    params: WebhookParams,
+    response: WebhookViewSchema,
+    async handler(ctx) {
+      await mine(ctx.caller.org, ctx.params.webhookId);
+      return view(await outbox.disableWebhook(ctx.params.webhookId, new Date().toISOString()));
+    },
+  });
+
+  router.add({
+    method: 'GET',
+    url: '/v1/webhooks/:webhookId/deliveries',
+    summary: 'Deliveries of a webhook, newest first; status=dead lists the dead-lettered',
+    roles: ROLES.admin,
+    what: 'inspect webhook deliveries',
+    params: WebhookParams,
+    query: z.object({ status: z.enum(['pending', 'delivered', 'dead']).optional(), limit: z.coerce.number().int().min(1).max(1000).default(100) }),
+    response: z.object({ deliveries: z.array(DeliverySchema) }),
+    async handler(ctx) {
+      await mine(ctx.caller.org, ctx.params.webhookId);
+      const deliveries = await outbox.listDeliveries({ webhookId: ctx.params.webhookId, limit: ctx.query.limit, ...(ctx.query.status ? { status: ctx.query.status } : {}) });
+      return { deliveries: deliveries.map(({ payload: _payload, ...rest }) => rest) };
+    },
+  });
+}

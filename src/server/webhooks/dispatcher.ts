@@ -1,0 +1,149 @@
+/**
+ * Delivers webhooks from the outbox: turns new audit events into deliveries, claims due ones
+ * (leased, so replicas never send the same one at the same time), POSTs them signed, and on a
+ * failure retries with exponential back-off until `maxAttempts`, then dead-letters (kept,
+ * listed, counted, logged).
+ */
+import type { Logger } from 'pino';
+import type { ClaimedDelivery, WebhookOutbox } from '../../store/outbox.js';
+import { WEBHOOK_HEADERS, webhookSignature } from '../../signing.js';
+import { mapAuditEventToDeliveries } from './events.js';
+
+/** Options of {@link WebhookDispatcher}. */
+export interface WebhookDispatcherOptions {
+  outbox: WebhookOutbox;
+  logger: Logger;
+  /** Attempts before a delivery is dead-lettered. Default 8. */
+  maxAttempts?: number;
+  /** First retry delay; doubles each attempt. Default 1000. */
+  retryBaseDelayMs?: number;
+  /** Longest retry delay. Default 300 000. */
+  retryMaxDelayMs?: number;
+  /** Look for work at least this often. Default 500. */
+  pollIntervalMs?: number;
+  /** One delivery's deadline. Default 10 000. */
+  timeoutMs?: number;
+  /** Deliveries sent at once. Default 8. */
+  concurrency?: number;
+  /** Called after each attempt (metrics). */
+  onAttempt?: (outcome: 'delivered' | 'failed' | 'dead') => void;
+}
+
+/** The dispatcher loop. */
+export class WebhookDispatcher {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private stopped = false;
+  private readonly inFlight = new Set<AbortController>();
+
+  constructor(private readonly options: WebhookDispatcherOptions) {}
+
+  /** Start polling. */
+  start(): void {
+    this.schedule();
+  }
+
+  /** Look for work now (after a commit). */
+  kick(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = this.tick()
+      .catch((err: unknown) => this.options.logger.error({ err: { message: err instanceof Error ? err.message : String(err) } }, 'webhook dispatch failed'))
+      .finally(() => {
+        this.running = undefined;
+        if (this.again) {
+          this.again = false;
+          this.kick();
+        }
+      });
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.kick();
+      this.schedule();
+    }, this.options.pollIntervalMs ?? 500);
+    this.timer.unref();
+  }
+
+  /** Stop: no new work; deliveries in flight are abandoned (their lease expires; they are retried). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    for (const controller of this.inFlight) controller.abort();
+    await this.running;
+  }
+
+  /** One round: enqueue from the audit trail, then send what is due. */
+  async tick(): Promise<void> {
+    const { outbox } = this.options;
+    const now = new Date().toISOString();
+    await outbox.enqueueDeliveries(mapAuditEventToDeliveries, now, 500);
+    const timeoutMs = this.options.timeoutMs ?? 10_000;
+    for (;;) {
+      if (this.stopped) return;
+      const due = await outbox.claimDeliveries(new Date().toISOString(), this.options.concurrency ?? 8, timeoutMs * 2);
+      if (due.length === 0) return;
+      await Promise.all(due.map((delivery) => this.deliver(delivery, timeoutMs)));
+    }
+  }
+
+  private async deliver(delivery: ClaimedDelivery, timeoutMs: number): Promise<void> {
+    const { outbox, logger } = this.options;
+    const timestamp = String(Math.floor(Date.now() / 1000));
+    const controller = new AbortController();
+    this.inFlight.add(controller);
+    const timer = setTimeout(() => controller.abort(), timeoutMs);
+    let status: number | undefined;
+    let error: string | undefined;
+    try {
+      const response = await fetch(delivery.url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': 'ascend-webhooks/1',
+          [WEBHOOK_HEADERS.event]: delivery.event,
+          [WEBHOOK_HEADERS.delivery]: delivery.deliveryId,
+          [WEBHOOK_HEADERS.timestamp]: timestamp,
+          [WEBHOOK_HEADERS.signature]: webhookSignature(delivery.secret, timestamp, delivery.payload),
+        },
+        body: delivery.payload,
+        signal: controller.signal,
+        redirect: 'manual',
+      });
+      status = response.status;
+      await response.arrayBuffer().catch(() => undefined);
+      if (!response.ok) error = `HTTP ${response.status}`;
+    } catch (err) {
+      error = controller.signal.aborted ? `no answer within ${timeoutMs} ms` : `cannot reach ${new URL(delivery.url).host}: ${(err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message}`;
+    } finally {
+      clearTimeout(timer);
+      this.inFlight.delete(controller);
+    }
+    const now = new Date().toISOString();
+    if (error === undefined) {
+      await outbox.markDelivered(delivery.deliveryId, now, status!);
+      this.options.onAttempt?.('delivered');
+      return;
+    }
+    const attempt = delivery.attempts + 1;
+    const maxAttempts = this.options.maxAttempts ?? 8;
+    if (attempt >= maxAttempts) {
+      await outbox.markFailed(delivery.deliveryId, now, error, status, undefined);
+      this.options.onAttempt?.('dead');
+      logger.warn({ webhookId: delivery.webhookId, deliveryId: delivery.deliveryId, event: delivery.event, attempts: attempt, error }, 'webhook delivery dead-lettered');
+      return;
+    }
+    const base = this.options.retryBaseDelayMs ?? 1000;
+    const delay = Math.min(this.options.retryMaxDelayMs ?? 300_000, base * 2 ** (attempt - 1));
+    const jittered = delay / 2 + Math.random() * (delay / 2);
+    await outbox.markFailed(delivery.deliveryId, now, error, status, new Date(Date.now() + jittered).toISOString());
+    this.options.onAttempt?.('failed');
+    logger.info({ webhookId: delivery.webhookId, deliveryId: delivery.deliveryId, attempts: attempt, error }, 'webhook delivery failed; will retry');
+  }
+}

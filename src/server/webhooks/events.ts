@@ -1,0 +1,51 @@
+/**
+ * Which webhook events an audit event is, for one webhook: only its organisation's agents, only
+ * the events it subscribed to. The body is built once here and signed and sent as these bytes.
+ */
+import type { DeliveryMapper, WebhookEvent } from '../../store/outbox.js';
+import type { AuditEvent } from '../../types.js';
+import { orgOfAgentId } from '../tenant-store.js';
+
+/** The webhook events an audit event stands for. */
+export function webhookEventsOf(event: AuditEvent): WebhookEvent[] {
+  switch (event.type) {
+    case 'action.evaluated':
+      return event.data.decision === 'denied' ? ['action.evaluated', 'action.denied'] : ['action.evaluated'];
+    case 'approval.requested':
+      return ['approval.requested'];
+    case 'approval.approved':
+      return ['action.approved'];
+    case 'approval.rejected':
+    case 'approval.expired':
+      return ['action.denied'];
+    case 'action.completed':
+      return ['action.completed'];
+    case 'action.failed':
+      return ['action.failed'];
+    default:
+      return [];
+  }
+}
+
+/** The delivery mapper the dispatcher uses. */
+export const mapAuditEventToDeliveries: DeliveryMapper = (event, webhook) => {
+  if (event.agentId === null || orgOfAgentId(event.agentId) !== webhook.org) return [];
+  const prefix = `${webhook.org}::`;
+  const agentId = event.agentId.startsWith(prefix) ? event.agentId.slice(prefix.length) : event.agentId;
+  return webhookEventsOf(event)
+    .filter((name) => webhook.events.includes(name))
+    .map((name) => ({
+      event: name,
+      payload: JSON.stringify({
+        event: name,
+        auditSeq: event.seq,
+        auditType: event.type,
+        occurredAt: event.ts,
+        agentId,
+        actionId: event.actionId,
+        approvalId: event.approvalId,
+        actor: event.actor,
+        data: event.data,
+      }),
+    }));
+};

@@ -1,0 +1,76 @@
+/**
+ * The webhook outbox: registered webhooks and their deliveries. Deliveries are made from the
+ * audit trail (each webhook keeps a cursor: the last audit `seq` it has turned into
+ * deliveries), so an event committed before a crash is delivered after it, and the cursor moves
+ * in the same transaction that writes the deliveries — nothing is lost, nothing enqueued twice.
+ * Replicas claim due deliveries with a lease, so each is delivered by one of them.
+ */
+import type { AuditEvent } from '../types.js';
+
+/** Events a webhook can subscribe to. */
+export const WEBHOOK_EVENTS = ['action.evaluated', 'action.approved', 'action.denied', 'action.completed', 'action.failed', 'approval.requested'] as const;
+/** One of {@link WEBHOOK_EVENTS}. */
+export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
+
+/** A registered webhook. */
+export interface WebhookRecord {
+  webhookId: string;
+  org: string;
+  url: string;
+  events: WebhookEvent[];
+  /** Signs each delivery (HMAC-SHA256); the customer's own secret, never derived. */
+  secret: string;
+  createdAt: string;
+  createdBy: string;
+  disabledAt?: string;
+}
+
+/** Delivery states: `dead` after the last attempt failed (dead-lettered, kept for inspection). */
+export type DeliveryStatus = 'pending' | 'delivered' | 'dead';
+
+/** One event for one webhook. */
+export interface DeliveryRecord {
+  deliveryId: string;
+  webhookId: string;
+  event: WebhookEvent;
+  auditSeq: number;
+  /** The exact JSON body sent. */
+  payload: string;
+  status: DeliveryStatus;
+  attempts: number;
+  nextAttemptAt: string;
+  lastError?: string;
+  lastStatus?: number;
+  createdAt: string;
+  deliveredAt?: string;
+}
+
+/** A delivery claimed for sending, with where and how to sign it. */
+export interface ClaimedDelivery extends DeliveryRecord {
+  url: string;
+  secret: string;
+}
+
+/** What the dispatcher makes of one audit event for one webhook: zero or more deliveries. */
+export type DeliveryMapper = (event: AuditEvent, webhook: WebhookRecord) => Array<{ event: WebhookEvent; payload: string }>;
+
+/** Persistence of webhooks and deliveries. */
+export interface WebhookOutbox {
+  /** Register a webhook; it receives events appended from now on. */
+  createWebhook(webhook: Omit<WebhookRecord, 'disabledAt'>): Promise<WebhookRecord>;
+  listWebhooks(org?: string): Promise<WebhookRecord[]>;
+  getWebhook(webhookId: string): Promise<WebhookRecord | undefined>;
+  /** Stop delivering to it (its history stays). NotFoundError if unknown. */
+  disableWebhook(webhookId: string, now: string): Promise<WebhookRecord>;
+  /** Turn audit events after each enabled webhook's cursor (at most `limit` per webhook) into deliveries. */
+  enqueueDeliveries(map: DeliveryMapper, now: string, limit: number): Promise<number>;
+  /** Take up to `limit` due deliveries, leased for `leaseMs` so no other dispatcher sends them meanwhile. */
+  claimDeliveries(now: string, limit: number, leaseMs: number): Promise<ClaimedDelivery[]>;
+  markDelivered(deliveryId: string, now: string, httpStatus: number): Promise<void>;
+  /** A failed attempt: retried at `nextAttemptAt`, or dead-lettered when it is undefined. */
+  markFailed(deliveryId: string, now: string, error: string, httpStatus: number | undefined, nextAttemptAt: string | undefined): Promise<void>;
+  listDeliveries(filter?: { webhookId?: string; status?: DeliveryStatus; limit?: number }): Promise<DeliveryRecord[]>;
+  /** Deliveries per status (for `/metrics`). */
+  countDeliveries(): Promise<Record<DeliveryStatus, number>>;
+  close(): Promise<void>;
+}
