@@ -19,6 +19,7 @@ import { approvalRoutes } from './routes/approvals.js';
 import { TenantStore } from './tenant-store.js';
 import { ServerMetrics } from './metrics.js';
 import { webhookRoutes } from './routes/webhooks.js';
+import { eventRoutes } from './routes/events.js';
 import { WebhookDispatcher, type WebhookDispatcherOptions } from './webhooks/dispatcher.js';
 import type { WebhookOutbox } from '../store/outbox.js';
 import { ValidationError } from '../errors.js';
@@ -115,6 +116,7 @@ export async function buildServer(options: AscendServerOptions): Promise<AscendS
   actionRoutes(router, metrics);
   approvalRoutes(router, { longPollMaxMs: options.longPollMaxMs ?? 25_000, watch: (listener) => options.store.watch(listener) });
   adminRoutes(router);
+  eventRoutes(router, (listener) => options.store.watch(listener));
 
   let dispatcher: WebhookDispatcher | undefined;
   let unwatchDispatcher: (() => void) | undefined;

@@ -5,7 +5,7 @@
  * organisation's view of the engine and store. The same declarations make `/v1/openapi.json`.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { z } from 'zod';
+import { z } from 'zod';
 import type { LocalTransport } from '../transport/local.js';
 import type { ApiKeyRole } from '../types.js';
 import { requireRole, type Caller, type RequestAuthenticator } from './auth.js';
@@ -61,6 +61,17 @@ export interface RouteDoc {
   response: z.ZodType;
 }
 
+/** A long-lived `text/event-stream` route. */
+export interface StreamSpec<Q extends z.ZodType | undefined> {
+  url: string;
+  summary: string;
+  roles: readonly ApiKeyRole[];
+  what: string;
+  query?: Q;
+  /** Write events with `send` until `ctx.signal` aborts (client gone, server stopping). */
+  handler(ctx: RouteContext<undefined, Out<Q>, undefined>, send: (event: { id?: string; event: string; data: string }) => boolean): Promise<void>;
+}
+
 /** Registers authenticated routes. */
 export class Router {
   /** Every route added, for the OpenAPI document. */
@@ -73,6 +84,50 @@ export class Router {
     private readonly rawBodyOf: (request: FastifyRequest) => Buffer | undefined,
     private readonly shutdown: AbortSignal,
   ) {}
+
+  /** Server-sent events: authenticated and parsed like {@link add}, then the socket is the handler's. */
+  stream<Q extends z.ZodType | undefined = undefined>(spec: StreamSpec<Q>): void {
+    const doc: RouteDoc = { method: 'GET', url: spec.url, summary: `${spec.summary} (text/event-stream)`, roles: spec.roles, response: z.string() };
+    if (spec.query) doc.query = spec.query;
+    this.docs.push(doc);
+    this.app.get(spec.url, async (request, reply) => {
+      const caller = await this.auth.authenticate({ method: request.method, url: request.url, headers: request.headers, rawBody: undefined });
+      requireRole(caller, spec.roles, spec.what);
+      const query = (spec.query ? parseWire(spec.query, request.query, 'query') : undefined) as Out<Q>;
+      const closed = new AbortController();
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+      res.write(': ascend event stream\n\n');
+      res.once('close', () => closed.abort());
+      const signal = AbortSignal.any([closed.signal, this.shutdown]);
+      const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
+      const send = (e: { id?: string; event: string; data: string }): boolean =>
+        res.write(`${e.id !== undefined ? `id: ${e.id}\n` : ''}event: ${e.event}\ndata: ${e.data.replace(/\n/g, '\ndata: ')}\n\n`);
+      try {
+        await spec.handler(
+          {
+            caller,
+            scope: this.scopeOf(caller.org),
+            params: undefined,
+            query,
+            body: undefined,
+            header: (name) => {
+              const value = request.headers[name.toLowerCase()];
+              return Array.isArray(value) ? value[0] : value;
+            },
+            signal,
+          },
+          send,
+        );
+      } catch (err) {
+        request.log.error({ err }, 'event stream failed');
+      } finally {
+        clearInterval(heartbeat);
+        res.end();
+      }
+    });
+  }
 
   add<P extends z.ZodType | undefined = undefined, Q extends z.ZodType | undefined = undefined, B extends z.ZodType | undefined = undefined>(
     spec: RouteSpec<P, Q, B>,

@@ -190,6 +190,12 @@ export class TenantStore implements Store {
     }
   }
 
+  /** The newest `seq` of the shared chain (any organisation's): a cursor to follow from. */
+  async latestSeq(): Promise<number> {
+    const [newest] = await this.base.readAudit({ newestFirst: true, limit: 1 });
+    return newest?.seq ?? 0;
+  }
+
   verifyAudit(): Promise<AuditVerification> {
     return this.base.verifyAudit();
   }

@@ -1,0 +1,99 @@
+/**
+ * `GET /v1/events` on a real server: live server-sent events of the caller's organisation,
+ * resumable with Last-Event-ID, refused to agent keys.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { callDigest } from '../../src/canonical.js';
+import { api, disposeServer, startServerProcess, type ServerProcess } from './helpers.js';
+
+let server: ServerProcess;
+beforeAll(async () => {
+  server = await startServerProcess();
+});
+afterAll(async () => {
+  await disposeServer(server);
+});
+
+interface Sse {
+  id?: string;
+  event: string;
+  data: any;
+  at: number;
+}
+
+/** Open the stream and collect parsed events until `close()`. */
+async function follow(key: string, headers: Record<string, string> = {}, query = ''): Promise<{ events: Sse[]; close(): void; status: number }> {
+  const controller = new AbortController();
+  const response = await fetch(`${server.url}/v1/events${query}`, { headers: { authorization: `Bearer ${key}`, ...headers }, signal: controller.signal });
+  const events: Sse[] = [];
+  if (response.ok && response.body) {
+    void (async () => {
+      const decoder = new TextDecoder();
+      let buffer = '';
+      try {
+        for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+          buffer += decoder.decode(chunk, { stream: true });
+          let end: number;
+          while ((end = buffer.indexOf('\n\n')) >= 0) {
+            const block = buffer.slice(0, end);
+            buffer = buffer.slice(end + 2);
+            const fields = Object.fromEntries(block.split('\n').filter((l) => !l.startsWith(':')).map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 2)]));
+            if (fields.event) events.push({ id: fields.id, event: fields.event, data: JSON.parse(fields.data), at: Date.now() });
+          }
+        }
+      } catch {
+        // aborted
+      }
+    })();
+  }
+  return { events, close: () => controller.abort(), status: response.status };
+}
+
+async function waitFor<T>(fn: () => T | undefined, ms = 3000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+function evaluate(key: Parameters<typeof api>[3], agentId: string, actionType: string, parameters: Record<string, unknown>) {
+  return api(server, 'POST', '/v1/actions/evaluate', key, { agentId, actionType, parameters, digest: callDigest({ agentId, actionType, resource: '', parameters }) });
+}
+
+describe('/v1/events', () => {
+  it('streams approval requests and decisions live, only of the organisation', async () => {
+    const stream = await follow(server.keys.approver.apiKey);
+    expect(stream.status).toBe(200);
+    await new Promise((r) => setTimeout(r, 100));
+    await evaluate(server.keys.otherAgent, 'theirs', 'payments.transfer', { amount: 5000 });
+    const sentAt = Date.now();
+    const d = await evaluate(server.keys.agent, 'ours', 'payments.transfer', { amount: 5000 });
+    const requested = await waitFor(() => stream.events.find((e) => e.event === 'approval.requested' && e.data.approvalId === d.body.approvalRequestId));
+    expect(requested.at - sentAt).toBeLessThan(250);
+    await api(server, 'POST', `/v1/approvals/${d.body.approvalRequestId}/approve`, server.keys.approver, {});
+    await waitFor(() => stream.events.find((e) => e.event === 'approval.approved'));
+    expect(stream.events.some((e) => String(e.data.agentId).includes('theirs'))).toBe(false);
+    stream.close();
+  });
+
+  it('resumes after Last-Event-ID without missing events', async () => {
+    const first = await follow(server.keys.approver.apiKey);
+    await new Promise((r) => setTimeout(r, 100));
+    await evaluate(server.keys.agent, 'resumer', 'db.query', { sql: 'select 1' });
+    const seen = await waitFor(() => first.events.find((e) => e.data.agentId === 'resumer'));
+    first.close();
+    await evaluate(server.keys.agent, 'resumer', 'db.query', { sql: 'select 2' }); // while disconnected
+    const second = await follow(server.keys.approver.apiKey, { 'last-event-id': seen.id! });
+    const missed = await waitFor(() => second.events.find((e) => e.data.agentId === 'resumer' && e.data.data?.parameters?.sql === 'select 2'));
+    expect(Number(missed.id)).toBeGreaterThan(Number(seen.id));
+    second.close();
+  });
+
+  it('is refused to an agent key', async () => {
+    const stream = await follow(server.keys.agent.apiKey);
+    expect(stream.status).toBe(403);
+  });
+});
