@@ -17,6 +17,7 @@ import { describeError, governCall, type GovernedCall, type LifecycleClient } fr
 import { createLogger } from './logging.js';
 import { Redactor } from './redact.js';
 import { isoTime } from './time.js';
+import { endSpan, startSpan } from './tracing.js';
 import { defaultDbPath, openSqliteStore } from './store/sqlite.js';
 import { HttpTransport } from './transport/http.js';
 import { LocalTransport } from './transport/local.js';
@@ -319,16 +320,22 @@ export class AscendClient implements LifecycleClient {
     }
     if (!wait && !decidedInProcess) return pending;
     const waitMs = timeoutMs ?? this.options.approvalTimeoutMs ?? pending.approvalTimeoutSeconds * 1000;
+    const span = startSpan('ascend.wait', { 'ascend.approval_id': approvalId, 'ascend.action_id': pending.actionId });
     try {
       const approval = await waitForDecidedApproval(this.transport, approvalId, {
         timeoutMs: waitMs,
         ...(signal ? { signal } : {}),
       });
+      span?.setAttribute('ascend.approval_status', approval.status);
+      endSpan(span);
       return await settlePending(this.transport, pending, approval, digest);
     } catch (err) {
       if (err instanceof AscendError && err.code === 'approval_timeout') {
+        span?.setAttribute('ascend.approval_status', 'timeout');
+        endSpan(span);
         return denied(pending, 'approval_timeout', `Nobody decided within ${waitMs} ms; the call is denied`);
       }
+      endSpan(span, err);
       throw err;
     }
   }

@@ -5,6 +5,7 @@
 import { performance } from 'node:perf_hooks';
 import { ApprovalTimeoutError, AuthorizationError } from './errors.js';
 import type { DecisionResult, EvaluateActionInput, OutcomeRecord } from './types.js';
+import { endSpan, startSpan, type SpanLike } from './tracing.js';
 
 /** One tool call to govern. */
 export interface GovernedCall {
@@ -40,39 +41,65 @@ export async function governCall<T>(
   call: GovernedCall,
   run: (decision: DecisionResult) => T | Promise<T>,
 ): Promise<T> {
-  // Field by field rather than a spread: cheaper on the hot path (see transport/local.ts).
-  const decision = await client.evaluateAction({
-    actionType: call.actionType,
-    resource: call.resource,
-    parameters: call.parameters,
-    context: call.context,
-    requireHumanApproval: call.requireHumanApproval,
-    waitForApproval: call.waitForApproval ?? true,
-    approvalTimeoutMs: call.approvalTimeoutMs,
-    signal: call.signal,
-  });
-  if (decision.decision !== 'allowed') throw refusal(decision, call);
+  const root = startSpan('ascend.govern', { 'ascend.action_type': call.actionType });
+  const evaluating = startSpan('ascend.evaluate', { 'ascend.action_type': call.actionType }, root);
+  let decision: DecisionResult;
+  try {
+    // Field by field rather than a spread: cheaper on the hot path (see transport/local.ts).
+    decision = await client.evaluateAction({
+      actionType: call.actionType,
+      resource: call.resource,
+      parameters: call.parameters,
+      context: call.context,
+      requireHumanApproval: call.requireHumanApproval,
+      waitForApproval: call.waitForApproval ?? true,
+      approvalTimeoutMs: call.approvalTimeoutMs,
+      signal: call.signal,
+    });
+  } catch (err) {
+    endSpan(evaluating, err);
+    endSpan(root, err);
+    throw err;
+  }
+  if (evaluating) {
+    evaluating.setAttribute('ascend.decision', decision.decision);
+    evaluating.setAttribute('ascend.risk_score', decision.riskScore);
+    evaluating.setAttribute('ascend.action_id', decision.actionId);
+    endSpan(evaluating);
+  }
+  if (decision.decision !== 'allowed') {
+    const refused = refusal(decision, call);
+    endSpan(root, refused);
+    throw refused;
+  }
 
+  const running = startSpan('ascend.run', { 'ascend.action_id': decision.actionId }, root);
   const started = performance.now();
   let result: T;
   try {
     result = await run(decision);
   } catch (err) {
-    await client.recordOutcome({
-      actionId: decision.actionId,
-      status: 'failed',
-      error: describeError(err),
-      durationMs: performance.now() - started,
-    });
+    endSpan(running, err);
+    await record(client, root, { actionId: decision.actionId, status: 'failed', error: describeError(err), durationMs: performance.now() - started });
+    endSpan(root, err);
     throw err;
   }
-  await client.recordOutcome({
-    actionId: decision.actionId,
-    status: 'completed',
-    result: client.summarizeResult(result),
-    durationMs: performance.now() - started,
-  });
+  endSpan(running);
+  await record(client, root, { actionId: decision.actionId, status: 'completed', result: client.summarizeResult(result), durationMs: performance.now() - started });
+  endSpan(root);
   return result;
+}
+
+async function record(client: LifecycleClient, root: SpanLike | undefined, outcome: Omit<OutcomeRecord, 'recordedAt'>): Promise<void> {
+  const recording = startSpan('ascend.record', { 'ascend.action_id': outcome.actionId, 'ascend.status': outcome.status }, root);
+  try {
+    await client.recordOutcome(outcome);
+  } catch (err) {
+    endSpan(recording, err);
+    endSpan(root, err);
+    throw err;
+  }
+  endSpan(recording);
 }
 
 /** The error for a call that may not run. */

@@ -38,7 +38,7 @@ async function follow(key: string, headers: Record<string, string> = {}, query =
             const block = buffer.slice(0, end);
             buffer = buffer.slice(end + 2);
             const fields = Object.fromEntries(block.split('\n').filter((l) => !l.startsWith(':')).map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 2)]));
-            if (fields.event) events.push({ id: fields.id, event: fields.event, data: JSON.parse(fields.data), at: Date.now() });
+            if (fields.event && fields.data !== undefined) events.push({ id: fields.id, event: fields.event, data: JSON.parse(fields.data), at: Date.now() });
           }
         }
       } catch {
