@@ -151,9 +151,11 @@ export class Router {
         const params = (spec.params ? parseWire(spec.params, request.params, 'params') : undefined) as Out<P>;
         const query = (spec.query ? parseWire(spec.query, request.query, 'query') : undefined) as Out<Q>;
         const body = (spec.body ? parseWire(spec.body, request.body, 'body') : undefined) as Out<B>;
-        const closed = new AbortController();
-        const onClose = (): void => closed.abort();
-        reply.raw.once('close', onClose); // the connection went away (or the answer was sent)
+        // The abort signal is made only for handlers that read it (long-polls): making one per
+        // request showed up in profiles.
+        let signal: AbortSignal | undefined;
+        let onClose: (() => void) | undefined;
+        const shutdown = this.shutdown;
         try {
           return await spec.handler({
             caller,
@@ -165,10 +167,18 @@ export class Router {
               const value = request.headers[name.toLowerCase()];
               return Array.isArray(value) ? value[0] : value;
             },
-            signal: AbortSignal.any([closed.signal, this.shutdown]),
+            get signal(): AbortSignal {
+              if (!signal) {
+                const closed = new AbortController();
+                onClose = () => closed.abort();
+                reply.raw.once('close', onClose); // the connection went away (or the answer was sent)
+                signal = AbortSignal.any([closed.signal, shutdown]);
+              }
+              return signal;
+            },
           });
         } finally {
-          reply.raw.off('close', onClose);
+          if (onClose) reply.raw.off('close', onClose);
         }
       },
     });

@@ -18,7 +18,12 @@ export interface StartServerOptions extends Omit<AscendServerOptions, 'store' | 
   host: string;
   /** 0 picks a free port. */
   port: number;
-  durability?: 'sync' | 'batched';
+  /**
+   * `group` (default): writes of concurrent requests share one commit (every `flushIntervalMs`,
+   * 1 ms), and each request is answered only once its write is committed — sync-mode durability
+   * at group-commit throughput. `sync`: one commit per write.
+   */
+  durability?: 'group' | 'sync';
   logger: Logger;
 }
 
@@ -34,7 +39,7 @@ export interface RunningServer {
 export async function startServer(options: StartServerOptions): Promise<RunningServer> {
   const policy = loadPolicyFile(options.policyPath);
   if (policy instanceof PolicyError) throw policy;
-  const store = openDatabase(options.database, options.durability ? { durability: options.durability } : {});
+  const store = openDatabase(options.database, options.durability === 'sync' ? { durability: 'sync' } : { durability: 'batched', flushIntervalMs: 1 });
   let outbox: WebhookOutbox | undefined;
   try {
     outbox = openOutbox(options.database);

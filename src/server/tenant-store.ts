@@ -208,6 +208,11 @@ export class TenantStore implements Store {
     return this.base.flush();
   }
 
+  /** See {@link Store.whenDurable}: what the server waits for before it acknowledges a write. */
+  whenDurable(): Promise<void> {
+    return this.base.whenDurable ? this.base.whenDurable() : this.base.flush();
+  }
+
   /** The shared store stays open: the server closes it. */
   async close(): Promise<void> {}
 }

@@ -93,6 +93,18 @@ export class WriteQueue {
     return false;
   }
 
+  /**
+   * Someone waits for the queue to commit: flush on the next turn of the event loop rather than
+   * at the interval. Requests that arrived in the same turn of I/O share that commit.
+   */
+  flushSoon(): void {
+    if (this.immediate !== undefined || this.items.length === 0) return;
+    this.immediate = setImmediate(() => {
+      this.immediate = undefined;
+      this.onTimer();
+    });
+  }
+
   /** Take back the last write pushed (its size-triggered flush failed, so its caller is told). */
   popLast(item: QueuedWrite): void {
     if (this.items[this.items.length - 1] !== item) return;

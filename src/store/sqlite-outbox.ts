@@ -122,6 +122,14 @@ export class SqliteWebhookOutbox implements WebhookOutbox {
   }
 
   async enqueueDeliveries(map: DeliveryMapper, now: string, limit: number): Promise<number> {
+    // A read first: the write lock is taken only when a webhook is behind the chain's head, so
+    // an idle outbox never contends with the store's commits.
+    const behind = this.run('enqueueDeliveries', () =>
+      this.db
+        .prepare('SELECT 1 FROM webhooks WHERE disabled_at IS NULL AND cursor_seq < (SELECT coalesce(MAX(seq), 0) FROM audit_events) LIMIT 1')
+        .get(),
+    );
+    if (behind === undefined) return 0;
     return this.run('enqueueDeliveries', () =>
       this.db
         .transaction((): number => {
@@ -150,6 +158,10 @@ export class SqliteWebhookOutbox implements WebhookOutbox {
 
   async claimDeliveries(now: string, limit: number, leaseMs: number): Promise<ClaimedDelivery[]> {
     const leaseUntil = new Date(Date.parse(now) + leaseMs).toISOString();
+    const due = this.run('claimDeliveries', () =>
+      this.db.prepare("SELECT 1 FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= ? LIMIT 1").get(now),
+    );
+    if (due === undefined) return [];
     return this.run('claimDeliveries', () =>
       this.db
         .transaction((): ClaimedDelivery[] => {

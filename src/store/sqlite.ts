@@ -137,6 +137,8 @@ export class SqliteStore implements Store {
   private closed = false;
   /** Whether this connection has committed a write. */
   private wrote = false;
+  /** Callers of {@link whenDurable} waiting for the next group commit. */
+  private durableWaiters: Array<{ resolve: () => void; reject: (err: Error) => void }> = [];
 
   /** Prefer {@link openSqliteStore}. */
   constructor(path: string, options: SqliteStoreOptions = {}) {
@@ -697,6 +699,28 @@ export class SqliteStore implements Store {
     return this.notifier.add(listener);
   }
 
+  /**
+   * Resolves once every write made before the call is committed: at once in `sync` mode or when
+   * nothing is queued, else at the group commit on the next turn of the event loop, which every
+   * write queued in this turn shares. Rejects if that commit fails. A server acknowledges with
+   * it: group-commit throughput, sync-mode durability.
+   */
+  whenDurable(): Promise<void> {
+    if (!this.queue || this.queue.length === 0) return Promise.resolve();
+    this.queue.flushSoon();
+    return new Promise((resolve, reject) => this.durableWaiters.push({ resolve, reject }));
+  }
+
+  private settleDurable(error?: Error): void {
+    if (this.durableWaiters.length === 0) return;
+    const waiters = this.durableWaiters;
+    this.durableWaiters = [];
+    for (const w of waiters) {
+      if (error) w.reject(error);
+      else w.resolve();
+    }
+  }
+
   /** Commit everything queued; when it resolves, every write made before the call is durable. */
   async flush(): Promise<void> {
     return this.guard('flush', () => this.flushQueue());
@@ -797,6 +821,7 @@ export class SqliteStore implements Store {
     if (report && this.queue) {
       this.queue.remove(queued);
       this.report(report);
+      if (this.queue.length === 0) this.settleDurable();
     }
     this.notifier.notify();
     return result;
@@ -931,8 +956,11 @@ export class SqliteStore implements Store {
     if (this.closed) return;
     try {
       this.flushQueue();
+      if (this.queue?.length === 0) this.settleDurable();
     } catch (err) {
-      this.onFlushError(asStoreError(toStoreError(err, this.path, 'flushing queued writes', this.busyTimeoutMs)));
+      const error = asStoreError(toStoreError(err, this.path, 'flushing queued writes', this.busyTimeoutMs));
+      this.settleDurable(error);
+      this.onFlushError(error);
     }
   }
 

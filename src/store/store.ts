@@ -167,6 +167,12 @@ export interface Store {
   watch(listener: () => void): () => void;
   /** Commit everything queued. */
   flush(): Promise<void>;
+  /**
+   * Optional: resolve once every write made before the call is committed, waiting for the next
+   * group commit rather than forcing one (see SqliteStore). Absent: writes are durable when their
+   * promises resolve, or after {@link flush}.
+   */
+  whenDurable?(): Promise<void>;
   /** Flush, stop timers, close the database. Idempotent. */
   close(): Promise<void>;
 }

@@ -53,6 +53,8 @@ export function actionRoutes(router: Router, metrics: ServerMetrics): void {
     response: DecisionResultSchema,
     async handler(ctx) {
       const decision = await evaluate(ctx);
+      // Acknowledged means committed: wait for the group commit that carries this decision.
+      await ctx.scope.store.whenDurable();
       metrics.decision(decision.decision, decision.conditions);
       return decision;
     },
@@ -108,6 +110,7 @@ export function actionRoutes(router: Router, metrics: ServerMetrics): void {
           ...('result' in body && body.result !== undefined ? { result: body.result } : {}),
         };
         await ctx.scope.transport.recordOutcome(outcome);
+        await ctx.scope.store.whenDurable();
         return { recorded: true, outcome };
       },
     });
@@ -125,6 +128,7 @@ export function actionRoutes(router: Router, metrics: ServerMetrics): void {
     response: z.object({ uploaded: z.boolean() }),
     async handler(ctx) {
       await ctx.scope.transport.uploadFailOpen(ctx.body);
+      await ctx.scope.store.whenDurable();
       return { uploaded: true };
     },
   });

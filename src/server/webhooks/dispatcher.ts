@@ -25,6 +25,8 @@ export interface WebhookDispatcherOptions {
   timeoutMs?: number;
   /** Deliveries sent at once. Default 8. */
   concurrency?: number;
+  /** Kicks within this window share one round. Default 10. */
+  debounceMs?: number;
   /** Called after each attempt (metrics). */
   onAttempt?: (outcome: 'delivered' | 'failed' | 'dead') => void;
 }
@@ -34,6 +36,7 @@ export class WebhookDispatcher {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private again = false;
+  private pendingKick: NodeJS.Timeout | undefined;
   private stopped = false;
   private readonly inFlight = new Set<AbortController>();
 
@@ -44,8 +47,19 @@ export class WebhookDispatcher {
     this.schedule();
   }
 
-  /** Look for work now (after a commit). */
+  /**
+   * Look for work soon (after a commit). Kicks within `debounceMs` share one round, so a busy
+   * server does not run a round per commit.
+   */
   kick(): void {
+    if (this.stopped || this.pendingKick) return;
+    this.pendingKick = setTimeout(() => {
+      this.pendingKick = undefined;
+      this.runNow();
+    }, this.options.debounceMs ?? 10);
+  }
+
+  private runNow(): void {
     if (this.stopped) return;
     if (this.running) {
       this.again = true;
@@ -57,7 +71,7 @@ export class WebhookDispatcher {
         this.running = undefined;
         if (this.again) {
           this.again = false;
-          this.kick();
+          this.runNow();
         }
       });
   }
@@ -65,7 +79,7 @@ export class WebhookDispatcher {
   private schedule(): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
-      this.kick();
+      this.runNow();
       this.schedule();
     }, this.options.pollIntervalMs ?? 500);
     this.timer.unref();
@@ -75,6 +89,7 @@ export class WebhookDispatcher {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
+    clearTimeout(this.pendingKick);
     for (const controller of this.inFlight) controller.abort();
     await this.running;
   }

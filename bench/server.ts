@@ -1,0 +1,139 @@
+/**
+ * `npm run bench:server`: `ascend serve` (SQLite, group commit: each answer after its commit; one process) against a bare
+ * Fastify JSON endpoint, both child processes on this machine, measured in the same run:
+ * - throughput and latency at 50 connections (autocannon): evaluate vs the bare endpoint;
+ * - the client-observed round trip of one evaluate (`AscendClient.evaluateAction` over HTTP:
+ *   validation, redaction, digest, fetch, response validation) vs a bare `fetch` to the bare
+ *   endpoint with the same body, taking turns in blocks.
+ * Budgets (DESIGN §8): throughput ≥ 50% of the bare endpoint's, p99 ≤ 10 ms at 50 connections;
+ * client-observed ≤ 1.5× the bare round trip.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import autocannon from 'autocannon';
+import { callDigest } from '../src/canonical.js';
+import { AscendClient } from '../src/index.js';
+import { generateApiKey } from '../src/server/api-keys.js';
+import { openSqliteStore } from '../src/store/sqlite.js';
+import { percentile, printResult, raceAsync } from './lib.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const TSX = pathToFileURL(path.join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href;
+const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 8);
+const CONNECTIONS = 50;
+
+const POLICY = `version: 1
+default: deny
+rules:
+  - id: reads
+    actions: ["db.query"]
+    when: 'parameters.sql.matches("(?i)^\\\\s*select\\\\b")'
+    effect: allow
+`;
+
+function start(args: string[], cwd: string): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, ['--import', TSX, ...args], { cwd, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ASCEND_LOG_LEVEL: 'warn' } });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m) resolve({ url: m[1]!, child });
+    });
+    child.once('exit', (code) => reject(new Error(`exited with ${code}`)));
+  });
+}
+
+function stop(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+  });
+}
+
+async function load(url: string, body: string, headers: Record<string, string>): Promise<autocannon.Result> {
+  return autocannon({ url, method: 'POST', body, headers: { 'content-type': 'application/json', ...headers }, connections: CONNECTIONS, duration: DURATION_S });
+}
+
+export async function benchServer(): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ascend-bench-server-'));
+  try {
+    fs.writeFileSync(path.join(dir, 'policy.yaml'), POLICY);
+    const dbPath = path.join(dir, 'ascend.db');
+    const key = generateApiKey({ name: 'bench', role: 'agent', org: 'default', createdBy: 'bench' });
+    const store = openSqliteStore(dbPath);
+    await store.createApiKey(key.record);
+    await store.close();
+
+    const parameters = { sql: 'SELECT id, name FROM customers WHERE id = 42' };
+    const evaluateBody = JSON.stringify({
+      agentId: 'bench-agent',
+      actionType: 'db.query',
+      resource: 'production_db',
+      parameters,
+      digest: callDigest({ agentId: 'bench-agent', actionType: 'db.query', resource: 'production_db', parameters }),
+    });
+
+    const bare = await start([path.join(ROOT, 'bench/fixtures/bare-fastify.ts')], dir);
+    const ascend = await start([path.join(ROOT, 'src/cli/main.ts'), 'serve', '--db', `sqlite:${dbPath}`, '--policy', 'policy.yaml', '--port', '0'], dir);
+    try {
+      // Warm both up, then load one at a time.
+      await autocannon({ url: `${bare.url}/bare`, method: 'POST', body: evaluateBody, headers: { 'content-type': 'application/json' }, connections: 10, duration: 1 });
+      await autocannon({ url: `${ascend.url}/v1/actions/evaluate`, method: 'POST', body: evaluateBody, headers: { 'content-type': 'application/json', authorization: `Bearer ${key.apiKey}` }, connections: 10, duration: 1 });
+      const bareLoad = await load(`${bare.url}/bare`, evaluateBody, {});
+      const evalLoad = await load(`${ascend.url}/v1/actions/evaluate`, evaluateBody, { authorization: `Bearer ${key.apiKey}` });
+      if (evalLoad.non2xx > 0 || evalLoad.errors > 0) throw new Error(`evaluate load had ${evalLoad.non2xx} non-2xx answers and ${evalLoad.errors} errors`);
+      const ratio = evalLoad.requests.average / bareLoad.requests.average;
+      const verdict = (ok: boolean): string => (ok ? 'OK' : 'MISSED');
+      console.log(`Throughput at ${CONNECTIONS} connections, ${DURATION_S} s each (autocannon)`);
+      console.log(`  bare Fastify JSON endpoint   ${bareLoad.requests.average.toFixed(0).padStart(7)} req/s   p50 ${bareLoad.latency.p50} ms   p99 ${bareLoad.latency.p99} ms`);
+      console.log(
+        `  ascend evaluate (group)      ${evalLoad.requests.average.toFixed(0).padStart(7)} req/s   p50 ${evalLoad.latency.p50} ms   p99 ${evalLoad.latency.p99} ms` +
+          `   ${(ratio * 100).toFixed(0)}% of bare (budget ≥ 50%: ${verdict(ratio >= 0.5)}), p99 budget ≤ 10 ms: ${verdict(evalLoad.latency.p99 <= 10)}` +
+          `, ≥ 10,000/s: ${verdict(evalLoad.requests.average >= 10_000)}`,
+      );
+      console.log();
+
+      const client = new AscendClient({ agentId: 'bench-agent', apiUrl: ascend.url, apiKey: key.apiKey, logLevel: 'warn', dataDir: path.join(dir, 'client') });
+      const call = { actionType: 'db.query', resource: 'production_db', parameters };
+      const [remote, fetchOnly] = await raceAsync(
+        [
+          { label: 'client.evaluateAction over HTTP', op: () => client.evaluateAction(call) },
+          {
+            label: 'bare fetch round trip (same body)',
+            op: async () => {
+              const r = await fetch(`${bare.url}/bare`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: evaluateBody });
+              return r.json();
+            },
+          },
+        ],
+        { samples: 3000, warmupOps: 500, blockSize: 100 },
+      );
+      await client.close();
+      const over = percentile(remote!.samplesUs, 50) / percentile(fetchOnly!.samplesUs, 50);
+      printResult({
+        name: 'Client-observed round trip, one call at a time',
+        rows: [
+          { label: fetchOnly!.label, p50Us: percentile(fetchOnly!.samplesUs, 50), p99Us: percentile(fetchOnly!.samplesUs, 99), note: 'baseline' },
+          {
+            label: remote!.label,
+            p50Us: percentile(remote!.samplesUs, 50),
+            p99Us: percentile(remote!.samplesUs, 99),
+            note: `${over.toFixed(2)}× the bare round trip at p50 (budget ≤ 1.5×: ${verdict(over <= 1.5)}); includes the server's decision commit`,
+          },
+        ],
+      });
+    } finally {
+      await stop(bare.child);
+      await stop(ascend.child);
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+console.log(`ascend-sdk server benchmarks — Node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}\n`);
+await benchServer();
