@@ -24,7 +24,7 @@ export const serveCommand: CommandSpec = {
     host: { type: 'string', valueName: 'HOST', description: 'interface to listen on (default 127.0.0.1)' },
     port: { type: 'string', valueName: 'PORT', description: 'port (default 8080; 0 picks a free one)' },
     'require-signing': { type: 'boolean', description: 'refuse every unsigned request' },
-    durability: { type: 'string', valueName: 'MODE', description: 'sync (default) or batched, see the README' },
+    durability: { type: 'string', valueName: 'MODE', description: 'group (default: decisions share commits; each answered once committed) or sync (a commit per write)' },
     'body-limit': { type: 'string', valueName: 'BYTES', description: 'largest request body (default 1048576)' },
     'log-level': { type: 'string', valueName: 'LEVEL', description: 'fatal … trace, silent (default info)' },
     'webhook-attempts': { type: 'string', valueName: 'N', description: 'delivery attempts before a webhook delivery is dead-lettered (default 8)' },
@@ -38,8 +38,8 @@ export const serveCommand: CommandSpec = {
     const portText = ctx.string('port') ?? (env.ASCEND_PORT || env.PORT || '8080');
     const port = Number(portText);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0–65535, got "${portText}"`, ctx.commandPath);
-    const durability = ctx.string('durability') ?? 'sync';
-    if (durability !== 'sync' && durability !== 'batched') throw new UsageError('--durability must be sync or batched', ctx.commandPath);
+    const durability = ctx.string('durability') ?? 'group';
+    if (durability !== 'sync' && durability !== 'group') throw new UsageError('--durability must be group or sync', ctx.commandPath);
     const logLevel = opt('log-level', 'ASCEND_LOG_LEVEL') ?? 'info';
     if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`, ctx.commandPath);
     const bodyLimitText = ctx.string('body-limit');
