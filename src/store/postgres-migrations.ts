@@ -1,0 +1,201 @@
+/**
+ * Versioned, forward-only schema migrations for the PostgreSQL store.
+ *
+ * All steps, and the check of what is already applied, run in one transaction that first takes
+ * the schema's advisory lock (the same one every write takes), so replicas starting together are
+ * safe: the first creates the schema and applies the steps, the others wait and find nothing to
+ * do. Never edit a released step; add a new one.
+ */
+import type pg from 'pg';
+import { StoreError } from '../errors.js';
+import type { PgSchema } from './postgres-schema.js';
+
+/** One schema step. */
+export interface PgMigration {
+  /** 1, 2, 3, … with no gaps. */
+  version: number;
+  /** Short description, stored in `schema_migrations`. */
+  name: string;
+  /** The step's SQL for the schema `s` (already quoted); several statements allowed. */
+  sql: (s: string) => string;
+}
+
+/**
+ * Schema notes (why it looks like this):
+ * - The meaning mirrors the SQLite schema (migrations.ts), without its lazy action index: here a
+ *   decision writes its `actions` row and its audit event in one statement, and an outcome its
+ *   `outcomes` row. `record` holds the record's canonical JSON, the same text as its audit data.
+ * - Times are ISO strings `YYYY-MM-DDTHH:mm:ss.sssZ` (records.ts `isoUtc`), compared as text; ids
+ *   and times use `COLLATE "C"` so order is byte order whatever the database's collation.
+ * - `agents.version` is the `seq` of the agent's latest `agent.*` event (exact kill switch).
+ * - `ord` identity columns give "newest first" a tie-break in insertion order (SQLite's rowid).
+ * - `audit_events` is append-only: triggers refuse UPDATE, DELETE and TRUNCATE (tampering needs
+ *   to drop them first, which `verifyAudit` then catches through the hash chain).
+ */
+export const PG_MIGRATIONS: readonly PgMigration[] = [
+  {
+    version: 1,
+    name: 'initial schema',
+    sql: (s) => `
+CREATE TABLE ${s}.agents (
+  agent_id          TEXT COLLATE "C" PRIMARY KEY,
+  agent_name        TEXT NOT NULL,
+  agent_type        TEXT NOT NULL,
+  capabilities      TEXT NOT NULL,
+  allowed_resources TEXT NOT NULL,
+  metadata          TEXT NOT NULL,
+  blocked           BOOLEAN NOT NULL DEFAULT false,
+  blocked_reason    TEXT,
+  registered_at     TEXT COLLATE "C" NOT NULL,
+  updated_at        TEXT COLLATE "C" NOT NULL,
+  version           BIGINT NOT NULL
+);
+
+CREATE TABLE ${s}.actions (
+  action_id    TEXT COLLATE "C" PRIMARY KEY,
+  agent_id     TEXT COLLATE "C" NOT NULL,
+  decision     TEXT NOT NULL,
+  approval_id  TEXT COLLATE "C",
+  created_at   TEXT COLLATE "C" NOT NULL,
+  record       TEXT NOT NULL
+);
+CREATE INDEX actions_by_agent ON ${s}.actions (agent_id, created_at);
+
+CREATE TABLE ${s}.outcomes (
+  action_id    TEXT COLLATE "C" PRIMARY KEY REFERENCES ${s}.actions (action_id),
+  status       TEXT NOT NULL,
+  recorded_at  TEXT COLLATE "C" NOT NULL,
+  record       TEXT NOT NULL
+);
+
+CREATE TABLE ${s}.approvals (
+  approval_id   TEXT COLLATE "C" PRIMARY KEY,
+  action_id     TEXT COLLATE "C" NOT NULL REFERENCES ${s}.actions (action_id),
+  agent_id      TEXT COLLATE "C" NOT NULL,
+  action_type   TEXT NOT NULL,
+  resource      TEXT NOT NULL,
+  digest        TEXT COLLATE "C" NOT NULL,
+  status        TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'rejected', 'expired')),
+  requested_at  TEXT COLLATE "C" NOT NULL,
+  expires_at    TEXT COLLATE "C" NOT NULL,
+  decided_at    TEXT COLLATE "C",
+  decided_by    TEXT,
+  channel       TEXT,
+  comment       TEXT,
+  consumed_at   TEXT COLLATE "C",
+  grant_id      TEXT COLLATE "C",
+  request       TEXT NOT NULL,
+  ord           BIGINT GENERATED ALWAYS AS IDENTITY
+);
+CREATE INDEX approvals_by_status ON ${s}.approvals (status, requested_at);
+CREATE INDEX approvals_by_agent_digest ON ${s}.approvals (agent_id, digest);
+
+CREATE TABLE ${s}.grants (
+  grant_id     TEXT COLLATE "C" PRIMARY KEY,
+  agent_id     TEXT COLLATE "C" NOT NULL,
+  action_type  TEXT COLLATE "C" NOT NULL,
+  created_at   TEXT COLLATE "C" NOT NULL,
+  expires_at   TEXT COLLATE "C" NOT NULL,
+  created_by   TEXT NOT NULL,
+  channel      TEXT NOT NULL,
+  approval_id  TEXT COLLATE "C" REFERENCES ${s}.approvals (approval_id),
+  revoked_at   TEXT COLLATE "C",
+  revoked_by   TEXT,
+  ord          BIGINT GENERATED ALWAYS AS IDENTITY
+);
+CREATE INDEX grants_by_agent_action ON ${s}.grants (agent_id, action_type, expires_at);
+
+CREATE TABLE ${s}.api_keys (
+  key_id           TEXT COLLATE "C" PRIMARY KEY,
+  name             TEXT NOT NULL,
+  role             TEXT NOT NULL CHECK (role IN ('agent', 'approver', 'admin')),
+  org              TEXT NOT NULL,
+  secret_hash      TEXT NOT NULL,
+  signing_secret   TEXT,
+  require_signing  BOOLEAN NOT NULL DEFAULT false,
+  created_at       TEXT COLLATE "C" NOT NULL,
+  created_by       TEXT NOT NULL,
+  revoked_at       TEXT COLLATE "C",
+  revoked_by       TEXT,
+  ord              BIGINT GENERATED ALWAYS AS IDENTITY
+);
+
+CREATE TABLE ${s}.audit_events (
+  seq          BIGINT PRIMARY KEY,
+  ts           TEXT COLLATE "C" NOT NULL,
+  type         TEXT NOT NULL,
+  agent_id     TEXT COLLATE "C",
+  action_id    TEXT COLLATE "C",
+  approval_id  TEXT COLLATE "C",
+  actor        TEXT NOT NULL,
+  data         TEXT NOT NULL,
+  prev_hash    TEXT NOT NULL,
+  hash         TEXT NOT NULL
+);
+CREATE INDEX audit_by_agent ON ${s}.audit_events (agent_id, seq);
+CREATE INDEX audit_by_action ON ${s}.audit_events (action_id, seq);
+
+CREATE FUNCTION ${s}.audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'audit_events is append-only' USING ERRCODE = 'restrict_violation';
+END
+$$;
+CREATE TRIGGER audit_events_no_update BEFORE UPDATE OR DELETE ON ${s}.audit_events
+  FOR EACH ROW EXECUTE FUNCTION ${s}.audit_events_append_only();
+CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON ${s}.audit_events
+  FOR EACH STATEMENT EXECUTE FUNCTION ${s}.audit_events_append_only();
+`,
+  },
+];
+
+/** The newest PostgreSQL schema version this code knows. */
+export const PG_SCHEMA_VERSION: number = PG_MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);
+
+/**
+ * Bring `schema` up to date on `client` (a connection not in a transaction), creating the
+ * schema when missing. Safe to run from several processes at once. Throws StoreError (labelled
+ * with `label`) when the schema was written by a newer ascend-sdk.
+ * @returns the versions applied by this call (empty when the schema was current).
+ */
+export async function migratePostgres(
+  client: pg.ClientBase,
+  schema: PgSchema,
+  label: string,
+  migrations: readonly PgMigration[] = PG_MIGRATIONS,
+): Promise<number[]> {
+  const latest = migrations.reduce((max, m) => Math.max(max, m.version), 0);
+  const s = schema.quoted;
+  await client.query(`BEGIN; SELECT pg_advisory_xact_lock(${schema.lockKey})`);
+  try {
+    // Checked rather than CREATE SCHEMA IF NOT EXISTS: that needs CREATE on the database even
+    // when the schema exists, which a least-privilege role may lack.
+    const exists = await client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema.name]);
+    if (exists.rowCount === 0) await client.query(`CREATE SCHEMA ${s}`);
+    await client.query(`CREATE TABLE IF NOT EXISTS ${s}.schema_migrations (
+      version     INTEGER PRIMARY KEY,
+      name        TEXT NOT NULL,
+      applied_at  TEXT NOT NULL
+    )`);
+    const current = await client.query<{ version: number | null }>(`SELECT MAX(version) AS version FROM ${s}.schema_migrations`);
+    const version = current.rows[0]?.version ?? 0;
+    if (version > latest) {
+      throw new StoreError(`${label}: schema version ${version} is newer than this ascend-sdk supports (${latest}); upgrade ascend-sdk`);
+    }
+    const applied: number[] = [];
+    for (const step of [...migrations].sort((a, b) => a.version - b.version)) {
+      if (step.version <= version) continue;
+      await client.query(step.sql(s));
+      await client.query(`INSERT INTO ${s}.schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`, [
+        step.version,
+        step.name,
+        new Date().toISOString(),
+      ]);
+      applied.push(step.version);
+    }
+    await client.query('COMMIT');
+    return applied;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+}

@@ -1,0 +1,213 @@
+/**
+ * The read side of the PostgreSQL store: plain statements on the pool (one round trip each, no
+ * transaction, no lock), and the chain verification in one REPEATABLE READ snapshot.
+ */
+import type pg from 'pg';
+import { ValidationError } from '../errors.js';
+import type {
+  AgentRecord,
+  ApiKeyRecord,
+  ApprovalRecord,
+  ApprovalStatus,
+  AuditEvent,
+  AuditEventType,
+  AuditVerification,
+  GrantRecord,
+} from '../types.js';
+import { AuditChainVerifier, GENESIS_HASH } from './audit-chain.js';
+import { checkout } from './postgres-tx.js';
+import { apiKeyFromPgRow, type PgActionStateRow, type PgApiKeyRow, type PgAuditRow, type PgStatements } from './postgres-statements.js';
+import { type AgentRow, agentFromRow, approvalFromRow, type ApprovalRow, grantFromRow, type GrantRow, isoUtc } from './records.js';
+import type { AuditQuery } from './store.js';
+
+/** Rows per page while verifying the chain. */
+const VERIFY_PAGE = 2000;
+
+/** Reads of one store. */
+export class PgReader {
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly sql: PgStatements,
+  ) {}
+
+  /** One statement on a pooled connection. */
+  async query<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<R[]> {
+    return (await this.pool.query<R>(sql, params)).rows;
+  }
+
+  async agent(agentId: string): Promise<AgentRecord | undefined> {
+    const row = (await this.query<AgentRow>(this.sql.getAgent, [agentId]))[0];
+    return row ? agentFromRow(row) : undefined;
+  }
+
+  async agents(): Promise<AgentRecord[]> {
+    return (await this.query<AgentRow>(this.sql.listAgents)).map(agentFromRow);
+  }
+
+  /** The stored canonical JSON of the action's record. */
+  async actionRecord(actionId: string): Promise<string | undefined> {
+    return (await this.query<{ record: string }>(this.sql.actionRecord, [actionId]))[0]?.record;
+  }
+
+  /** The stored canonical JSON of the action's outcome. */
+  async outcomeRecord(actionId: string): Promise<string | undefined> {
+    return (await this.query<{ record: string }>(this.sql.outcomeRecord, [actionId]))[0]?.record;
+  }
+
+  /** The action's agent and whether it has an outcome, if it is recorded. */
+  async actionState(actionId: string): Promise<PgActionStateRow | undefined> {
+    return (await this.query<PgActionStateRow>(this.sql.actionStates, [[actionId]]))[0];
+  }
+
+  async approval(approvalId: string): Promise<ApprovalRecord | undefined> {
+    const row = (await this.query<ApprovalRow>(this.sql.getApproval, [approvalId]))[0];
+    return row ? approvalFromRow(row) : undefined;
+  }
+
+  /** Approval requests, newest first. */
+  async approvals(filter: { status?: ApprovalStatus; agentId?: string; limit?: number }): Promise<ApprovalRecord[]> {
+    const where = new Where();
+    if (filter.status !== undefined) where.add('status = ?', filter.status);
+    if (filter.agentId !== undefined) where.add('agent_id = ?', filter.agentId);
+    let sql = this.sql.listApprovals + where.sql() + ' ORDER BY requested_at DESC, ord DESC';
+    if (filter.limit !== undefined) sql += ` LIMIT ${where.param(limitOf(filter.limit))}`;
+    return (await this.query<ApprovalRow>(sql, where.params)).map(approvalFromRow);
+  }
+
+  async usableApproval(agentId: string, digest: string, now: string): Promise<ApprovalRecord | undefined> {
+    const row = (await this.query<ApprovalRow>(this.sql.findUsableApproval, [agentId, digest, isoUtc(now, 'now')]))[0];
+    return row ? approvalFromRow(row) : undefined;
+  }
+
+  async activeGrant(agentId: string, actionType: string, now: string): Promise<GrantRecord | undefined> {
+    const row = (await this.query<GrantRow>(this.sql.findActiveGrant, [agentId, actionType, isoUtc(now, 'now')]))[0];
+    return row ? grantFromRow(row) : undefined;
+  }
+
+  /** Grants, newest first; `activeAt`: only those in force then (created, unexpired, unrevoked). */
+  async grants(filter: { activeAt?: string; agentId?: string }): Promise<GrantRecord[]> {
+    const where = new Where();
+    if (filter.agentId !== undefined) where.add('agent_id = ?', filter.agentId);
+    if (filter.activeAt !== undefined) {
+      const at = isoUtc(filter.activeAt, 'activeAt');
+      where.add('created_at <= ? AND expires_at > ? AND (revoked_at IS NULL OR revoked_at > ?)', at, at, at);
+    }
+    const sql = this.sql.listGrants + where.sql() + ' ORDER BY created_at DESC, ord DESC';
+    return (await this.query<GrantRow>(sql, where.params)).map(grantFromRow);
+  }
+
+  async apiKey(keyId: string): Promise<ApiKeyRecord | undefined> {
+    const row = (await this.query<PgApiKeyRow>(this.sql.getApiKey, [keyId]))[0];
+    return row ? apiKeyFromPgRow(row) : undefined;
+  }
+
+  async apiKeys(): Promise<ApiKeyRecord[]> {
+    return (await this.query<PgApiKeyRow>(this.sql.listApiKeys)).map(apiKeyFromPgRow);
+  }
+
+  /** Committed audit events matching `query`. */
+  async audit(query: AuditQuery): Promise<AuditEvent[]> {
+    if (query.types !== undefined && query.types.length === 0) return [];
+    const where = new Where();
+    if (query.afterSeq !== undefined) where.add('seq > ?', query.afterSeq);
+    if (query.agentId !== undefined) where.add('agent_id = ?', query.agentId);
+    if (query.actionId !== undefined) where.add('action_id = ?', query.actionId);
+    if (query.types !== undefined) where.add('type = ANY (?::text[])', query.types);
+    if (query.since !== undefined) where.add('ts >= ?', isoUtc(query.since, 'since'));
+    if (query.until !== undefined) where.add('ts <= ?', isoUtc(query.until, 'until'));
+    let sql = this.sql.readAudit + where.sql() + (query.newestFirst ? ' ORDER BY seq DESC' : ' ORDER BY seq');
+    if (query.limit !== undefined) sql += ` LIMIT ${where.param(limitOf(query.limit))}`;
+    return (await this.query<PgAuditRow>(sql, where.params)).map(auditEventFromRow);
+  }
+
+  /**
+   * Recompute the chain from row 1, page by page (constant memory), in one REPEATABLE READ
+   * snapshot so the head and the rows agree; name the first row that does not verify.
+   */
+  async verify(): Promise<AuditVerification> {
+    const { client, release } = await checkout(this.pool);
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      const result = await this.verifyIn(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      broken = err instanceof Error ? err : new Error(String(err));
+      throw err;
+    } finally {
+      release(broken); // a failed verification's connection is not reused
+    }
+  }
+
+  private async verifyIn(client: pg.PoolClient): Promise<AuditVerification> {
+    const head = (await client.query<{ seq: number; hash: string }>(this.sql.auditHead)).rows[0];
+    const verifier = new AuditChainVerifier();
+    let firstBad: { seq: number; reason: string } | undefined;
+    let after = 0;
+    for (;;) {
+      const rows = (await client.query<PgAuditRow>(this.sql.auditPage, [after, VERIFY_PAGE])).rows;
+      for (const row of rows) {
+        const reason = verifier.check(row);
+        if (reason !== undefined) {
+          firstBad = { seq: row.seq, reason };
+          break;
+        }
+        after = row.seq;
+      }
+      if (firstBad !== undefined || rows.length < VERIFY_PAGE) break;
+    }
+    const result: AuditVerification = {
+      ok: firstBad === undefined,
+      checked: verifier.checked,
+      headSeq: head?.seq ?? 0,
+      headHash: head?.hash ?? GENESIS_HASH,
+    };
+    if (firstBad) result.firstBad = firstBad;
+    return result;
+  }
+}
+
+/** WHERE clauses with `?` placeholders, numbered `$1…` in order. */
+class Where {
+  readonly params: unknown[] = [];
+  private readonly clauses: string[] = [];
+
+  /** Add `clause`, its `?`s standing for `values` in order. */
+  add(clause: string, ...values: unknown[]): void {
+    let next = 0;
+    this.clauses.push(clause.replace(/\?/g, () => this.param(values[next++])));
+  }
+
+  /** Add a parameter; returns its placeholder. */
+  param(value: unknown): string {
+    this.params.push(value);
+    return `$${this.params.length}`;
+  }
+
+  sql(): string {
+    return this.clauses.length > 0 ? ' WHERE ' + this.clauses.join(' AND ') : '';
+  }
+}
+
+function auditEventFromRow(r: PgAuditRow): AuditEvent {
+  return {
+    seq: r.seq,
+    ts: r.ts,
+    type: r.type as AuditEventType,
+    agentId: r.agentId,
+    actionId: r.actionId,
+    approvalId: r.approvalId,
+    actor: r.actor,
+    data: JSON.parse(r.data) as Record<string, unknown>,
+    prevHash: r.prevHash,
+    hash: r.hash,
+  };
+}
+
+function limitOf(limit: number): number {
+  if (!Number.isInteger(limit) || limit < 0) {
+    throw new ValidationError('limit must be a non-negative integer', [{ path: 'limit', message: 'must be a non-negative integer' }]);
+  }
+  return limit;
+}

@@ -1,0 +1,322 @@
+/**
+ * How the PostgreSQL store writes: one write transaction at a time per store (they would wait for
+ * the schema's chain lock anyway, and `batched` mode must commit its queue in order), the group
+ * commit of `batched` mode, and a bounded memory of recently committed actions.
+ */
+import type pg from 'pg';
+import { type AscendError, ConflictError, NotFoundError, StoreError } from '../errors.js';
+import type { ActionRecord, AuditEventType, OutcomeRecord } from '../types.js';
+import { type FlushReport, type QueuedWrite, WriteQueue } from './batch.js';
+import type { PgSchema } from './postgres-schema.js';
+import type { PgActionStateRow, PgStatements } from './postgres-statements.js';
+import { checkout, PgWriteTx } from './postgres-tx.js';
+import { isoUtc } from './records.js';
+
+/** Action ids remembered after commit (so a hot outcome skips a read). */
+const RECENT_ACTIONS = 4096;
+
+/** What {@link PgWriter} needs from its store. */
+export interface PgWriterOptions {
+  pool: pg.Pool;
+  names: PgSchema;
+  sql: PgStatements;
+  label: string;
+  lockTimeoutMs: number;
+  /** `batched` mode: the queue's timing. */
+  batch?: { flushIntervalMs: number; maxBatchSize: number } | undefined;
+  /** Called after every commit that appended events. */
+  committed: () => void;
+  onFlush?: ((report: FlushReport) => void) | undefined;
+  onFlushError: (error: StoreError) => void;
+  /** Wraps a failure of a flush nobody awaits. */
+  storeError: (err: unknown, operation: string) => AscendError;
+}
+
+/** A committed action, as remembered. */
+export interface RecentAction {
+  agentId: string;
+  outcome: boolean;
+}
+
+/** The write side of one store. */
+export class PgWriter {
+  /** Queued writes (`batched` mode). */
+  readonly queue: WriteQueue | undefined;
+  private readonly recent = new Map<string, RecentAction>();
+  /** The tail of this store's write transactions. */
+  private lane: Promise<unknown> = Promise.resolve();
+  private unregisterExit: (() => void) | undefined;
+  /** A flush of the queue waiting in the lane, not started yet (it will take everything queued by then). */
+  private pendingFlush: Promise<void> | undefined;
+  private stopped = false;
+
+  constructor(private readonly o: PgWriterOptions) {
+    if (o.batch) {
+      this.queue = new WriteQueue(o.batch.flushIntervalMs, o.batch.maxBatchSize, () => this.backgroundFlush());
+      this.unregisterExit = flushBeforeExit(() => this.backgroundFlush());
+    }
+  }
+
+  /**
+   * One write transaction, in turn: first the queued writes, in order, then `work`. When a
+   * queued write can never commit, the queue is settled write by write and `work` runs alone.
+   */
+  write<T>(work: (tx: PgWriteTx) => Promise<T>): Promise<T> {
+    return this.serial(async () => {
+      const queued = this.queue?.length ?? 0;
+      if (queued > 0) {
+        try {
+          return await this.transact(work, queued);
+        } catch (err) {
+          if (!(err instanceof QueuedWriteRejected)) throw err;
+          await this.flushIsolating();
+        }
+      }
+      return this.transact(work, 0);
+    });
+  }
+
+  /** Queue a write; at the queue's hard limit, commit it here (back-pressure). */
+  async enqueue(item: QueuedWrite): Promise<void> {
+    const queue = this.queue as WriteQueue;
+    if (!queue.push(item)) return;
+    try {
+      await this.flushSoon();
+    } catch (err) {
+      // The caller learns its write failed, so it must not stay queued to commit later.
+      queue.popLast(item);
+      throw err;
+    }
+  }
+
+  /** Commit the queue after the writes ahead of it (`batched` mode; otherwise nothing to do). */
+  async flush(): Promise<void> {
+    if (this.queue) await this.flushSoon();
+  }
+
+  /**
+   * A flush in the lane, shared by everyone who asks before it starts: many callers at the
+   * queue's limit, a timer and `flush()` then cost one commit, not one each.
+   */
+  private flushSoon(): Promise<void> {
+    this.pendingFlush ??= this.serial(() => {
+      this.pendingFlush = undefined;
+      return this.flushQueue();
+    });
+    return this.pendingFlush;
+  }
+
+  /** Wait for every write started so far, commit the queue, stop the timers. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    try {
+      await this.serial(() => this.flushQueue());
+    } finally {
+      this.queue?.cancelTimer();
+      this.unregisterExit?.();
+    }
+  }
+
+  /** What this store remembers committing for `actionId`, if anything. */
+  recentAction(actionId: string): RecentAction | undefined {
+    return this.recent.get(actionId);
+  }
+
+  /** Remember a committed decision (or its outcome), forgetting the oldest beyond a bound. */
+  remember(actionId: string, agentId: string, outcome: boolean): void {
+    this.recent.delete(actionId);
+    this.recent.set(actionId, { agentId, outcome });
+    if (this.recent.size > RECENT_ACTIONS) {
+      const oldest = this.recent.keys().next().value;
+      if (oldest !== undefined) this.recent.delete(oldest);
+    }
+  }
+
+  /** Run `fn` after every write transaction started before it. */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.lane.then(fn, fn);
+    this.lane = run.catch(() => undefined);
+    return run;
+  }
+
+  /** BEGIN + lock + head, the first `queued` queued writes, `work`, COMMIT; then tell watchers. */
+  private async transact<T>(work: (tx: PgWriteTx) => Promise<T>, queued: number): Promise<T> {
+    const { client, release } = await checkout(this.o.pool);
+    let report: FlushReport | undefined;
+    let result: T;
+    let wrote: boolean;
+    try {
+      const tx = await PgWriteTx.begin(client, this.o.names, this.o.lockTimeoutMs);
+      if (queued > 0 && this.queue) report = await this.writeQueued(tx, this.queue.snapshot(), queued);
+      result = await work(tx);
+      await tx.commit();
+      wrote = tx.appended > 0;
+    } catch (err) {
+      release(await rollback(client));
+      throw err;
+    }
+    release();
+    if (report && this.queue) this.settleQueued(this.queue, queued, report);
+    if (wrote) this.o.committed();
+    return result;
+  }
+
+  /**
+   * Append the first `count` queued writes, after checking them against the database in one
+   * read (inside the lock, so the check holds until commit); their rows go with the next write.
+   */
+  private async writeQueued(tx: PgWriteTx, items: readonly QueuedWrite[], count: number): Promise<FlushReport> {
+    const batch = items.slice(0, count);
+    const ids = [...new Set(batch.map((item) => (item.kind === 'decision' ? item.action.actionId : item.outcome.actionId)))];
+    const known = new Map<string, RecentAction>();
+    for (const row of await tx.read<PgActionStateRow>(this.o.sql.actionStates, [ids])) {
+      known.set(row.action_id, { agentId: row.agent_id, outcome: row.has_outcome });
+    }
+    const actions: (string | null)[][] = [[], [], [], [], [], []];
+    const outcomes: (string | null)[][] = [[], [], [], []];
+    const report: FlushReport = { actionIds: [], outcomeActionIds: [], firstSeq: 0, lastSeq: 0 };
+    for (const item of batch) {
+      if (item.kind === 'decision') {
+        const a = item.action;
+        if (known.has(a.actionId)) throw new QueuedWriteRejected(duplicateAction(a.actionId).message);
+        known.set(a.actionId, { agentId: a.agentId, outcome: false });
+        const ts = isoUtc(a.createdAt, 'action.createdAt');
+        pushRow(actions, [a.actionId, a.agentId, a.decision, a.approvalId ?? null, ts, item.json]);
+        appendDecision(tx, a, item.json, ts);
+        report.actionIds.push(a.actionId);
+      } else {
+        const o = item.outcome;
+        const state = known.get(o.actionId);
+        if (state === undefined) throw new QueuedWriteRejected(new NotFoundError('action', o.actionId).message);
+        if (state.outcome) throw new QueuedWriteRejected(duplicateOutcome(o.actionId).message);
+        state.outcome = true;
+        const ts = isoUtc(o.recordedAt, 'outcome.recordedAt');
+        pushRow(outcomes, [o.actionId, o.status, ts, item.json]);
+        appendOutcome(tx, o, item.json, ts, state.agentId);
+        report.outcomeActionIds.push(o.actionId);
+      }
+    }
+    if (report.actionIds.length > 0) tx.defer(this.o.sql.insertActions, actions);
+    if (report.outcomeActionIds.length > 0) tx.defer(this.o.sql.insertOutcomes, outcomes);
+    report.firstSeq = tx.seqs[0] ?? 0;
+    report.lastSeq = tx.seqs[tx.seqs.length - 1] ?? 0;
+    return report;
+  }
+
+  /** After the commit of `count` queued writes: forget them, remember them, report them. */
+  private settleQueued(queue: WriteQueue, count: number, report: FlushReport): void {
+    for (const item of queue.snapshot().slice(0, count)) {
+      if (item.kind === 'decision') this.remember(item.action.actionId, item.action.agentId, false);
+      else this.remember(item.outcome.actionId, item.agentId, true);
+    }
+    queue.remove(count);
+    if (!this.o.onFlush) return;
+    try {
+      this.o.onFlush(report);
+    } catch (err) {
+      process.emitWarning(`ascend store onFlush callback threw: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  /** Commit the queue now (a no-op when empty). Call inside {@link serial}. */
+  private async flushQueue(): Promise<void> {
+    if (!this.queue || this.queue.length === 0) return;
+    try {
+      await this.transact(async () => undefined, this.queue.length);
+    } catch (err) {
+      if (!(err instanceof QueuedWriteRejected)) throw err;
+      await this.flushIsolating();
+    }
+  }
+
+  /** Timer-driven flush: nobody awaits it, so failures go to `onFlushError`. */
+  private backgroundFlush(): void {
+    if (this.stopped || !this.queue || this.queue.length === 0) return;
+    this.flushSoon().catch((err: unknown) => {
+      const error = this.o.storeError(err, 'flushing queued writes');
+      this.o.onFlushError(error instanceof StoreError ? error : new StoreError(error.message, { cause: error }));
+    });
+  }
+
+  /** Commit queued writes one per transaction, dropping (and reporting) those that can never commit. */
+  private async flushIsolating(): Promise<void> {
+    const queue = this.queue;
+    if (!queue) return;
+    const dropped: string[] = [];
+    while (queue.length > 0) {
+      const item = queue.snapshot()[0] as QueuedWrite;
+      try {
+        await this.transact(async () => undefined, 1);
+      } catch (err) {
+        if (!(err instanceof QueuedWriteRejected)) throw err;
+        queue.remove(1);
+        dropped.push(`${item.kind} of action ${item.kind === 'decision' ? item.action.actionId : item.outcome.actionId} (${err.message})`);
+      }
+    }
+    if (dropped.length > 0) {
+      this.o.onFlushError(new StoreError(`${this.o.label}: dropped queued writes that cannot be committed: ${dropped.join('; ')}`));
+    }
+  }
+}
+
+/** `action.evaluated`, whose data is the record; returns its seq. */
+export function appendDecision(tx: PgWriteTx, action: ActionRecord, recordJson: string, ts: string): number {
+  return tx.append(
+    { ts, type: 'action.evaluated', agentId: action.agentId, actionId: action.actionId, approvalId: action.approvalId ?? null, actor: action.agentId },
+    recordJson,
+  );
+}
+
+/** `action.completed` / `action.failed`, whose data is the record; returns its seq. */
+export function appendOutcome(tx: PgWriteTx, outcome: OutcomeRecord, recordJson: string, ts: string, agentId: string): number {
+  const type: AuditEventType = outcome.status === 'failed' ? 'action.failed' : 'action.completed';
+  return tx.append({ ts, type, agentId, actionId: outcome.actionId, approvalId: null, actor: agentId }, recordJson);
+}
+
+/** The ConflictError of a second decision with the same action id (as the SQLite store words it). */
+export function duplicateAction(actionId: string): ConflictError {
+  return new ConflictError(`Action "${actionId}" is already recorded`, { actionId });
+}
+
+/** The ConflictError of a second outcome for one action. */
+export function duplicateOutcome(actionId: string): ConflictError {
+  return new ConflictError(`Action "${actionId}" already has an outcome`, { actionId });
+}
+
+/** A queued write the database can never take (its action is already recorded, or unknown). */
+class QueuedWriteRejected extends Error {}
+
+/** Roll back after a failure; returns the error when the connection is unusable (release destroys it). */
+async function rollback(client: pg.PoolClient): Promise<Error | undefined> {
+  try {
+    await client.query('ROLLBACK');
+    return undefined;
+  } catch (err) {
+    return err instanceof Error ? err : new Error(String(err));
+  }
+}
+
+function pushRow(columns: (string | null)[][], values: (string | null)[]): void {
+  values.forEach((value, i) => columns[i]?.push(value));
+}
+
+const exitFlushes = new Set<() => void>();
+let exitHookInstalled = false;
+
+/**
+ * Run `flush` when the event loop empties (`beforeExit`); one process listener serves every
+ * store. Unlike SQLite's synchronous commit, a PostgreSQL commit cannot finish inside 'exit', so
+ * an explicit `process.exit()` skips it. Returns the unregister function.
+ */
+function flushBeforeExit(flush: () => void): () => void {
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.on('beforeExit', () => {
+      for (const fn of [...exitFlushes]) fn();
+    });
+  }
+  exitFlushes.add(flush);
+  return () => {
+    exitFlushes.delete(flush);
+  };
+}
