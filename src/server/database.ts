@@ -1,20 +1,32 @@
 /**
- * `--db` for `ascend serve` and `ascend keys`: `sqlite:PATH` (or a bare path) now,
- * `postgres://…` for a cluster.
+ * `--db` for `ascend serve` and `ascend keys`: `sqlite:PATH` (or a bare path) for one server,
+ * `postgres://user@host:port/db[?schema=NAME]` for replicas sharing one database.
  */
 import { resolve } from 'node:path';
 import { ValidationError } from '../errors.js';
+import type { WebhookOutbox } from '../store/outbox.js';
+import { openPostgresOutbox } from '../store/postgres-outbox.js';
+import { openPostgresStore } from '../store/postgres.js';
+import { openSqliteOutbox } from '../store/sqlite-outbox.js';
 import { openSqliteStore } from '../store/sqlite.js';
 import type { DurabilityOptions, Store } from '../store/store.js';
-import type { WebhookOutbox } from '../store/outbox.js';
-import { openSqliteOutbox } from '../store/sqlite-outbox.js';
 
 /** Where the server's state lives. */
-export type DatabaseTarget = { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string };
+export type DatabaseTarget = { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string; schema: string };
 
 /** Read a `--db` value (relative paths against `cwd`). */
 export function parseDatabaseTarget(value: string, cwd: string): DatabaseTarget {
-  if (/^postgres(ql)?:\/\//.test(value)) return { kind: 'postgres', url: value };
+  if (/^postgres(ql)?:\/\//.test(value)) {
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      throw new ValidationError(`--db is not a valid postgres:// URL`, [{ path: 'db', message: 'not a URL' }]);
+    }
+    const schema = url.searchParams.get('schema') ?? 'ascend';
+    url.searchParams.delete('schema'); // ours, not a libpq parameter
+    return { kind: 'postgres', url: url.toString(), schema };
+  }
   const path = value.startsWith('sqlite:') ? value.slice('sqlite:'.length) : value;
   if (path === '' || /^[a-z][a-z0-9+.-]*:\/\//i.test(path)) {
     throw new ValidationError(`--db must be sqlite:PATH or postgres://…, got "${value}"`, [{ path: 'db', message: 'expected sqlite:PATH or postgres://…' }]);
@@ -22,22 +34,13 @@ export function parseDatabaseTarget(value: string, cwd: string): DatabaseTarget 
   return { kind: 'sqlite', path: resolve(cwd, path) };
 }
 
-/** Open the store at `target`. */
-export function openDatabase(target: DatabaseTarget, durability: Partial<DurabilityOptions> = {}): Store {
-  if (target.kind === 'postgres') {
-    throw new ValidationError('The PostgreSQL store is not in this release yet: use --db sqlite:PATH', [
-      { path: 'db', message: 'postgres:// is not supported yet' },
-    ]);
-  }
+/** Open (and migrate) the store at `target`. */
+export async function openDatabase(target: DatabaseTarget, durability: Partial<DurabilityOptions> = {}): Promise<Store> {
+  if (target.kind === 'postgres') return openPostgresStore(target.url, { schema: target.schema, ...durability });
   return openSqliteStore(target.path, durability);
 }
 
-/** Open the webhook outbox beside the store at `target`. */
+/** Open the webhook outbox beside the store at `target` (after the store: it made the tables). */
 export function openOutbox(target: DatabaseTarget): WebhookOutbox {
-  if (target.kind === 'postgres') {
-    throw new ValidationError('The PostgreSQL store is not in this release yet: use --db sqlite:PATH', [
-      { path: 'db', message: 'postgres:// is not supported yet' },
-    ]);
-  }
-  return openSqliteOutbox(target.path);
+  return target.kind === 'postgres' ? openPostgresOutbox(target.url, { schema: target.schema }) : openSqliteOutbox(target.path);
 }

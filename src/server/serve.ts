@@ -39,7 +39,7 @@ export interface RunningServer {
 export async function startServer(options: StartServerOptions): Promise<RunningServer> {
   const policy = loadPolicyFile(options.policyPath);
   if (policy instanceof PolicyError) throw policy;
-  const store = openDatabase(options.database, options.durability === 'sync' ? { durability: 'sync' } : { durability: 'batched', flushIntervalMs: 1 });
+  const store = await openDatabase(options.database, options.durability === 'sync' ? { durability: 'sync' } : { durability: 'batched', flushIntervalMs: 1 });
   let outbox: WebhookOutbox | undefined;
   try {
     outbox = openOutbox(options.database);

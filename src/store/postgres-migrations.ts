@@ -146,6 +146,43 @@ CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON ${s}.audit_events
   FOR EACH STATEMENT EXECUTE FUNCTION ${s}.audit_events_append_only();
 `,
   },
+  {
+    version: 2,
+    name: 'webhooks and their delivery outbox',
+    sql: (s) => `
+CREATE TABLE ${s}.webhooks (
+  webhook_id   TEXT COLLATE "C" PRIMARY KEY,
+  org          TEXT NOT NULL,
+  url          TEXT NOT NULL,
+  events       TEXT NOT NULL,
+  secret       TEXT NOT NULL,
+  created_at   TEXT COLLATE "C" NOT NULL,
+  created_by   TEXT NOT NULL,
+  cursor_seq   BIGINT NOT NULL,
+  disabled_at  TEXT COLLATE "C",
+  ord          BIGINT GENERATED ALWAYS AS IDENTITY
+);
+
+CREATE TABLE ${s}.webhook_deliveries (
+  delivery_id      TEXT COLLATE "C" PRIMARY KEY,
+  webhook_id       TEXT COLLATE "C" NOT NULL REFERENCES ${s}.webhooks (webhook_id),
+  event            TEXT NOT NULL,
+  audit_seq        BIGINT NOT NULL,
+  payload          TEXT NOT NULL,
+  status           TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'dead')),
+  attempts         INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at  TEXT COLLATE "C" NOT NULL,
+  locked_until     TEXT COLLATE "C",
+  last_error       TEXT,
+  last_status      INTEGER,
+  created_at       TEXT COLLATE "C" NOT NULL,
+  delivered_at     TEXT COLLATE "C",
+  ord              BIGINT GENERATED ALWAYS AS IDENTITY,
+  UNIQUE (webhook_id, audit_seq, event)
+);
+CREATE INDEX webhook_deliveries_due ON ${s}.webhook_deliveries (status, next_attempt_at);
+`,
+  },
 ];
 
 /** The newest PostgreSQL schema version this code knows. */

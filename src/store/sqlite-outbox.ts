@@ -6,50 +6,10 @@
 import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { NotFoundError } from '../errors.js';
-import type { AuditEvent, AuditEventType } from '../types.js';
 import { migrate } from './migrations.js';
-import type { ClaimedDelivery, DeliveryMapper, DeliveryRecord, DeliveryStatus, WebhookEvent, WebhookOutbox, WebhookRecord } from './outbox.js';
+import type { ClaimedDelivery, DeliveryMapper, DeliveryRecord, DeliveryStatus, WebhookOutbox, WebhookRecord } from './outbox.js';
+import { auditEventFromRow, deliveryFromRow, webhookFromRow, type AuditRow, type DeliveryRow, type WebhookRow } from './outbox-rows.js';
 import { toStoreError } from './sqlite-errors.js';
-
-interface WebhookRow {
-  webhook_id: string;
-  org: string;
-  url: string;
-  events: string;
-  secret: string;
-  created_at: string;
-  created_by: string;
-  cursor_seq: number;
-  disabled_at: string | null;
-}
-
-interface DeliveryRow {
-  delivery_id: string;
-  webhook_id: string;
-  event: string;
-  audit_seq: number;
-  payload: string;
-  status: DeliveryStatus;
-  attempts: number;
-  next_attempt_at: string;
-  last_error: string | null;
-  last_status: number | null;
-  created_at: string;
-  delivered_at: string | null;
-}
-
-interface AuditRow {
-  seq: number;
-  ts: string;
-  type: string;
-  agent_id: string | null;
-  action_id: string | null;
-  approval_id: string | null;
-  actor: string;
-  data: string;
-  prev_hash: string;
-  hash: string;
-}
 
 /** Open the outbox on the SQLite database at `path` (migrating it if needed). */
 export function openSqliteOutbox(path: string, busyTimeoutMs = 5000): SqliteWebhookOutbox {
@@ -233,51 +193,4 @@ export class SqliteWebhookOutbox implements WebhookOutbox {
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
   }
-}
-
-function webhookFromRow(row: WebhookRow): WebhookRecord {
-  const record: WebhookRecord = {
-    webhookId: row.webhook_id,
-    org: row.org,
-    url: row.url,
-    events: JSON.parse(row.events) as WebhookEvent[],
-    secret: row.secret,
-    createdAt: row.created_at,
-    createdBy: row.created_by,
-  };
-  if (row.disabled_at !== null) record.disabledAt = row.disabled_at;
-  return record;
-}
-
-function deliveryFromRow(row: DeliveryRow): DeliveryRecord {
-  const record: DeliveryRecord = {
-    deliveryId: row.delivery_id,
-    webhookId: row.webhook_id,
-    event: row.event as WebhookEvent,
-    auditSeq: row.audit_seq,
-    payload: row.payload,
-    status: row.status,
-    attempts: row.attempts,
-    nextAttemptAt: row.next_attempt_at,
-    createdAt: row.created_at,
-  };
-  if (row.last_error !== null) record.lastError = row.last_error;
-  if (row.last_status !== null) record.lastStatus = row.last_status;
-  if (row.delivered_at !== null) record.deliveredAt = row.delivered_at;
-  return record;
-}
-
-function auditEventFromRow(row: AuditRow): AuditEvent {
-  return {
-    seq: row.seq,
-    ts: row.ts,
-    type: row.type as AuditEventType,
-    agentId: row.agent_id,
-    actionId: row.action_id,
-    approvalId: row.approval_id,
-    actor: row.actor,
-    data: JSON.parse(row.data) as Record<string, unknown>,
-    prevHash: row.prev_hash,
-    hash: row.hash,
-  };
 }

@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { generateApiKey, type NewApiKey } from '../../src/server/api-keys.js';
-import { openSqliteStore } from '../../src/store/sqlite.js';
+import { openDatabase, parseDatabaseTarget } from '../../src/server/database.js';
 import type { ApiKeyRole } from '../../src/types.js';
 import { ROOT, TEST_POLICY, TSX_IMPORT, tempDir, writePolicy } from '../helpers.js';
 
@@ -39,8 +39,8 @@ export interface ServerProcess {
   restart(): Promise<void>;
 }
 
-/** Make the keys a test server uses, stored in the database at `dbPath`. */
-export async function seedKeys(dbPath: string): Promise<TestKeys> {
+/** Make the keys a test server uses, stored in the database `db` (a path or a `--db` value). */
+export async function seedKeys(db: string): Promise<TestKeys> {
   const make = (role: ApiKeyRole, name: string, org = 'default', extra: { signing?: boolean; requireSigning?: boolean } = {}): NewApiKey =>
     generateApiKey({ name, role, org, createdBy: 'test', ...extra });
   const keys: TestKeys = {
@@ -51,7 +51,7 @@ export async function seedKeys(dbPath: string): Promise<TestKeys> {
     otherApprover: make('approver', 'mallory', 'other'),
     signer: make('agent', 'signing-bot', 'default', { requireSigning: true }),
   };
-  const store = openSqliteStore(dbPath);
+  const store = await openDatabase(parseDatabaseTarget(db.includes('://') || db.startsWith('sqlite:') ? db : `sqlite:${db}`, process.cwd()));
   try {
     for (const key of Object.values(keys)) await store.createApiKey(key.record);
   } finally {
@@ -61,11 +61,14 @@ export async function seedKeys(dbPath: string): Promise<TestKeys> {
 }
 
 /** Start `ascend serve` with `TEST_POLICY` (or `policy`) on a fresh database. */
-export async function startServerProcess(options: { policy?: string; args?: string[]; env?: Record<string, string> } = {}): Promise<ServerProcess> {
+export async function startServerProcess(
+  options: { policy?: string; args?: string[]; env?: Record<string, string>; db?: string; keys?: TestKeys } = {},
+): Promise<ServerProcess> {
   const dir = tempDir('ascend-server-');
   const policyPath = writePolicy(dir, options.policy ?? TEST_POLICY);
   const dbPath = path.join(dir, 'ascend.db'); // so `--data-dir dir` of the CLI reaches it
-  const keys = await seedKeys(dbPath);
+  const db = options.db ?? `sqlite:${dbPath}`;
+  const keys = options.keys ?? (await seedKeys(db));
   let stderr = '';
   let port = 0;
   let child!: ChildProcess;
@@ -74,7 +77,7 @@ export async function startServerProcess(options: { policy?: string; args?: stri
   const launch = async (): Promise<void> => {
     child = spawn(
       process.execPath,
-      ['--import', TSX_IMPORT, path.join(ROOT, 'src/cli/main.ts'), 'serve', '--db', `sqlite:${dbPath}`, '--policy', policyPath, '--port', String(port), ...(options.args ?? [])],
+      ['--import', TSX_IMPORT, path.join(ROOT, 'src/cli/main.ts'), 'serve', '--db', db, '--policy', policyPath, '--port', String(port), ...(options.args ?? [])],
       { cwd: dir, env: { ...process.env, NO_COLOR: '1', ASCEND_LOG_LEVEL: 'info', ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));

@@ -25,7 +25,7 @@ const DB_OPTION: OptionSpec = {
 
 async function withServerStore<T>(ctx: CommandContext, work: (store: Store) => Promise<T>): Promise<T> {
   const db = ctx.string('db') ?? ctx.io.env.ASCEND_DB;
-  const store = openDatabase(parseDatabaseTarget(db ?? `sqlite:${defaultDbPath(ctx.dataDir)}`, ctx.io.cwd));
+  const store = await openDatabase(parseDatabaseTarget(db ?? `sqlite:${defaultDbPath(ctx.dataDir)}`, ctx.io.cwd));
   try {
     return await work(store);
   } finally {

@@ -52,9 +52,15 @@ export function actionRoutes(router: Router, metrics: ServerMetrics): void {
     body: EvaluateRequestSchema,
     response: DecisionResultSchema,
     async handler(ctx) {
-      const decision = await evaluate(ctx);
-      // Acknowledged means committed: wait for the group commit that carries this decision.
-      await ctx.scope.store.whenDurable();
+      writesInFlight++;
+      let decision: DecisionResult;
+      try {
+        decision = await evaluate(ctx);
+        // Acknowledged means committed.
+        await durable(ctx.scope.store);
+      } finally {
+        writesInFlight--;
+      }
       metrics.decision(decision.decision, decision.conditions);
       return decision;
     },
@@ -110,7 +116,7 @@ export function actionRoutes(router: Router, metrics: ServerMetrics): void {
           ...('result' in body && body.result !== undefined ? { result: body.result } : {}),
         };
         await ctx.scope.transport.recordOutcome(outcome);
-        await ctx.scope.store.whenDurable();
+        await durable(ctx.scope.store);
         return { recorded: true, outcome };
       },
     });
@@ -128,7 +134,7 @@ export function actionRoutes(router: Router, metrics: ServerMetrics): void {
     response: z.object({ uploaded: z.boolean() }),
     async handler(ctx) {
       await ctx.scope.transport.uploadFailOpen(ctx.body);
-      await ctx.scope.store.whenDurable();
+      await durable(ctx.scope.store);
       return { uploaded: true };
     },
   });
@@ -182,6 +188,18 @@ async function decideOnce(ctx: EvaluateContext, request: EvaluationRequest, key:
     if (!recorded || recorded.agentId !== request.agentId || recorded.actionType !== request.actionType) throw keyReused(key);
     return ctx.scope.transport.evaluate(request);
   }
+}
+
+/** Evaluations between their start and their commit, in this process. */
+let writesInFlight = 0;
+
+/**
+ * Wait until this request's write is committed. With company (other evaluations in flight) it
+ * joins their group commit on the next turn; alone it commits at once, as `sync` would — a
+ * turn's wait buys nothing when nobody else can share the commit.
+ */
+function durable(store: TenantStore): Promise<void> {
+  return writesInFlight > 1 ? store.whenDurable() : store.flush();
 }
 
 /** Allowed, or pending and then approved and spent on this call. */
