@@ -70,9 +70,22 @@ export class ApiKeyAuthenticator {
     private readonly cacheTtlMs = 1000,
   ) {}
 
+  /** Headers already verified, for `cacheTtlMs`: the same key on every request of an agent
+   * should not cost a hash each time. Keyed by the whole header, so only the exact secret hits. */
+  private readonly verified = new Map<string, { key: ApiKeyRecord; until: number }>();
+
   /** The key's record; AuthenticationError when missing, malformed, unknown or revoked. */
   async authenticate(authorization: string | undefined): Promise<ApiKeyRecord> {
     if (!authorization) throw new AuthenticationError('Missing API key: send "Authorization: Bearer ak_…"');
+    const hit = this.verified.get(authorization);
+    if (hit && hit.until > Date.now()) return hit.key;
+    const key = await this.verify(authorization);
+    if (this.verified.size > 10_000) this.verified.clear();
+    this.verified.set(authorization, { key, until: Date.now() + this.cacheTtlMs });
+    return key;
+  }
+
+  private async verify(authorization: string): Promise<ApiKeyRecord> {
     const token = /^Bearer\s+(\S+)$/i.exec(authorization)?.[1];
     const match = token === undefined ? null : KEY_PATTERN.exec(token);
     if (!match) throw new AuthenticationError('Malformed API key: expected "Authorization: Bearer ak_<id>_<secret>"');

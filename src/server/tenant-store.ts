@@ -83,6 +83,7 @@ export class TenantStore implements Store {
   }
 
   recordDecision(action: ActionRecord, approval?: ApprovalRecord, options?: RecordDecisionOptions): Promise<void> {
+    if (this.prefix === '') return this.base.recordDecision(action, approval, options); // hot path: no copies
     const stored = { ...action, agentId: this.q(action.agentId) };
     return this.base.recordDecision(stored, approval && { ...approval, agentId: this.q(approval.agentId) }, options);
   }
