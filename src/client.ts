@@ -428,7 +428,28 @@ export class AscendClient implements LifecycleClient {
     await this.draining;
   }
 
+  private readonly decisionCounts = new Map<string, number>();
+
+  /**
+   * This client's figures in the Prometheus text format, for an agent process's own `/metrics`:
+   * `ascend_client_decisions_total{decision}` (`fail_open` counted apart) and
+   * `ascend_client_circuit_state` (0 closed, 1 half-open, 2 open; always 0 embedded).
+   */
+  metrics(): string {
+    const lines = ['# HELP ascend_client_decisions_total Decisions this client received, by outcome.', '# TYPE ascend_client_decisions_total counter'];
+    for (const [decision, n] of this.decisionCounts) lines.push(`ascend_client_decisions_total{decision="${decision}"} ${n}`);
+    const state = this.circuitState;
+    lines.push(
+      '# HELP ascend_client_circuit_state Circuit breaker to the decision point: 0 closed, 1 half-open, 2 open.',
+      '# TYPE ascend_client_circuit_state gauge',
+      `ascend_client_circuit_state ${state === 'closed' ? 0 : state === 'half_open' ? 1 : 2}`,
+    );
+    return lines.join('\n') + '\n';
+  }
+
   private logDecision(d: DecisionResult): void {
+    const counted = d.conditions.includes('fail_open_mode') ? 'fail_open' : d.decision;
+    this.decisionCounts.set(counted, (this.decisionCounts.get(counted) ?? 0) + 1);
     const routine = d.decision === 'allowed' && d.conditions.length === 0;
     // Routine allows log at debug: skip building the record when nobody listens (hot path).
     if (routine && !this.logger.isLevelEnabled('debug')) return;

@@ -108,6 +108,11 @@ describe('bad input', () => {
     expect(statuses.get(400)).toBeGreaterThan(2000);
     expect((await api(server, 'GET', '/healthz', undefined)).status).toBe(200);
     expect(server.child.exitCode).toBeNull();
+    // Nothing secret reached the server's log: no key secret, no signing secret.
+    for (const key of Object.values(server.keys)) {
+      expect(server.logs()).not.toContain(key.apiKey.slice(-43));
+      if (key.signingSecret) expect(server.logs()).not.toContain(key.signingSecret);
+    }
   }, 120_000);
 
   it('prototype-poisoning keys are refused, naming where', async () => {

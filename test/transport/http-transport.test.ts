@@ -115,6 +115,31 @@ describe('HttpTransport: circuit breaker', () => {
     expect(hits).toHaveLength(3); // the open breaker never reached the server
   });
 
+  it("shows the breaker state in the client's metrics", async () => {
+    const { url } = await fakeServer(() => ({ status: 502, body: {} }));
+    const { AscendClient, FailMode } = await import('../../src/index.js');
+    const { captureLogs, tempDir } = await import('../helpers.js');
+    const logs = captureLogs();
+    const client = new AscendClient({
+      agentId: 'm1',
+      apiUrl: url,
+      apiKey: 'ak_0123456789abcdef_' + 'x'.repeat(43),
+      failMode: FailMode.OPEN,
+      maxRetries: 0,
+      circuitBreaker: { failureThreshold: 2, recoveryTimeoutMs: 60_000 },
+      dataDir: tempDir(),
+      logDestination: logs.destination,
+    });
+    expect(client.metrics()).toContain('ascend_client_circuit_state 0');
+    for (let i = 0; i < 3; i++) await client.evaluateAction({ actionType: 'db.query' });
+    expect(client.circuitState).toBe('open');
+    expect(client.metrics()).toContain('ascend_client_circuit_state 2');
+    expect(client.metrics()).toContain('ascend_client_decisions_total{decision="fail_open"} 3');
+    expect(logs.text()).toContain('circuit breaker opened');
+    expect(logs.text()).not.toContain('x'.repeat(43)); // the key's secret never reaches a log
+    await client.close();
+  });
+
   it('does not count answers (4xx, a denial) as failures', async () => {
     let n = 0;
     const { url } = await fakeServer((hit) =>
