@@ -266,7 +266,7 @@ export class AscendClient implements LifecycleClient {
       actionType: call.actionType,
       resource: call.resource,
       parameters: call.parameters,
-      redactedParameters: this.redactor.redact(call.parameters),
+      redactedParameters: (call.redact ? this.redactorWith(call.redact) : this.redactor).redact(call.parameters),
       context: this.options.environment ? Object.assign({ environment: this.options.environment }, call.context) : call.context,
       requireHumanApproval: call.requireHumanApproval,
       digest: callDigest({ agentId: this.agentId, actionType: call.actionType, resource: call.resource, parameters: call.parameters }),
@@ -429,6 +429,18 @@ export class AscendClient implements LifecycleClient {
   }
 
   private readonly decisionCounts = new Map<string, number>();
+  private readonly callRedactors = new Map<string, Redactor>();
+
+  /** The client's redactor plus a call's own paths (cached: integrations pass the same list each call). */
+  private redactorWith(extra: readonly string[]): Redactor {
+    const key = extra.join('\u0000');
+    let redactor = this.callRedactors.get(key);
+    if (!redactor) {
+      redactor = new Redactor([...(this.options.redact ?? []), ...extra]);
+      if (this.callRedactors.size < 1000) this.callRedactors.set(key, redactor);
+    }
+    return redactor;
+  }
 
   /**
    * This client's figures in the Prometheus text format, for an agent process's own `/metrics`:

@@ -19,6 +19,8 @@ export interface GovernedCall {
   approvalTimeoutMs?: number;
   /** Stops a wait for approval early (the call then throws the abort reason). */
   signal?: AbortSignal;
+  /** Extra parameter paths never stored, logged or sent for this call. */
+  redact?: string[];
 }
 
 /** What the lifecycle needs from a client. {@link AscendClient} implements it. */
@@ -55,6 +57,7 @@ export async function governCall<T>(
       waitForApproval: call.waitForApproval ?? true,
       approvalTimeoutMs: call.approvalTimeoutMs,
       signal: call.signal,
+      redact: call.redact,
     });
   } catch (err) {
     endSpan(evaluating, err);
@@ -102,18 +105,33 @@ async function record(client: LifecycleClient, root: SpanLike | undefined, outco
   endSpan(recording);
 }
 
+const REFUSALS = new WeakSet<object>();
+
+/**
+ * True for the error {@link governCall} throws when the call may not run (denied, rejected,
+ * timed out) — never for an error thrown by the tool itself, even an AuthorizationError.
+ * Integrations turn refusals into messages the model can read.
+ */
+export function isRefusal(err: unknown): err is AuthorizationError | ApprovalTimeoutError {
+  return typeof err === 'object' && err !== null && REFUSALS.has(err);
+}
+
 /** The error for a call that may not run. */
 export function refusal(decision: DecisionResult, call: Pick<GovernedCall, 'approvalTimeoutMs'> = {}): Error {
+  let err: Error;
   if (decision.conditions.includes('approval_timeout') && decision.approvalRequestId) {
-    return new ApprovalTimeoutError(decision.approvalRequestId, call.approvalTimeoutMs ?? decision.approvalTimeoutSeconds * 1000);
+    err = new ApprovalTimeoutError(decision.approvalRequestId, call.approvalTimeoutMs ?? decision.approvalTimeoutSeconds * 1000);
+  } else {
+    const what = decision.decision === 'pending' ? 'is waiting for approval' : 'was denied';
+    err = new AuthorizationError(`${decision.actionType} ${what}: ${decision.reason}`, {
+      decision: decision.decision,
+      policyViolations: decision.policyViolations,
+      riskScore: decision.riskScore,
+      actionId: decision.actionId,
+    });
   }
-  const what = decision.decision === 'pending' ? 'is waiting for approval' : 'was denied';
-  return new AuthorizationError(`${decision.actionType} ${what}: ${decision.reason}`, {
-    decision: decision.decision,
-    policyViolations: decision.policyViolations,
-    riskScore: decision.riskScore,
-    actionId: decision.actionId,
-  });
+  REFUSALS.add(err);
+  return err;
 }
 
 /** A tool error as one bounded line. */

@@ -7,7 +7,7 @@
  * ```
  */
 export { AscendClient, type AscendClientOptions, type ApprovalVerdict, type OnApprovalRequired } from './client.js';
-export { governCall, type GovernedCall, type LifecycleClient } from './govern.js';
+export { governCall, isRefusal, type GovernedCall, type LifecycleClient } from './govern.js';
 export { terminalApprover, describePending, type TerminalApproverOptions } from './approvers/terminal.js';
 export {
   AscendError,

@@ -276,6 +276,8 @@ export const EvaluateActionInputSchema = z.object({
   waitForApproval: z.boolean().optional(),
   approvalTimeoutMs: z.number().int().positive().max(7 * 24 * 3600 * 1000).optional(),
   requireHumanApproval: z.boolean().default(false),
+  /** Extra parameter paths to redact for this call (added to the client's `redact`). */
+  redact: z.array(z.string().min(1)).optional(),
 });
 /** What `evaluateAction` accepts. */
 export type EvaluateActionInput = z.input<typeof EvaluateActionInputSchema>;

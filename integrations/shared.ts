@@ -1,0 +1,76 @@
+/**
+ * What every integration shares (DESIGN §7): the options of a governed tool, how a tool call
+ * becomes a {@link GovernedCall}, and the words a model reads when a call is refused. Adapters
+ * only translate their framework's tool shape; the lifecycle is `governCall`'s.
+ */
+import type { GovernedCall } from '../src/govern.js';
+import { isRefusal } from '../src/govern.js';
+import { ApprovalTimeoutError, AuthorizationError } from '../src/errors.js';
+
+/** A value, or a function of the tool call's arguments that gives it. */
+export type FromArgs<T, A> = T | ((args: A) => T);
+
+/** Options of a governed tool, in every integration. */
+export interface GovernToolOptions<A = Record<string, unknown>> {
+  /** Action type the policy sees. Default `tool.<name>` (MCP: `mcp.<server>.<tool>`). */
+  actionType?: FromArgs<string, A>;
+  /** Resource the policy sees. Default `''`. */
+  resource?: FromArgs<string, A>;
+  /** Extra context for the policy. */
+  context?: FromArgs<Record<string, unknown>, A>;
+  /** Always ask a person, whatever the policy says. */
+  requireHumanApproval?: boolean;
+  /** Wait for a person when pending (default true; false refuses a pending call at once). */
+  waitForApproval?: boolean;
+  approvalTimeoutMs?: number;
+  /** A refused call becomes a message to the model (`'message'`) or an error (`'throw'`). */
+  onDenied?: 'message' | 'throw';
+  /** Argument paths never stored, logged or sent (added to the client's `redact`). */
+  redact?: string[];
+}
+
+function pick<T, A>(value: FromArgs<T, A> | undefined, args: A): T | undefined {
+  return typeof value === 'function' ? (value as (args: A) => T)(args) : value;
+}
+
+/** Tool arguments as the parameters the policy and the audit trail see. */
+export function asParameters(args: unknown): Record<string, unknown> {
+  if (typeof args === 'object' && args !== null && !Array.isArray(args)) return args as Record<string, unknown>;
+  return args === undefined ? {} : { input: args };
+}
+
+/** The governed call for one invocation of a tool. */
+export function governedCall<A>(defaultActionType: string, args: A, options: GovernToolOptions<A>, signal?: AbortSignal): GovernedCall {
+  const call: GovernedCall = {
+    actionType: pick(options.actionType, args) ?? defaultActionType,
+    resource: pick(options.resource, args) ?? '',
+    parameters: asParameters(args),
+  };
+  const context = pick(options.context, args);
+  if (context !== undefined) call.context = context;
+  if (options.requireHumanApproval !== undefined) call.requireHumanApproval = options.requireHumanApproval;
+  if (options.waitForApproval !== undefined) call.waitForApproval = options.waitForApproval;
+  if (options.approvalTimeoutMs !== undefined) call.approvalTimeoutMs = options.approvalTimeoutMs;
+  if (options.redact !== undefined) call.redact = options.redact;
+  if (signal !== undefined) call.signal = signal;
+  return call;
+}
+
+/**
+ * What a model reads when a call was refused: that the tool did not run, and why, so it can
+ * adapt (ask for less, ask the user) rather than retry blindly. Undefined for other errors.
+ */
+export function refusalMessage(toolName: string, err: unknown): string | undefined {
+  if (!isRefusal(err)) return undefined;
+  if (err instanceof ApprovalTimeoutError) {
+    return `Tool "${toolName}" did not run: it needed a person's approval and nobody approved it in time. Do not retry it unchanged; tell the user it is waiting for approval.`;
+  }
+  const e = err as AuthorizationError;
+  const rules = e.policyViolations.map((v) => v.ruleId ?? v.code).filter(Boolean);
+  return `Tool "${toolName}" did not run: ${e.message.replace(/^[^:]*: /, '')}${rules.length ? ` (policy: ${[...new Set(rules)].join(', ')})` : ''}. The call was not made; change the request or ask the user.`;
+}
+
+/** Default action type of a tool named `name`. */
+export function toolActionType(name: string): string {
+  return `tool.${name}`;
+}
