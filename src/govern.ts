@@ -21,6 +21,9 @@ export interface GovernedCall {
   signal?: AbortSignal;
   /** Extra parameter paths never stored, logged or sent for this call. */
   redact?: string[];
+  /** What of the tool's result to record (default: the result itself, redacted and bounded).
+   * Integrations pass the text of a framework's message object here. */
+  summarize?: (result: unknown) => unknown;
 }
 
 /** What the lifecycle needs from a client. {@link AscendClient} implements it. */
@@ -88,7 +91,8 @@ export async function governCall<T>(
     throw err;
   }
   endSpan(running);
-  await record(client, root, { actionId: decision.actionId, status: 'completed', result: client.summarizeResult(result), durationMs: performance.now() - started });
+  const recorded = client.summarizeResult(call.summarize ? call.summarize(result) : result);
+  await record(client, root, { actionId: decision.actionId, status: 'completed', result: recorded, durationMs: performance.now() - started });
   endSpan(root);
   return result;
 }

@@ -1,0 +1,149 @@
+/**
+ * `ascend-sdk/langchain`: govern LangChain.js tools.
+ * - {@link governTool} / {@link governTools}: the same tool (name, description, schema), governed;
+ * - {@link ascendMiddleware}: for `createAgent`, governs every tool call in `wrapToolCall`;
+ * - {@link AscendCallbackHandler}: for agents that cannot be wrapped — it can block, because it
+ *   sets `raiseError` (LangChain swallows callback errors otherwise).
+ * A refusal becomes an error ToolMessage the model reads (or throws, with `onDenied: 'throw'`);
+ * a tool's own error is recorded as a failure and returned as an error ToolMessage, since a
+ * rethrow would abort the whole agent.
+ */
+import { BaseCallbackHandler } from '@langchain/core/callbacks/base';
+import type { Serialized } from '@langchain/core/load/serializable';
+import { ToolMessage } from '@langchain/core/messages';
+import { DynamicStructuredTool, type StructuredToolInterface } from '@langchain/core/tools';
+import type { ToolCall } from '@langchain/core/messages/tool';
+import { createMiddleware } from 'langchain';
+import type { AscendClient } from '../../src/client.js';
+import { describeError, isRefusal, refusal } from '../../src/govern.js';
+import { asParameters, governedCall, refusalMessage, toolActionType, type GovernToolOptions } from '../shared.js';
+
+export type { GovernToolOptions } from '../shared.js';
+
+/** What governing needs from a client. */
+export type GovernsCalls = Pick<AscendClient, 'govern' | 'evaluateAction' | 'logActionCompleted' | 'logActionFailed'>;
+
+/** The text of a tool's output, for the audit trail. */
+function outputText(result: unknown): unknown {
+  if (result instanceof ToolMessage) return typeof result.content === 'string' ? result.content : JSON.stringify(result.content);
+  return result;
+}
+
+/** The answer for a call that did not run, or whose tool failed. */
+function errorAnswer(text: string, toolCall: ToolCall | undefined, name: string): ToolMessage | string {
+  return toolCall?.id ? new ToolMessage({ content: text, tool_call_id: toolCall.id, name, status: 'error' }) : text;
+}
+
+/** Run `run` governed; refusals and tool errors become answers the model reads. */
+async function governed<T>(client: GovernsCalls, name: string, args: unknown, options: GovernToolOptions, toolCall: ToolCall | undefined, signal: AbortSignal | undefined, run: () => Promise<T>): Promise<T | ToolMessage | string> {
+  const call = governedCall(toolActionType(name), args as Record<string, unknown>, options, signal);
+  call.summarize = outputText;
+  try {
+    return await client.govern(call, run);
+  } catch (err) {
+    if (isRefusal(err)) {
+      if (options.onDenied === 'throw') throw err;
+      return errorAnswer(refusalMessage(name, err)!, toolCall, name);
+    }
+    // The tool's own error, already recorded as a failure: tell the model, keep the agent going.
+    return errorAnswer(`Tool "${name}" failed: ${describeError(err)}`, toolCall, name);
+  }
+}
+
+/**
+ * The same tool — name, description and schema — whose every call is governed. Invoked with a
+ * ToolCall (as agents do) it answers a ToolMessage; with plain arguments, the tool's output.
+ */
+export function governTool<T extends StructuredToolInterface>(tool: T, client: GovernsCalls, options: GovernToolOptions = {}): DynamicStructuredTool {
+  return new DynamicStructuredTool({
+    name: tool.name,
+    description: tool.description,
+    schema: tool.schema as never,
+    // The wrapper gets parsed arguments; the inner tool is given the raw call so its own schema
+    // (and transforms) see what the model sent.
+    func: async (args: unknown, _runManager, config) => {
+      const toolCall = (config as { toolCall?: ToolCall } | undefined)?.toolCall;
+      return governed(client, tool.name, args, options, toolCall, config?.signal, () =>
+        tool.invoke(toolCall ? { ...toolCall, type: 'tool_call' } : (args as never), config),
+      );
+    },
+  });
+}
+
+/** Govern a list of tools; `perTool` overrides `options` by tool name. */
+export function governTools(
+  tools: readonly StructuredToolInterface[],
+  client: GovernsCalls,
+  options: GovernToolOptions = {},
+  perTool: Record<string, GovernToolOptions> = {},
+): DynamicStructuredTool[] {
+  return tools.map((t) => governTool(t, client, { ...options, ...perTool[t.name] }));
+}
+
+/**
+ * Middleware for `createAgent({ middleware: [ascendMiddleware(client)] })`: every tool call of
+ * the agent is governed, parallel calls each with its own decision. `perTool` overrides
+ * `options` by tool name.
+ */
+export function ascendMiddleware(client: GovernsCalls, options: GovernToolOptions = {}, perTool: Record<string, GovernToolOptions> = {}) {
+  return createMiddleware({
+    name: 'AscendGovernance',
+    wrapToolCall: async (request, handler) => {
+      const name = request.toolCall.name;
+      const answer = await governed(client, name, request.toolCall.args, { ...options, ...perTool[name] }, request.toolCall, request.runtime?.signal, async () => {
+        const result = await handler(request);
+        // A ToolNode may turn a tool's error into an error message rather than throw: record it as a failure.
+        if (result instanceof ToolMessage && result.status === 'error') throw new Error(String(result.content));
+        return result;
+      });
+      return typeof answer === 'string' ? new ToolMessage({ content: answer, tool_call_id: request.toolCall.id ?? name, name, status: 'error' }) : answer;
+    },
+  });
+}
+
+/**
+ * For agents whose tools cannot be wrapped: decides each tool run when it starts (a refusal
+ * throws, which stops the run because `raiseError` is set), and records its end or error.
+ */
+export class AscendCallbackHandler extends BaseCallbackHandler {
+  name = 'AscendCallbackHandler';
+  /** Without it LangChain swallows our refusal and the tool runs anyway (the seed's bug). */
+  override raiseError = true;
+  override awaitHandlers = true;
+  private readonly runs = new Map<string, { actionId: string; started: number }>();
+
+  constructor(
+    private readonly client: GovernsCalls,
+    private readonly options: GovernToolOptions = {},
+  ) {
+    super();
+  }
+
+  override async handleToolStart(tool: Serialized, input: string, runId: string, _parentRunId?: string, _tags?: string[], _metadata?: Record<string, unknown>, runName?: string): Promise<void> {
+    const name = runName ?? (tool as { name?: string }).name ?? tool.id[tool.id.length - 1] ?? 'tool';
+    let args: unknown = input;
+    try {
+      args = JSON.parse(input);
+    } catch {
+      // plain string input
+    }
+    const call = governedCall(toolActionType(name), asParameters(args), this.options);
+    const decision = await this.client.evaluateAction({ ...call, waitForApproval: call.waitForApproval ?? true });
+    if (decision.decision !== 'allowed') throw refusal(decision, call);
+    this.runs.set(runId, { actionId: decision.actionId, started: Date.now() });
+  }
+
+  override async handleToolEnd(output: unknown, runId: string): Promise<void> {
+    const run = this.runs.get(runId);
+    if (!run) return;
+    this.runs.delete(runId);
+    await this.client.logActionCompleted({ actionId: run.actionId, result: outputText(output), durationMs: Date.now() - run.started });
+  }
+
+  override async handleToolError(err: unknown, runId: string): Promise<void> {
+    const run = this.runs.get(runId);
+    if (!run) return;
+    this.runs.delete(runId);
+    await this.client.logActionFailed({ actionId: run.actionId, error: describeError(err), durationMs: Date.now() - run.started });
+  }
+}

@@ -1,0 +1,152 @@
+/**
+ * LangChain.js: real `createAgent` loops driven by LangChain's own fake tool-calling model, with
+ * tools governed by an embedded client — through governTools, through ascendMiddleware, and a
+ * tool run under AscendCallbackHandler. A denied tool's side effect never happens.
+ */
+import path from 'node:path';
+import { AIMessage, HumanMessage, ToolMessage } from '@langchain/core/messages';
+import { fakeModel } from '@langchain/core/testing';
+import { tool } from '@langchain/core/tools';
+import { createAgent } from 'langchain';
+import { z } from 'zod';
+import { afterEach, describe, expect, it } from 'vitest';
+import { AscendClient, defaultDbPath, openSqliteStore } from '../../src/index.js';
+import { AscendCallbackHandler, ascendMiddleware, governTool, governTools } from '../../integrations/langchain/index.js';
+import { captureLogs, tempDir, TEST_POLICY, writePolicy } from '../helpers.js';
+
+const clients: AscendClient[] = [];
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close()));
+});
+
+const dataDirs = new WeakMap<AscendClient, string>();
+
+function client(extra: Partial<ConstructorParameters<typeof AscendClient>[0]> = {}): AscendClient {
+  const dir = tempDir();
+  const c = new AscendClient({ agentId: 'lc-agent', policy: writePolicy(dir, TEST_POLICY), dataDir: path.join(dir, '.ascend'), logDestination: captureLogs().destination, ...extra });
+  clients.push(c);
+  dataDirs.set(c, path.join(dir, '.ascend'));
+  return c;
+}
+
+/** The audit trail's event types and what they record, read from the client's database. */
+async function audit(c: AscendClient): Promise<Array<{ type: string; data: Record<string, unknown> }>> {
+  await c.flush();
+  const store = openSqliteStore(defaultDbPath(dataDirs.get(c)!));
+  try {
+    return (await store.readAudit()).map((e) => ({ type: e.type, data: e.data }));
+  } finally {
+    await store.close();
+  }
+}
+
+function sqlTool(effects: string[]) {
+  return tool(
+    async ({ sql }: { sql: string }) => {
+      effects.push(sql);
+      if (sql.includes('boom')) throw new Error('database is down');
+      return `1 row for ${sql}`;
+    },
+    { name: 'sql', description: 'Run SQL', schema: z.object({ sql: z.string() }) },
+  );
+}
+
+const byStatement = (args: Record<string, unknown>) => (/^\s*select/i.test(String(args.sql)) ? 'db.query' : 'db.execute');
+
+function toolMessages(messages: unknown[]): ToolMessage[] {
+  return messages.filter((m): m is ToolMessage => m instanceof ToolMessage);
+}
+
+describe('LangChain createAgent', () => {
+  it('governTools: parallel calls get their own decisions; the denied one never runs and the model reads why', async () => {
+    const c = client();
+    const effects: string[] = [];
+    const agent = createAgent({
+      model: fakeModel()
+        .respondWithTools([
+          { name: 'sql', args: { sql: 'select * from users' }, id: 't1' },
+          { name: 'sql', args: { sql: 'drop table users' }, id: 't2' },
+        ])
+        .respond(new AIMessage('done')),
+      tools: governTools([sqlTool(effects)], c, { actionType: byStatement }),
+    });
+    const result = await agent.invoke({ messages: [new HumanMessage('go')] });
+    expect(effects).toEqual(['select * from users']);
+    const [ok, denied] = toolMessages(result.messages);
+    expect(ok!.content).toBe('1 row for select * from users');
+    expect(denied!.status).toBe('error');
+    expect(String(denied!.content)).toContain('Dropping tables is never allowed');
+    expect(String(denied!.content)).toContain('did not run');
+    expect(result.messages.at(-1)!.content).toBe('done');
+    const events = await audit(c);
+    expect(events.filter((e) => e.type === 'action.evaluated').map((e) => e.data.decision)).toEqual(['allowed', 'denied']);
+    expect(events.find((e) => e.type === 'action.completed')!.data.result).toBe('1 row for select * from users');
+  });
+
+  it("ascendMiddleware governs every tool; a tool's own error is recorded and answered, not thrown", async () => {
+    const c = client();
+    const effects: string[] = [];
+    const agent = createAgent({
+      model: fakeModel()
+        .respondWithTools([
+          { name: 'sql', args: { sql: 'select boom' }, id: 'a' },
+          { name: 'sql', args: { sql: 'drop table t' }, id: 'b' },
+        ])
+        .respond(new AIMessage('done')),
+      tools: [sqlTool(effects)],
+      middleware: [ascendMiddleware(c, { actionType: byStatement })],
+    });
+    const result = await agent.invoke({ messages: [new HumanMessage('go')] });
+    expect(effects).toEqual(['select boom']);
+    const [failed, denied] = toolMessages(result.messages);
+    expect(failed!.status).toBe('error');
+    expect(String(failed!.content)).toContain('database is down');
+    expect(String(denied!.content)).toContain('Dropping tables');
+    expect(result.messages.at(-1)!.content).toBe('done');
+    const failed2 = (await audit(c)).find((e) => e.type === 'action.failed');
+    expect(String(failed2!.data.error)).toContain('database is down');
+  });
+
+  it('a pending call waits for a person (here the in-process approver) and then runs', async () => {
+    const c = client({ onApprovalRequired: () => ({ approved: true, decidedBy: 'alice' }) });
+    let paid = 0;
+    const pay = tool(async ({ amount }: { amount: number }) => ((paid += amount), 'paid'), { name: 'pay', description: 'pay', schema: z.object({ amount: z.number() }) });
+    const agent = createAgent({
+      model: fakeModel().respondWithTools([{ name: 'pay', args: { amount: 5000 }, id: 'p' }]).respond(new AIMessage('ok')),
+      tools: [governTool(pay, c, { actionType: 'payments.transfer' })],
+    });
+    const result = await agent.invoke({ messages: [new HumanMessage('pay')] });
+    expect(paid).toBe(5000);
+    expect(toolMessages(result.messages)[0]!.content).toBe('paid');
+  });
+
+  it("onDenied: 'throw' rejects instead of answering", async () => {
+    const c = client();
+    const effects: string[] = [];
+    const governed = governTool(sqlTool(effects), c, { actionType: 'db.execute', onDenied: 'throw' });
+    await expect(governed.invoke({ sql: 'drop table x' })).rejects.toThrow('Dropping tables');
+    expect(effects).toEqual([]);
+  });
+
+  it('a governed tool keeps its name, description and schema', () => {
+    const original = sqlTool([]);
+    const governed = governTool(original, client());
+    expect(governed.name).toBe('sql');
+    expect(governed.description).toBe('Run SQL');
+    expect(governed.schema).toBe(original.schema);
+  });
+});
+
+describe('AscendCallbackHandler', () => {
+  it('blocks a denied tool run (raiseError) and records allowed runs', async () => {
+    const c = client();
+    const effects: string[] = [];
+    const handler = new AscendCallbackHandler(c, { actionType: byStatement });
+    await expect(sqlTool(effects).invoke({ sql: 'drop table users' }, { callbacks: [handler] })).rejects.toThrow('Dropping tables');
+    expect(effects).toEqual([]);
+    expect(await sqlTool(effects).invoke({ sql: 'select 1' }, { callbacks: [handler] })).toBe('1 row for select 1');
+    expect(effects).toEqual(['select 1']);
+    const completed = (await audit(c)).find((e) => e.type === 'action.completed');
+    expect(completed!.data.result).toBe('1 row for select 1');
+  });
+});
