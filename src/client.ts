@@ -13,7 +13,7 @@ import { parsePolicy, STARTER_POLICY_YAML, type CompiledPolicy } from './engine/
 import { loadPolicyFile } from './policy-file.js';
 import { AscendError, ConflictError, NotFoundError, PolicyError, StoreError, ValidationError } from './errors.js';
 import { denied, settlePending, waitForDecidedApproval } from './approvals.js';
-import { describeError, governCall, type GovernedCall, type LifecycleClient } from './govern.js';
+import { describeError, governCall, type ApprovalAnswer, type GovernedCall, type LifecycleClient } from './govern.js';
 import { createLogger } from './logging.js';
 import { Redactor } from './redact.js';
 import { isoTime } from './time.js';
@@ -45,15 +45,9 @@ import {
   type RegisterAgentInput,
 } from './types.js';
 
-/** An answer an in-process approver gives. */
-export interface ApprovalVerdict {
-  approved: boolean;
-  comment?: string;
-  /** Who decided (default `callback`). */
-  decidedBy?: string;
-  /** With `approved`: also grant this agent + action type for this many minutes. */
-  grantMinutes?: number;
-}
+/** An answer an in-process approver gives: `approved`, and optionally `comment`, `decidedBy`
+ * (default `callback`), `grantMinutes` and `channel` (default `callback`). */
+export type ApprovalVerdict = ApprovalAnswer;
 
 /** Called when a call is pending a human. Return a verdict to decide in process (recorded with
  * channel `callback`), or nothing to leave it to people (CLI, dashboard). */
@@ -257,9 +251,10 @@ export class AscendClient implements LifecycleClient {
    * `waitForApproval`, a pending call waits for a person (or the `onApprovalRequired` callback)
    * and comes back allowed or denied.
    */
-  async evaluateAction(input: EvaluateActionInput & { signal?: AbortSignal }): Promise<DecisionResult> {
+  async evaluateAction(input: EvaluateActionInput & { signal?: AbortSignal; onApprovalRequired?: OnApprovalRequired }): Promise<DecisionResult> {
     this.assertOpen();
     const signal = input.signal;
+    const approver = chainApprovers(input.onApprovalRequired, this.options.onApprovalRequired);
     const call = parseInput(EvaluateActionInputSchema, input, 'evaluateAction'); // drops `signal`
     const request: EvaluationRequest = {
       agentId: this.agentId,
@@ -283,7 +278,7 @@ export class AscendClient implements LifecycleClient {
     if (this.spoolDirty) this.startDrain();
 
     if (decision.decision === 'pending') {
-      decision = await this.resolvePending(decision, request.digest, call.waitForApproval ?? false, call.approvalTimeoutMs, signal);
+      decision = await this.resolvePending(decision, request.digest, call.waitForApproval ?? false, call.approvalTimeoutMs, signal, approver);
     }
     this.logDecision(decision);
     return decision;
@@ -295,6 +290,7 @@ export class AscendClient implements LifecycleClient {
     wait: boolean,
     timeoutMs: number | undefined,
     signal: AbortSignal | undefined,
+    approver: OnApprovalRequired | undefined,
   ): Promise<DecisionResult> {
     const approvalId = pending.approvalRequestId;
     if (!approvalId) return pending;
@@ -303,13 +299,13 @@ export class AscendClient implements LifecycleClient {
       'action is pending approval',
     );
     let decidedInProcess = false;
-    if (this.options.onApprovalRequired) {
-      const verdict = await this.options.onApprovalRequired(pending);
+    if (approver) {
+      const verdict = await approver(pending);
       if (verdict) {
         decidedInProcess = true;
         await this.decide(approvalId, verdict.approved ? 'approved' : 'rejected', {
           decidedBy: verdict.decidedBy ?? 'callback',
-          channel: 'callback',
+          channel: verdict.channel ?? 'callback',
           ...(verdict.comment ? { comment: verdict.comment } : {}),
           ...(verdict.grantMinutes ? { grantMinutes: verdict.grantMinutes } : {}),
         }).catch((err: unknown) => {
@@ -625,6 +621,12 @@ export class AscendClient implements LifecycleClient {
   private assertOpen(): void {
     if (this.closed) throw new StoreError('The Ascend client is closed');
   }
+}
+
+/** A call's own approver first; when it leaves the call undecided, the client's. */
+function chainApprovers(first: OnApprovalRequired | undefined, second: OnApprovalRequired | undefined): OnApprovalRequired | undefined {
+  if (!first || !second) return first ?? second;
+  return async (decision) => (await first(decision)) ?? (await second(decision));
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

@@ -4,7 +4,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { ApprovalTimeoutError, AuthorizationError } from './errors.js';
-import type { DecisionResult, EvaluateActionInput, OutcomeRecord } from './types.js';
+import type { ApprovalChannel, DecisionResult, EvaluateActionInput, OutcomeRecord } from './types.js';
 import { endSpan, startSpan, type SpanLike } from './tracing.js';
 
 /** One tool call to govern. */
@@ -24,11 +24,25 @@ export interface GovernedCall {
   /** What of the tool's result to record (default: the result itself, redacted and bounded).
    * Integrations pass the text of a framework's message object here. */
   summarize?: (result: unknown) => unknown;
+  /** Decide a pending call in process for this call only (before the client's own approver). */
+  onApprovalRequired?: (decision: DecisionResult) => ApprovalAnswer | void | Promise<ApprovalAnswer | void>;
+}
+
+/** An in-process answer to a pending call. */
+export interface ApprovalAnswer {
+  approved: boolean;
+  comment?: string;
+  /** Who decided (default `callback`). */
+  decidedBy?: string;
+  /** With `approved`: also grant this agent + action type for this many minutes. */
+  grantMinutes?: number;
+  /** Through what the answer came (default `callback`; `mcp-elicitation`, `app-ui` from integrations). */
+  channel?: ApprovalChannel;
 }
 
 /** What the lifecycle needs from a client. {@link AscendClient} implements it. */
 export interface LifecycleClient {
-  evaluateAction(input: EvaluateActionInput & { signal?: AbortSignal }): Promise<DecisionResult>;
+  evaluateAction(input: EvaluateActionInput & { signal?: AbortSignal; onApprovalRequired?: GovernedCall['onApprovalRequired'] }): Promise<DecisionResult>;
   /** Record an outcome of an action this client decided (no existence check: hot path). */
   recordOutcome(outcome: Omit<OutcomeRecord, 'recordedAt'>): Promise<void>;
   /** Make a tool's result storable: redacted and bounded in size. */
@@ -61,6 +75,7 @@ export async function governCall<T>(
       approvalTimeoutMs: call.approvalTimeoutMs,
       signal: call.signal,
       redact: call.redact,
+      onApprovalRequired: call.onApprovalRequired,
     });
   } catch (err) {
     endSpan(evaluating, err);
