@@ -67,31 +67,36 @@ interface HandlerExtra {
 }
 
 /** A tool that answered `isError: true`: recorded as a failure, returned as it was. */
-class ToolReportedError extends Error {
+export class ToolReportedError extends Error {
   constructor(readonly result: CallToolResultLike) {
     super(result.content.map((c) => c.text ?? '').join(' ').slice(0, 500) || 'the tool reported an error');
   }
 }
 
-function textOf(result: unknown): unknown {
+/** The text of a tool result, for the audit trail. */
+export function textOf(result: unknown): unknown {
   const r = result as CallToolResultLike;
   return Array.isArray(r?.content) ? r.content.map((c) => (c.type === 'text' ? c.text : `[${c.type}]`)).join('\n') : result;
 }
 
-function errorResult(text: string): CallToolResultLike {
+/** A result that tells the model the call did not run. */
+export function errorResult(text: string): CallToolResultLike {
   return { content: [{ type: 'text', text }], isError: true };
 }
 
+/** What asking the MCP client's user needs: the low-level `Server` (`McpServer#server`). */
+export type Elicitor = Pick<McpServer['server'], 'getClientCapabilities' | 'elicitInput'>;
+
 /** Put a pending call to the MCP client's user, when it can be asked and the risk allows. */
-function elicitingApprover(server: McpServer | undefined, config: MCPGovernanceConfig, toolName: string, signal: AbortSignal | undefined) {
+export function elicitingApprover(server: Elicitor | undefined, config: MCPGovernanceConfig, toolName: string, signal: AbortSignal | undefined) {
   return async (decision: DecisionResult): Promise<ApprovalAnswer | void> => {
     const fromConfig = await config.onApprovalRequired?.(decision);
     if (fromConfig) return fromConfig;
     const limit = config.elicitation === undefined ? { maxRiskScore: 69 } : config.elicitation;
     if (!server || limit === false || decision.riskScore > limit.maxRiskScore) return undefined;
-    if (!server.server.getClientCapabilities()?.elicitation) return undefined;
+    if (!server.getClientCapabilities()?.elicitation) return undefined;
     try {
-      const answer = await server.server.elicitInput(
+      const answer = await server.elicitInput(
         {
           mode: 'form',
           message: `Allow the tool "${toolName}"? ${decision.reason} (risk ${decision.riskScore}/100: ${decision.riskFactors.map((f) => f.detail).join('; ')})`,
@@ -125,7 +130,7 @@ export function mcpGovernance(client: GovernsCalls, options: McpGovernOptions = 
       const extra = (hasArgs ? params[1] : params[0]) as HandlerExtra | undefined;
       const call = governedCall(`mcp.${options.serverName ?? 'server'}.${toolName}`, args, shared, extra?.signal);
       call.summarize = textOf;
-      call.onApprovalRequired = elicitingApprover(options.server, config, toolName, extra?.signal);
+      call.onApprovalRequired = elicitingApprover(options.server?.server, config, toolName, extra?.signal);
       try {
         const result = await client.govern(call, async (decision) => {
           if (config.logAllDecisions) client.logger.info({ tool: toolName, actionId: decision.actionId, riskScore: decision.riskScore }, `${toolName} allowed`);

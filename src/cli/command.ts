@@ -30,6 +30,8 @@ export interface CommandSpec {
   options: Readonly<Record<string, OptionSpec>>;
   /** All required, in order. */
   positionals: readonly PositionalSpec[];
+  /** Takes the words after `--` as they are (e.g. a command to run). */
+  rest?: PositionalSpec;
   examples?: readonly string[];
   run(ctx: CommandContext): Promise<number>;
 }
@@ -78,6 +80,8 @@ export interface CommandContext {
   flag(option: string): boolean;
   /** Value of a positional argument by its spec name (always present: parsing checks). */
   arg(name: string): string;
+  /** The words after `--` (commands with {@link CommandSpec.rest}). */
+  rest(): string[];
   /** Write to stdout (waits on back-pressure). */
   out(text: string): Promise<void>;
   /** Write to stderr. */

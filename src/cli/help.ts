@@ -66,10 +66,12 @@ export function groupHelp(group: CommandGroup): string {
 export function commandHelp(path: string, command: CommandSpec): string {
   const positionals = command.positionals.map((p) => ` ${p.name}`).join('');
   const hasOptions = Object.keys(command.options).length > 0;
-  const parts = [`Usage: ascend ${path}${positionals}${hasOptions ? ' [options]' : ''}\n\n`, `${command.summary}\n`];
+  const rest = command.rest ? ` [-- ${command.rest.name}]` : '';
+  const parts = [`Usage: ascend ${path}${positionals}${hasOptions ? ' [options]' : ''}${rest}\n\n`, `${command.summary}\n`];
   if (command.details !== undefined) parts.push(`\n${command.details.trimEnd()}\n`);
-  if (command.positionals.length > 0) {
-    parts.push('\nArguments:\n', twoColumns(command.positionals.map((p) => [p.name, p.description])));
+  const args = command.rest ? [...command.positionals, command.rest] : command.positionals;
+  if (args.length > 0) {
+    parts.push('\nArguments:\n', twoColumns(args.map((p) => [p.name, p.description])));
   }
   if (hasOptions) parts.push('\nOptions:\n', twoColumns(optionRows(command.options)));
   parts.push('\nGlobal options:\n', twoColumns(optionRows(GLOBAL_OPTIONS)));

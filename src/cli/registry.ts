@@ -8,8 +8,9 @@ import { auditGroup } from './commands/audit.js';
 import { grantsGroup } from './commands/grants.js';
 import { initCommand } from './commands/init.js';
 import { keysGroup } from './commands/keys.js';
+import { mcpProxyCommand } from './commands/mcp-proxy.js';
 import { policyGroup } from './commands/policy.js';
 import { serveCommand } from './commands/serve.js';
 
 /** The command tree. */
-export const COMMANDS: readonly TopLevelEntry[] = [initCommand, policyGroup, approvalsGroup, grantsGroup, agentsGroup, auditGroup, serveCommand, keysGroup];
+export const COMMANDS: readonly TopLevelEntry[] = [initCommand, policyGroup, approvalsGroup, grantsGroup, agentsGroup, auditGroup, serveCommand, keysGroup, mcpProxyCommand];

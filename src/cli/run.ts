@@ -114,7 +114,10 @@ async function runCommand(path: string, command: CommandSpec, wordCount: number,
     return ExitCode.OK;
   }
   const allOptions = { ...GLOBAL_OPTIONS, ...command.options };
-  const parsed = parseCommandLine(argv, allOptions, path);
+  const dashdash = argv.indexOf('--');
+  const rest = dashdash < 0 ? [] : argv.slice(dashdash + 1);
+  if (rest.length > 0 && !command.rest) throw new UsageError(`\`ascend ${path}\` takes nothing after --`, path);
+  const parsed = parseCommandLine(dashdash < 0 ? argv : argv.slice(0, dashdash), allOptions, path);
   const positionals = parsed.positionals.slice(wordCount);
   const expected = command.positionals;
   if (positionals.length < expected.length) {
@@ -144,6 +147,7 @@ async function runCommand(path: string, command: CommandSpec, wordCount: number,
       if (value === undefined) throw new Error(`internal: no positional ${name} in ${path}`);
       return value;
     },
+    rest: () => rest,
     out: (text) => writeWithBackpressure(io.stdout, text),
     err: (text) => {
       io.stderr.write(text);

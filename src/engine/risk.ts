@@ -118,6 +118,27 @@ export function velocityFactor(sample: VelocitySample, t: VelocityThresholds = D
   };
 }
 
+/** Points for a tool that declares itself destructive (MCP `destructiveHint`). */
+export const DESTRUCTIVE_HINT_POINTS = 30;
+/** Points for a tool that declares it reaches the outside world (MCP `openWorldHint`). */
+export const OPEN_WORLD_HINT_POINTS = 10;
+
+/**
+ * What a tool says of itself (MCP tool annotations, passed as `context.toolAnnotations`): a
+ * destructive or open-world tool scores higher. A read-only hint lowers nothing — a tool's own
+ * claim is not a reason to trust a call less.
+ */
+function annotationFactors(hints: unknown, factors: RiskFactor[]): void {
+  if (typeof hints !== 'object' || hints === null) return;
+  const h = hints as { destructiveHint?: unknown; readOnlyHint?: unknown; openWorldHint?: unknown };
+  if (h.destructiveHint === true && h.readOnlyHint !== true) {
+    factors.push({ name: 'tool_destructive_hint', points: DESTRUCTIVE_HINT_POINTS, detail: 'the tool declares it may destroy or overwrite data' });
+  }
+  if (h.openWorldHint === true) {
+    factors.push({ name: 'tool_open_world_hint', points: OPEN_WORLD_HINT_POINTS, detail: 'the tool declares it reaches systems outside this one' });
+  }
+}
+
 /** A score and the factors that sum to it. */
 export interface RiskAssessment {
   score: number;
@@ -136,6 +157,8 @@ export function assessRisk(
 ): RiskAssessment {
   const factors: RiskFactor[] = [verbFactor(request.actionType)];
   detectArgumentRisks(request, factors);
+  const hints = request.context.toolAnnotations;
+  if (hints !== undefined) annotationFactors(hints, factors);
   if (velocity !== null) {
     const v = velocityFactor(velocity, thresholds);
     if (v !== null) factors.push(v);

@@ -163,3 +163,14 @@ describe('assessRisk', () => {
     expect(kept.factors.map((f) => f.name)).toEqual(['verb_class']);
   });
 });
+
+describe('tool annotations (MCP hints)', () => {
+  it('a destructive or open-world tool scores higher; a read-only claim lowers nothing', () => {
+    const plain = assessRisk(request({ actionType: 'mcp.fs.write_file' }), null);
+    const destructive = assessRisk(request({ actionType: 'mcp.fs.write_file', context: { toolAnnotations: { destructiveHint: true, openWorldHint: true } } }), null);
+    expect(destructive.score - plain.score).toBe(40);
+    expect(destructive.factors.map((f) => f.name)).toEqual(expect.arrayContaining(['tool_destructive_hint', 'tool_open_world_hint']));
+    const claimsReadOnly = assessRisk(request({ actionType: 'mcp.fs.write_file', context: { toolAnnotations: { readOnlyHint: true } } }), null);
+    expect(claimsReadOnly.score).toBe(plain.score);
+  });
+});

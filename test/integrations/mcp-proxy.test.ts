@@ -1,0 +1,125 @@
+/**
+ * `ascend mcp-proxy` as a real process in front of `@modelcontextprotocol/server-filesystem` (a
+ * real upstream over stdio), driven by the MCP SDK's own Client over stdio: reads pass, a write
+ * the policy denies never creates its file, a write that needs approval runs once approved, an
+ * upstream error passes through, and closing the client shuts the proxy and its child down.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { defaultDbPath, openSqliteStore } from '../../src/index.js';
+import { eventually, ROOT, TSX_IMPORT, tempDir, writePolicy } from '../helpers.js';
+
+const FILESYSTEM_SERVER = createRequire(import.meta.url).resolve('@modelcontextprotocol/server-filesystem/dist/index.js');
+
+const POLICY = `
+version: 1
+default: deny
+approvalTimeoutSeconds: 20
+rules:
+  - id: reads
+    actions: ["mcp.fs.read_*", "mcp.fs.list_*", "mcp.fs.get_file_info", "mcp.fs.directory_tree", "mcp.fs.search_files"]
+    effect: allow
+  - id: no-secrets
+    actions: ["mcp.fs.write_file"]
+    when: 'resource.contains("secret")'
+    effect: deny
+    reason: Nothing is written to secret files
+  - id: writes-need-a-person
+    actions: ["mcp.fs.write_file", "mcp.fs.create_directory"]
+    effect: require_approval
+`;
+
+const cleanups: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
+});
+
+async function proxied() {
+  const dir = tempDir('ascend-mcp-proxy-');
+  const files = path.join(dir, 'files');
+  fs.mkdirSync(files);
+  fs.writeFileSync(path.join(files, 'hello.txt'), 'hello from disk');
+  const policy = writePolicy(dir, POLICY);
+  const dataDir = path.join(dir, '.ascend');
+  const transport = new StdioClientTransport({
+    command: process.execPath,
+    args: ['--import', TSX_IMPORT, path.join(ROOT, 'src/cli/main.ts'), 'mcp-proxy', '--name', 'fs', '--policy', policy, '--data-dir', dataDir, '--', process.execPath, FILESYSTEM_SERVER, files],
+    env: { ...process.env, ASCEND_LOG_LEVEL: 'warn' } as Record<string, string>,
+    cwd: dir,
+    stderr: 'pipe',
+  });
+  let stderr = '';
+  transport.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  const client = new Client({ name: 'desktop-client', version: '1' }, { capabilities: {} });
+  await client.connect(transport);
+  cleanups.push(() => client.close());
+  return { client, files, dataDir, transport, stderr: () => stderr };
+}
+
+function text(result: { content: unknown }): string {
+  return (result.content as Array<{ text?: string }>).map((c) => c.text ?? '').join('\n');
+}
+
+describe('ascend mcp-proxy', () => {
+  it('forwards the tools, passes reads, denies a write (the file never appears), passes upstream errors', async () => {
+    const { client, files } = await proxied();
+    const { tools } = await client.listTools();
+    expect(tools.map((t) => t.name)).toEqual(expect.arrayContaining(['read_text_file', 'write_file', 'list_directory']));
+    const read = await client.callTool({ name: 'read_text_file', arguments: { path: path.join(files, 'hello.txt') } });
+    expect(read.isError).toBeFalsy();
+    expect(text(read)).toContain('hello from disk');
+
+    const secret = path.join(files, 'secret.txt');
+    const denied = await client.callTool({ name: 'write_file', arguments: { path: secret, content: 'leak' } });
+    expect(denied.isError).toBe(true);
+    expect(text(denied)).toContain('Nothing is written to secret files');
+    expect(fs.existsSync(secret)).toBe(false);
+
+    const missing = await client.callTool({ name: 'read_text_file', arguments: { path: path.join(files, 'nope.txt') } });
+    expect(missing.isError).toBe(true);
+    expect(text(missing)).toMatch(/ENOENT|no such file/i); // the upstream's own error, unchanged
+  }, 30_000);
+
+  it('a write that needs approval (its destructive hint in the risk) runs once a person approves it', async () => {
+    const { client, files, dataDir } = await proxied();
+    const target = path.join(files, 'notes.txt');
+    const call = client.callTool({ name: 'write_file', arguments: { path: target, content: 'approved text' } }, undefined, { timeout: 30_000 });
+    const pending = await eventually(async () => {
+      if (!fs.existsSync(defaultDbPath(dataDir))) return undefined;
+      const store = openSqliteStore(defaultDbPath(dataDir));
+      try {
+        return (await store.listApprovals({ status: 'pending' }))[0];
+      } finally {
+        await store.close();
+      }
+    }, 10_000);
+    expect(fs.existsSync(target)).toBe(false);
+    expect(pending.resource).toBe(target);
+    expect(pending.riskFactors.map((f) => f.name)).toContain('tool_destructive_hint');
+    const store = openSqliteStore(defaultDbPath(dataDir));
+    await store.decideApproval({ approvalId: pending.approvalId, status: 'approved', decidedBy: 'alice', channel: 'cli', now: new Date().toISOString() });
+    await store.close();
+    const result = await call;
+    expect(result.isError).toBeFalsy();
+    expect(fs.readFileSync(target, 'utf8')).toBe('approved text');
+  }, 30_000);
+
+  it('closing the client ends the proxy and the upstream server', async () => {
+    const { client, transport } = await proxied();
+    const pid = (transport as unknown as { pid: number | null }).pid;
+    expect(pid).toBeGreaterThan(0);
+    await client.close();
+    await eventually(() => {
+      try {
+        process.kill(pid!, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    }, 10_000);
+  }, 30_000);
+});
