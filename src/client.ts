@@ -336,6 +336,23 @@ export class AscendClient implements LifecycleClient {
     }
   }
 
+  /**
+   * Finish a pending decision made earlier for this exact call (approval bridges of
+   * integrations): ask `approver`, else wait for a person, then spend the approval on the call.
+   * Resolves allowed or denied, like a waiting {@link evaluateAction}.
+   */
+  async settlePending(
+    pending: DecisionResult,
+    call: { actionType: string; resource?: string; parameters?: Record<string, unknown> },
+    options: { approver?: OnApprovalRequired; timeoutMs?: number; signal?: AbortSignal } = {},
+  ): Promise<DecisionResult> {
+    if (pending.decision !== 'pending') return pending;
+    const digest = callDigest({ agentId: this.agentId, actionType: call.actionType, resource: call.resource ?? '', parameters: call.parameters ?? {} });
+    const settled = await this.resolvePending(pending, digest, true, options.timeoutMs, options.signal, chainApprovers(options.approver, this.options.onApprovalRequired));
+    this.logDecision(settled);
+    return settled;
+  }
+
   /** Fail mode: the only place an unreachable decision point is turned into an answer. */
   private whenUnreachable(err: unknown, request: { agentId: string; actionType: string; resource: string; redactedParameters: Record<string, unknown>; context: Record<string, unknown>; digest: string }): DecisionResult {
     if (!isUnreachable(err)) throw err;

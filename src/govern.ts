@@ -24,6 +24,11 @@ export interface GovernedCall {
   /** What of the tool's result to record (default: the result itself, redacted and bounded).
    * Integrations pass the text of a framework's message object here. */
   summarize?: (result: unknown) => unknown;
+  /**
+   * A decision already made for this exact call (an approval bridge decided before the framework
+   * ran the tool): the lifecycle starts at run. Anything but `allowed` refuses, as usual.
+   */
+  decided?: DecisionResult;
   /** Decide a pending call in process for this call only (before the client's own approver). */
   onApprovalRequired?: (decision: DecisionResult) => ApprovalAnswer | void | Promise<ApprovalAnswer | void>;
 }
@@ -65,7 +70,7 @@ export async function governCall<T>(
   let decision: DecisionResult;
   try {
     // Field by field rather than a spread: cheaper on the hot path (see transport/local.ts).
-    decision = await client.evaluateAction({
+    decision = call.decided ?? await client.evaluateAction({
       actionType: call.actionType,
       resource: call.resource,
       parameters: call.parameters,

@@ -6,21 +6,28 @@
  */
 import type { AscendClient } from '../../src/client.js';
 import { governedCall, refusalMessage, toolActionType, type GovernToolOptions } from '../shared.js';
+import { bridgeOf, type BridgeClient } from './approval.js';
 
 export type { GovernToolOptions } from '../shared.js';
 
-/** The part of an AI SDK tool we touch: `execute(input, { abortSignal, … })`. */
+/** The part of an AI SDK tool we touch: `execute(input, { toolCallId, abortSignal, … })`, `needsApproval`. */
 export interface AiSdkTool {
   execute?: (input: never, options: never) => unknown;
+  needsApproval?: unknown;
 }
 
 /** What governing needs from a client. */
-export type GovernsCalls = Pick<AscendClient, 'govern'>;
+export type GovernsCalls = Pick<AscendClient, 'govern'> & Partial<BridgeClient>;
 
 /** Options of {@link governTool}: the shared ones, plus the tool's name when `actionType` is not given. */
 export interface AiGovernToolOptions<A = Record<string, unknown>> extends GovernToolOptions<A> {
   /** The tool's key in the tool set (default action type `tool.<name>`). */
   name?: string;
+  /**
+   * AI SDK v6: set the tool's `needsApproval` from Ascend's decision, so a pending call goes to
+   * the app's approval UI (and an approval given there is recorded in Ascend as `app-ui`).
+   */
+  needsApproval?: boolean;
 }
 
 /**
@@ -31,18 +38,56 @@ export function governTool<T extends AiSdkTool>(tool: T, client: GovernsCalls, o
   const execute = tool.execute as ((input: unknown, options: { abortSignal?: AbortSignal }) => unknown) | undefined;
   if (!execute) return tool;
   const name = options.name ?? 'tool';
-  const governed = async (input: unknown, executeOptions: { abortSignal?: AbortSignal }): Promise<unknown> => {
+  const bridge = isBridgeClient(client) ? bridgeOf(client) : undefined;
+  const governed = async (input: unknown, executeOptions: { abortSignal?: AbortSignal; toolCallId?: string }): Promise<unknown> => {
     try {
-      return await client.govern(governedCall(toolActionType(name), input as Record<string, unknown>, options, executeOptions?.abortSignal), () =>
-        execute.call(tool, input, executeOptions),
-      );
+      const call = governedCall(toolActionType(name), input as Record<string, unknown>, options, executeOptions?.abortSignal);
+      // Decided already when the SDK asked for approval: the lifecycle starts at run.
+      const decided = await bridge?.take(executeOptions?.toolCallId, executeOptions?.abortSignal);
+      if (decided) call.decided = decided;
+      return await client.govern(call, () => execute.call(tool, input, executeOptions));
     } catch (err) {
       const message = options.onDenied === 'message' ? refusalMessage(name, err) : undefined;
       if (message !== undefined) return message;
       throw err; // a refusal (or the tool's own error) becomes the SDK's tool-error; the loop goes on
     }
   };
-  return { ...tool, execute: governed as unknown as T['execute'] };
+  const out = { ...tool, execute: governed as unknown as T['execute'] };
+  if (options.needsApproval && bridge) {
+    out.needsApproval = async (input: unknown, approvalOptions: { toolCallId: string }): Promise<boolean> => {
+      const decision = await bridge.decide(approvalOptions.toolCallId, governedCall(toolActionType(name), input as Record<string, unknown>, options));
+      return decision.decision === 'pending'; // a denial is refused by execute, with its reason
+    };
+  }
+  return out;
+}
+
+function isBridgeClient(client: GovernsCalls): client is GovernsCalls & BridgeClient {
+  return typeof client.evaluateAction === 'function' && typeof client.settlePending === 'function';
+}
+
+/** A v7 tool-approval status. */
+export type ToolApprovalAnswer = { type: 'approved' | 'denied' | 'user-approval'; reason?: string };
+
+/**
+ * AI SDK v7: pass as `generateText({ toolApproval: ascendToolApproval(client, options, perTool) })`
+ * with tools governed by {@link governTools} (same client and options). Ascend decides each call:
+ * allowed → approved, denied → denied with the reason (the model reads it), pending → the app's
+ * approval UI; an approval given there is recorded in Ascend (channel `app-ui`) when the tool runs.
+ */
+export function ascendToolApproval(
+  client: GovernsCalls & BridgeClient,
+  options: GovernToolOptions = {},
+  perTool: Record<string, GovernToolOptions> = {},
+): (request: { toolCall: { toolCallId: string; toolName: string; input: unknown } }) => Promise<ToolApprovalAnswer> {
+  const bridge = bridgeOf(client);
+  return async ({ toolCall }) => {
+    const merged = { ...options, ...perTool[toolCall.toolName] };
+    const decision = await bridge.decide(toolCall.toolCallId, governedCall(toolActionType(toolCall.toolName), toolCall.input as Record<string, unknown>, merged));
+    if (decision.decision === 'allowed') return { type: 'approved', reason: decision.reason };
+    if (decision.decision === 'denied') return { type: 'denied', reason: decision.reason };
+    return { type: 'user-approval', reason: decision.reason };
+  };
 }
 
 /**

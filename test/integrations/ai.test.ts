@@ -11,7 +11,7 @@ import { MockLanguageModelV3 } from 'ai-v6/test';
 import { z } from 'zod';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AscendClient } from '../../src/index.js';
-import { governTool, governTools } from '../../integrations/ai/index.js';
+import { ascendToolApproval, governTool, governTools } from '../../integrations/ai/index.js';
 import { captureLogs, tempDir, TEST_POLICY, writePolicy } from '../helpers.js';
 
 const clients: AscendClient[] = [];
@@ -137,3 +137,88 @@ for (const version of [6, 7] as const) {
     });
   });
 }
+
+/** The app's "yes", added as the SDK expects: into the last tool message when there is one. */
+function withApprovalResponse(messages: Array<{ role: string; content: unknown }>, approvalId: string): unknown[] {
+  const response = { type: 'tool-approval-response', approvalId, approved: true };
+  const last = messages[messages.length - 1];
+  if (last?.role === 'tool' && Array.isArray(last.content)) return [...messages.slice(0, -1), { ...last, content: [...last.content, response] }];
+  return [...messages, { role: 'tool', content: [response] }];
+}
+
+describe('AI SDK approval flow bridged to Ascend', () => {
+  async function auditOf(c: AscendClient, dataDir: string) {
+    await c.flush();
+    const { openSqliteStore, defaultDbPath } = await import('../../src/index.js');
+    const store = openSqliteStore(defaultDbPath(dataDir));
+    try {
+      return { events: await store.readAudit(), approvals: await store.listApprovals() };
+    } finally {
+      await store.close();
+    }
+  }
+
+  for (const version of [6, 7] as const) {
+    const sdk = (version === 7 ? ai7 : ai6) as unknown as typeof ai7;
+    it(`v${version}: a pending call goes to the app's approval UI; the app's yes is recorded as app-ui and the tool runs once`, async () => {
+      const dir = tempDir();
+      const dataDir = path.join(dir, '.ascend');
+      const c = new AscendClient({ agentId: 'ai-agent', policy: writePolicy(dir, TEST_POLICY), dataDir, logDestination: captureLogs().destination });
+      clients.push(c);
+      const payments: number[] = [];
+      const transfer = sdk.tool({
+        description: 'pay',
+        inputSchema: z.object({ amount: z.number() }),
+        execute: async ({ amount }: { amount: number }) => (payments.push(amount), `sent ${amount}`),
+      });
+      const query = sdk.tool({ description: 'sql', inputSchema: z.object({ sql: z.string() }), execute: async ({ sql }: { sql: string }) => `ran ${sql}` });
+      const perTool = { transfer: { actionType: 'payments.transfer' }, query: { actionType: 'db.query' } };
+      const tools = governTools({ transfer, query }, c, { needsApproval: version === 6 }, perTool);
+      const approval = version === 7 ? { toolApproval: ascendToolApproval(c, {}, perTool) } : {};
+      const model = scripted(version, [
+        { toolName: 'query', input: { sql: 'select 1' } },
+        { toolName: 'transfer', input: { amount: 5000 } },
+      ]);
+
+      const first = await sdk.generateText({ model: model as never, tools, prompt: 'pay', stopWhen: sdk.stepCountIs(3), ...approval } as never);
+      // v7 also lists the automatic approvals of allowed calls: the one for the person is not automatic.
+      const request = (first.content as Array<{ type: string; approvalId?: string; isAutomatic?: boolean }>).find((p) => p.type === 'tool-approval-request' && !p.isAutomatic);
+      expect(request?.approvalId).toBeTruthy();
+      expect(payments).toEqual([]); // nothing paid before a yes
+
+      const second = await sdk.generateText({
+        model: model as never,
+        tools,
+        stopWhen: sdk.stepCountIs(3),
+        ...approval,
+        messages: withApprovalResponse([{ role: 'user', content: 'pay' }, ...first.response.messages], request!.approvalId!),
+      } as never);
+      expect(second.text).toBe('done');
+      expect(payments).toEqual([5000]);
+
+      const { events, approvals } = await auditOf(c, dataDir);
+      expect(approvals).toHaveLength(1);
+      expect(approvals[0]).toMatchObject({ status: 'approved', channel: 'app-ui', decidedBy: 'app-user' });
+      expect(approvals[0]!.consumedAt).toBeTruthy();
+      // One decision per tool call: the approval-time decision was reused by execute.
+      expect(events.filter((e) => e.type === 'action.evaluated')).toHaveLength(2);
+      expect(events.filter((e) => e.type === 'action.completed')).toHaveLength(2);
+    });
+  }
+
+  it('v7: a denial is the SDK denial with the reason, and the tool never runs', async () => {
+    const c = client();
+    const effects: string[] = [];
+    const query = ai7.tool({ description: 'sql', inputSchema: z.object({ sql: z.string() }), execute: async ({ sql }: { sql: string }) => (effects.push(sql), 'ran') });
+    const perTool = { query: { actionType: 'db.execute' } };
+    const result = await ai7.generateText({
+      model: scripted(7, [{ toolName: 'query', input: { sql: 'drop table users' } }]) as never,
+      tools: governTools({ query }, c, {}, perTool),
+      toolApproval: ascendToolApproval(c, {}, perTool),
+      prompt: 'go',
+      stopWhen: ai7.stepCountIs(3),
+    } as never);
+    expect(effects).toEqual([]);
+    expect(JSON.stringify(result.steps[0]!.content)).toContain('Dropping tables is never allowed');
+  });
+});

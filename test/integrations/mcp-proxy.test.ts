@@ -60,7 +60,7 @@ async function proxied() {
   return { client, files, dataDir, transport, stderr: () => stderr };
 }
 
-function text(result: { content: unknown }): string {
+function text(result: Record<string, unknown>): string {
   return (result.content as Array<{ text?: string }>).map((c) => c.text ?? '').join('\n');
 }
 
