@@ -96,8 +96,8 @@ export function ascendToolApproval(
 export function governTools<S extends Record<string, AiSdkTool>>(
   tools: S,
   client: GovernsCalls,
-  options: GovernToolOptions = {},
-  perTool: Partial<Record<keyof S & string, GovernToolOptions>> = {},
+  options: Omit<AiGovernToolOptions, 'name'> = {},
+  perTool: Partial<Record<keyof S & string, Omit<AiGovernToolOptions, 'name'>>> = {},
 ): S {
   const out: Record<string, AiSdkTool> = {};
   for (const [name, tool] of Object.entries(tools)) out[name] = governTool(tool, client, { ...options, ...perTool[name], name });
