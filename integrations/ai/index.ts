@@ -5,8 +5,9 @@
  * tool-error (the model reads why) — or, with `onDenied: 'message'`, a plain tool result.
  */
 import type { AscendClient } from '../../src/client.js';
+import type { ApprovalAnswer } from '../../src/govern.js';
 import { governedCall, refusalMessage, toolActionType, type GovernToolOptions } from '../shared.js';
-import { bridgeOf, type BridgeClient } from './approval.js';
+import { bridgeOf, type BridgeClient } from '../approval-bridge.js';
 
 export type { GovernToolOptions } from '../shared.js';
 
@@ -43,7 +44,7 @@ export function governTool<T extends AiSdkTool>(tool: T, client: GovernsCalls, o
     try {
       const call = governedCall(toolActionType(name), input as Record<string, unknown>, options, executeOptions?.abortSignal);
       // Decided already when the SDK asked for approval: the lifecycle starts at run.
-      const decided = await bridge?.take(executeOptions?.toolCallId, executeOptions?.abortSignal);
+      const decided = await bridge?.take(executeOptions?.toolCallId, executeOptions?.abortSignal, approvedInApp);
       if (decided) call.decided = decided;
       return await client.govern(call, () => execute.call(tool, input, executeOptions));
     } catch (err) {
@@ -61,6 +62,9 @@ export function governTool<T extends AiSdkTool>(tool: T, client: GovernsCalls, o
   }
   return out;
 }
+
+/** The SDK runs a tool that needed approval only after the app's user said yes: record that. */
+const approvedInApp = (): ApprovalAnswer => ({ approved: true, decidedBy: 'app-user', channel: 'app-ui', comment: 'approved in the application' });
 
 function isBridgeClient(client: GovernsCalls): client is GovernsCalls & BridgeClient {
   return typeof client.evaluateAction === 'function' && typeof client.settlePending === 'function';

@@ -13,15 +13,18 @@ import type { Serialized } from '@langchain/core/load/serializable';
 import { ToolMessage } from '@langchain/core/messages';
 import { DynamicStructuredTool, type StructuredToolInterface } from '@langchain/core/tools';
 import type { ToolCall } from '@langchain/core/messages/tool';
+import { interrupt } from '@langchain/langgraph';
 import { createMiddleware } from 'langchain';
 import type { AscendClient } from '../../src/client.js';
 import { describeError, isRefusal, refusal } from '../../src/govern.js';
 import { asParameters, governedCall, refusalMessage, toolActionType, type GovernToolOptions } from '../shared.js';
+import { bridgeOf } from '../approval-bridge.js';
+import type { DecisionResult } from '../../src/types.js';
 
 export type { GovernToolOptions } from '../shared.js';
 
 /** What governing needs from a client. */
-export type GovernsCalls = Pick<AscendClient, 'govern' | 'evaluateAction' | 'logActionCompleted' | 'logActionFailed'>;
+export type GovernsCalls = Pick<AscendClient, 'govern' | 'evaluateAction' | 'logActionCompleted' | 'logActionFailed' | 'settlePending'>;
 
 /** The text of a tool's output, for the audit trail. */
 function outputText(result: unknown): unknown {
@@ -35,9 +38,19 @@ function errorAnswer(text: string, toolCall: ToolCall | undefined, name: string)
 }
 
 /** Run `run` governed; refusals and tool errors become answers the model reads. */
-async function governed<T>(client: GovernsCalls, name: string, args: unknown, options: GovernToolOptions, toolCall: ToolCall | undefined, signal: AbortSignal | undefined, run: () => Promise<T>): Promise<T | ToolMessage | string> {
+async function governed<T>(
+  client: GovernsCalls,
+  name: string,
+  args: unknown,
+  options: GovernToolOptions,
+  toolCall: ToolCall | undefined,
+  signal: AbortSignal | undefined,
+  run: () => Promise<T>,
+  decided?: DecisionResult,
+): Promise<T | ToolMessage | string> {
   const call = governedCall(toolActionType(name), args as Record<string, unknown>, options, signal);
   call.summarize = outputText;
+  if (decided) call.decided = decided;
   try {
     return await client.govern(call, run);
   } catch (err) {
@@ -80,25 +93,86 @@ export function governTools(
   return tools.map((t) => governTool(t, client, { ...options, ...perTool[t.name] }));
 }
 
+/** Options of {@link ascendMiddleware}. */
+export interface MiddlewareGovernOptions extends GovernToolOptions {
+  /**
+   * What a pending call does: `wait` in the tool node (default), or `interrupt` — pause the
+   * graph with `interrupt()` (needs a checkpointer and a `thread_id`) and go on when the agent is
+   * resumed (`new Command({ resume: true })`) after the Ascend approval was decided. The interrupt
+   * value is an {@link AscendInterrupt}.
+   */
+  onPending?: 'wait' | 'interrupt';
+}
+
+/** The value of the interrupt a pending call raises with `onPending: 'interrupt'`. */
+export interface AscendInterrupt {
+  type: 'ascend-approval';
+  approvalRequestId: string;
+  actionId: string;
+  toolName: string;
+  toolCallId: string;
+  reason: string;
+  riskScore: number;
+  requiredApprovers: string[];
+}
+
 /**
  * Middleware for `createAgent({ middleware: [ascendMiddleware(client)] })`: every tool call of
  * the agent is governed, parallel calls each with its own decision. `perTool` overrides
  * `options` by tool name.
  */
-export function ascendMiddleware(client: GovernsCalls, options: GovernToolOptions = {}, perTool: Record<string, GovernToolOptions> = {}) {
+export function ascendMiddleware(client: GovernsCalls, options: MiddlewareGovernOptions = {}, perTool: Record<string, MiddlewareGovernOptions> = {}) {
   return createMiddleware({
     name: 'AscendGovernance',
     wrapToolCall: async (request, handler) => {
-      const name = request.toolCall.name;
-      const answer = await governed(client, name, request.toolCall.args, { ...options, ...perTool[name] }, request.toolCall, request.runtime?.signal, async () => {
-        const result = await handler(request);
-        // A ToolNode may turn a tool's error into an error message rather than throw: record it as a failure.
-        if (result instanceof ToolMessage && result.status === 'error') throw new Error(String(result.content));
-        return result;
-      });
-      return typeof answer === 'string' ? new ToolMessage({ content: answer, tool_call_id: request.toolCall.id ?? name, name, status: 'error' }) : answer;
+      const { toolCall } = request;
+      const name = toolCall.name;
+      const merged = { ...options, ...perTool[name] };
+      const signal = request.runtime?.signal;
+      let decided: DecisionResult | undefined;
+      if (merged.onPending === 'interrupt' && toolCall.id) decided = await decideOrPause(client, toolCall, name, merged, signal);
+      const answer = await governed(
+        client,
+        name,
+        toolCall.args,
+        merged,
+        toolCall,
+        signal,
+        async () => {
+          const result = await handler(request);
+          // A ToolNode may turn a tool's error into an error message rather than throw: record it as a failure.
+          if (result instanceof ToolMessage && result.status === 'error') throw new Error(String(result.content));
+          return result;
+        },
+        decided,
+      );
+      return typeof answer === 'string' ? new ToolMessage({ content: answer, tool_call_id: toolCall.id ?? name, name, status: 'error' }) : answer;
     },
   });
+}
+
+/**
+ * Decide once per tool call id; a pending call pauses the graph. LangGraph re-runs the node on
+ * resume, so the decision kept by id is found again, and `interrupt()` then returns instead of
+ * pausing; the approval, decided meanwhile, is settled and spent on this call.
+ */
+async function decideOrPause(client: GovernsCalls, toolCall: ToolCall, name: string, options: MiddlewareGovernOptions, signal: AbortSignal | undefined): Promise<DecisionResult | undefined> {
+  const bridge = bridgeOf(client);
+  const decision = await bridge.decide(toolCall.id!, governedCall(toolActionType(name), toolCall.args, options));
+  if (decision.decision === 'pending') {
+    const value: AscendInterrupt = {
+      type: 'ascend-approval',
+      approvalRequestId: decision.approvalRequestId ?? '',
+      actionId: decision.actionId,
+      toolName: name,
+      toolCallId: toolCall.id!,
+      reason: decision.reason,
+      riskScore: decision.riskScore,
+      requiredApprovers: decision.requiredApprovers,
+    };
+    interrupt(value);
+  }
+  return bridge.take(toolCall.id, signal, undefined, options.approvalTimeoutMs);
 }
 
 /**

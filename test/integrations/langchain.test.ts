@@ -7,11 +7,12 @@ import path from 'node:path';
 import { AIMessage, HumanMessage, ToolMessage } from '@langchain/core/messages';
 import { fakeModel } from '@langchain/core/testing';
 import { tool } from '@langchain/core/tools';
+import { Command, MemorySaver } from '@langchain/langgraph';
 import { createAgent } from 'langchain';
 import { z } from 'zod';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AscendClient, defaultDbPath, openSqliteStore } from '../../src/index.js';
-import { AscendCallbackHandler, ascendMiddleware, governTool, governTools } from '../../integrations/langchain/index.js';
+import { AscendCallbackHandler, ascendMiddleware, governTool, governTools, type AscendInterrupt } from '../../integrations/langchain/index.js';
 import { captureLogs, tempDir, TEST_POLICY, writePolicy } from '../helpers.js';
 
 const clients: AscendClient[] = [];
@@ -134,6 +135,51 @@ describe('LangChain createAgent', () => {
     expect(governed.name).toBe('sql');
     expect(governed.description).toBe('Run SQL');
     expect(governed.schema).toBe(original.schema);
+  });
+});
+
+describe('pausing the graph on a pending call', () => {
+  it("onPending: 'interrupt' pauses with the approval, and resumes to run once it is approved", async () => {
+    const c = client();
+    let paid = 0;
+    const pay = tool(async ({ amount }: { amount: number }) => ((paid += amount), 'paid'), { name: 'pay', description: 'pay', schema: z.object({ amount: z.number() }) });
+    const agent = createAgent({
+      model: fakeModel().respondWithTools([{ name: 'pay', args: { amount: 5000 }, id: 'pay-1' }]).respond(new AIMessage('paid it')),
+      tools: [pay],
+      middleware: [ascendMiddleware(c, {}, { pay: { actionType: 'payments.transfer', onPending: 'interrupt' } })],
+      checkpointer: new MemorySaver(),
+    });
+    const config = { configurable: { thread_id: 'thread-1' } };
+    const paused = await agent.invoke({ messages: [new HumanMessage('pay')] }, config);
+    const interrupts = (paused as { __interrupt__?: Array<{ value: AscendInterrupt }> }).__interrupt__;
+    expect(interrupts?.[0]?.value).toMatchObject({ type: 'ascend-approval', toolName: 'pay', toolCallId: 'pay-1' });
+    expect(paid).toBe(0);
+
+    await c.approve(interrupts![0]!.value.approvalRequestId, { decidedBy: 'alice', channel: 'dashboard' });
+    const resumed = await agent.invoke(new Command({ resume: true }), config);
+    expect(paid).toBe(5000);
+    expect(resumed.messages.at(-1)!.content).toBe('paid it');
+    const events = await audit(c);
+    expect(events.filter((e) => e.type === 'action.evaluated')).toHaveLength(1); // one decision, kept across the pause
+    expect(events.map((e) => e.type)).toEqual(expect.arrayContaining(['approval.approved', 'approval.consumed', 'action.completed']));
+  });
+
+  it('a rejected approval resumes into a refusal, and the tool never runs', async () => {
+    const c = client();
+    let paid = 0;
+    const pay = tool(async ({ amount }: { amount: number }) => ((paid += amount), 'paid'), { name: 'pay', description: 'pay', schema: z.object({ amount: z.number() }) });
+    const agent = createAgent({
+      model: fakeModel().respondWithTools([{ name: 'pay', args: { amount: 9000 }, id: 'pay-2' }]).respond(new AIMessage('could not pay')),
+      tools: [pay],
+      middleware: [ascendMiddleware(c, { onPending: 'interrupt' }, { pay: { actionType: 'payments.transfer' } })],
+      checkpointer: new MemorySaver(),
+    });
+    const config = { configurable: { thread_id: 'thread-2' } };
+    const paused = (await agent.invoke({ messages: [new HumanMessage('pay')] }, config)) as { __interrupt__?: Array<{ value: AscendInterrupt }> };
+    await c.reject(paused.__interrupt__![0]!.value.approvalRequestId, { decidedBy: 'bob', comment: 'too much' });
+    const resumed = await agent.invoke(new Command({ resume: true }), config);
+    expect(paid).toBe(0);
+    expect(String(toolMessages(resumed.messages)[0]!.content)).toContain('too much');
   });
 });
 

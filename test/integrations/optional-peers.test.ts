@@ -31,7 +31,7 @@ function reachablePackages(entry: string): { packages: Set<string>; files: Set<s
 describe('optional peers', () => {
   it('the package root reaches no framework, no Fastify and no pg', () => {
     const { packages } = reachablePackages(path.join(ROOT, 'src/index.ts'));
-    for (const forbidden of ['langchain', '@langchain/core', 'ai', '@modelcontextprotocol/sdk', 'fastify', 'pg']) {
+    for (const forbidden of ['langchain', '@langchain/core', '@langchain/langgraph', 'ai', '@modelcontextprotocol/sdk', 'fastify', 'pg']) {
       expect(packages.has(forbidden), forbidden).toBe(false);
     }
     expect(packages.has('better-sqlite3')).toBe(true); // the check does see packages
@@ -40,7 +40,7 @@ describe('optional peers', () => {
   it('each integration reaches only its own framework', () => {
     const frameworks: Record<string, string[]> = {
       ai: [],
-      langchain: ['langchain', '@langchain/core'],
+      langchain: ['langchain', '@langchain/core', '@langchain/langgraph'],
       mcp: ['@modelcontextprotocol/sdk'],
     };
     for (const [name, allowed] of Object.entries(frameworks)) {
@@ -58,7 +58,7 @@ describe('optional peers', () => {
       const source = path.join(ROOT, target.replace(/^\.\/dist\//, '').replace(/\.js$/, '.ts'));
       expect(fs.existsSync(source), `${sub} → ${source}`).toBe(true);
     }
-    for (const peer of ['langchain', '@langchain/core', 'ai', '@modelcontextprotocol/sdk', '@opentelemetry/api']) {
+    for (const peer of ['langchain', '@langchain/core', '@langchain/langgraph', 'ai', '@modelcontextprotocol/sdk', '@opentelemetry/api']) {
       expect(pkg.peerDependenciesMeta[peer]?.optional, peer).toBe(true);
     }
   });

@@ -1,13 +1,14 @@
 /**
- * The bridge between Ascend's decision and the AI SDK's own approval flow. The SDK asks before
- * it runs a tool (v6 `needsApproval`, v7 `toolApproval`); Ascend decides then, once per tool
- * call id; a pending call goes to the app's own approval UI, and when the app approved it the
- * SDK runs `execute`, which records that answer in Ascend (channel `app-ui`) and spends the
- * approval on the call. One decision per call: `execute` reuses it.
+ * Decisions made before a framework runs a tool, kept by tool call id until it does: one
+ * decision per call. The AI SDK asks before it runs a tool (v6 `needsApproval`, v7
+ * `toolApproval`) and a pending call goes to the app's approval UI; a LangGraph agent pauses on
+ * `interrupt()` and is resumed once the approval is decided. When the tool then runs, the kept
+ * decision is settled (approved by the app's user, or by a person in Ascend) and spent on the
+ * call, and the lifecycle starts at run.
  */
-import type { AscendClient } from '../../src/client.js';
-import type { GovernedCall } from '../../src/govern.js';
-import type { DecisionResult } from '../../src/types.js';
+import type { AscendClient, OnApprovalRequired } from '../src/client.js';
+import type { GovernedCall } from '../src/govern.js';
+import type { DecisionResult } from '../src/types.js';
 
 /** What the bridge needs from a client. */
 export type BridgeClient = Pick<AscendClient, 'evaluateAction' | 'settlePending' | 'govern'>;
@@ -45,12 +46,17 @@ export class ApprovalBridge {
     return decision;
   }
 
+  /** The kept decision of a tool call, if any (not removed). */
+  peek(toolCallId: string): Promise<DecisionResult> | undefined {
+    return this.entries.get(toolCallId)?.decision;
+  }
+
   /**
-   * The decision for a tool call the SDK is now running, settled: a pending one was approved in
-   * the app's UI (the SDK runs a tool needing approval only then), recorded as `app-ui`.
-   * Undefined when no decision was made at approval time.
+   * The decision for a tool call that is now running, settled: a pending one is put to
+   * `approver` (the AI SDK: the app's user already said yes, recorded as `app-ui`), else waited
+   * for. Undefined when no decision was kept for this call.
    */
-  async take(toolCallId: string | undefined, signal: AbortSignal | undefined): Promise<DecisionResult | undefined> {
+  async take(toolCallId: string | undefined, signal: AbortSignal | undefined, approver?: OnApprovalRequired, timeoutMs?: number): Promise<DecisionResult | undefined> {
     if (toolCallId === undefined) return undefined;
     const entry = this.entries.get(toolCallId);
     if (!entry) return undefined;
@@ -58,8 +64,9 @@ export class ApprovalBridge {
     const decision = await entry.decision;
     if (decision.decision !== 'pending') return decision;
     return this.client.settlePending(decision, entry.call, {
-      approver: () => ({ approved: true, decidedBy: 'app-user', channel: 'app-ui', comment: 'approved in the application' }),
+      ...(approver ? { approver } : {}),
       ...(signal ? { signal } : {}),
+      ...(timeoutMs !== undefined ? { timeoutMs } : {}),
     });
   }
 }
