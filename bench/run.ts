@@ -5,6 +5,7 @@
  */
 import os from 'node:os';
 import { benchGovernedCall } from './governed-call.js';
+import { benchIntegrations } from './integrations.js';
 import { printResult } from './lib.js';
 import { benchPolicyEval } from './policy-eval.js';
 
@@ -12,3 +13,5 @@ console.log(`ascend-sdk benchmarks — Node ${process.version}, ${os.cpus().leng
 printResult(await benchPolicyEval());
 console.log();
 printResult(await benchGovernedCall());
+console.log();
+printResult(await benchIntegrations());
