@@ -4,10 +4,16 @@
  * the policy denies never creates its file, a write that needs approval runs once approved, an
  * upstream error passes through, and closing the client shuts the proxy and its child down.
  */
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { z } from 'zod';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { defaultDbPath, openSqliteStore } from '../../src/index.js';
@@ -106,6 +112,36 @@ describe('ascend mcp-proxy', () => {
     const result = await call;
     expect(result.isError).toBeFalsy();
     expect(fs.readFileSync(target, 'utf8')).toBe('approved text');
+  }, 30_000);
+
+  it('fronts a streamable HTTP upstream too (--url)', async () => {
+    const effects: string[] = [];
+    const upstream = new McpServer({ name: 'tickets', version: '1' });
+    upstream.registerTool('close_ticket', { inputSchema: { id: z.string() }, annotations: { destructiveHint: true } }, async ({ id }) => (effects.push(id), { content: [{ type: 'text', text: `closed ${id}` }] }));
+    upstream.registerTool('get_ticket', { inputSchema: { id: z.string() } }, async ({ id }) => ({ content: [{ type: 'text', text: `ticket ${id}` }] }));
+    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: () => randomUUID() });
+    await upstream.connect(transport);
+    const http = createServer((req, res) => void transport.handleRequest(req, res));
+    await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+    cleanups.push(() => new Promise((r) => http.close(r)), () => upstream.close());
+    const url = `http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp`;
+
+    const dir = tempDir('ascend-mcp-proxy-http-');
+    const policy = writePolicy(dir, 'version: 1\ndefault: deny\nrules:\n  - id: reads\n    actions: ["mcp.tickets.get_*"]\n    effect: allow\n');
+    const client = new Client({ name: 'desktop-client', version: '1' });
+    await client.connect(
+      new StdioClientTransport({
+        command: process.execPath,
+        args: ['--import', TSX_IMPORT, path.join(ROOT, 'src/cli/main.ts'), 'mcp-proxy', '--url', url, '--name', 'tickets', '--policy', policy, '--data-dir', path.join(dir, '.ascend')],
+        env: { ...process.env, ASCEND_LOG_LEVEL: 'warn' } as Record<string, string>,
+        cwd: dir,
+      }),
+    );
+    cleanups.push(() => client.close());
+    expect(text(await client.callTool({ name: 'get_ticket', arguments: { id: 'T-1' } }))).toBe('ticket T-1');
+    const refused = await client.callTool({ name: 'close_ticket', arguments: { id: 'T-1' } });
+    expect(refused.isError).toBe(true);
+    expect(effects).toEqual([]);
   }, 30_000);
 
   it('closing the client ends the proxy and the upstream server', async () => {
