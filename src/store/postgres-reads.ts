@@ -10,14 +10,13 @@ import type {
   ApprovalRecord,
   ApprovalStatus,
   AuditEvent,
-  AuditEventType,
   AuditVerification,
   GrantRecord,
 } from '../types.js';
 import { AuditChainVerifier, GENESIS_HASH } from './audit-chain.js';
 import { checkout } from './postgres-tx.js';
 import { apiKeyFromPgRow, type PgActionStateRow, type PgApiKeyRow, type PgAuditRow, type PgStatements } from './postgres-statements.js';
-import { type AgentRow, agentFromRow, approvalFromRow, type ApprovalRow, grantFromRow, type GrantRow, isoUtc } from './records.js';
+import { type AgentRow, agentFromRow, approvalFromRow, type ApprovalRow, auditEventFromRow, grantFromRow, type GrantRow, isoUtc } from './records.js';
 import type { AuditQuery } from './store.js';
 
 /** Rows per page while verifying the chain. */
@@ -190,20 +189,6 @@ class Where {
   }
 }
 
-function auditEventFromRow(r: PgAuditRow): AuditEvent {
-  return {
-    seq: r.seq,
-    ts: r.ts,
-    type: r.type as AuditEventType,
-    agentId: r.agentId,
-    actionId: r.actionId,
-    approvalId: r.approvalId,
-    actor: r.actor,
-    data: JSON.parse(r.data) as Record<string, unknown>,
-    prevHash: r.prevHash,
-    hash: r.hash,
-  };
-}
 
 function limitOf(limit: number): number {
   if (!Number.isInteger(limit) || limit < 0) {

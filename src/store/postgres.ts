@@ -26,12 +26,12 @@ import { PgChangeListener } from './postgres-watch.js';
 import { appendDecision, appendOutcome, duplicateAction, duplicateOutcome, PgWriter } from './postgres-writer.js';
 import {
   actionJson,
-  addMinutesIso,
   type AgentRow,
   agentFromRow,
   approvalFromRow,
   approvalJson,
   type ApprovalRow,
+  grantForApproval,
   grantFromRow,
   grantJson,
   type GrantRow,
@@ -413,16 +413,7 @@ export class PostgresStore implements Store {
           json({ channel, comment: decision.comment, decidedAt: now, decidedBy, grantId, status }),
         );
         if (grantId !== undefined && decision.grantMinutes !== undefined) {
-          const grant: GrantRecord = {
-            grantId,
-            agentId: row.agent_id,
-            actionType: row.action_type,
-            createdAt: now,
-            expiresAt: addMinutesIso(now, decision.grantMinutes),
-            createdBy: decidedBy,
-            channel,
-            approvalId,
-          };
+          const grant = grantForApproval({ approvalId, agentId: row.agent_id, actionType: row.action_type }, grantId, decision.grantMinutes, decidedBy, channel, now);
           tx.defer(this.sql.insertGrant, [grantId, grant.agentId, grant.actionType, now, grant.expiresAt, decidedBy, channel, approvalId]);
           tx.append({ ...event, type: 'grant.created' }, grantJson(grant));
         }

@@ -6,6 +6,8 @@ import { ValidationError } from '../errors.js';
 import type {
   ActionRecord,
   AgentRecord,
+  AuditEvent,
+  AuditEventType,
   ApprovalChannel,
   ApprovalRecord,
   ApprovalStatus,
@@ -220,4 +222,55 @@ export function isoUtc(value: string, field: string): string {
 /** ISO time `minutes` after the ISO time `from`. */
 export function addMinutesIso(from: string, minutes: number): string {
   return new Date(Date.parse(from) + minutes * 60_000).toISOString();
+}
+
+/** An audit row as the stores select it (columns aliased to the record's names). */
+export interface AuditRow {
+  seq: number;
+  ts: string;
+  type: string;
+  agentId: string | null;
+  actionId: string | null;
+  approvalId: string | null;
+  actor: string;
+  data: string;
+  prevHash: string;
+  hash: string;
+}
+
+/** An audit row as its event. */
+export function auditEventFromRow(r: AuditRow): AuditEvent {
+  return {
+    seq: r.seq,
+    ts: r.ts,
+    type: r.type as AuditEventType,
+    agentId: r.agentId,
+    actionId: r.actionId,
+    approvalId: r.approvalId,
+    actor: r.actor,
+    data: JSON.parse(r.data) as Record<string, unknown>,
+    prevHash: r.prevHash,
+    hash: r.hash,
+  };
+}
+
+/** The grant an approval with `grantMinutes` creates. */
+export function grantForApproval(
+  approval: { approvalId: string; agentId: string; actionType: string },
+  grantId: string,
+  grantMinutes: number,
+  decidedBy: string,
+  channel: ApprovalChannel,
+  now: string,
+): GrantRecord {
+  return {
+    grantId,
+    agentId: approval.agentId,
+    actionType: approval.actionType,
+    createdAt: now,
+    expiresAt: addMinutesIso(now, grantMinutes),
+    createdBy: decidedBy,
+    channel,
+    approvalId: approval.approvalId,
+  };
 }

@@ -9,18 +9,9 @@ type Db = Database.Database;
 type Stmt<P extends unknown[], R = unknown> = Database.Statement<P, R>;
 
 /** An `audit_events` row as `verifyAudit` and `readAudit` select it. */
-export interface AuditRow {
-  seq: number;
-  ts: string;
-  type: string;
-  agentId: string | null;
-  actionId: string | null;
-  approvalId: string | null;
-  actor: string;
-  data: string;
-  prevHash: string;
-  hash: string;
-}
+import type { AuditRow } from './records.js';
+
+export type { AuditRow };
 
 /** The columns of {@link AuditRow}, in SQL. */
 export const AUDIT_COLUMNS =

@@ -36,11 +36,12 @@ import { ChainView, type ChainSource, type FrozenAgent, HOT_AUDIT_TYPES } from '
 import { migrate, NOT_HOT } from './migrations.js';
 import {
   actionJson,
-  addMinutesIso,
   agentFromRow,
   approvalFromRow,
   approvalJson,
   approvalRequestJson,
+  auditEventFromRow,
+  grantForApproval,
   grantFromRow,
   grantJson,
   isoUtc,
@@ -441,16 +442,7 @@ export class SqliteStore implements Store {
           json({ channel, comment: decision.comment, decidedAt: now, decidedBy, grantId, status }),
         );
         if (grantId !== undefined && decision.grantMinutes !== undefined) {
-          const grant: GrantRecord = {
-            grantId,
-            agentId: row.agent_id,
-            actionType: row.action_type,
-            createdAt: now,
-            expiresAt: addMinutesIso(now, decision.grantMinutes),
-            createdBy: decidedBy,
-            channel,
-            approvalId,
-          };
+          const grant = grantForApproval({ approvalId, agentId: row.agent_id, actionType: row.action_type }, grantId, decision.grantMinutes, decidedBy, channel, now);
           this.stmt.insertGrant.run(grantId, grant.agentId, grant.actionType, now, grant.expiresAt, decidedBy, channel, approvalId);
           this.chain.append({ ...event, type: 'grant.created' }, grantJson(grant));
         }
@@ -1010,20 +1002,6 @@ export class SqliteStore implements Store {
   }
 }
 
-function auditEventFromRow(r: AuditRow): AuditEvent {
-  return {
-    seq: r.seq,
-    ts: r.ts,
-    type: r.type as AuditEventType,
-    agentId: r.agentId,
-    actionId: r.actionId,
-    approvalId: r.approvalId,
-    actor: r.actor,
-    data: JSON.parse(r.data) as Record<string, unknown>,
-    prevHash: r.prevHash,
-    hash: r.hash,
-  };
-}
 
 /** A queued write the file can never take (its action is already recorded, or unknown). */
 class QueuedWriteRejected extends Error {}
