@@ -300,7 +300,12 @@ export class AscendClient implements LifecycleClient {
     );
     let decidedInProcess = false;
     if (approver) {
-      const verdict = await approver(pending);
+      let verdict = await approver(pending);
+      if (verdict?.channel === 'mcp-elicitation' && pending.elicitationAllowed === false) {
+        // The policy does not let an MCP client's answer decide this call: a person must.
+        this.logger.warn({ approvalId, riskScore: pending.riskScore }, 'ignored an MCP client answer the policy does not accept for this call');
+        verdict = undefined;
+      }
       if (verdict) {
         decidedInProcess = true;
         await this.decide(approvalId, verdict.approved ? 'approved' : 'rejected', {

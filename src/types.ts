@@ -74,6 +74,9 @@ export interface PolicyDecision {
   /** `monitor` policies allow everything and report the would-be decision in `shadowDecision`. */
   mode: 'enforce' | 'monitor';
   shadowDecision?: Decision;
+  /** Pending only: whether an MCP client's answer (elicitation) may approve it, by the policy's
+   * `approvals.elicitationMaxRisk`. */
+  elicitationAllowed?: boolean;
 }
 
 /** The decision the client returns for one call. */

@@ -91,6 +91,7 @@ export const DecisionResultSchema = z.object({
   approvalTimeoutSeconds: z.number(),
   mode: z.enum(['enforce', 'monitor']),
   shadowDecision: DecisionSchema.optional(),
+  elicitationAllowed: z.boolean().optional(),
   actionId: id,
   agentId: z.string(),
   actionType: z.string(),

@@ -93,7 +93,8 @@ export function elicitingApprover(server: Elicitor | undefined, config: MCPGover
     const fromConfig = await config.onApprovalRequired?.(decision);
     if (fromConfig) return fromConfig;
     const limit = config.elicitation === undefined ? { maxRiskScore: 69 } : config.elicitation;
-    if (!server || limit === false || decision.riskScore > limit.maxRiskScore) return undefined;
+    // The policy has the last word on whether a client's answer may approve this call.
+    if (!server || limit === false || decision.riskScore > limit.maxRiskScore || decision.elicitationAllowed === false) return undefined;
     if (!server.getClientCapabilities()?.elicitation) return undefined;
     try {
       const answer = await server.elicitInput(

@@ -54,6 +54,8 @@ export interface CompiledPolicy {
   readonly approvalTimeoutSeconds: number;
   /** `null` turns a threshold off. */
   readonly riskThresholds: { readonly requireApprovalAt: number | null; readonly denyAt: number | null };
+  /** Highest risk score an MCP client's answer (elicitation) may approve; `null`: never. */
+  readonly elicitationMaxRisk: number | null;
   /** Every rule, in file order. */
   readonly rules: readonly CompiledRule[];
   /** Whether any rule has a `limit` (usage recording can be skipped otherwise). */
@@ -73,6 +75,7 @@ class LoadedPolicy implements CompiledPolicy {
   readonly defaultEffect: Effect;
   readonly approvalTimeoutSeconds: number;
   readonly riskThresholds: { readonly requireApprovalAt: number | null; readonly denyAt: number | null };
+  readonly elicitationMaxRisk: number | null;
   readonly hasLimits: boolean;
   private readonly candidates = new Map<string, readonly CompiledRule[]>();
 
@@ -88,6 +91,7 @@ class LoadedPolicy implements CompiledPolicy {
       requireApprovalAt: document.risk ? document.risk.requireApprovalAt : 70,
       denyAt: document.risk ? document.risk.denyAt : 90,
     });
+    this.elicitationMaxRisk = document.approvals ? document.approvals.elicitationMaxRisk : 69;
     this.hasLimits = rules.some((r) => r.limit !== null);
     Object.freeze(this.rules);
   }

@@ -243,6 +243,7 @@ function decide(policy: CompiledPolicy, input: EvaluationInput, usage: UsageTrac
     approvalTimeoutSeconds: policy.approvalTimeoutSeconds,
     mode: policy.mode,
   };
+  if (decision === 'pending') result.elicitationAllowed = policy.elicitationMaxRisk !== null && score <= policy.elicitationMaxRisk;
 
   // 5. Monitor mode: report the would-be decision, let the call through (unless blocked).
   if (policy.mode === 'monitor') {

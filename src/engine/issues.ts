@@ -59,6 +59,7 @@ function knownKeysAt(path: Path): readonly string[] {
   if (path.length === 0) return KNOWN_KEYS.policy;
   const last = path[path.length - 1];
   if (last === 'risk') return KNOWN_KEYS.risk;
+  if (last === 'approvals') return KNOWN_KEYS.approvals;
   if (last === 'limit') return KNOWN_KEYS.limit;
   if (path[0] === 'rules' && path.length === 2) return KNOWN_KEYS.rule;
   return [];

@@ -97,6 +97,8 @@ export const RiskThresholdsSchema = z
  * risk:                      # optional; defaults { requireApprovalAt: 70, denyAt: 90 }; null = off
  *   requireApprovalAt: 70    # score ≥ this turns allowed into pending
  *   denyAt: 90               # score ≥ this turns allowed or pending into denied
+ * approvals:                 # optional
+ *   elicitationMaxRisk: 69   # an MCP client's answer (elicitation) may approve up to this score; null = never
  * rules:
  *   - id: big-transfers      # unique; letters, digits, . _ : -
  *     description: text      # optional, for people
@@ -146,6 +148,15 @@ export const PolicySchema = z.strictObject({
     .max(7 * 24 * 3600)
     .default(300),
   risk: RiskThresholdsSchema.optional(),
+  approvals: z
+    .strictObject({
+      /**
+       * The highest risk score at which an answer from an MCP client (elicitation) may approve a
+       * call — the client's answer, not proof that a person saw it. `null`: never.
+       */
+      elicitationMaxRisk: z.number().int().min(0).max(100).nullable().default(69),
+    })
+    .optional(),
   rules: z.array(RuleSchema).default([]),
 });
 
@@ -162,6 +173,7 @@ export const KNOWN_KEYS = {
   rule: Object.keys(RuleSchema.shape),
   limit: Object.keys(LimitSchema.shape),
   risk: ['requireApprovalAt', 'denyAt'],
+  approvals: ['elicitationMaxRisk'],
 } as const;
 
 /** JSON Schema (draft 2020-12) of the policy document as written, for editors and `$schema`. */

@@ -233,6 +233,7 @@ export class LocalTransport implements Transport {
       decidedAt: nowIso,
     };
     if (policyDecision.shadowDecision !== undefined) result.shadowDecision = policyDecision.shadowDecision;
+    if (decision === 'pending' && policyDecision.elicitationAllowed !== undefined) result.elicitationAllowed = policyDecision.elicitationAllowed;
     if (approvalId !== undefined) result.approvalRequestId = approvalId;
     if (approvedBy !== undefined) result.approvedBy = approvedBy;
     return result;

@@ -300,3 +300,20 @@ describe('durability', () => {
     await reader.close();
   });
 });
+
+describe('answers the policy does not accept', () => {
+  it("an in-process 'mcp-elicitation' yes does not approve a call the policy keeps for a person", async () => {
+    const dir = tempDir();
+    const client = new AscendClient({
+      agentId: 'agent-1',
+      policy: writePolicy(dir, TEST_POLICY.replace('rules:', 'approvals:\n  elicitationMaxRisk: null\nrules:')),
+      dataDir: path.join(dir, '.ascend'),
+      logDestination: captureLogs().destination,
+      onApprovalRequired: () => ({ approved: true, decidedBy: 'some-client', channel: 'mcp-elicitation' }),
+    });
+    clients.push(client);
+    const d = await client.evaluateAction({ actionType: 'payments.transfer', parameters: { amount: 5000 }, waitForApproval: true, approvalTimeoutMs: 300 });
+    expect(d.decision).toBe('denied');
+    expect(d.conditions).toContain('approval_timeout');
+  });
+});

@@ -461,3 +461,18 @@ describe('monitor mode and condition errors', () => {
     expect(d.policyViolations.map((v) => v.code)).toEqual(['condition_error']);
   });
 });
+
+describe('approvals.elicitationMaxRisk', () => {
+  it("says whether an MCP client's answer may approve a pending call", async () => {
+    const { parsePolicy, evaluatePolicy, UsageTracker } = await import('../../src/engine/index.js');
+    const policy = (extra: string) =>
+      parsePolicy(`version: 1\n${extra}rules:\n  - id: ask\n    actions: ["notes.*"]\n    effect: require_approval\n`, 'p.yaml');
+    const input = { request: { agentId: 'a', actionType: 'notes.delete', resource: '', parameters: {}, context: {}, requireHumanApproval: false }, agent: undefined, now: Date.now() };
+    const byDefault = evaluatePolicy(policy(''), input, new UsageTracker());
+    expect(byDefault.decision).toBe('pending');
+    expect(byDefault.elicitationAllowed).toBe(byDefault.riskScore <= 69);
+    expect(evaluatePolicy(policy('approvals:\n  elicitationMaxRisk: null\n'), input, new UsageTracker()).elicitationAllowed).toBe(false);
+    expect(evaluatePolicy(policy('approvals:\n  elicitationMaxRisk: 100\n'), input, new UsageTracker()).elicitationAllowed).toBe(true);
+    expect(() => policy('approvals:\n  elicitationMaxRsk: 3\n')).toThrow(/elicitationMaxRisk/);
+  });
+});

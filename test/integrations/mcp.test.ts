@@ -20,17 +20,23 @@ afterEach(async () => {
   for (const close of closers.splice(0).reverse()) await close().catch(() => undefined);
 });
 
-function ascend(extra: Partial<ConstructorParameters<typeof AscendClient>[0]> = {}): { client: AscendClient; dataDir: string } {
+function ascend(extra: Partial<ConstructorParameters<typeof AscendClient>[0]> = {}, policyText = TEST_POLICY): { client: AscendClient; dataDir: string } {
   const dir = tempDir();
   const dataDir = path.join(dir, '.ascend');
-  const client = new AscendClient({ agentId: 'mcp-agent', policy: writePolicy(dir, TEST_POLICY), dataDir, logDestination: captureLogs().destination, ...extra });
+  const client = new AscendClient({ agentId: 'mcp-agent', policy: writePolicy(dir, policyText), dataDir, logDestination: captureLogs().destination, ...extra });
   closers.push(() => client.close());
   return { client, dataDir };
 }
 
 /** A server with `query` (SQL) and `transfer` tools, governed, and a connected client. */
-async function setup(options: { elicit?: (message: string) => { action: 'accept' | 'decline' | 'cancel'; content?: Record<string, unknown> }; ascendOptions?: Partial<ConstructorParameters<typeof AscendClient>[0]> } = {}) {
-  const { client, dataDir } = ascend(options.ascendOptions);
+async function setup(
+  options: {
+    elicit?: (message: string) => { action: 'accept' | 'decline' | 'cancel'; content?: Record<string, unknown> };
+    ascendOptions?: Partial<ConstructorParameters<typeof AscendClient>[0]>;
+    policy?: string;
+  } = {},
+) {
+  const { client, dataDir } = ascend(options.ascendOptions, options.policy);
   const effects: string[] = [];
   const server = new McpServer({ name: 'bank', version: '1.0.0' });
   governMcpServer(server, client, {
@@ -89,6 +95,18 @@ describe('MCP', () => {
     const [approval] = await approvals(dataDir);
     expect(approval).toMatchObject({ status: 'approved', channel: 'mcp-elicitation', decidedBy: 'mcp-client-user' });
   });
+
+  it("a policy that does not accept a client's answer is never elicited: a person must decide", async () => {
+    let asked = 0;
+    const { effects, mcpClient } = await setup({
+      elicit: () => (asked++, { action: 'accept', content: { approve: true } }),
+      policy: TEST_POLICY.replace('rules:', 'approvals:\n  elicitationMaxRisk: null\nrules:'),
+    });
+    const result = await mcpClient.callTool({ name: 'transfer', arguments: { amount: 5000 } });
+    expect(asked).toBe(0);
+    expect(result.isError).toBe(true); // nobody decided within the 2 s timeout
+    expect(effects).toEqual([]);
+  }, 10_000);
 
   it('a declined elicitation denies, and the tool never runs', async () => {
     const { effects, mcpClient } = await setup({ elicit: () => ({ action: 'decline' }) });
