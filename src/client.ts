@@ -4,7 +4,6 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { DestinationStream, LevelWithSilent, Logger } from 'pino';
 import { callDigest } from './canonical.js';
@@ -17,6 +16,7 @@ import { describeError, governCall, type ApprovalAnswer, type GovernedCall, type
 import { createLogger } from './logging.js';
 import { Redactor } from './redact.js';
 import { isoTime } from './time.js';
+import { timeOrderedId } from './ids.js';
 import { endSpan, startSpan } from './tracing.js';
 import { defaultDbPath, openSqliteStore } from './store/sqlite.js';
 import { HttpTransport } from './transport/http.js';
@@ -369,7 +369,7 @@ export class AscendClient implements LifecycleClient {
       // The engine already said no (or "ask a person", who cannot be asked now): that stands.
       const base: DecisionResult = {
         ...known,
-        actionId: randomUUID(),
+        actionId: timeOrderedId(),
         agentId: request.agentId,
         actionType: request.actionType,
         resource: request.resource,
@@ -379,7 +379,7 @@ export class AscendClient implements LifecycleClient {
       return known.decision === 'denied' ? base : denied(base, 'approval_unavailable', 'Needs approval, but approvals cannot be recorded right now');
     }
     const action: ActionRecord = {
-      actionId: randomUUID(),
+      actionId: timeOrderedId(),
       agentId: request.agentId,
       actionType: request.actionType,
       resource: request.resource,

@@ -4,11 +4,11 @@
  * deadline, retries and circuit breaker. Evaluate carries an `Idempotency-Key` (the action id
  * the client chose), so a retry never records a second action.
  */
-import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { AscendError, ConnectionError, NotFoundError, ProtocolError, TimeoutError } from '../errors.js';
 import { signRequest } from '../signing.js';
+import { timeOrderedId } from '../ids.js';
 import type { ApprovalDecision } from '../store/store.js';
 import type { ActionRecord, AgentRecord, ApprovalRecord, DecisionResult, OutcomeRecord } from '../types.js';
 import {
@@ -84,7 +84,7 @@ export class HttpTransport implements Transport {
   }
 
   async evaluate(request: EvaluationRequest): Promise<DecisionResult> {
-    const actionId = request.actionId ?? randomUUID();
+    const actionId = request.actionId ?? timeOrderedId();
     // The raw answer is checked here, not by request(): an answer we cannot read is a denial.
     const raw = await this.request({
       method: 'POST',

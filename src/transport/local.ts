@@ -2,7 +2,6 @@
  * The embedded decision point: the policy engine and a Store in this process. Zero set-up: a
  * policy file and a SQLite file under `.ascend/`.
  */
-import { randomUUID } from 'node:crypto';
 import { evaluatePolicy, policyErrorDecision, UsageTracker, type CompiledPolicy, type EvaluationInput } from '../engine/index.js';
 import { AscendError, StaleDecisionError, StoreError } from '../errors.js';
 import type { Store } from '../store/store.js';
@@ -16,6 +15,7 @@ import type {
 } from '../types.js';
 import type { ApprovalDecision } from '../store/store.js';
 import { isoTime } from '../time.js';
+import { timeOrderedId } from '../ids.js';
 import { withKnownDecision } from './unreachable.js';
 import type { AgentRegistration, EvaluationRequest, Transport } from './transport.js';
 import type { SpoolEntry } from './spool.js';
@@ -143,7 +143,7 @@ export class LocalTransport implements Transport {
     agentVersion: number,
   ): Promise<DecisionResult> {
     const digest = request.digest;
-    const actionId = request.actionId ?? randomUUID();
+    const actionId = request.actionId ?? timeOrderedId(nowMs);
     const conditions: string[] = policyDecision.mode === 'monitor' ? ['monitor_mode'] : [];
     let decision = policyDecision.decision;
     let approvedBy: DecisionResult['approvedBy'];
@@ -170,7 +170,7 @@ export class LocalTransport implements Transport {
 
     let approval: ApprovalRecord | undefined;
     if (decision === 'pending') {
-      approvalId = randomUUID();
+      approvalId = timeOrderedId(nowMs);
       approval = {
         approvalId,
         actionId,
