@@ -22,6 +22,7 @@ import { webhookRoutes } from './routes/webhooks.js';
 import { eventRoutes } from './routes/events.js';
 import { WebhookDispatcher, type WebhookDispatcherOptions } from './webhooks/dispatcher.js';
 import type { WebhookOutbox } from '../store/outbox.js';
+import type { NonceStore } from './nonces.js';
 import { ValidationError } from '../errors.js';
 import { packageVersion } from '../cli/version.js';
 
@@ -42,6 +43,8 @@ export interface AscendServerOptions {
   longPollMaxMs?: number;
   /** How long a looked-up API key is trusted before it is read again (revocation delay). Default 1000. */
   keyCacheTtlMs?: number;
+  /** Where nonces of signed requests are kept (default: memory; a cluster shares them in its database). */
+  nonces?: NonceStore;
   /** Webhooks: where they and their deliveries are kept. Without it, no webhook routes and no dispatcher. */
   outbox?: WebhookOutbox;
   /** Delivery settings (attempts before dead-lettering, back-off, polling). */
@@ -106,6 +109,7 @@ export async function buildServer(options: AscendServerOptions): Promise<AscendS
   const auth = new RequestAuthenticator(new ApiKeyAuthenticator(options.store, options.keyCacheTtlMs ?? 1000), {
     requireSigning: options.requireSigning ?? false,
     ...(options.maxSkewMs !== undefined ? { maxSkewMs: options.maxSkewMs } : {}),
+    ...(options.nonces ? { nonces: options.nonces } : {}),
   });
   const metrics = new ServerMetrics();
   app.addHook('onResponse', async (request, reply) => {

@@ -7,6 +7,7 @@ import { AuthenticationError, AuthorizationError } from '../errors.js';
 import { DEFAULT_MAX_SKEW_MS, verifyRequestSignature } from '../signing.js';
 import type { ApiKeyRecord, ApiKeyRole } from '../types.js';
 import type { ApiKeyAuthenticator } from './api-keys.js';
+import { MemoryNonceStore, type NonceStore } from './nonces.js';
 
 /** What a handler knows about its caller. */
 export interface Caller {
@@ -29,41 +30,13 @@ export interface RequestAuthOptions {
   /** Refuse unsigned requests from every key (keys may also require it one by one). */
   requireSigning: boolean;
   maxSkewMs?: number;
-}
-
-/**
- * Remembers the nonces of signed requests for the skew window (both directions), so a captured
- * request cannot be sent again. Per process: in a cluster a replay to another replica inside the
- * window is caught only by the idempotency of the routes that change state.
- */
-class NonceCache {
-  private readonly seen = new Map<string, number>();
-  constructor(private readonly windowMs: number) {}
-
-  /** False when the nonce was already used. */
-  remember(nonce: string, nowMs: number): boolean {
-    if (this.seen.has(nonce)) return false;
-    if (this.seen.size >= 100_000) this.evict(nowMs);
-    this.seen.set(nonce, nowMs + 2 * this.windowMs);
-    return true;
-  }
-
-  private evict(nowMs: number): void {
-    for (const [nonce, until] of this.seen) if (until < nowMs) this.seen.delete(nonce);
-    // Still full of live nonces: refuse nothing wrongly, drop the oldest half.
-    if (this.seen.size >= 100_000) {
-      let drop = this.seen.size / 2;
-      for (const nonce of this.seen.keys()) {
-        if (drop-- <= 0) break;
-        this.seen.delete(nonce);
-      }
-    }
-  }
+  /** Where used nonces are kept (default: this process's memory). */
+  nonces?: NonceStore;
 }
 
 /** Authenticates requests and checks roles. */
 export class RequestAuthenticator {
-  private readonly nonces: NonceCache;
+  private readonly nonces: NonceStore;
   private readonly maxSkewMs: number;
 
   constructor(
@@ -71,7 +44,7 @@ export class RequestAuthenticator {
     private readonly options: RequestAuthOptions,
   ) {
     this.maxSkewMs = options.maxSkewMs ?? DEFAULT_MAX_SKEW_MS;
-    this.nonces = new NonceCache(this.maxSkewMs);
+    this.nonces = options.nonces ?? new MemoryNonceStore();
   }
 
   /** The caller, or AuthenticationError (bad key, bad or missing signature). */
@@ -92,7 +65,8 @@ export class RequestAuthenticator {
       { nowMs, maxSkewMs: this.maxSkewMs },
     );
     if (!check.ok) throw new AuthenticationError(`Bad request signature: ${check.reason}`, { keyId: key.keyId });
-    if (!this.nonces.remember(`${key.keyId}:${check.nonce}`, nowMs)) {
+    // Kept for both sides of the window: a request stays valid that long either way.
+    if (!(await this.nonces.remember(`${key.keyId}:${check.nonce}`, nowMs + 2 * this.maxSkewMs))) {
       throw new AuthenticationError('Replayed request: this signature was already used', { keyId: key.keyId });
     }
     return { key, org: key.org, signed: true };

@@ -5,6 +5,7 @@
 import { resolve } from 'node:path';
 import { ValidationError } from '../errors.js';
 import type { WebhookOutbox } from '../store/outbox.js';
+import { MemoryNonceStore, PostgresNonceStore, type NonceStore } from './nonces.js';
 import { openPostgresOutbox } from '../store/postgres-outbox.js';
 import { openPostgresStore } from '../store/postgres.js';
 import { openSqliteOutbox } from '../store/sqlite-outbox.js';
@@ -43,4 +44,9 @@ export async function openDatabase(target: DatabaseTarget, durability: Partial<D
 /** Open the webhook outbox beside the store at `target` (after the store: it made the tables). */
 export function openOutbox(target: DatabaseTarget): WebhookOutbox {
   return target.kind === 'postgres' ? openPostgresOutbox(target.url, { schema: target.schema }) : openSqliteOutbox(target.path);
+}
+
+/** Where a server at `target` keeps nonces of signed requests: shared by a cluster's replicas. */
+export function openNonceStore(target: DatabaseTarget): NonceStore {
+  return target.kind === 'postgres' ? new PostgresNonceStore(target.url, target.schema) : new MemoryNonceStore();
 }

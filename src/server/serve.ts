@@ -7,7 +7,7 @@ import { loadPolicyFile } from '../policy-file.js';
 import { PolicyError } from '../errors.js';
 import type { Store } from '../store/store.js';
 import { buildServer, type AscendServerOptions } from './app.js';
-import { openDatabase, openOutbox, type DatabaseTarget } from './database.js';
+import { openDatabase, openNonceStore, openOutbox, type DatabaseTarget } from './database.js';
 import type { WebhookOutbox } from '../store/outbox.js';
 
 /** Options of {@link startServer}. */
@@ -41,10 +41,11 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   if (policy instanceof PolicyError) throw policy;
   const store = await openDatabase(options.database, options.durability === 'sync' ? { durability: 'sync' } : { durability: 'batched', flushIntervalMs: 1 });
   let outbox: WebhookOutbox | undefined;
+  const nonces = openNonceStore(options.database);
   try {
     outbox = openOutbox(options.database);
     const { database: _db, policyPath: _p, host, port, durability: _d, ...rest } = options;
-    const server = await buildServer({ ...rest, store, policy, outbox });
+    const server = await buildServer({ ...rest, store, policy, outbox, nonces });
     const url = await server.app.listen({ host, port });
     options.logger.info({ url, store: store.kind, policy: options.policyPath }, 'ascend serve listening');
     return {
@@ -55,12 +56,14 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
           await server.close();
         } finally {
           await outbox?.close();
+          await nonces.close();
           await store.close();
         }
       },
     };
   } catch (err) {
     await outbox?.close();
+    await nonces.close();
     await store.close();
     throw err;
   }

@@ -183,6 +183,17 @@ CREATE TABLE ${s}.webhook_deliveries (
 CREATE INDEX webhook_deliveries_due ON ${s}.webhook_deliveries (status, next_attempt_at);
 `,
   },
+  {
+    version: 3,
+    name: 'nonces of signed requests, shared by replicas',
+    sql: (s) => `
+CREATE TABLE ${s}.request_nonces (
+  nonce       TEXT COLLATE "C" PRIMARY KEY,
+  expires_at  BIGINT NOT NULL
+);
+CREATE INDEX request_nonces_expiry ON ${s}.request_nonces (expires_at);
+`,
+  },
 ];
 
 /** The newest PostgreSQL schema version this code knows. */

@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AscendClient } from '../../src/index.js';
+import { signRequest } from '../../src/signing.js';
 import { captureLogs, eventually, tempDir } from '../helpers.js';
 import { api, disposeServer, seedKeys, startServerProcess, type ServerProcess } from './helpers.js';
 
@@ -85,6 +86,14 @@ describe('cluster on PostgreSQL', () => {
     expect(verify.body.checked).toBe(verify.body.headSeq);
     const fromB = await api(b, 'GET', '/v1/audit?agentId=writer-a&type=action.completed&limit=1000', b.keys.approver);
     expect(fromB.body.events).toHaveLength(100); // what A wrote, read through B
+  });
+
+  it('a signed request replayed to the other replica is refused (nonces are shared)', async () => {
+    const headers = signRequest(a.keys.signer.signingSecret!, { method: 'GET', pathWithQuery: '/v1/agents' });
+    expect((await api(a, 'GET', '/v1/agents', a.keys.signer, undefined, headers)).status).toBe(200);
+    const replay = await api(b, 'GET', '/v1/agents', b.keys.signer, undefined, headers);
+    expect(replay.status).toBe(401);
+    expect(replay.body.error.message).toContain('Replayed');
   });
 
   it('each webhook event is delivered once across the replicas', async () => {

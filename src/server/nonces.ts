@@ -1,0 +1,71 @@
+/**
+ * Where the nonces of signed requests are remembered for the skew window, so a captured request
+ * cannot be sent again: in memory for one server, in the shared database for a cluster (a replay
+ * sent to another replica is refused too).
+ */
+import pg from 'pg';
+import { toPgStoreError } from '../store/postgres-errors.js';
+import { describeTarget, pgSchema } from '../store/postgres-schema.js';
+
+/** Remembers nonces until they expire. */
+export interface NonceStore {
+  /** False when the nonce was already used (a replay). */
+  remember(nonce: string, expiresAtMs: number): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+const MAX_IN_MEMORY = 100_000;
+
+/** One process's memory. */
+export class MemoryNonceStore implements NonceStore {
+  private readonly seen = new Map<string, number>();
+
+  async remember(nonce: string, expiresAtMs: number): Promise<boolean> {
+    if (this.seen.has(nonce)) return false;
+    if (this.seen.size >= MAX_IN_MEMORY) this.evict();
+    this.seen.set(nonce, expiresAtMs);
+    return true;
+  }
+
+  private evict(): void {
+    const now = Date.now();
+    for (const [nonce, until] of this.seen) if (until < now) this.seen.delete(nonce);
+    // Still full of live nonces: drop the oldest half rather than refuse honest requests.
+    let drop = this.seen.size >= MAX_IN_MEMORY ? this.seen.size / 2 : 0;
+    for (const nonce of this.seen.keys()) {
+      if (drop-- <= 0) break;
+      this.seen.delete(nonce);
+    }
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** The cluster's database: one insert per signed request; the primary key refuses a replay. */
+export class PostgresNonceStore implements NonceStore {
+  private readonly pool: pg.Pool;
+  private readonly table: string;
+  private readonly label: string;
+  private inserts = 0;
+
+  constructor(url: string, schema: string) {
+    this.table = `${pgSchema(schema).quoted}.request_nonces`;
+    this.label = describeTarget(url, schema);
+    this.pool = new pg.Pool({ connectionString: url, max: 4, allowExitOnIdle: true, application_name: `ascend-sdk ${schema} nonces` });
+    this.pool.on('error', (err) => process.emitWarning(`${this.label}: idle nonce connection lost: ${err.message}`));
+  }
+
+  async remember(nonce: string, expiresAtMs: number): Promise<boolean> {
+    try {
+      const result = await this.pool.query(`INSERT INTO ${this.table} (nonce, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING`, [nonce, expiresAtMs]);
+      if (++this.inserts % 1000 === 0) void this.pool.query(`DELETE FROM ${this.table} WHERE expires_at < $1`, [Date.now()]).catch(() => undefined);
+      return result.rowCount === 1;
+    } catch (err) {
+      throw toPgStoreError(err, this.label, 'remembering a request nonce', 0);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end().catch(() => undefined);
+  }
+}
