@@ -9,6 +9,7 @@
 import type { AscendClient, OnApprovalRequired } from '../src/client.js';
 import type { GovernedCall } from '../src/govern.js';
 import type { DecisionResult } from '../src/types.js';
+import { canonicalJson } from '../src/canonical.js';
 
 /** What the bridge needs from a client. */
 export type BridgeClient = Pick<AscendClient, 'evaluateAction' | 'settlePending' | 'govern'>;
@@ -56,11 +57,20 @@ export class ApprovalBridge {
    * `approver` (the AI SDK: the app's user already said yes, recorded as `app-ui`), else waited
    * for. Undefined when no decision was kept for this call.
    */
-  async take(toolCallId: string | undefined, signal: AbortSignal | undefined, approver?: OnApprovalRequired, timeoutMs?: number): Promise<DecisionResult | undefined> {
+  async take(
+    toolCallId: string | undefined,
+    call: GovernedCall,
+    signal: AbortSignal | undefined,
+    approver?: OnApprovalRequired,
+    timeoutMs?: number,
+  ): Promise<DecisionResult | undefined> {
     if (toolCallId === undefined) return undefined;
     const entry = this.entries.get(toolCallId);
     if (!entry) return undefined;
     this.entries.delete(toolCallId);
+    // The decision is for the call that was asked about: a call with other arguments under the
+    // same id (a reused id, a changed request) is decided afresh.
+    if (sameCall(entry.call) !== sameCall(call)) return undefined;
     const decision = await entry.decision;
     if (decision.decision !== 'pending') return decision;
     return this.client.settlePending(decision, entry.call, {
@@ -69,6 +79,10 @@ export class ApprovalBridge {
       ...(timeoutMs !== undefined ? { timeoutMs } : {}),
     });
   }
+}
+
+function sameCall(call: GovernedCall): string {
+  return canonicalJson({ actionType: call.actionType, resource: call.resource ?? '', parameters: call.parameters ?? {} });
 }
 
 const bridges = new WeakMap<object, ApprovalBridge>();

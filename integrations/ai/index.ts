@@ -44,7 +44,7 @@ export function governTool<T extends AiSdkTool>(tool: T, client: GovernsCalls, o
     try {
       const call = governedCall(toolActionType(name), input as Record<string, unknown>, options, executeOptions?.abortSignal);
       // Decided already when the SDK asked for approval: the lifecycle starts at run.
-      const decided = await bridge?.take(executeOptions?.toolCallId, executeOptions?.abortSignal, approvedInApp);
+      const decided = await bridge?.take(executeOptions?.toolCallId, call, executeOptions?.abortSignal, approvedInApp);
       if (decided) call.decided = decided;
       return await client.govern(call, () => execute.call(tool, input, executeOptions));
     } catch (err) {

@@ -158,7 +158,8 @@ export function ascendMiddleware(client: GovernsCalls, options: MiddlewareGovern
  */
 async function decideOrPause(client: GovernsCalls, toolCall: ToolCall, name: string, options: MiddlewareGovernOptions, signal: AbortSignal | undefined): Promise<DecisionResult | undefined> {
   const bridge = bridgeOf(client);
-  const decision = await bridge.decide(toolCall.id!, governedCall(toolActionType(name), toolCall.args, options));
+  const call = governedCall(toolActionType(name), toolCall.args, options);
+  const decision = await bridge.decide(toolCall.id!, call);
   if (decision.decision === 'pending') {
     const value: AscendInterrupt = {
       type: 'ascend-approval',
@@ -172,7 +173,7 @@ async function decideOrPause(client: GovernsCalls, toolCall: ToolCall, name: str
     };
     interrupt(value);
   }
-  return bridge.take(toolCall.id, signal, undefined, options.approvalTimeoutMs);
+  return bridge.take(toolCall.id, call, signal, undefined, options.approvalTimeoutMs);
 }
 
 /**

@@ -49,7 +49,10 @@ export class TenantStore implements Store {
     this.prefix = org === DEFAULT_ORG ? '' : `${org}${ORG_SEPARATOR}`;
   }
 
+  /** The stored id of one of this organisation's agents. An id that names an organisation
+   * (contains `::`) is nobody's here: refused as not found, so it cannot reach another's. */
   private q(agentId: string): string {
+    if (agentId.includes(ORG_SEPARATOR)) throw new NotFoundError('agent', agentId);
     return this.prefix + agentId;
   }
 
@@ -66,8 +69,9 @@ export class TenantStore implements Store {
   }
 
   async getAgent(agentId: string): Promise<AgentRecord | undefined> {
+    if (agentId.includes(ORG_SEPARATOR)) return undefined;
     const agent = await this.base.getAgent(this.q(agentId));
-    return agent && this.strip(agent);
+    return agent && this.owns(agent.agentId) ? this.strip(agent) : undefined;
   }
 
   agentForDecision(agentId: string): Promise<Readonly<AgentRecord> | undefined> {
@@ -109,7 +113,9 @@ export class TenantStore implements Store {
 
   async listApprovals(filter: { status?: ApprovalStatus; agentId?: string; limit?: number } = {}): Promise<ApprovalRecord[]> {
     if (filter.agentId !== undefined) {
-      return (await this.base.listApprovals({ ...filter, agentId: this.q(filter.agentId) })).map((a) => this.strip(a));
+      if (filter.agentId.includes(ORG_SEPARATOR)) return [];
+      const found = await this.base.listApprovals({ ...filter, agentId: this.q(filter.agentId) });
+      return found.filter((a) => this.owns(a.agentId)).map((a) => this.strip(a));
     }
     const { limit, ...rest } = filter;
     const mine = (await this.base.listApprovals(rest)).filter((a) => this.owns(a.agentId)).map((a) => this.strip(a));
@@ -171,11 +177,15 @@ export class TenantStore implements Store {
   }
 
   /**
-   * This organisation's events (those about its agents), oldest first from `afterSeq`. Events
-   * of no agent (key changes) belong to the default organisation's admins.
+   * This organisation's events (those about its agents), oldest first from `afterSeq`. Events of
+   * no agent (API keys made and revoked) belong to no organisation: read them on the server's
+   * database (`ascend audit`), where keys are managed.
    */
   async readAudit(query: AuditQuery = {}): Promise<AuditEvent[]> {
-    if (query.agentId !== undefined) return this.base.readAudit({ ...query, agentId: this.q(query.agentId) });
+    if (query.agentId !== undefined) {
+      if (query.agentId.includes(ORG_SEPARATOR)) return [];
+      return (await this.base.readAudit({ ...query, agentId: this.q(query.agentId) })).filter((e) => this.owns(e.agentId));
+    }
     const limit = query.limit ?? Number.POSITIVE_INFINITY;
     const page = Math.min(Math.max(limit, 256), 5000);
     const found: AuditEvent[] = [];
@@ -183,7 +193,7 @@ export class TenantStore implements Store {
     for (;;) {
       const batch = await this.base.readAudit({ ...query, limit: page, ...(afterSeq === undefined ? {} : { afterSeq }) });
       for (const event of batch) {
-        if (event.agentId === null ? this.org === DEFAULT_ORG : this.owns(event.agentId)) found.push(event);
+        if (this.owns(event.agentId)) found.push(event);
         if (found.length >= limit) return found;
       }
       if (batch.length < page || query.newestFirst) return found;

@@ -222,3 +222,18 @@ describe('AI SDK approval flow bridged to Ascend', () => {
     expect(JSON.stringify(result.steps[0]!.content)).toContain('Dropping tables is never allowed');
   });
 });
+
+describe('approval bridge', () => {
+  it('a kept decision is used only for the very call it was made for (same id, other arguments: decided afresh)', async () => {
+    const { bridgeOf } = await import('../../integrations/approval-bridge.js');
+    const c = client();
+    const bridge = bridgeOf(c);
+    const small = { actionType: 'payments.transfer', resource: '', parameters: { amount: 100 } };
+    const large = { actionType: 'payments.transfer', resource: '', parameters: { amount: 5000 } };
+    expect((await bridge.decide('call-x', small)).decision).toBe('allowed');
+    expect(await bridge.take('call-x', large, undefined)).toBeUndefined();
+    expect((await bridge.decide('call-y', small)).decision).toBe('allowed');
+    expect((await bridge.take('call-y', small, undefined))?.decision).toBe('allowed');
+    expect(await bridge.take('call-y', small, undefined)).toBeUndefined(); // used once
+  });
+});

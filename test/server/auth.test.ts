@@ -122,6 +122,16 @@ describe('organisations', () => {
     const sneaky = await api(server, 'POST', '/v1/actions/evaluate', server.keys.agent, evaluateBody('other::shared-name', 'db.query', { sql: 'select 1' }));
     expect(sneaky.status).toBe(400);
     expect(sneaky.body.error.details.issues[0].path).toBe('body.agentId');
+    // Naming another organisation's agent in a path or query is refused, by every role.
+    expect((await api(server, 'GET', '/v1/agents/other::shared-name', server.keys.approver)).status).toBe(400);
+    expect((await api(server, 'GET', '/v1/approvals?agentId=other::shared-name', server.keys.approver)).status).toBe(400);
+    expect((await api(server, 'GET', '/v1/audit?agentId=other::shared-name', server.keys.approver)).status).toBe(400);
+    expect((await api(server, 'POST', '/v1/agents/other::shared-name/block', server.keys.admin, {})).status).toBe(400);
+    // (the refused block created nothing: their agent has no registration, blocked or not)
+    expect((await api(server, 'GET', '/v1/agents/shared-name', server.keys.otherApprover)).status).toBe(404);
+    // API key events belong to no organisation's audit view.
+    const mine = await api(server, 'GET', '/v1/audit?limit=5000', server.keys.approver);
+    expect(mine.body.events.some((e: { type: string }) => e.type.startsWith('key.'))).toBe(false);
     // An Idempotency-Key naming another organisation's action reveals nothing.
     const stolen = await api(server, 'POST', '/v1/actions/evaluate', server.keys.otherAgent, evaluateBody('shared-name', 'db.query', { sql: 'select 1' }), { 'idempotency-key': actionId });
     expect(stolen.status).toBe(409);

@@ -5,14 +5,14 @@ import { z } from 'zod';
 import { NotFoundError } from '../../errors.js';
 import type { AuditQuery } from '../../store/store.js';
 import type { AuditEventType } from '../../types.js';
-import { AgentRecordSchema, AuditEventSchema, AuditVerificationSchema, BlockRequestSchema, GrantRecordSchema } from '../../wire.js';
+import { AgentRecordSchema, AuditEventSchema, AuditVerificationSchema, BlockRequestSchema, GrantRecordSchema, WireAgentId } from '../../wire.js';
 import { ROLES } from '../api-keys.js';
 import type { Router } from '../router.js';
 
-const AgentParams = z.object({ agentId: z.string().min(1).max(256) });
+const AgentParams = z.object({ agentId: WireAgentId });
 const GrantParams = z.object({ grantId: z.string().min(1).max(256) });
 const GrantsQuery = z.object({
-  agentId: z.string().min(1).max(256).optional(),
+  agentId: WireAgentId.optional(),
   active: z.enum(['true', 'false']).optional(),
 });
 const AUDIT_TYPES = [
@@ -23,7 +23,7 @@ const AUDIT_TYPES = [
 const AuditQuerySchema = z.object({
   afterSeq: z.coerce.number().int().min(0).optional(),
   limit: z.coerce.number().int().min(1).max(5000).default(500),
-  agentId: z.string().min(1).max(256).optional(),
+  agentId: WireAgentId.optional(),
   actionId: z.string().min(1).max(256).optional(),
   type: z.union([z.enum(AUDIT_TYPES), z.array(z.enum(AUDIT_TYPES))]).optional(),
   since: z.iso.datetime({ offset: true }).optional(),

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { NotFoundError } from '../../errors.js';
 import type { Store } from '../../store/store.js';
 import type { ApprovalRecord } from '../../types.js';
-import { ApprovalRecordSchema, ApprovalVerdictRequestSchema, ConsumeRequestSchema, ConsumeResponseSchema } from '../../wire.js';
+import { ApprovalRecordSchema, ApprovalVerdictRequestSchema, ConsumeRequestSchema, ConsumeResponseSchema, WireAgentId } from '../../wire.js';
 import { ROLES } from '../api-keys.js';
 import type { Router } from '../router.js';
 import type { TenantStore } from '../tenant-store.js';
@@ -14,7 +14,7 @@ import type { TenantStore } from '../tenant-store.js';
 const ApprovalParams = z.object({ approvalId: z.string().min(1).max(256) });
 const ListQuery = z.object({
   status: z.enum(['pending', 'approved', 'rejected', 'expired']).optional(),
-  agentId: z.string().min(1).max(256).optional(),
+  agentId: WireAgentId.optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
 
