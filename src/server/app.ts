@@ -170,7 +170,14 @@ export async function buildServer(options: AscendServerOptions): Promise<AscendS
   };
 }
 
-/** JSON.parse that refuses `__proto__` / `constructor.prototype` keys (prototype poisoning). */
+/** Deepest nesting a request body may have. */
+const MAX_BODY_DEPTH = 64;
+
+/**
+ * JSON.parse, then refuse `__proto__` / `constructor.prototype` keys (prototype poisoning) —
+ * always walked, since `\u005f_proto__` spells the key without its letters — and nesting deeper
+ * than {@link MAX_BODY_DEPTH}. Iterative: no input can exhaust the stack.
+ */
 function parseJsonSafely(text: string): unknown {
   let value: unknown;
   try {
@@ -178,17 +185,18 @@ function parseJsonSafely(text: string): unknown {
   } catch (err) {
     throw new ValidationError(`The body is not valid JSON: ${(err as Error).message}`, [{ path: 'body', message: 'not valid JSON' }]);
   }
-  if (text.includes('__proto__') || text.includes('constructor')) assertNoPoisonedKeys(value, 'body');
-  return value;
-}
-
-function assertNoPoisonedKeys(value: unknown, path: string): void {
-  if (typeof value !== 'object' || value === null) return;
-  for (const key of Object.keys(value)) {
-    const child = (value as Record<string, unknown>)[key];
-    if (key === '__proto__' || (key === 'constructor' && typeof child === 'object' && child !== null && 'prototype' in child)) {
-      throw new ValidationError(`Forbidden key "${key}" at ${path}`, [{ path: `${path}.${key}`, message: 'forbidden key (prototype poisoning)' }]);
+  const stack: Array<{ node: unknown; path: string; depth: number }> = [{ node: value, path: 'body', depth: 0 }];
+  while (stack.length > 0) {
+    const { node, path, depth } = stack.pop()!;
+    if (typeof node !== 'object' || node === null) continue;
+    if (depth > MAX_BODY_DEPTH) throw new ValidationError(`The body nests deeper than ${MAX_BODY_DEPTH} levels at ${path}`, [{ path, message: 'nested too deeply' }]);
+    for (const key of Object.keys(node)) {
+      const child = (node as Record<string, unknown>)[key];
+      if (key === '__proto__' || (key === 'constructor' && typeof child === 'object' && child !== null && 'prototype' in child)) {
+        throw new ValidationError(`Forbidden key "${key}" at ${path}`, [{ path: `${path}.${key}`, message: 'forbidden key (prototype poisoning)' }]);
+      }
+      if (typeof child === 'object' && child !== null) stack.push({ node: child, path: `${path}.${key}`, depth: depth + 1 });
     }
-    assertNoPoisonedKeys(child, `${path}.${key}`);
   }
+  return value;
 }

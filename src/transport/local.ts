@@ -3,7 +3,7 @@
  * policy file and a SQLite file under `.ascend/`.
  */
 import { evaluatePolicy, policyErrorDecision, UsageTracker, type CompiledPolicy, type EvaluationInput } from '../engine/index.js';
-import { AscendError, StaleDecisionError, StoreError } from '../errors.js';
+import { AscendError, ConflictError, StaleDecisionError, StoreError } from '../errors.js';
 import type { Store } from '../store/store.js';
 import type {
   ActionRecord,
@@ -94,9 +94,16 @@ export class LocalTransport implements Transport {
       now: nowMs,
     };
     if (request.actionId !== undefined && store) {
-      // A retried request (same idempotency key): answer what was recorded the first time.
-      const replay = await this.recordedDecision(store, request.actionId).catch(() => undefined);
-      if (replay) return replay;
+      // A retried request (same idempotency key): answer what was recorded the first time — for
+      // the same call only; the key reused for another call is refused.
+      const recorded = await store.getAction(request.actionId).catch(() => undefined);
+      if (recorded) {
+        if (recorded.digest !== request.digest || recorded.agentId !== request.agentId) {
+          throw new ConflictError(`Idempotency key "${request.actionId}" was already used for a different call`, { idempotencyKey: request.actionId });
+        }
+        const approval = recorded.approvalId === undefined ? undefined : await store.getApproval(recorded.approvalId);
+        return decisionFromRecord(recorded, approval);
+      }
     }
     let policyDecision = this.decide(input);
     if (storeError || !store) {
@@ -237,13 +244,6 @@ export class LocalTransport implements Transport {
     if (approvalId !== undefined) result.approvalRequestId = approvalId;
     if (approvedBy !== undefined) result.approvedBy = approvedBy;
     return result;
-  }
-
-  private async recordedDecision(store: Store, actionId: string): Promise<DecisionResult | undefined> {
-    const action = await store.getAction(actionId);
-    if (!action) return undefined;
-    const approval = action.approvalId === undefined ? undefined : await store.getApproval(action.approvalId);
-    return decisionFromRecord(action, approval);
   }
 
   async recordOutcome(outcome: OutcomeRecord): Promise<void> {

@@ -121,6 +121,15 @@ describe('bad input', () => {
     expect(r.body.error.details.issues[0].path).toBe('body.metadata.__proto__');
   });
 
+  it('a key spelled with JSON escapes is refused too, and so is absurd nesting (400, not a crash)', async () => {
+    const escaped = await api(server, 'POST', '/v1/agents', server.keys.agent, '{"agentId":"a","agentName":"A","metadata":{"x":{"\\u005f_proto__":{"admin":true}}}}');
+    expect(escaped.status).toBe(400);
+    expect(escaped.body.error.details.issues[0].path).toBe('body.metadata.x.__proto__');
+    const deep = await api(server, 'POST', '/v1/agents', server.keys.agent, '{"constructor":' + '['.repeat(20_000) + ']'.repeat(20_000) + '}');
+    expect(deep.status).toBe(400);
+    expect(deep.body.error.message).toMatch(/nests deeper|not valid JSON/);
+  });
+
   it('an unknown route is a 404 in the same error shape', async () => {
     const r = await api(server, 'GET', '/v1/nothing-here', server.keys.agent);
     expect(r.status).toBe(404);

@@ -126,7 +126,24 @@ export function actionRoutes(router: Router, metrics: ServerMetrics): void {
     body: SpoolEntrySchema,
     response: z.object({ uploaded: z.boolean() }),
     async handler(ctx) {
-      await ctx.scope.transport.uploadFailOpen(ctx.body);
+      const entry = ctx.body;
+      // Only what fail-open mode writes: an allowed call marked fail_open_mode, never approved, or
+      // the outcome of an action that may have run. Anything else would be a forged history.
+      if (entry.kind === 'decision') {
+        const a = entry.action;
+        if (a.decision !== 'allowed' || !a.conditions.includes('fail_open_mode') || a.approvalId !== undefined) {
+          throw new ValidationError('Only fail-open decisions can be uploaded: decision "allowed", conditions including "fail_open_mode", no approvalId', [
+            { path: 'body.action', message: 'not a fail-open decision' },
+          ]);
+        }
+      } else {
+        const action = await ctx.scope.store.getAction(entry.outcome.actionId);
+        if (!action) throw new NotFoundError('action', entry.outcome.actionId);
+        if (!(await mayHaveRun(ctx.scope.store, action))) {
+          throw new ConflictError(`Action "${action.actionId}" was ${action.decision} and not approved, so it cannot have an outcome`, { actionId: action.actionId });
+        }
+      }
+      await ctx.scope.transport.uploadFailOpen(entry);
       await durable(ctx.scope.store);
       return { uploaded: true };
     },

@@ -61,7 +61,8 @@ export function approvalRoutes(router: Router, options: ApprovalRouteOptions): v
     roles: ROLES.reader,
     what: 'wait for approvals',
     params: ApprovalParams,
-    query: z.object({ timeoutMs: z.coerce.number().int().min(0).max(options.longPollMaxMs).default(options.longPollMaxMs) }),
+    // Longer waits are shortened, not refused: the client asks again until its own deadline.
+    query: z.object({ timeoutMs: z.coerce.number().int().min(0).default(options.longPollMaxMs).transform((ms) => Math.min(ms, options.longPollMaxMs)) }),
     response: ApprovalRecordSchema,
     async handler(ctx) {
       return waitUntilDecided(ctx.scope.store, ctx.params.approvalId, ctx.query.timeoutMs, options.watch, ctx.signal);
@@ -86,7 +87,8 @@ export function approvalRoutes(router: Router, options: ApprovalRouteOptions): v
         return ctx.scope.transport.decideApproval({
           approvalId: ctx.params.approvalId,
           status,
-          decidedBy: body.decidedBy ?? ctx.caller.key.name,
+          // Who answered is recorded as the key that did; a name the caller gives is kept beside it.
+          decidedBy: body.decidedBy && body.decidedBy !== ctx.caller.key.name ? `${body.decidedBy} (key ${ctx.caller.key.name})` : ctx.caller.key.name,
           channel: body.channel,
           ...(body.comment !== undefined ? { comment: body.comment } : {}),
           ...(status === 'approved' && body.grantMinutes !== undefined ? { grantMinutes: body.grantMinutes } : {}),
