@@ -47,6 +47,16 @@ export class RequestAuthenticator {
     this.nonces = options.nonces ?? new MemoryNonceStore();
   }
 
+  /** Whether a key that authenticated earlier is still good (revocation reaches open streams). */
+  async keyStillValid(authorization: string | undefined): Promise<boolean> {
+    try {
+      await this.keys.authenticate(authorization);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   /** The caller, or AuthenticationError (bad key, bad or missing signature). */
   async authenticate(request: AuthRequest): Promise<Caller> {
     const authorization = request.headers.authorization;
@@ -65,8 +75,8 @@ export class RequestAuthenticator {
       { nowMs, maxSkewMs: this.maxSkewMs },
     );
     if (!check.ok) throw new AuthenticationError(`Bad request signature: ${check.reason}`, { keyId: key.keyId });
-    // Kept for both sides of the window: a request stays valid that long either way.
-    if (!(await this.nonces.remember(`${key.keyId}:${check.nonce}`, nowMs + 2 * this.maxSkewMs))) {
+    // Kept until its timestamp leaves the window: after that the request is refused as stale anyway.
+    if (!(await this.nonces.remember(`${key.keyId}:${check.nonce}`, check.timestampMs + this.maxSkewMs))) {
       throw new AuthenticationError('Replayed request: this signature was already used', { keyId: key.keyId });
     }
     return { key, org: key.org, signed: true };

@@ -4,6 +4,7 @@
  * sent to another replica is refused too).
  */
 import pg from 'pg';
+import { StoreError } from '../errors.js';
 import { toPgStoreError } from '../store/postgres-errors.js';
 import { describeTarget, pgSchema } from '../store/postgres-schema.js';
 
@@ -14,7 +15,8 @@ export interface NonceStore {
   close(): Promise<void>;
 }
 
-const MAX_IN_MEMORY = 100_000;
+/** Live nonces one process keeps (about 150 B each); beyond it signed requests are refused (503). */
+const MAX_IN_MEMORY = 500_000;
 
 /** One process's memory. */
 export class MemoryNonceStore implements NonceStore {
@@ -22,20 +24,16 @@ export class MemoryNonceStore implements NonceStore {
 
   async remember(nonce: string, expiresAtMs: number): Promise<boolean> {
     if (this.seen.has(nonce)) return false;
-    if (this.seen.size >= MAX_IN_MEMORY) this.evict();
+    if (this.seen.size >= MAX_IN_MEMORY) {
+      const now = Date.now();
+      for (const [known, until] of this.seen) if (until < now) this.seen.delete(known);
+      // Forgetting a live nonce would let its request be replayed: refuse instead (fail closed).
+      if (this.seen.size >= MAX_IN_MEMORY) {
+        throw new StoreError(`More than ${MAX_IN_MEMORY} signed requests within the signature window: refusing more until some expire`);
+      }
+    }
     this.seen.set(nonce, expiresAtMs);
     return true;
-  }
-
-  private evict(): void {
-    const now = Date.now();
-    for (const [nonce, until] of this.seen) if (until < now) this.seen.delete(nonce);
-    // Still full of live nonces: drop the oldest half rather than refuse honest requests.
-    let drop = this.seen.size >= MAX_IN_MEMORY ? this.seen.size / 2 : 0;
-    for (const nonce of this.seen.keys()) {
-      if (drop-- <= 0) break;
-      this.seen.delete(nonce);
-    }
   }
 
   async close(): Promise<void> {}

@@ -29,6 +29,8 @@ export interface RouteContext<P, Q, B> {
   header(name: string): string | undefined;
   /** Aborted when the client goes away or the server shuts down (long-polls end early). */
   signal: AbortSignal;
+  /** Whether the caller's key is still good (not revoked since the request began): long streams ask. */
+  stillAuthorized(): Promise<boolean>;
 }
 
 type Out<S> = S extends z.ZodType ? z.output<S> : undefined;
@@ -93,6 +95,7 @@ export class Router {
     this.app.get(spec.url, async (request, reply) => {
       const caller = await this.auth.authenticate({ method: request.method, url: request.url, headers: request.headers, rawBody: undefined });
       requireRole(caller, spec.roles, spec.what);
+      const authorization = request.headers.authorization;
       const query = (spec.query ? parseWire(spec.query, request.query, 'query') : undefined) as Out<Q>;
       const closed = new AbortController();
       reply.hijack();
@@ -117,6 +120,7 @@ export class Router {
               return Array.isArray(value) ? value[0] : value;
             },
             signal,
+            stillAuthorized: () => this.auth.keyStillValid(Array.isArray(authorization) ? authorization[0] : authorization),
           },
           send,
         );
@@ -167,6 +171,7 @@ export class Router {
               const value = request.headers[name.toLowerCase()];
               return Array.isArray(value) ? value[0] : value;
             },
+            stillAuthorized: async () => true,
             get signal(): AbortSignal {
               if (!signal) {
                 const closed = new AbortController();

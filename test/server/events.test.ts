@@ -92,6 +92,22 @@ describe('/v1/events', () => {
     second.close();
   });
 
+  it('ends a stream whose key is revoked', async () => {
+    const { generateApiKey } = await import('../../src/server/api-keys.js');
+    const { openSqliteStore } = await import('../../src/store/sqlite.js');
+    const made = generateApiKey({ name: 'temp-approver', role: 'approver', org: 'default', createdBy: 'test' });
+    const store = openSqliteStore(server.dbPath);
+    await store.createApiKey(made.record);
+    const response = await fetch(`${server.url}/v1/events`, { headers: { authorization: `Bearer ${made.apiKey}` } });
+    expect(response.status).toBe(200);
+    const started = Date.now();
+    await store.revokeApiKey(made.record.keyId, 'test', new Date().toISOString());
+    await store.close();
+    const text = await response.text(); // resolves when the server ends the stream
+    expect(text).toContain('revoked');
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+
   it('is refused to an agent key', async () => {
     const stream = await follow(server.keys.agent.apiKey);
     expect(stream.status).toBe(403);

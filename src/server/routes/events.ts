@@ -35,6 +35,10 @@ export function eventRoutes(router: Router, watch: Store['watch']): void {
       const unwatch = watch(() => wake?.());
       try {
         while (!ctx.signal.aborted) {
+          if (!(await ctx.stillAuthorized())) {
+            send({ event: 'error', data: JSON.stringify({ code: 'authentication_error', message: 'The API key of this stream was revoked' }) });
+            return;
+          }
           // Read the head first: a read that returns less than a page has scanned everything up
           // to it, so the cursor may skip past other organisations' events without missing ours.
           const head = await store.latestSeq();
