@@ -128,7 +128,7 @@ export async function buildServer(options: AscendServerOptions): Promise<AscendS
   if (outbox) {
     dispatcher = new WebhookDispatcher({ ...options.webhooks, outbox, logger: options.logger, onAttempt: (o) => metrics.webhookAttempt(o) });
     const d = dispatcher;
-    webhookRoutes(router, outbox, () => d.kick());
+    webhookRoutes(router, outbox, () => d.kick(), { allowPrivateTargets: options.webhooks?.allowPrivateTargets ?? false });
     dispatcher.start();
     unwatchDispatcher = options.store.watch(() => d.kick());
   }

@@ -23,8 +23,8 @@ let b: ServerProcess;
 beforeAll(async () => {
   const keys = await seedKeys(db);
   [a, b] = await Promise.all([
-    startServerProcess({ db, keys, args: ['--webhook-attempts', '3', '--webhook-retry-ms', '50'] }),
-    startServerProcess({ db, keys, args: ['--webhook-attempts', '3', '--webhook-retry-ms', '50'] }),
+    startServerProcess({ db, keys, args: ['--webhook-attempts', '3', '--webhook-retry-ms', '50', '--allow-private-webhooks'] }),
+    startServerProcess({ db, keys, args: ['--webhook-attempts', '3', '--webhook-retry-ms', '50', '--allow-private-webhooks'] }),
   ]);
 }, 60_000);
 afterAll(async () => {

@@ -41,7 +41,7 @@ async function receiver(fail: (n: number) => boolean = () => false): Promise<{ u
 
 let server: ServerProcess;
 beforeAll(async () => {
-  server = await startServerProcess({ args: ['--webhook-attempts', '3', '--webhook-retry-ms', '50'] });
+  server = await startServerProcess({ args: ['--webhook-attempts', '3', '--webhook-retry-ms', '50', '--allow-private-webhooks'] });
 });
 afterAll(async () => {
   await disposeServer(server);
@@ -142,6 +142,24 @@ describe('webhooks', () => {
     expect(r.status).toBe(400);
     const paths = r.body.error.details.issues.map((i: { path: string }) => i.path);
     expect(paths).toEqual(expect.arrayContaining(['body.url', 'body.events.0']));
+  });
+});
+
+describe('webhook targets', () => {
+  it('a server refuses private, loopback and link-local targets unless the operator allows them', async () => {
+    const { isPrivateAddress } = await import('../../src/server/webhooks/address-guard.js');
+    for (const a of ['127.0.0.1', '10.1.2.3', '172.20.0.1', '192.168.1.1', '169.254.169.254', '::1', 'fd00::1', 'fe80::1', '::ffff:127.0.0.1', '0.0.0.0']) expect(isPrivateAddress(a), a).toBe(true);
+    for (const a of ['8.8.8.8', '1.1.1.1', '2606:4700:4700::1111']) expect(isPrivateAddress(a), a).toBe(false);
+    const strict = await startServerProcess();
+    try {
+      for (const url of ['http://127.0.0.1:9/hook', 'http://169.254.169.254/latest/meta-data', 'http://localhost:5432/', 'http://[::1]:80/']) {
+        const r = await api(strict, 'POST', '/v1/webhooks', strict.keys.admin, { url });
+        expect(r.status, url).toBe(400);
+        expect(r.body.error.details.issues[0].path).toBe('body.url');
+      }
+    } finally {
+      await disposeServer(strict);
+    }
   });
 });
 

@@ -29,6 +29,7 @@ export const serveCommand: CommandSpec = {
     'log-level': { type: 'string', valueName: 'LEVEL', description: 'fatal … trace, silent (default info)' },
     'webhook-attempts': { type: 'string', valueName: 'N', description: 'delivery attempts before a webhook delivery is dead-lettered (default 8)' },
     'webhook-retry-ms': { type: 'string', valueName: 'MS', description: 'first webhook retry delay, doubling each attempt (default 1000)' },
+    'allow-private-webhooks': { type: 'boolean', description: 'let webhooks target private, loopback and link-local addresses (default: public only)' },
   },
   positionals: [],
   examples: ['ascend serve --db sqlite:/var/lib/ascend/ascend.db --policy ascend.policy.yaml --port 8080'],
@@ -62,6 +63,7 @@ export const serveCommand: CommandSpec = {
       logger,
       ...(bodyLimitBytes !== undefined ? { bodyLimitBytes } : {}),
       webhooks: {
+        allowPrivateTargets: ctx.flag('allow-private-webhooks') || env.ASCEND_ALLOW_PRIVATE_WEBHOOKS === '1',
         ...(webhookAttempts !== undefined ? { maxAttempts: webhookAttempts } : {}),
         ...(webhookRetryMs !== undefined ? { retryBaseDelayMs: webhookRetryMs, pollIntervalMs: Math.min(500, webhookRetryMs) } : {}),
       },

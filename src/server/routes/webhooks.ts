@@ -4,7 +4,8 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { NotFoundError } from '../../errors.js';
+import { NotFoundError, ValidationError } from '../../errors.js';
+import { privateTargetReason } from '../webhooks/address-guard.js';
 import { WEBHOOK_EVENTS, type WebhookOutbox, type WebhookRecord } from '../../store/outbox.js';
 import { ROLES } from '../api-keys.js';
 import type { Router } from '../router.js';
@@ -50,7 +51,13 @@ function view(webhook: WebhookRecord): z.output<typeof WebhookViewSchema> {
   return rest;
 }
 
-export function webhookRoutes(router: Router, outbox: WebhookOutbox, onChange: () => void): void {
+/** Options of the webhook routes. */
+export interface WebhookRouteOptions {
+  /** Allow targets on private, loopback and link-local addresses (an operator's choice). */
+  allowPrivateTargets: boolean;
+}
+
+export function webhookRoutes(router: Router, outbox: WebhookOutbox, onChange: () => void, options: WebhookRouteOptions): void {
   const mine = async (org: string, webhookId: string): Promise<WebhookRecord> => {
     const webhook = await outbox.getWebhook(webhookId);
     if (!webhook || webhook.org !== org) throw new NotFoundError('webhook', webhookId);
@@ -66,6 +73,14 @@ export function webhookRoutes(router: Router, outbox: WebhookOutbox, onChange: (
     body: WebhookRequestSchema,
     response: WebhookViewSchema,
     async handler(ctx) {
+      if (!options.allowPrivateTargets) {
+        const reason = await privateTargetReason(ctx.body.url);
+        if (reason !== undefined) {
+          throw new ValidationError(`Webhook targets must be public addresses: ${reason} (the operator can allow private ones with --allow-private-webhooks)`, [
+            { path: 'body.url', message: 'a private, loopback or link-local address' },
+          ]);
+        }
+      }
       const made = ctx.body.secret === undefined ? randomBytes(32).toString('base64url') : undefined;
       const webhook = await outbox.createWebhook({
         webhookId: randomUUID(),

@@ -8,6 +8,9 @@ import type { Logger } from 'pino';
 import type { ClaimedDelivery, WebhookOutbox } from '../../store/outbox.js';
 import { WEBHOOK_HEADERS, webhookSignature } from '../../signing.js';
 import { mapAuditEventToDeliveries } from './events.js';
+import { privateTargetReason } from './address-guard.js';
+
+class RefusedTarget extends Error {}
 
 /** Options of {@link WebhookDispatcher}. */
 export interface WebhookDispatcherOptions {
@@ -27,6 +30,8 @@ export interface WebhookDispatcherOptions {
   concurrency?: number;
   /** Kicks within this window share one round. Default 10. */
   debounceMs?: number;
+  /** Deliver to private, loopback and link-local addresses too (default false). */
+  allowPrivateTargets?: boolean;
   /** Called after each attempt (metrics). */
   onAttempt?: (outcome: 'delivered' | 'failed' | 'dead') => void;
 }
@@ -117,6 +122,9 @@ export class WebhookDispatcher {
     let status: number | undefined;
     let error: string | undefined;
     try {
+      // Checked again at delivery: a name may resolve somewhere else than when it was registered.
+      const refused = this.options.allowPrivateTargets ? undefined : await privateTargetReason(delivery.url);
+      if (refused !== undefined) throw new RefusedTarget(refused);
       const response = await fetch(delivery.url, {
         method: 'POST',
         headers: {
@@ -135,7 +143,7 @@ export class WebhookDispatcher {
       await response.arrayBuffer().catch(() => undefined);
       if (!response.ok) error = `HTTP ${response.status}`;
     } catch (err) {
-      error = controller.signal.aborted ? `no answer within ${timeoutMs} ms` : `cannot reach ${new URL(delivery.url).host}: ${(err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message}`;
+      error = err instanceof RefusedTarget ? `refused: ${err.message}` : controller.signal.aborted ? `no answer within ${timeoutMs} ms` : `cannot reach ${new URL(delivery.url).host}: ${(err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message}`;
     } finally {
       clearTimeout(timer);
       this.inFlight.delete(controller);
