@@ -18,9 +18,9 @@ export const DEFAULT_MAX_SKEW_MS = 300_000;
 
 const EMPTY_BODY_SHA256 = createHash('sha256').update('').digest('hex');
 
-/** The exact text the HMAC covers. */
-export function signaturePayload(method: string, pathWithQuery: string, timestampSeconds: string, nonce: string, bodySha256Hex: string): string {
-  return `v1\n${method.toUpperCase()}\n${pathWithQuery}\n${timestampSeconds}\n${nonce}\n${bodySha256Hex}`;
+/** The exact text the HMAC covers (the idempotency key too: it decides which action a retry answers). */
+export function signaturePayload(method: string, pathWithQuery: string, timestampSeconds: string, nonce: string, bodySha256Hex: string, idempotencyKey = ''): string {
+  return `v1\n${method.toUpperCase()}\n${pathWithQuery}\n${timestampSeconds}\n${nonce}\n${bodySha256Hex}\n${idempotencyKey}`;
 }
 
 /** sha256 (hex) of the body bytes; an absent body hashes as empty. */
@@ -35,13 +35,15 @@ export interface SignableRequest {
   /** Path and query exactly as sent, e.g. `/v1/approvals?status=pending`. */
   pathWithQuery: string;
   body?: string | Uint8Array;
+  /** The `Idempotency-Key` header sent with it, if any. */
+  idempotencyKey?: string;
 }
 
 /** The headers that sign `request` with `secret`. */
 export function signRequest(secret: string, request: SignableRequest, nowMs: number = Date.now()): Record<string, string> {
   const timestamp = String(Math.floor(nowMs / 1000));
   const nonce = randomBytes(16).toString('hex');
-  const payload = signaturePayload(request.method, request.pathWithQuery, timestamp, nonce, bodySha256(request.body));
+  const payload = signaturePayload(request.method, request.pathWithQuery, timestamp, nonce, bodySha256(request.body), request.idempotencyKey);
   return {
     [SIGNATURE_HEADERS.timestamp]: timestamp,
     [SIGNATURE_HEADERS.nonce]: nonce,
@@ -73,7 +75,8 @@ export function verifyRequestSignature(
   }
   const match = /^v1=([0-9a-f]{64})$/.exec(signature);
   if (!match) return { ok: false, reason: `${SIGNATURE_HEADERS.signature} must be v1=<64 hex>` };
-  const payload = signaturePayload(request.method, request.pathWithQuery, timestamp, nonce, bodySha256(request.body));
+  const idempotencyKey = single(request.headers['idempotency-key']) ?? request.idempotencyKey;
+  const payload = signaturePayload(request.method, request.pathWithQuery, timestamp, nonce, bodySha256(request.body), idempotencyKey);
   const expected = createHmac('sha256', secret).update(payload).digest();
   if (!timingSafeEqual(expected, Buffer.from(match[1]!, 'hex'))) return { ok: false, reason: 'the signature does not match the request' };
   return { ok: true, nonce, timestampMs };

@@ -215,7 +215,15 @@ export class HttpTransport implements Transport {
     if (text !== undefined) headers['content-type'] = 'application/json';
     if (req.idempotencyKey !== undefined) headers['idempotency-key'] = req.idempotencyKey;
     if (this.options.signingSecret) {
-      Object.assign(headers, signRequest(this.options.signingSecret, { method: req.method, pathWithQuery: req.path, ...(text !== undefined ? { body: text } : {}) }));
+      Object.assign(
+        headers,
+        signRequest(this.options.signingSecret, {
+          method: req.method,
+          pathWithQuery: req.path,
+          ...(text !== undefined ? { body: text } : {}),
+          ...(req.idempotencyKey !== undefined ? { idempotencyKey: req.idempotencyKey } : {}),
+        }),
+      );
     }
     const timeout = AbortSignal.timeout(remainingMs);
     let response: Response;

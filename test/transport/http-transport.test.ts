@@ -279,5 +279,8 @@ describe('HttpTransport: answers', () => {
     const moved = verifyRequestSignature(secret, { method: 'POST', pathWithQuery: '/v1/approvals/x/approve', headers: post!.headers, body: post!.body });
     expect(moved).toMatchObject({ ok: false });
     expect(get!.headers['x-ascend-signature']).toMatch(/^v1=[0-9a-f]{64}$/); // bodiless requests are signed too
+    // The idempotency key is signed: another key under the same signature does not verify.
+    const rekeyed = verifyRequestSignature(secret, { method: 'POST', pathWithQuery: post!.url, headers: { ...post!.headers, 'idempotency-key': 'someone-elses-key-123' }, body: post!.body });
+    expect(rekeyed).toMatchObject({ ok: false });
   });
 });
