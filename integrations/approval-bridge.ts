@@ -27,8 +27,11 @@ export class ApprovalBridge {
 
   constructor(private readonly client: BridgeClient) {}
 
-  /** Ascend's decision for this tool call: made once (the SDK may ask again on a resumed call). */
-  decide(toolCallId: string, call: GovernedCall): Promise<DecisionResult> {
+  /**
+   * Ascend's decision for this tool call: made once (the SDK may ask again on a resumed call).
+   * With `actionId`, a process that did not keep the decision (a restart) gets the recorded one.
+   */
+  decide(toolCallId: string, call: GovernedCall, actionId?: string): Promise<DecisionResult> {
     const known = this.entries.get(toolCallId);
     if (known) return known.decision;
     if (this.entries.size >= MAX_ENTRIES) this.entries.delete(this.entries.keys().next().value!);
@@ -41,6 +44,7 @@ export class ApprovalBridge {
       requireHumanApproval: call.requireHumanApproval,
       redact: call.redact,
       waitForApproval: false,
+      ...(actionId !== undefined ? { actionId } : {}),
     });
     this.entries.set(toolCallId, { decision, call });
     decision.catch(() => this.entries.delete(toolCallId));

@@ -266,6 +266,7 @@ export class AscendClient implements LifecycleClient {
       requireHumanApproval: call.requireHumanApproval,
       digest: callDigest({ agentId: this.agentId, actionType: call.actionType, resource: call.resource, parameters: call.parameters }),
     };
+    if (call.actionId !== undefined) request.actionId = call.actionId;
 
     let decision: DecisionResult;
     try {

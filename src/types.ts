@@ -281,6 +281,11 @@ export const EvaluateActionInputSchema = z.object({
   requireHumanApproval: z.boolean().default(false),
   /** Extra parameter paths to redact for this call (added to the client's `redact`). */
   redact: z.array(z.string().min(1)).optional(),
+  /**
+   * An id for this decision, so asking again for the same call (a retry, a run resumed in another
+   * process) answers the decision already recorded instead of making a new one.
+   */
+  actionId: z.string().regex(/^[A-Za-z0-9_-]{16,128}$/, 'actionId must be 16–128 characters of A–Z, a–z, 0–9, "_" or "-"').optional(),
 });
 /** What `evaluateAction` accepts. */
 export type EvaluateActionInput = z.input<typeof EvaluateActionInputSchema>;

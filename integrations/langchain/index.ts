@@ -8,6 +8,7 @@
  * a tool's own error is recorded as a failure and returned as an error ToolMessage, since a
  * rethrow would abort the whole agent.
  */
+import { createHash } from 'node:crypto';
 import { BaseCallbackHandler } from '@langchain/core/callbacks/base';
 import type { Serialized } from '@langchain/core/load/serializable';
 import { ToolMessage } from '@langchain/core/messages';
@@ -130,7 +131,9 @@ export function ascendMiddleware(client: GovernsCalls, options: MiddlewareGovern
       const merged = { ...options, ...perTool[name] };
       const signal = request.runtime?.signal;
       let decided: DecisionResult | undefined;
-      if (merged.onPending === 'interrupt' && toolCall.id) decided = await decideOrPause(client, toolCall, name, merged, signal);
+      if (merged.onPending === 'interrupt' && toolCall.id) {
+        decided = await decideOrPause(client, toolCall, name, merged, signal, request.runtime?.configurable?.thread_id);
+      }
       const answer = await governed(
         client,
         name,
@@ -156,10 +159,20 @@ export function ascendMiddleware(client: GovernsCalls, options: MiddlewareGovern
  * resume, so the decision kept by id is found again, and `interrupt()` then returns instead of
  * pausing; the approval, decided meanwhile, is settled and spent on this call.
  */
-async function decideOrPause(client: GovernsCalls, toolCall: ToolCall, name: string, options: MiddlewareGovernOptions, signal: AbortSignal | undefined): Promise<DecisionResult | undefined> {
+async function decideOrPause(
+  client: GovernsCalls,
+  toolCall: ToolCall,
+  name: string,
+  options: MiddlewareGovernOptions,
+  signal: AbortSignal | undefined,
+  threadId: string | undefined,
+): Promise<DecisionResult | undefined> {
   const bridge = bridgeOf(client);
   const call = governedCall(toolActionType(name), toolCall.args, options);
-  const decision = await bridge.decide(toolCall.id!, call);
+  // The same action id for this thread's tool call: a run resumed in another process finds the
+  // decision (and the approval a person is deciding) instead of asking anew.
+  const actionId = threadId === undefined ? undefined : `lg_${createHash('sha256').update(`${threadId}\u0000${toolCall.id}`).digest('hex').slice(0, 40)}`;
+  const decision = await bridge.decide(toolCall.id!, call, actionId);
   if (decision.decision === 'pending') {
     const value: AscendInterrupt = {
       type: 'ascend-approval',

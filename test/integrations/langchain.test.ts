@@ -164,6 +164,31 @@ describe('pausing the graph on a pending call', () => {
     expect(events.map((e) => e.type)).toEqual(expect.arrayContaining(['approval.approved', 'approval.consumed', 'action.completed']));
   });
 
+  it('resumes in another process (a new client on the same store) with the same decision and approval', async () => {
+    const first = client();
+    const dataDir = dataDirs.get(first)!;
+    let paid = 0;
+    const pay = tool(async ({ amount }: { amount: number }) => ((paid += amount), 'paid'), { name: 'pay', description: 'pay', schema: z.object({ amount: z.number() }) });
+    const checkpointer = new MemorySaver(); // stands in for a shared, durable checkpointer
+    const model = fakeModel().respondWithTools([{ name: 'pay', args: { amount: 5000 }, id: 'pay-3' }]).respond(new AIMessage('paid'));
+    const agentOn = (c: AscendClient) =>
+      createAgent({ model, tools: [pay], middleware: [ascendMiddleware(c, { onPending: 'interrupt' }, { pay: { actionType: 'payments.transfer' } })], checkpointer });
+    const config = { configurable: { thread_id: 'thread-3' } };
+    const paused = (await agentOn(first).invoke({ messages: [new HumanMessage('pay')] }, config)) as { __interrupt__?: Array<{ value: AscendInterrupt }> };
+    const approvalId = paused.__interrupt__![0]!.value.approvalRequestId;
+    await first.approve(approvalId, { decidedBy: 'alice', channel: 'dashboard' });
+    await first.close();
+
+    const second = new AscendClient({ agentId: 'lc-agent', policy: writePolicy(tempDir(), TEST_POLICY), dataDir, logDestination: captureLogs().destination });
+    clients.push(second);
+    dataDirs.set(second, dataDir);
+    await agentOn(second).invoke(new Command({ resume: true }), config);
+    expect(paid).toBe(5000);
+    const events = await audit(second);
+    expect(events.filter((e) => e.type === 'action.evaluated')).toHaveLength(1);
+    expect(events.filter((e) => e.type === 'approval.requested')).toHaveLength(1);
+  });
+
   it('a rejected approval resumes into a refusal, and the tool never runs', async () => {
     const c = client();
     let paid = 0;
