@@ -9,7 +9,7 @@ import { AscendError } from '../errors.js';
 import type { Store } from '../store/store.js';
 import { LocalTransport } from '../transport/local.js';
 import { ApiKeyAuthenticator } from './api-keys.js';
-import { RequestAuthenticator } from './auth.js';
+import { RequestAuthenticator, requireRole } from './auth.js';
 import { toHttpError } from './http-errors.js';
 import { openApiDocument } from './openapi.js';
 import { Router, type OrgScope } from './router.js';
@@ -43,6 +43,8 @@ export interface AscendServerOptions {
   longPollMaxMs?: number;
   /** How long a looked-up API key is trusted before it is read again (revocation delay). Default 1000. */
   keyCacheTtlMs?: number;
+  /** Serve `/metrics` without a key (default: an admin key is needed). */
+  publicMetrics?: boolean;
   /** Where nonces of signed requests are kept (default: memory; a cluster shares them in its database). */
   nonces?: NonceStore;
   /** Webhooks: where they and their deliveries are kept. Without it, no webhook routes and no dispatcher. */
@@ -133,7 +135,12 @@ export async function buildServer(options: AscendServerOptions): Promise<AscendS
     unwatchDispatcher = options.store.watch(() => d.kick());
   }
 
-  app.get('/metrics', async (_request, reply) => {
+  // Counts across every organisation: for the operator (an admin key), unless made public.
+  app.get('/metrics', async (request, reply) => {
+    if (!options.publicMetrics) {
+      const caller = await auth.authenticate({ method: request.method, url: request.url, headers: request.headers, rawBody: undefined });
+      requireRole(caller, ['admin'], 'read metrics');
+    }
     void reply.header('content-type', 'text/plain; version=0.0.4');
     return metrics.render({
       pendingApprovals: async () => (await options.store.listApprovals({ status: 'pending', limit: 100_000 })).length,

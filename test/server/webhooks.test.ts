@@ -115,7 +115,7 @@ describe('webhooks', () => {
     }, 8000);
     expect(dead[0]).toMatchObject({ status: 'dead', attempts: 3 });
     expect(dead[0].lastError).toContain('cannot reach');
-    const metrics = await fetch(`${server.url}/metrics`).then((r) => r.text());
+    const metrics = await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${server.keys.admin.apiKey}` } }).then((r) => r.text());
     expect(metrics).toMatch(/ascend_webhook_deliveries\{status="dead"\} [1-9]/);
     expect(metrics).toMatch(/ascend_webhook_attempts_total\{outcome="dead"\} [1-9]/);
     await api(server, 'DELETE', `/v1/webhooks/${hook.body.webhookId}`, server.keys.admin);
@@ -164,8 +164,10 @@ describe('webhook targets', () => {
 });
 
 describe('/metrics', () => {
-  it('reports decisions by outcome, latency histograms and pending approvals in Prometheus format', async () => {
-    const text = await fetch(`${server.url}/metrics`).then((r) => r.text());
+  it('reports decisions by outcome, latency histograms and pending approvals in Prometheus format, to an admin key', async () => {
+    expect((await fetch(`${server.url}/metrics`)).status).toBe(401);
+    expect((await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${server.keys.approver.apiKey}` } })).status).toBe(403);
+    const text = await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${server.keys.admin.apiKey}` } }).then((r) => r.text());
     expect(text).toContain('# TYPE ascend_decisions_total counter');
     expect(text).toMatch(/ascend_decisions_total\{decision="allowed"\} [1-9]/);
     expect(text).toMatch(/ascend_decisions_total\{decision="denied"\} [1-9]/);

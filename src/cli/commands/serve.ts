@@ -29,6 +29,7 @@ export const serveCommand: CommandSpec = {
     'log-level': { type: 'string', valueName: 'LEVEL', description: 'fatal … trace, silent (default info)' },
     'webhook-attempts': { type: 'string', valueName: 'N', description: 'delivery attempts before a webhook delivery is dead-lettered (default 8)' },
     'webhook-retry-ms': { type: 'string', valueName: 'MS', description: 'first webhook retry delay, doubling each attempt (default 1000)' },
+    'public-metrics': { type: 'boolean', description: 'serve /metrics without a key (default: an admin key is needed)' },
     'allow-private-webhooks': { type: 'boolean', description: 'let webhooks target private, loopback and link-local addresses (default: public only)' },
   },
   positionals: [],
@@ -60,6 +61,7 @@ export const serveCommand: CommandSpec = {
       port,
       durability,
       requireSigning: ctx.flag('require-signing') || env.ASCEND_REQUIRE_SIGNING === '1',
+      publicMetrics: ctx.flag('public-metrics') || env.ASCEND_PUBLIC_METRICS === '1',
       logger,
       ...(bodyLimitBytes !== undefined ? { bodyLimitBytes } : {}),
       webhooks: {
