@@ -17,7 +17,7 @@ export const serveCommand: CommandSpec = {
   name: 'serve',
   summary: 'run the Ascend server (HTTP API v1) for a team: shared policy, approvals and audit',
   details:
-    'Every flag has an environment variable: ASCEND_DB, ASCEND_POLICY, ASCEND_HOST, ASCEND_PORT (or PORT), ASCEND_REQUIRE_SIGNING=1, ASCEND_LOG_LEVEL. Make keys with `ascend keys create` against the same --db.',
+    'Every flag has an environment variable: ASCEND_DB, ASCEND_POLICY, ASCEND_HOST, ASCEND_PORT (or PORT), ASCEND_REQUIRE_SIGNING=1, ASCEND_LOG_LEVEL, ASCEND_PUBLIC_METRICS=1, ASCEND_ALLOW_PRIVATE_WEBHOOKS=1. Make keys with `ascend keys create` against the same --db.',
   options: {
     db: { type: 'string', valueName: 'DB', description: "sqlite:PATH or postgres://… (default: the data dir's ascend.db)" },
     policy: { type: 'string', valueName: 'FILE', description: 'policy file (default ./ascend.policy.yaml)' },
