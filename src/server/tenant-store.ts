@@ -7,13 +7,12 @@
  * Audit events keep the stored (qualified) ids: the hash chain covers them.
  */
 import { NotFoundError } from '../errors.js';
-import type { AgentRegistrationInput, ApprovalDecision, AuditQuery, RecordDecisionOptions, Store } from '../store/store.js';
+import type { AgentRegistrationInput, ApprovalDecision, ApprovalFilter, AuditQuery, RecordDecisionOptions, Store } from '../store/store.js';
 import type {
   ActionRecord,
   AgentRecord,
   ApiKeyRecord,
   ApprovalRecord,
-  ApprovalStatus,
   AuditEvent,
   AuditVerification,
   GrantRecord,
@@ -111,15 +110,15 @@ export class TenantStore implements Store {
     return approval && this.owns(approval.agentId) ? this.strip(approval) : undefined;
   }
 
-  async listApprovals(filter: { status?: ApprovalStatus; agentId?: string; limit?: number } = {}): Promise<ApprovalRecord[]> {
+  async listApprovals(filter: ApprovalFilter = {}): Promise<ApprovalRecord[]> {
     if (filter.agentId !== undefined) {
       if (filter.agentId.includes(ORG_SEPARATOR)) return [];
       const found = await this.base.listApprovals({ ...filter, agentId: this.q(filter.agentId) });
       return found.filter((a) => this.owns(a.agentId)).map((a) => this.strip(a));
     }
-    const { limit, ...rest } = filter;
-    const mine = (await this.base.listApprovals(rest)).filter((a) => this.owns(a.agentId)).map((a) => this.strip(a));
-    return limit === undefined ? mine : mine.slice(0, limit);
+    // The store filters by organisation (and applies the limit); the check here is a second lock.
+    const found = await this.base.listApprovals({ ...filter, agentIdPrefix: this.prefix });
+    return found.filter((a) => this.owns(a.agentId)).map((a) => this.strip(a));
   }
 
   private async mustOwnApproval(approvalId: string): Promise<void> {
@@ -177,28 +176,15 @@ export class TenantStore implements Store {
   }
 
   /**
-   * This organisation's events (those about its agents), oldest first from `afterSeq`. Events of
-   * no agent (API keys made and revoked) belong to no organisation: read them on the server's
-   * database (`ascend audit`), where keys are managed.
+   * This organisation's events (those about its agents). Events of no agent (API keys made and
+   * revoked) belong to no organisation: read them on the server's database (`ascend audit`).
    */
   async readAudit(query: AuditQuery = {}): Promise<AuditEvent[]> {
     if (query.agentId !== undefined) {
       if (query.agentId.includes(ORG_SEPARATOR)) return [];
       return (await this.base.readAudit({ ...query, agentId: this.q(query.agentId) })).filter((e) => this.owns(e.agentId));
     }
-    const limit = query.limit ?? Number.POSITIVE_INFINITY;
-    const page = Math.min(Math.max(limit, 256), 5000);
-    const found: AuditEvent[] = [];
-    let afterSeq = query.afterSeq;
-    for (;;) {
-      const batch = await this.base.readAudit({ ...query, limit: page, ...(afterSeq === undefined ? {} : { afterSeq }) });
-      for (const event of batch) {
-        if (this.owns(event.agentId)) found.push(event);
-        if (found.length >= limit) return found;
-      }
-      if (batch.length < page || query.newestFirst) return found;
-      afterSeq = batch[batch.length - 1]!.seq;
-    }
+    return (await this.base.readAudit({ ...query, agentIdPrefix: this.prefix })).filter((e) => this.owns(e.agentId));
   }
 
   /** The newest `seq` of the shared chain (any organisation's): a cursor to follow from. */

@@ -8,7 +8,6 @@ import type {
   AgentRecord,
   ApiKeyRecord,
   ApprovalRecord,
-  ApprovalStatus,
   AuditEvent,
   AuditVerification,
   GrantRecord,
@@ -17,7 +16,7 @@ import { AuditChainVerifier, GENESIS_HASH } from './audit-chain.js';
 import { checkout } from './postgres-tx.js';
 import { apiKeyFromPgRow, type PgActionStateRow, type PgApiKeyRow, type PgAuditRow, type PgStatements } from './postgres-statements.js';
 import { type AgentRow, agentFromRow, approvalFromRow, type ApprovalRow, auditEventFromRow, grantFromRow, type GrantRow, isoUtc } from './records.js';
-import type { AuditQuery } from './store.js';
+import type { ApprovalFilter, AuditQuery } from './store.js';
 
 /** Rows per page while verifying the chain. */
 const VERIFY_PAGE = 2000;
@@ -64,10 +63,11 @@ export class PgReader {
   }
 
   /** Approval requests, newest first. */
-  async approvals(filter: { status?: ApprovalStatus; agentId?: string; limit?: number }): Promise<ApprovalRecord[]> {
+  async approvals(filter: ApprovalFilter): Promise<ApprovalRecord[]> {
     const where = new Where();
     if (filter.status !== undefined) where.add('status = ?', filter.status);
     if (filter.agentId !== undefined) where.add('agent_id = ?', filter.agentId);
+    if (filter.agentIdPrefix !== undefined) addPrefixFilter(where, filter.agentIdPrefix);
     let sql = this.sql.listApprovals + where.sql() + ' ORDER BY requested_at DESC, ord DESC';
     if (filter.limit !== undefined) sql += ` LIMIT ${where.param(limitOf(filter.limit))}`;
     return (await this.query<ApprovalRow>(sql, where.params)).map(approvalFromRow);
@@ -110,6 +110,7 @@ export class PgReader {
     const where = new Where();
     if (query.afterSeq !== undefined) where.add('seq > ?', query.afterSeq);
     if (query.agentId !== undefined) where.add('agent_id = ?', query.agentId);
+    if (query.agentIdPrefix !== undefined) addPrefixFilter(where, query.agentIdPrefix);
     if (query.actionId !== undefined) where.add('action_id = ?', query.actionId);
     if (query.types !== undefined) where.add('type = ANY (?::text[])', query.types);
     if (query.since !== undefined) where.add('ts >= ?', isoUtc(query.since, 'since'));
@@ -195,4 +196,10 @@ function limitOf(limit: number): number {
     throw new ValidationError('limit must be a non-negative integer', [{ path: 'limit', message: 'must be a non-negative integer' }]);
   }
   return limit;
+}
+
+/** `agent_id` starts with `prefix`; with `''`, contains no `::` (see AuditQuery.agentIdPrefix). */
+function addPrefixFilter(where: Where, prefix: string): void {
+  if (prefix === '') where.add("agent_id IS NOT NULL AND strpos(agent_id, '::') = 0");
+  else where.add('starts_with(agent_id, ?)', prefix);
 }

@@ -39,7 +39,7 @@ import {
   json,
   outcomeJson,
 } from './records.js';
-import type { AgentRegistrationInput, ApprovalDecision, AuditQuery, DurabilityOptions, RecordDecisionOptions, Store } from './store.js';
+import type { AgentRegistrationInput, ApprovalDecision, ApprovalFilter, AuditQuery, DurabilityOptions, RecordDecisionOptions, Store } from './store.js';
 
 export type { FlushReport } from './batch.js';
 
@@ -377,7 +377,7 @@ export class PostgresStore implements Store {
   }
 
   /** Approval requests, newest first. */
-  async listApprovals(filter: { status?: ApprovalRecord['status']; agentId?: string; limit?: number } = {}): Promise<ApprovalRecord[]> {
+  async listApprovals(filter: ApprovalFilter = {}): Promise<ApprovalRecord[]> {
     return this.guard('listApprovals', () => this.reads.approvals(filter));
   }
 

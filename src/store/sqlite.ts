@@ -50,7 +50,7 @@ import {
 } from './records.js';
 import { isConstraintError, sqliteCode, toStoreError } from './sqlite-errors.js';
 import { AUDIT_COLUMNS, type AuditRow, prepareStatements, type Statements } from './sqlite-statements.js';
-import type { AgentRegistrationInput, ApprovalDecision, AuditQuery, DurabilityOptions, RecordDecisionOptions, Store } from './store.js';
+import type { AgentRegistrationInput, ApprovalDecision, ApprovalFilter, AuditQuery, DurabilityOptions, RecordDecisionOptions, Store } from './store.js';
 import { ChangeNotifier } from './watch.js';
 
 export type { FlushReport } from './batch.js';
@@ -388,7 +388,7 @@ export class SqliteStore implements Store {
   }
 
   /** Approval requests, newest first. */
-  async listApprovals(filter: { status?: ApprovalRecord['status']; agentId?: string; limit?: number } = {}): Promise<ApprovalRecord[]> {
+  async listApprovals(filter: ApprovalFilter = {}): Promise<ApprovalRecord[]> {
     return this.guard('listApprovals', () => {
       const where: string[] = [];
       const params: unknown[] = [];
@@ -400,6 +400,7 @@ export class SqliteStore implements Store {
         where.push('agent_id = ?');
         params.push(filter.agentId);
       }
+      if (filter.agentIdPrefix !== undefined) addPrefixFilter(where, params, filter.agentIdPrefix);
       let sql = 'SELECT * FROM approvals' + (where.length ? ' WHERE ' + where.join(' AND ') : '') + ' ORDER BY requested_at DESC, rowid DESC';
       if (filter.limit !== undefined) {
         sql += ' LIMIT ?';
@@ -618,6 +619,7 @@ export class SqliteStore implements Store {
       where.push('agent_id = ?');
       params.push(query.agentId);
     }
+    if (query.agentIdPrefix !== undefined) addPrefixFilter(where, params, query.agentIdPrefix);
     if (query.actionId !== undefined) {
       // Hot events are found through the index and the tail, the rest through the partial index.
       const found = this.locate(query.actionId);
@@ -1064,4 +1066,14 @@ function apiKeyFromRow(row: ApiKeyRow): ApiKeyRecord {
   if (row.revoked_at !== null) key.revokedAt = row.revoked_at;
   if (row.revoked_by !== null) key.revokedBy = row.revoked_by;
   return key;
+}
+
+/** `agent_id` starts with `prefix`; with `''`, contains no `::` (see AuditQuery.agentIdPrefix). */
+function addPrefixFilter(where: string[], params: unknown[], prefix: string): void {
+  if (prefix === '') {
+    where.push("agent_id IS NOT NULL AND instr(agent_id, '::') = 0");
+  } else {
+    where.push('substr(agent_id, 1, ?) = ?');
+    params.push(prefix.length, prefix);
+  }
 }

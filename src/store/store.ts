@@ -45,11 +45,23 @@ export interface AuditQuery {
   newestFirst?: boolean;
   limit?: number;
   agentId?: string;
+  /** Only events of agents whose stored id starts with this (an organisation's `ORG::`); `''`:
+   * of agents whose id has no `::` (the default organisation). Agentless events are left out. */
+  agentIdPrefix?: string;
   actionId?: string;
   types?: AuditEventType[];
   /** ISO times, inclusive. */
   since?: string;
   until?: string;
+}
+
+/** Which approval requests to list. */
+export interface ApprovalFilter {
+  status?: ApprovalStatus;
+  agentId?: string;
+  /** See {@link AuditQuery.agentIdPrefix}. */
+  agentIdPrefix?: string;
+  limit?: number;
 }
 
 /** Approving or rejecting one approval request. */
@@ -119,7 +131,8 @@ export interface Store {
 
   // Approvals ------------------------------------------------------------------------------------
   getApproval(approvalId: string): Promise<ApprovalRecord | undefined>;
-  listApprovals(filter?: { status?: ApprovalStatus; agentId?: string; limit?: number }): Promise<ApprovalRecord[]>;
+  /** Newest first. `agentIdPrefix` as in {@link AuditQuery}. */
+  listApprovals(filter?: ApprovalFilter): Promise<ApprovalRecord[]>;
   /**
    * Approve or reject a pending, unexpired request (atomically); with `grantMinutes` also create
    * the grant. Throws NotFoundError, or ConflictError when it is no longer pending or has expired

@@ -448,6 +448,24 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         await store.setAgentBlocked('agent-b', true, 'stop', 'ops', at(7));
       }
 
+      it('filters by agent id prefix (organisations): `ORG::` ids, or ids with no `::`', async () => {
+        const { action: theirs, approval: theirApproval } = makePending({ agentId: 'acme::bot', createdAt: at(1) });
+        await store.recordDecision(theirs, { ...theirApproval, agentId: 'acme::bot' });
+        const { action: ours, approval: ourApproval } = makePending({ agentId: 'bot', createdAt: at(2) });
+        await store.recordDecision(ours, { ...ourApproval, agentId: 'bot' });
+        await store.recordDecision(makeAction({ agentId: 'acme::bot', createdAt: at(3) }));
+        await store.createApiKey({ keyId: '0123456789abcdef', name: 'k', role: 'agent', org: 'acme', secretHash: 'a'.repeat(64), requireSigning: false, createdAt: at(4), createdBy: 't' });
+        const acme = await store.readAudit({ agentIdPrefix: 'acme::' });
+        expect(acme.length).toBeGreaterThan(0);
+        expect(acme.every((e) => e.agentId?.startsWith('acme::'))).toBe(true);
+        const plain = await store.readAudit({ agentIdPrefix: '' });
+        expect(plain.length).toBeGreaterThan(0);
+        expect(plain.every((e) => e.agentId !== null && !e.agentId.includes('::'))).toBe(true);
+        expect((await store.readAudit({ agentIdPrefix: 'acme::', limit: 1 })).length).toBe(1);
+        expect((await store.listApprovals({ agentIdPrefix: 'acme::' })).map((a) => a.agentId)).toEqual(['acme::bot']);
+        expect((await store.listApprovals({ agentIdPrefix: '' })).map((a) => a.agentId)).toEqual(['bot']);
+      });
+
       it('chains every event: seq 1..n, prevHash links, hash per the definition', async () => {
         await populate();
         const events = await store.readAudit();
