@@ -58,6 +58,11 @@ export const GLOBAL_OPTIONS: Readonly<Record<string, OptionSpec>> = {
     valueName: 'DIR',
     description: 'where the Ascend database lives (default: $ASCEND_DATA_DIR or .ascend)',
   },
+  'api-url': {
+    type: 'string',
+    valueName: 'URL',
+    description: 'work against an ascend server instead of the local database (default: $ASCEND_API_URL; key in $ASCEND_API_KEY)',
+  },
   json: { type: 'boolean', description: 'machine output: one JSON document on stdout' },
   help: { type: 'boolean', short: 'h', description: 'show help for this command' },
 };

@@ -9,6 +9,8 @@ import type { Store } from '../store/store.js';
 import { defaultDbPath, openSqliteStore } from '../store/sqlite.js';
 import type { CliIo } from './io.js';
 import type { CommandContext } from './command.js';
+import { UsageError } from './errors.js';
+import { RemoteStore } from './remote-store.js';
 
 /** The data directory used when neither `--data-dir` nor `$ASCEND_DATA_DIR` is set. */
 export const DEFAULT_DATA_DIR = '.ascend';
@@ -31,9 +33,22 @@ export function openStoreIn(dataDir: string): Store {
   return openSqliteStore(defaultDbPath(dataDir));
 }
 
-/** Run `work` with the command's store open; the store is closed however `work` ends. */
+/**
+ * The server the command talks to, when `--api-url` or `$ASCEND_API_URL` names one (with
+ * `$ASCEND_API_KEY`, and `$ASCEND_SIGNING_SECRET` when the key signs).
+ */
+function remoteFor(ctx: CommandContext): RemoteStore | undefined {
+  const apiUrl = ctx.string('api-url') ?? (ctx.io.env.ASCEND_API_URL || undefined);
+  if (apiUrl === undefined) return undefined;
+  const apiKey = ctx.io.env.ASCEND_API_KEY;
+  if (!apiKey) throw new UsageError('a server needs an API key: set ASCEND_API_KEY (make one with `ascend keys create --role approver`)', ctx.commandPath);
+  const signingSecret = ctx.io.env.ASCEND_SIGNING_SECRET;
+  return new RemoteStore({ apiUrl, apiKey, timeoutMs: 10_000, ...(signingSecret ? { signingSecret } : {}) });
+}
+
+/** Run `work` with the command's store open (the local database, or a server); closed however `work` ends. */
 export async function withStore<T>(ctx: CommandContext, work: (store: Store) => Promise<T>): Promise<T> {
-  const store = openStoreIn(ctx.dataDir);
+  const store = remoteFor(ctx) ?? openStoreIn(ctx.dataDir);
   try {
     return await work(store);
   } finally {

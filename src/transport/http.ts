@@ -205,6 +205,14 @@ export class HttpTransport implements Transport {
     }
   }
 
+  /**
+   * Any route of the API, under the same deadline, retries, breaker, signing and error mapping
+   * (the CLI against a server uses it). `retrySafe`: repeating it cannot do anything twice.
+   */
+  call<T>(method: 'GET' | 'POST' | 'DELETE', path: string, body: unknown, response: z.ZodType<T>, retrySafe: boolean): Promise<T> {
+    return this.request({ method, path, response, retrySafe, ...(body !== undefined ? { body } : {}) });
+  }
+
   private request<T>(req: Request<T>): Promise<T> {
     const text = req.body === undefined ? undefined : JSON.stringify(req.body);
     return this.caller.call((remainingMs) => this.once(req, text, remainingMs), req.retrySafe, req.timeoutMs);

@@ -28,6 +28,8 @@ const AuditQuerySchema = z.object({
   type: z.union([z.enum(AUDIT_TYPES), z.array(z.enum(AUDIT_TYPES))]).optional(),
   since: z.iso.datetime({ offset: true }).optional(),
   until: z.iso.datetime({ offset: true }).optional(),
+  /** `desc`: newest first (for a tail). */
+  order: z.enum(['asc', 'desc']).default('asc'),
 });
 
 export function adminRoutes(router: Router): void {
@@ -109,7 +111,7 @@ export function adminRoutes(router: Router): void {
   router.add({
     method: 'GET',
     url: '/v1/audit',
-    summary: "The organisation's audit events, oldest first; page with afterSeq = the last seq you got (nextAfterSeq)",
+    summary: "The organisation's audit events, oldest first (order=desc: newest first); page with afterSeq = the last seq you got (nextAfterSeq)",
     roles: ROLES.approver,
     what: 'read the audit trail',
     query: AuditQuerySchema,
@@ -123,8 +125,10 @@ export function adminRoutes(router: Router): void {
       if (q.type !== undefined) query.types = Array.isArray(q.type) ? q.type : [q.type];
       if (q.since !== undefined) query.since = q.since;
       if (q.until !== undefined) query.until = q.until;
+      if (q.order === 'desc') query.newestFirst = true;
       const events = await ctx.scope.store.readAudit(query);
-      return { events, nextAfterSeq: events.length > 0 ? events[events.length - 1]!.seq : (q.afterSeq ?? 0) };
+      const last = q.order === 'desc' ? events[0] : events[events.length - 1];
+      return { events, nextAfterSeq: last ? last.seq : (q.afterSeq ?? 0) };
     },
   });
 

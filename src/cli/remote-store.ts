@@ -1,0 +1,157 @@
+/**
+ * The CLI against a server: the part of the {@link Store} the `ascend` commands use (agents,
+ * approvals, grants, audit), over the HTTP API with the user's API key. The key's role and
+ * organisation apply, as for any client: an approver key approves, an agent key cannot.
+ */
+import { z } from 'zod';
+import { NotFoundError, ValidationError } from '../errors.js';
+import type { ApprovalDecision, ApprovalFilter, AuditQuery, Store } from '../store/store.js';
+import { HttpTransport } from '../transport/http.js';
+import type { AgentRecord, ApiKeyRecord, ApprovalRecord, AuditEvent, AuditVerification, GrantRecord } from '../types.js';
+import { AgentRecordSchema, ApprovalRecordSchema, AuditEventSchema, AuditVerificationSchema, GrantRecordSchema } from '../wire.js';
+
+/** How often `watch` listeners are called (the commands re-read on each call). */
+const POLL_MS = 1000;
+
+function notRemote(what: string): never {
+  throw new ValidationError(`${what} is not available against a server from the CLI`, [{ path: 'api-url', message: 'run this command on the server database (--data-dir) instead' }]);
+}
+
+/** {@link Store} over the HTTP API (the operations the CLI needs). */
+export class RemoteStore implements Store {
+  readonly kind = 'http';
+  private readonly http: HttpTransport;
+
+  constructor(options: { apiUrl: string; apiKey: string; signingSecret?: string; timeoutMs?: number }) {
+    this.http = new HttpTransport({ ...options, maxRetries: 2 });
+  }
+
+  private async orUndefined<T>(pending: Promise<T>): Promise<T | undefined> {
+    try {
+      return await pending;
+    } catch (err) {
+      if (err instanceof NotFoundError) return undefined;
+      throw err;
+    }
+  }
+
+  async listAgents(): Promise<AgentRecord[]> {
+    const answer = await this.http.call('GET', '/v1/agents', undefined, z.object({ agents: z.array(AgentRecordSchema) }), true);
+    return answer.agents as AgentRecord[];
+  }
+
+  async getAgent(agentId: string): Promise<AgentRecord | undefined> {
+    return (await this.orUndefined(this.http.call('GET', `/v1/agents/${encodeURIComponent(agentId)}`, undefined, AgentRecordSchema, true))) as AgentRecord | undefined;
+  }
+
+  async setAgentBlocked(agentId: string, blocked: boolean, reason: string): Promise<AgentRecord> {
+    const path = `/v1/agents/${encodeURIComponent(agentId)}/${blocked ? 'block' : 'unblock'}`;
+    return (await this.http.call('POST', path, blocked ? { reason } : {}, AgentRecordSchema, true)) as AgentRecord;
+  }
+
+  async listApprovals(filter: ApprovalFilter = {}): Promise<ApprovalRecord[]> {
+    const query = new URLSearchParams();
+    if (filter.status) query.set('status', filter.status);
+    if (filter.agentId) query.set('agentId', filter.agentId);
+    query.set('limit', String(Math.min(filter.limit ?? 1000, 1000)));
+    const answer = await this.http.call('GET', `/v1/approvals?${query}`, undefined, z.object({ approvals: z.array(ApprovalRecordSchema) }), true);
+    return answer.approvals as ApprovalRecord[];
+  }
+
+  async getApproval(approvalId: string): Promise<ApprovalRecord | undefined> {
+    return (await this.orUndefined(this.http.call('GET', `/v1/approvals/${encodeURIComponent(approvalId)}`, undefined, ApprovalRecordSchema, true))) as
+      | ApprovalRecord
+      | undefined;
+  }
+
+  async decideApproval(decision: ApprovalDecision): Promise<ApprovalRecord> {
+    const body: Record<string, unknown> = { decidedBy: decision.decidedBy, channel: decision.channel };
+    if (decision.comment !== undefined) body.comment = decision.comment;
+    if (decision.grantMinutes !== undefined) body.grantMinutes = decision.grantMinutes;
+    const verb = decision.status === 'approved' ? 'approve' : 'reject';
+    return (await this.http.call('POST', `/v1/approvals/${encodeURIComponent(decision.approvalId)}/${verb}`, body, ApprovalRecordSchema, false)) as ApprovalRecord;
+  }
+
+  async listGrants(filter: { activeAt?: string; agentId?: string } = {}): Promise<GrantRecord[]> {
+    const query = new URLSearchParams();
+    if (filter.agentId) query.set('agentId', filter.agentId);
+    if (filter.activeAt) query.set('active', 'true'); // in force now, by the server's clock
+    const answer = await this.http.call('GET', `/v1/grants?${query}`, undefined, z.object({ grants: z.array(GrantRecordSchema) }), true);
+    return answer.grants as GrantRecord[];
+  }
+
+  async revokeGrant(grantId: string): Promise<GrantRecord> {
+    return (await this.http.call('DELETE', `/v1/grants/${encodeURIComponent(grantId)}`, undefined, GrantRecordSchema, false)) as GrantRecord;
+  }
+
+  async readAudit(q: AuditQuery = {}): Promise<AuditEvent[]> {
+    const query = new URLSearchParams();
+    if (q.afterSeq !== undefined) query.set('afterSeq', String(q.afterSeq));
+    query.set('limit', String(Math.min(q.limit ?? 5000, 5000)));
+    if (q.agentId) query.set('agentId', q.agentId);
+    if (q.actionId) query.set('actionId', q.actionId);
+    for (const type of q.types ?? []) query.append('type', type);
+    if (q.since) query.set('since', q.since);
+    if (q.until) query.set('until', q.until);
+    if (q.newestFirst) query.set('order', 'desc');
+    const answer = await this.http.call('GET', `/v1/audit?${query}`, undefined, z.object({ events: z.array(AuditEventSchema) }), true);
+    return answer.events as AuditEvent[];
+  }
+
+  async verifyAudit(): Promise<AuditVerification> {
+    return (await this.http.call('GET', '/v1/audit/verify', undefined, AuditVerificationSchema, true)) as AuditVerification;
+  }
+
+  /** Calls `listener` every second: the commands that follow (`watch`, `tail --follow`) re-read. */
+  watch(listener: () => void): () => void {
+    const timer = setInterval(listener, POLL_MS);
+    return () => clearInterval(timer);
+  }
+
+  async flush(): Promise<void> {}
+  async close(): Promise<void> {}
+
+  // What the CLI never asks of a server.
+  upsertAgent(): Promise<AgentRecord> {
+    return notRemote('registering an agent');
+  }
+  agentForDecision(): Promise<AgentRecord | undefined> {
+    return notRemote('deciding');
+  }
+  recordDecision(): Promise<void> {
+    return notRemote('recording a decision');
+  }
+  recordOutcome(): Promise<void> {
+    return notRemote('recording an outcome');
+  }
+  getAction(): Promise<undefined> {
+    return notRemote('reading an action');
+  }
+  getOutcome(): Promise<undefined> {
+    return notRemote('reading an outcome');
+  }
+  expireApproval(): Promise<ApprovalRecord> {
+    return notRemote('expiring an approval');
+  }
+  consumeApproval(): Promise<boolean> {
+    return notRemote('spending an approval');
+  }
+  findUsableApproval(): Promise<undefined> {
+    return notRemote('finding approvals');
+  }
+  findActiveGrant(): Promise<undefined> {
+    return notRemote('finding grants');
+  }
+  createApiKey(): Promise<void> {
+    return notRemote('making API keys (use `ascend keys create --db …` on the server)');
+  }
+  getApiKey(): Promise<ApiKeyRecord | undefined> {
+    return notRemote('reading API keys');
+  }
+  listApiKeys(): Promise<ApiKeyRecord[]> {
+    return notRemote('listing API keys');
+  }
+  revokeApiKey(): Promise<ApiKeyRecord> {
+    return notRemote('revoking API keys');
+  }
+}
