@@ -192,18 +192,46 @@ function parseJsonSafely(text: string): unknown {
   } catch (err) {
     throw new ValidationError(`The body is not valid JSON: ${(err as Error).message}`, [{ path: 'body', message: 'not valid JSON' }]);
   }
+  if (!isClean(value)) throw poisonError(value);
+  return value;
+}
+
+/** The fast check, on every body: no paths built, nothing allocated but the stack. */
+function isClean(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return true;
+  const nodes: object[] = [value];
+  const depths: number[] = [0];
+  while (nodes.length > 0) {
+    const node = nodes.pop()!;
+    const depth = depths.pop()!;
+    if (depth > MAX_BODY_DEPTH) return false;
+    for (const key in node) {
+      if (!Object.hasOwn(node, key)) continue;
+      const child = (node as Record<string, unknown>)[key];
+      if (key === '__proto__' || (key === 'constructor' && typeof child === 'object' && child !== null && 'prototype' in child)) return false;
+      if (typeof child === 'object' && child !== null) {
+        nodes.push(child);
+        depths.push(depth + 1);
+      }
+    }
+  }
+  return true;
+}
+
+/** The error for a body {@link isClean} refused, naming where (walked again with paths: rare). */
+function poisonError(value: unknown): ValidationError {
   const stack: Array<{ node: unknown; path: string; depth: number }> = [{ node: value, path: 'body', depth: 0 }];
   while (stack.length > 0) {
     const { node, path, depth } = stack.pop()!;
     if (typeof node !== 'object' || node === null) continue;
-    if (depth > MAX_BODY_DEPTH) throw new ValidationError(`The body nests deeper than ${MAX_BODY_DEPTH} levels at ${path}`, [{ path, message: 'nested too deeply' }]);
+    if (depth > MAX_BODY_DEPTH) return new ValidationError(`The body nests deeper than ${MAX_BODY_DEPTH} levels at ${path}`, [{ path, message: 'nested too deeply' }]);
     for (const key of Object.keys(node)) {
       const child = (node as Record<string, unknown>)[key];
       if (key === '__proto__' || (key === 'constructor' && typeof child === 'object' && child !== null && 'prototype' in child)) {
-        throw new ValidationError(`Forbidden key "${key}" at ${path}`, [{ path: `${path}.${key}`, message: 'forbidden key (prototype poisoning)' }]);
+        return new ValidationError(`Forbidden key "${key}" at ${path}`, [{ path: `${path}.${key}`, message: 'forbidden key (prototype poisoning)' }]);
       }
-      if (typeof child === 'object' && child !== null) stack.push({ node: child, path: `${path}.${key}`, depth: depth + 1 });
+      stack.push({ node: child, path: `${path}.${key}`, depth: depth + 1 });
     }
   }
-  return value;
+  return new ValidationError('The body was refused', [{ path: 'body', message: 'refused' }]);
 }
