@@ -3,22 +3,11 @@
  * does not describe. Column lists are spelled out so the rows match records.ts's row types
  * (`blocked` as 0/1 for `agentFromRow`) and `ord` tie-break columns stay internal.
  */
-import type { ApiKeyRecord, ApprovalRecord } from '../types.js';
-import { approvalRequestJson, isoUtc } from './records.js';
+import type { ApiKeyRecord } from '../types.js';
+import type { StoredAuditRow } from './audit-chain.js';
 
 /** An `audit_events` row as `readAudit` and `verifyAudit` select it. */
-export interface PgAuditRow {
-  seq: number;
-  ts: string;
-  type: string;
-  agentId: string | null;
-  actionId: string | null;
-  approvalId: string | null;
-  actor: string;
-  data: string;
-  prevHash: string;
-  hash: string;
-}
+export type PgAuditRow = StoredAuditRow;
 
 /** A row of `api_keys`. */
 export interface PgApiKeyRow {
@@ -53,21 +42,7 @@ export function apiKeyFromPgRow(row: PgApiKeyRow): ApiKeyRecord {
   return key;
 }
 
-/** Parameters of `insertApproval` (times normalised; `[7]` is `requested_at`). Throws ValidationError. */
-export function approvalInsertParams(a: ApprovalRecord): [string, string, string, string, string, string, string, string, string, string] {
-  return [
-    a.approvalId,
-    a.actionId,
-    a.agentId,
-    a.actionType,
-    a.resource,
-    a.digest,
-    a.status,
-    isoUtc(a.requestedAt, 'approval.requestedAt'),
-    isoUtc(a.expiresAt, 'approval.expiresAt'),
-    approvalRequestJson(a),
-  ];
-}
+export { approvalInsertParams } from './records.js';
 
 /** Where an action stands: its agent, and whether it has an outcome. */
 export interface PgActionStateRow {

@@ -15,6 +15,7 @@ import type {
   OutcomeRecord,
 } from '../types.js';
 import { arrayWriter, canonicalJsonFast, objectWriter } from '../canonical-fast.js';
+import type { StoredAuditRow } from './audit-chain.js';
 
 // Serialisation ---------------------------------------------------------------------------------
 // Fixed-shape writers (keys sorted and quoted once) produce canonicalJson of each record's
@@ -225,18 +226,7 @@ export function addMinutesIso(from: string, minutes: number): string {
 }
 
 /** An audit row as the stores select it (columns aliased to the record's names). */
-export interface AuditRow {
-  seq: number;
-  ts: string;
-  type: string;
-  agentId: string | null;
-  actionId: string | null;
-  approvalId: string | null;
-  actor: string;
-  data: string;
-  prevHash: string;
-  hash: string;
-}
+export type AuditRow = StoredAuditRow;
 
 /** An audit row as its event. */
 export function auditEventFromRow(r: AuditRow): AuditEvent {
@@ -273,4 +263,20 @@ export function grantForApproval(
     channel,
     approvalId: approval.approvalId,
   };
+}
+
+/** Parameters of an approvals-table insert (times normalised; `[7]` is `requested_at`). Throws ValidationError. */
+export function approvalInsertParams(a: ApprovalRecord): [string, string, string, string, string, string, string, string, string, string] {
+  return [
+    a.approvalId,
+    a.actionId,
+    a.agentId,
+    a.actionType,
+    a.resource,
+    a.digest,
+    a.status,
+    isoUtc(a.requestedAt, 'approval.requestedAt'),
+    isoUtc(a.expiresAt, 'approval.expiresAt'),
+    approvalRequestJson(a),
+  ];
 }

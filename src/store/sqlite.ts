@@ -38,8 +38,8 @@ import {
   actionJson,
   agentFromRow,
   approvalFromRow,
+  approvalInsertParams,
   approvalJson,
-  approvalRequestJson,
   auditEventFromRow,
   grantForApproval,
   grantFromRow,
@@ -288,7 +288,7 @@ export class SqliteStore implements Store {
         this.enqueue({ kind: 'decision', action, json: recordJson });
         return;
       }
-      const approvalRow = approval ? this.approvalRow(approval) : undefined;
+      const approvalRow = approval ? approvalInsertParams(approval) : undefined;
       this.write(() => {
         const [version, indexed] = this.stmt.decisionCheck.get(action.agentId, actionId) ?? [null, null];
         if (indexed !== null || this.view.tail.get(actionId)?.decisionSeq !== undefined) throw duplicateAction(actionId);
@@ -905,21 +905,6 @@ export class SqliteStore implements Store {
       { ts: now, type: 'approval.expired', agentId, actionId, approvalId, actor: 'system' },
       json({ expiresAt, reason: why }),
     );
-  }
-
-  private approvalRow(a: ApprovalRecord): [string, string, string, string, string, string, string, string, string, string] {
-    return [
-      a.approvalId,
-      a.actionId,
-      a.agentId,
-      a.actionType,
-      a.resource,
-      a.digest,
-      a.status,
-      isoUtc(a.requestedAt, 'approval.requestedAt'),
-      isoUtc(a.expiresAt, 'approval.expiresAt'),
-      approvalRequestJson(a),
-    ];
   }
 
   private enqueue(item: QueuedWrite): void {
