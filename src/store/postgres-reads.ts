@@ -14,8 +14,8 @@ import type {
 } from '../types.js';
 import { AuditChainVerifier, GENESIS_HASH } from './audit-chain.js';
 import { checkout } from './postgres-tx.js';
-import { apiKeyFromPgRow, type PgActionStateRow, type PgApiKeyRow, type PgAuditRow, type PgStatements } from './postgres-statements.js';
-import { type AgentRow, agentFromRow, approvalFromRow, type ApprovalRow, auditEventFromRow, grantFromRow, type GrantRow, isoUtc } from './records.js';
+import type { PgActionStateRow, PgAuditRow, PgStatements } from './postgres-statements.js';
+import { type AgentRow, agentFromRow, apiKeyFromRow, type ApiKeyRow, approvalFromRow, type ApprovalRow, auditEventFromRow, grantFromRow, type GrantRow, isoUtc } from './records.js';
 import type { ApprovalFilter, AuditQuery } from './store.js';
 
 /** Rows per page while verifying the chain. */
@@ -96,12 +96,12 @@ export class PgReader {
   }
 
   async apiKey(keyId: string): Promise<ApiKeyRecord | undefined> {
-    const row = (await this.query<PgApiKeyRow>(this.sql.getApiKey, [keyId]))[0];
-    return row ? apiKeyFromPgRow(row) : undefined;
+    const row = (await this.query<ApiKeyRow>(this.sql.getApiKey, [keyId]))[0];
+    return row ? apiKeyFromRow(row) : undefined;
   }
 
   async apiKeys(): Promise<ApiKeyRecord[]> {
-    return (await this.query<PgApiKeyRow>(this.sql.listApiKeys)).map(apiKeyFromPgRow);
+    return (await this.query<ApiKeyRow>(this.sql.listApiKeys)).map(apiKeyFromRow);
   }
 
   /** Committed audit events matching `query`. */

@@ -3,46 +3,10 @@
  * does not describe. Column lists are spelled out so the rows match records.ts's row types
  * (`blocked` as 0/1 for `agentFromRow`) and `ord` tie-break columns stay internal.
  */
-import type { ApiKeyRecord } from '../types.js';
 import type { StoredAuditRow } from './audit-chain.js';
 
 /** An `audit_events` row as `readAudit` and `verifyAudit` select it. */
 export type PgAuditRow = StoredAuditRow;
-
-/** A row of `api_keys`. */
-export interface PgApiKeyRow {
-  key_id: string;
-  name: string;
-  role: ApiKeyRecord['role'];
-  org: string;
-  secret_hash: string;
-  signing_secret: string | null;
-  require_signing: boolean;
-  created_at: string;
-  created_by: string;
-  revoked_at: string | null;
-  revoked_by: string | null;
-}
-
-/** An ApiKeyRecord from its row. */
-export function apiKeyFromPgRow(row: PgApiKeyRow): ApiKeyRecord {
-  const key: ApiKeyRecord = {
-    keyId: row.key_id,
-    name: row.name,
-    role: row.role,
-    org: row.org,
-    secretHash: row.secret_hash,
-    requireSigning: row.require_signing,
-    createdAt: row.created_at,
-    createdBy: row.created_by,
-  };
-  if (row.signing_secret !== null) key.signingSecret = row.signing_secret;
-  if (row.revoked_at !== null) key.revokedAt = row.revoked_at;
-  if (row.revoked_by !== null) key.revokedBy = row.revoked_by;
-  return key;
-}
-
-export { approvalInsertParams } from './records.js';
 
 /** Where an action stands: its agent, and whether it has an outcome. */
 export interface PgActionStateRow {

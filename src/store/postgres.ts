@@ -20,7 +20,7 @@ import { isForeignKeyViolation, isUniqueViolation, toPgStoreError } from './post
 import { migratePostgres } from './postgres-migrations.js';
 import { PgReader } from './postgres-reads.js';
 import { DEFAULT_PG_SCHEMA, describeTarget, invalid, PG_TYPES, type PgSchema, pgSchema, positive } from './postgres-schema.js';
-import { apiKeyFromPgRow, approvalInsertParams, PG_CONSTRAINTS, type PgApiKeyRow, type PgStatements, pgStatements } from './postgres-statements.js';
+import { PG_CONSTRAINTS, type PgStatements, pgStatements } from './postgres-statements.js';
 import { checkout, type PgWriteTx } from './postgres-tx.js';
 import { PgChangeListener } from './postgres-watch.js';
 import { appendDecision, appendOutcome, duplicateAction, duplicateOutcome, PgWriter } from './postgres-writer.js';
@@ -28,6 +28,9 @@ import {
   actionJson,
   type AgentRow,
   agentFromRow,
+  apiKeyFromRow,
+  type ApiKeyRow,
+  approvalInsertParams,
   approvalFromRow,
   approvalJson,
   type ApprovalRow,
@@ -546,14 +549,14 @@ export class PostgresStore implements Store {
     return this.guard('revokeApiKey', async () => {
       const ts = isoUtc(now, 'now');
       return this.writer.write(async (tx) => {
-        const [row] = await tx.read<PgApiKeyRow>(this.sql.getApiKey, [keyId]);
+        const [row] = await tx.read<ApiKeyRow>(this.sql.getApiKey, [keyId]);
         if (row === undefined) throw new NotFoundError('API key', keyId);
         if (row.revoked_at !== null) throw new ConflictError(`API key "${keyId}" was already revoked at ${row.revoked_at}`, { keyId });
         tx.append(
           { ts, type: 'key.revoked', agentId: null, actionId: null, approvalId: null, actor },
           json({ keyId, name: row.name, role: row.role, org: row.org, revokedAt: ts }),
         );
-        return apiKeyFromPgRow(await tx.writeOne<PgApiKeyRow>(this.sql.revokeApiKey, [ts, actor, keyId]));
+        return apiKeyFromRow(await tx.writeOne<ApiKeyRow>(this.sql.revokeApiKey, [ts, actor, keyId]));
       });
     });
   }

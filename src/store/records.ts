@@ -6,6 +6,7 @@ import { ValidationError } from '../errors.js';
 import type {
   ActionRecord,
   AgentRecord,
+  ApiKeyRecord,
   AuditEvent,
   AuditEventType,
   ApprovalChannel,
@@ -279,4 +280,37 @@ export function approvalInsertParams(a: ApprovalRecord): [string, string, string
     isoUtc(a.expiresAt, 'approval.expiresAt'),
     approvalRequestJson(a),
   ];
+}
+
+/** An `api_keys` row (SQLite stores `require_signing` as 0/1, PostgreSQL as a boolean). */
+export interface ApiKeyRow {
+  key_id: string;
+  name: string;
+  role: ApiKeyRecord['role'];
+  org: string;
+  secret_hash: string;
+  signing_secret: string | null;
+  require_signing: number | boolean;
+  created_at: string;
+  created_by: string;
+  revoked_at: string | null;
+  revoked_by: string | null;
+}
+
+/** An ApiKeyRecord from its row. */
+export function apiKeyFromRow(row: ApiKeyRow): ApiKeyRecord {
+  const key: ApiKeyRecord = {
+    keyId: row.key_id,
+    name: row.name,
+    role: row.role,
+    org: row.org,
+    secretHash: row.secret_hash,
+    requireSigning: row.require_signing === true || row.require_signing === 1,
+    createdAt: row.created_at,
+    createdBy: row.created_by,
+  };
+  if (row.signing_secret !== null) key.signingSecret = row.signing_secret;
+  if (row.revoked_at !== null) key.revokedAt = row.revoked_at;
+  if (row.revoked_by !== null) key.revokedBy = row.revoked_by;
+  return key;
 }

@@ -37,6 +37,8 @@ import { migrate, NOT_HOT } from './migrations.js';
 import {
   actionJson,
   agentFromRow,
+  apiKeyFromRow,
+  type ApiKeyRow,
   approvalFromRow,
   approvalInsertParams,
   approvalJson,
@@ -1022,36 +1024,6 @@ function positive(value: number | undefined, fallback: number, name: string, all
   return value;
 }
 
-interface ApiKeyRow {
-  key_id: string;
-  name: string;
-  role: ApiKeyRecord['role'];
-  org: string;
-  secret_hash: string;
-  signing_secret: string | null;
-  require_signing: number;
-  created_at: string;
-  created_by: string;
-  revoked_at: string | null;
-  revoked_by: string | null;
-}
-
-function apiKeyFromRow(row: ApiKeyRow): ApiKeyRecord {
-  const key: ApiKeyRecord = {
-    keyId: row.key_id,
-    name: row.name,
-    role: row.role,
-    org: row.org,
-    secretHash: row.secret_hash,
-    requireSigning: row.require_signing === 1,
-    createdAt: row.created_at,
-    createdBy: row.created_by,
-  };
-  if (row.signing_secret !== null) key.signingSecret = row.signing_secret;
-  if (row.revoked_at !== null) key.revokedAt = row.revoked_at;
-  if (row.revoked_by !== null) key.revokedBy = row.revoked_by;
-  return key;
-}
 
 /** `agent_id` starts with `prefix`; with `''`, contains no `::` (see AuditQuery.agentIdPrefix). */
 function addPrefixFilter(where: string[], params: unknown[], prefix: string): void {
