@@ -97,3 +97,15 @@ rules:
     approvers: ["finance"]
     reason: Large transfers need a person
 `;
+
+/** A small deterministic PRNG (mulberry32), so a failing random test can be replayed. */
+export function prng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -2,7 +2,6 @@
  * Rows of the webhook outbox tables, the same in SQLite and PostgreSQL, and the records made
  * from them.
  */
-import type { AuditEvent, AuditEventType } from '../types.js';
 import type { DeliveryRecord, DeliveryStatus, WebhookEvent, WebhookRecord } from './outbox.js';
 
 export interface WebhookRow {
@@ -30,19 +29,6 @@ export interface DeliveryRow {
   last_status: number | null;
   created_at: string;
   delivered_at: string | null;
-}
-
-export interface AuditRow {
-  seq: number;
-  ts: string;
-  type: string;
-  agent_id: string | null;
-  action_id: string | null;
-  approval_id: string | null;
-  actor: string;
-  data: string;
-  prev_hash: string;
-  hash: string;
 }
 
 /** A webhook row as its record. */
@@ -77,20 +63,4 @@ export function deliveryFromRow(row: DeliveryRow): DeliveryRecord {
   if (row.last_status !== null) record.lastStatus = row.last_status;
   if (row.delivered_at !== null) record.deliveredAt = row.delivered_at;
   return record;
-}
-
-/** An audit row as its event. */
-export function auditEventFromRow(row: AuditRow): AuditEvent {
-  return {
-    seq: row.seq,
-    ts: row.ts,
-    type: row.type as AuditEventType,
-    agentId: row.agent_id,
-    actionId: row.action_id,
-    approvalId: row.approval_id,
-    actor: row.actor,
-    data: JSON.parse(row.data) as Record<string, unknown>,
-    prevHash: row.prev_hash,
-    hash: row.hash,
-  };
 }

@@ -8,7 +8,9 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { NotFoundError } from '../errors.js';
 import type { ClaimedDelivery, DeliveryMapper, DeliveryRecord, DeliveryStatus, WebhookOutbox, WebhookRecord } from './outbox.js';
-import { auditEventFromRow, deliveryFromRow, webhookFromRow, type AuditRow, type DeliveryRow, type WebhookRow } from './outbox-rows.js';
+import { deliveryFromRow, webhookFromRow, type DeliveryRow, type WebhookRow } from './outbox-rows.js';
+import { auditEventFromRow, type AuditRow } from './records.js';
+import { PG_AUDIT_COLUMNS } from './postgres-statements.js';
 import { toPgStoreError } from './postgres-errors.js';
 import { describeTarget, PG_TYPES, pgSchema } from './postgres-schema.js';
 
@@ -109,7 +111,7 @@ export class PostgresWebhookOutbox implements WebhookOutbox {
         let created = 0;
         for (const row of webhooks) {
           const record = webhookFromRow(row);
-          const { rows: events } = await client.query<AuditRow>(`SELECT * FROM ${this.s}.audit_events WHERE seq > $1 ORDER BY seq LIMIT $2`, [row.cursor_seq, limit]);
+          const { rows: events } = await client.query<AuditRow>(`SELECT ${PG_AUDIT_COLUMNS} FROM ${this.s}.audit_events WHERE seq > $1 ORDER BY seq LIMIT $2`, [row.cursor_seq, limit]);
           for (const audit of events) {
             for (const delivery of map(auditEventFromRow(audit), record)) {
               const inserted = await client.query(

@@ -31,6 +31,7 @@ import {
   apiKeyFromRow,
   type ApiKeyRow,
   approvalInsertParams,
+  approvalRequestedEvent,
   approvalFromRow,
   approvalJson,
   type ApprovalRow,
@@ -251,17 +252,7 @@ export class PostgresStore implements Store {
           await this.writeDecision(tx, action, recordJson, ts, options);
           if (approval && approvalParams) {
             tx.defer(this.sql.insertApproval, approvalParams);
-            tx.append(
-              {
-                ts: approvalParams[7],
-                type: 'approval.requested',
-                agentId: approval.agentId,
-                actionId: approval.actionId,
-                approvalId: approval.approvalId,
-                actor: approval.agentId,
-              },
-              approvalJson(approval),
-            );
+            tx.append(approvalRequestedEvent(approval, approvalParams[7]), approvalJson(approval));
           }
           await this.checkVersion(tx, action.agentId, options);
         } catch (err) {

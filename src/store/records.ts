@@ -16,7 +16,7 @@ import type {
   OutcomeRecord,
 } from '../types.js';
 import { arrayWriter, canonicalJsonFast, objectWriter } from '../canonical-fast.js';
-import type { StoredAuditRow } from './audit-chain.js';
+import type { NewAuditEvent, StoredAuditRow } from './audit-chain.js';
 
 // Serialisation ---------------------------------------------------------------------------------
 // Fixed-shape writers (keys sorted and quoted once) produce canonicalJson of each record's
@@ -313,4 +313,16 @@ export function apiKeyFromRow(row: ApiKeyRow): ApiKeyRecord {
   if (row.revoked_at !== null) key.revokedAt = row.revoked_at;
   if (row.revoked_by !== null) key.revokedBy = row.revoked_by;
   return key;
+}
+
+/** The `approval.requested` event of a new approval request (its data is `approvalJson`). */
+export function approvalRequestedEvent(approval: ApprovalRecord, requestedAt: string): NewAuditEvent {
+  return {
+    ts: requestedAt,
+    type: 'approval.requested',
+    agentId: approval.agentId,
+    actionId: approval.actionId,
+    approvalId: approval.approvalId,
+    actor: approval.agentId,
+  };
 }

@@ -8,7 +8,9 @@ import Database from 'better-sqlite3';
 import { NotFoundError } from '../errors.js';
 import { migrate } from './migrations.js';
 import type { ClaimedDelivery, DeliveryMapper, DeliveryRecord, DeliveryStatus, WebhookOutbox, WebhookRecord } from './outbox.js';
-import { auditEventFromRow, deliveryFromRow, webhookFromRow, type AuditRow, type DeliveryRow, type WebhookRow } from './outbox-rows.js';
+import { deliveryFromRow, webhookFromRow, type DeliveryRow, type WebhookRow } from './outbox-rows.js';
+import { auditEventFromRow, type AuditRow } from './records.js';
+import { AUDIT_COLUMNS } from './sqlite-statements.js';
 import { toStoreError } from './sqlite-errors.js';
 
 /** Open the outbox on the SQLite database at `path` (migrating it if needed). */
@@ -94,7 +96,7 @@ export class SqliteWebhookOutbox implements WebhookOutbox {
       this.db
         .transaction((): number => {
           const webhooks = (this.db.prepare('SELECT * FROM webhooks WHERE disabled_at IS NULL').all() as WebhookRow[]).map((r) => ({ row: r, record: webhookFromRow(r) }));
-          const events = this.db.prepare('SELECT * FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?');
+          const events = this.db.prepare(`SELECT ${AUDIT_COLUMNS} FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?`);
           const insert = this.db.prepare(
             `INSERT OR IGNORE INTO webhook_deliveries (delivery_id, webhook_id, event, audit_seq, payload, status, next_attempt_at, created_at)
              VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)`,

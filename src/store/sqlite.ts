@@ -41,6 +41,7 @@ import {
   type ApiKeyRow,
   approvalFromRow,
   approvalInsertParams,
+  approvalRequestedEvent,
   approvalJson,
   auditEventFromRow,
   grantForApproval,
@@ -308,17 +309,7 @@ export class SqliteStore implements Store {
         this.insertDecision(action, recordJson, ts);
         if (approval && approvalRow) {
           this.stmt.insertApproval.run(...approvalRow);
-          this.chain.append(
-            {
-              ts: approvalRow[7],
-              type: 'approval.requested',
-              agentId: approval.agentId,
-              actionId: approval.actionId,
-              approvalId: approval.approvalId,
-              actor: approval.agentId,
-            },
-            approvalJson(approval),
-          );
+          this.chain.append(approvalRequestedEvent(approval, approvalRow[7]), approvalJson(approval));
         }
       });
     });

@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, disposeServer, startServerProcess, type ServerProcess } from './helpers.js';
+import { prng } from '../helpers.js';
 
 let server: ServerProcess;
 beforeAll(async () => {
@@ -13,18 +14,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await disposeServer(server);
 });
-
-/** A small deterministic PRNG, so a failure can be replayed. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const ROUTES: Array<{ method: string; path: string; key: 'agent' | 'approver' | 'admin'; valid: Record<string, unknown> }> = [
   { method: 'POST', path: '/v1/agents', key: 'agent', valid: { agentId: 'a', agentName: 'A', capabilities: ['db.*'] } },

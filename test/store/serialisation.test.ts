@@ -3,23 +3,12 @@
  * is defined over canonicalJson, and other implementations will compute it with it.
  */
 import { describe, expect, it } from 'vitest';
+import { prng } from '../helpers.js';
 import { callDigest, canonicalJson, sha256Hex } from '../../src/canonical.js';
 import { auditEventBody, type NewAuditEvent } from '../../src/store/audit-chain.js';
 import { arrayWriter, canonicalJsonFast, jsonString, objectWriter } from '../../src/canonical-fast.js';
 import { actionJson, approvalJson, isoUtc, outcomeJson } from '../../src/store/records.js';
 import { makeAction, makeOutcome, makePending } from './records.js';
-
-/** A small deterministic PRNG, so a failure is reproducible. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const STRINGS = ['', 'a', 'B', 'é', 'naïve', '"quoted"', 'back\\slash', 'line\nbreak', 'tab\t', '\u0000', '\u001f', '\u2028', '😀', '\ud800', 'z\udc00', 'key with space', '10', '2', 'constructor'];
 const NUMBERS = [0, -0, 1, -1, 1.5, 1e21, 1e-7, Number.MAX_SAFE_INTEGER, Number.NaN, Number.POSITIVE_INFINITY, -Number.POSITIVE_INFINITY];
