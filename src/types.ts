@@ -27,7 +27,7 @@ export type FailMode = (typeof FailMode)[keyof typeof FailMode];
 export type RiskLevel = 'low' | 'medium' | 'high' | 'critical';
 
 /** Through what a human (or a client standing in for one) answered an approval. */
-export type ApprovalChannel = 'cli' | 'dashboard' | 'api' | 'callback' | 'mcp-elicitation' | 'app-ui';
+export type ApprovalChannel = 'cli' | 'dashboard' | 'api' | 'callback' | 'mcp-elicitation' | 'app-ui' | 'link';
 
 /** One named contribution to a risk score. The score is the sum of `points`, capped at 100. */
 export interface RiskFactor {
@@ -322,7 +322,7 @@ export type ActionFailedInput = z.input<typeof ActionFailedInputSchema>;
 export const ApprovalDecisionInputSchema = z.object({
   approvalId: z.string().min(1),
   decidedBy: z.string().min(1).max(256),
-  channel: z.enum(['cli', 'dashboard', 'api', 'callback', 'mcp-elicitation', 'app-ui']),
+  channel: z.enum(['cli', 'dashboard', 'api', 'callback', 'mcp-elicitation', 'app-ui', 'link']),
   comment: z.string().max(4096).optional(),
   /** Approve and also grant this agent + action type for this many minutes. */
   grantMinutes: z.number().int().positive().max(7 * 24 * 60).optional(),

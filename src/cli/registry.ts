@@ -11,6 +11,7 @@ import { keysGroup } from './commands/keys.js';
 import { mcpProxyCommand } from './commands/mcp-proxy.js';
 import { policyGroup } from './commands/policy.js';
 import { serveCommand } from './commands/serve.js';
+import { uiCommand } from './commands/ui.js';
 
 /** The command tree. */
-export const COMMANDS: readonly TopLevelEntry[] = [initCommand, policyGroup, approvalsGroup, grantsGroup, agentsGroup, auditGroup, serveCommand, keysGroup, mcpProxyCommand];
+export const COMMANDS: readonly TopLevelEntry[] = [initCommand, policyGroup, approvalsGroup, grantsGroup, agentsGroup, auditGroup, serveCommand, uiCommand, keysGroup, mcpProxyCommand];

@@ -87,6 +87,7 @@ export class RemoteStore implements Store {
   async readAudit(q: AuditQuery = {}): Promise<AuditEvent[]> {
     const query = new URLSearchParams();
     if (q.afterSeq !== undefined) query.set('afterSeq', String(q.afterSeq));
+    if (q.beforeSeq !== undefined) query.set('beforeSeq', String(q.beforeSeq));
     query.set('limit', String(Math.min(q.limit ?? 5000, 5000)));
     if (q.agentId) query.set('agentId', q.agentId);
     if (q.actionId) query.set('actionId', q.actionId);

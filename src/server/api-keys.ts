@@ -99,6 +99,14 @@ export class ApiKeyAuthenticator {
     return key;
   }
 
+  /** The live record of a key known by id (a dashboard session's key): AuthenticationError once revoked. */
+  async byKeyId(keyId: string): Promise<ApiKeyRecord> {
+    const key = await this.lookup(keyId);
+    if (!key) throw new AuthenticationError('The API key of this session no longer exists', { keyId });
+    if (key.revokedAt) throw new AuthenticationError('The API key of this session was revoked', { keyId });
+    return key;
+  }
+
   private async lookup(keyId: string): Promise<ApiKeyRecord | undefined> {
     const now = Date.now();
     const hit = this.cache.get(keyId);

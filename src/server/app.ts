@@ -25,6 +25,10 @@ import type { WebhookOutbox } from '../store/outbox.js';
 import type { NonceStore } from './nonces.js';
 import { ValidationError } from '../errors.js';
 import { packageVersion } from '../cli/version.js';
+import { statsRoutes } from './routes/stats.js';
+import { loadAssets } from './dashboard/assets.js';
+import { dashboardRoutes, type LocalSignIn } from './dashboard/routes.js';
+import { SessionCodec } from './dashboard/sessions.js';
 
 /** Options of {@link buildServer}. */
 export interface AscendServerOptions {
@@ -50,7 +54,26 @@ export interface AscendServerOptions {
   /** Webhooks: where they and their deliveries are kept. Without it, no webhook routes and no dispatcher. */
   outbox?: WebhookOutbox;
   /** Delivery settings (attempts before dead-lettering, back-off, polling). */
-  webhooks?: Omit<WebhookDispatcherOptions, 'outbox' | 'logger' | 'onAttempt'>;
+  webhooks?: Omit<WebhookDispatcherOptions, 'outbox' | 'logger' | 'onAttempt' | 'publicUrl'>;
+  /**
+   * The address people reach this server at (e.g. `https://ascend.example.com`), for the
+   * one-click approval links in webhook payloads. Default: none, so no links.
+   */
+  publicUrl?: () => string | undefined;
+  /** The dashboard's sign-in sessions. */
+  dashboard?: DashboardOptions;
+}
+
+/** Options of the dashboard served at `/`. */
+export interface DashboardOptions {
+  /** Signs session cookies; replicas that share it share sessions. Default: random per process. */
+  sessionSecret?: string;
+  /** How long a sign-in lasts. Default 8 hours. */
+  sessionTtlMs?: number;
+  /** `ascend ui`'s local sign-in link. */
+  localSignIn?: LocalSignIn;
+  /** Mark the session cookie `Secure` (default: when `publicUrl` is https). */
+  secureCookies?: boolean;
 }
 
 /** A built server: the Fastify instance and a shutdown that ends long-polls first. */
@@ -108,7 +131,13 @@ export async function buildServer(options: AscendServerOptions): Promise<AscendS
     return scope;
   };
 
-  const auth = new RequestAuthenticator(new ApiKeyAuthenticator(options.store, options.keyCacheTtlMs ?? 1000), {
+  const keys = new ApiKeyAuthenticator(options.store, options.keyCacheTtlMs ?? 1000);
+  const sessions = new SessionCodec({
+    ...(options.dashboard?.sessionSecret !== undefined ? { secret: options.dashboard.sessionSecret } : {}),
+    ...(options.dashboard?.sessionTtlMs !== undefined ? { ttlMs: options.dashboard.sessionTtlMs } : {}),
+  });
+  const auth = new RequestAuthenticator(keys, {
+    sessions,
     requireSigning: options.requireSigning ?? false,
     ...(options.maxSkewMs !== undefined ? { maxSkewMs: options.maxSkewMs } : {}),
     ...(options.nonces ? { nonces: options.nonces } : {}),
@@ -123,12 +152,29 @@ export async function buildServer(options: AscendServerOptions): Promise<AscendS
   approvalRoutes(router, { longPollMaxMs: options.longPollMaxMs ?? 25_000, watch: (listener) => options.store.watch(listener) });
   adminRoutes(router);
   eventRoutes(router, (listener) => options.store.watch(listener));
+  statsRoutes(router);
+  dashboardRoutes(app, {
+    assets: loadAssets(),
+    sessions,
+    keys,
+    auth,
+    scopeOf,
+    ...(options.outbox ? { outbox: options.outbox } : {}),
+    ...(options.dashboard?.localSignIn ? { localSignIn: options.dashboard.localSignIn } : {}),
+    secureCookies: options.dashboard?.secureCookies ?? options.publicUrl?.()?.startsWith('https:') === true,
+  });
 
   let dispatcher: WebhookDispatcher | undefined;
   let unwatchDispatcher: (() => void) | undefined;
   const outbox = options.outbox;
   if (outbox) {
-    dispatcher = new WebhookDispatcher({ ...options.webhooks, outbox, logger: options.logger, onAttempt: (o) => metrics.webhookAttempt(o) });
+    dispatcher = new WebhookDispatcher({
+      ...options.webhooks,
+      outbox,
+      logger: options.logger,
+      onAttempt: (o) => metrics.webhookAttempt(o),
+      ...(options.publicUrl ? { publicUrl: options.publicUrl } : {}),
+    });
     const d = dispatcher;
     webhookRoutes(router, outbox, () => d.kick(), { allowPrivateTargets: options.webhooks?.allowPrivateTargets ?? false });
     dispatcher.start();

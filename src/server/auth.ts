@@ -8,6 +8,7 @@ import { DEFAULT_MAX_SKEW_MS, verifyRequestSignature } from '../signing.js';
 import type { ApiKeyRecord, ApiKeyRole } from '../types.js';
 import type { ApiKeyAuthenticator } from './api-keys.js';
 import { MemoryNonceStore, type NonceStore } from './nonces.js';
+import { CSRF_HEADER, SESSION_COOKIE, readCookie, sessionKeyRecord, type Session, type SessionCodec } from './dashboard/sessions.js';
 
 /** What a handler knows about its caller. */
 export interface Caller {
@@ -15,6 +16,8 @@ export interface Caller {
   org: string;
   /** Whether the request carried a valid signature. */
   signed: boolean;
+  /** Set when the caller is a person signed in to the dashboard (cookie), not a program with a key. */
+  session?: Session;
 }
 
 /** The parts of a request authentication reads. */
@@ -32,6 +35,8 @@ export interface RequestAuthOptions {
   maxSkewMs?: number;
   /** Where used nonces are kept (default: this process's memory). */
   nonces?: NonceStore;
+  /** Dashboard sessions: a request without `Authorization` may authenticate with the session cookie. */
+  sessions?: SessionCodec;
 }
 
 /** Authenticates requests and checks roles. */
@@ -47,19 +52,22 @@ export class RequestAuthenticator {
     this.nonces = options.nonces ?? new MemoryNonceStore();
   }
 
-  /** Whether a key that authenticated earlier is still good (revocation reaches open streams). */
-  async keyStillValid(authorization: string | undefined): Promise<boolean> {
+  /** Whether the credentials of a request that authenticated earlier are still good (revocation reaches open streams). */
+  async stillValid(headers: AuthRequest['headers']): Promise<boolean> {
     try {
-      await this.keys.authenticate(authorization);
+      const authorization = headers.authorization;
+      if (authorization === undefined && this.options.sessions) await this.fromSession({ method: 'GET', url: '', headers, rawBody: undefined });
+      else await this.keys.authenticate(Array.isArray(authorization) ? authorization[0] : authorization);
       return true;
     } catch {
       return false;
     }
   }
 
-  /** The caller, or AuthenticationError (bad key, bad or missing signature). */
+  /** The caller, or AuthenticationError (bad key, bad or missing signature, bad session). */
   async authenticate(request: AuthRequest): Promise<Caller> {
     const authorization = request.headers.authorization;
+    if (authorization === undefined && this.options.sessions && request.headers.cookie !== undefined) return this.fromSession(request);
     const key = await this.keys.authenticate(Array.isArray(authorization) ? authorization[0] : authorization);
     const hasSignature = request.headers['x-ascend-signature'] !== undefined;
     const mustSign = this.options.requireSigning || key.requireSigning;
@@ -80,6 +88,35 @@ export class RequestAuthenticator {
       throw new AuthenticationError('Replayed request: this signature was already used', { keyId: key.keyId });
     }
     return { key, org: key.org, signed: true };
+  }
+
+  /** A dashboard session's caller: a valid cookie, a key still good, and for a change the CSRF token from a same-origin page. */
+  private async fromSession(request: AuthRequest): Promise<Caller> {
+    const sessions = this.options.sessions!;
+    const cookie = readCookie(request.headers.cookie, SESSION_COOKIE);
+    if (!cookie) throw new AuthenticationError('Missing API key or session: send "Authorization: Bearer ak_…" or sign in to the dashboard');
+    const session = sessions.verify(cookie);
+    if (request.method !== 'GET' && request.method !== 'HEAD') {
+      const origin = header(request.headers.origin);
+      if (origin !== undefined && originHost(origin) !== header(request.headers.host)) {
+        throw new AuthorizationError('Cross-origin change refused: the Origin does not match this server', {});
+      }
+      sessions.checkCsrf(session, header(request.headers[CSRF_HEADER]));
+    }
+    const key = session.keyId !== undefined ? await this.keys.byKeyId(session.keyId) : undefined;
+    return { key: sessionKeyRecord(session, key), org: session.org, signed: false, session };
+  }
+}
+
+function header(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function originHost(origin: string): string | undefined {
+  try {
+    return new URL(origin).host;
+  } catch {
+    return undefined;
   }
 }
 

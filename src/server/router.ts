@@ -95,7 +95,6 @@ export class Router {
     this.app.get(spec.url, async (request, reply) => {
       const caller = await this.auth.authenticate({ method: request.method, url: request.url, headers: request.headers, rawBody: undefined });
       requireRole(caller, spec.roles, spec.what);
-      const authorization = request.headers.authorization;
       const query = (spec.query ? parseWire(spec.query, request.query, 'query') : undefined) as Out<Q>;
       const closed = new AbortController();
       reply.hijack();
@@ -120,7 +119,7 @@ export class Router {
               return Array.isArray(value) ? value[0] : value;
             },
             signal,
-            stillAuthorized: () => this.auth.keyStillValid(Array.isArray(authorization) ? authorization[0] : authorization),
+            stillAuthorized: () => this.auth.stillValid(request.headers),
           },
           send,
         );

@@ -3,6 +3,7 @@
  * SIGTERM / SIGINT stop taking requests, drain those in flight, flush and close.
  */
 import type { Logger } from 'pino';
+import { existsSync } from 'node:fs';
 import { loadPolicyFile } from '../policy-file.js';
 import { PolicyError } from '../errors.js';
 import type { Store } from '../store/store.js';
@@ -11,10 +12,14 @@ import { openDatabase, openNonceStore, openOutbox, type DatabaseTarget } from '.
 import type { WebhookOutbox } from '../store/outbox.js';
 
 /** Options of {@link startServer}. */
-export interface StartServerOptions extends Omit<AscendServerOptions, 'store' | 'policy'> {
+export interface StartServerOptions extends Omit<AscendServerOptions, 'store' | 'policy' | 'publicUrl'> {
   database: DatabaseTarget;
   /** Policy file (YAML or JSON). */
   policyPath: string;
+  /** Start without the policy file (`ascend ui`: reviewing, not deciding; evaluations are denied). */
+  policyOptional?: boolean;
+  /** The address people reach the server at, for one-click approval links. Default: the address it listens on. */
+  publicUrl?: string;
   host: string;
   /** 0 picks a free port. */
   port: number;
@@ -37,16 +42,17 @@ export interface RunningServer {
 
 /** Start listening. A policy that does not load stops the start (a server must not deny everything silently). */
 export async function startServer(options: StartServerOptions): Promise<RunningServer> {
-  const policy = loadPolicyFile(options.policyPath);
-  if (policy instanceof PolicyError) throw policy;
+  const policy = options.policyOptional && !existsSync(options.policyPath) ? new PolicyError('no policy file: this server reviews approvals and the audit, and denies every evaluation', { file: options.policyPath }, 'create one with `ascend init`') : loadPolicyFile(options.policyPath);
+  if (policy instanceof PolicyError && !options.policyOptional) throw policy;
   const store = await openDatabase(options.database, options.durability === 'sync' ? { durability: 'sync' } : { durability: 'batched', flushIntervalMs: 1 });
   let outbox: WebhookOutbox | undefined;
   const nonces = openNonceStore(options.database);
   try {
     outbox = openOutbox(options.database);
-    const { database: _db, policyPath: _p, host, port, durability: _d, ...rest } = options;
-    const server = await buildServer({ ...rest, store, policy, outbox, nonces });
-    const url = await server.app.listen({ host, port });
+    const { database: _db, policyPath: _p, policyOptional: _o, publicUrl, host, port, durability: _d, ...rest } = options;
+    let url = '';
+    const server = await buildServer({ ...rest, store, policy, outbox, nonces, publicUrl: () => publicUrl ?? url });
+    url = await server.app.listen({ host, port });
     options.logger.info({ url, store: store.kind, policy: options.policyPath }, 'ascend serve listening');
     return {
       url,

@@ -187,6 +187,11 @@ CREATE TABLE webhook_deliveries (
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries(status, next_attempt_at);
 `,
   },
+  {
+    version: 4,
+    name: 'a server-only secret per webhook that signs its one-click approval links',
+    sql: `ALTER TABLE webhooks ADD COLUMN link_secret TEXT;`,
+  },
 ];
 
 /** The newest schema version this code knows. */

@@ -10,6 +10,7 @@ export interface WebhookRow {
   url: string;
   events: string;
   secret: string;
+  link_secret: string | null;
   created_at: string;
   created_by: string;
   cursor_seq: number;
@@ -43,6 +44,7 @@ export function webhookFromRow(row: WebhookRow): WebhookRecord {
     createdBy: row.created_by,
   };
   if (row.disabled_at !== null) record.disabledAt = row.disabled_at;
+  if (row.link_secret !== null && row.link_secret !== undefined) record.linkSecret = row.link_secret;
   return record;
 }
 

@@ -20,6 +20,8 @@ export interface WebhookRecord {
   events: WebhookEvent[];
   /** Signs each delivery (HMAC-SHA256); the customer's own secret, never derived. */
   secret: string;
+  /** Signs the one-click approval links in this webhook's payloads; made by the server, never shown. */
+  linkSecret?: string;
   createdAt: string;
   createdBy: string;
   disabledAt?: string;

@@ -194,6 +194,11 @@ CREATE TABLE ${s}.request_nonces (
 CREATE INDEX request_nonces_expiry ON ${s}.request_nonces (expires_at);
 `,
   },
+  {
+    version: 4,
+    name: 'a server-only secret per webhook that signs its one-click approval links',
+    sql: (s) => `ALTER TABLE ${s}.webhooks ADD COLUMN link_secret TEXT;`,
+  },
 ];
 
 /** The newest PostgreSQL schema version this code knows. */

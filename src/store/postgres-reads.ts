@@ -109,6 +109,7 @@ export class PgReader {
     if (query.types !== undefined && query.types.length === 0) return [];
     const where = new Where();
     if (query.afterSeq !== undefined) where.add('seq > ?', query.afterSeq);
+    if (query.beforeSeq !== undefined) where.add('seq < ?', query.beforeSeq);
     if (query.agentId !== undefined) where.add('agent_id = ?', query.agentId);
     if (query.agentIdPrefix !== undefined) addPrefixFilter(where, query.agentIdPrefix);
     if (query.actionId !== undefined) where.add('action_id = ?', query.actionId);

@@ -608,6 +608,10 @@ export class SqliteStore implements Store {
       where.push('seq > ?');
       params.push(query.afterSeq);
     }
+    if (query.beforeSeq !== undefined) {
+      where.push('seq < ?');
+      params.push(query.beforeSeq);
+    }
     if (query.agentId !== undefined) {
       where.push('agent_id = ?');
       params.push(query.agentId);

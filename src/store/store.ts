@@ -41,6 +41,8 @@ export interface DurabilityOptions {
 export interface AuditQuery {
   /** Only events with `seq` greater than this. */
   afterSeq?: number;
+  /** Only events with `seq` less than this (a page older than one already shown). */
+  beforeSeq?: number;
   /** Newest first when true (for `tail`). Default oldest first. */
   newestFirst?: boolean;
   limit?: number;

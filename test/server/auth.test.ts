@@ -77,9 +77,10 @@ describe('roles', () => {
     expect(evaluate.status).toBe(403);
   });
 
-  it('only admins block agents and verify the audit; approvers read the audit; agents do not', async () => {
+  it('only admins block agents; approvers read and verify the audit; agents do neither', async () => {
     expect((await api(server, 'POST', '/v1/agents/agent-a/block', server.keys.approver, {})).status).toBe(403);
-    expect((await api(server, 'GET', '/v1/audit/verify', server.keys.approver)).status).toBe(403);
+    expect((await api(server, 'GET', '/v1/audit/verify', server.keys.agent)).status).toBe(403);
+    expect((await api(server, 'GET', '/v1/audit/verify', server.keys.approver)).status).toBe(200);
     expect((await api(server, 'GET', '/v1/audit', server.keys.agent)).status).toBe(403);
     expect((await api(server, 'GET', '/v1/audit', server.keys.approver)).status).toBe(200);
     const verify = await api(server, 'GET', '/v1/audit/verify', server.keys.admin);

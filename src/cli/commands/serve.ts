@@ -17,7 +17,7 @@ export const serveCommand: CommandSpec = {
   name: 'serve',
   summary: 'run the Ascend server (HTTP API v1) for a team: shared policy, approvals and audit',
   details:
-    'Every flag has an environment variable: ASCEND_DB, ASCEND_POLICY, ASCEND_HOST, ASCEND_PORT (or PORT), ASCEND_REQUIRE_SIGNING=1, ASCEND_LOG_LEVEL, ASCEND_PUBLIC_METRICS=1, ASCEND_ALLOW_PRIVATE_WEBHOOKS=1. Make keys with `ascend keys create` against the same --db.',
+    'Every flag has an environment variable: ASCEND_DB, ASCEND_POLICY, ASCEND_HOST, ASCEND_PORT (or PORT), ASCEND_REQUIRE_SIGNING=1, ASCEND_LOG_LEVEL, ASCEND_PUBLIC_METRICS=1, ASCEND_ALLOW_PRIVATE_WEBHOOKS=1, ASCEND_PUBLIC_URL. The dashboard is at / (sign in with an approver or admin key); replicas share sign-ins when they share ASCEND_SESSION_SECRET (environment only, never a flag). Make keys with `ascend keys create` against the same --db.',
   options: {
     db: { type: 'string', valueName: 'DB', description: "sqlite:PATH or postgres://… (default: the data dir's ascend.db)" },
     policy: { type: 'string', valueName: 'FILE', description: 'policy file (default ./ascend.policy.yaml)' },
@@ -30,6 +30,7 @@ export const serveCommand: CommandSpec = {
     'webhook-attempts': { type: 'string', valueName: 'N', description: 'delivery attempts before a webhook delivery is dead-lettered (default 8)' },
     'webhook-retry-ms': { type: 'string', valueName: 'MS', description: 'first webhook retry delay, doubling each attempt (default 1000)' },
     'public-metrics': { type: 'boolean', description: 'serve /metrics without a key (default: an admin key is needed)' },
+    'public-url': { type: 'string', valueName: 'URL', description: 'the address people reach this server at, for one-click approval links in webhooks (default: the listen address)' },
     'allow-private-webhooks': { type: 'boolean', description: 'let webhooks target private, loopback and link-local addresses (default: public only)' },
   },
   positionals: [],
@@ -53,6 +54,8 @@ export const serveCommand: CommandSpec = {
     const webhookAttempts = positiveInt(ctx.string('webhook-attempts'), '--webhook-attempts', ctx.commandPath);
     const webhookRetryMs = positiveInt(ctx.string('webhook-retry-ms'), '--webhook-retry-ms', ctx.commandPath);
 
+    const publicUrl = opt('public-url', 'ASCEND_PUBLIC_URL');
+    if (publicUrl !== undefined && !/^https?:\/\/[^/]+/.test(publicUrl)) throw new UsageError(`--public-url must be an http(s) URL, got "${publicUrl}"`, ctx.commandPath);
     const logger = createLogger({ logLevel: logLevel as (typeof LOG_LEVELS)[number] });
     const server = await startServer({
       database: parseDatabaseTarget(opt('db', 'ASCEND_DB') ?? `sqlite:${defaultDbPath(ctx.dataDir)}`, ctx.io.cwd),
@@ -64,6 +67,8 @@ export const serveCommand: CommandSpec = {
       publicMetrics: ctx.flag('public-metrics') || env.ASCEND_PUBLIC_METRICS === '1',
       logger,
       ...(bodyLimitBytes !== undefined ? { bodyLimitBytes } : {}),
+      ...(publicUrl !== undefined ? { publicUrl } : {}),
+      dashboard: { ...(env.ASCEND_SESSION_SECRET ? { sessionSecret: env.ASCEND_SESSION_SECRET } : {}) },
       webhooks: {
         allowPrivateTargets: ctx.flag('allow-private-webhooks') || env.ASCEND_ALLOW_PRIVATE_WEBHOOKS === '1',
         ...(webhookAttempts !== undefined ? { maxAttempts: webhookAttempts } : {}),

@@ -22,6 +22,8 @@ const AUDIT_TYPES = [
 ] as const satisfies readonly AuditEventType[];
 const AuditQuerySchema = z.object({
   afterSeq: z.coerce.number().int().min(0).optional(),
+  /** Only events older than this seq (the next page of a newest-first listing). */
+  beforeSeq: z.coerce.number().int().min(1).optional(),
   limit: z.coerce.number().int().min(1).max(5000).default(500),
   agentId: WireAgentId.optional(),
   actionId: z.string().min(1).max(256).optional(),
@@ -120,6 +122,7 @@ export function adminRoutes(router: Router): void {
       const q = ctx.query;
       const query: AuditQuery = { limit: q.limit };
       if (q.afterSeq !== undefined) query.afterSeq = q.afterSeq;
+      if (q.beforeSeq !== undefined) query.beforeSeq = q.beforeSeq;
       if (q.agentId !== undefined) query.agentId = q.agentId;
       if (q.actionId !== undefined) query.actionId = q.actionId;
       if (q.type !== undefined) query.types = Array.isArray(q.type) ? q.type : [q.type];
@@ -136,7 +139,8 @@ export function adminRoutes(router: Router): void {
     method: 'GET',
     url: '/v1/audit/verify',
     summary: 'Recompute the whole hash chain; names the first bad row',
-    roles: ROLES.admin,
+    // Approvers too: the dashboard's audit page shows whether the chain verifies.
+    roles: ROLES.approver,
     what: 'verify the audit trail',
     response: AuditVerificationSchema,
     async handler(ctx) {

@@ -89,7 +89,8 @@ export function approvalRoutes(router: Router, options: ApprovalRouteOptions): v
           status,
           // Who answered is recorded as the key that did; a name the caller gives is kept beside it.
           decidedBy: body.decidedBy && body.decidedBy !== ctx.caller.key.name ? `${body.decidedBy} (key ${ctx.caller.key.name})` : ctx.caller.key.name,
-          channel: body.channel,
+          // A person in the dashboard answers through it, whatever the page sent.
+          channel: ctx.caller.session ? 'dashboard' : body.channel,
           ...(body.comment !== undefined ? { comment: body.comment } : {}),
           ...(status === 'approved' && body.grantMinutes !== undefined ? { grantMinutes: body.grantMinutes } : {}),
         });

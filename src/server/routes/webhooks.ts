@@ -47,7 +47,7 @@ const DeliverySchema = z.object({
 });
 
 function view(webhook: WebhookRecord): z.output<typeof WebhookViewSchema> {
-  const { secret: _secret, ...rest } = webhook;
+  const { secret: _secret, linkSecret: _linkSecret, ...rest } = webhook;
   return rest;
 }
 
@@ -88,6 +88,7 @@ export function webhookRoutes(router: Router, outbox: WebhookOutbox, onChange: (
         url: ctx.body.url,
         events: ctx.body.events,
         secret: ctx.body.secret ?? made!,
+        linkSecret: randomBytes(32).toString('base64url'),
         createdAt: new Date().toISOString(),
         createdBy: ctx.caller.key.name,
       });

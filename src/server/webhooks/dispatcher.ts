@@ -5,9 +5,9 @@
  * listed, counted, logged).
  */
 import type { Logger } from 'pino';
-import type { ClaimedDelivery, WebhookOutbox } from '../../store/outbox.js';
+import type { ClaimedDelivery, DeliveryMapper, WebhookOutbox } from '../../store/outbox.js';
 import { WEBHOOK_HEADERS, webhookSignature } from '../../signing.js';
-import { mapAuditEventToDeliveries } from './events.js';
+import { deliveryMapper, type DeliveryMapperOptions } from './events.js';
 import { privateTargetReason } from './address-guard.js';
 
 class RefusedTarget extends Error {}
@@ -34,6 +34,8 @@ export interface WebhookDispatcherOptions {
   allowPrivateTargets?: boolean;
   /** Called after each attempt (metrics). */
   onAttempt?: (outcome: 'delivered' | 'failed' | 'dead') => void;
+  /** The server's public address, for one-click approval links in payloads. */
+  publicUrl?: DeliveryMapperOptions['publicUrl'];
 }
 
 /** The dispatcher loop. */
@@ -45,7 +47,11 @@ export class WebhookDispatcher {
   private stopped = false;
   private readonly inFlight = new Set<AbortController>();
 
-  constructor(private readonly options: WebhookDispatcherOptions) {}
+  private readonly mapper: DeliveryMapper;
+
+  constructor(private readonly options: WebhookDispatcherOptions) {
+    this.mapper = deliveryMapper(options.publicUrl ? { publicUrl: options.publicUrl } : {});
+  }
 
   /** Start polling. */
   start(): void {
@@ -103,7 +109,7 @@ export class WebhookDispatcher {
   async tick(): Promise<void> {
     const { outbox } = this.options;
     const now = new Date().toISOString();
-    await outbox.enqueueDeliveries(mapAuditEventToDeliveries, now, 500);
+    await outbox.enqueueDeliveries(this.mapper, now, 500);
     const timeoutMs = this.options.timeoutMs ?? 10_000;
     for (;;) {
       if (this.stopped) return;

@@ -5,6 +5,7 @@
 import type { DeliveryMapper, WebhookEvent } from '../../store/outbox.js';
 import type { AuditEvent } from '../../types.js';
 import { orgOfAgentId } from '../tenant-store.js';
+import { approvalLinksFor } from '../dashboard/links.js';
 
 /** The webhook events an audit event stands for. */
 export function webhookEventsOf(event: AuditEvent): WebhookEvent[] {
@@ -27,25 +28,42 @@ export function webhookEventsOf(event: AuditEvent): WebhookEvent[] {
   }
 }
 
+/** Options of {@link deliveryMapper}. */
+export interface DeliveryMapperOptions {
+  /**
+   * The server's address as approvers reach it (e.g. `https://ascend.example.com`): with it,
+   * `approval.requested` payloads carry signed one-click approve / reject links.
+   */
+  publicUrl?: () => string | undefined;
+}
+
 /** The delivery mapper the dispatcher uses. */
-export const mapAuditEventToDeliveries: DeliveryMapper = (event, webhook) => {
-  if (event.agentId === null || orgOfAgentId(event.agentId) !== webhook.org) return [];
-  const prefix = `${webhook.org}::`;
-  const agentId = event.agentId.startsWith(prefix) ? event.agentId.slice(prefix.length) : event.agentId;
-  return webhookEventsOf(event)
-    .filter((name) => webhook.events.includes(name))
-    .map((name) => ({
-      event: name,
-      payload: JSON.stringify({
+export function deliveryMapper(options: DeliveryMapperOptions = {}): DeliveryMapper {
+  return (event, webhook) => {
+    if (event.agentId === null || orgOfAgentId(event.agentId) !== webhook.org) return [];
+    const prefix = `${webhook.org}::`;
+    const agentId = event.agentId.startsWith(prefix) ? event.agentId.slice(prefix.length) : event.agentId;
+    const base = options.publicUrl?.();
+    const links =
+      base !== undefined && event.type === 'approval.requested' && event.approvalId !== null
+        ? approvalLinksFor(base, webhook, { approvalId: event.approvalId, expiresAt: String(event.data.expiresAt) }, Date.now())
+        : undefined;
+    return webhookEventsOf(event)
+      .filter((name) => webhook.events.includes(name))
+      .map((name) => ({
         event: name,
-        auditSeq: event.seq,
-        auditType: event.type,
-        occurredAt: event.ts,
-        agentId,
-        actionId: event.actionId,
-        approvalId: event.approvalId,
-        actor: event.actor,
-        data: event.data,
-      }),
-    }));
-};
+        payload: JSON.stringify({
+          event: name,
+          auditSeq: event.seq,
+          auditType: event.type,
+          occurredAt: event.ts,
+          agentId,
+          actionId: event.actionId,
+          approvalId: event.approvalId,
+          actor: event.actor,
+          data: event.data,
+          ...(links ? { links } : {}),
+        }),
+      }));
+  };
+}

@@ -1,0 +1,220 @@
+// The Audit page: filtered events newest first, older pages on demand, new matching events
+// prepended live, and the hash-chain check.
+
+import { AUDIT_TYPES, api } from './api.js';
+import { announce, asObject, field, focusOn, h, localTime, prettyJson, reportError, riskBadge, showAlert } from './dom.js';
+
+const PAGE = 100;
+
+/** Filters survive page changes; the form shows them again. */
+let filters = { agentId: '', type: '', since: '', until: '' };
+let events = []; // shown, newest first
+let root = null;
+
+export const auditView = {
+  title: 'Audit',
+  mount(el) {
+    root = el;
+    render();
+    load();
+    verify();
+  },
+  unmount() {
+    root = null;
+  },
+  onEvent(event, shown) {
+    if (shown && root && matches(event) && event.seq > (events[0]?.seq ?? 0)) prepend(event);
+  },
+  reset() {
+    filters = { agentId: '', type: '', since: '', until: '' };
+    events = [];
+  },
+};
+
+// Layout
+
+function render() {
+  const typeSelect = h('select', { id: 'audit-type', name: 'type' },
+    h('option', { value: '' }, 'All events'),
+    AUDIT_TYPES.map((t) => h('option', { value: t, selected: t === filters.type }, t)));
+  root.replaceChildren(
+    h('h1', { id: 'audit-title', tabindex: '-1' }, 'Audit trail'),
+    h('div', { class: 'chain-line' },
+      h('p', { id: 'chain-status', class: 'chain', role: 'status' }, 'Verifying the chain…'),
+      h('button', { type: 'button', class: 'secondary', onclick: verify }, 'Verify again')),
+    h('form', { class: 'filters', 'aria-label': 'Filter events', onsubmit: apply },
+      field('Agent', h('input', { id: 'audit-agent', name: 'agentId', type: 'text', value: filters.agentId, autocomplete: 'off', spellcheck: 'false' })),
+      field('Event type', typeSelect),
+      field('Since', h('input', { id: 'audit-since', name: 'since', type: 'datetime-local', step: '1', value: filters.since })),
+      field('Until', h('input', { id: 'audit-until', name: 'until', type: 'datetime-local', step: '1', value: filters.until })),
+      h('div', { class: 'buttons' },
+        h('button', { type: 'submit' }, 'Apply'),
+        h('button', { type: 'button', class: 'secondary', onclick: clearFilters }, 'Clear'))),
+    h('div', { id: 'audit-table', class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': 'Audit events' },
+      h('table', { class: 'audit' },
+        h('thead', {}, h('tr', {}, ['Seq', 'Time', 'Event', 'Agent', 'Action', 'Who', 'Details'].map((t) => h('th', { scope: 'col' }, t)))),
+        h('tbody', {}, h('tr', {}, h('td', { colspan: '7', class: 'empty' }, 'Loading events…'))))),
+    h('p', { class: 'more' },
+      h('button', { type: 'button', id: 'audit-older', class: 'secondary', hidden: true, onclick: () => load(true) }, 'Load older')),
+  );
+}
+
+function apply(e) {
+  e.preventDefault();
+  const form = new FormData(e.currentTarget);
+  const next = { agentId: String(form.get('agentId')).trim(), type: String(form.get('type')), since: String(form.get('since')), until: String(form.get('until')) };
+  if (next.since && next.until && toIso(next.since) > toIso(next.until)) {
+    showAlert('“Since” must be before “Until”.');
+    return;
+  }
+  filters = next;
+  load();
+}
+
+function clearFilters() {
+  filters = { agentId: '', type: '', since: '', until: '' };
+  for (const el of root.querySelectorAll('.filters input, .filters select')) el.value = '';
+  load();
+}
+
+// Data
+
+/** `datetime-local` values are local wall-clock times; the API wants ISO with an offset. */
+const toIso = (local) => new Date(local).toISOString();
+
+function url(beforeSeq) {
+  const q = new URLSearchParams({ order: 'desc', limit: String(PAGE) });
+  if (filters.agentId) q.set('agentId', filters.agentId);
+  if (filters.type) q.append('type', filters.type);
+  if (filters.since) q.set('since', toIso(filters.since));
+  if (filters.until) q.set('until', toIso(filters.until));
+  if (beforeSeq !== undefined) q.set('beforeSeq', String(beforeSeq));
+  return `/v1/audit?${q}`;
+}
+
+/** First page (replacing the table), or with `older` the page before the oldest row shown. */
+async function load(older = false) {
+  const view = root;
+  try {
+    const page = (await api(url(older ? events[events.length - 1]?.seq : undefined))).events;
+    if (root !== view) return; // the user left the page meanwhile
+    const known = new Set(events.map((e) => e.seq));
+    events = older ? events.concat(page.filter((e) => !known.has(e.seq))) : page;
+    renderRows();
+    const button = root.querySelector('#audit-older');
+    const more = page.length >= PAGE;
+    if (older) {
+      announce(more ? `Loaded ${page.length} older events.` : `Loaded ${page.length} older events; there are no more.`);
+      if (!more) focusOn(root.querySelector('#audit-table')); // the button is about to hide
+    }
+    button.hidden = !more;
+  } catch (err) {
+    reportError(err);
+  }
+}
+
+async function verify() {
+  const badge = root?.querySelector('#chain-status');
+  if (!badge) return;
+  badge.className = 'chain';
+  badge.textContent = 'Verifying the chain…';
+  try {
+    const r = await api('/v1/audit/verify');
+    if (!badge.isConnected) return;
+    badge.classList.add(r.ok ? 'chain-ok' : 'chain-bad');
+    badge.textContent = r.ok ? `Chain verified (${r.checked} events)` : `Chain broken at seq ${r.firstBad?.seq}: ${r.firstBad?.reason ?? 'unknown reason'}`;
+  } catch (err) {
+    if (!badge.isConnected || err.status === 401) return;
+    badge.classList.add('chain-unknown');
+    badge.textContent = `Chain not verified: ${err.message}`;
+  }
+}
+
+/** Whether a live event passes the current filters. */
+function matches(e) {
+  if (filters.agentId && e.agentId !== filters.agentId) return false;
+  if (filters.type && e.type !== filters.type) return false;
+  const ts = Date.parse(e.ts);
+  if (filters.since && ts < Date.parse(toIso(filters.since))) return false;
+  return !(filters.until && ts > Date.parse(toIso(filters.until)));
+}
+
+// Rows
+
+function renderRows() {
+  const body = root.querySelector('tbody');
+  if (events.length === 0) body.replaceChildren(h('tr', {}, h('td', { colspan: '7', class: 'empty' }, 'No events match these filters.')));
+  else body.replaceChildren(...events.map(row));
+}
+
+function prepend(event) {
+  const body = root.querySelector('tbody');
+  if (events.length === 0) body.replaceChildren();
+  events.unshift(event);
+  body.prepend(row(event));
+}
+
+function row(e) {
+  const d = asObject(e.data);
+  return h('tr', { 'data-seq': e.seq },
+    h('td', { class: 'num' }, String(e.seq)),
+    h('td', { class: 'nowrap' }, h('time', { datetime: e.ts }, localTime(e.ts))),
+    h('td', {}, h('span', { class: `event-type ${eventTone(e.type, d)}` }, e.type)),
+    h('td', {}, e.agentId ?? '—'),
+    h('td', { class: 'action' }, actionCell(e, d)),
+    h('td', {}, e.actor ?? '—'),
+    h('td', { class: 'details' }, details(e, d), rawData(d)));
+}
+
+/** Colour hint for an event: good, bad or neutral. */
+function eventTone(type, d) {
+  if (type === 'approval.approved' || type === 'action.completed' || (type === 'action.evaluated' && d.decision === 'allowed')) return 'tone-good';
+  if (/rejected|failed|blocked|revoked|expired/.test(type) || d.decision === 'denied') return 'tone-bad';
+  return d.decision === 'pending' || type === 'approval.requested' ? 'tone-wait' : '';
+}
+
+function actionCell(e, d) {
+  const what = d.actionType ? `${d.actionType}${d.resource ? ` on ${d.resource}` : ''}` : null;
+  const id = e.actionId ?? d.actionId;
+  if (!what && !id) return '—';
+  return [what, id ? h('div', { class: 'muted small' }, id) : null];
+}
+
+function details(e, d) {
+  switch (e.type) {
+    case 'action.evaluated':
+      return [h('span', { class: `decision decision-${d.decision}` }, d.decision ?? '?'), ' ', riskBadge(d.riskScore, d.riskLevel), line(d.reason)];
+    case 'approval.requested':
+      return [riskBadge(d.riskScore, d.riskLevel), line(d.reason)];
+    case 'approval.approved':
+    case 'approval.rejected':
+      return [`via ${d.channel ?? 'unknown channel'}`, d.grantId ? ' (with a grant)' : '', d.comment ? line(`“${d.comment}”`) : null];
+    case 'action.completed':
+      return `completed in ${d.durationMs ?? '?'} ms`;
+    case 'action.failed':
+      return [h('span', { class: 'error-text' }, errorText(d.error)), line(d.durationMs !== undefined ? `after ${d.durationMs} ms` : null)];
+    default:
+      return summary(d);
+  }
+}
+
+const line = (text) => (text ? h('div', {}, text) : null);
+
+function errorText(error) {
+  if (typeof error === 'string') return error;
+  return asObject(error).message ?? JSON.stringify(error ?? 'failed');
+}
+
+/** "key: value" for the simple fields of an event we have no special layout for. */
+function summary(d) {
+  const text = Object.entries(d)
+    .filter(([, v]) => v !== null && typeof v !== 'object')
+    .map(([k, v]) => `${k}: ${v}`)
+    .join(', ');
+  return text.length > 200 ? `${text.slice(0, 199)}…` : text;
+}
+
+function rawData(d) {
+  if (Object.keys(d).length === 0) return null;
+  return h('details', { class: 'raw' }, h('summary', {}, 'Data'), h('pre', {}, prettyJson(d)));
+}

@@ -1,0 +1,43 @@
+/**
+ * A real browser for dashboard tests: Debian's Chromium (`/usr/bin/chromium`, installed by
+ * `.ci/run` when absent) driven by playwright-core. Screenshots go to `test-results/screenshots/`.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { ROOT } from '../helpers.js';
+
+/** Where Debian puts Chromium. */
+export const CHROMIUM_PATH = process.env.ASCEND_TEST_CHROMIUM ?? '/usr/bin/chromium';
+/** Where screenshots are saved (a CI artifact). */
+export const SCREENSHOT_DIR = path.join(ROOT, 'test-results', 'screenshots');
+
+/** Launch headless Chromium; a clear error when it is missing. */
+export async function launchBrowser(): Promise<Browser> {
+  if (!fs.existsSync(CHROMIUM_PATH)) {
+    throw new Error(`Chromium not found at ${CHROMIUM_PATH}: install it with "apt-get install -y chromium" (.ci/run does)`);
+  }
+  return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
+}
+
+/** A fresh context (no cookies) and page at a desktop width. */
+export async function newPage(browser: Browser, viewport = { width: 1280, height: 860 }): Promise<{ context: BrowserContext; page: Page }> {
+  const context = await browser.newContext({ viewport, reducedMotion: 'reduce' });
+  const page = await context.newPage();
+  return { context, page };
+}
+
+/** Save a full-page screenshot as `test-results/screenshots/<name>.png`. */
+export async function screenshot(page: Page, name: string): Promise<string> {
+  fs.mkdirSync(SCREENSHOT_DIR, { recursive: true });
+  const file = path.join(SCREENSHOT_DIR, `${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  return file;
+}
+
+/** Sign in through the form with an API key. */
+export async function signIn(page: Page, baseUrl: string, apiKey: string): Promise<void> {
+  await page.goto(`${baseUrl}/`);
+  await page.getByLabel('API key').fill(apiKey);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+}

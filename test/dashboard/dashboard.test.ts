@@ -1,0 +1,332 @@
+/**
+ * The dashboard as a person uses it, in a real Chromium against real `ascend serve` / `ascend ui`
+ * processes, with real agents waiting on their calls: sign in, see a request appear live,
+ * approve / reject / grant, the agent proceeding within a second, the audit page saying who
+ * decided and when, one-click links (valid and expired), phone width, and visits without a
+ * session refused. Screenshots land in `test-results/screenshots/`.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AscendClient, type DecisionResult } from '../../src/index.js';
+import { ROOT, TEST_POLICY, TSX_IMPORT, captureLogs, tempDir, writePolicy } from '../helpers.js';
+import { api, disposeServer, startServerProcess, type ServerProcess } from '../server/helpers.js';
+import { launchBrowser, newPage, screenshot, signIn } from './browser.js';
+
+let browser: Browser;
+let server: ServerProcess;
+const clients: AscendClient[] = [];
+
+beforeAll(async () => {
+  [browser, server] = await Promise.all([launchBrowser(), startServerProcess()]);
+}, 60_000);
+afterAll(async () => {
+  for (const c of clients) await c.close();
+  await browser?.close();
+  await disposeServer(server);
+});
+
+/** An agent talking to the server over HTTP. */
+function agent(agentId: string, url = server.url, apiKey = server.keys.agent.apiKey): AscendClient {
+  const client = new AscendClient({ agentId, apiUrl: url, apiKey, dataDir: tempDir(), logDestination: captureLogs().destination });
+  clients.push(client);
+  return client;
+}
+
+/** A large transfer: the test policy holds it for a person. */
+function transfer(client: AscendClient, amount: number, to = 'acme-supplies'): Promise<DecisionResult> {
+  return client.evaluateAction({ actionType: 'payments.transfer', resource: 'acct-42', parameters: { amount, to, memo: 'invoice 7781' }, waitForApproval: true, approvalTimeoutMs: 30_000 });
+}
+
+/** The pending card of a call, once it is on the page. */
+async function cardFor(page: Page, text: string) {
+  const card = page.locator('article.approval').filter({ hasText: text });
+  await card.waitFor({ state: 'visible', timeout: 10_000 });
+  return card;
+}
+
+describe('dashboard in a real browser', () => {
+  it('an approver signs in, sees the request appear live, approves; the agent proceeds within 1 s; the audit shows who and when', async () => {
+    const { context, page } = await newPage(browser);
+    try {
+      await signIn(page, server.url, server.keys.approver.apiKey);
+      await page.getByText('No requests are waiting.').waitFor();
+      await screenshot(page, 'pending-empty');
+
+      const decision = transfer(agent('billing-agent'), 5200);
+      const card = await cardFor(page, '5200'); // arrived over SSE: the page was not reloaded
+      await expect(card.getByText('payments.transfer').first().isVisible()).resolves.toBe(true);
+      await expect(card.textContent()).resolves.toContain('large-transfers'); // the matched rule
+      await screenshot(page, 'pending-request');
+
+      await card.getByLabel('Comment').fill('Checked against PO 7781');
+      const clickedAt = Date.now();
+      await card.getByRole('button', { name: 'Approve' }).click();
+      const result = await decision;
+      const resumedMs = Date.now() - clickedAt;
+      expect(result.decision).toBe('allowed');
+      expect(result.approvedBy).toMatchObject({ decidedBy: 'alice', channel: 'dashboard' });
+      expect(resumedMs).toBeLessThan(1000);
+      await card.waitFor({ state: 'detached', timeout: 5000 });
+
+      await page.getByRole('link', { name: /Audit/ }).click();
+      const row = page.locator('tr[data-seq]').filter({ hasText: 'approval.approved' }).first();
+      await row.waitFor({ timeout: 10_000 });
+      const text = (await row.textContent()) ?? '';
+      expect(text).toContain('alice');
+      expect(text).toContain('dashboard');
+      const decided = await api(server, 'GET', `/v1/approvals/${result.approvalRequestId}`, server.keys.approver);
+      const at = await row.locator('time').first().getAttribute('datetime');
+      expect(at !== null && Math.abs(Date.parse(at) - Date.parse(decided.body.decidedAt)) < 1000).toBe(true);
+      await page.locator('#chain-status').filter({ hasText: 'Chain verified' }).waitFor({ timeout: 10_000 });
+      await screenshot(page, 'audit');
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('a rejection with a comment denies the waiting agent', async () => {
+    const { context, page } = await newPage(browser);
+    try {
+      await signIn(page, server.url, server.keys.approver.apiKey);
+      const decision = transfer(agent('rogue-agent'), 9100, 'unknown-offshore');
+      const card = await cardFor(page, 'unknown-offshore');
+      await card.getByLabel('Comment').fill('Unknown payee');
+      await card.getByRole('button', { name: 'Reject' }).click();
+      const result = await decision;
+      expect(result.decision).toBe('denied');
+      expect(result.policyViolations.map((v) => v.code)).toContain('approval_rejected');
+      const record = await api(server, 'GET', `/v1/approvals/${result.approvalRequestId}`, server.keys.approver);
+      expect(record.body).toMatchObject({ status: 'rejected', decidedBy: 'alice', channel: 'dashboard', comment: 'Unknown payee' });
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('approve with a grant: the next identical call goes through without a person', async () => {
+    const { context, page } = await newPage(browser);
+    const client = agent('payroll-agent');
+    try {
+      await signIn(page, server.url, server.keys.approver.apiKey);
+      const first = transfer(client, 4000, 'payroll');
+      const card = await cardFor(page, 'payroll-agent');
+      await card.getByLabel('Grant minutes').fill('15');
+      await card.getByRole('button', { name: 'Approve' }).click();
+      expect((await first).decision).toBe('allowed');
+
+      const started = Date.now();
+      const second = await transfer(client, 4000, 'payroll');
+      expect(second.decision).toBe('allowed');
+      expect(second.conditions).toContain('grant');
+      expect(second.approvedBy?.grantId).toBeDefined();
+      expect(Date.now() - started).toBeLessThan(1000);
+      const pending = await api(server, 'GET', '/v1/approvals?status=pending&agentId=payroll-agent', server.keys.approver);
+      expect(pending.body.approvals).toHaveLength(0);
+      // The grant is listed on the page and can be revoked there.
+      const grantRow = page.locator('[data-grant-id]').filter({ hasText: 'payroll-agent' });
+      await grantRow.waitFor({ timeout: 10_000 });
+      await grantRow.getByRole('button', { name: 'Revoke' }).click();
+      await grantRow.waitFor({ state: 'detached', timeout: 10_000 });
+      const grants = await api(server, 'GET', '/v1/grants?active=true&agentId=payroll-agent', server.keys.approver);
+      expect(grants.body.grants).toHaveLength(0);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('without a session nothing is shown or served, and an agent key cannot sign in', async () => {
+    const { context, page } = await newPage(browser);
+    const held = await agent('secret-agent').evaluateAction({ actionType: 'payments.transfer', resource: 'acct-1', parameters: { amount: 7000 }, waitForApproval: false });
+    expect(held.decision).toBe('pending'); // there is something to hide
+    try {
+      await page.goto(`${server.url}/`);
+      await page.getByLabel('API key').waitFor();
+      expect(await page.locator('article.approval').count()).toBe(0);
+      const status = await page.evaluate(async () => (await fetch('/v1/approvals?status=pending')).status);
+      expect(status).toBe(401);
+
+      await page.getByLabel('API key').fill(server.keys.agent.apiKey);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByRole('alert').filter({ hasText: 'agent key cannot sign in' }).waitFor({ timeout: 5000 });
+      expect((await context.cookies()).filter((c) => c.name === 'ascend_session')).toHaveLength(0);
+      await screenshot(page, 'sign-in-refused');
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('the session cookie is HttpOnly and SameSite=Strict, and the page works at phone width', async () => {
+    const { context, page } = await newPage(browser, { width: 375, height: 812 });
+    try {
+      await signIn(page, server.url, server.keys.approver.apiKey);
+      const decision = transfer(agent('mobile-agent'), 2500, 'phone-vendor');
+      const card = await cardFor(page, 'phone-vendor');
+      const cookie = (await context.cookies()).find((c) => c.name === 'ascend_session');
+      expect(cookie).toMatchObject({ httpOnly: true, sameSite: 'Strict' });
+      expect(await page.evaluate('document.cookie')).not.toContain('ascend_session');
+      const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - window.innerWidth');
+      expect(overflow).toBeLessThanOrEqual(0);
+      await screenshot(page, 'pending-phone');
+      // Keyboard only: focus the button and press Enter.
+      await card.getByRole('button', { name: 'Approve' }).focus();
+      await page.keyboard.press('Enter');
+      expect((await decision).decision).toBe('allowed');
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('shows agents and the activity charts', async () => {
+    const { context, page } = await newPage(browser);
+    await agent('reporting-agent').register({ agentType: 'analytics', capabilities: ['db.query'], allowedResources: ['reports/*'] });
+    try {
+      await signIn(page, server.url, server.keys.admin.apiKey);
+      await page.getByRole('link', { name: /Agents/ }).click();
+      await page.getByText('reporting-agent').first().waitFor({ timeout: 10_000 });
+      await screenshot(page, 'agents');
+      await page.getByRole('link', { name: /Activity/ }).click();
+      const charts = page.locator('svg[role="img"]');
+      await charts.first().waitFor({ timeout: 10_000 });
+      expect(await charts.count()).toBeGreaterThanOrEqual(2);
+      const label = (await charts.first().getAttribute('aria-label')) ?? '';
+      expect(label.length).toBeGreaterThan(10);
+      await screenshot(page, 'activity');
+    } finally {
+      await context.close();
+    }
+  });
+});
+
+async function receiver(): Promise<{ url: string; bodies: string[]; close(): Promise<void> }> {
+  const bodies: string[] = [];
+  const sink = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      bodies.push(body);
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/hook`, bodies, close: () => new Promise((r) => sink.close(() => r())) };
+}
+
+describe('one-click links in a real browser', () => {
+  let linkServer: ServerProcess;
+  let sink: Awaited<ReturnType<typeof receiver>>;
+  beforeAll(async () => {
+    // Approvals expire after 3 s here, and their links with them.
+    linkServer = await startServerProcess({ policy: TEST_POLICY.replace('approvalTimeoutSeconds: 60', 'approvalTimeoutSeconds: 3'), args: ['--allow-private-webhooks'] });
+    sink = await receiver();
+    const hook = await api(linkServer, 'POST', '/v1/webhooks', linkServer.keys.admin, { url: sink.url, events: ['approval.requested'] });
+    expect(hook.status).toBe(200);
+  }, 60_000);
+  afterAll(async () => {
+    await sink?.close();
+    await disposeServer(linkServer);
+  });
+
+  async function requestWithLinks(agentId: string): Promise<{ approvalId: string; approve: string; reject: string }> {
+    const client = agent(agentId, linkServer.url, linkServer.keys.agent.apiKey);
+    const d = await client.evaluateAction({ actionType: 'payments.transfer', resource: 'acct-1', parameters: { amount: 3000 }, waitForApproval: false });
+    expect(d.decision).toBe('pending');
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      const payload = sink.bodies.map((b) => JSON.parse(b) as { approvalId: string; links?: { approve: string; reject: string } }).find((p) => p.approvalId === d.approvalRequestId);
+      if (payload?.links) return { approvalId: d.approvalRequestId!, ...payload.links };
+      if (Date.now() > deadline) throw new Error('no webhook with links arrived');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  it('a link opens a confirmation page; its one button approves, once', async () => {
+    const { approvalId, approve } = await requestWithLinks('chat-agent');
+    const { context, page } = await newPage(browser);
+    try {
+      await page.goto(approve);
+      await page.getByRole('heading', { name: 'Approve this call?' }).waitFor();
+      await screenshot(page, 'link-confirm');
+      expect((await api(linkServer, 'GET', `/v1/approvals/${approvalId}`, linkServer.keys.approver)).body.status).toBe('pending');
+      await page.getByRole('button', { name: 'Approve' }).click();
+      await page.getByRole('heading', { name: 'Approved' }).waitFor();
+      const record = (await api(linkServer, 'GET', `/v1/approvals/${approvalId}`, linkServer.keys.approver)).body;
+      expect(record).toMatchObject({ status: 'approved', channel: 'link' });
+      await page.goto(approve);
+      await page.getByRole('heading', { name: 'Already decided' }).waitFor();
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('an expired link is refused and decides nothing', async () => {
+    const { approvalId, approve } = await requestWithLinks('late-agent');
+    await new Promise((r) => setTimeout(r, 3200));
+    const { context, page } = await newPage(browser);
+    try {
+      const response = await page.goto(approve);
+      expect(response?.status()).toBe(410);
+      await page.getByText('This link has expired.').waitFor();
+      await screenshot(page, 'link-expired');
+      expect((await api(linkServer, 'GET', `/v1/approvals/${approvalId}`, linkServer.keys.approver)).body.status).not.toBe('approved');
+    } finally {
+      await context.close();
+    }
+  });
+});
+
+describe('ascend ui over an embedded database', () => {
+  let child: ChildProcess | undefined;
+  afterAll(() => {
+    child?.kill('SIGTERM');
+  });
+
+  it('prints a sign-in link; an approval there wakes an embedded agent in another process within 1 s', async () => {
+    const dir = tempDir('ascend-ui-');
+    const policy = writePolicy(dir, TEST_POLICY);
+    const embedded = new AscendClient({ agentId: 'laptop-agent', policy, dataDir: dir, logDestination: captureLogs().destination });
+    clients.push(embedded);
+
+    child = spawn(process.execPath, ['--import', TSX_IMPORT, path.join(ROOT, 'src/cli/main.ts'), 'ui', '--port', '0', '--data-dir', dir, '--by', 'dana'], {
+      cwd: dir,
+      env: { ...process.env, NO_COLOR: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const login = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      const timer = setTimeout(() => reject(new Error(`ascend ui did not start: ${out}`)), 15_000);
+      child!.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        const match = /(http:\/\/127\.0\.0\.1:\d+\/ui\/login\?token=\S+)/.exec(out);
+        if (match) {
+          clearTimeout(timer);
+          resolve(match[1]!);
+        }
+      });
+    });
+    const base = new URL(login).origin;
+    const { context, page } = await newPage(browser);
+    try {
+      // Without the token: refused.
+      expect((await page.goto(`${base}/ui/login?token=wrong`))?.status()).toBe(401);
+      await page.goto(login);
+      await page.getByText('dana').first().waitFor({ timeout: 10_000 });
+
+      const decision = embedded.evaluateAction({ actionType: 'payments.transfer', resource: 'acct-7', parameters: { amount: 8800 }, waitForApproval: true, approvalTimeoutMs: 30_000 });
+      const card = await cardFor(page, 'laptop-agent');
+      await screenshot(page, 'ascend-ui');
+      const clickedAt = Date.now();
+      await card.getByRole('button', { name: 'Approve' }).click();
+      const result = await decision;
+      expect(result.decision).toBe('allowed');
+      expect(result.approvedBy).toMatchObject({ decidedBy: 'dana', channel: 'dashboard' });
+      expect(Date.now() - clickedAt).toBeLessThan(1000);
+      expect(fs.existsSync(path.join(dir, 'ascend.db'))).toBe(true);
+    } finally {
+      await context.close();
+    }
+  });
+});
