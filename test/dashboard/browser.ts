@@ -5,7 +5,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { createRequire } from 'node:module';
 import { ROOT } from '../helpers.js';
+
+const AXE_PATH = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 
 /** Where Debian puts Chromium. */
 export const CHROMIUM_PATH = process.env.ASCEND_TEST_CHROMIUM ?? '/usr/bin/chromium';
@@ -21,8 +24,8 @@ export async function launchBrowser(): Promise<Browser> {
 }
 
 /** A fresh context (no cookies) and page at a desktop width. */
-export async function newPage(browser: Browser, viewport = { width: 1280, height: 860 }): Promise<{ context: BrowserContext; page: Page }> {
-  const context = await browser.newContext({ viewport, reducedMotion: 'reduce' });
+export async function newPage(browser: Browser, viewport = { width: 1280, height: 860 }, options: { bypassCSP?: boolean } = {}): Promise<{ context: BrowserContext; page: Page }> {
+  const context = await browser.newContext({ viewport, reducedMotion: 'reduce', ...options });
   const page = await context.newPage();
   return { context, page };
 }
@@ -40,4 +43,18 @@ export async function signIn(page: Page, baseUrl: string, apiKey: string): Promi
   await page.goto(`${baseUrl}/`);
   await page.getByLabel('API key').fill(apiKey);
   await page.getByRole('button', { name: 'Sign in' }).click();
+}
+
+/**
+ * Run axe-core (WCAG 2 A/AA rules) on the page as it stands; returns "rule: target" for each
+ * serious or critical violation. The page's context must bypass CSP to load the checker.
+ */
+export async function accessibilityViolations(page: Page): Promise<string[]> {
+  await page.addScriptTag({ path: AXE_PATH });
+  const results = await page.evaluate<Array<{ id: string; impact: string | null; nodes: Array<{ target: unknown[] }> }>>(
+    "axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } }).then(r => r.violations.map(v => ({ id: v.id, impact: v.impact, nodes: v.nodes.map(n => ({ target: n.target })) })))",
+  );
+  return results
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id}: ${v.nodes.map((n) => JSON.stringify(n.target)).join(', ')}`);
 }

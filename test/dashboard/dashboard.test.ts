@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AscendClient, type DecisionResult } from '../../src/index.js';
 import { ROOT, TEST_POLICY, TSX_IMPORT, captureLogs, tempDir, writePolicy } from '../helpers.js';
 import { api, disposeServer, startServerProcess, type ServerProcess } from '../server/helpers.js';
-import { launchBrowser, newPage, screenshot, signIn } from './browser.js';
+import { accessibilityViolations, launchBrowser, newPage, screenshot, signIn } from './browser.js';
 
 let browser: Browser;
 let server: ServerProcess;
@@ -175,6 +175,40 @@ describe('dashboard in a real browser', () => {
       await card.getByRole('button', { name: 'Approve' }).focus();
       await page.keyboard.press('Enter');
       expect((await decision).decision).toBe('allowed');
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('every page passes axe-core accessibility checks (no serious or critical violations)', async () => {
+    const { context, page } = await newPage(browser, { width: 1280, height: 860 }, { bypassCSP: true });
+    try {
+      await signIn(page, server.url, server.keys.admin.apiKey);
+      const a11yAgent = agent('a11y-agent');
+      await a11yAgent.register({ agentType: 'billing' });
+      const held = await a11yAgent.evaluateAction({ actionType: 'payments.transfer', resource: 'acct-3', parameters: { amount: 6100 }, waitForApproval: false });
+      expect(held.decision).toBe('pending');
+      await cardFor(page, 'a11y-agent');
+      const found: Record<string, string[]> = {};
+      found.pending = await accessibilityViolations(page);
+      for (const [name, ready] of [
+        ['Audit', 'tr[data-seq]'],
+        ['Agents', 'tr[data-agent-id]'],
+        ['Activity', 'svg[role="img"]'],
+      ] as const) {
+        await page.getByRole('link', { name: new RegExp(name) }).click();
+        await page.locator(ready).first().waitFor({ timeout: 10_000 });
+        found[name] = await accessibilityViolations(page);
+      }
+      const { page: signInPage } = { page: await context.newPage() };
+      await context.clearCookies();
+      await signInPage.goto(`${server.url}/`);
+      await signInPage.getByLabel('API key').waitFor();
+      found.signIn = await accessibilityViolations(signInPage);
+      expect(found).toEqual({ pending: [], Audit: [], Agents: [], Activity: [], signIn: [] });
+      // The checker does find problems: a control without a label is one.
+      await signInPage.setContent('<html lang="en"><title>t</title><main><input type="text"></main></html>');
+      expect((await accessibilityViolations(signInPage)).join()).toMatch(/label/);
     } finally {
       await context.close();
     }

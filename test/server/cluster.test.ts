@@ -22,9 +22,11 @@ let a: ServerProcess;
 let b: ServerProcess;
 beforeAll(async () => {
   const keys = await seedKeys(db);
+  // Replicas that share the session secret share dashboard sign-ins.
+  const env = { ASCEND_SESSION_SECRET: randomBytes(32).toString('base64url') };
   [a, b] = await Promise.all([
-    startServerProcess({ db, keys, args: ['--webhook-attempts', '3', '--webhook-retry-ms', '50', '--allow-private-webhooks'] }),
-    startServerProcess({ db, keys, args: ['--webhook-attempts', '3', '--webhook-retry-ms', '50', '--allow-private-webhooks'] }),
+    startServerProcess({ db, keys, env, args: ['--webhook-attempts', '3', '--webhook-retry-ms', '50', '--allow-private-webhooks'] }),
+    startServerProcess({ db, keys, env, args: ['--webhook-attempts', '3', '--webhook-retry-ms', '50', '--allow-private-webhooks'] }),
   ]);
 }, 60_000);
 afterAll(async () => {
@@ -43,6 +45,25 @@ function agentOn(server: ServerProcess, agentId: string): AscendClient {
 describe('cluster on PostgreSQL', () => {
   it('both replicas are ready on the same database', async () => {
     for (const s of [a, b]) expect((await api(s, 'GET', '/readyz', undefined)).body).toMatchObject({ status: 'ready', store: 'postgres' });
+  });
+
+  it('a dashboard sign-in on replica A is good on replica B (shared session secret), CSRF token included', async () => {
+    const signIn = await fetch(`${a.url}/ui/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ apiKey: a.keys.approver.apiKey }) });
+    expect(signIn.status).toBe(200);
+    const cookie = signIn.headers.get('set-cookie')!.split(';')[0]!;
+    const { csrfToken } = (await signIn.json()) as { csrfToken: string };
+    const onB = await fetch(`${b.url}/ui/session`, { headers: { cookie } });
+    expect(onB.status).toBe(200);
+    expect(((await onB.json()) as { csrfToken: string }).csrfToken).toBe(csrfToken);
+    const d = await api(a, 'POST', '/v1/actions/evaluate', a.keys.agent, {
+      agentId: 'session-agent', actionType: 'payments.transfer', resource: 'r', parameters: { amount: 7777 }, digest: 'd'.repeat(64),
+    });
+    expect(d.body.decision).toBe('pending');
+    const approve = await fetch(`${b.url}/v1/approvals/${d.body.approvalRequestId}/approve`, {
+      method: 'POST', headers: { cookie, 'x-ascend-csrf': csrfToken, 'content-type': 'application/json' }, body: '{}',
+    });
+    expect(approve.status).toBe(200);
+    expect(await approve.json()).toMatchObject({ status: 'approved', decidedBy: 'alice', channel: 'dashboard' });
   });
 
   it('an approval on replica B wakes the agent waiting on replica A within 250 ms', async () => {
