@@ -112,8 +112,10 @@ export async function buildServer(options: AscendServerOptions): Promise<AscendS
 
   app.setErrorHandler((err, request, reply) => {
     const wire = toHttpError(err);
-    if (wire.status >= 500) request.log.error({ err, url: request.url, method: request.method }, 'request failed');
-    else if (wire.status === 401) request.log.warn({ code: wire.body.error.code, url: request.url, reason: wire.body.error.message }, 'refused');
+    // The path only: a query may carry a capability (a sign-in token, a link's signature).
+    const url = request.url.split('?')[0];
+    if (wire.status >= 500) request.log.error({ err, url, method: request.method }, 'request failed');
+    else if (wire.status === 401) request.log.warn({ code: wire.body.error.code, url, reason: wire.body.error.message }, 'refused');
     void reply.status(wire.status).send(wire.body);
   });
   app.setNotFoundHandler((request, reply) => {

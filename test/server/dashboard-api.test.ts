@@ -14,6 +14,8 @@ import type { AuditEvent } from '../../src/types.js';
 import { api, disposeServer, startServerProcess, type ServerProcess } from './helpers.js';
 
 let server: ServerProcess;
+/** Credentials seen by the tests: none may appear in the server's log. */
+const secretsSeen: string[] = [];
 beforeAll(async () => {
   server = await startServerProcess({ args: ['--allow-private-webhooks', '--webhook-retry-ms', '50'] });
 });
@@ -56,6 +58,7 @@ async function signIn(apiKey: string): Promise<Browserless> {
   expect(r.status).toBe(200);
   const setCookie = r.headers.get('set-cookie')!;
   const body = (await r.json()) as { csrfToken: string };
+  secretsSeen.push(apiKey, setCookie.split(';')[0]!.split('=')[1]!, body.csrfToken);
   return { cookie: setCookie.split(';')[0]!, csrf: body.csrfToken, setCookie };
 }
 
@@ -229,6 +232,7 @@ describe('one-click approval links', () => {
       expect(payload?.links).toBeDefined();
       links = payload.links;
     }, 5000);
+    for (const link of [links!.approve, links!.reject]) secretsSeen.push(new URL(link).searchParams.get('sig')!);
     return links!;
   }
 
@@ -289,5 +293,16 @@ describe('one-click approval links', () => {
     expect(checkLink(webhook, params, now + 1001)).toMatchObject({ ok: false, status: 410 });
     expect(checkLink({ ...webhook, linkSecret: 'j'.repeat(43) }, params, now)).toMatchObject({ ok: false, status: 403 });
     expect(approvalLinksFor('http://h', webhook, { approvalId: 'a1', expiresAt: new Date(now - 1).toISOString() }, now)).toBeUndefined();
+  });
+});
+
+describe('logs', () => {
+  it('no API key, session cookie, CSRF token or link signature reaches the server log', async () => {
+    // A failing request with credentials in it, to give the log a chance to leak them.
+    await fetch(`${server.url}/ui/links/x/approve?w=nope&exp=1&sig=${secretsSeen.at(-1)}`);
+    expect(secretsSeen.length).toBeGreaterThan(6);
+    const logs = server.logs();
+    expect(logs).toContain('dashboard sign-in'); // the log is captured
+    for (const secret of secretsSeen) expect(logs).not.toContain(secret);
   });
 });
