@@ -137,6 +137,7 @@ const WebhookInputSchema = z.object({
   url: z.url({ protocol: /^https?$/, error: 'url must be an http(s) URL' }),
   events: z.array(z.string().min(1)).min(1).optional(),
   secret: z.string().min(16, 'secret must be at least 16 characters').optional(),
+  approvalLinks: z.boolean().optional(),
 });
 
 const RESULT_PREVIEW_CHARS = 2000;

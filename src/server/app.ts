@@ -140,6 +140,8 @@ export async function buildServer(options: AscendServerOptions): Promise<AscendS
   });
   const auth = new RequestAuthenticator(keys, {
     sessions,
+    localSessions: options.dashboard?.localSignIn !== undefined,
+    ...(options.publicUrl ? { publicOrigin: options.publicUrl } : {}),
     requireSigning: options.requireSigning ?? false,
     ...(options.maxSkewMs !== undefined ? { maxSkewMs: options.maxSkewMs } : {}),
     ...(options.nonces ? { nonces: options.nonces } : {}),

@@ -37,6 +37,10 @@ export interface RequestAuthOptions {
   nonces?: NonceStore;
   /** Dashboard sessions: a request without `Authorization` may authenticate with the session cookie. */
   sessions?: SessionCodec;
+  /** Accept sessions with no API key behind them (`ascend ui`'s local sign-in). Default false. */
+  localSessions?: boolean;
+  /** The origin people reach the server at (behind a proxy the Host header may differ). */
+  publicOrigin?: () => string | undefined;
 }
 
 /** Authenticates requests and checks roles. */
@@ -97,19 +101,59 @@ export class RequestAuthenticator {
     if (!cookie) throw new AuthenticationError('Missing API key or session: send "Authorization: Bearer ak_…" or sign in to the dashboard');
     const session = sessions.verify(cookie);
     if (request.method !== 'GET' && request.method !== 'HEAD') {
-      const origin = header(request.headers.origin);
-      if (origin !== undefined && originHost(origin) !== header(request.headers.host)) {
-        throw new AuthorizationError('Cross-origin change refused: the Origin does not match this server', {});
-      }
+      this.checkOrigin(request.headers);
       sessions.checkCsrf(session, header(request.headers[CSRF_HEADER]));
     }
-    const key = session.keyId !== undefined ? await this.keys.byKeyId(session.keyId) : undefined;
+    if (await this.nonces.isRemembered(endedSessionKey(session))) throw new AuthenticationError('The session was signed out: sign in again');
+    if (session.keyId === undefined) {
+      if (!this.options.localSessions) throw new AuthenticationError('Not signed in: this server takes sign-ins with API keys only');
+      return { key: sessionKeyRecord(session), org: session.org, signed: false, session };
+    }
+    const key = await this.keys.byKeyId(session.keyId);
+    this.refuseSessionIfSigningRequired(key);
     return { key: sessionKeyRecord(session, key), org: session.org, signed: false, session };
+  }
+
+  /**
+   * A key whose requests must be signed cannot open or use a dashboard session: the session
+   * would let the key string alone do what signing is there to prevent.
+   */
+  refuseSessionIfSigningRequired(key: ApiKeyRecord): void {
+    if (this.options.requireSigning || key.requireSigning) {
+      throw new AuthorizationError('This key must sign its requests, so it cannot sign in to the dashboard: use an approver key that does not require signing', {});
+    }
+  }
+
+  /** AuthorizationError when a browser says the request comes from another site. */
+  checkOrigin(headers: AuthRequest['headers']): void {
+    const origin = header(headers.origin);
+    if (origin === undefined) return;
+    if (originHost(origin) === header(headers.host)) return;
+    const publicOrigin = this.options.publicOrigin?.();
+    if (publicOrigin !== undefined && originOf(publicOrigin) === origin) return;
+    throw new AuthorizationError('Cross-origin request refused: the Origin is not this server', {});
+  }
+
+  /** Sign a session out on every replica sharing this server's nonce store, until it would have expired. */
+  async endSession(session: Session): Promise<void> {
+    await this.nonces.remember(endedSessionKey(session), session.expiresAtMs);
   }
 }
 
 function header(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
+}
+
+function endedSessionKey(session: Session): string {
+  return `session-end:${session.sessionId}`;
+}
+
+function originOf(url: string): string | undefined {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return undefined;
+  }
 }
 
 function originHost(origin: string): string | undefined {

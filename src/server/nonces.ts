@@ -12,6 +12,8 @@ import { describeTarget, pgSchema } from '../store/postgres-schema.js';
 export interface NonceStore {
   /** False when the nonce was already used (a replay). */
   remember(nonce: string, expiresAtMs: number): Promise<boolean>;
+  /** Whether the nonce is remembered and not yet expired (ended dashboard sessions are kept here too). */
+  isRemembered(nonce: string): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -34,6 +36,11 @@ export class MemoryNonceStore implements NonceStore {
     }
     this.seen.set(nonce, expiresAtMs);
     return true;
+  }
+
+  async isRemembered(nonce: string): Promise<boolean> {
+    const until = this.seen.get(nonce);
+    return until !== undefined && until > Date.now();
   }
 
   async close(): Promise<void> {}
@@ -60,6 +67,15 @@ export class PostgresNonceStore implements NonceStore {
       return result.rowCount === 1;
     } catch (err) {
       throw toPgStoreError(err, this.label, 'remembering a request nonce', 0);
+    }
+  }
+
+  async isRemembered(nonce: string): Promise<boolean> {
+    try {
+      const result = await this.pool.query(`SELECT 1 FROM ${this.table} WHERE nonce = $1 AND expires_at > $2`, [nonce, Date.now()]);
+      return result.rowCount === 1;
+    } catch (err) {
+      throw toPgStoreError(err, this.label, 'reading a remembered nonce', 0);
     }
   }
 

@@ -288,6 +288,7 @@ const WebhookInfoSchema = z.object({
   events: z.array(z.string()),
   createdAt: z.string(),
   secret: z.string().optional(),
+  approvalLinks: z.boolean().optional(),
 });
 
 function pathOnly(path: string): string {

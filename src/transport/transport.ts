@@ -51,6 +51,12 @@ export interface WebhookInput {
   url: string;
   events?: string[];
   secret?: string;
+  /**
+   * Put signed one-click approve / reject links in `approval.requested` payloads (default
+   * false). Whoever can read the payloads can then approve: turn it on only for a channel where
+   * the people who may approve read them.
+   */
+  approvalLinks?: boolean;
 }
 
 /** A registered webhook as the server describes it. */
@@ -60,6 +66,7 @@ export interface WebhookInfo {
   events: string[];
   createdAt: string;
   secret?: string;
+  approvalLinks?: boolean;
 }
 
 /** The decision point cannot be reached: the client applies its fail mode. */

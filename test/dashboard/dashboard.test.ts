@@ -256,7 +256,7 @@ describe('one-click links in a real browser', () => {
     // Approvals expire after 3 s here, and their links with them.
     linkServer = await startServerProcess({ policy: TEST_POLICY.replace('approvalTimeoutSeconds: 60', 'approvalTimeoutSeconds: 3'), args: ['--allow-private-webhooks'] });
     sink = await receiver();
-    const hook = await api(linkServer, 'POST', '/v1/webhooks', linkServer.keys.admin, { url: sink.url, events: ['approval.requested'] });
+    const hook = await api(linkServer, 'POST', '/v1/webhooks', linkServer.keys.admin, { url: sink.url, events: ['approval.requested'], approvalLinks: true });
     expect(hook.status).toBe(200);
   }, 60_000);
   afterAll(async () => {

@@ -77,10 +77,14 @@ describe('roles', () => {
     expect(evaluate.status).toBe(403);
   });
 
-  it('only admins block agents; approvers read and verify the audit; agents do neither', async () => {
+  it('only admins block agents and verify the audit in detail; approvers read the audit and its chain status; agents do not', async () => {
     expect((await api(server, 'POST', '/v1/agents/agent-a/block', server.keys.approver, {})).status).toBe(403);
-    expect((await api(server, 'GET', '/v1/audit/verify', server.keys.agent)).status).toBe(403);
-    expect((await api(server, 'GET', '/v1/audit/verify', server.keys.approver)).status).toBe(200);
+    expect((await api(server, 'GET', '/v1/audit/verify', server.keys.approver)).status).toBe(403);
+    expect((await api(server, 'GET', '/v1/audit/status', server.keys.agent)).status).toBe(403);
+    const status = await api(server, 'GET', '/v1/audit/status', server.keys.approver);
+    expect(status.status).toBe(200);
+    expect(Object.keys(status.body).sort()).toEqual(['checkedAt', 'ok']); // nothing about other organisations' rows
+    expect(status.body.ok).toBe(true);
     expect((await api(server, 'GET', '/v1/audit', server.keys.agent)).status).toBe(403);
     expect((await api(server, 'GET', '/v1/audit', server.keys.approver)).status).toBe(200);
     const verify = await api(server, 'GET', '/v1/audit/verify', server.keys.admin);

@@ -41,7 +41,7 @@ describe('ascend CLI against a server', () => {
     await agent.close();
   });
 
-  it('an agent key cannot approve from the CLI either; admins and approvers verify the audit', async () => {
+  it('an agent key cannot approve from the CLI either; admin verifies the audit', async () => {
     const refused = await cli(['approvals', 'list'], server.keys.agent.apiKey);
     expect(refused.code).toBe(0); // agents may read their organisation's approvals
     const verify = await cli(['audit', 'verify', '--json'], server.keys.admin.apiKey);
@@ -49,8 +49,7 @@ describe('ascend CLI against a server', () => {
     expect(JSON.parse(verify.stdout).ok).toBe(true);
     const tail = await cli(['audit', 'tail', '-n', '3', '--json'], server.keys.admin.apiKey);
     expect(tail.code, tail.stderr).toBe(0);
-    expect((await cli(['audit', 'verify'], server.keys.approver.apiKey)).code).toBe(0);
-    const denied = await cli(['audit', 'verify'], server.keys.agent.apiKey);
+    const denied = await cli(['audit', 'verify'], server.keys.approver.apiKey);
     expect(denied.code).not.toBe(0);
     expect(denied.stderr).toMatch(/may not verify the audit trail/);
     const noKey = await runCli(['approvals', 'list', '--api-url', server.url], { cwd: tempDir(), env: { ...process.env, ASCEND_API_KEY: '' } });

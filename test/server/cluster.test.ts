@@ -64,6 +64,10 @@ describe('cluster on PostgreSQL', () => {
     });
     expect(approve.status).toBe(200);
     expect(await approve.json()).toMatchObject({ status: 'approved', decidedBy: 'alice', channel: 'dashboard' });
+    // Signing out on B ends the session on A too (ended sessions live in the shared database).
+    const end = await fetch(`${b.url}/ui/session/end`, { method: 'POST', headers: { cookie, 'x-ascend-csrf': csrfToken, 'content-type': 'application/json' }, body: '{}' });
+    expect(end.status).toBe(204);
+    expect((await fetch(`${a.url}/ui/session`, { headers: { cookie } })).status).toBe(401);
   });
 
   it('an approval on replica B wakes the agent waiting on replica A within 250 ms', async () => {

@@ -121,6 +121,26 @@ describe('dashboard sessions', () => {
     expect(ok.body).toMatchObject({ status: 'approved', decidedBy: 'alice', channel: 'dashboard', comment: 'looks right' });
   });
 
+  it('a key that must sign cannot sign in, and a key cannot claim the dashboard channel', async () => {
+    const { generateApiKey } = await import('../../src/server/api-keys.js');
+    const { openDatabase, parseDatabaseTarget } = await import('../../src/server/database.js');
+    const key = generateApiKey({ name: 'careful', role: 'approver', org: 'default', createdBy: 'test', requireSigning: true });
+    const store = await openDatabase(parseDatabaseTarget(`sqlite:${server.dbPath}`, process.cwd()));
+    try {
+      await store.createApiKey(key.record);
+    } finally {
+      await store.close();
+    }
+    const r = await fetch(`${server.url}/ui/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ apiKey: key.apiKey }) });
+    expect(r.status).toBe(403);
+    expect(r.headers.get('set-cookie')).toBeNull();
+    const approvalId = await pendingApproval();
+    const claimed = await api(server, 'POST', `/v1/approvals/${approvalId}/approve`, server.keys.approver, { channel: 'dashboard' });
+    expect(claimed.status).toBe(400);
+    expect(claimed.body.error.details.issues[0].path).toBe('body.channel');
+    expect((await api(server, 'GET', `/v1/approvals/${approvalId}`, server.keys.approver)).body.status).toBe('pending');
+  });
+
   it('another session\'s CSRF token does not work, and signing out ends the session', async () => {
     const a = await signIn(server.keys.approver.apiKey);
     const b = await signIn(server.keys.approver.apiKey);
@@ -217,9 +237,12 @@ describe('one-click approval links', () => {
   let sink: Awaited<ReturnType<typeof receiver>>;
   beforeAll(async () => {
     sink = await receiver();
-    const hook = await api(server, 'POST', '/v1/webhooks', server.keys.admin, { url: sink.url, events: ['approval.requested'] });
+    const hook = await api(server, 'POST', '/v1/webhooks', server.keys.admin, { url: sink.url, events: ['approval.requested'], approvalLinks: true });
     expect(hook.status).toBe(200);
+    expect(hook.body.approvalLinks).toBe(true);
     expect(JSON.stringify(hook.body)).not.toMatch(/linkSecret/);
+    const listed = await api(server, 'GET', '/v1/webhooks', server.keys.admin);
+    expect(JSON.stringify(listed.body)).not.toMatch(/linkSecret|"secret"/);
   });
   afterAll(async () => {
     await sink.close();
@@ -235,6 +258,20 @@ describe('one-click approval links', () => {
     for (const link of [links!.approve, links!.reject]) secretsSeen.push(new URL(link).searchParams.get('sig')!);
     return links!;
   }
+
+  it('a webhook without approvalLinks gets no links', async () => {
+    const plain = await receiver();
+    try {
+      const hook = await api(server, 'POST', '/v1/webhooks', server.keys.admin, { url: plain.url, events: ['approval.requested'] });
+      expect(hook.body.approvalLinks).toBe(false);
+      const approvalId = await pendingApproval('no-link-agent');
+      await eventually(() => expect(plain.bodies.some((b) => JSON.parse(b).approvalId === approvalId)).toBe(true), 5000);
+      for (const body of plain.bodies) expect(JSON.parse(body).links).toBeUndefined();
+      await api(server, 'DELETE', `/v1/webhooks/${hook.body.webhookId}`, server.keys.admin);
+    } finally {
+      await plain.close();
+    }
+  });
 
   it('a GET shows the request and never decides; the button POST approves once, and the record says it was the link', async () => {
     const approvalId = await pendingApproval('link-agent');

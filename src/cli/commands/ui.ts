@@ -44,6 +44,11 @@ export const uiCommand: CommandSpec = {
       logger,
       dashboard: { localSignIn: { token, name: resolveActor(ctx.string('by'), ctx.io) } },
     });
+    const host = ctx.string('host') ?? '127.0.0.1';
+    if (!['127.0.0.1', 'localhost', '::1'].includes(host)) {
+      // The link signs in whoever has it, over plain http: fine on this machine, not on a network.
+      ctx.err(`warning: listening on ${host}, not loopback: the sign-in link below travels unencrypted and signs in anyone who has it\n`);
+    }
     await ctx.out(`ascend ui listening on ${server.url}\nOpen the dashboard (signs you in): ${server.url}/ui/login?token=${token}\n`);
     await new Promise<void>((resolveStop) => {
       const signal = ctx.io.signal;

@@ -81,12 +81,13 @@ export function dashboardRoutes(app: FastifyInstance, deps: DashboardDeps): void
   });
 
   app.post('/ui/session', async (request, reply) => {
-    refuseCrossOrigin(request);
+    deps.auth.checkOrigin(request.headers);
     const { apiKey } = parseWire(SignInBody, request.body, 'body');
     const key = await deps.keys.authenticate(`Bearer ${apiKey.trim()}`);
     if (key.role === 'agent') {
       throw new AuthorizationError('An agent key cannot sign in to the dashboard: use an approver or admin key', {});
     }
+    deps.auth.refuseSessionIfSigningRequired(key);
     const { value, session } = deps.sessions.issue({ keyId: key.keyId, name: key.name, role: key.role, org: key.org });
     request.log.info({ keyId: key.keyId, name: key.name, org: key.org }, 'dashboard sign-in');
     void reply.header('set-cookie', sessionCookie(value, deps.sessions.ttlMs, deps.secureCookies)).header('cache-control', 'no-store');
@@ -95,7 +96,7 @@ export function dashboardRoutes(app: FastifyInstance, deps: DashboardDeps): void
 
   app.post('/ui/session/end', async (request, reply) => {
     const caller = await deps.auth.authenticate({ method: 'POST', url: request.url, headers: withoutAuthorization(request), rawBody: undefined });
-    if (caller.session) deps.sessions.end(caller.session);
+    if (caller.session) await deps.auth.endSession(caller.session);
     return reply.header('set-cookie', sessionCookie('', 0, deps.secureCookies)).status(204).send();
   });
 
@@ -160,16 +161,4 @@ export function dashboardRoutes(app: FastifyInstance, deps: DashboardDeps): void
 function withoutAuthorization(request: FastifyRequest): FastifyRequest['headers'] {
   const { authorization: _ignored, ...headers } = request.headers;
   return headers;
-}
-
-function refuseCrossOrigin(request: FastifyRequest): void {
-  const origin = request.headers.origin;
-  if (origin === undefined) return;
-  let host: string | undefined;
-  try {
-    host = new URL(origin).host;
-  } catch {
-    host = undefined;
-  }
-  if (host !== request.headers.host) throw new AuthorizationError('Cross-origin sign-in refused: the Origin does not match this server', {});
 }

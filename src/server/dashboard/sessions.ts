@@ -3,16 +3,21 @@
  * one-time link `ascend ui` prints) and the browser holds a signed, HttpOnly, SameSite=Strict
  * cookie. Nothing is kept on the server, so every replica of a cluster that shares the session
  * secret accepts it; the key behind a session is re-read (cached ~1 s) on each request, so a
- * revoked key ends its sessions. Mutations also need the session's CSRF token in a header.
+ * revoked key ends its sessions. Mutations also need the session's CSRF token in a header. A
+ * signed-out session is remembered (with the nonces of signed requests, so in the shared
+ * database of a cluster) until it would have expired.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { AuthenticationError, AuthorizationError } from '../../errors.js';
+import { AuthenticationError, AuthorizationError, ValidationError } from '../../errors.js';
 import type { ApiKeyRecord, ApiKeyRole } from '../../types.js';
 
 /** The cookie's name. */
 export const SESSION_COOKIE = 'ascend_session';
 /** The header a mutation carries its CSRF token in. */
 export const CSRF_HEADER = 'x-ascend-csrf';
+
+/** Shortest session secret accepted: a cookie must not be brute-forceable offline. */
+export const MIN_SECRET_BYTES = 32;
 
 /** Who a session belongs to. */
 export interface SessionPrincipal {
@@ -51,10 +56,13 @@ interface Payload {
 export class SessionCodec {
   private readonly key: Buffer;
   readonly ttlMs: number;
-  /** Sessions signed out here before they expired (per process: a cookie is also cleared). */
-  private readonly ended = new Map<string, number>();
 
   constructor(options: SessionOptions = {}) {
+    if (options.secret !== undefined && Buffer.byteLength(options.secret) < MIN_SECRET_BYTES) {
+      throw new ValidationError(`The session secret must be at least ${MIN_SECRET_BYTES} bytes (e.g. \`openssl rand -base64 32\`)`, [
+        { path: 'ASCEND_SESSION_SECRET', message: `shorter than ${MIN_SECRET_BYTES} bytes` },
+      ]);
+    }
     this.key = options.secret ? Buffer.from(options.secret, 'utf8') : randomBytes(32);
     this.ttlMs = options.ttlMs ?? 8 * 60 * 60 * 1000;
   }
@@ -80,7 +88,6 @@ export class SessionCodec {
       throw new AuthenticationError('Not signed in: the session cookie is not valid');
     }
     if (payload.v !== 1 || typeof payload.exp !== 'number' || payload.exp <= nowMs) throw new AuthenticationError('The session has expired: sign in again');
-    if (this.ended.has(payload.sid)) throw new AuthenticationError('The session was signed out: sign in again');
     return sessionOf(payload);
   }
 
@@ -94,12 +101,6 @@ export class SessionCodec {
     if (!given || !safeEqual(given, this.csrfToken(session))) {
       throw new AuthorizationError(`Missing or wrong CSRF token: dashboard changes must carry the session's token in ${CSRF_HEADER}`, {});
     }
-  }
-
-  /** Sign a session out here (the browser's cookie is cleared too). */
-  end(session: Session, nowMs = Date.now()): void {
-    for (const [sid, exp] of this.ended) if (exp <= nowMs) this.ended.delete(sid);
-    this.ended.set(session.sessionId, session.expiresAtMs);
   }
 
   private mac(text: string): string {

@@ -34,7 +34,22 @@ const AuditQuerySchema = z.object({
   order: z.enum(['asc', 'desc']).default('asc'),
 });
 
+/** How long one verification of the chain answers {@link chainStatus} callers. */
+const CHAIN_STATUS_TTL_MS = 10_000;
+
 export function adminRoutes(router: Router): void {
+  // One verification at a time, shared by every caller for a few seconds: a full scan of the
+  // chain is not something each page view should start.
+  let status: { ok: boolean; checkedAt: string; atMs: number } | undefined;
+  let verifying: Promise<{ ok: boolean; checkedAt: string; atMs: number }> | undefined;
+  const chainStatus = (verify: () => Promise<{ ok: boolean }>): Promise<{ ok: boolean; checkedAt: string; atMs: number }> => {
+    if (status && Date.now() - status.atMs < CHAIN_STATUS_TTL_MS) return Promise.resolve(status);
+    verifying ??= verify()
+      .then((result) => (status = { ok: result.ok, checkedAt: new Date().toISOString(), atMs: Date.now() }))
+      .finally(() => (verifying = undefined));
+    return verifying;
+  };
+
   router.add({
     method: 'GET',
     url: '/v1/agents',
@@ -137,10 +152,22 @@ export function adminRoutes(router: Router): void {
 
   router.add({
     method: 'GET',
+    url: '/v1/audit/status',
+    summary: `Whether the audit hash chain verifies (checked at most every ${CHAIN_STATUS_TTL_MS / 1000} s; details from /v1/audit/verify, admins)`,
+    roles: ROLES.approver,
+    what: 'read the audit chain status',
+    response: z.object({ ok: z.boolean(), checkedAt: z.string() }),
+    async handler(ctx) {
+      const { ok, checkedAt } = await chainStatus(() => ctx.scope.store.verifyAudit());
+      return { ok, checkedAt };
+    },
+  });
+
+  router.add({
+    method: 'GET',
     url: '/v1/audit/verify',
     summary: 'Recompute the whole hash chain; names the first bad row',
-    // Approvers too: the dashboard's audit page shows whether the chain verifies.
-    roles: ROLES.approver,
+    roles: ROLES.admin,
     what: 'verify the audit trail',
     response: AuditVerificationSchema,
     async handler(ctx) {

@@ -3,7 +3,7 @@
  * agent key), and the agent's own expire and consume — digest-bound and single use, as embedded.
  */
 import { z } from 'zod';
-import { NotFoundError } from '../../errors.js';
+import { NotFoundError, ValidationError } from '../../errors.js';
 import type { Store } from '../../store/store.js';
 import type { ApprovalRecord } from '../../types.js';
 import { ApprovalRecordSchema, ApprovalVerdictRequestSchema, ConsumeRequestSchema, ConsumeResponseSchema, WireAgentId } from '../../wire.js';
@@ -84,6 +84,11 @@ export function approvalRoutes(router: Router, options: ApprovalRouteOptions): v
       response: ApprovalRecordSchema,
       async handler(ctx) {
         const body = ctx.body;
+        if (!ctx.caller.session && body.channel === 'dashboard') {
+          throw new ValidationError('channel "dashboard" is recorded for people signed in to the dashboard; a program answering with a key says "api" (or "cli", "callback", …)', [
+            { path: 'body.channel', message: 'only a dashboard session answers through the dashboard' },
+          ]);
+        }
         return ctx.scope.transport.decideApproval({
           approvalId: ctx.params.approvalId,
           status,

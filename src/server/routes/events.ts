@@ -31,6 +31,9 @@ export function eventRoutes(router: Router, watch: Store['watch']): void {
       const lastEventId = Number(ctx.header('last-event-id'));
       let cursor = ctx.query.afterSeq ?? (Number.isInteger(lastEventId) && lastEventId >= 0 ? lastEventId : undefined);
       cursor ??= await store.latestSeq();
+      // Everything after this point will be sent: a client may now read current state (the
+      // dashboard rereads its queue) without missing what happens while it reads.
+      send({ event: 'ready', data: JSON.stringify({ afterSeq: cursor }) });
       let wake: (() => void) | undefined;
       const unwatch = watch(() => wake?.());
       try {

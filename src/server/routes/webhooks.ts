@@ -18,6 +18,11 @@ export const WebhookRequestSchema = z.object({
   events: z.array(z.enum(WEBHOOK_EVENTS)).min(1, 'subscribe to at least one event').default([...WEBHOOK_EVENTS]),
   /** Your signing secret (at least 16 characters); omit it and one is made and shown once. */
   secret: z.string().min(16, 'secret must be at least 16 characters').max(256).optional(),
+  /**
+   * Signed one-click approve / reject links in `approval.requested` payloads (default false):
+   * whoever reads the payloads can approve with them.
+   */
+  approvalLinks: z.boolean().default(false),
 });
 
 const WebhookViewSchema = z.object({
@@ -28,6 +33,8 @@ const WebhookViewSchema = z.object({
   createdAt: z.string(),
   createdBy: z.string(),
   disabledAt: z.string().optional(),
+  /** Whether `approval.requested` payloads carry one-click links. */
+  approvalLinks: z.boolean(),
   /** Only in the answer to its creation, when Ascend made it. */
   secret: z.string().optional(),
 });
@@ -47,8 +54,8 @@ const DeliverySchema = z.object({
 });
 
 function view(webhook: WebhookRecord): z.output<typeof WebhookViewSchema> {
-  const { secret: _secret, linkSecret: _linkSecret, ...rest } = webhook;
-  return rest;
+  const { secret: _secret, linkSecret, ...rest } = webhook;
+  return { ...rest, approvalLinks: linkSecret !== undefined };
 }
 
 /** Options of the webhook routes. */
@@ -88,7 +95,7 @@ export function webhookRoutes(router: Router, outbox: WebhookOutbox, onChange: (
         url: ctx.body.url,
         events: ctx.body.events,
         secret: ctx.body.secret ?? made!,
-        linkSecret: randomBytes(32).toString('base64url'),
+        ...(ctx.body.approvalLinks ? { linkSecret: randomBytes(32).toString('base64url') } : {}),
         createdAt: new Date().toISOString(),
         createdBy: ctx.caller.key.name,
       });

@@ -5,7 +5,7 @@ import { api, onSessionLost, setCsrfToken } from './api.js';
 import { activityView } from './activity.js';
 import { agentsView } from './agents.js';
 import { auditView } from './audit.js';
-import { announce, byId, clearAlert, h, refreshTimes, reportError, showAlert } from './dom.js';
+import { announce, byId, clearAlert, h, localEvent, refreshTimes, reportError, setOrganisation, showAlert } from './dom.js';
 import { connectLive } from './live.js';
 import { pendingView, refreshQueue } from './pending.js';
 
@@ -36,6 +36,7 @@ async function start() {
 function signedIn(answer, fromForm = false) {
   session = answer;
   setCsrfToken(answer.csrfToken);
+  setOrganisation(answer.org);
   byId('who-name').textContent = answer.name;
   byId('who-role').textContent = answer.role;
   byId('who-org').textContent = answer.org;
@@ -118,7 +119,9 @@ const LIVE_TEXT = { connecting: 'Connecting…', live: 'Live', reconnecting: 'Re
 function setLive(state) {
   const el = byId('live-status');
   // On each (re)connection reread the queue (it also feeds the nav badge): it may have moved
-  // while the stream was down, or before it started.
+  // while the stream was down, or before it started. 'live' comes with the stream's `ready`
+  // event, sent once the server has fixed where the stream starts: a request made after that
+  // arrives on the stream, one made before is in the list read now.
   if (state === 'live' && el.dataset.state !== 'live') refreshQueue();
   el.dataset.state = state;
   el.textContent = LIVE_TEXT[state];
@@ -126,7 +129,8 @@ function setLive(state) {
 
 function dispatch(event) {
   if (!session || typeof event?.type !== 'string') return;
-  for (const view of Object.values(VIEWS)) view.onEvent(event, current?.view === view);
+  const local = localEvent(event);
+  for (const view of Object.values(VIEWS)) view.onEvent(local, current?.view === view);
 }
 
 // Routing

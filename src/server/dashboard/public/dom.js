@@ -146,3 +146,24 @@ export function focusOn(el) {
   if (!el.matches('a[href], button, input, select, textarea, [tabindex]')) el.setAttribute('tabindex', '-1');
   el.focus();
 }
+
+// Organisations
+
+let orgPrefix = '';
+
+/**
+ * The signed-in organisation. The audit trail stores its agents as `ORG::AGENT` (the default
+ * organisation's unqualified); the page shows and compares them as the agents name themselves.
+ */
+export function setOrganisation(org) {
+  orgPrefix = org && org !== 'default' ? `${org}::` : '';
+}
+
+const localId = (id) => (orgPrefix && typeof id === 'string' && id.startsWith(orgPrefix) ? id.slice(orgPrefix.length) : id);
+
+/** An audit event with its agent ids as this organisation names them. */
+export function localEvent(event) {
+  if (!orgPrefix || !event || typeof event !== 'object') return event;
+  const data = asObject(event.data);
+  return { ...event, agentId: localId(event.agentId), data: 'agentId' in data ? { ...data, agentId: localId(data.agentId) } : data };
+}

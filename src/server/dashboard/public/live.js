@@ -42,10 +42,11 @@ export function connectLive({ onEvent, onStatus, onClosed, onAuthLost }) {
 
   const open = () => {
     source = new EventSource(lastSeq > 0 ? `/v1/events?afterSeq=${lastSeq}` : '/v1/events');
-    source.onopen = () => {
+    // Live from the server's `ready` (its cursor is fixed), not from the socket opening.
+    source.addEventListener('ready', () => {
       retryMs = 2000;
       onStatus('live');
-    };
+    });
     source.onerror = () => {
       onStatus('reconnecting');
       if (source?.readyState !== EventSource.CLOSED) return;

@@ -43,9 +43,13 @@ const titleOf = (a) => `${a.actionType} on ${a.resource}`;
 // Data
 
 /** Reload the queue; merged with what live events said meanwhile. */
+let refreshes = 0;
+
 export async function refreshQueue() {
+  const generation = ++refreshes;
   try {
     const { approvals } = await api('/v1/approvals?status=pending&limit=200');
+    if (generation !== refreshes) return; // a newer read was started: only the latest answer counts
     const next = new Map();
     for (const a of approvals) if (a.status === 'pending' && !decided.has(a.approvalId)) next.set(a.approvalId, a);
     // A request announced live after the list was read is not in it yet: keep it.
