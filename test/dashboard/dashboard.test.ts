@@ -7,14 +7,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AscendClient, type DecisionResult } from '../../src/index.js';
 import { ROOT, TEST_POLICY, TSX_IMPORT, captureLogs, tempDir, writePolicy } from '../helpers.js';
-import { api, disposeServer, startServerProcess, type ServerProcess } from '../server/helpers.js';
+import { api, disposeServer, startServerProcess, webhookReceiver, type ServerProcess } from '../server/helpers.js';
 import { accessibilityViolations, launchBrowser, newPage, screenshot, signIn } from './browser.js';
 
 let browser: Browser;
@@ -235,27 +233,14 @@ describe('dashboard in a real browser', () => {
   });
 });
 
-async function receiver(): Promise<{ url: string; bodies: string[]; close(): Promise<void> }> {
-  const bodies: string[] = [];
-  const sink = http.createServer((req, res) => {
-    let body = '';
-    req.on('data', (c: Buffer) => (body += c.toString()));
-    req.on('end', () => {
-      bodies.push(body);
-      res.writeHead(204).end();
-    });
-  });
-  await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/hook`, bodies, close: () => new Promise((r) => sink.close(() => r())) };
-}
 
 describe('one-click links in a real browser', () => {
   let linkServer: ServerProcess;
-  let sink: Awaited<ReturnType<typeof receiver>>;
+  let sink: Awaited<ReturnType<typeof webhookReceiver>>;
   beforeAll(async () => {
     // Approvals expire after 3 s here, and their links with them.
     linkServer = await startServerProcess({ policy: TEST_POLICY.replace('approvalTimeoutSeconds: 60', 'approvalTimeoutSeconds: 3'), args: ['--allow-private-webhooks'] });
-    sink = await receiver();
+    sink = await webhookReceiver();
     const hook = await api(linkServer, 'POST', '/v1/webhooks', linkServer.keys.admin, { url: sink.url, events: ['approval.requested'], approvalLinks: true });
     expect(hook.status).toBe(200);
   }, 60_000);

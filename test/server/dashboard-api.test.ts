@@ -4,14 +4,12 @@
  * session), the statistics behind the charts, and signed one-click approval links delivered in
  * webhook payloads (confirm page that never decides on GET, single use, expiry, tampering).
  */
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callDigest } from '../../src/canonical.js';
 import { countEvaluations } from '../../src/server/routes/stats.js';
 import { approvalLinksFor, checkLink } from '../../src/server/dashboard/links.js';
 import type { AuditEvent } from '../../src/types.js';
-import { api, disposeServer, startServerProcess, type ServerProcess } from './helpers.js';
+import { api, disposeServer, startServerProcess, webhookReceiver, type ServerProcess } from './helpers.js';
 
 let server: ServerProcess;
 /** Credentials seen by the tests: none may appear in the server's log. */
@@ -219,24 +217,11 @@ describe('dashboard data', () => {
   });
 });
 
-async function receiver(): Promise<{ url: string; bodies: string[]; close(): Promise<void> }> {
-  const bodies: string[] = [];
-  const sink = http.createServer((req, res) => {
-    let body = '';
-    req.on('data', (c: Buffer) => (body += c.toString()));
-    req.on('end', () => {
-      bodies.push(body);
-      res.writeHead(204).end();
-    });
-  });
-  await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/hook`, bodies, close: () => new Promise((r) => sink.close(() => r())) };
-}
 
 describe('one-click approval links', () => {
-  let sink: Awaited<ReturnType<typeof receiver>>;
+  let sink: Awaited<ReturnType<typeof webhookReceiver>>;
   beforeAll(async () => {
-    sink = await receiver();
+    sink = await webhookReceiver();
     const hook = await api(server, 'POST', '/v1/webhooks', server.keys.admin, { url: sink.url, events: ['approval.requested'], approvalLinks: true });
     expect(hook.status).toBe(200);
     expect(hook.body.approvalLinks).toBe(true);
@@ -260,7 +245,7 @@ describe('one-click approval links', () => {
   }
 
   it('a webhook without approvalLinks gets no links', async () => {
-    const plain = await receiver();
+    const plain = await webhookReceiver();
     try {
       const hook = await api(server, 'POST', '/v1/webhooks', server.keys.admin, { url: plain.url, events: ['approval.requested'] });
       expect(hook.body.approvalLinks).toBe(false);

@@ -4,6 +4,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { generateApiKey, type NewApiKey } from '../../src/server/api-keys.js';
 import { openDatabase, parseDatabaseTarget } from '../../src/server/database.js';
@@ -159,4 +161,19 @@ export async function api(
   });
   const text = await response.text();
   return { status: response.status, body: text ? JSON.parse(text) : undefined };
+}
+
+/** A local HTTP receiver of webhooks: every body it was sent, in order. */
+export async function webhookReceiver(): Promise<{ url: string; bodies: string[]; close(): Promise<void> }> {
+  const bodies: string[] = [];
+  const sink = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      bodies.push(body);
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/hook`, bodies, close: () => new Promise((r) => sink.close(() => r())) };
 }
