@@ -1,12 +1,12 @@
 /**
- * The remote decision point: `ascend serve` over HTTP. fetch (keep-alive), API key, optional
+ * The remote decision point: `ascend serve` over HTTP (keep-alive sockets), API key, optional
  * HMAC signing over the exact bytes sent, and every call under {@link ResilientCaller}'s
  * deadline, retries and circuit breaker. Evaluate carries an `Idempotency-Key` (the action id
  * the client chose), so a retry never records a second action.
  */
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { AscendError, ConnectionError, NotFoundError, ProtocolError, TimeoutError } from '../errors.js';
+import { ConnectionError, NotFoundError, ProtocolError, TimeoutError } from '../errors.js';
 import { signRequest } from '../signing.js';
 import { timeOrderedId } from '../ids.js';
 import type { ApprovalDecision } from '../store/store.js';
@@ -19,6 +19,7 @@ import {
   DecisionResultSchema,
   OutcomeResponseSchema,
 } from '../wire.js';
+import { HttpClient, HttpExchangeError, type HttpAnswer } from './http-client.js';
 import { errorForStatus } from './http-status.js';
 import { ResilientCaller, type BreakerState, type CircuitBreakerOptions } from './resilience.js';
 import type { SpoolEntry } from './spool.js';
@@ -57,6 +58,7 @@ export class HttpTransport implements Transport {
   private readonly base: string;
   private readonly caller: ResilientCaller;
   private readonly authorization: string;
+  private readonly http = new HttpClient();
 
   constructor(private readonly options: HttpTransportOptions) {
     this.base = options.apiUrl.replace(/\/+$/, '');
@@ -194,7 +196,9 @@ export class HttpTransport implements Transport {
 
   async flush(): Promise<void> {}
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.http.close();
+  }
 
   private async orUndefined<T>(pending: Promise<T>): Promise<T | undefined> {
     try {
@@ -233,47 +237,32 @@ export class HttpTransport implements Transport {
         }),
       );
     }
-    // One controller and a timer cleared on the answer: AbortSignal.timeout cost ~6 µs a call here
-    // and left a live 30 s timer behind every request.
-    const controller = new AbortController();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      controller.abort();
-    }, remainingMs);
-    const onCallerAbort = (): void => controller.abort(req.signal?.reason);
-    req.signal?.addEventListener('abort', onCallerAbort, { once: true });
     const ms = Math.round(remainingMs);
-    let response: Response;
+    let response: HttpAnswer;
+    try {
+      response = await this.http.send({
+        method: req.method,
+        url: new URL(this.base + req.path),
+        headers,
+        ...(text !== undefined ? { body: text } : {}),
+        ...(req.signal ? { signal: req.signal } : {}),
+        timeoutMs: remainingMs,
+      });
+    } catch (err) {
+      if (req.signal?.aborted) throw req.signal.reason;
+      if (!(err instanceof HttpExchangeError)) throw err;
+      if (err.kind === 'timeout') throw new TimeoutError(`${req.method} ${pathOnly(req.path)}: no complete answer within ${ms} ms`, ms);
+      if (err.kind === 'too-large') throw new ProtocolError(`${req.method} ${pathOnly(req.path)}: ${err.message}`);
+      throw new ConnectionError(`Cannot reach the decision point at ${this.base}${err.code ? ` (${err.code})` : ''}`, { cause: err });
+    }
     let body: unknown;
     try {
-      try {
-        response = await fetch(this.base + req.path, {
-          method: req.method,
-          headers,
-          ...(text !== undefined ? { body: text } : {}),
-          signal: controller.signal,
-        });
-      } catch (err) {
-        if (req.signal?.aborted) throw req.signal.reason;
-        if (timedOut) throw new TimeoutError(`${req.method} ${pathOnly(req.path)}: no answer within ${ms} ms`, ms);
-        const cause = (err as { cause?: { code?: string } }).cause?.code;
-        throw new ConnectionError(`Cannot reach the decision point at ${this.base}${cause ? ` (${cause})` : ''}`, { cause: err });
-      }
-      try {
-        const raw = await response.text();
-        body = raw.length === 0 ? undefined : JSON.parse(raw);
-      } catch (err) {
-        if (req.signal?.aborted) throw req.signal.reason;
-        if (timedOut) throw new TimeoutError(`${req.method} ${pathOnly(req.path)}: the answer did not finish within ${ms} ms`, ms);
-        if (!response.ok) body = undefined;
-        else throw err instanceof AscendError ? err : new ProtocolError(`The decision point sent a body that is not JSON (HTTP ${response.status})`);
-      }
-    } finally {
-      clearTimeout(timer);
-      req.signal?.removeEventListener('abort', onCallerAbort);
+      body = response.text.length === 0 ? undefined : JSON.parse(response.text);
+    } catch {
+      if (response.ok) throw new ProtocolError(`The decision point sent a body that is not JSON (HTTP ${response.status})`);
+      body = undefined;
     }
-    if (!response.ok) throw errorForStatus(response.status, body, response.headers.get('retry-after'), pathOnly(req.path));
+    if (!response.ok) throw errorForStatus(response.status, body, response.header('retry-after') ?? null, pathOnly(req.path));
     const parsed = req.response.safeParse(body);
     if (!parsed.success) {
       throw new ProtocolError(`Unexpected answer to ${req.method} ${pathOnly(req.path)}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);

@@ -1,0 +1,78 @@
+/**
+ * HttpClient against a real local HTTP server: keep-alive reuse, status and headers, the
+ * deadline, cancellation, oversized answers and refused connections.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HttpClient, HttpExchangeError } from '../../src/transport/http-client.js';
+
+let server: http.Server;
+let base: string;
+let connections = 0;
+
+beforeAll(async () => {
+  server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      if (req.url === '/echo') {
+        res.writeHead(201, { 'content-type': 'application/json', 'retry-after': '7' }).end(JSON.stringify({ method: req.method, body, length: req.headers['content-length'] }));
+      } else if (req.url === '/big') {
+        res.writeHead(200);
+        const chunk = Buffer.alloc(1024 * 1024, 'x');
+        for (let i = 0; i < 17; i++) res.write(chunk);
+        res.end();
+      } else if (req.url === '/slow') {
+        setTimeout(() => res.writeHead(200).end('late'), 2000).unref();
+      } else {
+        res.writeHead(404).end();
+      }
+    });
+  });
+  server.on('connection', () => connections++);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise((r) => server.close(r));
+});
+
+describe('HttpClient', () => {
+  it('sends the body with its length, reads status, headers and text, and reuses one socket', async () => {
+    const client = new HttpClient();
+    const before = connections;
+    for (let i = 0; i < 5; i++) {
+      const answer = await client.send({ method: 'POST', url: new URL(`${base}/echo`), headers: { 'content-type': 'application/json' }, body: '{"é":1}', timeoutMs: 5000 });
+      expect(answer.status).toBe(201);
+      expect(answer.ok).toBe(true);
+      expect(answer.header('Retry-After')).toBe('7');
+      expect(JSON.parse(answer.text)).toEqual({ method: 'POST', body: '{"é":1}', length: '8' });
+    }
+    expect(connections - before).toBe(1);
+    const missing = await client.send({ method: 'GET', url: new URL(`${base}/nope`), headers: {}, timeoutMs: 5000 });
+    expect(missing).toMatchObject({ status: 404, ok: false, text: '' });
+    client.close();
+  });
+
+  it('ends at the deadline, on cancellation, and on an answer over 16 MiB', async () => {
+    const client = new HttpClient();
+    const started = Date.now();
+    await expect(client.send({ method: 'GET', url: new URL(`${base}/slow`), headers: {}, timeoutMs: 100 })).rejects.toMatchObject({ kind: 'timeout' });
+    expect(Date.now() - started).toBeLessThan(1000);
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 50);
+    await expect(client.send({ method: 'GET', url: new URL(`${base}/slow`), headers: {}, timeoutMs: 5000, signal: controller.signal })).rejects.toMatchObject({ kind: 'aborted' });
+    await expect(client.send({ method: 'GET', url: new URL(`${base}/big`), headers: {}, timeoutMs: 5000 })).rejects.toMatchObject({ kind: 'too-large' });
+    client.close();
+  });
+
+  it('names the system error when nothing listens', async () => {
+    const client = new HttpClient();
+    const err = await client.send({ method: 'GET', url: new URL('http://127.0.0.1:1/x'), headers: {}, timeoutMs: 2000 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(HttpExchangeError);
+    expect(err).toMatchObject({ kind: 'network', code: 'ECONNREFUSED' });
+    client.close();
+  });
+});
