@@ -212,6 +212,56 @@ describe('dashboard in a real browser', () => {
     }
   });
 
+  it('an admin blocks an agent from the Agents page: its next call is denied, with the reason; unblocking lets it through', async () => {
+    const { context, page } = await newPage(browser);
+    const runaway = agent('runaway-agent');
+    await runaway.register({ agentType: 'ops' });
+    try {
+      const read = { actionType: 'db.query', resource: 'prod', parameters: { sql: 'select 1' } };
+      expect((await runaway.evaluateAction(read)).decision).toBe('allowed');
+      await signIn(page, server.url, server.keys.admin.apiKey);
+      await page.getByRole('link', { name: /Agents/ }).click();
+      const row = page.locator('tr[data-agent-id="runaway-agent"]');
+      await row.getByRole('button', { name: 'Block' }).click();
+      await row.getByLabel('Reason').fill('looping on refunds');
+      await row.getByRole('button', { name: 'Block agent' }).click();
+      await row.getByRole('button', { name: 'Unblock' }).waitFor({ timeout: 10_000 });
+      const denied = await runaway.evaluateAction(read);
+      expect(denied.decision).toBe('denied');
+      expect(denied.policyViolations.map((v) => v.code)).toContain('agent_blocked');
+      expect(denied.reason).toContain('looping on refunds');
+      await row.getByRole('button', { name: 'Unblock' }).click();
+      await row.getByRole('button', { name: 'Block' }).waitFor({ timeout: 10_000 });
+      expect((await runaway.evaluateAction(read)).decision).toBe('allowed');
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('the audit page filters by agent and event type', async () => {
+    const { context, page } = await newPage(browser);
+    try {
+      await signIn(page, server.url, server.keys.approver.apiKey);
+      await page.getByRole('link', { name: /Audit/ }).click();
+      await page.locator('tr[data-seq]').first().waitFor({ timeout: 10_000 });
+      await page.getByLabel('Agent').fill('rogue-agent');
+      await page.getByLabel('Event type').selectOption('approval.rejected');
+      await page.getByRole('button', { name: 'Apply' }).click();
+      const rows = page.locator('tr[data-seq]');
+      await page.waitForFunction(
+        "[...document.querySelectorAll('tr[data-seq]')].length > 0 && [...document.querySelectorAll('tr[data-seq]')].every((r) => r.textContent.includes('approval.rejected'))",
+        undefined,
+        { timeout: 10_000 },
+      );
+      const texts = await rows.allTextContents();
+      expect(texts.length).toBe(1);
+      expect(texts[0]).toContain('rogue-agent');
+      expect(texts[0]).toContain('Unknown payee');
+    } finally {
+      await context.close();
+    }
+  });
+
   it('shows agents and the activity charts', async () => {
     const { context, page } = await newPage(browser);
     await agent('reporting-agent').register({ agentType: 'analytics', capabilities: ['db.query'], allowedResources: ['reports/*'] });
