@@ -77,7 +77,14 @@ describe('dashboard sessions', () => {
     expect(page.headers.get('content-type')).toContain('text/html');
     expect(page.headers.get('content-security-policy')).toContain("script-src 'self'");
     expect(page.headers.get('x-frame-options')).toBe('DENY');
-    expect((await fetch(`${server.url}/ui/assets/app.js`)).status).toBe(200);
+    const plain = await fetch(`${server.url}/ui/assets/app.js`, { headers: { 'accept-encoding': 'identity' } });
+    expect(plain.status).toBe(200);
+    expect(plain.headers.get('content-encoding')).toBeNull();
+    const js = await plain.text();
+    const zipped = await fetch(`${server.url}/ui/assets/app.js`); // fetch asks for gzip and inflates it
+    expect(zipped.headers.get('content-encoding')).toBe('gzip');
+    expect(await zipped.text()).toBe(js);
+    expect((await fetch(`${server.url}/ui/assets/app.js`, { headers: { 'if-none-match': plain.headers.get('etag')! } })).status).toBe(304);
     expect((await fetch(`${server.url}/ui/assets/..%2f..%2fpackage.json`)).status).toBe(404);
     expect((await fetch(`${server.url}/ui/session`)).status).toBe(401);
     expect((await fetch(`${server.url}/v1/approvals`, { headers: { cookie: 'ascend_session=forged.value' } })).status).toBe(401);

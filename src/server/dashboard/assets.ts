@@ -6,10 +6,13 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
 
 /** One file, ready to send. */
 export interface Asset {
   body: Buffer;
+  /** The same bytes gzipped, made once at start. */
+  gzipped: Buffer;
   contentType: string;
   etag: string;
 }
@@ -34,7 +37,7 @@ export function loadAssets(dir = PUBLIC_DIR): Map<string, Asset> {
     const contentType = TYPES[extname(name)];
     if (!contentType) continue;
     const body = readFileSync(new URL(name, `file://${dir.endsWith('/') ? dir : `${dir}/`}`));
-    assets.set(name, { body, contentType, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"` });
+    assets.set(name, { body, gzipped: gzipSync(body, { level: 9 }), contentType, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"` });
   }
   return assets;
 }

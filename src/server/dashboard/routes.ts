@@ -45,8 +45,9 @@ const LinkFormSchema = z.object({ comment: z.string().max(4096).optional() });
 /** Register the dashboard on `app`. */
 export function dashboardRoutes(app: FastifyInstance, deps: DashboardDeps): void {
   const sendAsset = (reply: FastifyReply, request: FastifyRequest, asset: Asset): FastifyReply => {
-    void reply.headers(PAGE_SECURITY_HEADERS).header('content-type', asset.contentType).header('etag', asset.etag).header('cache-control', 'no-cache');
+    void reply.headers(PAGE_SECURITY_HEADERS).header('content-type', asset.contentType).header('etag', asset.etag).header('cache-control', 'no-cache').header('vary', 'accept-encoding');
     if (request.headers['if-none-match'] === asset.etag) return reply.status(304).send();
+    if (/\bgzip\b/.test(String(request.headers['accept-encoding'] ?? ''))) return reply.header('content-encoding', 'gzip').send(asset.gzipped);
     return reply.send(asset.body);
   };
 
