@@ -36,9 +36,14 @@ export function parseDatabaseTarget(value: string, cwd: string): DatabaseTarget 
 }
 
 /** Open (and migrate) the store at `target`. */
-export async function openDatabase(target: DatabaseTarget, durability: Partial<DurabilityOptions> = {}): Promise<Store> {
+export async function openDatabase(
+  target: DatabaseTarget,
+  durability: Partial<DurabilityOptions> = {},
+  /** SQLite: checkpoint the WAL from a worker thread (a long-running server), not inside commits. */
+  sqlite: { backgroundCheckpoints?: boolean } = {},
+): Promise<Store> {
   if (target.kind === 'postgres') return openPostgresStore(target.url, { schema: target.schema, ...durability });
-  return openSqliteStore(target.path, durability);
+  return openSqliteStore(target.path, { ...durability, ...sqlite });
 }
 
 /** Open the webhook outbox beside the store at `target` (after the store: it made the tables). */

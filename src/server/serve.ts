@@ -44,7 +44,7 @@ export interface RunningServer {
 export async function startServer(options: StartServerOptions): Promise<RunningServer> {
   const policy = options.policyOptional && !existsSync(options.policyPath) ? new PolicyError('no policy file: this server reviews approvals and the audit, and denies every evaluation', { file: options.policyPath }, 'create one with `ascend init`') : loadPolicyFile(options.policyPath);
   if (policy instanceof PolicyError && !options.policyOptional) throw policy;
-  const store = await openDatabase(options.database, options.durability === 'sync' ? { durability: 'sync' } : { durability: 'batched', flushIntervalMs: 1 });
+  const store = await openDatabase(options.database, options.durability === 'sync' ? { durability: 'sync' } : { durability: 'batched', flushIntervalMs: 1 }, { backgroundCheckpoints: true });
   let outbox: WebhookOutbox | undefined;
   const nonces = openNonceStore(options.database);
   try {

@@ -33,6 +33,7 @@ import type {
 import { AuditAppender, AuditChainVerifier, GENESIS_HASH } from './audit-chain.js';
 import { type FlushReport, flushOnProcessExit, type QueuedWrite, WriteQueue } from './batch.js';
 import { ChainView, type ChainSource, type FrozenAgent, HOT_AUDIT_TYPES } from './chain-view.js';
+import { BackgroundCheckpointer } from './sqlite-checkpointer.js';
 import { migrate, NOT_HOT } from './migrations.js';
 import {
   actionJson,
@@ -77,6 +78,11 @@ export interface SqliteStoreOptions extends Partial<DurabilityOptions> {
    * Default: a process warning.
    */
   onFlushError?: (error: StoreError) => void;
+  /**
+   * Checkpoint the WAL from a worker thread instead of inside commits (a server under load: see
+   * `sqlite-checkpointer.ts`). Default false.
+   */
+  backgroundCheckpoints?: boolean;
 }
 
 /** Defaults of {@link openSqliteStore}. */
@@ -94,6 +100,9 @@ export const SQLITE_DEFAULTS = {
  * page per commit).
  */
 export const INDEX_AFTER_ACTIONS = 512;
+
+/** With background checkpoints, commits checkpoint (what is left) only past this many WAL pages (64 MiB). */
+const BACKGROUND_WAL_PAGES = 16_384;
 
 /** Where an action's hot events are. */
 interface ActionLocation {
@@ -134,6 +143,7 @@ export class SqliteStore implements Store {
   private readonly flushIntervalMs: number;
   private readonly notifier: ChangeNotifier;
   private readonly busyTimeoutMs: number;
+  private readonly checkpointer: BackgroundCheckpointer | undefined;
   private readonly onFlush: ((report: FlushReport) => void) | undefined;
   private readonly onFlushError: (error: StoreError) => void;
   private readonly dynamic = new Map<string, Database.Statement>();
@@ -179,6 +189,19 @@ export class SqliteStore implements Store {
     if (this.durability === 'batched') {
       this.queue = new WriteQueue(flushIntervalMs, maxBatchSize, () => this.backgroundFlush());
       this.unregisterExit = flushOnProcessExit(() => this.flushQueue());
+    }
+    if (options.backgroundCheckpoints && this.path !== ':memory:') {
+      // Commits still checkpoint, rarely: then only the frames the worker has not copied yet
+      // remain, and the WAL can start over (a passive checkpoint alone never lets it, under load).
+      this.db.pragma(`wal_autocheckpoint = ${BACKGROUND_WAL_PAGES}`);
+      this.checkpointer = new BackgroundCheckpointer({
+        path: this.path,
+        onLost: (reason) => {
+          if (this.closed) return;
+          this.db.pragma('wal_autocheckpoint = 1000'); // SQLite's default: commits checkpoint again
+          process.emitWarning(`SQLite store ${this.path}: background checkpoints stopped (${reason}); commits checkpoint again`);
+        },
+      });
     }
   }
 
@@ -730,6 +753,7 @@ export class SqliteStore implements Store {
       failure = err;
     }
     this.closed = true;
+    await this.checkpointer?.stop();
     this.queue?.cancelTimer();
     this.unregisterExit?.();
     this.notifier.close();

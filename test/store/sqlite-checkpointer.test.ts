@@ -1,0 +1,40 @@
+/**
+ * Background WAL checkpoints on a real SQLite file: the worker copies committed frames into the
+ * database without the store's connection doing it, a worker that cannot start is reported, and
+ * closing the store stops the worker.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { openSqliteStore } from '../../src/store/sqlite.js';
+import { BackgroundCheckpointer } from '../../src/store/sqlite-checkpointer.js';
+import { tempDir } from '../helpers.js';
+
+/** Write a little (well under SQLite's own 1,000-page checkpoint), wait, and size the database file. */
+async function databaseFileSizeAfterWrites(backgroundCheckpoints: boolean): Promise<number> {
+  const file = path.join(tempDir(), 'ascend.db');
+  const store = openSqliteStore(file, { backgroundCheckpoints });
+  try {
+    const now = new Date().toISOString();
+    for (let i = 0; i < 50; i++) await store.upsertAgent({ agentId: `agent-${i}`, agentName: 'a', agentType: 't', capabilities: [], allowedResources: [], metadata: {} }, now);
+    await new Promise((r) => setTimeout(r, 700)); // a few of the worker's rounds (every 200 ms)
+    return fs.statSync(file).size; // frames reach the database file only through a checkpoint
+  } finally {
+    await store.close();
+  }
+}
+
+describe('background checkpoints', () => {
+  it('a worker copies committed WAL frames into the database file while the store keeps writing', async () => {
+    const withoutWorker = await databaseFileSizeAfterWrites(false);
+    const withWorker = await databaseFileSizeAfterWrites(true);
+    expect(withWorker).toBeGreaterThan(withoutWorker + 8 * 4096);
+  });
+
+  it('reports a worker that cannot work, so the store can checkpoint itself again', async () => {
+    const lost = await new Promise<string>((resolve) => {
+      new BackgroundCheckpointer({ path: path.join(tempDir(), 'missing', 'no.db'), onLost: resolve });
+    });
+    expect(lost).toMatch(/unable to open|does not exist|directory|exited/i);
+  });
+});
