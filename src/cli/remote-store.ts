@@ -91,6 +91,8 @@ export class RemoteStore implements Store {
     query.set('limit', String(Math.min(q.limit ?? 5000, 5000)));
     if (q.agentId) query.set('agentId', q.agentId);
     if (q.actionId) query.set('actionId', q.actionId);
+    if (q.actionType) query.set('actionType', q.actionType);
+    if (q.decision) query.set('decision', q.decision);
     for (const type of q.types ?? []) query.append('type', type);
     if (q.since) query.set('since', q.since);
     if (q.until) query.set('until', q.until);

@@ -114,6 +114,8 @@ export class PgReader {
     if (query.agentIdPrefix !== undefined) addPrefixFilter(where, query.agentIdPrefix);
     if (query.actionId !== undefined) where.add('action_id = ?', query.actionId);
     if (query.types !== undefined) where.add('type = ANY (?::text[])', query.types);
+    if (query.actionType !== undefined) where.add("(data::jsonb ->> 'actionType') = ?", query.actionType);
+    if (query.decision !== undefined) where.add("type = 'action.evaluated' AND (data::jsonb ->> 'decision') = ?", query.decision);
     if (query.since !== undefined) where.add('ts >= ?', isoUtc(query.since, 'since'));
     if (query.until !== undefined) where.add('ts <= ?', isoUtc(query.until, 'until'));
     let sql = this.sql.readAudit + where.sql() + (query.newestFirst ? ' ORDER BY seq DESC' : ' ORDER BY seq');

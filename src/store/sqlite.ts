@@ -653,6 +653,14 @@ export class SqliteStore implements Store {
       // Spelled out so the planner may use the partial indexes (it cannot infer it from IN).
       if (query.types.every((t) => !HOT_AUDIT_TYPES.has(t))) where.push(NOT_HOT);
     }
+    if (query.actionType !== undefined) {
+      where.push("json_extract(data, '$.actionType') = ?");
+      params.push(query.actionType);
+    }
+    if (query.decision !== undefined) {
+      where.push("type = 'action.evaluated' AND json_extract(data, '$.decision') = ?");
+      params.push(query.decision);
+    }
     if (query.since !== undefined) {
       where.push('ts >= ?');
       params.push(isoUtc(query.since, 'since'));

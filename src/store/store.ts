@@ -51,6 +51,10 @@ export interface AuditQuery {
    * of agents whose id has no `::` (the default organisation). Agentless events are left out. */
   agentIdPrefix?: string;
   actionId?: string;
+  /** Only events whose data names this action type (evaluations, approvals, grants). */
+  actionType?: string;
+  /** Only evaluations with this decision. */
+  decision?: 'allowed' | 'denied' | 'pending';
   types?: AuditEventType[];
   /** ISO times, inclusive. */
   since?: string;

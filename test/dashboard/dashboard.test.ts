@@ -8,7 +8,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AscendClient, type DecisionResult } from '../../src/index.js';
 import { ROOT, TEST_POLICY, TSX_IMPORT, captureLogs, tempDir, writePolicy } from '../helpers.js';
@@ -45,6 +45,17 @@ async function cardFor(page: Page, text: string) {
   const card = page.locator('article.approval').filter({ hasText: text });
   await card.waitFor({ state: 'visible', timeout: 10_000 });
   return card;
+}
+
+/** Wait until the table shows rows and every row's text passes `check` (the filtered answer arrived). */
+async function rowsSatisfy(rows: Locator, check: (text: string) => boolean): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const texts = await rows.allTextContents();
+    if (texts.length > 0 && texts.every(check)) return;
+    if (Date.now() > deadline) throw new Error(`rows never matched: ${JSON.stringify(texts.slice(0, 3))}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 describe('dashboard in a real browser', () => {
@@ -238,7 +249,7 @@ describe('dashboard in a real browser', () => {
     }
   });
 
-  it('the audit page filters by agent and event type', async () => {
+  it('the audit page filters by agent, event type, action and decision', async () => {
     const { context, page } = await newPage(browser);
     try {
       await signIn(page, server.url, server.keys.approver.apiKey);
@@ -248,15 +259,19 @@ describe('dashboard in a real browser', () => {
       await page.getByLabel('Event type').selectOption('approval.rejected');
       await page.getByRole('button', { name: 'Apply' }).click();
       const rows = page.locator('tr[data-seq]');
-      await page.waitForFunction(
-        "[...document.querySelectorAll('tr[data-seq]')].length > 0 && [...document.querySelectorAll('tr[data-seq]')].every((r) => r.textContent.includes('approval.rejected'))",
-        undefined,
-        { timeout: 10_000 },
-      );
+      await rowsSatisfy(rows, (t) => t.includes('approval.rejected'));
       const texts = await rows.allTextContents();
       expect(texts.length).toBe(1);
       expect(texts[0]).toContain('rogue-agent');
       expect(texts[0]).toContain('Unknown payee');
+
+      // The kill-switch test left a denied db.query by runaway-agent.
+      await page.getByRole('button', { name: 'Clear' }).click();
+      await page.getByLabel('Action').fill('db.query');
+      await page.getByLabel('Decision').selectOption('denied');
+      await page.getByRole('button', { name: 'Apply' }).click();
+      await rowsSatisfy(rows, (t) => t.includes('denied') && t.includes('db.query'));
+      expect((await rows.allTextContents()).some((t) => t.includes('runaway-agent'))).toBe(true);
     } finally {
       await context.close();
     }

@@ -466,6 +466,22 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         expect((await store.listApprovals({ agentIdPrefix: '' })).map((a) => a.agentId)).toEqual(['bot']);
       });
 
+      it('filters by action type (any event whose data names it) and by decision (evaluations)', async () => {
+        await store.recordDecision(makeAction({ actionType: 'payments.transfer', createdAt: at(1) }));
+        await store.recordDecision(makeAction({ actionType: 'payments.transfer', decision: 'denied', createdAt: at(2) }));
+        const { action, approval } = makePending({ actionType: 'payments.transfer', createdAt: at(3) });
+        await store.recordDecision(action, { ...approval, actionType: 'payments.transfer' });
+        await store.recordDecision(makeAction({ actionType: 'db.query', decision: 'denied', createdAt: at(4) }));
+        await store.flush();
+        const transfers = await store.readAudit({ actionType: 'payments.transfer' });
+        expect(types(transfers)).toEqual(['action.evaluated', 'action.evaluated', 'action.evaluated', 'approval.requested']);
+        const denied = await store.readAudit({ decision: 'denied' });
+        expect(denied.map((e) => e.data.actionType)).toEqual(['payments.transfer', 'db.query']);
+        const deniedTransfers = await store.readAudit({ decision: 'denied', actionType: 'payments.transfer', newestFirst: true });
+        expect(deniedTransfers).toHaveLength(1);
+        expect(await store.readAudit({ decision: 'pending', actionType: 'db.query' })).toEqual([]);
+      });
+
       it('chains every event: seq 1..n, prevHash links, hash per the definition', async () => {
         await populate();
         const events = await store.readAudit();

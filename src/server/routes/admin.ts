@@ -27,6 +27,10 @@ const AuditQuerySchema = z.object({
   limit: z.coerce.number().int().min(1).max(5000).default(500),
   agentId: WireAgentId.optional(),
   actionId: z.string().min(1).max(256).optional(),
+  /** Events whose data names this action type (evaluations, approvals, grants). */
+  actionType: z.string().min(1).max(256).optional(),
+  /** Evaluations with this decision. */
+  decision: z.enum(['allowed', 'denied', 'pending']).optional(),
   type: z.union([z.enum(AUDIT_TYPES), z.array(z.enum(AUDIT_TYPES))]).optional(),
   since: z.iso.datetime({ offset: true }).optional(),
   until: z.iso.datetime({ offset: true }).optional(),
@@ -140,6 +144,8 @@ export function adminRoutes(router: Router): void {
       if (q.beforeSeq !== undefined) query.beforeSeq = q.beforeSeq;
       if (q.agentId !== undefined) query.agentId = q.agentId;
       if (q.actionId !== undefined) query.actionId = q.actionId;
+      if (q.actionType !== undefined) query.actionType = q.actionType;
+      if (q.decision !== undefined) query.decision = q.decision;
       if (q.type !== undefined) query.types = Array.isArray(q.type) ? q.type : [q.type];
       if (q.since !== undefined) query.since = q.since;
       if (q.until !== undefined) query.until = q.until;

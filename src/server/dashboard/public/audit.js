@@ -5,9 +5,11 @@ import { AUDIT_TYPES, api } from './api.js';
 import { localEvent, announce, asObject, field, focusOn, h, localTime, prettyJson, reportError, riskBadge, showAlert } from './dom.js';
 
 const PAGE = 100;
+const NO_FILTERS = Object.freeze({ agentId: '', actionType: '', decision: '', type: '', since: '', until: '' });
+const DECISIONS = ['allowed', 'denied', 'pending'];
 
 /** Filters survive page changes; the form shows them again. */
-let filters = { agentId: '', type: '', since: '', until: '' };
+let filters = { ...NO_FILTERS };
 let events = []; // shown, newest first
 let root = null;
 
@@ -26,7 +28,7 @@ export const auditView = {
     if (shown && root && matches(event) && event.seq > (events[0]?.seq ?? 0)) prepend(event);
   },
   reset() {
-    filters = { agentId: '', type: '', since: '', until: '' };
+    filters = { ...NO_FILTERS };
     events = [];
   },
 };
@@ -44,6 +46,10 @@ function render() {
       h('button', { type: 'button', class: 'secondary', onclick: verify }, 'Verify again')),
     h('form', { class: 'filters', 'aria-label': 'Filter events', onsubmit: apply },
       field('Agent', h('input', { id: 'audit-agent', name: 'agentId', type: 'text', value: filters.agentId, autocomplete: 'off', spellcheck: 'false' })),
+      field('Action', h('input', { id: 'audit-action', name: 'actionType', type: 'text', value: filters.actionType, autocomplete: 'off', spellcheck: 'false', placeholder: 'e.g. payments.transfer' })),
+      field('Decision', h('select', { id: 'audit-decision', name: 'decision' },
+        h('option', { value: '' }, 'Any'),
+        DECISIONS.map((d) => h('option', { value: d, selected: d === filters.decision }, d)))),
       field('Event type', typeSelect),
       field('Since', h('input', { id: 'audit-since', name: 'since', type: 'datetime-local', step: '1', value: filters.since })),
       field('Until', h('input', { id: 'audit-until', name: 'until', type: 'datetime-local', step: '1', value: filters.until })),
@@ -62,7 +68,14 @@ function render() {
 function apply(e) {
   e.preventDefault();
   const form = new FormData(e.currentTarget);
-  const next = { agentId: String(form.get('agentId')).trim(), type: String(form.get('type')), since: String(form.get('since')), until: String(form.get('until')) };
+  const next = {
+    agentId: String(form.get('agentId')).trim(),
+    actionType: String(form.get('actionType')).trim(),
+    decision: String(form.get('decision')),
+    type: String(form.get('type')),
+    since: String(form.get('since')),
+    until: String(form.get('until')),
+  };
   if (next.since && next.until && toIso(next.since) > toIso(next.until)) {
     showAlert('“Since” must be before “Until”.');
     return;
@@ -72,7 +85,7 @@ function apply(e) {
 }
 
 function clearFilters() {
-  filters = { agentId: '', type: '', since: '', until: '' };
+  filters = { ...NO_FILTERS };
   for (const el of root.querySelectorAll('.filters input, .filters select')) el.value = '';
   load();
 }
@@ -85,6 +98,8 @@ const toIso = (local) => new Date(local).toISOString();
 function url(beforeSeq) {
   const q = new URLSearchParams({ order: 'desc', limit: String(PAGE) });
   if (filters.agentId) q.set('agentId', filters.agentId);
+  if (filters.actionType) q.set('actionType', filters.actionType);
+  if (filters.decision) q.set('decision', filters.decision);
   if (filters.type) q.append('type', filters.type);
   if (filters.since) q.set('since', toIso(filters.since));
   if (filters.until) q.set('until', toIso(filters.until));
@@ -145,6 +160,9 @@ async function brokenAt() {
 function matches(e) {
   if (filters.agentId && e.agentId !== filters.agentId) return false;
   if (filters.type && e.type !== filters.type) return false;
+  const data = asObject(e.data);
+  if (filters.actionType && data.actionType !== filters.actionType) return false;
+  if (filters.decision && (e.type !== 'action.evaluated' || data.decision !== filters.decision)) return false;
   const ts = Date.parse(e.ts);
   if (filters.since && ts < Date.parse(toIso(filters.since))) return false;
   return !(filters.until && ts > Date.parse(toIso(filters.until)));
