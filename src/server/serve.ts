@@ -43,7 +43,10 @@ export interface RunningServer {
 /** Start listening. A policy that does not load stops the start (a server must not deny everything silently). */
 export async function startServer(options: StartServerOptions): Promise<RunningServer> {
   const policy = options.policyOptional && !existsSync(options.policyPath) ? new PolicyError('no policy file: this server reviews approvals and the audit, and denies every evaluation', { file: options.policyPath }, 'create one with `ascend init`') : loadPolicyFile(options.policyPath);
-  if (policy instanceof PolicyError && !options.policyOptional) throw policy;
+  if (policy instanceof PolicyError) {
+    if (!options.policyOptional) throw policy;
+    options.logger.warn({ policy: options.policyPath, reason: policy.message }, 'no policy loaded: evaluations through this server are denied');
+  }
   const store = await openDatabase(options.database, options.durability === 'sync' ? { durability: 'sync' } : { durability: 'batched', flushIntervalMs: 1 }, { backgroundCheckpoints: true });
   let outbox: WebhookOutbox | undefined;
   const nonces = openNonceStore(options.database);
