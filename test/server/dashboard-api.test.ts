@@ -278,6 +278,10 @@ describe('one-click approval links', () => {
     expect(page.headers.get('content-security-policy')).toContain("default-src 'self'");
     expect((await api(server, 'GET', `/v1/approvals/${approvalId}`, server.keys.approver)).body.status).toBe('pending');
 
+    const tooLong = await fetch(links.approve, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `comment=${'x'.repeat(4097)}` });
+    expect(tooLong.status).toBe(400);
+    expect(await tooLong.text()).toContain('comment is too long');
+    expect((await api(server, 'GET', `/v1/approvals/${approvalId}`, server.keys.approver)).body.status).toBe('pending');
     const done = await fetch(links.approve, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'comment=from+chat' });
     expect(done.status).toBe(200);
     expect(await done.text()).toContain('approved');

@@ -136,7 +136,9 @@ export function dashboardRoutes(app: FastifyInstance, deps: DashboardDeps): void
     if (approval.status !== 'pending') return reply.status(409).send(statusPage(approval, 'Already decided'));
     if (!decide) return reply.send(confirmPage(approval, link.verdict, linkPath(link)));
     const form = LinkFormSchema.safeParse(request.body ?? {});
-    const comment = form.success ? form.data.comment?.trim() : undefined;
+    // Refused rather than dropped: the person meant the comment to be on the record.
+    if (!form.success) return reply.status(400).send(refusalPage('The comment is too long (at most 4096 characters): go back, shorten it and send again.'));
+    const comment = form.data.comment?.trim();
     try {
       const decided = await transport.decideApproval({
         approvalId: link.approvalId,
