@@ -47,8 +47,8 @@ export async function openDatabase(
 }
 
 /** Open the webhook outbox beside the store at `target` (after the store: it made the tables). */
-export function openOutbox(target: DatabaseTarget): WebhookOutbox {
-  return target.kind === 'postgres' ? openPostgresOutbox(target.url, { schema: target.schema }) : openSqliteOutbox(target.path);
+export function openOutbox(target: DatabaseTarget, sqlite: { backgroundCheckpoints?: boolean } = {}): WebhookOutbox {
+  return target.kind === 'postgres' ? openPostgresOutbox(target.url, { schema: target.schema }) : openSqliteOutbox(target.path, 5000, sqlite);
 }
 
 /** Where a server at `target` keeps nonces of signed requests: shared by a cluster's replicas. */

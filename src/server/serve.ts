@@ -51,7 +51,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   let outbox: WebhookOutbox | undefined;
   const nonces = openNonceStore(options.database);
   try {
-    outbox = openOutbox(options.database);
+    outbox = openOutbox(options.database, { backgroundCheckpoints: true });
     const { database: _db, policyPath: _p, policyOptional: _o, publicUrl, host, port, durability: _d, ...rest } = options;
     let url = '';
     const server = await buildServer({ ...rest, store, policy, outbox, nonces, publicUrl: () => publicUrl ?? url });

@@ -17,11 +17,16 @@ const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.driver);
 const db = new Database(workerData.path, { fileMustExist: true });
 db.pragma('busy_timeout = 1000');
+let failures = 0;
 const timer = setInterval(() => {
   try {
     db.pragma('wal_checkpoint(PASSIVE)');
+    failures = 0;
   } catch (err) {
-    parentPort.postMessage({ error: String(err && err.message ? err.message : err) });
+    // A busy database is normal now and then; an error that keeps coming means give up.
+    if (++failures < 5) return;
+    clearInterval(timer);
+    parentPort.postMessage({ lost: String(err && err.message ? err.message : err) });
   }
 }, workerData.intervalMs);
 parentPort.on('message', (message) => {
@@ -31,6 +36,12 @@ parentPort.on('message', (message) => {
   parentPort.close();
 });
 `;
+
+/**
+ * With background checkpoints, a connection's commits checkpoint (what the worker has left) only
+ * once the WAL passes this many pages (64 MiB of 4 KiB pages).
+ */
+export const BACKGROUND_WAL_PAGES = 16_384;
 
 /** Options of {@link BackgroundCheckpointer}. */
 export interface CheckpointerOptions {
@@ -46,30 +57,35 @@ export interface CheckpointerOptions {
 export class BackgroundCheckpointer {
   private readonly worker: Worker;
   private stopping = false;
+  private lost = false;
+  private readonly exited: Promise<void>;
 
+  /** Throws when the worker cannot be made at all (the caller keeps checkpointing itself). */
   constructor(options: CheckpointerOptions) {
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
     this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { path: options.path, driver, intervalMs: options.intervalMs ?? 200 } });
     this.worker.unref(); // never what keeps a process alive
-    this.worker.on('error', (err) => {
-      if (!this.stopping) options.onLost(err.message);
-    });
-    this.worker.on('exit', (code) => {
-      if (!this.stopping) options.onLost(`the checkpoint worker exited (${code})`);
-    });
-    this.worker.on('message', (message: { error?: string }) => {
-      if (message.error) process.emitWarning(`SQLite store ${options.path}: background checkpoint failed: ${message.error}`);
+    this.exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
+    const lose = (reason: string): void => {
+      if (this.stopping || this.lost) return;
+      this.lost = true;
+      options.onLost(reason);
+      void this.worker.terminate();
+    };
+    this.worker.on('error', (err) => lose(err.message));
+    this.worker.on('exit', (code) => lose(`the checkpoint worker exited (${code})`));
+    this.worker.on('message', (message: { lost?: string }) => {
+      if (message.lost) lose(message.lost);
     });
   }
 
-  /** Stop the worker (the store's last close checkpoints what is left). */
+  /** Stop the worker (the store's last close checkpoints what is left). Returns at once if it is gone. */
   async stop(): Promise<void> {
-    if (this.stopping) return;
+    if (this.stopping) return this.exited;
     this.stopping = true;
-    const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
     this.worker.postMessage('stop');
     const timer = setTimeout(() => void this.worker.terminate(), 2000);
-    await exited;
+    await this.exited;
     clearTimeout(timer);
   }
 }

@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { NotFoundError } from '../errors.js';
+import { BACKGROUND_WAL_PAGES } from './sqlite-checkpointer.js';
 import { migrate } from './migrations.js';
 import type { ClaimedDelivery, DeliveryMapper, DeliveryRecord, DeliveryStatus, WebhookOutbox, WebhookRecord } from './outbox.js';
 import { deliveryFromRow, webhookFromRow, type DeliveryRow, type WebhookRow } from './outbox-rows.js';
@@ -14,8 +15,8 @@ import { AUDIT_COLUMNS } from './sqlite-statements.js';
 import { toStoreError } from './sqlite-errors.js';
 
 /** Open the outbox on the SQLite database at `path` (migrating it if needed). */
-export function openSqliteOutbox(path: string, busyTimeoutMs = 5000): SqliteWebhookOutbox {
-  return new SqliteWebhookOutbox(path, busyTimeoutMs);
+export function openSqliteOutbox(path: string, busyTimeoutMs = 5000, options: { backgroundCheckpoints?: boolean } = {}): SqliteWebhookOutbox {
+  return new SqliteWebhookOutbox(path, busyTimeoutMs, options.backgroundCheckpoints ?? false);
 }
 
 /** The SQLite outbox. */
@@ -25,11 +26,14 @@ export class SqliteWebhookOutbox implements WebhookOutbox {
   constructor(
     private readonly path: string,
     private readonly busyTimeoutMs: number,
+    backgroundCheckpoints: boolean,
   ) {
     try {
       this.db = new Database(path, { timeout: busyTimeoutMs });
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = NORMAL');
+      // Beside a store that checkpoints from a worker: this connection must not do it in its commits either.
+      if (backgroundCheckpoints) this.db.pragma(`wal_autocheckpoint = ${BACKGROUND_WAL_PAGES}`);
       migrate(this.db, path);
     } catch (err) {
       throw toStoreError(err, path, 'opening the webhook outbox', busyTimeoutMs);

@@ -33,7 +33,7 @@ import type {
 import { AuditAppender, AuditChainVerifier, GENESIS_HASH } from './audit-chain.js';
 import { type FlushReport, flushOnProcessExit, type QueuedWrite, WriteQueue } from './batch.js';
 import { ChainView, type ChainSource, type FrozenAgent, HOT_AUDIT_TYPES } from './chain-view.js';
-import { BackgroundCheckpointer } from './sqlite-checkpointer.js';
+import { BACKGROUND_WAL_PAGES, BackgroundCheckpointer } from './sqlite-checkpointer.js';
 import { migrate, NOT_HOT } from './migrations.js';
 import {
   actionJson,
@@ -100,9 +100,6 @@ export const SQLITE_DEFAULTS = {
  * page per commit).
  */
 export const INDEX_AFTER_ACTIONS = 512;
-
-/** With background checkpoints, commits checkpoint (what is left) only past this many WAL pages (64 MiB). */
-const BACKGROUND_WAL_PAGES = 16_384;
 
 /** Where an action's hot events are. */
 interface ActionLocation {
@@ -190,18 +187,26 @@ export class SqliteStore implements Store {
       this.queue = new WriteQueue(flushIntervalMs, maxBatchSize, () => this.backgroundFlush());
       this.unregisterExit = flushOnProcessExit(() => this.flushQueue());
     }
-    if (options.backgroundCheckpoints && this.path !== ':memory:') {
+    if (options.backgroundCheckpoints && this.path !== ':memory:') this.checkpointer = this.startBackgroundCheckpoints();
+  }
+
+  /** See {@link SqliteStoreOptions.backgroundCheckpoints}; undefined when no worker could start. */
+  private startBackgroundCheckpoints(): BackgroundCheckpointer | undefined {
+    const takeBack = (reason: string): void => {
+      if (this.closed) return;
+      this.db.pragma('wal_autocheckpoint = 1000'); // SQLite's default: commits checkpoint again
+      process.emitWarning(`SQLite store ${this.path}: background checkpoints stopped (${reason}); commits checkpoint again`);
+    };
+    try {
+      const checkpointer = new BackgroundCheckpointer({ path: this.path, onLost: takeBack });
       // Commits still checkpoint, rarely: then only the frames the worker has not copied yet
       // remain, and the WAL can start over (a passive checkpoint alone never lets it, under load).
       this.db.pragma(`wal_autocheckpoint = ${BACKGROUND_WAL_PAGES}`);
-      this.checkpointer = new BackgroundCheckpointer({
-        path: this.path,
-        onLost: (reason) => {
-          if (this.closed) return;
-          this.db.pragma('wal_autocheckpoint = 1000'); // SQLite's default: commits checkpoint again
-          process.emitWarning(`SQLite store ${this.path}: background checkpoints stopped (${reason}); commits checkpoint again`);
-        },
-      });
+      this.db.pragma(`journal_size_limit = ${BACKGROUND_WAL_PAGES * 4096}`);
+      return checkpointer;
+    } catch (err) {
+      takeBack((err as Error).message);
+      return undefined;
     }
   }
 

@@ -3,6 +3,7 @@
  * `fetch` first; on Node 20 fetch builds web streams for each body and clones each request,
  * which cost about 100 µs a call here against 104 µs for a whole loopback exchange with
  * `http.request` (measured side by side) — the client's share of a governed remote call.
+ * Redirects are not followed (an answer in 3xx is not a decision).
  */
 import http from 'node:http';
 import https from 'node:https';
@@ -30,7 +31,7 @@ export interface HttpAnswer {
 /** Why an exchange did not produce an answer. */
 export class HttpExchangeError extends Error {
   constructor(
-    readonly kind: 'timeout' | 'aborted' | 'network' | 'too-large',
+    readonly kind: 'timeout' | 'aborted' | 'network' | 'too-large' | 'invalid',
     message: string,
     /** The system error code (`ECONNREFUSED`, …) for `network`. */
     readonly code?: string,
@@ -42,19 +43,72 @@ export class HttpExchangeError extends Error {
 /** Largest answer read; beyond it the exchange fails (an answer is a decision, not a dump). */
 const MAX_ANSWER_BYTES = 16 * 1024 * 1024;
 
+/** Errors of a kept-alive socket the server had already closed before our request reached it. */
+const STALE_SOCKET_CODES = new Set(['ECONNRESET', 'EPIPE']);
+
 /** Keep-alive HTTP(S) exchanges. */
 export class HttpClient {
-  private readonly httpAgent = new http.Agent({ keepAlive: true, scheduling: 'lifo' });
-  private readonly httpsAgent = new https.Agent({ keepAlive: true, scheduling: 'lifo' });
+  private closed = false;
+  private readonly httpAgent: http.Agent;
+  private readonly httpsAgent: https.Agent;
 
-  send(exchange: HttpExchange): Promise<HttpAnswer> {
+  constructor() {
+    // After close(), a socket that finishes its exchange is destroyed instead of kept.
+    const keepUnlessClosed = (): boolean => !this.closed;
+    this.httpAgent = new (class extends http.Agent {
+      override keepSocketAlive(socket: import('node:net').Socket): boolean {
+        // Node returns whether it kept the socket (its types say void).
+        return keepUnlessClosed() && (super.keepSocketAlive(socket) as unknown as boolean) !== false;
+      }
+    })({ keepAlive: true, scheduling: 'lifo' });
+    this.httpsAgent = new (class extends https.Agent {
+      override keepSocketAlive(socket: import('node:net').Socket): boolean {
+        // Node returns whether it kept the socket (its types say void).
+        return keepUnlessClosed() && (super.keepSocketAlive(socket) as unknown as boolean) !== false;
+      }
+    })({ keepAlive: true, scheduling: 'lifo' });
+  }
+
+  /**
+   * Send and read the whole answer. A request that fails on a reused keep-alive socket before
+   * any answer arrives (the server had closed it) is sent once more on another: it never
+   * reached the server.
+   */
+  async send(exchange: HttpExchange): Promise<HttpAnswer> {
+    const started = Date.now();
+    try {
+      return await this.sendOnce(exchange);
+    } catch (err) {
+      if (!(err instanceof StaleSocketError)) throw err;
+      return this.sendOnce({ ...exchange, timeoutMs: Math.max(1, exchange.timeoutMs - (Date.now() - started)) });
+    }
+  }
+
+  private sendOnce(exchange: HttpExchange): Promise<HttpAnswer> {
     const { url } = exchange;
+    if (exchange.signal?.aborted) return Promise.reject(new HttpExchangeError('aborted', 'The call was cancelled'));
     const secure = url.protocol === 'https:';
     const headers: Record<string, string | number> = { ...exchange.headers };
     if (exchange.body !== undefined) headers['content-length'] = Buffer.byteLength(exchange.body);
+    let request: http.ClientRequest;
+    try {
+      // Throws at once for a bad protocol or header value: a rejection, never a crash later.
+      request = (secure ? https : http).request({
+        protocol: url.protocol,
+        hostname: url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname,
+        port: url.port || (secure ? 443 : 80),
+        path: url.pathname + url.search,
+        method: exchange.method,
+        headers,
+        agent: secure ? this.httpsAgent : this.httpAgent,
+      });
+    } catch (err) {
+      return Promise.reject(new HttpExchangeError('invalid', (err as Error).message, (err as NodeJS.ErrnoException).code));
+    }
     return new Promise<HttpAnswer>((resolve, reject) => {
       let settled = false;
-      const finish = (error: HttpExchangeError | undefined, answer?: HttpAnswer): void => {
+      let answered = false;
+      const finish = (error: Error | undefined, answer?: HttpAnswer): void => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
@@ -68,16 +122,8 @@ export class HttpClient {
       };
       const onAbort = (): void => finish(new HttpExchangeError('aborted', 'The call was cancelled'));
       const timer = setTimeout(() => finish(new HttpExchangeError('timeout', `no complete answer within ${exchange.timeoutMs} ms`)), exchange.timeoutMs);
-      const options: http.RequestOptions = {
-        protocol: url.protocol,
-        hostname: url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname,
-        port: url.port || (secure ? 443 : 80),
-        path: url.pathname + url.search,
-        method: exchange.method,
-        headers,
-        agent: secure ? this.httpsAgent : this.httpAgent,
-      };
-      const request = (secure ? https : http).request(options, (response) => {
+      request.on('response', (response) => {
+        answered = true;
         const chunks: Buffer[] = [];
         let size = 0;
         response.on('data', (chunk: Buffer) => {
@@ -100,16 +146,30 @@ export class HttpClient {
         });
         response.on('error', (err: NodeJS.ErrnoException) => finish(new HttpExchangeError('network', err.message, err.code)));
       });
-      request.on('error', (err: NodeJS.ErrnoException) => finish(new HttpExchangeError('network', err.message, err.code)));
-      if (exchange.signal?.aborted) return onAbort();
+      request.on('error', (err: NodeJS.ErrnoException) => {
+        if (!answered && request.reusedSocket && err.code !== undefined && STALE_SOCKET_CODES.has(err.code)) finish(new StaleSocketError(err.message, err.code));
+        else finish(new HttpExchangeError('network', err.message, err.code));
+      });
       exchange.signal?.addEventListener('abort', onAbort, { once: true });
       request.end(exchange.body);
     });
   }
 
-  /** Close idle sockets (the client is closing). */
+  /**
+   * Stop keeping sockets: idle ones close now; exchanges in flight finish, and their sockets
+   * close after them.
+   */
   close(): void {
-    this.httpAgent.destroy();
-    this.httpsAgent.destroy();
+    this.closed = true;
+    for (const agent of [this.httpAgent, this.httpsAgent]) {
+      for (const sockets of Object.values(agent.freeSockets)) for (const socket of sockets ?? []) socket.destroy();
+    }
+  }
+}
+
+/** The reused socket was already closed by the server: {@link HttpClient.send} sends once more. */
+class StaleSocketError extends HttpExchangeError {
+  constructor(message: string, code: string) {
+    super('network', message, code);
   }
 }

@@ -6,7 +6,7 @@
  */
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { ConnectionError, NotFoundError, ProtocolError, TimeoutError } from '../errors.js';
+import { ConnectionError, NotFoundError, ProtocolError, TimeoutError, ValidationError } from '../errors.js';
 import { signRequest } from '../signing.js';
 import { timeOrderedId } from '../ids.js';
 import type { ApprovalDecision } from '../store/store.js';
@@ -61,6 +61,7 @@ export class HttpTransport implements Transport {
   private readonly http = new HttpClient();
 
   constructor(private readonly options: HttpTransportOptions) {
+    checkConnectionSettings(options);
     this.base = options.apiUrl.replace(/\/+$/, '');
     this.authorization = `Bearer ${options.apiKey}`;
     this.caller = new ResilientCaller({
@@ -253,6 +254,7 @@ export class HttpTransport implements Transport {
       if (!(err instanceof HttpExchangeError)) throw err;
       if (err.kind === 'timeout') throw new TimeoutError(`${req.method} ${pathOnly(req.path)}: no complete answer within ${ms} ms`, ms);
       if (err.kind === 'too-large') throw new ProtocolError(`${req.method} ${pathOnly(req.path)}: ${err.message}`);
+      if (err.kind === 'invalid') throw new ValidationError(`Cannot send ${req.method} ${pathOnly(req.path)}: ${err.message}`, [{ path: 'request', message: err.message }]);
       throw new ConnectionError(`Cannot reach the decision point at ${this.base}${err.code ? ` (${err.code})` : ''}`, { cause: err });
     }
     let body: unknown;
@@ -279,6 +281,24 @@ const WebhookInfoSchema = z.object({
   secret: z.string().optional(),
   approvalLinks: z.boolean().optional(),
 });
+
+/** Settings that would make every request fail, refused when the client is made (never echoing the key). */
+function checkConnectionSettings(options: HttpTransportOptions): void {
+  let url: URL | undefined;
+  try {
+    url = new URL(options.apiUrl);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    throw new ValidationError(`apiUrl must be an http(s) URL such as http://127.0.0.1:8080, got "${options.apiUrl}"`, [{ path: 'apiUrl', message: 'not an http(s) URL' }]);
+  }
+  if (!/^[\x21-\x7e]+$/.test(options.apiKey)) {
+    throw new ValidationError('apiKey contains spaces, line breaks or non-ASCII characters (a key read from a file often ends with a newline)', [
+      { path: 'apiKey', message: 'not a printable ASCII token' },
+    ]);
+  }
+}
 
 function pathOnly(path: string): string {
   return path.split('?')[0]!;

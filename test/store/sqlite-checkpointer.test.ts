@@ -37,4 +37,23 @@ describe('background checkpoints', () => {
     });
     expect(lost).toMatch(/unable to open|does not exist|directory|exited/i);
   });
+
+  it('stopping a checkpointer whose worker is already gone returns at once', async () => {
+    let checkpointer: BackgroundCheckpointer | undefined;
+    let lostCount = 0;
+    await new Promise<void>((resolve) => {
+      checkpointer = new BackgroundCheckpointer({
+        path: path.join(tempDir(), 'missing', 'no.db'),
+        onLost: () => {
+          lostCount++;
+          resolve();
+        },
+      });
+    });
+    const started = Date.now();
+    await checkpointer!.stop();
+    expect(Date.now() - started).toBeLessThan(500);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(lostCount).toBe(1); // reported once, not once per event
+  });
 });

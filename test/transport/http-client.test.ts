@@ -25,6 +25,14 @@ beforeAll(async () => {
         res.end();
       } else if (req.url === '/slow') {
         setTimeout(() => res.writeHead(200).end('late'), 2000).unref();
+      } else if (req.url === '/medium') {
+        setTimeout(() => res.writeHead(200).end('done'), 150).unref();
+      } else if (req.url === '/hangs-up-on-reuse') {
+        // A keep-alive socket the server gave up on: the second request on it gets a reset.
+        const served = (req.socket as { served?: number }).served ?? 0;
+        (req.socket as { served?: number }).served = served + 1;
+        if (served > 0) req.socket.destroy();
+        else res.writeHead(200).end('first');
       } else {
         res.writeHead(404).end();
       }
@@ -73,6 +81,37 @@ describe('HttpClient', () => {
     const err = await client.send({ method: 'GET', url: new URL('http://127.0.0.1:1/x'), headers: {}, timeoutMs: 2000 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(HttpExchangeError);
     expect(err).toMatchObject({ kind: 'network', code: 'ECONNREFUSED' });
+    client.close();
+  });
+
+  it('a synchronous failure (bad header value) is a rejection, and nothing fires later', async () => {
+    const client = new HttpClient();
+    const err = await client.send({ method: 'GET', url: new URL(`${base}/echo`), headers: { authorization: 'Bearer ak\n' }, timeoutMs: 50 }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ kind: 'invalid' });
+    await new Promise((r) => setTimeout(r, 120)); // past the would-be timer: the process is still here
+    client.close();
+  });
+
+  it('close() lets an exchange in flight finish, then keeps no socket', async () => {
+    const client = new HttpClient();
+    const inFlight = client.send({ method: 'GET', url: new URL(`${base}/medium`), headers: {}, timeoutMs: 5000 });
+    await new Promise((r) => setTimeout(r, 30));
+    client.close();
+    await expect(inFlight).resolves.toMatchObject({ status: 200, text: 'done' });
+    const before = connections;
+    await client.send({ method: 'GET', url: new URL(`${base}/medium`), headers: {}, timeoutMs: 5000 });
+    await client.send({ method: 'GET', url: new URL(`${base}/medium`), headers: {}, timeoutMs: 5000 });
+    expect(connections - before).toBe(2); // not pooled after close
+  });
+
+  it('sends again, once, when a reused keep-alive socket turns out closed before any answer', async () => {
+    const client = new HttpClient();
+    const first = await client.send({ method: 'POST', url: new URL(`${base}/hangs-up-on-reuse`), headers: {}, body: '{}', timeoutMs: 5000 });
+    expect(first.text).toBe('first');
+    const before = connections;
+    const second = await client.send({ method: 'POST', url: new URL(`${base}/hangs-up-on-reuse`), headers: {}, body: '{}', timeoutMs: 5000 });
+    expect(second.text).toBe('first'); // answered on a fresh connection
+    expect(connections - before).toBe(1);
     client.close();
   });
 });

@@ -284,3 +284,21 @@ describe('HttpTransport: answers', () => {
     expect(rekeyed).toMatchObject({ ok: false });
   });
 });
+
+describe('HttpTransport: settings that could never work are refused when the client is made', () => {
+  it('an apiUrl without http(s), and a key with a line break (never echoed)', () => {
+    expect(() => new HttpTransport({ apiUrl: 'localhost:8080', apiKey: 'ak_x' })).toThrow(ValidationError);
+    expect(() => new HttpTransport({ apiUrl: 'ftp://example.com', apiKey: 'ak_x' })).toThrow(/http\(s\) URL/);
+    const key = `ak_0123456789abcdef_${'s'.repeat(43)}\n`;
+    let message = '';
+    try {
+      new HttpTransport({ apiUrl: 'http://127.0.0.1:1', apiKey: key });
+    } catch (err) {
+      expect(err).toBeInstanceOf(ValidationError);
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/line breaks/);
+    expect(message).not.toContain('sss');
+    expect(() => new HttpTransport({ apiUrl: 'https://ascend.example.com/', apiKey: key.trim() })).not.toThrow();
+  });
+});
