@@ -8,7 +8,7 @@ import { DEFAULT_MAX_SKEW_MS, verifyRequestSignature } from '../signing.js';
 import type { ApiKeyRecord, ApiKeyRole } from '../types.js';
 import type { ApiKeyAuthenticator } from './api-keys.js';
 import { MemoryNonceStore, type NonceStore } from './nonces.js';
-import { CSRF_HEADER, SESSION_COOKIE, readCookie, sessionKeyRecord, type Session, type SessionCodec } from './dashboard/sessions.js';
+import { CSRF_HEADER, SESSION_COOKIE, localKeyRecord, readCookie, type Session, type SessionCodec } from './dashboard/sessions.js';
 
 /** What a handler knows about its caller. */
 export interface Caller {
@@ -107,11 +107,11 @@ export class RequestAuthenticator {
     if (await this.nonces.isRemembered(endedSessionKey(session))) throw new AuthenticationError('The session was signed out: sign in again');
     if (session.keyId === undefined) {
       if (!this.options.localSessions) throw new AuthenticationError('Not signed in: this server takes sign-ins with API keys only');
-      return { key: sessionKeyRecord(session), org: session.org, signed: false, session };
+      return { key: localKeyRecord(session), org: session.org, signed: false, session };
     }
     const key = await this.keys.byKeyId(session.keyId);
     this.refuseSessionIfSigningRequired(key);
-    return { key: sessionKeyRecord(session, key), org: session.org, signed: false, session };
+    return { key, org: session.org, signed: false, session };
   }
 
   /**

@@ -1,8 +1,8 @@
 /**
  * One HTTP exchange over Node's own `http` / `https` with keep-alive sockets. The transport used
  * `fetch` first; on Node 20 fetch builds web streams for each body and clones each request,
- * which cost about 100 µs a call here against 104 µs for a whole loopback exchange with
- * `http.request` (measured side by side) — the client's share of a governed remote call.
+ * which cost 100–200 µs a call here more than the same exchange with `http.request`
+ * (`npm run bench:server` prints both) — the client's share of a governed remote call.
  * Redirects are not followed (an answer in 3xx is not a decision).
  */
 import http from 'node:http';

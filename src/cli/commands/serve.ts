@@ -10,6 +10,7 @@ import { defaultDbPath } from '../../store/sqlite.js';
 import type { CommandSpec } from '../command.js';
 import { UsageError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
+import { untilStopped } from '../until-stopped.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -76,12 +77,7 @@ export const serveCommand: CommandSpec = {
       },
     });
     await ctx.out(`ascend serve listening on ${server.url}\n`);
-    await new Promise<void>((resolveStop) => {
-      const signal = ctx.io.signal;
-      if (!signal) return; // in-process without a signal: runs until the process ends
-      if (signal.aborted) resolveStop();
-      signal.addEventListener('abort', () => resolveStop(), { once: true });
-    });
+    await untilStopped(ctx.io.signal);
     logger.info('shutting down: draining in-flight requests');
     await server.close();
     logger.info('stopped');

@@ -13,6 +13,7 @@ import { resolveActor } from '../actor.js';
 import type { CommandSpec } from '../command.js';
 import { UsageError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
+import { untilStopped } from '../until-stopped.js';
 
 export const uiCommand: CommandSpec = {
   name: 'ui',
@@ -50,12 +51,7 @@ export const uiCommand: CommandSpec = {
       ctx.err(`warning: listening on ${host}, not loopback: the sign-in link below travels unencrypted and signs in anyone who has it\n`);
     }
     await ctx.out(`ascend ui listening on ${server.url}\nOpen the dashboard (signs you in): ${server.url}/ui/login?token=${token}\n`);
-    await new Promise<void>((resolveStop) => {
-      const signal = ctx.io.signal;
-      if (!signal) return;
-      if (signal.aborted) resolveStop();
-      signal.addEventListener('abort', () => resolveStop(), { once: true });
-    });
+    await untilStopped(ctx.io.signal);
     await server.close();
     logger.flush();
     return ExitCode.OK;

@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { extname } from 'node:path';
+import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 
@@ -36,7 +36,7 @@ export function loadAssets(dir = PUBLIC_DIR): Map<string, Asset> {
   for (const name of readdirSync(dir)) {
     const contentType = TYPES[extname(name)];
     if (!contentType) continue;
-    const body = readFileSync(new URL(name, `file://${dir.endsWith('/') ? dir : `${dir}/`}`));
+    const body = readFileSync(join(dir, name));
     assets.set(name, { body, gzipped: gzipSync(body, { level: 9 }), contentType, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"` });
   }
   return assets;

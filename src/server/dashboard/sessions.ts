@@ -138,8 +138,7 @@ export function sessionCookie(value: string, maxAgeMs: number, secure: boolean):
   return parts.join('; ');
 }
 
-/** The API-key-shaped record a session caller carries (handlers record `key.name` as who acted). */
-export function sessionKeyRecord(session: Session, key?: ApiKeyRecord): ApiKeyRecord {
-  if (key) return key;
+/** The API-key-shaped record of a local (`ascend ui`) session: handlers record `key.name` as who acted. */
+export function localKeyRecord(session: Session): ApiKeyRecord {
   return { keyId: 'local', name: session.name, role: session.role, org: session.org, secretHash: '', requireSigning: false, createdAt: new Date(0).toISOString(), createdBy: 'ascend ui' };
 }
