@@ -1,7 +1,8 @@
 /**
  * `npm run bench:server`: `ascend serve` (SQLite, group commit: each answer after its commit; one process) against a bare
  * Fastify JSON endpoint, both child processes on this machine, measured in the same run:
- * - throughput and latency at 50 connections (autocannon): evaluate vs the bare endpoint;
+ * - throughput and latency at 50 connections (autocannon): evaluate vs the bare endpoint, and
+ *   evaluate on a server whose SQLite store is in memory (what is left when the disk is free);
  * - the client-observed round trip of one evaluate (`AscendClient.evaluateAction` over HTTP:
  *   validation, redaction, digest, fetch, response validation) vs a bare `fetch` to the bare
  *   endpoint with the same body, taking turns in blocks.
@@ -82,22 +83,33 @@ export async function benchServer(): Promise<void> {
 
     const bare = await start([path.join(ROOT, 'bench/fixtures/bare-fastify.ts')], dir);
     const ascend = await start([path.join(ROOT, 'src/cli/main.ts'), 'serve', '--db', `sqlite:${dbPath}`, '--policy', 'policy.yaml', '--port', '0'], dir);
+    fs.writeFileSync(path.join(dir, 'key.json'), JSON.stringify(key.record));
+    const inMemory = await start([path.join(ROOT, 'bench/fixtures/memory-store-serve.ts'), 'policy.yaml', 'key.json'], dir);
     try {
-      // Warm both up, then load one at a time.
+      const auth = { authorization: `Bearer ${key.apiKey}` };
+      // Warm each up, then load one at a time.
       await autocannon({ url: `${bare.url}/bare`, method: 'POST', body: evaluateBody, headers: { 'content-type': 'application/json' }, connections: 10, duration: 1 });
-      await autocannon({ url: `${ascend.url}/v1/actions/evaluate`, method: 'POST', body: evaluateBody, headers: { 'content-type': 'application/json', authorization: `Bearer ${key.apiKey}` }, connections: 10, duration: 1 });
+      await autocannon({ url: `${ascend.url}/v1/actions/evaluate`, method: 'POST', body: evaluateBody, headers: { 'content-type': 'application/json', ...auth }, connections: 10, duration: 1 });
+      await autocannon({ url: `${inMemory.url}/v1/actions/evaluate`, method: 'POST', body: evaluateBody, headers: { 'content-type': 'application/json', ...auth }, connections: 10, duration: 1 });
       const bareLoad = await load(`${bare.url}/bare`, evaluateBody, {});
-      const evalLoad = await load(`${ascend.url}/v1/actions/evaluate`, evaluateBody, { authorization: `Bearer ${key.apiKey}` });
-      if (evalLoad.non2xx > 0 || evalLoad.errors > 0) throw new Error(`evaluate load had ${evalLoad.non2xx} non-2xx answers and ${evalLoad.errors} errors`);
+      const evalLoad = await load(`${ascend.url}/v1/actions/evaluate`, evaluateBody, auth);
+      const memLoad = await load(`${inMemory.url}/v1/actions/evaluate`, evaluateBody, auth);
+      for (const [name, r] of [['evaluate', evalLoad], ['in-memory evaluate', memLoad]] as const) {
+        if (r.non2xx > 0 || r.errors > 0) throw new Error(`${name} load had ${r.non2xx} non-2xx answers and ${r.errors} errors`);
+      }
       const ratio = evalLoad.requests.average / bareLoad.requests.average;
+      const memRatio = memLoad.requests.average / bareLoad.requests.average;
       const verdict = (ok: boolean): string => (ok ? 'OK' : 'MISSED');
+      const row = (label: string, r: autocannon.Result): string =>
+        `  ${label.padEnd(34)} ${r.requests.average.toFixed(0).padStart(7)} req/s   p50 ${r.latency.p50} ms   p99 ${r.latency.p99} ms`;
       console.log(`Throughput at ${CONNECTIONS} connections, ${DURATION_S} s each (autocannon)`);
-      console.log(`  bare Fastify JSON endpoint   ${bareLoad.requests.average.toFixed(0).padStart(7)} req/s   p50 ${bareLoad.latency.p50} ms   p99 ${bareLoad.latency.p99} ms`);
+      console.log(row('bare Fastify JSON endpoint', bareLoad));
       console.log(
-        `  ascend evaluate (group)      ${evalLoad.requests.average.toFixed(0).padStart(7)} req/s   p50 ${evalLoad.latency.p50} ms   p99 ${evalLoad.latency.p99} ms` +
+        row('ascend evaluate (group commit)', evalLoad) +
           `   ${(ratio * 100).toFixed(0)}% of bare (budget ≥ 50%: ${verdict(ratio >= 0.5)}), p99 budget ≤ 10 ms: ${verdict(evalLoad.latency.p99 <= 10)}` +
           `, ≥ 10,000/s: ${verdict(evalLoad.requests.average >= 10_000)}`,
       );
+      console.log(row('  the same, store in memory', memLoad) + `   ${(memRatio * 100).toFixed(0)}% of bare: what evaluate costs when commits cost no file I/O`);
       console.log();
 
       const client = new AscendClient({ agentId: 'bench-agent', apiUrl: ascend.url, apiKey: key.apiKey, logLevel: 'warn', dataDir: path.join(dir, 'client') });
@@ -146,6 +158,7 @@ export async function benchServer(): Promise<void> {
     } finally {
       await stop(bare.child);
       await stop(ascend.child);
+      await stop(inMemory.child);
     }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

@@ -12,7 +12,8 @@ import { createHash } from 'node:crypto';
 import { BaseCallbackHandler } from '@langchain/core/callbacks/base';
 import type { Serialized } from '@langchain/core/load/serializable';
 import { ToolMessage } from '@langchain/core/messages';
-import { DynamicStructuredTool, type StructuredToolInterface } from '@langchain/core/tools';
+import type { RunnableToolLike } from '@langchain/core/runnables';
+import { DynamicStructuredTool, isStructuredTool, type StructuredTool, type StructuredToolInterface } from '@langchain/core/tools';
 import type { ToolCall } from '@langchain/core/messages/tool';
 import { interrupt } from '@langchain/langgraph';
 import { createMiddleware } from 'langchain';
@@ -33,6 +34,11 @@ function outputText(result: unknown): unknown {
   return result;
 }
 
+/** The content of a `content_and_artifact` tool's `[content, artifact]` result. */
+function contentOfPair(result: unknown): unknown {
+  return outputText(Array.isArray(result) ? result[0] : result);
+}
+
 /** The answer for a call that did not run, or whose tool failed. */
 function errorAnswer(text: string, toolCall: ToolCall | undefined, name: string): ToolMessage | string {
   return toolCall?.id ? new ToolMessage({ content: text, tool_call_id: toolCall.id, name, status: 'error' }) : text;
@@ -48,9 +54,10 @@ async function governed<T>(
   signal: AbortSignal | undefined,
   run: () => Promise<T>,
   decided?: DecisionResult,
+  summarize: (result: unknown) => unknown = outputText,
 ): Promise<T | ToolMessage | string> {
   const call = governedCall(toolActionType(name), args as Record<string, unknown>, options, signal);
-  call.summarize = outputText;
+  call.summarize = summarize;
   if (decided) call.decided = decided;
   try {
     return await client.govern(call, run);
@@ -64,14 +71,59 @@ async function governed<T>(
   }
 }
 
+/** The part of LangChain's StructuredTool that runs the tool, after its schema parsed the arguments. */
+interface ToolBody {
+  _call(args: unknown, runManager: unknown, config?: ToolRunConfig): Promise<unknown>;
+  responseFormat?: string;
+}
+
+/** What LangChain passes `_call`: the run's config, with the ToolCall when invoked with one. */
+interface ToolRunConfig {
+  toolCall?: ToolCall;
+  signal?: AbortSignal;
+}
+
+/** Any tool an agent can be given: a StructuredTool, another StructuredToolInterface, or a runnable made into a tool. */
+export type GovernableTool = StructuredToolInterface | RunnableToolLike;
+
+function hasToolBody(tool: GovernableTool): tool is StructuredTool & ToolBody {
+  return isStructuredTool(tool) && typeof (tool as Partial<ToolBody>)._call === 'function';
+}
+
 /**
- * The same tool — name, description and schema — whose every call is governed. Invoked with a
- * ToolCall (as agents do) it answers a ToolMessage; with plain arguments, the tool's output.
+ * The same tool — name, description, schema, class — whose every call is governed. Invoked with
+ * a ToolCall (as agents do) it answers a ToolMessage; with plain arguments, the tool's output.
+ *
+ * A LangChain `StructuredTool` (what `tool()` and `DynamicStructuredTool` make) is governed
+ * inside its own pipeline: LangChain parses the arguments with the tool's schema and runs its
+ * callbacks once, and governance wraps only the step that runs the tool, with the parsed
+ * arguments. The result inherits from the tool, so everything else about it is the tool's own.
+ * Any other tool (another `StructuredToolInterface`, a runnable's `asTool()`) is wrapped in a
+ * `DynamicStructuredTool` with its name, description and schema that invokes it.
  */
-export function governTool<T extends StructuredToolInterface>(tool: T, client: GovernsCalls, options: GovernToolOptions = {}): DynamicStructuredTool {
+export function governTool<T extends StructuredTool>(tool: T, client: GovernsCalls, options?: GovernToolOptions): T;
+export function governTool(tool: GovernableTool, client: GovernsCalls, options?: GovernToolOptions): StructuredToolInterface;
+export function governTool(tool: GovernableTool, client: GovernsCalls, options: GovernToolOptions = {}): StructuredToolInterface {
+  if (!hasToolBody(tool)) return wrapByInvoke(tool, client, options);
+  const body = tool._call;
+  const governedTool = Object.create(tool) as StructuredTool & ToolBody;
+  governedTool._call = async function governedCallOf(this: ToolBody, args, runManager, config) {
+    const pairs = this.responseFormat === 'content_and_artifact';
+    const run = (): Promise<unknown> => body.call(this, args, runManager, config);
+    // The audit keeps the content the model reads, not the artifact beside it.
+    const answer = await governed(client, tool.name, args, options, config?.toolCall, config?.signal, run, undefined, pairs ? contentOfPair : outputText);
+    // A call that did not run has no artifact; LangChain still wants the pair.
+    const refused = typeof answer === 'string' || answer instanceof ToolMessage;
+    return refused && pairs ? [answer, undefined] : answer;
+  };
+  return governedTool;
+}
+
+/** Any other tool: a DynamicStructuredTool with its schema that invokes it governed. */
+function wrapByInvoke(tool: GovernableTool, client: GovernsCalls, options: GovernToolOptions): DynamicStructuredTool {
   return new DynamicStructuredTool({
     name: tool.name,
-    description: tool.description,
+    description: tool.description ?? '',
     schema: tool.schema as never,
     // The wrapper gets parsed arguments; the inner tool is given the raw call so its own schema
     // (and transforms) see what the model sent.
@@ -85,12 +137,19 @@ export function governTool<T extends StructuredToolInterface>(tool: T, client: G
 }
 
 /** Govern a list of tools; `perTool` overrides `options` by tool name. */
+export function governTools<T extends StructuredTool>(tools: readonly T[], client: GovernsCalls, options?: GovernToolOptions, perTool?: Record<string, GovernToolOptions>): T[];
 export function governTools(
-  tools: readonly StructuredToolInterface[],
+  tools: readonly GovernableTool[],
+  client: GovernsCalls,
+  options?: GovernToolOptions,
+  perTool?: Record<string, GovernToolOptions>,
+): StructuredToolInterface[];
+export function governTools(
+  tools: readonly GovernableTool[],
   client: GovernsCalls,
   options: GovernToolOptions = {},
   perTool: Record<string, GovernToolOptions> = {},
-): DynamicStructuredTool[] {
+): StructuredToolInterface[] {
   return tools.map((t) => governTool(t, client, { ...options, ...perTool[t.name] }));
 }
 

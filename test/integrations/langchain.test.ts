@@ -6,7 +6,8 @@
 import path from 'node:path';
 import { AIMessage, HumanMessage, ToolMessage } from '@langchain/core/messages';
 import { fakeModel } from '@langchain/core/testing';
-import { tool } from '@langchain/core/tools';
+import { RunnableLambda } from '@langchain/core/runnables';
+import { DynamicStructuredTool, tool } from '@langchain/core/tools';
 import { Command, MemorySaver } from '@langchain/langgraph';
 import { createAgent } from 'langchain';
 import { z } from 'zod';
@@ -135,6 +136,71 @@ describe('LangChain createAgent', () => {
     expect(governed.name).toBe('sql');
     expect(governed.description).toBe('Run SQL');
     expect(governed.schema).toBe(original.schema);
+  });
+});
+
+describe('governTool runs inside the tool\'s own LangChain pipeline', () => {
+  it('keeps the tool\'s class; the schema parses each call once and governance sees the parsed arguments', async () => {
+    const c = client();
+    const effects: string[] = [];
+    let parses = 0;
+    const trimmed = tool(async ({ sql }: { sql: string }) => (effects.push(sql), `ran ${sql}`), {
+      name: 'sql',
+      description: 'Run SQL',
+      schema: z.object({ sql: z.string().transform((v) => ((parses += 1), v.trim())) }),
+    });
+    const governed = governTool(trimmed, c, { actionType: byStatement });
+    expect(governed).toBeInstanceOf(DynamicStructuredTool);
+    expect(governed).not.toBe(trimmed);
+
+    const answer = await governed.invoke({ type: 'tool_call', id: 'c1', name: 'sql', args: { sql: '  select 1  ' } });
+    expect(answer).toBeInstanceOf(ToolMessage);
+    expect((answer as ToolMessage).content).toBe('ran select 1');
+    expect(parses).toBe(1);
+    expect(effects).toEqual(['select 1']);
+
+    const refused = await governed.invoke({ type: 'tool_call', id: 'c2', name: 'sql', args: { sql: ' drop table t ' } });
+    expect((refused as ToolMessage).status).toBe('error');
+    expect(String((refused as ToolMessage).content)).toContain('Dropping tables');
+    expect(effects).toEqual(['select 1']);
+
+    const decisions = (await audit(c)).filter((e) => e.type === 'action.evaluated').map((e) => e.data);
+    expect(decisions.map((d) => (d.parameters as { sql: string }).sql)).toEqual(['select 1', 'drop table t']);
+  });
+
+  it('a content_and_artifact tool keeps its artifact; the audit records the content, and a refusal is still an answer', async () => {
+    const c = client();
+    let runs = 0;
+    const report = tool(async ({ sql }: { sql: string }) => ((runs += 1), [`3 rows for ${sql}`, { rows: [1, 2, 3], secretBlob: 'x'.repeat(64) }]), {
+      name: 'sql',
+      description: 'Run SQL',
+      schema: z.object({ sql: z.string() }),
+      responseFormat: 'content_and_artifact',
+    });
+    const governed = governTool(report, c, { actionType: byStatement });
+    const answer = (await governed.invoke({ type: 'tool_call', id: 'r1', name: 'sql', args: { sql: 'select *' } })) as ToolMessage;
+    expect(answer.content).toBe('3 rows for select *');
+    expect(answer.artifact).toEqual({ rows: [1, 2, 3], secretBlob: 'x'.repeat(64) });
+    const refused = (await governed.invoke({ type: 'tool_call', id: 'r2', name: 'sql', args: { sql: 'drop table t' } })) as ToolMessage;
+    expect(refused.status).toBe('error');
+    expect(runs).toBe(1);
+    const completed = (await audit(c)).find((e) => e.type === 'action.completed');
+    expect(completed!.data.result).toBe('3 rows for select *');
+  });
+
+  it('a tool that is not a StructuredTool (a runnable made into a tool) is governed by invoking it', async () => {
+    const c = client();
+    const effects: string[] = [];
+    const echo = RunnableLambda.from(async ({ sql }: { sql: string }) => (effects.push(sql), `ran ${sql}`)).asTool({
+      name: 'sql',
+      description: 'Run SQL',
+      schema: z.object({ sql: z.string() }),
+    });
+    const governed = governTool(echo, c, { actionType: byStatement });
+    expect(await governed.invoke({ sql: 'select 2' })).toBe('ran select 2');
+    expect(String(await governed.invoke({ sql: 'drop table t' }))).toContain('Dropping tables');
+    expect(effects).toEqual(['select 2']);
+    expect((await audit(c)).filter((e) => e.type === 'action.evaluated').map((e) => e.data.decision)).toEqual(['allowed', 'denied']);
   });
 });
 
