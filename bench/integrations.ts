@@ -3,7 +3,9 @@
  * `govern()` costs, measured in the same run (round-robin, see `raceAsync`), `batched`
  * durability, the 20-rule policy. For each framework: its bare tool call, and the same tool
  * governed; the adapter's overhead is the difference. Budget (issue 4): each adapter's overhead
- * ≤ 2× the core's.
+ * ≤ 2× the core's. One more row runs a bare LangChain invoke and a core govern() back to back in
+ * one operation: what the core costs when it takes turns with LangChain's code on the CPU, so the
+ * LangChain adapter's own share can be told apart.
  *
  *   npx tsx bench/integrations.ts
  */
@@ -48,6 +50,13 @@ export async function benchIntegrations(): Promise<BenchResult & { ratios: Recor
       { label: 'AI SDK tool, governed', op: () => aiGoverned.execute!(PARAMS, aiOptions) },
       { label: 'LangChain tool, bare invoke', op: () => lc.invoke(PARAMS) },
       { label: 'LangChain tool, governed', op: () => lcGoverned.invoke(PARAMS) },
+      {
+        label: 'bare invoke, then core govern()',
+        op: async () => {
+          await lc.invoke(PARAMS);
+          return client.govern({ actionType: 'database.query', resource: 'production_db', parameters: PARAMS }, run);
+        },
+      },
       { label: 'MCP handler, bare', op: () => mcp(PARAMS, {}) },
       { label: 'MCP handler, governed', op: () => mcpGoverned(PARAMS, {}) },
     ];
@@ -69,6 +78,11 @@ export async function benchIntegrations(): Promise<BenchResult & { ratios: Recor
         if (r.label === 'AI SDK tool, governed') row.note = note('AI SDK', r.label, 'AI SDK tool, bare execute');
         if (r.label === 'LangChain tool, governed') row.note = note('LangChain', r.label, 'LangChain tool, bare invoke');
         if (r.label === 'MCP handler, governed') row.note = note('MCP', r.label, 'MCP handler, bare');
+        if (r.label === 'bare invoke, then core govern()') {
+          const together = p50(r.label) - p50('LangChain tool, bare invoke');
+          const adapter = p50('LangChain tool, governed') - p50(r.label);
+          row.note = `govern() costs +${together.toFixed(1)} µs right after a LangChain invoke (alone: +${core.toFixed(1)}); the adapter adds ${adapter.toFixed(1)} µs to that`;
+        }
         return row;
       }),
       ratios,
