@@ -4,9 +4,9 @@
  * organisation apply, as for any client: an approver key approves, an agent key cannot.
  */
 import { z } from 'zod';
-import { NotFoundError, ValidationError } from '../errors.js';
+import { ValidationError } from '../errors.js';
 import type { ApprovalDecision, ApprovalFilter, AuditQuery, Store } from '../store/store.js';
-import { HttpTransport } from '../transport/http.js';
+import { HttpTransport, undefinedIfNotFound } from '../transport/http.js';
 import type { AgentRecord, ApiKeyRecord, ApprovalRecord, AuditEvent, AuditVerification, GrantRecord } from '../types.js';
 import { AgentRecordSchema, ApprovalRecordSchema, AuditEventSchema, AuditVerificationSchema, GrantRecordSchema } from '../wire.js';
 
@@ -26,14 +26,6 @@ export class RemoteStore implements Store {
     this.http = new HttpTransport({ ...options, maxRetries: 2 });
   }
 
-  private async orUndefined<T>(pending: Promise<T>): Promise<T | undefined> {
-    try {
-      return await pending;
-    } catch (err) {
-      if (err instanceof NotFoundError) return undefined;
-      throw err;
-    }
-  }
 
   async listAgents(): Promise<AgentRecord[]> {
     const answer = await this.http.call('GET', '/v1/agents', undefined, z.object({ agents: z.array(AgentRecordSchema) }), true);
@@ -41,7 +33,7 @@ export class RemoteStore implements Store {
   }
 
   async getAgent(agentId: string): Promise<AgentRecord | undefined> {
-    return (await this.orUndefined(this.http.call('GET', `/v1/agents/${encodeURIComponent(agentId)}`, undefined, AgentRecordSchema, true))) as AgentRecord | undefined;
+    return (await undefinedIfNotFound(this.http.call('GET', `/v1/agents/${encodeURIComponent(agentId)}`, undefined, AgentRecordSchema, true))) as AgentRecord | undefined;
   }
 
   async setAgentBlocked(agentId: string, blocked: boolean, reason: string): Promise<AgentRecord> {
@@ -59,7 +51,7 @@ export class RemoteStore implements Store {
   }
 
   async getApproval(approvalId: string): Promise<ApprovalRecord | undefined> {
-    return (await this.orUndefined(this.http.call('GET', `/v1/approvals/${encodeURIComponent(approvalId)}`, undefined, ApprovalRecordSchema, true))) as
+    return (await undefinedIfNotFound(this.http.call('GET', `/v1/approvals/${encodeURIComponent(approvalId)}`, undefined, ApprovalRecordSchema, true))) as
       | ApprovalRecord
       | undefined;
   }

@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import pg from 'pg';
-import { ValidationError } from '../errors.js';
+import { invalid } from './records.js';
 
 /** Schema used when none is given. */
 export const DEFAULT_PG_SCHEMA = 'ascend';
@@ -69,10 +69,6 @@ export function describeTarget(url: string, schema: string): string {
   }
 }
 
-/** A ValidationError naming `field`. */
-export function invalid(field: string, message: string): ValidationError {
-  return new ValidationError(`${field} ${message}`, [{ path: field, message }]);
-}
 
 /** A numeric option: `fallback` when absent; ValidationError when negative, not finite, or 0 where not allowed. */
 export function positive(value: number | undefined, fallback: number, name: string, allowZero: boolean): number {

@@ -19,26 +19,28 @@ import type { FlushReport, WriteQueue } from './batch.js';
 import { isForeignKeyViolation, isUniqueViolation, toPgStoreError } from './postgres-errors.js';
 import { migratePostgres } from './postgres-migrations.js';
 import { PgReader } from './postgres-reads.js';
-import { DEFAULT_PG_SCHEMA, describeTarget, invalid, PG_TYPES, type PgSchema, pgSchema, positive } from './postgres-schema.js';
+import { DEFAULT_PG_SCHEMA, describeTarget, PG_TYPES, type PgSchema, pgSchema, positive } from './postgres-schema.js';
 import { PG_CONSTRAINTS, type PgStatements, pgStatements } from './postgres-statements.js';
 import { checkout, type PgWriteTx } from './postgres-tx.js';
 import { PgChangeListener } from './postgres-watch.js';
 import { appendDecision, appendOutcome, duplicateAction, duplicateOutcome, PgWriter } from './postgres-writer.js';
 import {
   actionJson,
-  type AgentRow,
   agentFromRow,
+  type AgentRow,
   apiKeyFromRow,
   type ApiKeyRow,
-  approvalInsertParams,
-  approvalRequestedEvent,
   approvalFromRow,
+  approvalInsertParams,
   approvalJson,
+  approvalRequestedEvent,
   type ApprovalRow,
+  checkApprovalDecision,
   grantForApproval,
   grantFromRow,
   grantJson,
   type GrantRow,
+  invalid,
   isoUtc,
   json,
   outcomeJson,
@@ -384,13 +386,7 @@ export class PostgresStore implements Store {
     return this.guard('decideApproval', async () => {
       const now = isoUtc(decision.now, 'now');
       const { approvalId, status, decidedBy, channel } = decision;
-      if (status !== 'approved' && status !== 'rejected') throw invalid('status', "must be 'approved' or 'rejected'");
-      if (decision.grantMinutes !== undefined) {
-        if (status !== 'approved') throw invalid('grantMinutes', 'a grant can only come with an approval');
-        if (!(decision.grantMinutes > 0) || !Number.isFinite(decision.grantMinutes)) {
-          throw invalid('grantMinutes', 'must be a positive number of minutes');
-        }
-      }
+      checkApprovalDecision(decision);
       const outcome = await this.writer.write(async (tx): Promise<ApprovalRecord | ConflictError> => {
         const row = await this.approvalRow(tx, approvalId);
         if (row.status !== 'pending') {

@@ -17,6 +17,7 @@ import type {
 } from '../types.js';
 import { arrayWriter, canonicalJsonFast, objectWriter } from '../canonical-fast.js';
 import type { NewAuditEvent, StoredAuditRow } from './audit-chain.js';
+import type { ApprovalDecision } from './store.js';
 
 // Serialisation ---------------------------------------------------------------------------------
 // Fixed-shape writers (keys sorted and quoted once) produce canonicalJson of each record's
@@ -325,4 +326,21 @@ export function approvalRequestedEvent(approval: ApprovalRecord, requestedAt: st
     approvalId: approval.approvalId,
     actor: approval.agentId,
   };
+}
+
+/** A ValidationError naming `field`. */
+export function invalid(field: string, message: string): ValidationError {
+  return new ValidationError(`${field} ${message}`, [{ path: field, message }]);
+}
+
+/** What every store refuses in a decision before reading anything: a status that is not a verdict, a grant without an approval or of no positive length. */
+export function checkApprovalDecision(decision: ApprovalDecision): void {
+  const { status } = decision;
+  if (status !== 'approved' && status !== 'rejected') throw invalid('status', "must be 'approved' or 'rejected'");
+  if (decision.grantMinutes !== undefined) {
+    if (status !== 'approved') throw invalid('grantMinutes', 'a grant can only come with an approval');
+    if (!(decision.grantMinutes > 0) || !Number.isFinite(decision.grantMinutes)) {
+      throw invalid('grantMinutes', 'must be a positive number of minutes');
+    }
+  }
 }

@@ -18,7 +18,7 @@ import fs from 'node:fs';
 import nodePath from 'node:path';
 import { performance } from 'node:perf_hooks';
 import Database from 'better-sqlite3';
-import { AscendError, ConflictError, NotFoundError, StaleDecisionError, StoreError, ValidationError } from '../errors.js';
+import { AscendError, ConflictError, NotFoundError, StaleDecisionError, StoreError } from '../errors.js';
 import type {
   ActionRecord,
   AgentRecord,
@@ -43,11 +43,13 @@ import {
   approvalFromRow,
   approvalInsertParams,
   approvalRequestedEvent,
+  checkApprovalDecision,
   approvalJson,
   auditEventFromRow,
   grantForApproval,
   grantFromRow,
   grantJson,
+  invalid,
   isoUtc,
   json,
   outcomeJson,
@@ -440,13 +442,7 @@ export class SqliteStore implements Store {
     return this.guard('decideApproval', () => {
       const now = isoUtc(decision.now, 'now');
       const { approvalId, status, decidedBy, channel } = decision;
-      if (status !== 'approved' && status !== 'rejected') throw invalid('status', "must be 'approved' or 'rejected'");
-      if (decision.grantMinutes !== undefined) {
-        if (status !== 'approved') throw invalid('grantMinutes', 'a grant can only come with an approval');
-        if (!(decision.grantMinutes > 0) || !Number.isFinite(decision.grantMinutes)) {
-          throw invalid('grantMinutes', 'must be a positive number of minutes');
-        }
-      }
+      checkApprovalDecision(decision);
       const outcome = this.write((): ApprovalRecord | ConflictError => {
         const row = this.mustGet(this.stmt.getApproval.get(approvalId), 'approval', approvalId);
         if (row.status !== 'pending') {
@@ -1033,10 +1029,6 @@ function duplicateAction(actionId: string): ConflictError {
 
 function duplicateOutcome(actionId: string): ConflictError {
   return new ConflictError(`Action "${actionId}" already has an outcome`, { actionId });
-}
-
-function invalid(field: string, message: string): ValidationError {
-  return new ValidationError(`${field} ${message}`, [{ path: field, message }]);
 }
 
 function asStoreError(err: AscendError): StoreError {

@@ -131,21 +131,21 @@ export class HttpTransport implements Transport {
   }
 
   async getAction(actionId: string): Promise<ActionRecord | undefined> {
-    const found = await this.orUndefined(
+    const found = await undefinedIfNotFound(
       this.request({ method: 'GET', path: `/v1/actions/${encodeURIComponent(actionId)}`, response: ActionWithOutcomeSchema, retrySafe: true }),
     );
     return found?.action as ActionRecord | undefined;
   }
 
   getApproval(approvalId: string): Promise<ApprovalRecord | undefined> {
-    return this.orUndefined(
+    return undefinedIfNotFound(
       this.request({ method: 'GET', path: `/v1/approvals/${encodeURIComponent(approvalId)}`, response: ApprovalRecordSchema, retrySafe: true }),
     );
   }
 
   awaitApproval(approvalId: string, maxWaitMs: number, signal?: AbortSignal): Promise<ApprovalRecord | undefined> {
     const waitMs = Math.max(0, Math.floor(maxWaitMs));
-    return this.orUndefined(
+    return undefinedIfNotFound(
       this.request({
         method: 'GET',
         path: `/v1/approvals/${encodeURIComponent(approvalId)}/wait?timeoutMs=${waitMs}`,
@@ -201,14 +201,6 @@ export class HttpTransport implements Transport {
     this.http.close();
   }
 
-  private async orUndefined<T>(pending: Promise<T>): Promise<T | undefined> {
-    try {
-      return await pending;
-    } catch (err) {
-      if (err instanceof NotFoundError) return undefined;
-      throw err;
-    }
-  }
 
   /**
    * Any route of the API, under the same deadline, retries, breaker, signing and error mapping
@@ -324,4 +316,14 @@ function unreadableAnswer(request: EvaluationRequest, actionId: string, reason: 
     conditions: ['unrecognised_answer'],
     decidedAt: new Date().toISOString(),
   };
+}
+
+/** `pending`'s value, or undefined when the server answered 404 (NotFoundError). */
+export async function undefinedIfNotFound<T>(pending: Promise<T>): Promise<T | undefined> {
+  try {
+    return await pending;
+  } catch (err) {
+    if (err instanceof NotFoundError) return undefined;
+    throw err;
+  }
 }

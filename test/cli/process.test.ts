@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { defaultDbPath } from '../../src/store/sqlite.js';
 import { BROKEN_POLICY_YAML, REPO_ROOT, collect, openTestStore, runProcess, seedPendingApproval, spawnCli, TEST_POLICY_YAML, makeTempDir } from './helpers.js';
+import { eventually } from '../helpers.js';
 
 let dir: string;
 let cleanup: () => void;
@@ -146,10 +147,10 @@ describe('ascend (real process)', () => {
     let stdout = '';
     child.stdout!.on('data', (chunk: Buffer | string) => (stdout += String(chunk)));
     try {
-      await waitFor(() => stdout.includes(first.approval.approvalId), 20_000);
+      await eventually(() => stdout.includes(first.approval.approvalId), 20_000);
       const second = await seedPendingApproval(store, { agentId: 'agent-002' });
       const createdAtMs = Date.now();
-      await waitFor(() => stdout.includes(second.approval.approvalId), 5_000);
+      await eventually(() => stdout.includes(second.approval.approvalId), 5_000);
       expect(Date.now() - createdAtMs).toBeLessThan(1_000);
       const lines = stdout.trim().split('\n').map((line) => JSON.parse(line) as { approvalId: string; status: string; agentId: string });
       expect(lines.map((l) => l.approvalId)).toEqual([first.approval.approvalId, second.approval.approvalId]);
@@ -163,11 +164,3 @@ describe('ascend (real process)', () => {
     expect(result.stderr).toBe('');
   });
 });
-
-async function waitFor(condition: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}

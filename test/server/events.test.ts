@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callDigest } from '../../src/canonical.js';
 import { api, disposeServer, startServerProcess, type ServerProcess } from './helpers.js';
+import { eventually } from '../helpers.js';
 
 let server: ServerProcess;
 beforeAll(async () => {
@@ -49,16 +50,6 @@ async function follow(key: string, headers: Record<string, string> = {}, query =
   return { events, close: () => controller.abort(), status: response.status };
 }
 
-async function waitFor<T>(fn: () => T | undefined, ms = 3000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 function evaluate(key: Parameters<typeof api>[3], agentId: string, actionType: string, parameters: Record<string, unknown>) {
   return api(server, 'POST', '/v1/actions/evaluate', key, { agentId, actionType, parameters, digest: callDigest({ agentId, actionType, resource: '', parameters }) });
 }
@@ -71,10 +62,10 @@ describe('/v1/events', () => {
     await evaluate(server.keys.otherAgent, 'theirs', 'payments.transfer', { amount: 5000 });
     const sentAt = Date.now();
     const d = await evaluate(server.keys.agent, 'ours', 'payments.transfer', { amount: 5000 });
-    const requested = await waitFor(() => stream.events.find((e) => e.event === 'approval.requested' && e.data.approvalId === d.body.approvalRequestId));
+    const requested = await eventually(() => stream.events.find((e) => e.event === 'approval.requested' && e.data.approvalId === d.body.approvalRequestId), 3000, 5);
     expect(requested.at - sentAt).toBeLessThan(250);
     await api(server, 'POST', `/v1/approvals/${d.body.approvalRequestId}/approve`, server.keys.approver, {});
-    await waitFor(() => stream.events.find((e) => e.event === 'approval.approved'));
+    await eventually(() => stream.events.find((e) => e.event === 'approval.approved'), 3000, 5);
     expect(stream.events.some((e) => String(e.data.agentId).includes('theirs'))).toBe(false);
     stream.close();
   });
@@ -83,11 +74,11 @@ describe('/v1/events', () => {
     const first = await follow(server.keys.approver.apiKey);
     await new Promise((r) => setTimeout(r, 100));
     await evaluate(server.keys.agent, 'resumer', 'db.query', { sql: 'select 1' });
-    const seen = await waitFor(() => first.events.find((e) => e.data.agentId === 'resumer'));
+    const seen = await eventually(() => first.events.find((e) => e.data.agentId === 'resumer'), 3000, 5);
     first.close();
     await evaluate(server.keys.agent, 'resumer', 'db.query', { sql: 'select 2' }); // while disconnected
     const second = await follow(server.keys.approver.apiKey, { 'last-event-id': seen.id! });
-    const missed = await waitFor(() => second.events.find((e) => e.data.agentId === 'resumer' && e.data.data?.parameters?.sql === 'select 2'));
+    const missed = await eventually(() => second.events.find((e) => e.data.agentId === 'resumer' && e.data.data?.parameters?.sql === 'select 2'), 3000, 5);
     expect(Number(missed.id)).toBeGreaterThan(Number(seen.id));
     second.close();
   });

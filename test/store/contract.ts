@@ -6,8 +6,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { canonicalJson, sha256Hex } from '../../src/canonical.js';
 import { ConflictError, NotFoundError, StaleDecisionError, StoreError, ValidationError } from '../../src/errors.js';
 import type { Store } from '../../src/store/store.js';
-import type { AuditEvent, AuditEventType } from '../../src/types.js';
-import { at, makeAction, makeOutcome, makePending } from './records.js';
+import type { AuditEvent } from '../../src/types.js';
+import { at, eventTypes, makeAction, makeOutcome, makePending } from './records.js';
 
 const GENESIS = '0'.repeat(64);
 
@@ -28,10 +28,6 @@ export function expectedHash(e: AuditEvent): string {
         prevHash: rest.prevHash,
       }),
   );
-}
-
-function types(events: AuditEvent[]): AuditEventType[] {
-  return events.map((e) => e.type);
 }
 
 const agentInput = {
@@ -107,7 +103,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         await store.setAgentBlocked('agent-a', true, 'why', 'ops', at(1));
         await store.setAgentBlocked('agent-a', false, 'ok now', 'ops', at(2));
         const events = await store.readAudit({ agentId: 'agent-a' });
-        expect(types(events)).toEqual(['agent.registered', 'agent.blocked', 'agent.unblocked']);
+        expect(eventTypes(events)).toEqual(['agent.registered', 'agent.blocked', 'agent.unblocked']);
         expect(events[0]?.data).toMatchObject({ agentName: 'Agent A', capabilities: ['database.*'], metadata: { team: 'care', tier: 2 } });
         expect(events[1]).toMatchObject({ actor: 'ops', ts: at(1), data: { reason: 'why' } });
       });
@@ -134,7 +130,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         expect(await store.getOutcome(bad.actionId)).toEqual({ actionId: bad.actionId, status: 'failed', error: 'boom', durationMs: 7, recordedAt: at(1) });
         expect(await store.getOutcome('missing')).toBeUndefined();
         const events = await store.readAudit();
-        expect(types(events)).toEqual(['action.evaluated', 'action.evaluated', 'action.completed', 'action.failed']);
+        expect(eventTypes(events)).toEqual(['action.evaluated', 'action.evaluated', 'action.completed', 'action.failed']);
         expect(events[2]).toMatchObject({ actionId: ok.actionId, agentId: 'agent-a', actor: 'agent-a', data: { status: 'completed', result: { rows: 1 }, durationMs: 4 } });
         expect(events[3]?.data).toMatchObject({ status: 'failed', error: 'boom', durationMs: 7 });
       });
@@ -165,7 +161,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         await store.recordOutcome(makeOutcome(action.actionId));
         await expect(store.recordOutcome(makeOutcome(action.actionId))).rejects.toBeInstanceOf(ConflictError);
         await store.flush();
-        expect(types(await store.readAudit())).toEqual(['action.evaluated', 'action.completed']);
+        expect(eventTypes(await store.readAudit())).toEqual(['action.evaluated', 'action.completed']);
       });
 
       it('refuses an outcome for an unknown action', async () => {
@@ -201,7 +197,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         expect(await store.getApproval(approval.approvalId)).toEqual(approval);
         expect(await store.getApproval('missing')).toBeUndefined();
         const events = await store.readAudit();
-        expect(types(events)).toEqual(['action.evaluated', 'approval.requested']);
+        expect(eventTypes(events)).toEqual(['action.evaluated', 'approval.requested']);
         expect(events[1]).toMatchObject({ approvalId: approval.approvalId, actionId: action.actionId, data: { digest: approval.digest, expiresAt: approval.expiresAt } });
       });
 
@@ -245,7 +241,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         await store.recordDecision(action, approval);
         const decided = await store.decideApproval({ approvalId: approval.approvalId, status: 'rejected', decidedBy: 'bob', channel: 'cli', now: at(5) });
         expect(decided.status).toBe('rejected');
-        expect(types(await store.readAudit({ types: ['approval.rejected'] }))).toEqual(['approval.rejected']);
+        expect(eventTypes(await store.readAudit({ types: ['approval.rejected'] }))).toEqual(['approval.rejected']);
       });
 
       it('refuses to decide twice, and lets exactly one of two racing decisions win', async () => {
@@ -338,7 +334,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         await expect(store.recordDecision(second, undefined, { spendsApproval: approval.approvalId })).rejects.toBeInstanceOf(StaleDecisionError);
         expect(await store.getAction(second.actionId)).toBeUndefined();
         await store.flush();
-        expect(types(await store.readAudit({ types: ['approval.consumed', 'action.evaluated'] }))).toEqual([
+        expect(eventTypes(await store.readAudit({ types: ['approval.consumed', 'action.evaluated'] }))).toEqual([
           'action.evaluated',
           'approval.consumed',
           'action.evaluated',
@@ -384,7 +380,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           approvalId: approval.approvalId,
         });
         const events = await store.readAudit({ types: ['approval.approved', 'grant.created'] });
-        expect(types(events)).toEqual(['approval.approved', 'grant.created']);
+        expect(eventTypes(events)).toEqual(['approval.approved', 'grant.created']);
         expect(events[0]?.data).toMatchObject({ grantId: approval.grantId });
         expect(events[1]).toMatchObject({ agentId: 'agent-a', approvalId: approval.approvalId, data: { grantId: approval.grantId, expiresAt: at(910) } });
       });
@@ -474,7 +470,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         await store.recordDecision(makeAction({ actionType: 'db.query', decision: 'denied', createdAt: at(4) }));
         await store.flush();
         const transfers = await store.readAudit({ actionType: 'payments.transfer' });
-        expect(types(transfers)).toEqual(['action.evaluated', 'action.evaluated', 'action.evaluated', 'approval.requested']);
+        expect(eventTypes(transfers)).toEqual(['action.evaluated', 'action.evaluated', 'action.evaluated', 'approval.requested']);
         const denied = await store.readAudit({ decision: 'denied' });
         expect(denied.map((e) => e.data.actionType)).toEqual(['payments.transfer', 'db.query']);
         const deniedTransfers = await store.readAudit({ decision: 'denied', actionType: 'payments.transfer', newestFirst: true });
@@ -485,7 +481,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       it('chains every event: seq 1..n, prevHash links, hash per the definition', async () => {
         await populate();
         const events = await store.readAudit();
-        expect(types(events)).toEqual([
+        expect(eventTypes(events)).toEqual([
           'agent.registered',
           'action.evaluated',
           'action.completed',
@@ -517,16 +513,16 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         const all = await store.readAudit();
         expect((await store.readAudit({ afterSeq: 8 })).map((e) => e.seq)).toEqual([9, 10]);
         expect((await store.readAudit({ newestFirst: true, limit: 3 })).map((e) => e.seq)).toEqual([10, 9, 8]);
-        expect(types(await store.readAudit({ agentId: 'agent-b' }))).toEqual(['action.evaluated', 'agent.blocked']);
+        expect(eventTypes(await store.readAudit({ agentId: 'agent-b' }))).toEqual(['action.evaluated', 'agent.blocked']);
         const pendingActionId = all[3]?.actionId as string;
-        expect(types(await store.readAudit({ actionId: pendingActionId }))).toEqual([
+        expect(eventTypes(await store.readAudit({ actionId: pendingActionId }))).toEqual([
           'action.evaluated',
           'approval.requested',
           'approval.approved',
           'grant.created',
           'approval.consumed',
         ]);
-        expect(types(await store.readAudit({ actionId: all[1]?.actionId as string }))).toEqual(['action.evaluated', 'action.completed']);
+        expect(eventTypes(await store.readAudit({ actionId: all[1]?.actionId as string }))).toEqual(['action.evaluated', 'action.completed']);
         expect((await store.readAudit({ types: ['action.evaluated'] })).map((e) => e.seq)).toEqual([2, 4, 9]);
         expect((await store.readAudit({ types: ['agent.blocked'], agentId: 'agent-b' })).map((e) => e.seq)).toEqual([10]);
         expect(await store.readAudit({ types: [] })).toEqual([]);

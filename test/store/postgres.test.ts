@@ -9,10 +9,10 @@ import { type FlushReport, openPostgresStore, type PostgresStore } from '../../s
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import type { Store } from '../../src/store/store.js';
 import type { ApiKeyRecord, AuditEvent } from '../../src/types.js';
-import { tempDir } from '../helpers.js';
+import { eventually, tempDir } from '../helpers.js';
 import { storeContract } from './contract.js';
 import { adminClient, PG_URL, PgTestSchemas, withAdmin } from './pg-helpers.js';
-import { at, makeAction, makeOutcome, makePending } from './records.js';
+import { at, eventTypes, makeAction, makeOutcome, makePending, writeSome } from './records.js';
 
 const schemas = new PgTestSchemas();
 
@@ -32,35 +32,8 @@ afterEach(async () => {
   await schemas.closeStores();
 });
 
-async function writeSome(store: PostgresStore, count: number, agentId = 'agent-a'): Promise<string[]> {
-  const ids: string[] = [];
-  for (let i = 0; i < count; i++) {
-    const action = makeAction({ agentId, createdAt: at(i) });
-    await store.recordDecision(action);
-    await store.recordOutcome(makeOutcome(action.actionId, { recordedAt: at(i) }));
-    ids.push(action.actionId);
-  }
-  return ids;
-}
-
-function types(events: AuditEvent[]): string[] {
-  return events.map((e) => e.type);
-}
-
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-function waitFor(predicate: () => boolean, timeoutMs: number): Promise<number> {
-  const started = Date.now();
-  return new Promise((resolve, reject) => {
-    const tick = (): void => {
-      if (predicate()) return resolve(Date.now() - started);
-      if (Date.now() - started > timeoutMs) return reject(new Error(`condition not met within ${timeoutMs} ms`));
-      setTimeout(tick, 2);
-    };
-    tick();
-  });
 }
 
 /** The chain-lock key of a schema, computed independently of the store (sha256 → signed 64-bit). */
@@ -392,7 +365,7 @@ describe('PostgreSQL store: connection failures', () => {
     process.on('warning', onWarning);
     try {
       await terminate(store);
-      await waitFor(() => warnings.some((w) => /idle connection lost/.test(w)), 1000);
+      await eventually(() => warnings.some((w) => /idle connection lost/.test(w)), 1000, 2);
     } finally {
       process.off('warning', onWarning);
     }
@@ -437,7 +410,7 @@ describe('PostgreSQL store: watching (LISTEN/NOTIFY)', () => {
     calls = 0;
     const started = Date.now();
     await b.decideApproval({ approvalId: approval.approvalId, status: 'approved', decidedBy: 'alice', channel: 'dashboard', now: at(1) });
-    await waitFor(() => calls > 0, 250);
+    await eventually(() => calls > 0, 250, 2);
     expect(Date.now() - started).toBeLessThan(250);
     expect((await a.getApproval(approval.approvalId))?.status).toBe('approved');
     stop();
@@ -476,10 +449,10 @@ describe('PostgreSQL store: watching (LISTEN/NOTIFY)', () => {
         c.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN%'`, [`ascend-sdk ${schema}`]),
       );
       calls = 0;
-      await waitFor(() => calls > 0, 3000); // the reconnect's "you may have missed something"
+      await eventually(() => calls > 0, 3000, 2); // the reconnect's "you may have missed something"
       calls = 0;
       await b.setAgentBlocked('agent-a', true, 'after the reconnect', 'ops', at(1));
-      await waitFor(() => calls > 0, 250);
+      await eventually(() => calls > 0, 250, 2);
       expect(warnings.join('\n')).toMatch(/listening for changes failed/);
     } finally {
       process.off('warning', onWarning);
@@ -537,7 +510,7 @@ describe('PostgreSQL store: batched durability', () => {
     await batched.recordDecision(allowed);
     const { action, approval } = makePending({ createdAt: at(1) });
     await batched.recordDecision(action, approval);
-    expect(types(await other.readAudit())).toEqual(['action.evaluated', 'action.evaluated', 'approval.requested']);
+    expect(eventTypes(await other.readAudit())).toEqual(['action.evaluated', 'action.evaluated', 'approval.requested']);
     expect((await other.readAudit()).map((e) => e.actionId)).toEqual([allowed.actionId, action.actionId, action.actionId]);
   });
 

@@ -1,7 +1,8 @@
 /** Record builders for store tests: realistic defaults, overridable, times relative to T0. */
 import { randomUUID } from 'node:crypto';
 import { callDigest } from '../../src/canonical.js';
-import type { ActionRecord, ApprovalRecord, OutcomeRecord } from '../../src/types.js';
+import type { Store } from '../../src/store/store.js';
+import type { ActionRecord, ApprovalRecord, AuditEvent, AuditEventType, OutcomeRecord } from '../../src/types.js';
 
 /** The tests' epoch. */
 export const T0_MS = Date.parse('2026-03-01T12:00:00.000Z');
@@ -79,4 +80,21 @@ export function makePending(
 /** A completed outcome. */
 export function makeOutcome(actionId: string, overrides: Partial<OutcomeRecord> = {}): OutcomeRecord {
   return { actionId, status: 'completed', result: { rows: 1 }, durationMs: 4, recordedAt: at(1), ...overrides };
+}
+
+/** Record `count` allowed calls (decision + outcome, a second apart from T0) for `agentId`; their action ids. */
+export async function writeSome(store: Store, count: number, agentId = 'agent-a'): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const action = makeAction({ agentId, createdAt: at(i) });
+    await store.recordDecision(action);
+    await store.recordOutcome(makeOutcome(action.actionId, { recordedAt: at(i) }));
+    ids.push(action.actionId);
+  }
+  return ids;
+}
+
+/** The events' types, in order. */
+export function eventTypes(events: readonly AuditEvent[]): AuditEventType[] {
+  return events.map((e) => e.type);
 }

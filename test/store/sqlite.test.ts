@@ -7,11 +7,10 @@ import { ConflictError, StaleDecisionError, StoreError } from '../../src/errors.
 import { type FlushReport, HARD_LIMIT_FACTOR } from '../../src/store/batch.js';
 import { SCHEMA_VERSION } from '../../src/store/migrations.js';
 import { defaultDbPath, INDEX_AFTER_ACTIONS, openSqliteStore, type SqliteStore, type SqliteStoreOptions } from '../../src/store/sqlite.js';
-import type { AuditEvent } from '../../src/types.js';
-import { tempDir } from '../helpers.js';
+import { eventually, tempDir } from '../helpers.js';
 import { storeContract } from './contract.js';
 import { expectConsistent } from './integrity.js';
-import { at, makeAction, makeOutcome, makePending } from './records.js';
+import { at, eventTypes, makeAction, makeOutcome, makePending, writeSome } from './records.js';
 
 const dirs: string[] = [];
 function freshPath(): string {
@@ -41,33 +40,6 @@ afterEach(async () => {
 function raw(file: string): Database.Database {
   const db = new Database(file, { timeout: 5000 });
   return db;
-}
-
-async function writeSome(store: SqliteStore, count: number): Promise<string[]> {
-  const ids: string[] = [];
-  for (let i = 0; i < count; i++) {
-    const action = makeAction({ createdAt: at(i) });
-    await store.recordDecision(action);
-    await store.recordOutcome(makeOutcome(action.actionId, { recordedAt: at(i) }));
-    ids.push(action.actionId);
-  }
-  return ids;
-}
-
-function types(events: AuditEvent[]): string[] {
-  return events.map((e) => e.type);
-}
-
-function waitFor(predicate: () => boolean, timeoutMs: number): Promise<number> {
-  const started = Date.now();
-  return new Promise((resolve, reject) => {
-    const tick = (): void => {
-      if (predicate()) return resolve(Date.now() - started);
-      if (Date.now() - started > timeoutMs) return reject(new Error(`condition not met within ${timeoutMs} ms`));
-      setTimeout(tick, 2);
-    };
-    tick();
-  });
 }
 
 describe('SQLite store: opening', () => {
@@ -292,7 +264,9 @@ describe('SQLite store: several connections on one file', () => {
     await new Promise((r) => setTimeout(r, 30));
     expect(calls).toBe(0);
     await writer.setAgentBlocked('agent-a', true, 'stop', 'ops', at(0));
-    const waitedMs = await waitFor(() => calls > 0, 1000);
+    const started = Date.now();
+    await eventually(() => calls > 0, 1000, 2);
+    const waitedMs = Date.now() - started;
     expect(waitedMs).toBeLessThan(100);
     expect((await watcher.getAgent('agent-a'))?.blocked).toBe(true);
   });
@@ -342,7 +316,7 @@ describe('SQLite store: one row per hot commit, and the action index', () => {
     expect(indexed).toBeLessThan(10 + INDEX_AFTER_ACTIONS);
     for (const id of [first[0], more[0], more[more.length - 1]] as string[]) {
       expect((await other.getAction(id))?.actionId).toBe(id);
-      expect(types(await other.readAudit({ actionId: id }))).toEqual(['action.evaluated', 'action.completed']);
+      expect(eventTypes(await other.readAudit({ actionId: id }))).toEqual(['action.evaluated', 'action.completed']);
       await expect(other.recordOutcome(makeOutcome(id))).rejects.toBeInstanceOf(ConflictError);
     }
     await other.close(); // it only read: it writes nothing, not even the index
@@ -376,7 +350,7 @@ describe('SQLite store: one row per hot commit, and the action index', () => {
     await writer.recordDecision(pending.action, pending.approval);
     const reader = openStore(file);
     expect((await reader.getAction(ids[1] as string))?.actionId).toBe(ids[1]);
-    expect(types(await reader.readAudit({ actionId: pending.action.actionId }))).toEqual(['action.evaluated', 'approval.requested']);
+    expect(eventTypes(await reader.readAudit({ actionId: pending.action.actionId }))).toEqual(['action.evaluated', 'approval.requested']);
     await reader.recordOutcome(makeOutcome(pending.action.actionId));
     await expect(writer.recordOutcome(makeOutcome(pending.action.actionId))).rejects.toBeInstanceOf(ConflictError);
     await expect(reader.recordDecision(pending.action)).rejects.toBeInstanceOf(ConflictError);
@@ -463,7 +437,7 @@ describe('SQLite store: batched durability', () => {
     const { store, reports } = batchedStore(file, { flushIntervalMs: 5 });
     const other = openStore(file);
     const [id] = await writeSome(store, 1);
-    await waitFor(() => reports.length > 0, 1000);
+    await eventually(() => reports.length > 0, 1000, 2);
     expect(await other.getOutcome(id as string)).toBeDefined();
   });
 
