@@ -2,11 +2,19 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     // Tests spawn real child processes and share two cores: keep files sequential-ish.
     fileParallelism: true,
     maxWorkers: 2,
     testTimeout: 30_000,
     hookTimeout: 30_000,
+    // Fails the run if a process a test started is still alive after the last file (every
+    // project inherits this; the first copy to start does the work).
+    globalSetup: ['test/setup/no-leaked-processes.ts'],
+    projects: [
+      { extends: true, test: { name: 'node', include: ['test/**/*.test.ts'], exclude: ['test/dashboard/**', '**/node_modules/**'] } },
+      // The dashboard's tests drive a real Chromium: their global setup finds or installs one
+      // first, and runs only when a dashboard test is in the run.
+      { extends: true, test: { name: 'dashboard', include: ['test/dashboard/**/*.test.ts'], globalSetup: ['test/dashboard/chromium-setup.ts'] } },
+    ],
   },
 });

@@ -1,7 +1,7 @@
 /**
  * Policy evaluation: our engine (20 rules with CEL conditions) against Cedar's wasm build
  * (`statefulIsAuthorized` on the equivalent 20 preparsed policies), same requests, same run.
- * Budget (DESIGN §8): ours p50 ≤ 3 µs and ≥ 30× faster than Cedar.
+ * Budget (docs/architecture.md#performance-budgets): ours p50 ≤ 3 µs and ≥ 30× faster than Cedar.
  *
  * Run: `npx tsx bench/policy-eval.ts`
  */

@@ -1,9 +1,10 @@
 /**
  * `npm run bench`: every benchmark of the embedded engine, each beside its baseline measured in
- * the same run, with its budget (DESIGN §8) marked OK or MISSED. Prints tables, then the machine
+ * the same run, with its budget (docs/architecture.md#performance-budgets) marked OK or MISSED. Prints tables, then the machine
  * it ran on. Takes about a minute; run it on an otherwise idle machine.
  */
 import os from 'node:os';
+import { benchEmbeddedWake } from './embedded-wake.js';
 import { benchGovernedCall } from './governed-call.js';
 import { benchIntegrations } from './integrations.js';
 import { printResult } from './lib.js';
@@ -15,3 +16,5 @@ console.log();
 printResult(await benchGovernedCall());
 console.log();
 printResult(await benchIntegrations());
+console.log();
+await benchEmbeddedWake();

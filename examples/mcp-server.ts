@@ -41,7 +41,7 @@ rules:
 const ascend = new AscendClient({ agentId: 'notes-server', policy, dataDir, logLevel: 'warn' });
 const notes = new Map<string, string>([['welcome', 'Hello from a governed MCP server']]);
 
-const server = governMcpServer(new McpServer({ name: 'notes', version: '1.0.0' }), ascend, () => ({ serverName: 'notes', resource: (args) => String(args.name ?? '') }), {
+const server = governMcpServer(new McpServer({ name: 'notes', version: '1.0.0' }), ascend, () => ({ resource: (args) => String(args.name ?? '') }), {
   approvalTimeoutSeconds: 120,
 });
 server.registerTool('notes_read', { description: 'Read a note', inputSchema: { name: z.string() }, annotations: { readOnlyHint: true } }, async ({ name }) => ({

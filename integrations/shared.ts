@@ -1,11 +1,11 @@
 /**
- * What every integration shares (DESIGN §7): the options of a governed tool, how a tool call
+ * What every integration shares (docs/architecture.md#shared-options): the options of a governed tool, how a tool call
  * becomes a {@link GovernedCall}, and the words a model reads when a call is refused. Adapters
  * only translate their framework's tool shape; the lifecycle is `governCall`'s.
  */
 import type { GovernedCall } from '../src/govern.js';
 import { isRefusal } from '../src/govern.js';
-import { ApprovalTimeoutError, AuthorizationError } from '../src/errors.js';
+import { ApprovalTimeoutError, AuthorizationError, ValidationError } from '../src/errors.js';
 
 /** A value, or a function of the tool call's arguments that gives it. */
 export type FromArgs<T, A> = T | ((args: A) => T);
@@ -39,6 +39,15 @@ export function asParameters(args: unknown): Record<string, unknown> {
   return args === undefined ? {} : { input: args };
 }
 
+/**
+ * The tool's arguments from the parameters as evaluated (the inverse of {@link asParameters}):
+ * what the tool is handed, so that it runs exactly what was decided.
+ */
+export function argumentsOf(args: unknown, evaluated: Record<string, unknown>): unknown {
+  if (typeof args === 'object' && args !== null && !Array.isArray(args)) return evaluated;
+  return args === undefined ? undefined : evaluated.input;
+}
+
 /** The governed call for one invocation of a tool. */
 export function governedCall<A>(defaultActionType: string, args: A, options: GovernToolOptions<A>, signal?: AbortSignal): GovernedCall {
   const call: GovernedCall = {
@@ -62,6 +71,9 @@ export function governedCall<A>(defaultActionType: string, args: A, options: Gov
  */
 export function refusalMessage(toolName: string, err: unknown): string | undefined {
   if (!isRefusal(err)) return undefined;
+  if (err instanceof ValidationError) {
+    return `Tool "${toolName}" did not run: its arguments were refused (${err.issues.map((i) => `${i.path}: ${i.message}`).join('; ')}). Send plain JSON arguments.`;
+  }
   if (err instanceof ApprovalTimeoutError) {
     return `Tool "${toolName}" did not run: it needed a person's approval and nobody approved it in time. Do not retry it unchanged; tell the user it is waiting for approval.`;
   }

@@ -100,7 +100,7 @@ export async function settlePending(
         },
       };
     }
-    return denied(base, 'approval_unusable', 'The approval was already used or does not match this call');
+    return unspendable(transport, base, approval.approvalId, digest);
   }
   if (approval.status === 'rejected') {
     return denied(
@@ -110,6 +110,19 @@ export async function settlePending(
     );
   }
   return denied(base, 'approval_expired', 'Nobody decided the approval before it expired');
+}
+
+/**
+ * Why an approved request could not be spent on this call: read back, since spending checks
+ * everything in one statement. What is left when it is unused, matching and unexpired is the
+ * kill switch: a blocked agent's approvals are never spent.
+ */
+async function unspendable(transport: Transport, base: DecisionResult, approvalId: string, digest: string): Promise<DecisionResult> {
+  const now = await transport.getApproval(approvalId).catch(() => undefined);
+  if (!now || now.consumedAt !== undefined) return denied(base, 'approval_unusable', 'The approval was already used by another call');
+  if (now.digest !== digest) return denied(base, 'approval_unusable', 'The approval is for a different call');
+  if (Date.parse(now.expiresAt) <= Date.now()) return denied(base, 'approval_expired', 'The approval expired before the call could use it');
+  return denied(base, 'agent_blocked', 'The agent was blocked (kill switch) after this call was approved; it does not run');
 }
 
 /** A denial reached after a wait that ended without a yes. */

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import type { DestinationStream, LevelWithSilent, Logger } from 'pino';
+import { ARGUMENTS_COPIED, toCallArguments } from './arguments.js';
 import { callDigest } from './canonical.js';
 import { canonicalJsonFast } from './canonical-fast.js';
 import { parsePolicy, STARTER_POLICY_YAML, type CompiledPolicy } from './engine/index.js';
@@ -33,6 +34,7 @@ import {
   FailMode,
   RegisterAgentInputSchema,
   riskLevelOf,
+  storableText,
   type ActionCompletedInput,
   type ActionFailedInput,
   type ActionRecord,
@@ -62,12 +64,12 @@ export interface AscendClientOptions {
   environment?: string;
   /** What to do when the decision point cannot be reached. Default {@link FailMode.CLOSED}. */
   failMode?: FailMode;
-  /** Policy file path (YAML or JSON) or a compiled policy. Default `./ascend.policy.yaml`, or the
-   * starter policy when that file does not exist. */
+  /** Policy file path (YAML or JSON) or a compiled policy. Default `$ASCEND_POLICY`, else
+   * `./ascend.policy.yaml`, or the starter policy when that file does not exist. */
   policy?: string | CompiledPolicy;
   /** Where the embedded store and the fail-open spool live. Default `.ascend`. */
   dataDir?: string;
-  /** Audit durability, see DESIGN §5. Default `{ durability: 'sync' }`. */
+  /** Audit durability (docs/architecture.md#durability). Default `{ durability: 'sync' }`. */
   audit?: { durability?: 'sync' | 'batched'; flushIntervalMs?: number; maxBatchSize?: number };
   /** Parameter paths to treat as secret at any depth (`password`, `card.number`, `*.token`).
    * Common secret names are always redacted. Redacted values are never stored, logged or sent. */
@@ -101,9 +103,9 @@ export interface AscendClientOptions {
 }
 
 const OptionsSchema = z.object({
-  agentId: z.string().min(1, 'agentId is required').max(256),
-  agentName: z.string().max(256).optional(),
-  environment: z.string().max(64).optional(),
+  agentId: storableText().min(1, 'agentId is required').max(256),
+  agentName: storableText().max(256).optional(),
+  environment: storableText().max(64).optional(),
   failMode: z.enum(['closed', 'open']).optional(),
   dataDir: z.string().min(1).optional(),
   audit: z
@@ -156,8 +158,10 @@ export class AscendClient implements LifecycleClient {
   private spoolDirty: boolean;
   private draining: Promise<void> | undefined;
   private readonly failOpenActions = new Set<string>();
+  private readonly registrationWarnings = new Set<string>();
   private readonly options: AscendClientOptions;
   private closed = false;
+  private released = false;
 
   constructor(options: AscendClientOptions) {
     const parsed = OptionsSchema.safeParse(options);
@@ -208,12 +212,15 @@ export class AscendClient implements LifecycleClient {
           durability: audit.durability ?? 'sync',
           ...(audit.flushIntervalMs ? { flushIntervalMs: audit.flushIntervalMs } : {}),
           ...(audit.maxBatchSize ? { maxBatchSize: audit.maxBatchSize } : {}),
+          onFlushError: (err) => this.logger.error({ err: { code: err.code, message: err.message } }, 'group commit failed'),
         }),
     });
   }
 
-  private loadPolicy(policy: string | CompiledPolicy | undefined): CompiledPolicy | Error {
-    if (policy !== undefined && typeof policy !== 'string') return policy;
+  private loadPolicy(option: string | CompiledPolicy | undefined): CompiledPolicy | Error {
+    if (option !== undefined && typeof option !== 'string') return option;
+    // As `ascend serve` does: the option, then ASCEND_POLICY, then ./ascend.policy.yaml.
+    const policy = option ?? nonEmpty(process.env.ASCEND_POLICY);
     const file = policy ?? 'ascend.policy.yaml';
     try {
       if (policy === undefined && !fs.existsSync(file)) {
@@ -242,8 +249,14 @@ export class AscendClient implements LifecycleClient {
   /** Register (or update) this agent: what it may do and touch. */
   async register(input: RegisterAgentInput = {}): Promise<AgentRecord> {
     const data = parseInput(RegisterAgentInputSchema, input, 'register');
+    data.metadata = toCallArguments(data.metadata, 'metadata');
     const record = await this.transport.register({ agentId: this.agentId, agentName: this.agentName, ...data });
     this.logger.info({ agentType: record.agentType }, 'agent registered');
+    for (const warning of record.warnings ?? []) {
+      if (this.registrationWarnings.has(warning)) continue; // once per client
+      this.registrationWarnings.add(warning);
+      this.logger.warn({ agentId: this.agentId }, warning);
+    }
     return record;
   }
 
@@ -252,20 +265,23 @@ export class AscendClient implements LifecycleClient {
    * `waitForApproval`, a pending call waits for a person (or the `onApprovalRequired` callback)
    * and comes back allowed or denied.
    */
-  async evaluateAction(input: EvaluateActionInput & { signal?: AbortSignal; onApprovalRequired?: OnApprovalRequired }): Promise<DecisionResult> {
+  async evaluateAction(input: EvaluateActionInput & { signal?: AbortSignal; onApprovalRequired?: OnApprovalRequired; [ARGUMENTS_COPIED]?: true }): Promise<DecisionResult> {
     this.assertOpen();
     const signal = input.signal;
     const approver = chainApprovers(input.onApprovalRequired, this.options.onApprovalRequired);
     const call = parseInput(EvaluateActionInputSchema, input, 'evaluateAction'); // drops `signal`
+    // One copy of the arguments, plain JSON data: what the policy, the digest and the audit see
+    // (and, through govern(), what the tool receives).
+    const parameters = input[ARGUMENTS_COPIED] === true ? call.parameters : toCallArguments(call.parameters);
     const request: EvaluationRequest = {
       agentId: this.agentId,
       actionType: call.actionType,
       resource: call.resource,
-      parameters: call.parameters,
-      redactedParameters: (call.redact ? this.redactorWith(call.redact) : this.redactor).redact(call.parameters),
-      context: this.options.environment ? Object.assign({ environment: this.options.environment }, call.context) : call.context,
+      parameters,
+      redactedParameters: (call.redact ? this.redactorWith(call.redact) : this.redactor).redact(parameters),
+      context: this.contextOf(call.context),
       requireHumanApproval: call.requireHumanApproval,
-      digest: callDigest({ agentId: this.agentId, actionType: call.actionType, resource: call.resource, parameters: call.parameters }),
+      digest: callDigest({ agentId: this.agentId, actionType: call.actionType, resource: call.resource, parameters }),
     };
     if (call.actionId !== undefined) request.actionId = call.actionId;
 
@@ -284,6 +300,13 @@ export class AscendClient implements LifecycleClient {
     }
     this.logDecision(decision);
     return decision;
+  }
+
+  /** The call's context as the policy and the audit see it: plain JSON data, checked like the
+   * arguments, with the client's `environment` unless the call gives its own. */
+  private contextOf(context: Record<string, unknown>): Record<string, unknown> {
+    const checked = toCallArguments(context, 'context');
+    return this.options.environment === undefined || 'environment' in checked ? checked : { environment: this.options.environment, ...checked };
   }
 
   private async resolvePending(
@@ -354,7 +377,7 @@ export class AscendClient implements LifecycleClient {
     options: { approver?: OnApprovalRequired; timeoutMs?: number; signal?: AbortSignal } = {},
   ): Promise<DecisionResult> {
     if (pending.decision !== 'pending') return pending;
-    const digest = callDigest({ agentId: this.agentId, actionType: call.actionType, resource: call.resource ?? '', parameters: call.parameters ?? {} });
+    const digest = callDigest({ agentId: this.agentId, actionType: call.actionType, resource: call.resource ?? '', parameters: toCallArguments(call.parameters ?? {}) });
     const settled = await this.resolvePending(pending, digest, true, options.timeoutMs, options.signal, chainApprovers(options.approver, this.options.onApprovalRequired));
     this.logDecision(settled);
     return settled;
@@ -399,7 +422,11 @@ export class AscendClient implements LifecycleClient {
       createdAt: nowIso,
     };
     // Durable before the tool runs: if the spool cannot be written, nothing runs.
-    this.spool.append({ kind: 'decision', action });
+    try {
+      this.spool.append({ kind: 'decision', action });
+    } catch (spoolErr) {
+      throw new StoreError(`Fail-open mode could not write its spool (${spoolErr instanceof Error ? spoolErr.message : String(spoolErr)}); the call does not run`, { cause: spoolErr });
+    }
     this.spoolDirty = true;
     this.failOpenActions.add(action.actionId);
     return {
@@ -617,7 +644,7 @@ export class AscendClient implements LifecycleClient {
    * Govern one tool call: evaluate, wait for a person if needed, run `fn` only if allowed, and
    * record completion or failure. See {@link governCall}.
    */
-  async govern<T>(call: GovernedCall, fn: (decision: DecisionResult) => T | Promise<T>): Promise<T> {
+  async govern<T>(call: GovernedCall, fn: (decision: DecisionResult, parameters: Record<string, unknown>) => T | Promise<T>): Promise<T> {
     return governCall(this, call, fn);
   }
 
@@ -627,17 +654,22 @@ export class AscendClient implements LifecycleClient {
     await this.transport.flush();
   }
 
-  /** Flush, then release the store — released even if the flush fails (the error is rethrown). Idempotent. */
+  /**
+   * Flush, then release the store. No new calls are accepted once it is called. If records
+   * cannot be written (a full disk) it rejects and keeps them — still retried in the background,
+   * and once more at process exit — so call it again once the disk has room. Idempotent.
+   */
   async close(): Promise<void> {
-    if (this.closed) return;
+    if (this.released) return;
     this.closed = true;
     try {
-      await this.flush();
+      await this.draining;
+      await this.transport.close();
+      this.released = true;
     } catch (err) {
-      this.logger.error({ err: { message: err instanceof Error ? err.message : String(err) } }, 'flush on close failed');
+      this.logger.error({ err: { message: err instanceof Error ? err.message : String(err) } }, 'close failed; records not yet written are kept and retried');
       throw err;
     } finally {
-      await this.transport.close();
       this.logger.flush?.();
     }
   }

@@ -15,9 +15,11 @@ export type AscendErrorCode =
   | 'rate_limited'
   | 'approval_timeout'
   | 'store_error'
+  | 'native_binding_unavailable'
   | 'not_found'
   | 'conflict'
-  | 'protocol_error';
+  | 'protocol_error'
+  | 'server_error';
 
 /** Base class of every error thrown by Ascend. */
 export class AscendError extends Error {
@@ -65,10 +67,13 @@ export class PolicyError extends AscendError {
   readonly ruleId: string | undefined;
   /** A short hint on how to fix it. */
   readonly fix: string | undefined;
-  constructor(problem: string, location: PolicyErrorLocation, fix?: string) {
+  /** Further problems after the first, each naming its line: `line 9 (rule "b"): …`. */
+  readonly otherProblems: readonly string[];
+  constructor(problem: string, location: PolicyErrorLocation, fix?: string, otherProblems: readonly string[] = []) {
     const where = [location.file, location.line, location.column].filter((p) => p !== undefined).join(':');
     const rule = location.ruleId ? ` (rule "${location.ruleId}")` : '';
-    super('policy_error', `${where}${rule}: ${problem}${fix ? `. Fix: ${fix}` : ''}`, {
+    const also = otherProblems.length > 0 ? `. Also ${otherProblems.join('; ')}` : '';
+    super('policy_error', `${where}${rule}: ${problem}${fix ? `. Fix: ${fix}` : ''}${also}`, {
       file: location.file,
       line: location.line,
       column: location.column,
@@ -80,6 +85,7 @@ export class PolicyError extends AscendError {
     this.column = location.column;
     this.ruleId = location.ruleId;
     this.fix = fix;
+    this.otherProblems = otherProblems;
   }
 }
 
@@ -169,6 +175,70 @@ export class StoreError extends AscendError {
   }
 }
 
+/** Why better-sqlite3's native binding could not be used. */
+export type NativeBindingProblem = 'missing' | 'abi_mismatch' | 'load_failed';
+
+/** What {@link NativeBindingError} knows about the binding and the running Node.js. */
+export interface NativeBindingInfo {
+  problem: NativeBindingProblem;
+  /** The running Node.js, e.g. `v22.23.3`. */
+  nodeVersion: string;
+  /** Its native-module ABI (`process.versions.modules`), e.g. `127`. */
+  nodeAbi: string;
+  /** `process.platform`-`process.arch`, e.g. `linux-x64`. */
+  platform: string;
+  /** The better-sqlite3 package folder searched. */
+  packageRoot: string;
+  /** The binding file that failed to load, when one was found. */
+  bindingPath?: string;
+  /** The ABI the binding was built for, when Node.js reported it. */
+  bindingAbi?: string;
+  /** The loader's own first line, when the failure was neither missing nor a version mismatch. */
+  loaderMessage?: string;
+}
+
+/** The command that builds the binding for the running Node.js. */
+export const NATIVE_BINDING_FIX =
+  'run `npm rebuild better-sqlite3` with this Node.js (it fetches a prebuilt binary where it can, else compiles from source, which needs python3, make and a C++ compiler)';
+
+/**
+ * better-sqlite3's compiled part (`better_sqlite3.node`) is missing (installed with scripts off)
+ * or was built for another Node.js (switched versions since the install). The SQLite store cannot
+ * open until it is rebuilt; the message says for which Node.js and how.
+ */
+export class NativeBindingError extends StoreError {
+  override readonly code: AscendErrorCode = 'native_binding_unavailable';
+  readonly problem: NativeBindingProblem;
+  /** The command that fixes it, in words. */
+  readonly fix: string = NATIVE_BINDING_FIX;
+  constructor(info: NativeBindingInfo, options?: ErrorOptions) {
+    const node = `Node.js ${info.nodeVersion} (ABI ${info.nodeAbi}, ${info.platform})`;
+    const binding = info.bindingPath ? ` (${info.bindingPath})` : '';
+    const what =
+      info.problem === 'missing'
+        ? `better-sqlite3's native binding (better_sqlite3.node) is not built in ${info.packageRoot} for ${node}`
+        : info.problem === 'abi_mismatch'
+          ? `better-sqlite3's native binding${binding} was built for ${info.bindingAbi ? `ABI ${info.bindingAbi}` : 'another Node.js'}, not for ${node}`
+          : `better-sqlite3's native binding${binding} could not be loaded in ${node}: ${info.loaderMessage ?? 'unknown error'}`;
+    super(`${what}: ${NATIVE_BINDING_FIX}`, options);
+    Object.assign(this.details, info, { fix: NATIVE_BINDING_FIX });
+    this.problem = info.problem;
+  }
+}
+
+/**
+ * `batched` durability: acknowledged records a commit could not write (a full disk). They are kept
+ * in memory and retried, never dropped; this says how many and which.
+ */
+export class UnwrittenRecordsError extends StoreError {
+  /** What is still waiting: decision and outcome counts, and their action ids. */
+  readonly unwritten: { decisions: number; outcomes: number; actionIds: string[] };
+  constructor(message: string, unwritten: { decisions: number; outcomes: number; actionIds: string[] }, cause: unknown) {
+    super(message, { cause });
+    this.unwritten = unwritten;
+  }
+}
+
 /** A referenced record (action, approval, grant, agent) does not exist. */
 export class NotFoundError extends AscendError {
   constructor(kind: string, id: string) {
@@ -198,5 +268,20 @@ export class StaleDecisionError extends ConflictError {}
 export class ProtocolError extends AscendError {
   constructor(message: string, details: Record<string, unknown> = {}) {
     super('protocol_error', message, details);
+  }
+}
+
+/**
+ * The server was reached and answered that it failed on this request (an HTTP 500 in Ascend's
+ * error shape). Not "unreachable": fail-open does not apply and the circuit breaker does not
+ * count it, so no request — whatever a model put in it — can open the breaker or turn fail-open
+ * on. An outage is what the server reports as one (a 503 `store_error`), or no answer at all.
+ */
+export class ServerError extends AscendError {
+  /** The HTTP status. */
+  readonly status: number;
+  constructor(message: string, status: number, details: Record<string, unknown> = {}) {
+    super('server_error', message, { ...details, status });
+    this.status = status;
   }
 }

@@ -3,7 +3,8 @@
  * Every integration adapts its framework's tool shape to {@link governCall}; none re-implements it.
  */
 import { performance } from 'node:perf_hooks';
-import { ApprovalTimeoutError, AuthorizationError } from './errors.js';
+import { ARGUMENTS_COPIED, toCallArguments } from './arguments.js';
+import { ApprovalTimeoutError, AuthorizationError, ValidationError } from './errors.js';
 import type { ApprovalChannel, DecisionResult, EvaluateActionInput, OutcomeRecord } from './types.js';
 import { endSpan, startSpan, type SpanLike } from './tracing.js';
 
@@ -47,7 +48,7 @@ export interface ApprovalAnswer {
 
 /** What the lifecycle needs from a client. {@link AscendClient} implements it. */
 export interface LifecycleClient {
-  evaluateAction(input: EvaluateActionInput & { signal?: AbortSignal; onApprovalRequired?: GovernedCall['onApprovalRequired'] }): Promise<DecisionResult>;
+  evaluateAction(input: EvaluateActionInput & { signal?: AbortSignal; onApprovalRequired?: GovernedCall['onApprovalRequired']; [ARGUMENTS_COPIED]?: true }): Promise<DecisionResult>;
   /** Record an outcome of an action this client decided (no existence check: hot path). */
   recordOutcome(outcome: Omit<OutcomeRecord, 'recordedAt'>): Promise<void>;
   /** Make a tool's result storable: redacted and bounded in size. */
@@ -55,7 +56,9 @@ export interface LifecycleClient {
 }
 
 /**
- * Run `run` only if the call is allowed (or approved), and record how it ended.
+ * Run `run` only if the call is allowed (or approved), and record how it ended. `run` receives
+ * the decision and the arguments exactly as they were evaluated, digested and recorded: a copy
+ * of `call.parameters` as plain JSON data (integrations hand that copy to the tool).
  * - denied → throws {@link AuthorizationError} (the tool never runs);
  * - pending and nobody decides in time → throws {@link ApprovalTimeoutError};
  * - the tool throws → the failure is recorded and the tool's error rethrown unchanged.
@@ -63,17 +66,21 @@ export interface LifecycleClient {
 export async function governCall<T>(
   client: LifecycleClient,
   call: GovernedCall,
-  run: (decision: DecisionResult) => T | Promise<T>,
+  run: (decision: DecisionResult, parameters: Record<string, unknown>) => T | Promise<T>,
 ): Promise<T> {
   const root = startSpan('ascend.govern', { 'ascend.action_type': call.actionType });
   const evaluating = startSpan('ascend.evaluate', { 'ascend.action_type': call.actionType }, root);
   let decision: DecisionResult;
+  let parameters: Record<string, unknown>;
   try {
+    // The one copy that is evaluated, digested, recorded and handed to the tool.
+    parameters = toCallArguments(call.parameters ?? {});
     // Field by field rather than a spread: cheaper on the hot path (see transport/local.ts).
     decision = call.decided ?? await client.evaluateAction({
+      [ARGUMENTS_COPIED]: true,
       actionType: call.actionType,
       resource: call.resource,
-      parameters: call.parameters,
+      parameters,
       context: call.context,
       requireHumanApproval: call.requireHumanApproval,
       waitForApproval: call.waitForApproval ?? true,
@@ -83,6 +90,8 @@ export async function governCall<T>(
       onApprovalRequired: call.onApprovalRequired,
     });
   } catch (err) {
+    // Arguments no store can keep exactly are refused: the model reads why, as for a denial.
+    if (err instanceof ValidationError) REFUSALS.add(err);
     endSpan(evaluating, err);
     endSpan(root, err);
     throw err;
@@ -103,7 +112,7 @@ export async function governCall<T>(
   const started = performance.now();
   let result: T;
   try {
-    result = await run(decision);
+    result = await run(decision, parameters);
   } catch (err) {
     endSpan(running, err);
     await record(client, root, { actionId: decision.actionId, status: 'failed', error: describeError(err), durationMs: performance.now() - started });
@@ -133,10 +142,11 @@ const REFUSALS = new WeakSet<object>();
 
 /**
  * True for the error {@link governCall} throws when the call may not run (denied, rejected,
- * timed out) — never for an error thrown by the tool itself, even an AuthorizationError.
+ * timed out, or arguments refused as input) — never for an error thrown by the tool itself,
+ * even an AuthorizationError.
  * Integrations turn refusals into messages the model can read.
  */
-export function isRefusal(err: unknown): err is AuthorizationError | ApprovalTimeoutError {
+export function isRefusal(err: unknown): err is AuthorizationError | ApprovalTimeoutError | ValidationError {
   return typeof err === 'object' && err !== null && REFUSALS.has(err);
 }
 

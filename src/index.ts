@@ -21,10 +21,15 @@ export {
   RateLimitError,
   ApprovalTimeoutError,
   StoreError,
+  NativeBindingError,
+  UnwrittenRecordsError,
   NotFoundError,
   ConflictError,
   ProtocolError,
+  ServerError,
   type AscendErrorCode,
+  type NativeBindingInfo,
+  type NativeBindingProblem,
   type ValidationIssue,
 } from './errors.js';
 export {

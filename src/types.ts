@@ -113,6 +113,9 @@ export interface AgentRecord {
   /** Changes with every registration, block and unblock (the audit `seq` of the latest). A
    * decision is recorded only if the version it was made on is still current. */
   version: number;
+  /** What `register()` found worth saying (e.g. a capability name the policy does not define).
+   * Not stored. */
+  warnings?: string[];
 }
 
 /** A governed action and its decision, as stored. Parameters are stored redacted. */
@@ -217,6 +220,11 @@ export interface ApiKeyRecord {
   createdBy: string;
   revokedAt?: string;
   revokedBy?: string;
+  /**
+   * An agent key bound to agents: the agent ids (globs, e.g. `billing-*`) it may act as. Absent:
+   * any agent of its organisation.
+   */
+  agentIds?: string[];
 }
 
 /** Kinds of audit events. */
@@ -268,14 +276,39 @@ export interface AuditVerification {
 // ---------------------------------------------------------------------------------------------
 // Public input schemas (validated at the client's edge).
 
-const jsonRecord = z.record(z.string(), z.unknown());
+const UNPAIRED_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/**
+ * Why `text` cannot be stored exactly as given, or undefined when it can. PostgreSQL's `text`
+ * holds no NUL character, and UTF-8 has no encoding for an unpaired surrogate (drivers write
+ * U+FFFD instead, so the stored value would differ from the one decided on).
+ */
+export function unstorableTextReason(text: string): string | undefined {
+  if (text.includes('\u0000')) return 'must not contain a NUL character (U+0000)';
+  if (UNPAIRED_SURROGATE.test(text)) return 'must not contain an unpaired UTF-16 surrogate';
+  return undefined;
+}
+
+/** A zod string that every store keeps exactly: see {@link unstorableTextReason}. */
+export function storableText(): z.ZodString {
+  return z.string().superRefine((text, ctx) => {
+    const reason = unstorableTextReason(text);
+    if (reason !== undefined) ctx.addIssue({ code: 'custom', message: reason });
+  });
+}
+
+/** Tool arguments (and context, metadata): a plain object, copied and checked by `toCallArguments` (src/arguments.ts). */
+const argumentsObject = z.custom<Record<string, unknown>>(
+  (value) => typeof value === 'object' && value !== null && !Array.isArray(value),
+  'parameters must be an object',
+);
 
 /** Input of {@link AscendClient.evaluateAction}. */
 export const EvaluateActionInputSchema = z.object({
-  actionType: z.string().min(1, 'actionType must not be empty').max(256),
-  resource: z.string().max(2048).default(''),
-  parameters: jsonRecord.default({}),
-  context: jsonRecord.default({}),
+  actionType: storableText().min(1, 'actionType must not be empty').max(256),
+  resource: storableText().max(2048).default(''),
+  parameters: argumentsObject.default({}),
+  context: argumentsObject.default({}),
   waitForApproval: z.boolean().optional(),
   approvalTimeoutMs: z.number().int().positive().max(7 * 24 * 3600 * 1000).optional(),
   requireHumanApproval: z.boolean().default(false),
@@ -292,10 +325,10 @@ export type EvaluateActionInput = z.input<typeof EvaluateActionInputSchema>;
 
 /** Input of {@link AscendClient.register}. */
 export const RegisterAgentInputSchema = z.object({
-  agentType: z.string().min(1).max(128).default('generic'),
-  capabilities: z.array(z.string().min(1).max(256)).default([]),
-  allowedResources: z.array(z.string().min(1).max(2048)).default([]),
-  metadata: jsonRecord.default({}),
+  agentType: storableText().min(1).max(128).default('generic'),
+  capabilities: z.array(storableText().min(1).max(256)).default([]),
+  allowedResources: z.array(storableText().min(1).max(2048)).default([]),
+  metadata: argumentsObject.default({}),
 });
 /** What `register` accepts. */
 export type RegisterAgentInput = z.input<typeof RegisterAgentInputSchema>;
@@ -321,9 +354,9 @@ export type ActionFailedInput = z.input<typeof ActionFailedInputSchema>;
 /** Input of approving or rejecting an approval request. */
 export const ApprovalDecisionInputSchema = z.object({
   approvalId: z.string().min(1),
-  decidedBy: z.string().min(1).max(256),
+  decidedBy: storableText().min(1).max(256),
   channel: z.enum(['cli', 'dashboard', 'api', 'callback', 'mcp-elicitation', 'app-ui', 'link']),
-  comment: z.string().max(4096).optional(),
+  comment: storableText().max(4096).optional(),
   /** Approve and also grant this agent + action type for this many minutes. */
   grantMinutes: z.number().int().positive().max(7 * 24 * 60).optional(),
 });

@@ -4,14 +4,14 @@
  * definition, so client and server cannot drift.
  */
 import { z } from 'zod';
+import { storableText } from './types.js';
 
 const jsonRecord = z.record(z.string(), z.unknown());
 const isoTime = z.string().min(1).max(64);
 const id = z.string().min(1).max(256);
 
 /** An agent id as sent to a server: `::` separates organisations inside the server's store. */
-export const WireAgentId = z
-  .string()
+export const WireAgentId = storableText()
   .min(1, 'agentId is required')
   .max(256)
   .refine((v) => !v.includes('::'), 'agentId must not contain "::"');
@@ -27,18 +27,18 @@ export const ApprovalChannelSchema = z.enum(['cli', 'dashboard', 'api', 'callbac
 /** POST /v1/agents */
 export const RegisterRequestSchema = z.object({
   agentId: WireAgentId,
-  agentName: z.string().min(1).max(256),
-  agentType: z.string().min(1).max(128).default('generic'),
-  capabilities: z.array(z.string().min(1).max(256)).max(1000).default([]),
-  allowedResources: z.array(z.string().min(1).max(2048)).max(1000).default([]),
+  agentName: storableText().min(1).max(256),
+  agentType: storableText().min(1).max(128).default('generic'),
+  capabilities: z.array(storableText().min(1).max(256)).max(1000).default([]),
+  allowedResources: z.array(storableText().min(1).max(2048)).max(1000).default([]),
   metadata: jsonRecord.default({}),
 });
 
 /** POST /v1/actions/evaluate. `parameters` arrive already redacted by the client. */
 export const EvaluateRequestSchema = z.object({
   agentId: WireAgentId,
-  actionType: z.string().min(1, 'actionType must not be empty').max(256),
-  resource: z.string().max(2048).default(''),
+  actionType: storableText().min(1, 'actionType must not be empty').max(256),
+  resource: storableText().max(2048).default(''),
   parameters: jsonRecord.default({}),
   context: jsonRecord.default({}),
   requireHumanApproval: z.boolean().default(false),
@@ -62,9 +62,10 @@ export const FailRequestSchema = z.object({
 
 /** POST /v1/approvals/:approvalId/approve and /reject */
 export const ApprovalVerdictRequestSchema = z.object({
-  comment: z.string().max(4096).optional(),
+  comment: storableText().max(4096).optional(),
   /** Who decided; defaults to the API key's name. */
-  decidedBy: z.string().min(1).max(256).optional(),
+  decidedBy: storableText().min(1).max(256).optional(),
+  /** How the caller says it got the answer. Recorded only as `claimedChannel`: the server records `api` (or `dashboard` for a session). */
   channel: z.enum(['dashboard', 'api', 'cli', 'app-ui', 'callback', 'mcp-elicitation']).default('api'),
   grantMinutes: z.number().int().positive().max(7 * 24 * 60).optional(),
 });
@@ -75,7 +76,7 @@ export const ConsumeRequestSchema = z.object({
 });
 
 /** POST /v1/agents/:agentId/block */
-export const BlockRequestSchema = z.object({ reason: z.string().min(1).max(1024).optional() });
+export const BlockRequestSchema = z.object({ reason: storableText().min(1).max(1024).optional() });
 
 // Records (responses) -------------------------------------------------------------------------
 
@@ -116,13 +117,14 @@ export const AgentRecordSchema = z.object({
   registeredAt: z.string(),
   updatedAt: z.string(),
   version: z.number(),
+  warnings: z.array(z.string()).optional(),
 });
 
 export const ActionRecordSchema = z.object({
   actionId: id,
   agentId: WireAgentId,
-  actionType: z.string().min(1).max(256),
-  resource: z.string().max(2048),
+  actionType: storableText().min(1).max(256),
+  resource: storableText().max(2048),
   parameters: jsonRecord,
   context: jsonRecord,
   digest: z.string().regex(/^[0-9a-f]{64}$/, 'digest must be 64 lowercase hex characters (sha256)'),

@@ -6,7 +6,7 @@
  */
 import type { AscendClient } from '../../src/client.js';
 import type { ApprovalAnswer } from '../../src/govern.js';
-import { governedCall, refusalMessage, toolActionType, type GovernToolOptions } from '../shared.js';
+import { argumentsOf, governedCall, refusalMessage, toolActionType, type GovernToolOptions } from '../shared.js';
 import { bridgeOf, type BridgeClient } from '../approval-bridge.js';
 
 export type { GovernToolOptions } from '../shared.js';
@@ -26,7 +26,8 @@ export interface AiGovernToolOptions<A = Record<string, unknown>> extends Govern
   name?: string;
   /**
    * AI SDK v6: set the tool's `needsApproval` from Ascend's decision, so a pending call goes to
-   * the app's approval UI (and an approval given there is recorded in Ascend as `app-ui`).
+   * the app's approval UI (and an approval given there is recorded in Ascend as `app-ui`). A
+   * tool that asks for approval itself still asks when Ascend allows the call.
    */
   needsApproval?: boolean;
 }
@@ -46,7 +47,8 @@ export function governTool<T extends AiSdkTool>(tool: T, client: GovernsCalls, o
       // Decided already when the SDK asked for approval: the lifecycle starts at run.
       const decided = await bridge?.take(executeOptions?.toolCallId, call, executeOptions?.abortSignal, approvedInApp);
       if (decided) call.decided = decided;
-      return await client.govern(call, () => execute.call(tool, input, executeOptions));
+      // `execute` gets the input as evaluated, not the object the SDK passed.
+      return await client.govern(call, (_decision, evaluated) => execute.call(tool, argumentsOf(input, evaluated) as never, executeOptions));
     } catch (err) {
       const message = options.onDenied === 'message' ? refusalMessage(name, err) : undefined;
       if (message !== undefined) return message;
@@ -55,12 +57,24 @@ export function governTool<T extends AiSdkTool>(tool: T, client: GovernsCalls, o
   };
   const out = { ...tool, execute: governed as unknown as T['execute'] };
   if (options.needsApproval && bridge) {
+    const own = tool.needsApproval;
     out.needsApproval = async (input: unknown, approvalOptions: { toolCallId: string }): Promise<boolean> => {
       const decision = await bridge.decide(approvalOptions.toolCallId, governedCall(toolActionType(name), input as Record<string, unknown>, options));
-      return decision.decision === 'pending'; // a denial is refused by execute, with its reason
+      if (decision.decision === 'pending') return true;
+      if (decision.decision === 'denied') return false; // refused by execute, with its reason
+      return asksForApproval(own, input, approvalOptions); // allowed by Ascend: the app's own gate stands
     };
   }
   return out;
+}
+
+/**
+ * Whether a tool's own `needsApproval` (a boolean, or a function of the call) asks the app's user
+ * for this call. Ascend adds a gate; it never removes one the app set.
+ */
+async function asksForApproval(needsApproval: unknown, input: unknown, options: unknown): Promise<boolean> {
+  if (typeof needsApproval === 'function') return Boolean(await (needsApproval as (input: unknown, options: unknown) => unknown)(input, options));
+  return Boolean(needsApproval);
 }
 
 /** The SDK runs a tool that needed approval only after the app's user said yes: record that. */
@@ -73,24 +87,40 @@ function isBridgeClient(client: GovernsCalls): client is GovernsCalls & BridgeCl
 /** A v7 tool-approval status. */
 export type ToolApprovalAnswer = { type: 'approved' | 'denied' | 'user-approval'; reason?: string };
 
+/** What AI SDK v7 passes a `toolApproval` function (the parts used here). */
+export interface ToolApprovalRequest {
+  toolCall: { toolCallId: string; toolName: string; input: unknown };
+  /** The call's tools: a tool's own `needsApproval` is asked when Ascend allows the call. */
+  tools?: Record<string, AiSdkTool | undefined> | undefined;
+  messages?: unknown[];
+  toolsContext?: Record<string, unknown> | undefined;
+}
+
 /**
  * AI SDK v7: pass as `generateText({ toolApproval: ascendToolApproval(client, options, perTool) })`
  * with tools governed by {@link governTools} (same client and options). Ascend decides each call:
- * allowed → approved, denied → denied with the reason (the model reads it), pending → the app's
- * approval UI; an approval given there is recorded in Ascend (channel `app-ui`) when the tool runs.
+ * denied → denied with the reason (the model reads it), pending → the app's approval UI (an
+ * approval given there is recorded in Ascend, channel `app-ui`, when the tool runs), allowed →
+ * approved, unless the tool asks for approval itself (`needsApproval`): then the app's user is
+ * asked as the tool would have asked. A `toolApproval` function replaces the tools' own
+ * `needsApproval` in the SDK, so this keeps the app's own gate.
  */
 export function ascendToolApproval(
   client: GovernsCalls & BridgeClient,
   options: GovernToolOptions = {},
   perTool: Record<string, GovernToolOptions> = {},
-): (request: { toolCall: { toolCallId: string; toolName: string; input: unknown } }) => Promise<ToolApprovalAnswer> {
+): (request: ToolApprovalRequest) => Promise<ToolApprovalAnswer> {
   const bridge = bridgeOf(client);
-  return async ({ toolCall }) => {
+  return async ({ toolCall, tools, messages, toolsContext }) => {
     const merged = { ...options, ...perTool[toolCall.toolName] };
     const decision = await bridge.decide(toolCall.toolCallId, governedCall(toolActionType(toolCall.toolName), toolCall.input as Record<string, unknown>, merged));
-    if (decision.decision === 'allowed') return { type: 'approved', reason: decision.reason };
     if (decision.decision === 'denied') return { type: 'denied', reason: decision.reason };
-    return { type: 'user-approval', reason: decision.reason };
+    if (decision.decision === 'pending') return { type: 'user-approval', reason: decision.reason };
+    const tool = tools && Object.hasOwn(tools, toolCall.toolName) ? tools[toolCall.toolName] : undefined;
+    // The options a v7 tool's own needsApproval gets from the SDK (its context unvalidated here).
+    const own = { toolCallId: toolCall.toolCallId, messages: messages ?? [], context: toolsContext?.[toolCall.toolName] };
+    if (await asksForApproval(tool?.needsApproval, toolCall.input, own)) return { type: 'user-approval' };
+    return { type: 'approved', reason: decision.reason };
   };
 }
 

@@ -19,7 +19,7 @@ import { interrupt } from '@langchain/langgraph';
 import { createMiddleware } from 'langchain';
 import type { AscendClient } from '../../src/client.js';
 import { describeError, isRefusal, refusal } from '../../src/govern.js';
-import { asParameters, governedCall, refusalMessage, toolActionType, type GovernToolOptions } from '../shared.js';
+import { argumentsOf, asParameters, governedCall, refusalMessage, toolActionType, type GovernToolOptions } from '../shared.js';
 import { bridgeOf } from '../approval-bridge.js';
 import type { DecisionResult } from '../../src/types.js';
 
@@ -52,7 +52,7 @@ async function governed<T>(
   options: GovernToolOptions,
   toolCall: ToolCall | undefined,
   signal: AbortSignal | undefined,
-  run: () => Promise<T>,
+  run: (args: unknown) => Promise<T>,
   decided?: DecisionResult,
   summarize: (result: unknown) => unknown = outputText,
 ): Promise<T | ToolMessage | string> {
@@ -60,7 +60,8 @@ async function governed<T>(
   call.summarize = summarize;
   if (decided) call.decided = decided;
   try {
-    return await client.govern(call, run);
+    // The tool is handed the arguments as evaluated, not the object it was called with.
+    return await client.govern(call, (_decision, parameters) => run(argumentsOf(args, parameters)));
   } catch (err) {
     if (isRefusal(err)) {
       if (options.onDenied === 'throw') throw err;
@@ -109,7 +110,7 @@ export function governTool(tool: GovernableTool, client: GovernsCalls, options: 
   const governedTool = Object.create(tool) as StructuredTool & ToolBody;
   governedTool._call = async function governedCallOf(this: ToolBody, args, runManager, config) {
     const pairs = this.responseFormat === 'content_and_artifact';
-    const run = (): Promise<unknown> => body.call(this, args, runManager, config);
+    const run = (evaluated: unknown): Promise<unknown> => body.call(this, evaluated, runManager, config);
     // The audit keeps the content the model reads, not the artifact beside it.
     const answer = await governed(client, tool.name, args, options, config?.toolCall, config?.signal, run, undefined, pairs ? contentOfPair : outputText);
     // A call that did not run has no artifact; LangChain still wants the pair.
@@ -125,12 +126,13 @@ function wrapByInvoke(tool: GovernableTool, client: GovernsCalls, options: Gover
     name: tool.name,
     description: tool.description ?? '',
     schema: tool.schema as never,
-    // The wrapper gets parsed arguments; the inner tool is given the raw call so its own schema
-    // (and transforms) see what the model sent.
+    // The policy sees what the model sent (the raw call's arguments), and the inner tool is given
+    // exactly that, as evaluated: its own schema (and transforms) then parse it once.
     func: async (args: unknown, _runManager, config) => {
       const toolCall = (config as { toolCall?: ToolCall } | undefined)?.toolCall;
-      return governed(client, tool.name, args, options, toolCall, config?.signal, () =>
-        tool.invoke(toolCall ? { ...toolCall, type: 'tool_call' } : (args as never), config),
+      const raw: unknown = toolCall ? toolCall.args : args;
+      return governed(client, tool.name, raw, options, toolCall, config?.signal, (evaluated) =>
+        tool.invoke(toolCall ? { ...toolCall, args: evaluated as Record<string, unknown>, type: 'tool_call' } : (evaluated as never), config),
       );
     },
   });
@@ -200,8 +202,9 @@ export function ascendMiddleware(client: GovernsCalls, options: MiddlewareGovern
         merged,
         toolCall,
         signal,
-        async () => {
-          const result = await handler(request);
+        async (evaluated) => {
+          // The tool node runs the arguments as evaluated, not the model's original object.
+          const result = await handler({ ...request, toolCall: { ...toolCall, args: evaluated as Record<string, unknown> } });
           // A ToolNode may turn a tool's error into an error message rather than throw: record it as a failure.
           if (result instanceof ToolMessage && result.status === 'error') throw new Error(String(result.content));
           return result;
@@ -254,7 +257,7 @@ async function decideOrPause(
  */
 export class AscendCallbackHandler extends BaseCallbackHandler {
   name = 'AscendCallbackHandler';
-  /** Without it LangChain swallows our refusal and the tool runs anyway (the seed's bug). */
+  /** Without it LangChain swallows our refusal and the tool runs anyway (the original Python SDK's bug). */
   override raiseError = true;
   override awaitHandlers = true;
   private readonly runs = new Map<string, { actionId: string; started: number }>();

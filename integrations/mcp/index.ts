@@ -1,8 +1,9 @@
 /**
- * `ascend-sdk/mcp`: govern MCP tool handlers, with the seed's names and semantics.
+ * `ascend-sdk/mcp`: govern MCP tool handlers, with the original Python SDK's names and semantics (docs/architecture.md#mcp).
  * - {@link mcpGovernance}`(client, options)(handler)` and {@link highRiskAction} wrap a handler;
  * - {@link MCPGovernanceMiddleware} governs handlers by tool name and lists them;
- * - {@link governMcpServer} governs every tool registered on an `McpServer` from then on.
+ * - {@link governMcpServer} governs every tool of an `McpServer`: registered before or after, by
+ *   any of the SDK's registration methods, and handlers swapped later with `update`.
  * A refusal is a `CallToolResult` with `isError: true` and the reason. A pending call can be put
  * to the MCP client's user through elicitation when the client supports it (recorded as approver
  * channel `mcp-elicitation`: an answer from the client, not proof of a person, so by default only
@@ -14,10 +15,11 @@ import type { ApprovalAnswer } from '../../src/govern.js';
 import { isRefusal } from '../../src/govern.js';
 import type { DecisionResult } from '../../src/types.js';
 import { governedCall, refusalMessage, type GovernToolOptions } from '../shared.js';
+import { governToolRegistry, serverNameOf } from './registry.js';
 
 export type { GovernToolOptions } from '../shared.js';
 
-/** The seed's governance settings, in its own names. */
+/** The original Python SDK's governance settings, in its own names. */
 export interface MCPGovernanceConfig {
   /** Wait for a person when pending (default true). */
   waitForApproval?: boolean;
@@ -42,7 +44,7 @@ export interface MCPGovernanceConfig {
 export interface McpGovernOptions<A = Record<string, unknown>> extends GovernToolOptions<A> {
   /** The tool's name (default action type `mcp.<serverName>.<toolName>`). */
   toolName?: string;
-  /** Server name in the default action type (default `server`). */
+  /** Server name in the default action type (default: the name of `server`, else `server`). */
   serverName?: string;
   config?: MCPGovernanceConfig;
   /** The server, for elicitation (set by {@link governMcpServer}). */
@@ -117,6 +119,7 @@ export function elicitingApprover(server: Elicitor | undefined, config: MCPGover
 export function mcpGovernance(client: GovernsCalls, options: McpGovernOptions = {}): <H extends McpToolHandler>(handler: H) => H {
   const config = options.config ?? {};
   const toolName = options.toolName ?? 'tool';
+  const serverName = options.serverName ?? serverNameOf(options.server) ?? 'server';
   const shared: GovernToolOptions = {
     ...options,
     waitForApproval: options.waitForApproval ?? config.waitForApproval ?? true,
@@ -129,13 +132,15 @@ export function mcpGovernance(client: GovernsCalls, options: McpGovernOptions = 
       const hasArgs = params.length >= 2;
       const args = (hasArgs ? params[0] : {}) as Record<string, unknown>;
       const extra = (hasArgs ? params[1] : params[0]) as HandlerExtra | undefined;
-      const call = governedCall(`mcp.${options.serverName ?? 'server'}.${toolName}`, args, shared, extra?.signal);
+      const call = governedCall(`mcp.${serverName}.${toolName}`, args, shared, extra?.signal);
       call.summarize = textOf;
       call.onApprovalRequired = elicitingApprover(options.server?.server, config, toolName, extra?.signal);
       try {
-        const result = await client.govern(call, async (decision) => {
+        const result = await client.govern(call, async (decision, evaluated) => {
           if (config.logAllDecisions) client.logger.info({ tool: toolName, actionId: decision.actionId, riskScore: decision.riskScore }, `${toolName} allowed`);
-          const out = await (handler as unknown as (...p: unknown[]) => CallToolResultLike | Promise<CallToolResultLike>)(...params);
+          // The handler gets the arguments as evaluated, not the object it was called with.
+          const run = handler as unknown as (...p: unknown[]) => CallToolResultLike | Promise<CallToolResultLike>;
+          const out = await (hasArgs ? run(evaluated, ...params.slice(1)) : run(...params));
           if (out?.isError) throw new ToolReportedError(out);
           return out;
         });
@@ -182,9 +187,13 @@ export class MCPGovernanceMiddleware {
 }
 
 /**
- * Govern every tool registered on `server` from now on (`registerTool`): `map` gives a tool's
+ * Govern every tool of `server`: those registered already and every one registered later, by
+ * any of the SDK's methods (`registerTool`, each `tool(...)` overload), and a handler swapped
+ * later with `update({ callback })`. The default action type is `mcp.<the server's name>.<tool>`
+ * (`new McpServer({ name: 'notes', … })` gives `mcp.notes.<tool>`). `map` gives a tool's
  * options by name (a record, or a function; `false` leaves a tool ungoverned — say so
- * deliberately). Returns the server.
+ * deliberately). Throws a `ValidationError` naming them for task-based tools
+ * (`registerToolTask`), which cannot be governed. Returns the server.
  */
 export function governMcpServer(
   server: McpServer,
@@ -192,12 +201,12 @@ export function governMcpServer(
   map: Record<string, McpGovernOptions | false> | ((toolName: string) => McpGovernOptions | false | undefined) = {},
   config: MCPGovernanceConfig = {},
 ): McpServer {
-  const register = server.registerTool.bind(server) as (name: string, cfg: unknown, cb: McpToolHandler) => unknown;
-  (server as unknown as { registerTool: typeof register }).registerTool = (name, cfg, cb) => {
-    const options = typeof map === 'function' ? map(name) : map[name];
-    if (options === false) return register(name, cfg, cb);
-    const wrapped = mcpGovernance(client, { ...options, toolName: name, server, config: { ...config, ...options?.config } })(cb);
-    return register(name, cfg, wrapped);
-  };
+  governToolRegistry(server, (name) => {
+    // Own keys only: a tool named "constructor" must not find Object.prototype's.
+    const options = typeof map === 'function' ? map(name) : Object.hasOwn(map, name) ? map[name] : undefined;
+    if (options === false) return false;
+    const govern = mcpGovernance(client, { ...options, toolName: name, server, config: { ...config, ...options?.config } });
+    return (handler) => govern(handler as McpToolHandler);
+  });
   return server;
 }

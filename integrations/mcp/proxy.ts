@@ -115,8 +115,9 @@ export async function startMcpProxy(options: McpProxyOptions): Promise<McpProxy>
       call.summarize = textOf;
       call.onApprovalRequired = elicitingApprover(server, options.config ?? {}, name, extra.signal);
       try {
-        return await options.client.govern(call, async () => {
-          const result = (await upstream.callTool(request.params, undefined, { signal: extra.signal })) as CallToolResultLike;
+        return await options.client.govern(call, async (_decision, evaluated) => {
+          // Upstream gets the arguments as evaluated, not the client's original object.
+          const result = (await upstream.callTool({ ...request.params, arguments: evaluated }, undefined, { signal: extra.signal })) as CallToolResultLike;
           if (result.isError) throw new ToolReportedError(result);
           return result;
         });

@@ -13,12 +13,16 @@ export interface OptionSpec {
   /** Placeholder for the value in help, e.g. `ID`. */
   valueName?: string;
   description: string;
+  /** A string option that may be given several times (read with {@link CommandContext.strings}). */
+  multiple?: boolean;
 }
 
 /** One positional argument, e.g. `FILE`. */
 export interface PositionalSpec {
   name: string;
   description: string;
+  /** Used when the argument is left out (only the last positionals may have one). */
+  default?: string;
 }
 
 /** A runnable command such as `approvals list` or `init`. */
@@ -28,7 +32,7 @@ export interface CommandSpec {
   /** Extra paragraphs for `--help`. */
   details?: string;
   options: Readonly<Record<string, OptionSpec>>;
-  /** All required, in order. */
+  /** In order; required unless they have a `default`. */
   positionals: readonly PositionalSpec[];
   /** Takes the words after `--` as they are (e.g. a command to run). */
   rest?: PositionalSpec;
@@ -79,11 +83,13 @@ export interface CommandContext {
   style: Style;
   /** Epoch milliseconds. */
   now(): number;
-  /** Value of a string option, if given. */
+  /** Value of a string option, if given (the last one, for an option given several times). */
   string(option: string): string | undefined;
+  /** Every value of a string option, in order (empty when not given). */
+  strings(option: string): string[];
   /** Whether a boolean option was given. */
   flag(option: string): boolean;
-  /** Value of a positional argument by its spec name (always present: parsing checks). */
+  /** Value of a positional argument by its spec name, or its default (always present: parsing checks). */
   arg(name: string): string;
   /** The words after `--` (commands with {@link CommandSpec.rest}). */
   rest(): string[];

@@ -41,6 +41,9 @@ export function exitCodeFor(err: unknown): number {
         return ExitCode.NOT_FOUND;
       case 'conflict':
         return ExitCode.CONFLICT;
+      case 'authentication_error':
+      case 'authorization_error':
+        return ExitCode.PERMISSION_DENIED;
       default:
         return ExitCode.STORE_ERROR;
     }

@@ -15,6 +15,8 @@ export const ExitCode = {
   CONFLICT: 4,
   /** Store or I/O error (and anything unexpected). */
   STORE_ERROR: 5,
+  /** Refused: the server does not accept the key, or its role or organisation may not do this. */
+  PERMISSION_DENIED: 6,
 } as const;
 
 /** One of the {@link ExitCode} values. */
@@ -28,4 +30,5 @@ export const EXIT_CODE_HELP: ReadonlyArray<readonly [ExitCode, string]> = [
   [ExitCode.NOT_FOUND, 'not found: unknown approval or grant id'],
   [ExitCode.CONFLICT, 'conflict: already decided, revoked or expired; init would overwrite a file'],
   [ExitCode.STORE_ERROR, 'store or I/O error'],
+  [ExitCode.PERMISSION_DENIED, "refused: the server does not accept the key, or the key's role may not do this"],
 ];

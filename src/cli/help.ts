@@ -64,7 +64,7 @@ export function groupHelp(group: CommandGroup): string {
 
 /** `ascend approvals list --help`. */
 export function commandHelp(path: string, command: CommandSpec): string {
-  const positionals = command.positionals.map((p) => ` ${p.name}`).join('');
+  const positionals = command.positionals.map((p) => (p.default === undefined ? ` ${p.name}` : ` [${p.name}]`)).join('');
   const hasOptions = Object.keys(command.options).length > 0;
   const rest = command.rest ? ` [-- ${command.rest.name}]` : '';
   const parts = [`Usage: ascend ${path}${positionals}${hasOptions ? ' [options]' : ''}${rest}\n\n`, `${command.summary}\n`];

@@ -120,7 +120,7 @@ async function runCommand(path: string, command: CommandSpec, wordCount: number,
   const parsed = parseCommandLine(dashdash < 0 ? argv : argv.slice(0, dashdash), allOptions, path);
   const positionals = parsed.positionals.slice(wordCount);
   const expected = command.positionals;
-  if (positionals.length < expected.length) {
+  if (positionals.length < expected.length && expected[positionals.length]!.default === undefined) {
     throw new UsageError(`missing ${expected[positionals.length]!.name} for \`ascend ${path}\``, path);
   }
   if (positionals.length > expected.length) {
@@ -138,12 +138,16 @@ async function runCommand(path: string, command: CommandSpec, wordCount: number,
     now,
     string: (name) => {
       const value = values[name];
-      return typeof value === 'string' ? value : undefined;
+      return typeof value === 'string' ? value : Array.isArray(value) ? value[value.length - 1] : undefined;
+    },
+    strings: (name) => {
+      const value = values[name];
+      return typeof value === 'string' ? [value] : Array.isArray(value) ? value : [];
     },
     flag: (name) => values[name] === true,
     arg: (name) => {
       const index = expected.findIndex((p) => p.name === name);
-      const value = index < 0 ? undefined : positionals[index];
+      const value = index < 0 ? undefined : (positionals[index] ?? expected[index]!.default);
       if (value === undefined) throw new Error(`internal: no positional ${name} in ${path}`);
       return value;
     },
@@ -160,14 +164,14 @@ function parseCommandLine(
   argv: string[],
   options: Readonly<Record<string, OptionSpec>>,
   path: string,
-): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
-  const config: Record<string, { type: 'string' | 'boolean'; short?: string }> = {};
+): { values: Record<string, string | string[] | boolean | undefined>; positionals: string[] } {
+  const config: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {};
   for (const [name, spec] of Object.entries(options)) {
-    config[name] = spec.short === undefined ? { type: spec.type } : { type: spec.type, short: spec.short };
+    config[name] = { type: spec.type, ...(spec.short === undefined ? {} : { short: spec.short }), ...(spec.multiple ? { multiple: true } : {}) };
   }
   try {
     const { values, positionals } = parseArgs({ args: argv, options: config, allowPositionals: true, strict: true });
-    return { values: values as Record<string, string | boolean | undefined>, positionals };
+    return { values: values as Record<string, string | string[] | boolean | undefined>, positionals };
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) {

@@ -1,14 +1,17 @@
 /**
  * CEL conditions: one shared environment, compile once at load (parse + type-check), evaluate many.
  *
- * `matches` is CEL's RE2 regex test. JavaScript RegExp does not understand RE2's leading inline
- * flags (`(?i)` for case-insensitive) on Node 20, and cel-js builds a new RegExp on every call. The
- * built-in cannot be overridden, so every `.matches(` call in a condition is rewritten (outside
- * string literals and comments) to `.ascendMatches(`, which translates the flags and caches the
- * compiled RegExp. Errors are reported against the expression as written: it is parsed and
- * type-checked as written first, and only then rewritten.
+ * `matches` is CEL's RE2 regex test, and it runs on RE2 (the `re2js` port): matching takes time
+ * linear in the text, so no pattern and no argument can stall a decision. cel-js's own `matches`
+ * uses JavaScript's backtracking RegExp (`^(\w+\s?)*$` doubles its time per character) and
+ * cannot be overridden, so every `.matches(` call in a condition is rewritten (outside string
+ * literals and comments) to `.ascendMatches(`, which runs RE2. Errors are reported against the
+ * expression as written: it is parsed and type-checked as written first, and only then rewritten.
+ * Literal patterns are compiled at load, so a pattern RE2 cannot run (lookahead, backreferences)
+ * is a load error; patterns computed at run time are compiled on first use and cached (bounded).
  */
 import { Environment } from '@marcbachmann/cel-js';
+import { RE2JS } from 're2js';
 
 /** The variables a condition sees. */
 export interface ConditionVariables {
@@ -42,30 +45,126 @@ export class ConditionCompileError extends Error {
   }
 }
 
-const REGEX_CACHE_MAX = 512;
-const regexCache = new Map<string, RegExp>();
+/** Longest `matches` pattern accepted: RE2's time is linear in the text times the pattern's size. */
+export const MAX_REGEX_LENGTH = 4096;
+
+/** A `matches` pattern that RE2 cannot compile, and how to fix it. */
+export class CelRegexError extends Error {
+  readonly fix: string;
+  constructor(message: string, fix: string) {
+    super(message);
+    this.name = 'CelRegexError';
+    this.fix = fix;
+  }
+}
+
+/** Literal patterns of loaded conditions, compiled at load; when full, new ones use the run-time cache. */
+const literalRegexes = new Map<string, RE2JS>();
+const LITERAL_REGEX_MAX = 4096;
+/** Patterns computed at run time (bounded: emptied when full). */
+const runtimeRegexes = new Map<string, RE2JS>();
+const RUNTIME_REGEX_MAX = 512;
 
 /**
- * The JavaScript RegExp for an RE2-style pattern: a leading `(?flags)` group of `i`, `m`, `s`
- * becomes RegExp flags, and `(?P<name>` becomes `(?<name>`. Cached (bounded). Throws
- * `SyntaxError` for an invalid pattern.
+ * The RE2 regex of a `matches` pattern, compiled once (cached, bounded). RE2 understands the
+ * leading flags `(?i)`, `(?s)`, `(?m)` and named groups `(?P<name>…)` itself. Throws
+ * {@link CelRegexError} for a pattern RE2 cannot compile, naming what it does not support.
  */
-export function celRegExp(pattern: string): RegExp {
-  let re = regexCache.get(pattern);
+export function celRegex(pattern: string): RE2JS {
+  let re = literalRegexes.get(pattern) ?? runtimeRegexes.get(pattern);
   if (re !== undefined) return re;
-  let body = pattern;
-  let flags = '';
-  const lead = /^\(\?([ims]+)\)/.exec(body);
-  if (lead) {
-    flags = [...new Set(lead[1])].join('');
-    body = body.slice(lead[0].length);
-  }
-  body = body.replace(/\(\?P</g, '(?<');
-  re = new RegExp(body, flags);
-  if (regexCache.size >= REGEX_CACHE_MAX) regexCache.clear();
-  regexCache.set(pattern, re);
+  re = compileRe2(pattern);
+  if (runtimeRegexes.size >= RUNTIME_REGEX_MAX) runtimeRegexes.clear();
+  runtimeRegexes.set(pattern, re);
   return re;
 }
+
+/** Compile a literal pattern of a condition being loaded, and keep it for evaluation. */
+function pinLiteralRegex(pattern: string): void {
+  if (literalRegexes.has(pattern)) return;
+  const re = compileRe2(pattern);
+  if (literalRegexes.size < LITERAL_REGEX_MAX) literalRegexes.set(pattern, re);
+}
+
+function compileRe2(pattern: string): RE2JS {
+  if (pattern.length > MAX_REGEX_LENGTH) {
+    throw new CelRegexError(
+      `regular expression of ${pattern.length} characters is longer than the ${MAX_REGEX_LENGTH} allowed`,
+      'shorten the pattern, e.g. test a prefix with startsWith() or split it into several conditions',
+    );
+  }
+  try {
+    return RE2JS.compile(pattern);
+  } catch (error) {
+    const unsupported = unsupportedFeature(pattern);
+    if (unsupported !== null) {
+      throw new CelRegexError(`regular expression ${JSON.stringify(pattern)} uses ${unsupported.feature}, which RE2 does not support`, unsupported.fix);
+    }
+    throw new CelRegexError(
+      `invalid regular expression ${JSON.stringify(pattern)}: ${(error as Error).message.replace(/^error parsing regexp: /, '')}`,
+      'fix the pattern; RE2 syntax, with (?i) for case-insensitive. In YAML, prefer single quotes around the condition so backslashes stay as written',
+    );
+  }
+}
+
+/**
+ * The backtracking-engine feature that made RE2 refuse `pattern` (read outside escapes and
+ * character classes), with a fix; null when the pattern has none.
+ */
+function unsupportedFeature(pattern: string): { feature: string; fix: string } | null {
+  let inClass = false;
+  for (let i = 0; i < pattern.length; i++) {
+    const ch = pattern[i] as string;
+    const next = pattern[i + 1] ?? '';
+    if (ch === '\\') {
+      if (!inClass && next >= '1' && next <= '9') return BACKREFERENCE;
+      if (!inClass && next === 'k' && pattern[i + 2] === '<') return BACKREFERENCE;
+      if (next === 'u') {
+        return { feature: 'the escape \\u', fix: 'RE2 does not support \\u escapes; write a code point as \\x{00e9}, or the character itself' };
+      }
+      i++;
+      continue;
+    }
+    if (inClass) {
+      if (ch === ']') inClass = false;
+      continue;
+    }
+    if (ch === '[') {
+      inClass = true;
+      if (pattern[i + 1] === '^') i++;
+      if (pattern[i + 1] === ']') i++; // a leading ] is literal
+      continue;
+    }
+    if (ch === '(' && next === '?') {
+      const kind = pattern.slice(i + 2, i + 4);
+      if (kind.startsWith('=') || kind.startsWith('!')) {
+        return {
+          feature: `lookahead "(?${kind[0]}"`,
+          fix: 'RE2 does not support lookahead; test what must and must not match separately and combine them in CEL, e.g. s.matches("^a") && !s.matches("^ab")',
+        };
+      }
+      if (kind === '<=' || kind === '<!') {
+        return {
+          feature: `lookbehind "(?${kind}"`,
+          fix: 'RE2 does not support lookbehind; test what must and must not match separately and combine them in CEL, e.g. s.matches("b$") && !s.matches("ab$")',
+        };
+      }
+      if (kind.startsWith('P=')) return BACKREFERENCE;
+      if (kind.startsWith('>')) return POSSESSIVE;
+    }
+    if ((ch === '+' || ch === '*' || ch === '?' || ch === '}') && next === '+') return POSSESSIVE;
+  }
+  return null;
+}
+
+const BACKREFERENCE = {
+  feature: 'a backreference',
+  fix: 'RE2 does not support backreferences (\\1, \\k<name>, (?P=name)); spell out the alternatives, or compare the parts in CEL',
+};
+const POSSESSIVE = {
+  feature: 'an atomic group or possessive quantifier',
+  fix: 'RE2 does not support atomic groups or possessive quantifiers, and does not need them: it never backtracks. Write (?:…) and a plain quantifier',
+};
 
 const MATCHES_FN = 'ascendMatches';
 
@@ -75,7 +174,7 @@ const env = new Environment({ homogeneousAggregateLiterals: false })
   .registerVariable('action', 'string')
   .registerVariable('agent', 'map')
   .registerVariable('context', 'map')
-  .registerFunction(`string.${MATCHES_FN}(string): bool`, (text: string, pattern: string) => celRegExp(pattern).test(text));
+  .registerFunction(`string.${MATCHES_FN}(string): bool`, (text: string, pattern: string) => celRegex(pattern).test(text));
 
 /** Something with a CEL source range (the parts of cel-js errors and AST nodes we read). */
 interface Ranged {
@@ -85,7 +184,7 @@ interface Ranged {
 
 /**
  * Compile a condition: parse, type-check (unknown variables, impossible operators, a result that
- * is not a bool), check literal regexes, then rewrite `matches`. Throws {@link ConditionCompileError}.
+ * is not a bool), compile literal regexes, then rewrite `matches`. Throws {@link ConditionCompileError}.
  */
 export function compileCondition(source: string): CompiledCondition {
   let parsed: ReturnType<typeof env.parse>;
@@ -102,11 +201,18 @@ export function compileCondition(source: string): CompiledCondition {
       `a condition must be true or false, e.g. compare it: (${source}) > 0, or (${source}) != ""`,
     );
   }
-  checkLiteralRegexes(parsed.ast, source);
+  compileLiteralRegexes(parsed.ast, source);
 
   const rewritten = rewriteMatches(source);
   const run = rewritten === source ? parsed : env.parse(rewritten);
   if (run !== parsed) run.check(); // type-checked once here, so evaluation skips the check
+  // Never let a call reach cel-js's own `matches` (a backtracking RegExp).
+  if (methodCallArguments(run.ast, 'matches').length > 0) {
+    throw new ConditionCompileError(
+      `could not route every matches() call to RE2 in ${JSON.stringify(source)}`,
+      'write matches as a method call on a string, e.g. parameters.query.matches("^select")',
+    );
+  }
   return {
     source,
     test(vars: ConditionVariables): boolean {
@@ -144,33 +250,41 @@ function caret(source: string, offset: number | undefined): string {
   return `${source.slice(0, offset)}⟨here⟩${source.slice(offset)}`;
 }
 
-/** Reject `x.matches("literal")` whose literal is not a valid regex, at load rather than per call. */
-function checkLiteralRegexes(ast: unknown, source: string): void {
+/** Calls of `name` as a method (`x.name(…)`) in a parsed condition: the node of each first argument. */
+function methodCallArguments(ast: unknown, name: string): Array<{ op?: unknown; args?: unknown } & Ranged> {
+  const found: Array<{ op?: unknown; args?: unknown } & Ranged> = [];
   const stack: unknown[] = [ast];
-  let visited = 0;
-  while (stack.length > 0 && visited++ < 10_000) {
+  const seen = new Set<unknown>();
+  while (stack.length > 0) {
     const node = stack.pop();
+    if (typeof node === 'object' && node !== null) {
+      if (seen.has(node)) continue; // macros may share nodes
+      seen.add(node);
+    }
     if (Array.isArray(node)) {
       for (const child of node) stack.push(child);
       continue;
     }
     if (node === null || typeof node !== 'object' || !('op' in node) || !('args' in node)) continue;
     const { op, args } = node as { op: unknown; args: unknown };
-    if (op === 'rcall' && Array.isArray(args) && args[0] === 'matches' && Array.isArray(args[2])) {
-      const arg = args[2][0] as ({ op?: unknown; args?: unknown } & Ranged) | undefined;
-      if (arg?.op === 'value' && typeof arg.args === 'string') {
-        try {
-          celRegExp(arg.args);
-        } catch (error) {
-          throw new ConditionCompileError(
-            `invalid regular expression ${JSON.stringify(arg.args)} in ${JSON.stringify(source)}: ${(error as Error).message}`,
-            'fix the pattern; RE2 syntax, with (?i) for case-insensitive. In YAML, prefer single quotes around the condition so backslashes stay as written',
-            arg.range?.start ?? arg.start,
-          );
-        }
-      }
+    if (op === 'rcall' && Array.isArray(args) && args[0] === name && Array.isArray(args[2])) {
+      found.push((args[2][0] ?? {}) as { op?: unknown; args?: unknown } & Ranged);
     }
     stack.push(args);
+  }
+  return found;
+}
+
+/** Compile every `x.matches("literal")` pattern at load, so one RE2 cannot run is a load error. */
+function compileLiteralRegexes(ast: unknown, source: string): void {
+  for (const arg of methodCallArguments(ast, 'matches')) {
+    if (arg.op !== 'value' || typeof arg.args !== 'string') continue;
+    try {
+      pinLiteralRegex(arg.args);
+    } catch (error) {
+      if (!(error instanceof CelRegexError)) throw error;
+      throw new ConditionCompileError(`${error.message} in ${JSON.stringify(source)}`, error.fix, arg.range?.start ?? arg.start);
+    }
   }
 }
 

@@ -58,6 +58,8 @@ export interface CompiledPolicy {
   readonly elicitationMaxRisk: number | null;
   /** Every rule, in file order. */
   readonly rules: readonly CompiledRule[];
+  /** The capability names the policy defines, each with its action-type globs. */
+  readonly capabilities: ReadonlyMap<string, GlobSet>;
   /** Whether any rule has a `limit` (usage recording can be skipped otherwise). */
   readonly hasLimits: boolean;
   /** The validated document, defaults applied. */
@@ -77,6 +79,7 @@ class LoadedPolicy implements CompiledPolicy {
   readonly riskThresholds: { readonly requireApprovalAt: number | null; readonly denyAt: number | null };
   readonly elicitationMaxRisk: number | null;
   readonly hasLimits: boolean;
+  readonly capabilities: ReadonlyMap<string, GlobSet>;
   private readonly candidates = new Map<string, readonly CompiledRule[]>();
 
   constructor(
@@ -93,6 +96,7 @@ class LoadedPolicy implements CompiledPolicy {
     });
     this.elicitationMaxRisk = document.approvals ? document.approvals.elicitationMaxRisk : 69;
     this.hasLimits = rules.some((r) => r.limit !== null);
+    this.capabilities = new Map(Object.entries(document.capabilities).map(([name, globs]) => [name, new GlobSet(globs)]));
     Object.freeze(this.rules);
   }
 
@@ -108,9 +112,17 @@ class LoadedPolicy implements CompiledPolicy {
   }
 }
 
-function fail(file: string, problem: PolicyProblem, more = 0): never {
-  const extra = more > 0 ? ` (and ${more} more problem${more > 1 ? 's' : ''})` : '';
-  throw new PolicyError(problem.message + extra, { file, line: problem.line, column: problem.column, ...(problem.ruleId ? { ruleId: problem.ruleId } : {}) }, problem.fix);
+/** Further problems shown after the first, each with its line (the rest are counted). */
+const MORE_PROBLEMS_SHOWN = 3;
+
+function fail(file: string, problem: PolicyProblem, more: readonly PolicyProblem[] = []): never {
+  // A misspelt key also makes the key it meant "missing": that one says nothing new.
+  const meant = /did you mean "([^"]+)"/.exec(problem.fix ?? '')?.[1];
+  const others = meant === undefined ? more : more.filter((p) => !(p.ruleId === problem.ruleId && p.message.includes(`"${meant}"`)));
+  const shown = others.slice(0, MORE_PROBLEMS_SHOWN).map((p) => `line ${p.line}${p.ruleId ? ` (rule "${p.ruleId}")` : ''}: ${p.message}${p.fix ? ` (fix: ${p.fix})` : ''}`);
+  const hidden = others.length - shown.length;
+  if (hidden > 0) shown.push(`${hidden} more problem${hidden > 1 ? 's' : ''}`);
+  throw new PolicyError(problem.message, { file, line: problem.line, column: problem.column, ...(problem.ruleId ? { ruleId: problem.ruleId } : {}) }, problem.fix, shown);
 }
 
 const YAML_FIXES: Record<string, string> = {
@@ -136,7 +148,18 @@ export function parsePolicy(text: string, file: string): CompiledPolicy {
       fix: YAML_FIXES[yamlError.code] ?? 'check the YAML (or JSON) syntax at this line',
     });
   }
-  const data = source.toJS();
+  let data: unknown;
+  try {
+    data = source.toJS();
+  } catch (error) {
+    // The YAML library refuses to expand aliases past a limit (a "billion laughs" file).
+    fail(file, {
+      line: 1,
+      column: 1,
+      message: `the YAML could not be expanded: ${error instanceof Error ? error.message : String(error)}`,
+      fix: 'a policy may use at most 100 aliases (*name); write the values out instead',
+    });
+  }
   if (data === null || data === undefined) {
     fail(file, { line: 1, column: 1, message: 'the policy is empty', fix: 'start with "version: 1" and a "rules:" list (see `ascend init`)' });
   }
@@ -145,7 +168,7 @@ export function parsePolicy(text: string, file: string): CompiledPolicy {
     const problems = parsed.error.issues
       .map((issue) => describeIssue(issue, data, source))
       .sort((a, b) => (a.rank ?? 1) - (b.rank ?? 1) || a.line - b.line || a.column - b.column);
-    fail(file, problems[0] as PolicyProblem, problems.length - 1);
+    fail(file, problems[0] as PolicyProblem, problems.slice(1));
   }
   const document = parsed.data;
 

@@ -12,6 +12,7 @@ import { riskLevelOf, type ActionRequest, type AgentRecord, type Decision, type 
 import type { ConditionVariables } from './cel.js';
 import type { CompiledLimit, CompiledPolicy, CompiledRule } from './compile.js';
 import { matchesAnyGlob } from './glob.js';
+import { isCapabilityName } from './policy.js';
 import { conditionVariables, selectorsMatch } from './match.js';
 import { assessRisk } from './risk.js';
 import type { UsageTracker } from './usage.js';
@@ -100,12 +101,18 @@ function decide(policy: CompiledPolicy, input: EvaluationInput, usage: UsageTrac
       registrationReason = message;
     }
     if (agent.allowedResources.length > 0 && !matchesAnyGlob(agent.allowedResources, request.resource)) {
-      const message = `Resource "${request.resource}" is outside agent "${request.agentId}"'s allowed resources (${agent.allowedResources.join(', ')}).`;
+      const message =
+        request.resource === ''
+          ? `This call names no resource, and agent "${request.agentId}" may only touch its allowed resources (${agent.allowedResources.join(', ')}): pass the resource the call touches.`
+          : `Resource "${request.resource}" is outside agent "${request.agentId}"'s allowed resources (${agent.allowedResources.join(', ')}).`;
       violations.push({ code: 'resource_not_allowed', message });
       registrationReason ??= message;
     }
-    if (agent.capabilities.length > 0 && !matchesAnyGlob(agent.capabilities, request.actionType)) {
-      const message = `Action "${request.actionType}" is not among agent "${request.agentId}"'s capabilities (${agent.capabilities.join(', ')}).`;
+    if (agent.capabilities.length > 0 && !hasCapability(policy, agent.capabilities, request.actionType)) {
+      const needs = claimingCapabilities(policy, request.actionType);
+      const message =
+        `Action "${request.actionType}" is not among agent "${request.agentId}"'s capabilities (${describeCapabilities(policy, agent.capabilities)})` +
+        (needs.length > 0 ? `: it needs ${needs.map((n) => `"${n}"`).join(' or ')}.` : '.');
       violations.push({ code: 'capability_missing', message });
       registrationReason ??= message;
     }
@@ -123,7 +130,8 @@ function decide(policy: CompiledPolicy, input: EvaluationInput, usage: UsageTrac
   let ruleRisk = -1;
   let ruleRiskId = '';
   let limitHits: CompiledLimit[] | null = null;
-  for (let i = 0; i < candidates.length; i++) {
+  // A call the registration refuses is not the rules' to decide: none is listed as matched.
+  for (let i = 0; registrationReason === null && i < candidates.length; i++) {
     const rule = candidates[i] as CompiledRule;
     if (!selectorsMatch(rule, request)) continue;
     if (rule.condition !== null) {
@@ -254,6 +262,62 @@ function decide(policy: CompiledPolicy, input: EvaluationInput, usage: UsageTrac
     }
   }
   return result;
+}
+
+/**
+ * Whether the registered capabilities let the agent attempt `actionType`. Each is an action-type
+ * glob, a name the policy defines, or a name it does not define (which restricts nothing;
+ * registering one warns).
+ * - Globs are an allow-list: with any registered, the action must match one of them or a held name.
+ * - Names gate what they claim: an action type that some capability of the policy covers needs
+ *   one of those; one that no capability covers is left to the rules (as in the original Python
+ *   SDK, where registering `data_access` did not stop a payment from going to a person).
+ * - Only undefined names (or none): no restriction.
+ */
+function hasCapability(policy: CompiledPolicy, capabilities: readonly string[], actionType: string): boolean {
+  let restricts = false;
+  let globs = false;
+  for (let i = 0; i < capabilities.length; i++) {
+    const capability = capabilities[i] as string;
+    if (!isCapabilityName(capability)) {
+      restricts = globs = true;
+      if (matchesAnyGlob([capability], actionType)) return true;
+      continue;
+    }
+    const covers = policy.capabilities.get(capability);
+    if (covers === undefined) continue;
+    restricts = true;
+    if (covers.test(actionType)) return true;
+  }
+  if (!restricts) return true;
+  if (globs) return false;
+  for (const covers of policy.capabilities.values()) if (covers.test(actionType)) return false;
+  return true;
+}
+
+/** The policy's capability names that cover `actionType`. */
+function claimingCapabilities(policy: CompiledPolicy, actionType: string): string[] {
+  const names: string[] = [];
+  for (const [name, covers] of policy.capabilities) if (covers.test(actionType)) names.push(name);
+  return names;
+}
+
+/** `data_access = database.query, database.read*; email.*`: what each capability stands for. */
+function describeCapabilities(policy: CompiledPolicy, capabilities: readonly string[]): string {
+  return capabilities
+    .map((c) => {
+      const globs = isCapabilityName(c) ? policy.capabilities.get(c) : undefined;
+      return globs ? `${c} = ${globs.patterns.join(', ')}` : c;
+    })
+    .join('; ');
+}
+
+/**
+ * The capability names in `capabilities` that `policy` does not define: they restrict nothing,
+ * which is worth a warning when an agent registers with them.
+ */
+export function undefinedCapabilityNames(policy: CompiledPolicy, capabilities: readonly string[]): string[] {
+  return capabilities.filter((c) => isCapabilityName(c) && !policy.capabilities.has(c));
 }
 
 /** ` (mostly x, y)`: the two largest factors, to say why in the same sentence. */

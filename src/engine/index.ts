@@ -3,11 +3,11 @@
  * `parsePolicy` (or `loadPolicyFile` in `src/policy-file.ts`), decide with `evaluatePolicy`,
  * then count the call with `UsageTracker.record`.
  */
-export { PolicySchema, RuleSchema, LimitSchema, EFFECTS, policyJsonSchema, durationMs } from './policy.js';
+export { PolicySchema, RuleSchema, LimitSchema, EFFECTS, policyJsonSchema, durationMs, isCapabilityName } from './policy.js';
 export type { Effect, PolicyDocument, PolicyRule, PolicyLimit } from './policy.js';
 export { parsePolicy } from './compile.js';
 export type { CompiledPolicy, CompiledRule, CompiledLimit } from './compile.js';
-export { evaluatePolicy, policyErrorDecision } from './evaluate.js';
+export { evaluatePolicy, policyErrorDecision, undefinedCapabilityNames } from './evaluate.js';
 export type { EvaluationInput } from './evaluate.js';
 export { UsageTracker, SlidingCounter } from './usage.js';
 export type { UsageTrackerOptions, RecordedDecision } from './usage.js';
@@ -16,6 +16,6 @@ export type { RiskAssessment, VelocitySample, VelocityThresholds, VerbClass } fr
 export { DETECTOR_POINTS, LARGE_AMOUNT, detectArgumentRisks } from './detectors.js';
 export { compileGlob, globProblem, GlobSet, matchesAnyGlob } from './glob.js';
 export type { Glob } from './glob.js';
-export { compileCondition, celRegExp, CONDITION_VARIABLES } from './cel.js';
+export { compileCondition, celRegex, CONDITION_VARIABLES, MAX_REGEX_LENGTH } from './cel.js';
 export type { CompiledCondition, ConditionVariables } from './cel.js';
 export { STARTER_POLICY_YAML } from './starter-policy.js';

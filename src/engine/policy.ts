@@ -29,6 +29,17 @@ const globString = z.string().superRefine((pattern, ctx) => {
 });
 const globList = z.array(globString).min(1);
 
+/**
+ * A capability name: a word of letters, digits, `_` and `-`. Action-type globs have a `.` or a
+ * wildcard, so an agent's registration can mix names and globs without ambiguity.
+ */
+export const CAPABILITY_NAME = /^[A-Za-z][A-Za-z0-9_-]*$/;
+
+/** Whether a registered capability is a name (as opposed to an action-type glob). */
+export function isCapabilityName(capability: string): boolean {
+  return CAPABILITY_NAME.test(capability);
+}
+
 /** A rule's budget: see {@link RuleSchema} `limit`. */
 export const LimitSchema = z.strictObject({
   /** Calls allowed within the window before the rule applies. */
@@ -99,6 +110,8 @@ export const RiskThresholdsSchema = z
  *   denyAt: 90               # score ≥ this turns allowed or pending into denied
  * approvals:                 # optional
  *   elicitationMaxRisk: 69   # an MCP client's answer (elicitation) may approve up to this score; null = never
+ * capabilities:              # optional: names agents may register, each a list of action-type globs
+ *   data_access: ["database.query", "database.read*"]
  * rules:
  *   - id: big-transfers      # unique; letters, digits, . _ : -
  *     description: text      # optional, for people
@@ -114,12 +127,14 @@ export const RiskThresholdsSchema = z
  * ```
  *
  * Globs: `*` any run of characters, `?` one character, `\` escapes; nothing else is special.
+ * They are matched in linear time, without backtracking.
  *
  * Conditions (`when`) are CEL, compiled once at load. Variables: `parameters` (map), `resource`
  * (string), `action` (string, the action type), `agent` (map: `id`, `type`, `metadata`), `context`
  * (map). Whole numbers are CEL ints, other numbers doubles; they compare with each other.
- * `s.matches(re)` accepts RE2-style leading flags `(?i)`, `(?s)`, `(?m)`; write patterns as CEL raw
- * strings so backslashes stay as written: `parameters.query.matches(r"(?i)^\s*select\b")`. Reading a key that is
+ * `s.matches(re)` runs RE2 (linear time; no lookaround or backreferences) with the flags `(?i)`,
+ * `(?s)`, `(?m)`; write patterns as CEL raw strings so backslashes stay as written:
+ * `parameters.query.matches(r"(?i)^\s*select\b")`. Reading a key that is
  * absent (`parameters.amount` when there is no `amount`) is a run-time error, and a condition that
  * errors DENIES the call (`condition_error`): guard optional keys with `has(parameters.amount) &&`.
  *
@@ -157,6 +172,17 @@ export const PolicySchema = z.strictObject({
       elicitationMaxRisk: z.number().int().min(0).max(100).nullable().default(69),
     })
     .optional(),
+  /**
+   * Names agents may register as capabilities, each standing for action-type globs
+   * (`data_access: ["database.query", "database.read*"]`). A registered capability is either
+   * such a name or an action-type glob; a name the policy does not define restricts nothing.
+   */
+  capabilities: z
+    .record(
+      z.string().regex(CAPABILITY_NAME, 'a capability name uses letters, digits, _ and - (no "." or wildcards: those make it an action-type glob)'),
+      globList,
+    )
+    .default({}),
   rules: z.array(RuleSchema).default([]),
 });
 

@@ -29,6 +29,20 @@ risk:
   requireApprovalAt: 70
   denyAt: 90
 
+# Capability names agents may register (client.register({ capabilities: ["data_access"] })), each
+# standing for action-type globs. A name gates the action types it covers: an agent that registered
+# names may do what they cover, and nothing another name covers; action types no name covers (money
+# here: see the rules) are left to the rules. Agents may also register action-type globs
+# ("database.*"), which allow exactly what they match. A name not defined here restricts nothing
+# (registering it logs a warning). data_access and file_operations are the original Python SDK's.
+capabilities:
+  data_access: ["database.query", "database.read*", "database.select", "sql.query", "*.read", "*.get", "*.list", "*.search", "*.fetch", "*.view", "*.describe"]
+  data_write: ["database.execute", "database.insert", "database.update", "database.delete", "database.write*", "sql.execute"]
+  file_operations: ["file.*", "files.*", "fs.*"]
+  messaging: ["email.*", "sms.*", "slack.*", "chat.*"]
+  shell_access: ["shell.*", "command.*", "terminal.*", "*.exec"]
+  web_access: ["http.*", "web.*", "browser.*", "api.*"]
+
 # Combination: any matching deny wins, then require_approval, then allow.
 rules:
   # --- Reads -----------------------------------------------------------------------------------

@@ -4,6 +4,7 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { AuthenticationError } from '../errors.js';
+import { parseAgentBinding } from './agent-binding.js';
 import type { Store } from '../store/store.js';
 import type { ApiKeyRecord, ApiKeyRole } from '../types.js';
 
@@ -26,6 +27,11 @@ export interface ApiKeySpec {
   signing?: boolean;
   /** Refuse this key's unsigned requests (implies `signing`). */
   requireSigning?: boolean;
+  /**
+   * An agent key: the agent ids (globs such as `billing-*`) it may act as. Default: any agent
+   * of its organisation. ValidationError for another role, an empty list or a bad glob.
+   */
+  agentIds?: readonly string[];
   now?: string;
 }
 
@@ -44,6 +50,7 @@ export function generateApiKey(spec: ApiKeySpec): NewApiKey {
     createdAt: spec.now ?? new Date().toISOString(),
     createdBy: spec.createdBy,
   };
+  if (spec.agentIds !== undefined) record.agentIds = parseAgentBinding(spec.agentIds, spec.role);
   const key: NewApiKey = { apiKey: `ak_${keyId}_${secret}`, record };
   if (signs) key.signingSecret = record.signingSecret = randomBytes(32).toString('base64url');
   return key;

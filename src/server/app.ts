@@ -4,6 +4,7 @@
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
+import { droppedLogLines } from '../logging.js';
 import type { CompiledPolicy } from '../engine/index.js';
 import { AscendError } from '../errors.js';
 import type { Store } from '../store/store.js';
@@ -49,7 +50,7 @@ export interface AscendServerOptions {
   keyCacheTtlMs?: number;
   /** Serve `/metrics` without a key (default: an admin key is needed). */
   publicMetrics?: boolean;
-  /** Where nonces of signed requests are kept (default: memory; a cluster shares them in its database). */
+  /** Where nonces of signed requests are kept (default: this process's memory; `ascend serve` keeps them in its database). */
   nonces?: NonceStore;
   /** Webhooks: where they and their deliveries are kept. Without it, no webhook routes and no dispatcher. */
   outbox?: WebhookOutbox;
@@ -104,7 +105,7 @@ export async function buildServer(options: AscendServerOptions): Promise<AscendS
     rawBodies.set(request.raw, bytes);
     if (bytes.length === 0) return done(null, {});
     try {
-      done(null, parseJsonSafely(bytes.toString('utf8')));
+      done(null, parseJsonSafely(decodeUtf8(bytes)));
     } catch (err) {
       done(err as Error, undefined);
     }
@@ -127,7 +128,8 @@ export async function buildServer(options: AscendServerOptions): Promise<AscendS
     let scope = scopes.get(org);
     if (!scope) {
       const store = new TenantStore(options.store, org);
-      scope = { org, store, transport: new LocalTransport({ policy: options.policy, openStore: () => store }) };
+      // Keyed decisions share the group commit: the evaluate route reads back what was recorded.
+      scope = { org, store, transport: new LocalTransport({ policy: options.policy, openStore: () => store, keyedDecisionsMayQueue: true }) };
       scopes.set(org, scope);
     }
     return scope;
@@ -180,7 +182,10 @@ export async function buildServer(options: AscendServerOptions): Promise<AscendS
       ...(options.publicUrl ? { publicUrl: options.publicUrl } : {}),
     });
     const d = dispatcher;
-    webhookRoutes(router, outbox, () => d.kick(), { allowPrivateTargets: options.webhooks?.allowPrivateTargets ?? false });
+    webhookRoutes(router, outbox, () => d.kick(), {
+      allowPrivateTargets: options.webhooks?.allowPrivateTargets ?? false,
+      ...(options.webhooks?.resolveHost ? { resolveHost: options.webhooks.resolveHost } : {}),
+    });
     dispatcher.start();
     unwatchDispatcher = options.store.watch(() => d.kick());
   }
@@ -195,6 +200,7 @@ export async function buildServer(options: AscendServerOptions): Promise<AscendS
     return metrics.render({
       pendingApprovals: async () => (await options.store.listApprovals({ status: 'pending', limit: 100_000 })).length,
       webhookDeliveries: async () => (outbox ? outbox.countDeliveries() : {}),
+      droppedLogLines: () => droppedLogLines(options.logger),
     });
   });
 
@@ -230,10 +236,25 @@ export async function buildServer(options: AscendServerOptions): Promise<AscendS
 /** Deepest nesting a request body may have. */
 const MAX_BODY_DEPTH = 64;
 
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }); // a BOM stays, and is not JSON
+
+/**
+ * The body as text, refusing invalid UTF-8: a lenient decoder would turn bad bytes into U+FFFD,
+ * so what was decided and recorded would differ from the bytes sent (and signed).
+ */
+function decodeUtf8(bytes: Buffer): string {
+  try {
+    return STRICT_UTF8.decode(bytes);
+  } catch {
+    throw new ValidationError('The body is not valid UTF-8', [{ path: 'body', message: 'not valid UTF-8' }]);
+  }
+}
+
 /**
  * JSON.parse, then refuse `__proto__` / `constructor.prototype` keys (prototype poisoning) —
- * always walked, since `\u005f_proto__` spells the key without its letters — and nesting deeper
- * than {@link MAX_BODY_DEPTH}. Iterative: no input can exhaust the stack.
+ * always walked, since `\u005f_proto__` spells the key without its letters — numbers out of
+ * range (`1e999`), and nesting deeper than {@link MAX_BODY_DEPTH}. Iterative: no input can
+ * exhaust the stack.
  */
 function parseJsonSafely(text: string): unknown {
   let value: unknown;
@@ -259,6 +280,9 @@ function isClean(value: unknown): boolean {
       if (!Object.hasOwn(node, key)) continue;
       const child = (node as Record<string, unknown>)[key];
       if (key === '__proto__' || (key === 'constructor' && typeof child === 'object' && child !== null && 'prototype' in child)) return false;
+      // JSON.parse reads 1e999 as Infinity, which JSON cannot write back: what was decided
+      // would not be what is recorded.
+      if (typeof child === 'number' && !Number.isFinite(child)) return false;
       if (typeof child === 'object' && child !== null) {
         nodes.push(child);
         depths.push(depth + 1);
@@ -279,6 +303,9 @@ function poisonError(value: unknown): ValidationError {
       const child = (node as Record<string, unknown>)[key];
       if (key === '__proto__' || (key === 'constructor' && typeof child === 'object' && child !== null && 'prototype' in child)) {
         return new ValidationError(`Forbidden key "${key}" at ${path}`, [{ path: `${path}.${key}`, message: 'forbidden key (prototype poisoning)' }]);
+      }
+      if (typeof child === 'number' && !Number.isFinite(child)) {
+        return new ValidationError(`A number at ${path}.${key} is out of range (it would be ${child})`, [{ path: `${path}.${key}`, message: 'number out of range: JSON numbers must be finite' }]);
       }
       stack.push({ node: child, path: `${path}.${key}`, depth: depth + 1 });
     }

@@ -5,7 +5,7 @@
 import { resolve } from 'node:path';
 import { ValidationError } from '../errors.js';
 import type { WebhookOutbox } from '../store/outbox.js';
-import { MemoryNonceStore, PostgresNonceStore, type NonceStore } from './nonces.js';
+import { PostgresNonceStore, SqliteNonceStore, type NonceStore } from './nonces.js';
 import { openPostgresOutbox } from '../store/postgres-outbox.js';
 import { openPostgresStore } from '../store/postgres.js';
 import { openSqliteOutbox } from '../store/sqlite-outbox.js';
@@ -51,7 +51,10 @@ export function openOutbox(target: DatabaseTarget, sqlite: { backgroundCheckpoin
   return target.kind === 'postgres' ? openPostgresOutbox(target.url, { schema: target.schema }) : openSqliteOutbox(target.path, 5000, sqlite);
 }
 
-/** Where a server at `target` keeps nonces of signed requests: shared by a cluster's replicas. */
-export function openNonceStore(target: DatabaseTarget): NonceStore {
-  return target.kind === 'postgres' ? new PostgresNonceStore(target.url, target.schema) : new MemoryNonceStore();
+/**
+ * Where a server at `target` keeps nonces of signed requests (and ended dashboard sessions): in
+ * its database, so they outlive a restart and every server on the database shares them.
+ */
+export function openNonceStore(target: DatabaseTarget, sqlite: { backgroundCheckpoints?: boolean } = {}): NonceStore {
+  return target.kind === 'postgres' ? new PostgresNonceStore(target.url, target.schema) : new SqliteNonceStore(target.path, sqlite);
 }

@@ -21,6 +21,8 @@ class Histogram {
 export interface MetricGauges {
   pendingApprovals(): Promise<number>;
   webhookDeliveries(): Promise<Record<string, number>>;
+  /** Log lines lost so far because the log sink failed or could not keep up. */
+  droppedLogLines(): number;
 }
 
 function labels(pairs: Record<string, string>): string {
@@ -82,6 +84,8 @@ export class ServerMetrics {
     for (const [status, n] of Object.entries(await gauges.webhookDeliveries())) out.push(`ascend_webhook_deliveries${labels({ status })} ${n}`);
     out.push('# HELP ascend_webhook_attempts_total Webhook delivery attempts by this process, by outcome.', '# TYPE ascend_webhook_attempts_total counter');
     for (const [outcome, n] of this.webhookAttempts) out.push(`ascend_webhook_attempts_total${labels({ outcome })} ${n}`);
+    out.push('# HELP ascend_log_lines_dropped_total Log lines lost because the log sink (stderr) failed or stopped draining.', '# TYPE ascend_log_lines_dropped_total counter');
+    out.push(`ascend_log_lines_dropped_total ${gauges.droppedLogLines()}`);
     return out.join('\n') + '\n';
   }
 }

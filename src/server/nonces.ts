@@ -1,12 +1,18 @@
 /**
  * Where the nonces of signed requests are remembered for the skew window, so a captured request
- * cannot be sent again: in memory for one server, in the shared database for a cluster (a replay
- * sent to another replica is refused too).
+ * cannot be sent again: in the server's database (SQLite or the cluster's PostgreSQL), so a
+ * replay is refused after a restart and by every server sharing the database; in memory only
+ * where the app is built without one (tests, embedding).
  */
+import type Database from 'better-sqlite3';
 import pg from 'pg';
 import { StoreError } from '../errors.js';
+import { migrate } from '../store/migrations.js';
 import { toPgStoreError } from '../store/postgres-errors.js';
 import { describeTarget, pgSchema } from '../store/postgres-schema.js';
+import { BACKGROUND_WAL_PAGES } from '../store/sqlite-checkpointer.js';
+import { openDatabase } from '../store/sqlite-driver.js';
+import { toStoreError } from '../store/sqlite-errors.js';
 
 /** Remembers nonces until they expire. */
 export interface NonceStore {
@@ -44,6 +50,83 @@ export class MemoryNonceStore implements NonceStore {
   }
 
   async close(): Promise<void> {}
+}
+
+/** Expired nonces are deleted after this many inserts … */
+const PURGE_EVERY_INSERTS = 1000;
+/** … or on the first insert this long after the last purge, whichever comes first. */
+const PURGE_EVERY_MS = 60_000;
+
+/**
+ * The server's SQLite file, through a connection of its own: one small commit per signed request
+ * (a row of `request_nonces`), so a nonce outlives the process and every process on the file
+ * refuses a replay; the primary key refuses it, in one statement, under SQLite's write lock. No
+ * fsync, as for the store's commits (`synchronous = NORMAL`): the WAL keeps commits in order, so a
+ * decision that survives a power cut keeps the nonce of the request that made it.
+ */
+export class SqliteNonceStore implements NonceStore {
+  private readonly db: Database.Database;
+  private readonly insert: Database.Statement<[string, number]>;
+  private readonly lookup: Database.Statement<[string, number]>;
+  private readonly purge: Database.Statement<[number]>;
+  private readonly busyTimeoutMs: number;
+  private insertsSincePurge = 0;
+  private lastPurgeMs = 0;
+
+  constructor(
+    private readonly path: string,
+    options: { busyTimeoutMs?: number; backgroundCheckpoints?: boolean } = {},
+  ) {
+    this.busyTimeoutMs = options.busyTimeoutMs ?? 5000;
+    let db: Database.Database | undefined;
+    try {
+      db = openDatabase(path, { timeout: this.busyTimeoutMs });
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      // Beside a store that checkpoints from a worker: this connection must not do it in its commits either.
+      if (options.backgroundCheckpoints) db.pragma(`wal_autocheckpoint = ${BACKGROUND_WAL_PAGES}`);
+      migrate(db, path);
+      this.insert = db.prepare('INSERT INTO request_nonces (nonce, expires_at) VALUES (?, ?) ON CONFLICT (nonce) DO NOTHING');
+      this.lookup = db.prepare('SELECT 1 FROM request_nonces WHERE nonce = ? AND expires_at > ?');
+      this.purge = db.prepare('DELETE FROM request_nonces WHERE expires_at <= ?');
+      this.db = db;
+    } catch (err) {
+      db?.close();
+      throw toStoreError(err, path, 'opening the nonce store', this.busyTimeoutMs);
+    }
+  }
+
+  async remember(nonce: string, expiresAtMs: number): Promise<boolean> {
+    let inserted: boolean;
+    try {
+      inserted = this.insert.run(nonce, expiresAtMs).changes === 1;
+    } catch (err) {
+      throw toStoreError(err, this.path, 'remembering a request nonce', this.busyTimeoutMs);
+    }
+    const now = Date.now();
+    if (++this.insertsSincePurge >= PURGE_EVERY_INSERTS || now - this.lastPurgeMs >= PURGE_EVERY_MS) {
+      this.insertsSincePurge = 0;
+      this.lastPurgeMs = now;
+      try {
+        this.purge.run(now);
+      } catch {
+        // The nonce is already kept: a purge that failed (the file busy) is retried later, not this request's failure.
+      }
+    }
+    return inserted;
+  }
+
+  async isRemembered(nonce: string): Promise<boolean> {
+    try {
+      return this.lookup.get(nonce, Date.now()) !== undefined;
+    } catch (err) {
+      throw toStoreError(err, this.path, 'reading a remembered nonce', this.busyTimeoutMs);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
 }
 
 /** The cluster's database: one insert per signed request; the primary key refuses a replay. */

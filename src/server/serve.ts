@@ -10,6 +10,7 @@ import type { Store } from '../store/store.js';
 import { buildServer, type AscendServerOptions } from './app.js';
 import { openDatabase, openNonceStore, openOutbox, type DatabaseTarget } from './database.js';
 import type { WebhookOutbox } from '../store/outbox.js';
+import type { NonceStore } from './nonces.js';
 
 /** Options of {@link startServer}. */
 export interface StartServerOptions extends Omit<AscendServerOptions, 'store' | 'policy' | 'publicUrl'> {
@@ -49,8 +50,9 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   }
   const store = await openDatabase(options.database, options.durability === 'sync' ? { durability: 'sync' } : { durability: 'batched', flushIntervalMs: 1 }, { backgroundCheckpoints: true });
   let outbox: WebhookOutbox | undefined;
-  const nonces = openNonceStore(options.database);
+  let nonces: NonceStore | undefined;
   try {
+    nonces = openNonceStore(options.database, { backgroundCheckpoints: true });
     outbox = openOutbox(options.database, { backgroundCheckpoints: true });
     const { database: _db, policyPath: _p, policyOptional: _o, publicUrl, host, port, durability: _d, ...rest } = options;
     let url = '';
@@ -65,14 +67,14 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
           await server.close();
         } finally {
           await outbox?.close();
-          await nonces.close();
+          await nonces?.close();
           await store.close();
         }
       },
     };
   } catch (err) {
     await outbox?.close();
-    await nonces.close();
+    await nonces?.close();
     await store.close();
     throw err;
   }

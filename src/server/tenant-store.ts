@@ -1,12 +1,15 @@
 /**
  * Organisations share one database and one audit chain but never see each other. A key's
- * organisation is applied here, at the Store boundary: agent ids are stored qualified as
- * `ORG::AGENT` (the `default` organisation unqualified), every read of another organisation's
- * record answers "not found", and records leave with the caller's own agent ids. The engine
- * above sees the agent ids the caller sent, so a policy's `agents:` globs read naturally.
- * Audit events keep the stored (qualified) ids: the hash chain covers them.
+ * organisation is applied here, at the Store boundary: agent ids and action ids are stored
+ * qualified as `ORG::ID` (the `default` organisation's unqualified), every read of another
+ * organisation's record answers "not found", and records leave with the caller's own ids. The
+ * engine above sees the ids the caller sent, so a policy's `agents:` globs read naturally, and an
+ * action id a client chooses (an idempotency key) is its own organisation's: the same id in
+ * another organisation is another action, so probing with one reveals nothing. Audit events keep
+ * the stored (qualified) ids: the hash chain covers them. (Actions recorded before action ids
+ * were qualified keep their unqualified ids and are still found, by a second read.)
  */
-import { NotFoundError } from '../errors.js';
+import { NotFoundError, ValidationError } from '../errors.js';
 import type { AgentRegistrationInput, ApprovalDecision, ApprovalFilter, AuditQuery, RecordDecisionOptions, Store } from '../store/store.js';
 import type {
   ActionRecord,
@@ -63,6 +66,24 @@ export class TenantStore implements Store {
     return this.prefix === '' ? record : { ...record, agentId: record.agentId.slice(this.prefix.length) };
   }
 
+  /** A record with an action id, as this organisation knows it (agent and action ids unqualified). */
+  private stripAction<T extends { agentId: string; actionId: string }>(record: T): T {
+    if (this.prefix === '') return record;
+    const actionId = record.actionId.startsWith(this.prefix) ? record.actionId.slice(this.prefix.length) : record.actionId;
+    return { ...record, agentId: record.agentId.slice(this.prefix.length), actionId };
+  }
+
+  /** The stored id and record of one of this organisation's actions, if any. */
+  private async storedAction(actionId: string): Promise<ActionRecord | undefined> {
+    if (actionId.includes(ORG_SEPARATOR)) return undefined;
+    if (this.prefix === '') {
+      const action = await this.base.getAction(actionId);
+      return action && this.owns(action.agentId) ? action : undefined;
+    }
+    const action = (await this.base.getAction(this.prefix + actionId)) ?? (await this.base.getAction(actionId)); // the second: recorded unqualified, before
+    return action && this.owns(action.agentId) ? action : undefined;
+  }
+
   async upsertAgent(agent: AgentRegistrationInput, now: string): Promise<AgentRecord> {
     return this.strip(await this.base.upsertAgent({ ...agent, agentId: this.q(agent.agentId) }, now));
   }
@@ -86,39 +107,46 @@ export class TenantStore implements Store {
   }
 
   recordDecision(action: ActionRecord, approval?: ApprovalRecord, options?: RecordDecisionOptions): Promise<void> {
+    // An id naming an organisation would take that organisation's id (an uploaded record's id is the client's).
+    if (action.actionId.includes(ORG_SEPARATOR)) {
+      return Promise.reject(new ValidationError(`Action ids never contain "${ORG_SEPARATOR}"`, [{ path: 'actionId', message: `contains "${ORG_SEPARATOR}"` }]));
+    }
     if (this.prefix === '') return this.base.recordDecision(action, approval, options); // hot path: no copies
-    const stored = { ...action, agentId: this.q(action.agentId) };
-    return this.base.recordDecision(stored, approval && { ...approval, agentId: this.q(approval.agentId) }, options);
+    const stored = { ...action, agentId: this.q(action.agentId), actionId: this.prefix + action.actionId };
+    return this.base.recordDecision(stored, approval && { ...approval, agentId: this.q(approval.agentId), actionId: stored.actionId }, options);
   }
 
   async recordOutcome(outcome: OutcomeRecord): Promise<void> {
-    if (!(await this.getAction(outcome.actionId))) throw new NotFoundError('action', outcome.actionId);
-    return this.base.recordOutcome(outcome);
+    const action = await this.storedAction(outcome.actionId);
+    if (!action) throw new NotFoundError('action', outcome.actionId);
+    return this.base.recordOutcome(action.actionId === outcome.actionId ? outcome : { ...outcome, actionId: action.actionId });
   }
 
   async getAction(actionId: string): Promise<ActionRecord | undefined> {
-    const action = await this.base.getAction(actionId);
-    return action && this.owns(action.agentId) ? this.strip(action) : undefined;
+    const action = await this.storedAction(actionId);
+    return action && this.stripAction(action);
   }
 
   async getOutcome(actionId: string): Promise<OutcomeRecord | undefined> {
-    return (await this.getAction(actionId)) ? this.base.getOutcome(actionId) : undefined;
+    const action = await this.storedAction(actionId);
+    const outcome = action && (await this.base.getOutcome(action.actionId));
+    return outcome && (outcome.actionId === actionId ? outcome : { ...outcome, actionId });
   }
 
   async getApproval(approvalId: string): Promise<ApprovalRecord | undefined> {
     const approval = await this.base.getApproval(approvalId);
-    return approval && this.owns(approval.agentId) ? this.strip(approval) : undefined;
+    return approval && this.owns(approval.agentId) ? this.stripAction(approval) : undefined;
   }
 
   async listApprovals(filter: ApprovalFilter = {}): Promise<ApprovalRecord[]> {
     if (filter.agentId !== undefined) {
       if (filter.agentId.includes(ORG_SEPARATOR)) return [];
       const found = await this.base.listApprovals({ ...filter, agentId: this.q(filter.agentId) });
-      return found.filter((a) => this.owns(a.agentId)).map((a) => this.strip(a));
+      return found.filter((a) => this.owns(a.agentId)).map((a) => this.stripAction(a));
     }
     // The store filters by organisation (and applies the limit); the check here is a second lock.
     const found = await this.base.listApprovals({ ...filter, agentIdPrefix: this.prefix });
-    return found.filter((a) => this.owns(a.agentId)).map((a) => this.strip(a));
+    return found.filter((a) => this.owns(a.agentId)).map((a) => this.stripAction(a));
   }
 
   private async mustOwnApproval(approvalId: string): Promise<void> {
@@ -127,12 +155,12 @@ export class TenantStore implements Store {
 
   async decideApproval(decision: ApprovalDecision): Promise<ApprovalRecord> {
     await this.mustOwnApproval(decision.approvalId);
-    return this.strip(await this.base.decideApproval(decision));
+    return this.stripAction(await this.base.decideApproval(decision));
   }
 
   async expireApproval(approvalId: string, now: string): Promise<ApprovalRecord> {
     await this.mustOwnApproval(approvalId);
-    return this.strip(await this.base.expireApproval(approvalId, now));
+    return this.stripAction(await this.base.expireApproval(approvalId, now));
   }
 
   async consumeApproval(approvalId: string, digest: string, now: string): Promise<boolean> {
@@ -142,7 +170,7 @@ export class TenantStore implements Store {
 
   async findUsableApproval(agentId: string, digest: string, now: string): Promise<ApprovalRecord | undefined> {
     const approval = await this.base.findUsableApproval(this.q(agentId), digest, now);
-    return approval && this.strip(approval);
+    return approval && this.stripAction(approval);
   }
 
   async findActiveGrant(agentId: string, actionType: string, now: string): Promise<GrantRecord | undefined> {
@@ -180,6 +208,10 @@ export class TenantStore implements Store {
    * revoked) belong to no organisation: read them on the server's database (`ascend audit`).
    */
   async readAudit(query: AuditQuery = {}): Promise<AuditEvent[]> {
+    if (query.actionId !== undefined && this.prefix !== '') {
+      if (query.actionId.includes(ORG_SEPARATOR)) return [];
+      query = { ...query, actionId: (await this.storedAction(query.actionId))?.actionId ?? this.prefix + query.actionId };
+    }
     if (query.agentId !== undefined) {
       if (query.agentId.includes(ORG_SEPARATOR)) return [];
       return (await this.base.readAudit({ ...query, agentId: this.q(query.agentId) })).filter((e) => this.owns(e.agentId));

@@ -43,7 +43,8 @@ export const NOT_HOT = "type <> 'action.evaluated' AND type <> 'action.completed
  *   an agent's whole trail scans `audit_events` (newest-first with a limit stops early), and a
  *   time range (`since`/`until`) scans too: both are operator reads, not the hot path.
  * - `audit_events` is append-only: triggers refuse UPDATE and DELETE (tampering needs to drop
- *   them first, which `verifyAudit` then catches through the hash chain).
+ *   them first, which `verifyAudit` then catches through the hash chain, and rows deleted from its
+ *   end through the tables that name them: audit-cross-check.ts).
  */
 export const MIGRATIONS: readonly Migration[] = [
   {
@@ -191,6 +192,22 @@ CREATE INDEX webhook_deliveries_due ON webhook_deliveries(status, next_attempt_a
     version: 4,
     name: 'a server-only secret per webhook that signs its one-click approval links',
     sql: `ALTER TABLE webhooks ADD COLUMN link_secret TEXT;`,
+  },
+  {
+    version: 5,
+    name: 'the agent ids an agent key may act as (JSON array of globs; NULL: any)',
+    sql: `ALTER TABLE api_keys ADD COLUMN agent_ids TEXT;`,
+  },
+  {
+    version: 6,
+    name: 'nonces of signed requests and ended sessions, kept across restarts',
+    sql: `
+CREATE TABLE request_nonces (
+  nonce       TEXT PRIMARY KEY,
+  expires_at  INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX request_nonces_expiry ON request_nonces(expires_at);
+`,
   },
 ];
 

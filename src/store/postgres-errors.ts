@@ -4,6 +4,7 @@
  * fail mode applies). Ascend errors (NotFound, Conflict, …) pass through unchanged.
  */
 import { AscendError, StoreError } from '../errors.js';
+import { refusedValue } from './records.js';
 
 /** pg's `DatabaseError` and Node's system errors both carry a string `code`. */
 interface CodedError extends Error {
@@ -76,6 +77,12 @@ function explain(code: string, lockTimeoutMs: number): string {
 export function toPgStoreError(err: unknown, label: string, operation: string, lockTimeoutMs: number): AscendError {
   if (err instanceof AscendError) return err;
   const code = isCoded(err) ? err.code : undefined;
+  // Data exceptions (22: a NUL character, a bad encoding, a value out of range) and program
+  // limits (54: a value too large to index) are the request's fault: an answer, never an outage
+  // that would open a client's breaker or let its fail-open mode allow.
+  if (code !== undefined && /^(22|54)[0-9A-Z]{3}$/.test(code)) {
+    return refusedValue(`${label}: ${operation}`, `${code.startsWith('22') ? 'PostgreSQL refused the data' : 'a value exceeds a PostgreSQL limit'} [${code}]: ${err instanceof Error ? err.message : String(err)}`);
+  }
   let reason: string;
   if (code !== undefined) reason = `${explain(code, lockTimeoutMs)} [${code}]`;
   else if (err instanceof Error && /timeout exceeded when trying to connect/i.test(err.message)) {

@@ -30,7 +30,8 @@ export interface PgMigration {
  * - `agents.version` is the `seq` of the agent's latest `agent.*` event (exact kill switch).
  * - `ord` identity columns give "newest first" a tie-break in insertion order (SQLite's rowid).
  * - `audit_events` is append-only: triggers refuse UPDATE, DELETE and TRUNCATE (tampering needs
- *   to drop them first, which `verifyAudit` then catches through the hash chain).
+ *   to drop them first, which `verifyAudit` then catches through the hash chain, and rows deleted
+ *   from its end through the tables that name them: audit-cross-check.ts).
  */
 export const PG_MIGRATIONS: readonly PgMigration[] = [
   {
@@ -198,6 +199,11 @@ CREATE INDEX request_nonces_expiry ON ${s}.request_nonces (expires_at);
     version: 4,
     name: 'a server-only secret per webhook that signs its one-click approval links',
     sql: (s) => `ALTER TABLE ${s}.webhooks ADD COLUMN link_secret TEXT;`,
+  },
+  {
+    version: 5,
+    name: 'the agent ids an agent key may act as (JSON array of globs; NULL: any)',
+    sql: (s) => `ALTER TABLE ${s}.api_keys ADD COLUMN agent_ids TEXT;`,
   },
 ];
 

@@ -13,6 +13,7 @@ import type {
   GrantRecord,
 } from '../types.js';
 import { AuditChainVerifier, GENESIS_HASH } from './audit-chain.js';
+import { ChainTally, crossCheckTables, type FiguresRow, tableFigures } from './audit-cross-check.js';
 import { checkout } from './postgres-tx.js';
 import type { PgActionStateRow, PgAuditRow, PgStatements } from './postgres-statements.js';
 import { type AgentRow, agentFromRow, apiKeyFromRow, type ApiKeyRow, approvalFromRow, type ApprovalRow, auditEventFromRow, grantFromRow, type GrantRow, isoUtc } from './records.js';
@@ -125,7 +126,8 @@ export class PgReader {
 
   /**
    * Recompute the chain from row 1, page by page (constant memory), in one REPEATABLE READ
-   * snapshot so the head and the rows agree; name the first row that does not verify.
+   * snapshot so the head, the rows and the tables agree; name the first row that does not verify,
+   * or what the tables prove is missing (audit-cross-check.ts).
    */
   async verify(): Promise<AuditVerification> {
     const { client, release } = await checkout(this.pool);
@@ -145,7 +147,13 @@ export class PgReader {
 
   private async verifyIn(client: pg.PoolClient): Promise<AuditVerification> {
     const head = (await client.query<{ seq: number; hash: string }>(this.sql.auditHead)).rows[0];
+    const figures = tableFigures(
+      this.sql.figures,
+      (await client.query<FiguresRow>(this.sql.tableFigures)).rows[0] ?? {},
+      (await client.query<FiguresRow>(this.sql.strayAgent)).rows[0],
+    );
     const verifier = new AuditChainVerifier();
+    const tally = new ChainTally();
     let firstBad: { seq: number; reason: string } | undefined;
     let after = 0;
     for (;;) {
@@ -156,10 +164,12 @@ export class PgReader {
           firstBad = { seq: row.seq, reason };
           break;
         }
+        tally.add(row.seq, row.type);
         after = row.seq;
       }
       if (firstBad !== undefined || rows.length < VERIFY_PAGE) break;
     }
+    firstBad ??= crossCheckTables(head?.seq ?? 0, tally, figures);
     const result: AuditVerification = {
       ok: firstBad === undefined,
       checked: verifier.checked,

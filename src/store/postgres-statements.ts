@@ -4,6 +4,7 @@
  * (`blocked` as 0/1 for `agentFromRow`) and `ord` tie-break columns stay internal.
  */
 import type { StoredAuditRow } from './audit-chain.js';
+import { type FiguresDialect, strayAgentSql, tableFiguresSql } from './audit-cross-check.js';
 
 /** An `audit_events` row as `readAudit` and `verifyAudit` select it. */
 export type PgAuditRow = StoredAuditRow;
@@ -24,10 +25,11 @@ const AGENT =
 const APPROVAL =
   'approval_id, action_id, agent_id, action_type, resource, digest, status, requested_at, expires_at, decided_at, decided_by, channel, comment, consumed_at, grant_id, request';
 const GRANT = 'grant_id, agent_id, action_type, created_at, expires_at, created_by, channel, approval_id, revoked_at, revoked_by';
-const API_KEY = 'key_id, name, role, org, secret_hash, signing_secret, require_signing, created_at, created_by, revoked_at, revoked_by';
+const API_KEY = 'key_id, name, role, org, secret_hash, signing_secret, require_signing, created_at, created_by, revoked_at, revoked_by, agent_ids';
 
 /** The statements of the schema `s` (quoted). */
 export function pgStatements(s: string) {
+  const figures: FiguresDialect = { kind: 'postgres', table: (name) => `${s}.${name}` };
   return {
     // Agents
     getAgent: `SELECT ${AGENT} FROM ${s}.agents WHERE agent_id = $1`,
@@ -73,8 +75,10 @@ export function pgStatements(s: string) {
     decideApproval: `UPDATE ${s}.approvals SET status = $1, decided_at = $2, decided_by = $3, channel = $4, comment = $5, grant_id = $6
       WHERE approval_id = $7 AND status = 'pending' RETURNING ${APPROVAL}`,
     expireApproval: `UPDATE ${s}.approvals SET status = 'expired', decided_at = $1 WHERE approval_id = $2 AND status = 'pending' RETURNING ${APPROVAL}`,
+    // A blocked agent's approvals cannot be spent: the kill switch stops calls approved or not.
     consumeApproval: `UPDATE ${s}.approvals SET consumed_at = $1
       WHERE approval_id = $2 AND status = 'approved' AND consumed_at IS NULL AND digest = $3 AND expires_at > $1
+        AND NOT EXISTS (SELECT 1 FROM ${s}.agents a WHERE a.agent_id = approvals.agent_id AND a.blocked)
       RETURNING agent_id, action_id`,
     findUsableApproval: `SELECT ${APPROVAL} FROM ${s}.approvals
       WHERE agent_id = $1 AND digest = $2 AND status = 'approved' AND consumed_at IS NULL AND expires_at > $3
@@ -91,8 +95,8 @@ export function pgStatements(s: string) {
       ORDER BY created_at DESC, ord DESC LIMIT 1`,
 
     // API keys
-    insertApiKey: `INSERT INTO ${s}.api_keys (key_id, name, role, org, secret_hash, signing_secret, require_signing, created_at, created_by)
-      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+    insertApiKey: `INSERT INTO ${s}.api_keys (key_id, name, role, org, secret_hash, signing_secret, require_signing, created_at, created_by, agent_ids)
+      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
     getApiKey: `SELECT ${API_KEY} FROM ${s}.api_keys WHERE key_id = $1`,
     listApiKeys: `SELECT ${API_KEY} FROM ${s}.api_keys ORDER BY created_at DESC, ord DESC`,
     revokeApiKey: `UPDATE ${s}.api_keys SET revoked_at = $1, revoked_by = $2 WHERE key_id = $3 RETURNING ${API_KEY}`,
@@ -102,6 +106,10 @@ export function pgStatements(s: string) {
     auditPage: `SELECT ${PG_AUDIT_COLUMNS} FROM ${s}.audit_events WHERE seq > $1 ORDER BY seq LIMIT $2`,
     /** Prefix of a filtered read; the caller appends WHERE / ORDER BY / LIMIT. */
     readAudit: `SELECT ${PG_AUDIT_COLUMNS} FROM ${s}.audit_events`,
+    /** What `verifyAudit` cross-checks against the chain. */
+    figures,
+    tableFigures: tableFiguresSql(figures),
+    strayAgent: strayAgentSql(figures),
   };
 }
 

@@ -28,6 +28,7 @@ import {
   actionJson,
   agentFromRow,
   type AgentRow,
+  agentIdsColumn,
   apiKeyFromRow,
   type ApiKeyRow,
   approvalFromRow,
@@ -242,7 +243,7 @@ export class PostgresStore implements Store {
       const ts = isoUtc(action.createdAt, 'action.createdAt');
       const actionId = action.actionId;
       const queue = this.writer.queue;
-      if (queue && approval === undefined && action.decision === 'allowed' && options.spendsApproval === undefined) {
+      if (queue && approval === undefined && action.decision === 'allowed' && options.spendsApproval === undefined && options.commitNow !== true) {
         // Checked again, against the database, when the queue is written.
         if (queue.decision(actionId) || this.writer.recentAction(actionId)) throw duplicateAction(actionId);
         await this.writer.enqueue({ kind: 'decision', action, json: recordJson });
@@ -400,7 +401,7 @@ export class PostgresStore implements Store {
         const event = { ts: now, agentId: row.agent_id, actionId: row.action_id, approvalId, actor: decidedBy };
         tx.append(
           { ...event, type: status === 'approved' ? 'approval.approved' : 'approval.rejected' },
-          json({ channel, comment: decision.comment, decidedAt: now, decidedBy, grantId, status }),
+          json({ channel, claimedChannel: decision.claimedChannel, comment: decision.comment, decidedAt: now, decidedBy, grantId, status }),
         );
         if (grantId !== undefined && decision.grantMinutes !== undefined) {
           const grant = grantForApproval({ approvalId, agentId: row.agent_id, actionType: row.action_type }, grantId, decision.grantMinutes, decidedBy, channel, now);
@@ -508,9 +509,9 @@ export class PostgresStore implements Store {
       await this.writer.write(async (tx) => {
         tx.append(
           { ts, type: 'key.created', agentId: null, actionId: null, approvalId: null, actor: key.createdBy },
-          json({ keyId: key.keyId, name: key.name, role: key.role, org: key.org, signs: key.signingSecret !== undefined, requireSigning: key.requireSigning }),
+          json({ keyId: key.keyId, name: key.name, role: key.role, org: key.org, signs: key.signingSecret !== undefined, requireSigning: key.requireSigning, agentIds: key.agentIds }),
         );
-        const params = [key.keyId, key.name, key.role, key.org, key.secretHash, key.signingSecret ?? null, key.requireSigning, ts, key.createdBy];
+        const params = [key.keyId, key.name, key.role, key.org, key.secretHash, key.signingSecret ?? null, key.requireSigning, ts, key.createdBy, agentIdsColumn(key)];
         try {
           await tx.write(this.sql.insertApiKey, params);
         } catch (err) {

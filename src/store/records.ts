@@ -296,6 +296,8 @@ export interface ApiKeyRow {
   created_by: string;
   revoked_at: string | null;
   revoked_by: string | null;
+  /** JSON array of agent-id globs; null for a key that may act as any agent. */
+  agent_ids: string | null;
 }
 
 /** An ApiKeyRecord from its row. */
@@ -313,7 +315,13 @@ export function apiKeyFromRow(row: ApiKeyRow): ApiKeyRecord {
   if (row.signing_secret !== null) key.signingSecret = row.signing_secret;
   if (row.revoked_at !== null) key.revokedAt = row.revoked_at;
   if (row.revoked_by !== null) key.revokedBy = row.revoked_by;
+  if (row.agent_ids !== null) key.agentIds = JSON.parse(row.agent_ids) as string[];
   return key;
+}
+
+/** The `agent_ids` column of a key (null: any agent). */
+export function agentIdsColumn(key: ApiKeyRecord): string | null {
+  return key.agentIds === undefined ? null : JSON.stringify(key.agentIds);
 }
 
 /** The `approval.requested` event of a new approval request (its data is `approvalJson`). */
@@ -326,6 +334,12 @@ export function approvalRequestedEvent(approval: ApprovalRecord, requestedAt: st
     approvalId: approval.approvalId,
     actor: approval.agentId,
   };
+}
+
+/** A request whose values the store refused (a 400, never a 503 that looks like an outage). */
+export function refusedValue(operation: string, reason: string): ValidationError {
+  const message = `the store refused a value of this request (${reason})`;
+  return new ValidationError(`${operation} failed: ${message}`, [{ path: '(request)', message }]);
 }
 
 /** A ValidationError naming `field`. */

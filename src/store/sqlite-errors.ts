@@ -3,6 +3,7 @@
  * what SQLite reported, keeping the original error as `cause`.
  */
 import { AscendError, StoreError } from '../errors.js';
+import { refusedValue } from './records.js';
 
 /** The shape of better-sqlite3's `SqliteError` (and Node's system errors): a string `code`. */
 interface CodedError extends Error {
@@ -22,6 +23,9 @@ export function sqliteCode(err: unknown): string | undefined {
 export function isConstraintError(err: unknown): boolean {
   return sqliteCode(err)?.startsWith('SQLITE_CONSTRAINT') ?? false;
 }
+
+/** Result codes that mean "this value cannot be stored", whatever the state of the store. */
+const REFUSED_VALUE_CODES = new Set(['SQLITE_TOOBIG', 'SQLITE_MISMATCH', 'SQLITE_RANGE']);
 
 /** A plain-words explanation of a SQLite primary result code. */
 function explain(code: string, busyTimeoutMs: number): string {
@@ -47,6 +51,11 @@ function explain(code: string, busyTimeoutMs: number): string {
       return 'an I/O error occurred';
     case 'SQLITE_CONSTRAINT':
       return 'a constraint was violated';
+    case 'SQLITE_TOOBIG':
+      return 'a value is larger than the database accepts';
+    case 'SQLITE_MISMATCH':
+    case 'SQLITE_RANGE':
+      return 'a value does not fit its column';
     default:
       return 'SQLite reported an error';
   }
@@ -59,6 +68,11 @@ function explain(code: string, busyTimeoutMs: number): string {
 export function toStoreError(err: unknown, path: string, operation: string, busyTimeoutMs: number): AscendError {
   if (err instanceof AscendError) return err;
   const code = sqliteCode(err) ?? (isCoded(err) ? err.code : undefined);
+  if (code !== undefined && REFUSED_VALUE_CODES.has(code)) {
+    // The request's data, not the store, is at fault: an answer, never an outage that opens a
+    // breaker or lets fail-open allow.
+    return refusedValue(operation, `${explain(code, busyTimeoutMs)} [${code}]`);
+  }
   const reason = code ? `${explain(code, busyTimeoutMs)} [${code}]` : 'unexpected error';
   const detail = err instanceof Error ? err.message : String(err);
   return new StoreError(`SQLite store ${path}: ${operation} failed: ${reason}: ${detail}`, { cause: err });

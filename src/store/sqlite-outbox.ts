@@ -4,9 +4,10 @@
  * serialises enqueue and claim between processes sharing the file.
  */
 import { randomUUID } from 'node:crypto';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { NotFoundError } from '../errors.js';
 import { BACKGROUND_WAL_PAGES } from './sqlite-checkpointer.js';
+import { openDatabase } from './sqlite-driver.js';
 import { migrate } from './migrations.js';
 import type { ClaimedDelivery, DeliveryMapper, DeliveryRecord, DeliveryStatus, WebhookOutbox, WebhookRecord } from './outbox.js';
 import { deliveryFromRow, webhookFromRow, type DeliveryRow, type WebhookRow } from './outbox-rows.js';
@@ -29,7 +30,7 @@ export class SqliteWebhookOutbox implements WebhookOutbox {
     backgroundCheckpoints: boolean,
   ) {
     try {
-      this.db = new Database(path, { timeout: busyTimeoutMs });
+      this.db = openDatabase(path, { timeout: busyTimeoutMs });
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = NORMAL');
       // Beside a store that checkpoints from a worker: this connection must not do it in its commits either.

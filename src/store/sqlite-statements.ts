@@ -133,8 +133,10 @@ export function prepareStatements(db: Db): Statements {
       `UPDATE approvals SET status = 'expired', decided_at = ? WHERE approval_id = ? AND status = 'pending'`,
     ),
     consumeApproval: db.prepare(
+      // A blocked agent's approvals cannot be spent: the kill switch stops calls approved or not.
       `UPDATE approvals SET consumed_at = ?
-       WHERE approval_id = ? AND status = 'approved' AND consumed_at IS NULL AND digest = ? AND expires_at > ?`,
+       WHERE approval_id = ? AND status = 'approved' AND consumed_at IS NULL AND digest = ? AND expires_at > ?
+         AND NOT EXISTS (SELECT 1 FROM agents WHERE agents.agent_id = approvals.agent_id AND agents.blocked = 1)`,
     ),
     findUsableApproval: db.prepare<[string, string, string], ApprovalRow>(
       `SELECT * FROM approvals

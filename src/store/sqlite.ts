@@ -17,8 +17,10 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import nodePath from 'node:path';
 import { performance } from 'node:perf_hooks';
-import Database from 'better-sqlite3';
-import { AscendError, ConflictError, NotFoundError, StaleDecisionError, StoreError } from '../errors.js';
+import type Database from 'better-sqlite3';
+import { AscendError, ConflictError, NotFoundError, StaleDecisionError, StoreError, UnwrittenRecordsError } from '../errors.js';
+
+export { UnwrittenRecordsError } from '../errors.js';
 import type {
   ActionRecord,
   AgentRecord,
@@ -31,13 +33,16 @@ import type {
   OutcomeRecord,
 } from '../types.js';
 import { AuditAppender, AuditChainVerifier, GENESIS_HASH } from './audit-chain.js';
+import { ChainTally, crossCheckTables, type FiguresDialect, type FiguresRow, strayAgentSql, tableFigures, tableFiguresSql } from './audit-cross-check.js';
 import { type FlushReport, flushOnProcessExit, type QueuedWrite, WriteQueue } from './batch.js';
 import { ChainView, type ChainSource, type FrozenAgent, HOT_AUDIT_TYPES } from './chain-view.js';
 import { BACKGROUND_WAL_PAGES, BackgroundCheckpointer } from './sqlite-checkpointer.js';
+import { openDatabase } from './sqlite-driver.js';
 import { migrate, NOT_HOT } from './migrations.js';
 import {
   actionJson,
   agentFromRow,
+  agentIdsColumn,
   apiKeyFromRow,
   type ApiKeyRow,
   approvalFromRow,
@@ -103,6 +108,9 @@ export const SQLITE_DEFAULTS = {
  */
 export const INDEX_AFTER_ACTIONS = 512;
 
+/** The store's tables, for the cross-checks of `verifyAudit`. */
+const SQLITE_FIGURES: FiguresDialect = { kind: 'sqlite', table: (name) => name };
+
 /** Where an action's hot events are. */
 interface ActionLocation {
   agentId: string;
@@ -152,6 +160,14 @@ export class SqliteStore implements Store {
   private wrote = false;
   /** Callers of {@link whenDurable} waiting for the next group commit. */
   private durableWaiters: Array<{ resolve: () => void; reject: (err: Error) => void }> = [];
+  /**
+   * Set while group commits fail (a full disk, an I/O error). Queued writes are kept and retried;
+   * meanwhile every new write commits at once or fails, so nothing more is acknowledged that is
+   * not durable (and, through the client's fail mode, no further tool runs on an unwritten record).
+   */
+  private commitFailure: StoreError | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private retryDelayMs = 0;
 
   /** Prefer {@link openSqliteStore}. */
   constructor(path: string, options: SqliteStoreOptions = {}) {
@@ -187,7 +203,7 @@ export class SqliteStore implements Store {
     this.notifier = new ChangeNotifier(pollIntervalMs, () => dataVersion.get() as number);
     if (this.durability === 'batched') {
       this.queue = new WriteQueue(flushIntervalMs, maxBatchSize, () => this.backgroundFlush());
-      this.unregisterExit = flushOnProcessExit(() => this.flushQueue());
+      this.unregisterExit = flushOnProcessExit(() => this.flushBeforeExit());
     }
     if (options.backgroundCheckpoints && this.path !== ':memory:') this.checkpointer = this.startBackgroundCheckpoints();
   }
@@ -216,7 +232,7 @@ export class SqliteStore implements Store {
     let db: Database.Database | undefined;
     try {
       if (this.path !== ':memory:') fs.mkdirSync(nodePath.dirname(nodePath.resolve(this.path)), { recursive: true });
-      db = new Database(this.path, { timeout: this.busyTimeoutMs });
+      db = openDatabase(this.path, { timeout: this.busyTimeoutMs });
       const mode = db.pragma('journal_mode = WAL', { simple: true });
       if (mode !== 'wal' && this.path !== ':memory:') {
         throw new StoreError(`SQLite store ${this.path}: could not switch to WAL journal mode (got ${String(mode)})`);
@@ -315,7 +331,7 @@ export class SqliteStore implements Store {
       const recordJson = actionJson(action);
       const ts = isoUtc(action.createdAt, 'action.createdAt');
       const actionId = action.actionId;
-      if (this.queue && approval === undefined && action.decision === 'allowed' && options.spendsApproval === undefined) {
+      if (this.queue && approval === undefined && action.decision === 'allowed' && options.spendsApproval === undefined && options.commitNow !== true) {
         // Checked again, against the whole file, when the queue is written.
         if (this.queue.decision(actionId) || this.view.tail.get(actionId)?.decisionSeq !== undefined) throw duplicateAction(actionId);
         this.enqueue({ kind: 'decision', action, json: recordJson });
@@ -457,7 +473,7 @@ export class SqliteStore implements Store {
         const event = { ts: now, agentId: row.agent_id, actionId: row.action_id, approvalId, actor: decidedBy };
         this.chain.append(
           { ...event, type: status === 'approved' ? 'approval.approved' : 'approval.rejected' },
-          json({ channel, comment: decision.comment, decidedAt: now, decidedBy, grantId, status }),
+          json({ channel, claimedChannel: decision.claimedChannel, comment: decision.comment, decidedAt: now, decidedBy, grantId, status }),
         );
         if (grantId !== undefined && decision.grantMinutes !== undefined) {
           const grant = grantForApproval({ approvalId, agentId: row.agent_id, actionType: row.action_type }, grantId, decision.grantMinutes, decidedBy, channel, now);
@@ -574,12 +590,12 @@ export class SqliteStore implements Store {
           throw new ConflictError(`API key "${key.keyId}" already exists`, { keyId: key.keyId });
         }
         this.prepared(
-          `INSERT INTO api_keys (key_id, name, role, org, secret_hash, signing_secret, require_signing, created_at, created_by)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        ).run(key.keyId, key.name, key.role, key.org, key.secretHash, key.signingSecret ?? null, key.requireSigning ? 1 : 0, ts, key.createdBy);
+          `INSERT INTO api_keys (key_id, name, role, org, secret_hash, signing_secret, require_signing, created_at, created_by, agent_ids)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        ).run(key.keyId, key.name, key.role, key.org, key.secretHash, key.signingSecret ?? null, key.requireSigning ? 1 : 0, ts, key.createdBy, agentIdsColumn(key));
         this.chain.append(
           { ts, type: 'key.created', agentId: null, actionId: null, approvalId: null, actor: key.createdBy },
-          json({ keyId: key.keyId, name: key.name, role: key.role, org: key.org, signs: key.signingSecret !== undefined, requireSigning: key.requireSigning }),
+          json({ keyId: key.keyId, name: key.name, role: key.role, org: key.org, signs: key.signingSecret !== undefined, requireSigning: key.requireSigning, agentIds: key.agentIds }),
         );
       });
     });
@@ -682,7 +698,9 @@ export class SqliteStore implements Store {
   /**
    * Recompute the chain from row 1, streaming (constant memory), and name the first row that
    * does not verify: a changed row (hash mismatch), a broken link (prevHash mismatch) or a
-   * missing row (seq gap). Queued writes are flushed first.
+   * missing row (seq gap). Then cross-check the tables against it (audit-cross-check.ts): rows
+   * deleted from its end (truncated), and an index or counter that disagrees with it. Queued
+   * writes are flushed first.
    */
   async verifyAudit(): Promise<AuditVerification> {
     return this.guard('verifyAudit', () => {
@@ -690,7 +708,14 @@ export class SqliteStore implements Store {
       // One read transaction: the head and the rows come from the same snapshot.
       return this.db.transaction((): AuditVerification => {
         const head = this.stmt.auditHead.get();
+        // Read before the walk: a connection runs nothing else while a statement iterates.
+        const figures = tableFigures(
+          SQLITE_FIGURES,
+          this.prepared(tableFiguresSql(SQLITE_FIGURES)).get() as FiguresRow,
+          this.prepared(strayAgentSql(SQLITE_FIGURES)).get() as FiguresRow | undefined,
+        );
         const verifier = new AuditChainVerifier();
+        const tally = new ChainTally(figures.actionIndex?.indexedThrough);
         let firstBad: { seq: number; reason: string } | undefined;
         for (const row of this.stmt.verifyRows.iterate()) {
           const reason = verifier.check(row);
@@ -698,7 +723,9 @@ export class SqliteStore implements Store {
             firstBad = { seq: row.seq, reason };
             break;
           }
+          tally.add(row.seq, row.type);
         }
+        firstBad ??= crossCheckTables(head ? head[0] : 0, tally, figures);
         const result: AuditVerification = {
           ok: firstBad === undefined,
           checked: verifier.checked,
@@ -744,17 +771,33 @@ export class SqliteStore implements Store {
     }
   }
 
-  /** Commit everything queued; when it resolves, every write made before the call is durable. */
+  /**
+   * Commit everything queued; when it resolves, every write made before the call is durable.
+   * Rejects with {@link UnwrittenRecordsError} (saying what is still unwritten) when the commit
+   * fails: the records stay queued and are retried.
+   */
   async flush(): Promise<void> {
-    return this.guard('flush', () => this.flushQueue());
+    this.assertOpen();
+    try {
+      this.flushQueue();
+    } catch (err) {
+      if (this.queue && this.queue.length > 0) throw this.unwritten(err);
+      throw toStoreError(err, this.path, 'flush', this.busyTimeoutMs);
+    }
   }
 
   /** Flush, write the action index up to date, stop timers, close the database. Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return;
-    let failure: unknown;
     try {
       this.flushQueue();
+    } catch (err) {
+      // Queued records are never dropped: the store stays open (retrying, and once more at exit),
+      // and close() can be called again once the disk has room.
+      if (this.queue && this.queue.length > 0) throw this.unwritten(err);
+    }
+    let failure: unknown;
+    try {
       // A writer leaves the index complete, so the next reader does not scan what it wrote. (A
       // connection that only read never writes, not even here: the file may be read-only.)
       if (this.wrote && this.view.tail.size > 0) this.transact(() => this.indexTail(), 0);
@@ -764,6 +807,7 @@ export class SqliteStore implements Store {
     this.closed = true;
     await this.checkpointer?.stop();
     this.queue?.cancelTimer();
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
     this.unregisterExit?.();
     this.notifier.close();
     this.view.forget();
@@ -839,8 +883,10 @@ export class SqliteStore implements Store {
           // The original error says more; SQLite already rolled back on some failures.
         }
       }
+      if (queued > 0 && !(err instanceof QueuedWriteRejected) && !isConstraintError(err)) this.commitFailed(err);
       throw err;
     }
+    this.commitSucceeded();
     this.wrote = true;
     if (report && this.queue) {
       this.queue.remove(queued);
@@ -939,7 +985,8 @@ export class SqliteStore implements Store {
 
   private enqueue(item: QueuedWrite): void {
     const queue = this.queue as WriteQueue;
-    if (!queue.push(item)) return;
+    // While commits fail, a write is acknowledged only once it is committed.
+    if (!queue.push(item) && this.commitFailure === undefined) return;
     try {
       this.flushQueue();
     } catch (err) {
@@ -969,8 +1016,52 @@ export class SqliteStore implements Store {
     } catch (err) {
       const error = asStoreError(toStoreError(err, this.path, 'flushing queued writes', this.busyTimeoutMs));
       this.settleDurable(error);
-      this.onFlushError(error);
+      this.onFlushError(new StoreError(`${error.message} (${this.queue?.length ?? 0} queued records kept; retrying)`, { cause: error }));
     }
+  }
+
+  /** A group commit failed: keep the queue, refuse to queue more, retry with back-off. */
+  private commitFailed(err: unknown): void {
+    this.commitFailure ??= asStoreError(toStoreError(err, this.path, 'committing queued writes', this.busyTimeoutMs));
+    this.retryDelayMs = Math.min(Math.max(this.retryDelayMs * 2, this.flushIntervalMs, 10), 1000);
+    if (this.retryTimer !== undefined || this.closed) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.backgroundFlush();
+    }, this.retryDelayMs);
+    this.retryTimer.unref(); // the exit hook still tries once more
+  }
+
+  private commitSucceeded(): void {
+    if (this.commitFailure === undefined) return;
+    this.commitFailure = undefined;
+    this.retryDelayMs = 0;
+    if (this.retryTimer !== undefined) {
+      clearTimeout(this.retryTimer);
+      this.retryTimer = undefined;
+    }
+  }
+
+  /** The last chance at exit: what cannot be written now is lost, and the error says which. */
+  private flushBeforeExit(): void {
+    try {
+      this.flushQueue();
+    } catch (err) {
+      const lost = this.unwritten(err).unwritten;
+      throw new StoreError(`${lost.actionIds.length} acknowledged record(s) could not be written before exit and are lost (actions ${lost.actionIds.slice(0, 20).join(', ')}${lost.actionIds.length > 20 ? ', …' : ''})`, { cause: err });
+    }
+  }
+
+  /** What is still queued, for errors that must say what is not written yet. */
+  private unwritten(cause: unknown): UnwrittenRecordsError {
+    const items = this.queue?.snapshot() ?? [];
+    const actionIds = items.map((i) => (i.kind === 'decision' ? i.action.actionId : i.outcome.actionId));
+    const reason = toStoreError(cause, this.path, 'committing queued writes', this.busyTimeoutMs).message;
+    return new UnwrittenRecordsError(
+      `${items.length} acknowledged record(s) are not written yet; they are kept in memory and retried until a commit succeeds: ${reason}`,
+      { decisions: items.filter((i) => i.kind === 'decision').length, outcomes: items.filter((i) => i.kind === 'outcome').length, actionIds },
+      cause,
+    );
   }
 
   /** Commit queued writes one per transaction, dropping (and reporting) those that violate a constraint. */

@@ -75,7 +75,13 @@ export interface ApprovalDecision {
   approvalId: string;
   status: 'approved' | 'rejected';
   decidedBy: string;
+  /** The channel the answer came through, as the code that received it knows it. */
   channel: ApprovalChannel;
+  /**
+   * The channel a remote caller said it used, when the server could not check it and recorded
+   * another (`channel` is then `api`). Kept beside `channel` in the audit event, never instead.
+   */
+  claimedChannel?: ApprovalChannel;
   comment?: string;
   /** With `approved`: also create a grant for this agent + action type lasting this long. */
   grantMinutes?: number;
@@ -99,6 +105,13 @@ export interface RecordDecisionOptions {
    * Such a decision is never queued.
    */
   spendsApproval?: string;
+  /**
+   * Commit the decision before resolving, even in `batched` mode. For an action id the caller
+   * chose (an idempotency key), which another process may record at the same time: committed at
+   * once, a duplicate is refused to this caller (ConflictError), not dropped from a later group
+   * commit after the caller was answered.
+   */
+  commitNow?: boolean;
 }
 
 /** A new or updated registration (the store sets blocked, times and version). */

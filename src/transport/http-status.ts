@@ -11,12 +11,16 @@ import {
   NotFoundError,
   ProtocolError,
   RateLimitError,
+  ServerError,
   TimeoutError,
   ValidationError,
   type ValidationIssue,
 } from '../errors.js';
 import type { PolicyDecision } from '../types.js';
 import { withKnownDecision } from './unreachable.js';
+
+/** Error codes with which a server reports that it cannot decide anything right now. */
+const OUTAGE_CODES = new Set(['store_error']);
 
 interface WireError {
   code?: unknown;
@@ -48,7 +52,14 @@ export function errorForStatus(status: number, body: unknown, retryAfter: string
       return new RateLimitError(message, parseRetryAfter(retryAfter));
   }
   if (status >= 500) {
-    const err = new ConnectionError(`The decision point failed (HTTP ${status}): ${message}`);
+    // An answer in Ascend's shape means the server was reached: only what it reports as an
+    // outage of its store is "unreachable". A 5xx in any other shape comes from something in
+    // front of it (a proxy, a closing server) and means Ascend itself did not answer.
+    const fromAscend = typeof wire.code === 'string';
+    if (fromAscend && !OUTAGE_CODES.has(wire.code as string)) {
+      return new ServerError(`The decision point failed on this request (HTTP ${status} ${String(wire.code)}): ${message}`, status, { serverCode: wire.code });
+    }
+    const err = new ConnectionError(`The decision point is unavailable (HTTP ${status}): ${message}`);
     const known = knownDecision(details.knownDecision);
     return known ? withKnownDecision(err, known) : err;
   }
@@ -56,7 +67,7 @@ export function errorForStatus(status: number, body: unknown, retryAfter: string
 }
 
 /**
- * `Retry-After` as milliseconds: delta-seconds or an HTTP-date (the seed crashed on the latter).
+ * `Retry-After` as milliseconds: delta-seconds or an HTTP-date (the original Python SDK crashed on the latter).
  * Undefined when absent or unreadable.
  */
 export function parseRetryAfter(value: string | null, nowMs: number = Date.now()): number | undefined {

@@ -2,7 +2,7 @@
  * The embedded decision point: the policy engine and a Store in this process. Zero set-up: a
  * policy file and a SQLite file under `.ascend/`.
  */
-import { evaluatePolicy, policyErrorDecision, UsageTracker, type CompiledPolicy, type EvaluationInput } from '../engine/index.js';
+import { evaluatePolicy, policyErrorDecision, undefinedCapabilityNames, UsageTracker, type CompiledPolicy, type EvaluationInput } from '../engine/index.js';
 import { AscendError, ConflictError, StaleDecisionError, StoreError } from '../errors.js';
 import type { Store } from '../store/store.js';
 import type {
@@ -13,10 +13,12 @@ import type {
   OutcomeRecord,
   PolicyDecision,
 } from '../types.js';
-import type { ApprovalDecision } from '../store/store.js';
+import type { ApprovalDecision, RecordDecisionOptions } from '../store/store.js';
 import { isoTime } from '../time.js';
 import { timeOrderedId } from '../ids.js';
+import { denied } from '../approvals.js';
 import { withKnownDecision } from './unreachable.js';
+import { idempotencyKeyReused, isSameCall } from './same-call.js';
 import type { AgentRegistration, EvaluationRequest, Transport } from './transport.js';
 import type { SpoolEntry } from './spool.js';
 
@@ -31,6 +33,13 @@ export interface LocalTransportOptions {
   openStore: () => Store;
   /** Clock, for tests. */
   now?: () => number;
+  /**
+   * Let a decision under a caller-chosen action id wait in a `batched` store's group commit like
+   * any other. Only for a caller that waits for the commit and then reads back what was recorded
+   * under the id (`ascend serve`). Default false: such a decision is committed before it is
+   * answered, so another process recording the same id cannot make the answer a lie.
+   */
+  keyedDecisionsMayQueue?: boolean;
 }
 
 /** Engine + Store in process. */
@@ -39,6 +48,7 @@ export class LocalTransport implements Transport {
   private readonly policy: CompiledPolicy | Error;
   private readonly openStoreFn: () => Store;
   private readonly now: () => number;
+  private readonly keyedDecisionsMayQueue: boolean;
   private readonly usage = new UsageTracker();
   private store: Store | undefined;
   private readonly listeners = new Set<() => void>();
@@ -49,6 +59,7 @@ export class LocalTransport implements Transport {
     this.policy = options.policy;
     this.openStoreFn = options.openStore;
     this.now = options.now ?? Date.now;
+    this.keyedDecisionsMayQueue = options.keyedDecisionsMayQueue === true;
   }
 
   /** The store, opened on first use (so a broken store surfaces through the fail mode). */
@@ -65,7 +76,14 @@ export class LocalTransport implements Transport {
   }
 
   async register(agent: AgentRegistration): Promise<AgentRecord> {
-    return this.getStore().upsertAgent(agent, new Date(this.now()).toISOString());
+    const record = await this.getStore().upsertAgent(agent, new Date(this.now()).toISOString());
+    const unknown = this.policy instanceof Error ? [] : undefinedCapabilityNames(this.policy, record.capabilities);
+    if (unknown.length === 0) return record;
+    const file = this.policy instanceof Error ? '' : this.policy.file;
+    return {
+      ...record,
+      warnings: unknown.map((name) => `capability "${name}" is not defined by the policy (${file}), so it restricts nothing: define it under "capabilities:" or register action-type globs such as "database.*"`),
+    };
   }
 
   async evaluate(request: EvaluationRequest): Promise<DecisionResult> {
@@ -97,13 +115,7 @@ export class LocalTransport implements Transport {
       // A retried request (same idempotency key): answer what was recorded the first time — for
       // the same call only; the key reused for another call is refused.
       const recorded = await store.getAction(request.actionId).catch(() => undefined);
-      if (recorded) {
-        if (recorded.digest !== request.digest || recorded.agentId !== request.agentId) {
-          throw new ConflictError(`Idempotency key "${request.actionId}" was already used for a different call`, { idempotencyKey: request.actionId });
-        }
-        const approval = recorded.approvalId === undefined ? undefined : await store.getApproval(recorded.approvalId);
-        return decisionFromRecord(recorded, approval);
-      }
+      if (recorded) return answerRecorded(store, recorded, request, request.actionId);
     }
     let policyDecision = this.decide(input);
     if (storeError || !store) {
@@ -119,6 +131,13 @@ export class LocalTransport implements Transport {
         return result;
       } catch (err) {
         failure = err;
+      }
+      if (failure instanceof ConflictError && request.actionId !== undefined) {
+        // The key was recorded between our read and our write (a concurrent call in this
+        // process, or another process): its record is the answer, for the same call only.
+        const recorded = await store.getAction(request.actionId).catch(() => undefined);
+        if (recorded) return answerRecorded(store, recorded, request, request.actionId);
+        throw idempotencyKeyReused(request.actionId);
       }
       if (failure instanceof StaleDecisionError && attempt < MAX_DECISION_ATTEMPTS) {
         // What the decision was made on changed (a kill switch, a spent approval): decide again.
@@ -219,7 +238,9 @@ export class LocalTransport implements Transport {
       createdAt: nowIso,
     };
     if (approvalId !== undefined) action.approvalId = approvalId;
-    await store.recordDecision(action, approval, spendsApproval === undefined ? { agentVersion } : { agentVersion, spendsApproval });
+    const options: RecordDecisionOptions = spendsApproval === undefined ? { agentVersion } : { agentVersion, spendsApproval };
+    if (request.actionId !== undefined && !this.keyedDecisionsMayQueue) options.commitNow = true;
+    await store.recordDecision(action, approval, options);
 
     const result: DecisionResult = {
       decision,
@@ -305,16 +326,37 @@ export class LocalTransport implements Transport {
     await this.store?.flush();
   }
 
+  /** Release the store. When it cannot write what it holds (a full disk) it stays open, keeps
+   * retrying, and this rejects: call close() again later. */
   async close(): Promise<void> {
-    if (this.closed) return;
+    this.closed = true;
     this.unwatchStore?.();
     this.unwatchStore = undefined;
     this.listeners.clear();
     const store = this.store;
+    if (!store) return;
+    await store.close();
     this.store = undefined;
-    this.closed = true;
-    await store?.close();
   }
+}
+
+/**
+ * What a request under a used key answers: the recorded decision of the same call, else
+ * ConflictError. A replay of an agent blocked since is denied: the kill switch stops every call
+ * that has not started running, including one replayed under a recorded id.
+ */
+async function answerRecorded(store: Store, recorded: ActionRecord, request: EvaluationRequest, key: string): Promise<DecisionResult> {
+  if (!isSameCall(recorded, { ...request, parameters: request.redactedParameters })) throw idempotencyKeyReused(key);
+  const approval = recorded.approvalId === undefined ? undefined : await store.getApproval(recorded.approvalId);
+  const answer = decisionFromRecord(recorded, approval);
+  if (answer.decision === 'denied') return answer;
+  // Read afresh: the registration a decision uses may be cached, and a replay commits nothing
+  // that would notice a block made since.
+  const now = await store.getAgent(recorded.agentId);
+  if (now?.blocked) {
+    return denied(answer, 'agent_blocked', `Agent "${recorded.agentId}" is blocked${now.blockedReason ? `: ${now.blockedReason}` : ''}; the recorded decision no longer lets this call run`);
+  }
+  return answer;
 }
 
 /** The decision a recorded action stands for (what a retried evaluate answers). */

@@ -2,7 +2,7 @@
  * One retry layer, one deadline, one circuit breaker — for remote calls only.
  *
  * - The deadline (`timeoutMs`) covers the whole call, retries and back-off included: with
- *   nothing listening a call fails within it (the seed stacked two retry layers and took 20 s
+ *   nothing listening a call fails within it (the original Python SDK stacked two retry layers and took 20 s
  *   to fail with a 1 s timeout).
  * - Only retry-safe calls are retried, and only on failures that say "try again": the network,
  *   a timeout, a 5xx, a 429 (after its `Retry-After`). Exponential back-off with full jitter.
@@ -14,7 +14,7 @@
 import { BrokenCircuitError, CircuitState, ConsecutiveBreaker, circuitBreaker, handleWhen, type CircuitBreakerPolicy } from 'cockatiel';
 import { AscendError, CircuitBreakerOpenError, TimeoutError } from '../errors.js';
 
-/** The seed's breaker settings. */
+/** The breaker settings, named as in the original Python SDK (docs/architecture.md#resilience-of-the-remote-transport). */
 export interface CircuitBreakerOptions {
   /** Transport failures in a row that open the breaker. Default 5. */
   failureThreshold?: number;
@@ -36,7 +36,7 @@ export interface ResilienceOptions {
   onStateChange?: (state: BreakerState) => void;
 }
 
-/** Breaker states as the seed named them. */
+/** Breaker states, named as in the original Python SDK. */
 export type BreakerState = 'closed' | 'open' | 'half_open';
 
 /** One attempt, given the time it has left. */
@@ -97,13 +97,17 @@ export class ResilientCaller {
 
   private async withRetries<T>(attempt: Attempt<T>, retrySafe: boolean, deadline: number, timeoutMs: number): Promise<T> {
     const maxRetries = retrySafe ? this.options.maxRetries : 0;
+    let lastError: unknown;
     for (let n = 0; ; n++) {
       const remaining = deadline - Date.now();
-      if (remaining <= 0) throw new TimeoutError(`No answer within ${timeoutMs} ms`, timeoutMs);
+      // Out of time because a back-off ended late (a busy event loop): the failure that was being
+      // retried says more than "timeout", and does not depend on how late the timer was.
+      if (remaining <= 0) throw lastError ?? new TimeoutError(`No answer within ${timeoutMs} ms`, timeoutMs);
       try {
         return await attempt(remaining, n);
       } catch (err) {
         if (n >= maxRetries || !isRetryable(err)) throw err;
+        lastError = err;
         const retryAfterMs = (err as { retryAfterMs?: number }).retryAfterMs;
         const delay = retryAfterMs ?? this.backoffMs(n);
         if (Date.now() + delay >= deadline) throw err;

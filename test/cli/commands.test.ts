@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Store } from '../../src/store/store.js';
 import type { AuditEvent } from '../../src/types.js';
+import { eventually } from '../helpers.js';
 import { BROKEN_POLICY_YAML, makeTempDir, openTestStore, runInProcess, seedPendingApproval, TEST_POLICY_YAML } from './helpers.js';
 
 let dir: string;
@@ -292,12 +293,12 @@ describe('approvals', () => {
       env: {},
       signal: abort.signal,
     });
-    // "watching …" is printed once the first (silent, --new-only) pass is done.
-    for (const deadline = Date.now() + 3000; !stderr.includes('watching') && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 5));
+    // "watching …" is printed once the first (silent, --new-only) pass is done. (Waits end in the
+    // checks below rather than a throw, so the watch is always aborted.)
+    await eventually(() => stderr.includes('watching'), 10_000, 5).catch(() => undefined);
     expect(stderr).toMatch(/^watching for pending approvals in .*\.ascend \(Ctrl-C to stop\)\n$/);
     const fresh = await seedPendingApproval(s, { agentId: 'agent-007' });
-    const deadline = Date.now() + 3000;
-    while (!stdout.includes(fresh.approval.approvalId) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    await eventually(() => stdout.includes(fresh.approval.approvalId), 10_000).catch(() => undefined);
     abort.abort();
     expect(await running).toBe(0);
     expect(stdout).toContain(fresh.approval.approvalId);
@@ -426,10 +427,10 @@ describe('audit', () => {
       env: {},
       signal: abort.signal,
     });
-    await new Promise((r) => setTimeout(r, 300));
+    // The last event is printed first: from then on it is following.
+    await eventually(() => stdout.includes('\n'), 10_000).catch(() => undefined);
     const { approval } = await seedPendingApproval(s, { agentId: 'agent-follow' });
-    const deadline = Date.now() + 3000;
-    while (!stdout.includes(approval.approvalId) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    await eventually(() => stdout.includes(approval.approvalId), 10_000).catch(() => undefined);
     abort.abort();
     expect(await running).toBe(0);
     const events = stdout.trim().split('\n').map((l) => JSON.parse(l) as AuditEvent);

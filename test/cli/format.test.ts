@@ -53,6 +53,6 @@ describe('format', () => {
   });
 
   it('exit codes are stable', () => {
-    expect(ExitCode).toEqual({ OK: 0, CHECK_FAILED: 1, USAGE: 2, NOT_FOUND: 3, CONFLICT: 4, STORE_ERROR: 5 });
+    expect(ExitCode).toEqual({ OK: 0, CHECK_FAILED: 1, USAGE: 2, NOT_FOUND: 3, CONFLICT: 4, STORE_ERROR: 5, PERMISSION_DENIED: 6 });
   });
 });

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AscendClient, openSqliteStore, defaultDbPath } from '../../src/index.js';
-import { eventually, runCli, tempDir, TEST_POLICY, writePolicy } from '../helpers.js';
+import { eventually, runCli, tempDir, TEST_POLICY, WOKEN_WITHIN_MS, writePolicy } from '../helpers.js';
 
 const clients: AscendClient[] = [];
 afterEach(async () => {
@@ -9,7 +9,7 @@ afterEach(async () => {
 });
 
 describe('a person in another process', () => {
-  it('approves with `ascend approvals approve` and the waiting agent resumes within 250 ms', async () => {
+  it('approves with `ascend approvals approve` and the waiting agent resumes promptly, not on a slow poll', async () => {
     const dir = tempDir();
     const dataDir = path.join(dir, '.ascend');
     const client = new AscendClient({ agentId: 'agent-x', policy: writePolicy(dir, TEST_POLICY), dataDir, logLevel: 'silent' });
@@ -31,7 +31,8 @@ describe('a person in another process', () => {
     expect(decided!.consumedAt).toBeTruthy();
     const resumeMs = ranAt - Date.parse(decided!.decidedAt!);
     expect(resumeMs).toBeGreaterThanOrEqual(0);
-    expect(resumeMs).toBeLessThanOrEqual(250);
+    // Far sooner than a poll every 5 s (the original Python SDK); the speed budget is a benchmark's.
+    expect(resumeMs).toBeLessThan(WOKEN_WITHIN_MS);
   });
 
   it('blocks the agent with `ascend agents block`: the next call in the running process is denied', async () => {

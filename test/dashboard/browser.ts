@@ -1,24 +1,26 @@
 /**
- * A real browser for dashboard tests: Debian's Chromium (`/usr/bin/chromium`, installed by
- * `.ci/run` when absent) driven by playwright-core. Screenshots go to `test-results/screenshots/`.
+ * A real browser for dashboard tests: a system Chromium (found, or installed from Debian's
+ * packages, by the global setup in chromium-setup.ts) driven by playwright-core. Screenshots go to
+ * `test-results/screenshots/`.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { createRequire } from 'node:module';
+import { inject } from 'vitest';
 import { ROOT } from '../helpers.js';
 
 const AXE_PATH = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 
-/** Where Debian puts Chromium. */
-export const CHROMIUM_PATH = process.env.ASCEND_TEST_CHROMIUM ?? '/usr/bin/chromium';
+/** The Chromium that chromium-setup.ts found or installed. */
+export const CHROMIUM_PATH = inject('chromiumPath');
 /** Where screenshots are saved (a CI artifact). */
 export const SCREENSHOT_DIR = path.join(ROOT, 'test-results', 'screenshots');
 
 /** Launch headless Chromium; a clear error when it is missing. */
 export async function launchBrowser(): Promise<Browser> {
   if (!fs.existsSync(CHROMIUM_PATH)) {
-    throw new Error(`Chromium not found at ${CHROMIUM_PATH}: install it with "apt-get install -y chromium" (.ci/run does)`);
+    throw new Error(`Chromium not found at ${CHROMIUM_PATH}: install it with "apt-get install -y chromium"`);
   }
   return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
 }

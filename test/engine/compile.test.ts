@@ -360,7 +360,7 @@ describe('parsePolicy: every load error names file, line and a fix', () => {
     expect(e.fix).toContain('line 3');
   });
 
-  it('reports the first problem by line and counts the others', () => {
+  it('reports the first problem by line, then shows the others with their lines', () => {
     const e = loadError(`
       version: 1
       rules:
@@ -372,7 +372,8 @@ describe('parsePolicy: every load error names file, line and a fix', () => {
           effect: allow
     `);
     expect(e.line).toBe(5);
-    expect(e.message).toContain('(and 1 more problem)');
+    // The second problem is shown, not merely counted.
+    expect(e.message).toMatch(/Also line 7 \(rule "b"\): rules\[1\]\.actions must be a list/);
   });
 
   it('JSON errors have lines too', () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { celRegExp, compileCondition, compileGlob, globProblem, GlobSet, matchesAnyGlob } from '../../src/engine/index.js';
+import { celRegex, compileCondition, compileGlob, globProblem, GlobSet, matchesAnyGlob } from '../../src/engine/index.js';
 import { rewriteMatches } from '../../src/engine/cel.js';
+import { prng } from '../helpers.js';
 
 describe('globs', () => {
   it.each([
@@ -37,6 +38,41 @@ describe('globs', () => {
     expect(() => compileGlob('[')).toThrow(/not supported/);
   });
 
+  it('long patterns (several words of automaton states) and non-ASCII characters match as defined', () => {
+    // Reference: whether value[i..] matches pattern tokens[j..], by dynamic programming.
+    const reference = (tokens: string[], value: string): boolean => {
+      const memo = new Map<number, boolean>();
+      const at = (j: number, i: number): boolean => {
+        const key = j * (value.length + 1) + i;
+        let r = memo.get(key);
+        if (r !== undefined) return r;
+        const t = tokens[j];
+        if (t === undefined) r = i === value.length;
+        else if (t === '*') r = at(j + 1, i) || (i < value.length && at(j, i + 1));
+        else r = i < value.length && (t === '?' || t === value[i]) && at(j + 1, i + 1);
+        memo.set(key, r);
+        return r;
+      };
+      return at(0, 0);
+    };
+    const random = prng(13);
+    const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)] as T;
+    const letters = ['a', 'b', 'é', '/'];
+    let matched = 0;
+    for (let round = 0; round < 400; round++) {
+      const tokens = Array.from({ length: 20 + Math.floor(random() * 80) }, () => pick(['*', '?', ...letters, ...letters]));
+      // Half the values are built from the pattern, so that many match.
+      const value =
+        round % 2 === 0
+          ? tokens.map((t) => (t === '*' ? pick(letters).repeat(Math.floor(random() * 3)) : t === '?' ? pick(letters) : t)).join('')
+          : Array.from({ length: Math.floor(random() * 120) }, () => pick(letters)).join('');
+      const expected = reference(tokens, value);
+      if (expected) matched++;
+      expect(compileGlob(tokens.join('')).test(value), `${tokens.join('')} vs ${value}`).toBe(expected);
+    }
+    expect(matched).toBeGreaterThan(100);
+  });
+
   it('GlobSet matches any of its patterns', () => {
     const set = new GlobSet(['a.*', 'b.read']);
     expect(set.test('a.x')).toBe(true);
@@ -65,12 +101,16 @@ describe('CEL conditions', () => {
   });
 
   it('(?i), (?s), (?m) flags and (?P<name>) groups', () => {
-    expect(celRegExp('(?i)^select').test('SELECT')).toBe(true);
-    expect(celRegExp('^select').test('SELECT')).toBe(false);
-    expect(celRegExp('(?is)a.b').test('A\nB')).toBe(true);
-    expect(celRegExp('(?P<word>\\w+)').exec('hi')?.groups?.word).toBe('hi');
-    expect(celRegExp('(?i)x')).toBe(celRegExp('(?i)x'));
-    expect(() => celRegExp('(')).toThrow();
+    expect(celRegex('(?i)^select').test('SELECT')).toBe(true);
+    expect(celRegex('^select').test('SELECT')).toBe(false);
+    expect(celRegex('(?is)a.b').test('A\nB')).toBe(true);
+    expect(celRegex('a.b').test('a\nb')).toBe(false);
+    expect(celRegex('(?m)^b$').test('a\nb\nc')).toBe(true);
+    expect(celRegex('^b$').test('a\nb\nc')).toBe(false);
+    const named = celRegex('(?P<word>\\w+)').matcher('hi');
+    expect(named.find() && named.group('word')).toBe('hi');
+    expect(celRegex('(?i)x')).toBe(celRegex('(?i)x'));
+    expect(() => celRegex('(')).toThrow();
   });
 
   it('matches inside macros is rewritten too', () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { assessRisk, classifyVerb, detectArgumentRisks, verbFactor, velocityFactor } from '../../src/engine/index.js';
 import { luhnValid } from '../../src/engine/risk.js';
+import { MAX_SCAN_CHARS } from '../../src/engine/detectors.js';
 import type { RiskFactor } from '../../src/types.js';
 import { request } from './helpers.js';
 
@@ -126,9 +127,20 @@ describe('argument detectors', () => {
     expect(JSON.stringify(out)).not.toContain('hunter2');
   });
 
-  it('bounds the scanned length', () => {
-    expect(detect({ blob: 'x'.repeat(10_000) + ' rm -rf /' })).toEqual([]);
+  it('scans whole strings up to the per-call limit, and flags what lies beyond it', () => {
+    expect(detect({ blob: 'x'.repeat(10_000) + ' rm -rf /' })).toEqual(['destructive_shell']);
     expect(detect({ blob: 'rm -rf / ' + 'x'.repeat(10_000) })).toEqual(['destructive_shell']);
+    expect(detect({ blob: 'x'.repeat(MAX_SCAN_CHARS) + ' rm -rf /' })).toEqual(['not_inspected']);
+    expect(detect({ a: 'x'.repeat(MAX_SCAN_CHARS - 5), b: 'rm -rf / now' })).toEqual(['not_inspected']);
+  });
+
+  it('reads keys that are not plain names; plain names are not mistaken for content', () => {
+    expect(detect({ 'rm -rf /': true })).toEqual(['destructive_shell']);
+    expect(detect({ truncate: true, delete_after: 3 })).toEqual([]);
+  });
+
+  it('rm -Rf is a destructive command too', () => {
+    expect(detect({ command: 'rm -Rf /var/lib' })).toEqual(['destructive_shell']);
   });
 
   it('no string parameters, no factors', () => {

@@ -137,10 +137,12 @@ describe('organisations', () => {
     // API key events belong to no organisation's audit view.
     const mine = await api(server, 'GET', '/v1/audit?limit=5000', server.keys.approver);
     expect(mine.body.events.some((e: { type: string }) => e.type.startsWith('key.'))).toBe(false);
-    // An Idempotency-Key naming another organisation's action reveals nothing.
+    // An Idempotency-Key naming another organisation's action reveals nothing: it is a fresh key here.
     const stolen = await api(server, 'POST', '/v1/actions/evaluate', server.keys.otherAgent, evaluateBody('shared-name', 'db.query', { sql: 'select 1' }), { 'idempotency-key': actionId });
-    expect(stolen.status).toBe(409);
+    expect(stolen.status).toBe(200);
+    expect(stolen.body).toMatchObject({ actionId, decision: 'allowed', actionType: 'db.query' });
     expect(JSON.stringify(stolen.body)).not.toContain('payments.transfer');
+    expect((await api(server, 'GET', `/v1/actions/${actionId}`, server.keys.agent)).body.action.actionType).toBe('payments.transfer');
   });
 });
 

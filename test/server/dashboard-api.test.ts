@@ -171,7 +171,7 @@ describe('dashboard sessions', () => {
       expect(stream.status).toBe(200);
       const reader = stream.body!.getReader();
       await store.revokeApiKey(key.record.keyId, 'test', new Date().toISOString());
-      await eventually(async () => expect((await withSession(s, 'GET', '/v1/agents')).status).toBe(401), 5000);
+      await eventually(async () => expect((await withSession(s, 'GET', '/v1/agents')).status).toBe(401), 10_000);
       let text = '';
       while (!text.includes('revoked')) {
         const chunk = await reader.read();
@@ -257,7 +257,7 @@ describe('one-click approval links', () => {
       const hook = await api(server, 'POST', '/v1/webhooks', server.keys.admin, { url: plain.url, events: ['approval.requested'] });
       expect(hook.body.approvalLinks).toBe(false);
       const approvalId = await pendingApproval('no-link-agent');
-      await eventually(() => expect(plain.bodies.some((b) => JSON.parse(b).approvalId === approvalId)).toBe(true), 5000);
+      await eventually(() => expect(plain.bodies.some((b) => JSON.parse(b).approvalId === approvalId)).toBe(true), 10_000);
       for (const body of plain.bodies) expect(JSON.parse(body).links).toBeUndefined();
       await api(server, 'DELETE', `/v1/webhooks/${hook.body.webhookId}`, server.keys.admin);
     } finally {

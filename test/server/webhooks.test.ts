@@ -68,7 +68,7 @@ describe('webhooks', () => {
       await api(server, 'POST', `/v1/approvals/${pending.approvalRequestId}/approve`, server.keys.approver, {});
 
       const want = ['action.evaluated', 'action.completed', 'action.denied', 'action.failed', 'approval.requested', 'action.approved'];
-      await eventually(() => want.every((e) => sink.received.some((r) => r.headers['x-ascend-event'] === e)), 5000);
+      await eventually(() => want.every((e) => sink.received.some((r) => r.headers['x-ascend-event'] === e)), 10_000);
       for (const r of sink.received) {
         expect(verifyWebhookSignature({ secret, body: r.body, headers: r.headers })).toEqual({ ok: true });
         expect(verifyWebhookSignature({ secret: 'someone-elses-secret-000', body: r.body, headers: r.headers }).ok).toBe(false);
@@ -94,9 +94,13 @@ describe('webhooks', () => {
     expect(hook.body.secret).toMatch(/^[A-Za-z0-9_-]{43}$/); // made for us, shown once
     const parameters = { sql: 'select 3' };
     await api(server, 'POST', '/v1/actions/evaluate', server.keys.agent, { agentId: 'r1', actionType: 'db.query', parameters, digest: callDigest({ agentId: 'r1', actionType: 'db.query', resource: '', parameters }) });
-    await eventually(() => sink.received.length >= 1, 5000);
-    const deliveries = await api(server, 'GET', `/v1/webhooks/${hook.body.webhookId}/deliveries`, server.keys.admin);
-    expect(deliveries.body.deliveries[0]).toMatchObject({ status: 'delivered', attempts: 3 });
+    await eventually(() => sink.received.length >= 1, 10_000);
+    // The server records the delivery once it has read the receiver's answer, a moment later.
+    const delivered = await eventually(async () => {
+      const deliveries = await api(server, 'GET', `/v1/webhooks/${hook.body.webhookId}/deliveries?status=delivered`, server.keys.admin);
+      return deliveries.body.deliveries[0];
+    });
+    expect(delivered).toMatchObject({ status: 'delivered', attempts: 3 });
     const listed = await api(server, 'GET', '/v1/webhooks', server.keys.admin);
     expect(JSON.stringify(listed.body)).not.toContain(hook.body.secret);
     await sink.close();
@@ -112,7 +116,7 @@ describe('webhooks', () => {
     const dead = await eventually(async () => {
       const r = await api(server, 'GET', `/v1/webhooks/${hook.body.webhookId}/deliveries?status=dead`, server.keys.admin);
       return r.body.deliveries.length > 0 ? r.body.deliveries : undefined;
-    }, 8000);
+    }, 10_000);
     expect(dead[0]).toMatchObject({ status: 'dead', attempts: 3 });
     expect(dead[0].lastError).toContain('cannot reach');
     const metrics = await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${server.keys.admin.apiKey}` } }).then((r) => r.text());
@@ -130,7 +134,7 @@ describe('webhooks', () => {
     const body = (agentId: string) => ({ agentId, actionType: 'db.query', parameters, digest: callDigest({ agentId, actionType: 'db.query', resource: '', parameters }) });
     await api(server, 'POST', '/v1/actions/evaluate', server.keys.otherAgent, body('theirs'));
     await api(server, 'POST', '/v1/actions/evaluate', server.keys.agent, body('ours'));
-    await eventually(() => sink.received.some((r) => JSON.parse(r.body).agentId === 'ours'), 5000);
+    await eventually(() => sink.received.some((r) => JSON.parse(r.body).agentId === 'ours'), 10_000);
     await new Promise((r) => setTimeout(r, 200));
     expect(sink.received.some((r) => JSON.parse(r.body).agentId === 'theirs')).toBe(false);
     await api(server, 'DELETE', `/v1/webhooks/${hook.body.webhookId}`, server.keys.admin);

@@ -365,7 +365,7 @@ describe('PostgreSQL store: connection failures', () => {
     process.on('warning', onWarning);
     try {
       await terminate(store);
-      await eventually(() => warnings.some((w) => /idle connection lost/.test(w)), 1000, 2);
+      await eventually(() => warnings.some((w) => /idle connection lost/.test(w)), 10_000, 2);
     } finally {
       process.off('warning', onWarning);
     }
@@ -398,7 +398,7 @@ describe('PostgreSQL store: connection failures', () => {
 });
 
 describe('PostgreSQL store: watching (LISTEN/NOTIFY)', () => {
-  it("hears another replica's approval decision within 250 ms", async () => {
+  it("hears another replica's approval decision, and an unsubscribed listener hears nothing more", async () => {
     const schema = schemas.name();
     const a = await schemas.open({ schema });
     const b = await schemas.open({ schema });
@@ -408,16 +408,21 @@ describe('PostgreSQL store: watching (LISTEN/NOTIFY)', () => {
     const stop = a.watch(() => calls++);
     await a.listening();
     calls = 0;
-    const started = Date.now();
     await b.decideApproval({ approvalId: approval.approvalId, status: 'approved', decidedBy: 'alice', channel: 'dashboard', now: at(1) });
-    await eventually(() => calls > 0, 250, 2);
-    expect(Date.now() - started).toBeLessThan(250);
+    // Only LISTEN/NOTIFY tells `a` of b's commit (the store does not poll); how fast is a
+    // benchmark budget (`npm run bench:server`, cluster wake-up).
+    await eventually(() => calls > 0, 10_000, 2);
     expect((await a.getApproval(approval.approvalId))?.status).toBe('approved');
+    // A second listener shows when the next notification has arrived.
+    let witnessed = 0;
+    const stopWitness = a.watch(() => witnessed++);
     stop();
     const after = calls;
+    const witnessedBefore = witnessed;
     await b.setAgentBlocked('agent-a', true, 'x', 'ops', at(2));
-    await sleep(100);
+    await eventually(() => witnessed > witnessedBefore, 10_000, 2);
     expect(calls).toBe(after);
+    stopWitness();
   });
 
   it('is not told of a rolled-back write', async () => {
@@ -449,10 +454,10 @@ describe('PostgreSQL store: watching (LISTEN/NOTIFY)', () => {
         c.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN%'`, [`ascend-sdk ${schema}`]),
       );
       calls = 0;
-      await eventually(() => calls > 0, 3000, 2); // the reconnect's "you may have missed something"
+      await eventually(() => calls > 0, 10_000, 2); // the reconnect's "you may have missed something"
       calls = 0;
       await b.setAgentBlocked('agent-a', true, 'after the reconnect', 'ops', at(1));
-      await eventually(() => calls > 0, 250, 2);
+      await eventually(() => calls > 0, 10_000, 2); // only the re-made LISTEN can tell `a`
       expect(warnings.join('\n')).toMatch(/listening for changes failed/);
     } finally {
       process.off('warning', onWarning);
@@ -467,9 +472,7 @@ describe('PostgreSQL store: watching (LISTEN/NOTIFY)', () => {
       scalar<number>(`SELECT count(*)::int AS v FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN%'`, [`ascend-sdk ${store.schema}`]);
     expect(await listeners()).toBe(1);
     await store.close();
-    const deadline = Date.now() + 2000;
-    while ((await listeners()) > 0 && Date.now() < deadline) await sleep(10);
-    expect(await listeners()).toBe(0);
+    await eventually(async () => (await listeners()) === 0, 10_000);
     expect(() => store.watch(() => undefined)).toThrow(StoreError);
   });
 });
@@ -497,8 +500,7 @@ describe('PostgreSQL store: batched durability', () => {
     const other = await schemas.open({ schema });
     const action = makeAction();
     await batched.recordDecision(action);
-    const deadline = Date.now() + 2000;
-    while ((await other.getAction(action.actionId)) === undefined && Date.now() < deadline) await sleep(10);
+    await eventually(async () => (await other.getAction(action.actionId)) !== undefined, 10_000);
     expect(await other.getAction(action.actionId)).toEqual(action);
   });
 

@@ -187,7 +187,7 @@ const exportCommand: CommandSpec = {
 
 const verifyCommand: CommandSpec = {
   name: 'verify',
-  summary: 'recompute the hash chain (exit 1 naming the first bad event if broken)',
+  summary: 'recompute the hash chain and check that no event is missing (exit 1 naming the first bad one)',
   options: {},
   positionals: [],
   async run(ctx) {

@@ -2,7 +2,8 @@
  * `ascend keys create|list|revoke`: API keys of `ascend serve`, stored hashed in the server's
  * database. A new key (and its signing secret) is printed once and never again.
  */
-import { generateApiKey } from '../../server/api-keys.js';
+import { generateApiKey, type NewApiKey } from '../../server/api-keys.js';
+import { ValidationError } from '../../errors.js';
 import { openDatabase, parseDatabaseTarget } from '../../server/database.js';
 import { DEFAULT_ORG } from '../../server/tenant-store.js';
 import { defaultDbPath } from '../../store/sqlite.js';
@@ -49,30 +50,49 @@ const createCommand: CommandSpec = {
     name: { type: 'string', valueName: 'NAME', description: 'a label; approvals decided with the key are recorded under it (default: the role)' },
     signing: { type: 'boolean', description: 'also make a request-signing secret (HMAC)' },
     'require-signing': { type: 'boolean', description: 'refuse this key\'s unsigned requests (implies --signing)' },
+    agent: {
+      type: 'string',
+      valueName: 'ID',
+      multiple: true,
+      description: 'an agent key acts only as these agent ids (repeat it, or a comma list; globs such as billing-*; default: any agent of its org)',
+    },
     by: { type: 'string', valueName: 'NAME', description: 'who makes it (default: user@hostname)' },
     db: DB_OPTION,
   },
   positionals: [],
-  examples: ['ascend keys create --role agent --org acme --name billing-bot --signing', 'ascend keys create --role approver --name alice'],
+  examples: [
+    'ascend keys create --role agent --org acme --name billing-bot --signing',
+    'ascend keys create --role agent --name billing-bot --agent billing-bot --agent "billing-worker-*"',
+    'ascend keys create --role approver --name alice',
+  ],
   async run(ctx) {
     const role = ctx.string('role');
     if (role === undefined || !ROLES.includes(role as ApiKeyRole)) throw new UsageError(`--role must be one of ${ROLES.join(', ')}`, ctx.commandPath);
     const org = ctx.string('org') ?? DEFAULT_ORG;
     if (!ORG_PATTERN.test(org)) throw new UsageError('--org must be 1–64 characters of a–z, 0–9, ".", "_" or "-", starting with a letter or digit', ctx.commandPath);
-    const made = generateApiKey({
-      name: ctx.string('name') ?? role,
-      role: role as ApiKeyRole,
-      org,
-      createdBy: resolveActor(ctx.string('by'), ctx.io),
-      signing: ctx.flag('signing'),
-      requireSigning: ctx.flag('require-signing'),
-      now: new Date(ctx.now()).toISOString(),
-    });
+    const agents = ctx.strings('agent');
+    let made: NewApiKey;
+    try {
+      made = generateApiKey({
+        name: ctx.string('name') ?? role,
+        role: role as ApiKeyRole,
+        org,
+        createdBy: resolveActor(ctx.string('by'), ctx.io),
+        signing: ctx.flag('signing'),
+        requireSigning: ctx.flag('require-signing'),
+        ...(agents.length > 0 ? { agentIds: agents } : {}),
+        now: new Date(ctx.now()).toISOString(),
+      });
+    } catch (err) {
+      if (err instanceof ValidationError) throw new UsageError(err.message, ctx.commandPath);
+      throw err;
+    }
     await withServerStore(ctx, (store) => store.createApiKey(made.record));
     if (ctx.json) {
       await ctx.out(jsonDocument({ ...publicView(made.record), apiKey: made.apiKey, ...(made.signingSecret ? { signingSecret: made.signingSecret } : {}) }));
     } else {
-      let text = `created ${role} key ${made.record.keyId} for org ${org} (${made.record.name})\n\n  ASCEND_API_KEY=${made.apiKey}\n`;
+      const bound = made.record.agentIds ? `, acting only as agent ${made.record.agentIds.join(', ')}` : '';
+      let text = `created ${role} key ${made.record.keyId} for org ${org} (${made.record.name})${bound}\n\n  ASCEND_API_KEY=${made.apiKey}\n`;
       if (made.signingSecret) text += `  ASCEND_SIGNING_SECRET=${made.signingSecret}\n`;
       text += '\nShown once: store it now. Ascend keeps only a hash of the key.\n';
       await ctx.out(text);
@@ -101,6 +121,7 @@ const listCommand: CommandSpec = {
             { header: 'NAME', cell: (k) => k.name, maxChars: 24 },
             { header: 'ROLE', cell: (k) => k.role },
             { header: 'ORG', cell: (k) => k.org, maxChars: 24 },
+            { header: 'AGENTS', cell: (k) => (k.agentIds ? k.agentIds.join(',') : k.role === 'agent' ? 'any' : '—'), maxChars: 32 },
             { header: 'SIGNING', cell: (k) => (k.requireSigning ? 'required' : k.signs ? 'yes' : 'no') },
             { header: 'STATUS', cell: (k) => styleStatus(ctx.style, k.revokedAt ? 'revoked' : 'active') },
             { header: 'CREATED', cell: (k) => formatTime(k.createdAt) },

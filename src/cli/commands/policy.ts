@@ -53,8 +53,8 @@ const checkCommand: CommandSpec = {
   summary: 'validate a policy file (exit 1 if invalid)',
   details: 'Prints "ok: N rules", or where the policy is wrong (file:line, rule, how to fix) and exits 1.',
   options: {},
-  positionals: [{ name: 'FILE', description: 'policy file (YAML or JSON)' }],
-  examples: ['ascend policy check ascend.policy.yaml'],
+  positionals: [{ name: 'FILE', description: 'policy file (YAML or JSON); default ./ascend.policy.yaml', default: 'ascend.policy.yaml' }],
+  examples: ['ascend policy check', 'ascend policy check policies/prod.yaml'],
   async run(ctx) {
     const file = ctx.arg('FILE');
     let policy: CompiledPolicy;
@@ -99,8 +99,9 @@ const testCommand: CommandSpec = {
     agent: { type: 'string', valueName: 'JSON', description: "the calling agent's registration" },
     expect: { type: 'string', valueName: 'DECISION', description: 'allowed|denied|pending: exit 1 if the decision differs' },
   },
-  positionals: [{ name: 'FILE', description: 'policy file (YAML or JSON)' }],
+  positionals: [{ name: 'FILE', description: 'policy file (YAML or JSON); default ./ascend.policy.yaml', default: 'ascend.policy.yaml' }],
   examples: [
+    `ascend policy test --request '{"actionType":"email.send","resource":"smtp"}'`,
     `ascend policy test ascend.policy.yaml --request '{"actionType":"database.query","resource":"production_db","parameters":{"query":"SELECT 1"}}'`,
     `ascend policy test ascend.policy.yaml --request @call.json --expect denied`,
   ],

@@ -4,8 +4,8 @@
  * cookie. Nothing is kept on the server, so every replica of a cluster that shares the session
  * secret accepts it; the key behind a session is re-read (cached ~1 s) on each request, so a
  * revoked key ends its sessions. Mutations also need the session's CSRF token in a header. A
- * signed-out session is remembered (with the nonces of signed requests, so in the shared
- * database of a cluster) until it would have expired.
+ * signed-out session is remembered (with the nonces of signed requests, so in the server's
+ * database, shared by a cluster) until it would have expired.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { AuthenticationError, AuthorizationError, ValidationError } from '../../errors.js';

@@ -5,6 +5,8 @@
 import { z } from 'zod';
 import { ConflictError, NotFoundError, ValidationError } from '../../errors.js';
 import type { EvaluationRequest } from '../../transport/transport.js';
+import { decisionFromRecord } from '../../transport/local.js';
+import { idempotencyKeyReused, isSameCall } from '../../transport/same-call.js';
 import type { ActionRecord, DecisionResult } from '../../types.js';
 import type { TenantStore } from '../tenant-store.js';
 import type { ServerMetrics } from '../metrics.js';
@@ -19,15 +21,13 @@ import {
   RegisterRequestSchema,
   SpoolEntrySchema,
 } from '../../wire.js';
+import { requireActAs } from '../agent-binding.js';
 import { ROLES } from '../api-keys.js';
-import type { RouteContext, Router } from '../router.js';
+import type { OrgScope, RouteContext, Router } from '../router.js';
 
 const ActionParams = z.object({ actionId: z.string().min(1).max(256) });
 /** A client-chosen action id: long and random enough that two clients never pick the same. */
 const IDEMPOTENCY_KEY = /^[A-Za-z0-9_-]{16,128}$/;
-
-/** Evaluations in flight by `org|key`: a retry that arrives while the first is still deciding joins it. */
-const inFlight = new Map<string, Promise<DecisionResult>>();
 
 export function actionRoutes(router: Router, metrics: ServerMetrics): void {
   router.add({
@@ -39,6 +39,7 @@ export function actionRoutes(router: Router, metrics: ServerMetrics): void {
     body: RegisterRequestSchema,
     response: AgentRecordSchema,
     async handler(ctx) {
+      requireActAs(ctx.caller.key, ctx.body.agentId);
       return ctx.scope.transport.register(ctx.body);
     },
   });
@@ -52,8 +53,7 @@ export function actionRoutes(router: Router, metrics: ServerMetrics): void {
     body: EvaluateRequestSchema,
     response: DecisionResultSchema,
     async handler(ctx) {
-      const decision = await evaluate(ctx);
-      await durable(ctx.scope.store); // acknowledged means committed
+      const decision = await evaluate(ctx); // answered once committed
       metrics.decision(decision.decision, decision.conditions);
       return decision;
     },
@@ -71,6 +71,7 @@ export function actionRoutes(router: Router, metrics: ServerMetrics): void {
       const { actionId } = ctx.params;
       const action = await ctx.scope.store.getAction(actionId);
       if (!action) throw new NotFoundError('action', actionId);
+      requireActAs(ctx.caller.key, action.agentId);
       const outcome = await ctx.scope.store.getOutcome(actionId);
       return outcome ? { action, outcome } : { action };
     },
@@ -91,6 +92,7 @@ export function actionRoutes(router: Router, metrics: ServerMetrics): void {
         const body: z.output<typeof CompleteRequestSchema> | z.output<typeof FailRequestSchema> = ctx.body;
         const action = await ctx.scope.store.getAction(actionId);
         if (!action) throw new NotFoundError('action', actionId);
+        requireActAs(ctx.caller.key, action.agentId);
         if (!(await mayHaveRun(ctx.scope.store, action))) {
           throw new ConflictError(`Action "${actionId}" was ${action.decision} and not approved, so it cannot have run`, { actionId, decision: action.decision });
         }
@@ -131,6 +133,7 @@ export function actionRoutes(router: Router, metrics: ServerMetrics): void {
       // the outcome of an action that may have run. Anything else would be a forged history.
       if (entry.kind === 'decision') {
         const a = entry.action;
+        requireActAs(ctx.caller.key, a.agentId);
         if (a.decision !== 'allowed' || !a.conditions.includes('fail_open_mode') || a.approvalId !== undefined) {
           throw new ValidationError('Only fail-open decisions can be uploaded: decision "allowed", conditions including "fail_open_mode", no approvalId', [
             { path: 'body.action', message: 'not a fail-open decision' },
@@ -139,6 +142,7 @@ export function actionRoutes(router: Router, metrics: ServerMetrics): void {
       } else {
         const action = await ctx.scope.store.getAction(entry.outcome.actionId);
         if (!action) throw new NotFoundError('action', entry.outcome.actionId);
+        requireActAs(ctx.caller.key, action.agentId);
         if (!(await mayHaveRun(ctx.scope.store, action))) {
           throw new ConflictError(`Action "${action.actionId}" was ${action.decision} and not approved, so it cannot have an outcome`, { actionId: action.actionId });
         }
@@ -152,8 +156,23 @@ export function actionRoutes(router: Router, metrics: ServerMetrics): void {
 
 type EvaluateContext = RouteContext<undefined, undefined, z.output<typeof EvaluateRequestSchema>>;
 
+/** An evaluation in flight under an idempotency key: the call, and its committed answer. */
+interface KeyedEvaluation {
+  request: EvaluationRequest;
+  answer: Promise<DecisionResult>;
+}
+
+/**
+ * Evaluations in flight by `org|key`. A retry of the same call that arrives while the first is
+ * still deciding joins it; another call under that key is refused at once (it must never get
+ * the first call's answer).
+ */
+const inFlight = new Map<string, KeyedEvaluation>();
+
+/** Decide, record and commit one call; with an Idempotency-Key, once per key and only for one call. */
 async function evaluate(ctx: EvaluateContext): Promise<DecisionResult> {
   const body = ctx.body;
+  requireActAs(ctx.caller.key, body.agentId);
   const key = ctx.header('idempotency-key');
   if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) {
     throw new ValidationError('Idempotency-Key must be 16–128 characters of A–Z, a–z, 0–9, "_" or "-" (a UUID without braces works)', [
@@ -170,34 +189,51 @@ async function evaluate(ctx: EvaluateContext): Promise<DecisionResult> {
     context: body.context,
     requireHumanApproval: body.requireHumanApproval,
   };
-  if (key === undefined) return ctx.scope.transport.evaluate(request);
+  if (key === undefined) {
+    const decision = await ctx.scope.transport.evaluate(request);
+    await durable(ctx.scope.store); // acknowledged means committed
+    return decision;
+  }
 
   request.actionId = key;
   const slot = `${ctx.scope.org}|${key}`;
   const running = inFlight.get(slot);
-  if (running) return running;
-  const promise = decideOnce(ctx, request, key);
-  inFlight.set(slot, promise);
+  if (running) {
+    if (!isSameCall(running.request, request)) throw idempotencyKeyReused(key);
+    return running.answer;
+  }
+  const answer = decideOnce(ctx.scope, request, key);
+  inFlight.set(slot, { request, answer });
   try {
-    return await promise;
+    return await answer;
   } finally {
     inFlight.delete(slot);
   }
 }
 
-async function decideOnce(ctx: EvaluateContext, request: EvaluationRequest, key: string): Promise<DecisionResult> {
-  try {
-    const decision = await ctx.scope.transport.evaluate(request);
-    if (decision.agentId !== request.agentId || decision.actionType !== request.actionType) throw keyReused(key);
-    return decision;
-  } catch (err) {
-    if (!(err instanceof ConflictError)) throw err;
-    // Another replica recorded this key first (it answers the same), or the key names an
-    // action this organisation cannot see.
-    const recorded = await ctx.scope.store.getAction(key);
-    if (!recorded || recorded.agentId !== request.agentId || recorded.actionType !== request.actionType) throw keyReused(key);
-    return ctx.scope.transport.evaluate(request);
-  }
+/**
+ * One keyed evaluation, answered once committed. The transport answers a key already recorded
+ * (same call: its decision; another call: ConflictError), also when another replica records it
+ * between its read and its write. One window is left: an allowed decision waits in this
+ * replica's group commit while another replica commits another call under the same key, and
+ * the commit then drops ours as a duplicate. So a decision that went through the group commit
+ * is read back: the call recorded under the key is the one answered.
+ */
+async function decideOnce(scope: OrgScope, request: EvaluationRequest, key: string): Promise<DecisionResult> {
+  const decision = await scope.transport.evaluate(request);
+  await durable(scope.store);
+  if (!mayHaveBeenQueued(decision)) return decision;
+  const recorded = await scope.store.getAction(key);
+  if (!recorded) throw new ConflictError(`The decision under Idempotency key "${key}" was not recorded; send the call again`, { idempotencyKey: key });
+  if (recorded.createdAt === decision.decidedAt && recorded.decision === decision.decision && recorded.digest === request.digest) return decision;
+  if (!isSameCall(recorded, { ...request, parameters: request.redactedParameters })) throw idempotencyKeyReused(key);
+  // The same call, decided by another replica first: its record is the answer.
+  return decisionFromRecord(recorded, recorded.approvalId === undefined ? undefined : await scope.store.getApproval(recorded.approvalId));
+}
+
+/** Whether the store may have queued this decision for a group commit (allowed with no approval spent). */
+function mayHaveBeenQueued(decision: DecisionResult): boolean {
+  return decision.decision === 'allowed' && decision.approvalRequestId === undefined;
 }
 
 /**
@@ -216,8 +252,4 @@ async function mayHaveRun(store: TenantStore, action: ActionRecord): Promise<boo
   if (action.decision !== 'pending' || action.approvalId === undefined) return false;
   const approval = await store.getApproval(action.approvalId);
   return approval?.status === 'approved' && approval.consumedAt !== undefined;
-}
-
-function keyReused(key: string): ConflictError {
-  return new ConflictError(`Idempotency-Key "${key}" was already used for a different request`, { idempotencyKey: key });
 }

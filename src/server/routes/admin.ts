@@ -6,6 +6,7 @@ import { NotFoundError } from '../../errors.js';
 import type { AuditQuery } from '../../store/store.js';
 import type { AuditEventType } from '../../types.js';
 import { AgentRecordSchema, AuditEventSchema, AuditVerificationSchema, BlockRequestSchema, GrantRecordSchema, WireAgentId } from '../../wire.js';
+import { mayActAs, requireActAs } from '../agent-binding.js';
 import { ROLES } from '../api-keys.js';
 import type { Router } from '../router.js';
 
@@ -62,7 +63,8 @@ export function adminRoutes(router: Router): void {
     what: 'list agents',
     response: z.object({ agents: z.array(AgentRecordSchema) }),
     async handler(ctx) {
-      return { agents: await ctx.scope.store.listAgents() };
+      const agents = await ctx.scope.store.listAgents();
+      return { agents: ctx.caller.key.agentIds ? agents.filter((a) => mayActAs(ctx.caller.key, a.agentId)) : agents };
     },
   });
 
@@ -75,6 +77,7 @@ export function adminRoutes(router: Router): void {
     params: AgentParams,
     response: AgentRecordSchema,
     async handler(ctx) {
+      requireActAs(ctx.caller.key, ctx.params.agentId);
       const agent = await ctx.scope.store.getAgent(ctx.params.agentId);
       if (!agent) throw new NotFoundError('agent', ctx.params.agentId);
       return agent;
@@ -108,11 +111,12 @@ export function adminRoutes(router: Router): void {
     response: z.object({ grants: z.array(GrantRecordSchema) }),
     async handler(ctx) {
       const { agentId, active } = ctx.query;
+      if (agentId !== undefined) requireActAs(ctx.caller.key, agentId);
       const grants = await ctx.scope.store.listGrants({
         ...(agentId !== undefined ? { agentId } : {}),
         ...(active === 'true' ? { activeAt: new Date().toISOString() } : {}),
       });
-      return { grants };
+      return { grants: ctx.caller.key.agentIds ? grants.filter((g) => mayActAs(ctx.caller.key, g.agentId)) : grants };
     },
   });
 

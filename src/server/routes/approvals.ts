@@ -5,8 +5,9 @@
 import { z } from 'zod';
 import { NotFoundError, ValidationError } from '../../errors.js';
 import type { Store } from '../../store/store.js';
-import type { ApprovalRecord } from '../../types.js';
+import type { ApiKeyRecord, ApprovalRecord } from '../../types.js';
 import { ApprovalRecordSchema, ApprovalVerdictRequestSchema, ConsumeRequestSchema, ConsumeResponseSchema, WireAgentId } from '../../wire.js';
+import { mayActAs, requireActAs } from '../agent-binding.js';
 import { ROLES } from '../api-keys.js';
 import type { Router } from '../router.js';
 import type { TenantStore } from '../tenant-store.js';
@@ -37,7 +38,10 @@ export function approvalRoutes(router: Router, options: ApprovalRouteOptions): v
     response: z.object({ approvals: z.array(ApprovalRecordSchema) }),
     async handler(ctx) {
       const { status, agentId, limit } = ctx.query;
-      return { approvals: await ctx.scope.store.listApprovals({ limit, ...(status ? { status } : {}), ...(agentId ? { agentId } : {}) }) };
+      if (agentId) requireActAs(ctx.caller.key, agentId);
+      const approvals = await ctx.scope.store.listApprovals({ limit, ...(status ? { status } : {}), ...(agentId ? { agentId } : {}) });
+      // A key bound to agents sees their requests only.
+      return { approvals: ctx.caller.key.agentIds ? approvals.filter((a) => mayActAs(ctx.caller.key, a.agentId)) : approvals };
     },
   });
 
@@ -50,7 +54,7 @@ export function approvalRoutes(router: Router, options: ApprovalRouteOptions): v
     params: ApprovalParams,
     response: ApprovalRecordSchema,
     async handler(ctx) {
-      return mustGet(ctx.scope.store, ctx.params.approvalId);
+      return requireActAsAgentOf(ctx.caller.key, await mustGet(ctx.scope.store, ctx.params.approvalId));
     },
   });
 
@@ -65,6 +69,7 @@ export function approvalRoutes(router: Router, options: ApprovalRouteOptions): v
     query: z.object({ timeoutMs: z.coerce.number().int().min(0).default(options.longPollMaxMs).transform((ms) => Math.min(ms, options.longPollMaxMs)) }),
     response: ApprovalRecordSchema,
     async handler(ctx) {
+      requireActAsAgentOf(ctx.caller.key, await mustGet(ctx.scope.store, ctx.params.approvalId));
       return waitUntilDecided(ctx.scope.store, ctx.params.approvalId, ctx.query.timeoutMs, options.watch, ctx.signal);
     },
   });
@@ -75,8 +80,8 @@ export function approvalRoutes(router: Router, options: ApprovalRouteOptions): v
       url: status === 'approved' ? '/v1/approvals/:approvalId/approve' : '/v1/approvals/:approvalId/reject',
       summary:
         status === 'approved'
-          ? 'Approve a pending request (approver or admin key); with grantMinutes also grant this agent + action for a while'
-          : 'Reject a pending request (approver or admin key)',
+          ? 'Approve a pending request (approver or admin key; recorded with channel "api", or "dashboard" for a signed-in person, and a `channel` sent as the claimed channel); with grantMinutes also grant this agent + action for a while'
+          : 'Reject a pending request (approver or admin key; channel recorded as for approve)',
       roles: ROLES.approver,
       what: status === 'approved' ? 'approve' : 'reject',
       params: ApprovalParams,
@@ -89,13 +94,18 @@ export function approvalRoutes(router: Router, options: ApprovalRouteOptions): v
             { path: 'body.channel', message: 'only a dashboard session answers through the dashboard' },
           ]);
         }
+        // The channel is what the server can vouch for: a person signed in to the dashboard, or a
+        // program with a key (`api`). A program's own word for how it got the answer (the CLI,
+        // an app's callback, an MCP elicitation) is kept beside it as `claimedChannel`.
+        const channel = ctx.caller.session ? 'dashboard' : 'api';
+        const claimed = ctx.caller.session ? undefined : body.channel;
         return ctx.scope.transport.decideApproval({
           approvalId: ctx.params.approvalId,
           status,
           // Who answered is recorded as the key that did; a name the caller gives is kept beside it.
           decidedBy: body.decidedBy && body.decidedBy !== ctx.caller.key.name ? `${body.decidedBy} (key ${ctx.caller.key.name})` : ctx.caller.key.name,
-          // A person in the dashboard answers through it, whatever the page sent.
-          channel: ctx.caller.session ? 'dashboard' : body.channel,
+          channel,
+          ...(claimed !== undefined && claimed !== channel ? { claimedChannel: claimed } : {}),
           ...(body.comment !== undefined ? { comment: body.comment } : {}),
           ...(status === 'approved' && body.grantMinutes !== undefined ? { grantMinutes: body.grantMinutes } : {}),
         });
@@ -112,6 +122,7 @@ export function approvalRoutes(router: Router, options: ApprovalRouteOptions): v
     params: ApprovalParams,
     response: ApprovalRecordSchema,
     async handler(ctx) {
+      requireActAsAgentOf(ctx.caller.key, await mustGet(ctx.scope.store, ctx.params.approvalId));
       return ctx.scope.transport.expireApproval(ctx.params.approvalId);
     },
   });
@@ -126,9 +137,16 @@ export function approvalRoutes(router: Router, options: ApprovalRouteOptions): v
     body: ConsumeRequestSchema,
     response: ConsumeResponseSchema,
     async handler(ctx) {
+      requireActAsAgentOf(ctx.caller.key, await mustGet(ctx.scope.store, ctx.params.approvalId));
       return { consumed: await ctx.scope.transport.consumeApproval(ctx.params.approvalId, ctx.body.digest) };
     },
   });
+}
+
+/** The approval, once `key` may act as its agent (AuthorizationError otherwise). */
+function requireActAsAgentOf(key: ApiKeyRecord, approval: ApprovalRecord): ApprovalRecord {
+  requireActAs(key, approval.agentId);
+  return approval;
 }
 
 async function mustGet(store: TenantStore, approvalId: string): Promise<ApprovalRecord> {

@@ -5,7 +5,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { NotFoundError, ValidationError } from '../../errors.js';
-import { privateTargetReason } from '../webhooks/address-guard.js';
+import { privateTargetReason, type HostResolver } from '../webhooks/address-guard.js';
 import { WEBHOOK_EVENTS, type WebhookOutbox, type WebhookRecord } from '../../store/outbox.js';
 import { ROLES } from '../api-keys.js';
 import type { Router } from '../router.js';
@@ -62,6 +62,8 @@ function view(webhook: WebhookRecord): z.output<typeof WebhookViewSchema> {
 export interface WebhookRouteOptions {
   /** Allow targets on private, loopback and link-local addresses (an operator's choice). */
   allowPrivateTargets: boolean;
+  /** Resolves target host names (default: the system resolver). */
+  resolveHost?: HostResolver;
 }
 
 export function webhookRoutes(router: Router, outbox: WebhookOutbox, onChange: () => void, options: WebhookRouteOptions): void {
@@ -81,10 +83,10 @@ export function webhookRoutes(router: Router, outbox: WebhookOutbox, onChange: (
     response: WebhookViewSchema,
     async handler(ctx) {
       if (!options.allowPrivateTargets) {
-        const reason = await privateTargetReason(ctx.body.url);
+        const reason = await privateTargetReason(ctx.body.url, options.resolveHost);
         if (reason !== undefined) {
           throw new ValidationError(`Webhook targets must be public addresses: ${reason} (the operator can allow private ones with --allow-private-webhooks)`, [
-            { path: 'body.url', message: 'a private, loopback or link-local address' },
+            { path: 'body.url', message: 'not a public address (private, loopback, link-local or reserved)' },
           ]);
         }
       }

@@ -2,48 +2,62 @@
  * Webhook targets must be on the public internet unless the operator allows private ones: an
  * organisation's admin must not be able to make the server call its own network (cloud metadata,
  * databases, admin ports) and read back what happened. Checked when a webhook is registered and
- * again before each delivery (the name may resolve elsewhere by then).
+ * again before each delivery, which then connects only to the addresses it checked: a name that
+ * resolves elsewhere a moment later (DNS rebinding) is never looked up a second time.
  */
 import { lookup } from 'node:dns/promises';
-import { BlockList, isIP } from 'node:net';
+import { isIP } from 'node:net';
+import { nonPublicRange } from './ip-ranges.js';
 
-const PRIVATE = new BlockList();
-for (const [net, prefix] of [
-  ['0.0.0.0', 8],
-  ['10.0.0.0', 8],
-  ['100.64.0.0', 10],
-  ['127.0.0.0', 8],
-  ['169.254.0.0', 16],
-  ['172.16.0.0', 12],
-  ['192.0.0.0', 24],
-  ['192.168.0.0', 16],
-  ['198.18.0.0', 15],
-  ['224.0.0.0', 4],
-  ['240.0.0.0', 4],
-] as const) PRIVATE.addSubnet(net, prefix, 'ipv4');
-for (const [net, prefix] of [
-  ['::', 128],
-  ['::1', 128],
-  ['fc00::', 7],
-  ['fe80::', 10],
-  ['ff00::', 8],
-] as const) PRIVATE.addSubnet(net, prefix, 'ipv6');
+export { nonPublicRange };
 
-/** True for loopback, private, link-local, shared and reserved addresses (IPv4-mapped IPv6 included). */
-export function isPrivateAddress(address: string): boolean {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  if (mapped) return PRIVATE.check(mapped[1]!, 'ipv4');
-  const family = isIP(address);
-  if (family === 0) return true; // not an address at all: refuse
-  return PRIVATE.check(address, family === 4 ? 'ipv4' : 'ipv6');
+/** Resolves a host name to all its addresses. */
+export type HostResolver = (hostname: string) => Promise<string[]>;
+
+/** The system resolver (`getaddrinfo`, as every other client on the machine sees names). */
+export const systemResolver: HostResolver = async (hostname) => (await lookup(hostname, { all: true, verbatim: true })).map((a) => a.address);
+
+/** An address a delivery may connect to. */
+export interface CheckedAddress {
+  address: string;
+  family: 4 | 6;
 }
 
-/** Why `url` may not be called (a private address), or undefined when it may. */
-export async function privateTargetReason(url: string): Promise<string | undefined> {
+/** The outcome of checking a target: the addresses to connect to, or why not. */
+export type TargetCheck = { addresses: CheckedAddress[] } | { refused: string };
+
+/** True for every address that is not public unicast (loopback, private, link-local, reserved, and IPv6 spellings of those). */
+export function isPrivateAddress(address: string): boolean {
+  return nonPublicRange(address) !== undefined;
+}
+
+/**
+ * Resolve `url`'s host once and check every address: refused when any is not public (a name
+ * that also resolves to 127.0.0.1 could be connected there), else the addresses to connect to.
+ */
+export async function resolvePublicTarget(url: string, resolve: HostResolver = systemResolver): Promise<TargetCheck> {
   const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
-  if (host === 'localhost' || host.endsWith('.localhost')) return `${host} is this machine`;
-  const addresses = isIP(host) ? [host] : (await lookup(host, { all: true }).catch(() => [] as Array<{ address: string }>)).map((a) => (typeof a === 'string' ? a : a.address));
-  if (addresses.length === 0) return `${host} does not resolve`;
-  const blocked = addresses.find(isPrivateAddress);
-  return blocked === undefined ? undefined : `${host} resolves to the private address ${blocked}`;
+  const name = host.replace(/\.$/, '');
+  if (name === 'localhost' || name.endsWith('.localhost')) return { refused: `${host} is this machine` };
+  if (isIP(host) !== 0) {
+    const range = nonPublicRange(host);
+    return range === undefined ? { addresses: [checked(host)] } : { refused: `${host} is not public (${range})` };
+  }
+  const addresses = await resolve(host).catch(() => [] as string[]);
+  if (addresses.length === 0) return { refused: `${host} does not resolve` };
+  for (const address of addresses) {
+    const range = nonPublicRange(address);
+    if (range !== undefined) return { refused: `${host} resolves to ${address} (${range})` };
+  }
+  return { addresses: addresses.map(checked) };
+}
+
+/** Why `url` may not be called (not a public address), or undefined when it may. */
+export async function privateTargetReason(url: string, resolve?: HostResolver): Promise<string | undefined> {
+  const check = await resolvePublicTarget(url, resolve);
+  return 'refused' in check ? check.refused : undefined;
+}
+
+function checked(address: string): CheckedAddress {
+  return { address, family: isIP(address) === 6 ? 6 : 4 };
 }

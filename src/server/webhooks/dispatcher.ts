@@ -8,7 +8,8 @@ import type { Logger } from 'pino';
 import type { ClaimedDelivery, DeliveryMapper, WebhookOutbox } from '../../store/outbox.js';
 import { WEBHOOK_HEADERS, webhookSignature } from '../../signing.js';
 import { deliveryMapper, type DeliveryMapperOptions } from './events.js';
-import { privateTargetReason } from './address-guard.js';
+import { resolvePublicTarget, type CheckedAddress, type HostResolver } from './address-guard.js';
+import { postWebhook } from './post.js';
 
 class RefusedTarget extends Error {}
 
@@ -32,6 +33,8 @@ export interface WebhookDispatcherOptions {
   debounceMs?: number;
   /** Deliver to private, loopback and link-local addresses too (default false). */
   allowPrivateTargets?: boolean;
+  /** Resolves target host names (default: the system resolver). */
+  resolveHost?: HostResolver;
   /** Called after each attempt (metrics). */
   onAttempt?: (outcome: 'delivered' | 'failed' | 'dead') => void;
   /** The server's public address, for one-click approval links in payloads. */
@@ -128,11 +131,15 @@ export class WebhookDispatcher {
     let status: number | undefined;
     let error: string | undefined;
     try {
-      // Checked again at delivery: a name may resolve somewhere else than when it was registered.
-      const refused = this.options.allowPrivateTargets ? undefined : await privateTargetReason(delivery.url);
-      if (refused !== undefined) throw new RefusedTarget(refused);
-      const response = await fetch(delivery.url, {
-        method: 'POST',
+      // Checked again at delivery (a name may resolve elsewhere than at registration), and the
+      // connection goes to the addresses checked now, not to a second answer of the name.
+      let pinnedAddresses: CheckedAddress[] | undefined;
+      if (!this.options.allowPrivateTargets) {
+        const check = await resolvePublicTarget(delivery.url, this.options.resolveHost);
+        if ('refused' in check) throw new RefusedTarget(check.refused);
+        pinnedAddresses = check.addresses;
+      }
+      status = await postWebhook(delivery.url, {
         headers: {
           'content-type': 'application/json',
           'user-agent': 'ascend-webhooks/1',
@@ -143,13 +150,11 @@ export class WebhookDispatcher {
         },
         body: delivery.payload,
         signal: controller.signal,
-        redirect: 'manual',
+        ...(pinnedAddresses ? { pinnedAddresses } : {}),
       });
-      status = response.status;
-      await response.arrayBuffer().catch(() => undefined);
-      if (!response.ok) error = `HTTP ${response.status}`;
+      if (status < 200 || status > 299) error = `HTTP ${status}`;
     } catch (err) {
-      error = err instanceof RefusedTarget ? `refused: ${err.message}` : controller.signal.aborted ? `no answer within ${timeoutMs} ms` : `cannot reach ${new URL(delivery.url).host}: ${(err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message}`;
+      error = err instanceof RefusedTarget ? `refused: ${err.message}` : controller.signal.aborted ? `no answer within ${timeoutMs} ms` : `cannot reach ${new URL(delivery.url).host}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
     } finally {
       clearTimeout(timer);
       this.inFlight.delete(controller);

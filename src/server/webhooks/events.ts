@@ -43,6 +43,8 @@ export function deliveryMapper(options: DeliveryMapperOptions = {}): DeliveryMap
     if (event.agentId === null || orgOfAgentId(event.agentId) !== webhook.org) return [];
     const prefix = `${webhook.org}::`;
     const agentId = event.agentId.startsWith(prefix) ? event.agentId.slice(prefix.length) : event.agentId;
+    // Action ids are qualified like agent ids: the receiver gets the id its agents know.
+    const actionId = event.actionId !== null && event.actionId.startsWith(prefix) ? event.actionId.slice(prefix.length) : event.actionId;
     const base = options.publicUrl?.();
     const links =
       base !== undefined && event.type === 'approval.requested' && event.approvalId !== null
@@ -58,7 +60,7 @@ export function deliveryMapper(options: DeliveryMapperOptions = {}): DeliveryMap
           auditType: event.type,
           occurredAt: event.ts,
           agentId,
-          actionId: event.actionId,
+          actionId,
           approvalId: event.approvalId,
           actor: event.actor,
           data: event.data,

@@ -1,0 +1,177 @@
+/**
+ * Promise: with `batched` durability, a full disk never lets tools run on records that are not
+ * written, and never loses an acknowledged record. Once a group commit fails, no further tool
+ * runs (CLOSED; OPEN: only what its spool could take) until a commit succeeds; queued records are
+ * kept and retried; `flush()` says what is still unwritten; nothing is dropped at close.
+ *
+ * On a real full filesystem: a small tmpfs this test mounts (it runs as root in CI).
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { AscendClient, defaultDbPath, FailMode, openSqliteStore, StoreError, UnwrittenRecordsError } from '../../src/index.js';
+
+import { captureLogs, eventually, tempDir, writePolicy } from '../helpers.js';
+
+const POLICY = `
+version: 1
+default: deny
+rules:
+  - id: probes
+    actions: ["probe.*"]
+    effect: allow
+`;
+
+const mounts: string[] = [];
+const clients: AscendClient[] = [];
+afterEach(async () => {
+  for (const mount of mounts) for (const f of fs.readdirSync(mount)) if (f.startsWith('filler')) fs.rmSync(path.join(mount, f), { force: true });
+  await Promise.all(clients.splice(0).map((c) => c.close().catch(() => undefined)));
+  for (const mount of mounts.splice(0)) {
+    execFileSync('umount', [mount]);
+    fs.rmSync(mount, { recursive: true, force: true });
+  }
+});
+
+/** A fresh tmpfs of `sizeBytes`. Needs root (CI runs as root): without it the test fails, never skips. */
+function smallDisk(sizeBytes: number): string {
+  const dir = tempDir('ascend-fulldisk-');
+  if (process.getuid?.() !== 0) throw new Error('this test mounts a tmpfs and must run as root');
+  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeBytes}`, 'tmpfs', dir]);
+  mounts.push(dir);
+  return dir;
+}
+
+/** Fill the filesystem at `dir` until it refuses another byte. */
+function fill(dir: string): void {
+  const chunk = Buffer.alloc(64 * 1024, 1);
+  let n = 0;
+  for (;;) {
+    const fd = fs.openSync(path.join(dir, `filler-${n++}`), 'w');
+    try {
+      for (;;) fs.writeSync(fd, chunk);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
+    } finally {
+      fs.closeSync(fd);
+    }
+    // Small writes may still fit in the last partial block: finish with 1-byte files.
+    try {
+      fs.writeFileSync(path.join(dir, `filler-${n++}`), Buffer.alloc(4096, 1));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOSPC') return;
+      throw err;
+    }
+  }
+}
+
+function freeSpace(dir: string): void {
+  for (const f of fs.readdirSync(dir)) if (f.startsWith('filler')) fs.rmSync(path.join(dir, f));
+}
+
+const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+/** Governed calls until `stopAfterFailures` calls in a row failed; which ran, which failed. */
+async function callUntilRefused(client: AscendClient, maxCalls: number, stopAfterFailures: number) {
+  const ran: string[] = [];
+  let failures = 0;
+  let ranAfterFirstFailure = 0;
+  let firstError: unknown;
+  for (let i = 0; i < maxCalls && failures < stopAfterFailures; i++) {
+    await turn(); // an agent does I/O between calls: group-commit timers get their turn
+    try {
+      await client.govern({ actionType: 'probe.write', parameters: { i, pad: 'x'.repeat(400) } }, (decision) => {
+        ran.push(decision.actionId);
+        if (failures > 0) ranAfterFirstFailure++;
+      });
+    } catch (err) {
+      firstError ??= err;
+      failures++;
+    }
+  }
+  return { ran, failures, ranAfterFirstFailure, firstError };
+}
+
+async function auditActionIds(dataDir: string): Promise<{ ids: Set<string>; ok: boolean }> {
+  const store = openSqliteStore(defaultDbPath(dataDir));
+  try {
+    const events = await store.readAudit();
+    const verification = await store.verifyAudit();
+    return { ids: new Set(events.filter((e) => e.type === 'action.evaluated').map((e) => e.actionId!)), ok: verification.ok };
+  } finally {
+    await store.close();
+  }
+}
+
+describe('a full disk under batched durability', () => {
+  it('CLOSED: after the first failed group commit no tool runs; every acknowledged record is written once there is room', async () => {
+    const disk = smallDisk(4 * 1024 * 1024);
+    const dataDir = path.join(disk, '.ascend');
+    const client = new AscendClient({
+      agentId: 'disk-agent',
+      policy: writePolicy(tempDir(), POLICY),
+      dataDir,
+      audit: { durability: 'batched', flushIntervalMs: 5 },
+      failMode: FailMode.CLOSED,
+      logDestination: captureLogs().destination,
+    });
+    clients.push(client);
+    const warm = await callUntilRefused(client, 20, 1);
+    expect(warm.failures).toBe(0);
+    await client.flush();
+
+    fill(disk);
+    const attack = await callUntilRefused(client, 5000, 30);
+    expect(attack.failures).toBe(30); // the disk did fill up
+    expect(attack.firstError).toBeInstanceOf(StoreError);
+    expect(attack.ranAfterFirstFailure).toBe(0); // nothing ran once commits failed
+
+    // flush() says what is not written yet (the batch whose commit failed), and keeps it.
+    const flushError = await client.flush().catch((e: unknown) => e);
+    expect(flushError).toBeInstanceOf(UnwrittenRecordsError);
+    const unwritten = (flushError as UnwrittenRecordsError).unwritten;
+    expect(unwritten.decisions).toBeGreaterThan(0);
+    for (const id of unwritten.actionIds) expect(attack.ran).toContain(id);
+    // close() does not drop them either: it refuses while they are unwritten, and can be retried.
+    await expect(client.close()).rejects.toBeInstanceOf(UnwrittenRecordsError);
+    await expect(client.govern({ actionType: 'probe.write' }, () => 'after close')).rejects.toBeInstanceOf(StoreError);
+
+    freeSpace(disk);
+    await eventually(async () => (await client.flush().then(() => true, () => false)), 20_000, 50);
+    await client.close();
+
+    const audit = await auditActionIds(dataDir);
+    expect(audit.ok).toBe(true);
+    for (const id of [...warm.ran, ...attack.ran]) expect(audit.ids.has(id), `decision of ${id} that ran`).toBe(true);
+  });
+
+  it('OPEN: a failed commit sends calls to the fail-open spool; when the spool cannot be written nothing runs; all is uploaded later', async () => {
+    const disk = smallDisk(4 * 1024 * 1024);
+    const dataDir = path.join(disk, '.ascend');
+    const client = new AscendClient({
+      agentId: 'disk-agent-open',
+      policy: writePolicy(tempDir(), POLICY),
+      dataDir,
+      audit: { durability: 'batched', flushIntervalMs: 5 },
+      failMode: FailMode.OPEN,
+      logDestination: captureLogs().destination,
+    });
+    clients.push(client);
+    await callUntilRefused(client, 10, 1);
+    await client.flush();
+
+    fill(disk);
+    const attack = await callUntilRefused(client, 5000, 30);
+    expect(attack.failures).toBe(30);
+    expect(String((attack.firstError as Error).message)).toMatch(/spool|disk is full|SQLITE_FULL|ENOSPC/);
+
+    freeSpace(disk);
+    await eventually(async () => (await client.flush().then(() => true, () => false)), 20_000, 50);
+    await client.uploadSpool();
+    await client.close();
+    const audit = await auditActionIds(dataDir);
+    expect(audit.ok).toBe(true);
+    for (const id of attack.ran) expect(audit.ids.has(id), `decision of ${id} that ran`).toBe(true);
+  });
+});
