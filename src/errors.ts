@@ -176,7 +176,7 @@ export class StoreError extends AscendError {
 }
 
 /** Why better-sqlite3's native binding could not be used. */
-export type NativeBindingProblem = 'missing' | 'abi_mismatch' | 'load_failed';
+export type NativeBindingProblem = 'unsupported_node' | 'missing' | 'abi_mismatch' | 'load_failed';
 
 /** What {@link NativeBindingError} knows about the binding and the running Node.js. */
 export interface NativeBindingInfo {
@@ -197,32 +197,39 @@ export interface NativeBindingInfo {
   loaderMessage?: string;
 }
 
-/** The command that builds the binding for the running Node.js. */
+/** How to get a Node.js that better-sqlite3 runs on. */
+export const NODE_VERSION_FIX = 'use Node.js 22 or 24 (`npm install node@24` in a tools folder gives one from the npm registry)';
+
+/** How to build the binding where no prebuilt one fits. */
 export const NATIVE_BINDING_FIX =
-  'run `npm rebuild better-sqlite3` with this Node.js (it fetches a prebuilt binary where it can, else compiles from source, which needs python3, make and a C++ compiler)';
+  'compile it with `npm explore better-sqlite3 -- npm run build-release` (needs python3, make and a C++ compiler; about 90 s), or reinstall with `npm ci` if the package was damaged';
 
 /**
- * better-sqlite3's compiled part (`better_sqlite3.node`) is missing (installed with scripts off)
- * or was built for another Node.js (switched versions since the install). The SQLite store cannot
- * open until it is rebuilt; the message says for which Node.js and how.
+ * The SQLite store cannot open: this Node.js is older than better-sqlite3 supports, or
+ * better-sqlite3's native binding is missing for this platform or does not load. The message
+ * says which, for which Node.js and platform, and what fixes it.
  */
 export class NativeBindingError extends StoreError {
   override readonly code: AscendErrorCode = 'native_binding_unavailable';
   readonly problem: NativeBindingProblem;
-  /** The command that fixes it, in words. */
-  readonly fix: string = NATIVE_BINDING_FIX;
+  /** What fixes it, in words. */
+  readonly fix: string;
   constructor(info: NativeBindingInfo, options?: ErrorOptions) {
     const node = `Node.js ${info.nodeVersion} (ABI ${info.nodeAbi}, ${info.platform})`;
     const binding = info.bindingPath ? ` (${info.bindingPath})` : '';
+    const fix = info.problem === 'unsupported_node' ? NODE_VERSION_FIX : NATIVE_BINDING_FIX;
     const what =
-      info.problem === 'missing'
-        ? `better-sqlite3's native binding (better_sqlite3.node) is not built in ${info.packageRoot} for ${node}`
-        : info.problem === 'abi_mismatch'
-          ? `better-sqlite3's native binding${binding} was built for ${info.bindingAbi ? `ABI ${info.bindingAbi}` : 'another Node.js'}, not for ${node}`
-          : `better-sqlite3's native binding${binding} could not be loaded in ${node}: ${info.loaderMessage ?? 'unknown error'}`;
-    super(`${what}: ${NATIVE_BINDING_FIX}`, options);
-    Object.assign(this.details, info, { fix: NATIVE_BINDING_FIX });
+      info.problem === 'unsupported_node'
+        ? `the SQLite driver (better-sqlite3) needs Node.js 22 or later; this is ${node}`
+        : info.problem === 'missing'
+          ? `better-sqlite3 in ${info.packageRoot} has no native binding for ${node}: no prebuilt binary for ${info.platform}, and none compiled`
+          : info.problem === 'abi_mismatch'
+            ? `better-sqlite3's native binding${binding} was compiled for ${info.bindingAbi ? `ABI ${info.bindingAbi}` : 'another Node.js'}, not for ${node}`
+            : `better-sqlite3's native binding${binding} could not be loaded in ${node}: ${info.loaderMessage ?? 'unknown error'}`;
+    super(`${what}: ${fix}`, options);
+    Object.assign(this.details, info, { fix });
     this.problem = info.problem;
+    this.fix = fix;
   }
 }
 

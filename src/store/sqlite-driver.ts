@@ -1,16 +1,20 @@
 /**
- * Opening better-sqlite3 connections with its native binding found and loaded here first, so a
- * binding that is missing (installed with scripts off) or built for another Node.js (versions
- * switched since the install) fails with one {@link NativeBindingError} that says which Node.js
- * needs it and how to build it, instead of the loader's list of thirteen probed paths.
+ * Opening better-sqlite3 connections. better-sqlite3 13 is a Node-API addon: its package ships
+ * prebuilt binaries for Linux (glibc and musl), macOS and Windows on x64 and arm64, with no install
+ * script, and one binary serves every Node.js line it supports (22 and later). On Node.js 20 that
+ * binary crashes the process, and on another platform there is none until one is compiled. So the
+ * Node.js version is checked first and the binding is found and loaded here, and either failure is
+ * one {@link NativeBindingError} that says what is wrong and what fixes it, never a crash or the
+ * loader's stack of paths.
  */
+import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import nodePath from 'node:path';
 import Database from 'better-sqlite3';
 import { NativeBindingError, type NativeBindingInfo } from '../errors.js';
 
-/** The part of the `bindings` package (better-sqlite3's own binding finder) used here. */
-type FindBinding = (options: { bindings: string; module_root: string; path: true }) => string;
+/** The oldest Node.js major line better-sqlite3 (and this package) runs on. */
+export const MIN_NODE_MAJOR = 22;
 
 const requireHere = createRequire(import.meta.url);
 
@@ -23,29 +27,28 @@ export function driverRoot(): string {
 }
 
 /**
- * Find and load `better_sqlite3.node` for the better-sqlite3 package in `root` (the same search
- * better-sqlite3 makes) and return its path. Throws {@link NativeBindingError} when there is none
- * or it does not load in this Node.js.
+ * Find and load the binding of the better-sqlite3 package in `root` (what better-sqlite3 itself
+ * looks for: a binary compiled into `build/`, else the prebuilt one for this platform) and return
+ * its path. Throws {@link NativeBindingError} on a Node.js older than {@link MIN_NODE_MAJOR}, when
+ * there is no binding, or when it does not load.
  */
-export function loadNativeBinding(root: string = driverRoot()): string {
+export function loadNativeBinding(root: string = driverRoot(), nodeVersion: string = process.version): string {
   const known = loadedBindings.get(root);
   if (known) return known;
   const runtime = {
-    nodeVersion: process.version,
+    nodeVersion,
     nodeAbi: process.versions.modules,
-    platform: `${process.platform}-${process.arch}`,
+    platform: platformTarget(),
     packageRoot: root,
   };
-  const requireFromDriver = createRequire(nodePath.join(root, 'package.json'));
-  let file: string;
-  try {
-    const findBinding = requireFromDriver('bindings') as FindBinding;
-    file = findBinding({ bindings: 'better_sqlite3.node', module_root: root, path: true });
-  } catch (err) {
-    throw new NativeBindingError({ problem: 'missing', ...runtime }, { cause: err });
+  // Checked before anything is loaded: on an older Node.js the binary aborts the process.
+  if (Number(nodeVersion.replace(/^v/, '').split('.')[0]) < MIN_NODE_MAJOR) {
+    throw new NativeBindingError({ problem: 'unsupported_node', ...runtime });
   }
+  const file = bindingFile(root);
+  if (file === undefined) throw new NativeBindingError({ problem: 'missing', ...runtime });
   try {
-    requireFromDriver(file);
+    createRequire(nodePath.join(root, 'package.json'))(file);
   } catch (err) {
     throw new NativeBindingError(loadFailure(err, file, runtime), { cause: err });
   }
@@ -53,10 +56,33 @@ export function loadNativeBinding(root: string = driverRoot()): string {
   return file;
 }
 
+/** A compiled binding in `build/` (someone built one on purpose), else this platform's prebuilt one. */
+function bindingFile(root: string): string | undefined {
+  const candidates = [
+    nodePath.join(root, 'build', 'Debug', 'better_sqlite3.node'),
+    nodePath.join(root, 'build', 'Release', 'better_sqlite3.node'),
+    nodePath.join(root, 'prebuilds', `${platformTarget()}.node`),
+  ];
+  return candidates.find((file) => fs.existsSync(file));
+}
+
+/** better-sqlite3's name for this platform's prebuilt binary: `linux-x64`, `linuxmusl-arm64`, … */
+function platformTarget(): string {
+  return `${process.platform === 'linux' && isMusl() ? 'linuxmusl' : process.platform}-${process.arch}`;
+}
+
+function isMusl(): boolean {
+  try {
+    return /\/ld-musl-[^/\s]*\.so/.test(fs.readFileSync('/proc/self/maps', 'latin1'));
+  } catch {
+    return false;
+  }
+}
+
 /** What a failed `dlopen` of the binding says, in {@link NativeBindingInfo}'s terms. */
 function loadFailure(err: unknown, bindingPath: string, runtime: Omit<NativeBindingInfo, 'problem'>): NativeBindingInfo {
   const message = err instanceof Error ? err.message : String(err);
-  // Node.js: "… was compiled against a different Node.js version using NODE_MODULE_VERSION 115. …"
+  // A binary compiled against Node's own ABI: "… using NODE_MODULE_VERSION 115. …"
   const builtFor = /using\s+NODE_MODULE_VERSION\s+(\d+)/.exec(message);
   if (builtFor?.[1]) return { problem: 'abi_mismatch', ...runtime, bindingPath, bindingAbi: builtFor[1] };
   return { problem: 'load_failed', ...runtime, bindingPath, loaderMessage: message.split('\n', 1)[0] ?? message };

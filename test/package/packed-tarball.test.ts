@@ -5,10 +5,8 @@
  * frameworks a user of the integrations has (our optional peers, at the repository's versions,
  * plus @types/node), installed with `--prefer-offline` from npm's cache where it can.
  *
- * The install runs with `--ignore-scripts`: first that proves what such an install leads to (our
- * one-line missing-binding error), then better-sqlite3's binding is copied in from the repository's
- * build of the same version — what `npm rebuild better-sqlite3` would compile, without its 90 s+.
- * Then: the root and every subpath import from ESM and require from CommonJS; a consumer
+ * The install runs with `--ignore-scripts` (npm's strictest setting), and that is enough:
+ * better-sqlite3 13 ships its prebuilt binary inside its package. Then: the root and every subpath import from ESM and require from CommonJS; a consumer
  * type-checks under `module: NodeNext` (ESM and CommonJS files, emitted and run) and under
  * `moduleResolution: bundler`, both `strict`, with the repository's TypeScript; `npx ascend
  * --version` runs; and every source map points at a file that is in the package.
@@ -125,24 +123,15 @@ describe('the packed package', () => {
     expect(missing).toEqual([]);
   });
 
-  it('installed with scripts off, says in one line that the native binding is missing and how to build it', () => {
-    const out = runInConsumer('missing-binding.mjs', `import * as sdk from 'ascend-sdk';\n${OPEN_STORE(path.join(consumer, 'db-missing', 'ascend.db'))}`);
-    const result = JSON.parse(out) as { name?: string; code?: string; message?: string };
-    expect(result.name).toBe('NativeBindingError');
-    expect(result.code).toBe('native_binding_unavailable');
-    expect(result.message).not.toContain('\n');
-    expect(result.message).toContain(`is not built in ${path.join(consumer, 'node_modules', 'better-sqlite3')} for Node.js ${process.version}`);
-    expect(result.message).toContain('npm rebuild better-sqlite3');
+  it('installed with scripts off, opens a store: the SQLite driver brings its binary, nothing is compiled', () => {
+    const driver = path.join(consumer, 'node_modules', 'better-sqlite3');
+    expect((JSON.parse(fs.readFileSync(path.join(driver, 'package.json'), 'utf8')) as { version: string }).version).toBe(versionOf('better-sqlite3'));
+    expect(fs.existsSync(path.join(driver, 'build'))).toBe(false);
+    const out = runInConsumer('open-store.mjs', `import * as sdk from 'ascend-sdk';\n${OPEN_STORE(path.join(consumer, 'db-first', 'ascend.db'))}`);
+    expect(JSON.parse(out)).toEqual({ opened: true });
   });
 
-  describe('with better-sqlite3 built', () => {
-    beforeAll(() => {
-      // What `npm rebuild better-sqlite3` would compile: the repository's build of the same version.
-      const driver = path.join(consumer, 'node_modules', 'better-sqlite3');
-      expect((JSON.parse(fs.readFileSync(path.join(driver, 'package.json'), 'utf8')) as { version: string }).version).toBe(versionOf('better-sqlite3'));
-      fs.mkdirSync(path.join(driver, 'build', 'Release'), { recursive: true });
-      fs.copyFileSync(path.join(ROOT, 'node_modules/better-sqlite3/build/Release/better_sqlite3.node'), path.join(driver, 'build', 'Release', 'better_sqlite3.node'));
-    });
+  describe('installed', () => {
 
     it('imports the root and every subpath from ESM, and opens a store', () => {
       const imports = Object.keys(ENTRY_POINTS)

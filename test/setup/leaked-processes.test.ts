@@ -83,7 +83,8 @@ describe('finding the processes a test run left running', () => {
     const idle = (...args: string[]) => [process.execPath, '-e', 'setTimeout(() => {}, 300000)', ...args].map((a) => `'${a}'`).join(' ');
     // Each shell exits at once: the process it started is re-parented out of this process group.
     const orphan = start('sh', ['-c', `${idle(ROOT)} >/dev/null & echo $!`], clean);
-    const foreign = start('sh', ['-c', `${idle()} >/dev/null & echo $!`], clean);
+    // Not `idle()`: in CI the Node.js binary itself lives under the repository (.ci/tools).
+    const foreign = start('sh', ['-c', `sleep 300 >/dev/null & echo $!`], clean);
     const attached = start(process.execPath, ['-e', 'setTimeout(() => {}, 300000)', ROOT], clean);
     const orphanPid = await orphan.printedPid;
     const foreignPid = await foreign.printedPid;
