@@ -70,7 +70,12 @@ export class PgChangeListener {
     await this.starting?.catch(() => undefined);
     const client = this.client;
     this.client = undefined; // before end(): its 'end' event is then not taken for a loss
-    await client?.end().catch(() => undefined);
+    if (!client) return;
+    // The socket was unref'd so listening never keeps a process alive; ending it must: otherwise
+    // a process with nothing else to do exits before the goodbye is answered, and the awaited
+    // close() never settles (`ascend serve` on PostgreSQL then exited 13 after SIGTERM).
+    setSocketRef(client, true);
+    await client.end().catch(() => undefined);
   }
 
   private async start(): Promise<void> {
@@ -118,6 +123,12 @@ export class PgChangeListener {
  * does): pg keeps its socket on the (untyped) `connection.stream`.
  */
 function unrefSocket(client: pg.Client): void {
-  const internal = client as unknown as { connection?: { stream?: { unref?: () => void } } };
-  internal.connection?.stream?.unref?.();
+  setSocketRef(client, false);
+}
+
+/** Whether the client's socket keeps the process alive (pg gives no public way to say so). */
+function setSocketRef(client: pg.Client, ref: boolean): void {
+  const stream = (client as unknown as { connection?: { stream?: { ref?: () => void; unref?: () => void } } }).connection?.stream;
+  if (ref) stream?.ref?.();
+  else stream?.unref?.();
 }
