@@ -9,6 +9,7 @@
 import type { AscendClient, OnApprovalRequired } from '../src/client.js';
 import type { GovernedCall } from '../src/govern.js';
 import type { DecisionResult } from '../src/types.js';
+import { ARGUMENTS_COPIED, toCallArguments } from '../src/arguments.js';
 import { canonicalJson } from '../src/canonical.js';
 
 /** What the bridge needs from a client. */
@@ -17,6 +18,8 @@ export type BridgeClient = Pick<AscendClient, 'evaluateAction' | 'settlePending'
 interface Entry {
   decision: Promise<DecisionResult>;
   call: GovernedCall;
+  /** The app's own approval step holds the call (Ascend allowed it): decide again when it runs. */
+  heldByApp?: boolean;
 }
 
 const MAX_ENTRIES = 10_000;
@@ -35,20 +38,34 @@ export class ApprovalBridge {
     const known = this.entries.get(toolCallId);
     if (known) return known.decision;
     if (this.entries.size >= MAX_ENTRIES) this.entries.delete(this.entries.keys().next().value!);
-    // No waiting here: a pending call is the app's to put to its user.
-    const decision = this.client.evaluateAction({
-      actionType: call.actionType,
-      resource: call.resource,
-      parameters: call.parameters,
-      context: call.context,
-      requireHumanApproval: call.requireHumanApproval,
-      redact: call.redact,
-      waitForApproval: false,
-      ...(actionId !== undefined ? { actionId } : {}),
-    });
+    // No waiting here: a pending call is the app's to put to its user. (Inside an async function,
+    // so arguments refused by the copy are a rejected decision, like any other failure.)
+    const decision = (async () =>
+      this.client.evaluateAction({
+        // The same one copy of the arguments as governCall makes (Dates from the tool's schema kept).
+        [ARGUMENTS_COPIED]: true,
+        actionType: call.actionType,
+        resource: call.resource,
+        parameters: toCallArguments(call.parameters ?? {}, 'parameters', { schemaValues: call.parametersFromSchema === true }),
+        context: call.context,
+        requireHumanApproval: call.requireHumanApproval,
+        redact: call.redact,
+        waitForApproval: false,
+        ...(actionId !== undefined ? { actionId } : {}),
+      }))();
     this.entries.set(toolCallId, { decision, call });
     decision.catch(() => this.entries.delete(toolCallId));
     return decision;
+  }
+
+  /**
+   * The app's own approval step (a tool's `needsApproval`) holds this call although Ascend allowed
+   * it. The wait for the app's user can be long, so the call is decided again when it runs: a
+   * block (kill switch) made meanwhile stops it.
+   */
+  heldByApp(toolCallId: string): void {
+    const entry = this.entries.get(toolCallId);
+    if (entry) entry.heldByApp = true;
   }
 
   /** The kept decision of a tool call, if any (not removed). */
@@ -76,6 +93,7 @@ export class ApprovalBridge {
     // same id (a reused id, a changed request) is decided afresh.
     if (sameCall(entry.call) !== sameCall(call)) return undefined;
     const decision = await entry.decision;
+    if (entry.heldByApp && decision.decision === 'allowed') return undefined; // decided afresh
     if (decision.decision !== 'pending') return decision;
     return this.client.settlePending(decision, entry.call, {
       ...(approver ? { approver } : {}),

@@ -54,6 +54,8 @@ export function governedCall<A>(defaultActionType: string, args: A, options: Gov
     actionType: pick(options.actionType, args) ?? defaultActionType,
     resource: pick(options.resource, args) ?? '',
     parameters: asParameters(args),
+    // The framework's schema parsed the model's JSON into these (a Date from `z.coerce.date()`).
+    parametersFromSchema: true,
   };
   const context = pick(options.context, args);
   if (context !== undefined) call.context = context;

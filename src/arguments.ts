@@ -28,12 +28,22 @@ export const ARGUMENTS_COPIED: unique symbol = Symbol('ascend.argumentsCopied');
  * `undefined` in arrays, Dates, Maps and other class instances, nesting deeper than
  * {@link MAX_ARGUMENT_DEPTH}.
  */
-export function toCallArguments(value: unknown, path = 'parameters'): Record<string, unknown> {
+export function toCallArguments(value: unknown, path = 'parameters', options: ArgumentOptions = {}): Record<string, unknown> {
   if (!isPlainObject(value)) throw refused(path, `must be an object of JSON data, got ${describe(value)}`);
-  return copyObject(value as object, path, 0);
+  return copyObject(value as object, path, 0, options.schemaValues === true);
 }
 
-function copyValue(value: unknown, path: string, depth: number): unknown {
+/** Options of {@link toCallArguments}. */
+export interface ArgumentOptions {
+  /**
+   * The arguments come out of a tool's own schema (an integration governs them after the
+   * framework parsed the model's JSON), so a Date it made (`z.coerce.date()`) is accepted: the
+   * tool gets an equal Date, the policy, the digest and the audit its ISO string.
+   */
+  schemaValues?: boolean;
+}
+
+function copyValue(value: unknown, path: string, depth: number, dates: boolean): unknown {
   switch (typeof value) {
     case 'string':
     case 'boolean':
@@ -44,15 +54,19 @@ function copyValue(value: unknown, path: string, depth: number): unknown {
     case 'object':
       if (value === null) return null;
       if (depth >= MAX_ARGUMENT_DEPTH) throw refused(path, `is nested deeper than ${MAX_ARGUMENT_DEPTH} levels (or is circular)`);
-      if (Array.isArray(value)) return copyArray(value, path, depth + 1);
-      if (isPlainObject(value)) return copyObject(value as object, path, depth + 1);
+      if (Array.isArray(value)) return copyArray(value, path, depth + 1, dates);
+      if (isPlainObject(value)) return copyObject(value as object, path, depth + 1, dates);
+      if (dates && value instanceof Date) {
+        if (Number.isNaN(value.getTime())) throw refused(path, 'is an invalid Date');
+        return new Date(value.getTime());
+      }
       throw refused(path, `${describe(value)} is not JSON data${value instanceof Date ? ' (pass date.toISOString())' : ''}`);
     default:
       throw refused(path, `${describe(value)} is not JSON data`);
   }
 }
 
-function copyObject(value: object, path: string, depth: number): Record<string, unknown> {
+function copyObject(value: object, path: string, depth: number, dates: boolean): Record<string, unknown> {
   const source = value as Record<string, unknown>;
   const copy: Record<string, unknown> = {};
   for (const key of Object.keys(source)) {
@@ -60,16 +74,16 @@ function copyObject(value: object, path: string, depth: number): Record<string, 
     if (key === '__proto__') throw refused(`${path}.__proto__`, 'a key named "__proto__" is not accepted');
     const member = source[key];
     if (member === undefined) continue;
-    copy[key] = copyValue(member, `${path}.${key}`, depth);
+    copy[key] = copyValue(member, `${path}.${key}`, depth, dates);
   }
   return copy;
 }
 
-function copyArray(value: readonly unknown[], path: string, depth: number): unknown[] {
+function copyArray(value: readonly unknown[], path: string, depth: number, dates: boolean): unknown[] {
   const copy = new Array<unknown>(value.length);
   for (let i = 0; i < value.length; i++) {
     if (!(i in value) || value[i] === undefined) throw refused(`${path}.${i}`, 'undefined is not JSON data (use null)');
-    copy[i] = copyValue(value[i], `${path}.${i}`, depth);
+    copy[i] = copyValue(value[i], `${path}.${i}`, depth, dates);
   }
   return copy;
 }

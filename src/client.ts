@@ -11,7 +11,7 @@ import { callDigest } from './canonical.js';
 import { canonicalJsonFast } from './canonical-fast.js';
 import { parsePolicy, STARTER_POLICY_YAML, type CompiledPolicy } from './engine/index.js';
 import { loadPolicyFile } from './policy-file.js';
-import { AscendError, ConflictError, NotFoundError, PolicyError, StoreError, ValidationError } from './errors.js';
+import { AscendError, ConflictError, NotFoundError, PolicyError, ServerError, StoreError, ValidationError } from './errors.js';
 import { denied, settlePending, waitForDecidedApproval } from './approvals.js';
 import { describeError, governCall, type ApprovalAnswer, type GovernedCall, type LifecycleClient } from './govern.js';
 import { createLogger } from './logging.js';
@@ -373,11 +373,12 @@ export class AscendClient implements LifecycleClient {
    */
   async settlePending(
     pending: DecisionResult,
-    call: { actionType: string; resource?: string; parameters?: Record<string, unknown> },
+    call: { actionType: string; resource?: string; parameters?: Record<string, unknown>; parametersFromSchema?: boolean },
     options: { approver?: OnApprovalRequired; timeoutMs?: number; signal?: AbortSignal } = {},
   ): Promise<DecisionResult> {
     if (pending.decision !== 'pending') return pending;
-    const digest = callDigest({ agentId: this.agentId, actionType: call.actionType, resource: call.resource ?? '', parameters: toCallArguments(call.parameters ?? {}) });
+    const parameters = toCallArguments(call.parameters ?? {}, 'parameters', { schemaValues: call.parametersFromSchema === true });
+    const digest = callDigest({ agentId: this.agentId, actionType: call.actionType, resource: call.resource ?? '', parameters });
     const settled = await this.resolvePending(pending, digest, true, options.timeoutMs, options.signal, chainApprovers(options.approver, this.options.onApprovalRequired));
     this.logDecision(settled);
     return settled;
@@ -558,8 +559,10 @@ export class AscendClient implements LifecycleClient {
         await this.transport.recordOutcome(outcome);
         return;
       } catch (err) {
-        if (!isUnreachable(err)) throw err;
-        this.logger.warn({ actionId: outcome.actionId, err: { code: err.code } }, 'outcome spooled: decision point unreachable');
+        // The tool has run: an outcome the server failed on (a 500) is kept on disk and uploaded
+        // later, like one it could not be sent at all, rather than reported as the tool failing.
+        if (!isUnreachable(err) && !(err instanceof ServerError)) throw err;
+        this.logger.warn({ actionId: outcome.actionId, err: { code: err.code } }, 'outcome spooled: the decision point could not record it');
       }
     } else {
       this.failOpenActions.delete(outcome.actionId);

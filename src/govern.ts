@@ -30,6 +30,11 @@ export interface GovernedCall {
    * ran the tool): the lifecycle starts at run. Anything but `allowed` refuses, as usual.
    */
   decided?: DecisionResult;
+  /**
+   * The parameters were made by the tool's own schema from the model's JSON (integrations set
+   * this): Dates in them are accepted, recorded as their ISO strings. See `toCallArguments`.
+   */
+  parametersFromSchema?: boolean;
   /** Decide a pending call in process for this call only (before the client's own approver). */
   onApprovalRequired?: (decision: DecisionResult) => ApprovalAnswer | void | Promise<ApprovalAnswer | void>;
 }
@@ -74,7 +79,7 @@ export async function governCall<T>(
   let parameters: Record<string, unknown>;
   try {
     // The one copy that is evaluated, digested, recorded and handed to the tool.
-    parameters = toCallArguments(call.parameters ?? {});
+    parameters = toCallArguments(call.parameters ?? {}, 'parameters', call.parametersFromSchema ? SCHEMA_VALUES : {});
     // Field by field rather than a spread: cheaper on the hot path (see transport/local.ts).
     decision = call.decided ?? await client.evaluateAction({
       [ARGUMENTS_COPIED]: true,
@@ -90,8 +95,9 @@ export async function governCall<T>(
       onApprovalRequired: call.onApprovalRequired,
     });
   } catch (err) {
-    // Arguments no store can keep exactly are refused: the model reads why, as for a denial.
-    if (err instanceof ValidationError) REFUSALS.add(err);
+    // The call's own content refused as input (arguments, resource, action type): the model
+    // reads why, as for a denial. Other bad input (the code's own options) stays an error.
+    if (err instanceof ValidationError && err.issues.length > 0 && err.issues.every((i) => CALL_INPUT.test(i.path))) REFUSALS.add(err);
     endSpan(evaluating, err);
     endSpan(root, err);
     throw err;
@@ -139,6 +145,9 @@ async function record(client: LifecycleClient, root: SpanLike | undefined, outco
 }
 
 const REFUSALS = new WeakSet<object>();
+const SCHEMA_VALUES = { schemaValues: true } as const;
+/** Paths of a call's own content, as the client (`parameters.x`) or a server (`body.parameters.x`) names them; `(request)`: a value the store refused. */
+const CALL_INPUT = /^(?:body\.)?(?:parameters|context|resource|actionType)(?:\.|$)|^\(request\)$/;
 
 /**
  * True for the error {@link governCall} throws when the call may not run (denied, rejected,

@@ -8,6 +8,8 @@ import fs from 'node:fs';
 import type { DestinationStream } from 'pino';
 import { stdioTarget, type StdioTarget } from './stdio-nonblocking.js';
 
+const NEWLINE = Buffer.from('\n');
+
 /** A pino destination that counts the lines it had to drop. */
 export interface CountingDestination extends DestinationStream {
   /** Lines lost because the sink failed or could not keep up. */
@@ -85,7 +87,10 @@ export class FdLogSink implements CountingDestination {
       }
       if (written === bytes.length) return true;
       if (bytes.length - written > this.maxBufferedBytes) {
-        this.dropped++; // larger than the whole buffer: the part already written stays cut short
+        // Larger than the whole buffer: the part already written stays cut short, and ends with a
+        // newline so the next line is not glued onto it.
+        this.dropped++;
+        if (written > 0) this.hold(NEWLINE, 0);
         return true;
       }
       this.hold(bytes, written);

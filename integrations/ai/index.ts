@@ -62,7 +62,10 @@ export function governTool<T extends AiSdkTool>(tool: T, client: GovernsCalls, o
       const decision = await bridge.decide(approvalOptions.toolCallId, governedCall(toolActionType(name), input as Record<string, unknown>, options));
       if (decision.decision === 'pending') return true;
       if (decision.decision === 'denied') return false; // refused by execute, with its reason
-      return asksForApproval(own, input, approvalOptions); // allowed by Ascend: the app's own gate stands
+      // Allowed by Ascend: the app's own gate stands, and the call is decided again when it runs.
+      if (!(await asksForApproval(own, input, approvalOptions))) return false;
+      bridge.heldByApp(approvalOptions.toolCallId);
+      return true;
     };
   }
   return out;
@@ -119,7 +122,10 @@ export function ascendToolApproval(
     const tool = tools && Object.hasOwn(tools, toolCall.toolName) ? tools[toolCall.toolName] : undefined;
     // The options a v7 tool's own needsApproval gets from the SDK (its context unvalidated here).
     const own = { toolCallId: toolCall.toolCallId, messages: messages ?? [], context: toolsContext?.[toolCall.toolName] };
-    if (await asksForApproval(tool?.needsApproval, toolCall.input, own)) return { type: 'user-approval' };
+    if (await asksForApproval(tool?.needsApproval, toolCall.input, own)) {
+      bridge.heldByApp(toolCall.toolCallId); // decided again when it runs, after the app's user
+      return { type: 'user-approval' };
+    }
     return { type: 'approved', reason: decision.reason };
   };
 }

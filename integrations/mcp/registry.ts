@@ -40,6 +40,20 @@ function isStoredTool(value: unknown): value is StoredTool {
   return typeof value === 'object' && value !== null && 'handler' in value;
 }
 
+/**
+ * A tool record of an MCP SDK older than 1.24, which kept the handler as `callback`: governing
+ * `handler` would govern nothing there, so such a record is refused, never passed over.
+ */
+function isOlderToolRecord(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && !('handler' in value) && 'callback' in value;
+}
+
+function refuseOlderSdk(): ValidationError {
+  return new ValidationError('governMcpServer needs @modelcontextprotocol/sdk 1.24 or later (this one keeps tool handlers where Ascend cannot govern them): upgrade it, or govern each handler with mcpGovernance', [
+    { path: 'server', message: 'an McpServer from an MCP SDK older than 1.24' },
+  ]);
+}
+
 /** A task-based tool (`registerToolTask`): its work runs after the call returns a task. */
 function isTaskHandler(handler: StoredHandler): boolean {
   return typeof handler === 'object' && handler !== null && 'createTask' in handler;
@@ -108,6 +122,7 @@ export function governToolRegistry(server: McpServer, governorFor: GovernorFor):
     throw new ValidationError('governMcpServer: this server is governed already', [{ path: 'server', message: 'governMcpServer was called on this server before' }]);
   }
   const tools = registry as Record<string, unknown>;
+  if (Object.values(tools).some(isOlderToolRecord)) throw refuseOlderSdk();
   const existing = Object.entries(tools).filter((entry): entry is [string, StoredTool] => isStoredTool(entry[1]));
   const choices = existing.map(([name, tool]) => [name, tool, governorFor(name)] as const);
   const tasks = choices.filter(([, tool, governor]) => governor !== false && isTaskHandler(tool.handler)).map(([name]) => name);
@@ -116,6 +131,7 @@ export function governToolRegistry(server: McpServer, governorFor: GovernorFor):
 
   const governed = new Proxy(tools, {
     set(target, key, value) {
+      if (isOlderToolRecord(value)) throw refuseOlderSdk();
       if (typeof key === 'string' && isStoredTool(value)) adopt(key, value, governorFor);
       target[key as string] = value;
       return true;

@@ -350,6 +350,11 @@ async function answerRecorded(store: Store, recorded: ActionRecord, request: Eva
   const approval = recorded.approvalId === undefined ? undefined : await store.getApproval(recorded.approvalId);
   const answer = decisionFromRecord(recorded, approval);
   if (answer.decision === 'denied') return answer;
+  // A call that already ran is not run again by replaying its decision (a LangGraph node re-run
+  // after an interrupt asks again for every call of the node, including those that finished).
+  if (answer.decision === 'allowed' && (await store.getOutcome(recorded.actionId))) {
+    return denied(answer, 'already_ran', 'This exact call already ran (its outcome is recorded); replaying its decision does not run it again');
+  }
   // Read afresh: the registration a decision uses may be cached, and a replay commits nothing
   // that would notice a block made since.
   const now = await store.getAgent(recorded.agentId);

@@ -67,12 +67,13 @@ for (const version of [7, 6] as const) {
       const tools = governTools({ query, transfer }, c, { needsApproval: version === 6 }, perTool);
       const approval = version === 7 ? { toolApproval: ascendToolApproval(c, {}, perTool) } : {};
 
-      async function run(calls: Array<{ toolName: string; input: unknown }>, answer?: (request: Part) => boolean) {
+      async function run(calls: Array<{ toolName: string; input: unknown }>, answer?: (request: Part) => boolean, whileTheUserThinks?: () => Promise<void>) {
         const model = scripted(version, calls);
         const first = await sdk.generateText({ model: model as never, tools, prompt: 'go', stopWhen: sdk.stepCountIs(3), ...approval } as never);
         const asked = askedOfUser(first.content);
         const effectsBeforeAnswer = [...effects];
         if (!answer || asked.length === 0) return { first, asked, effectsBeforeAnswer };
+        await whileTheUserThinks?.();
         const second = await sdk.generateText({
           model: model as never,
           tools,
@@ -92,7 +93,16 @@ for (const version of [7, 6] as const) {
           await store.close();
         }
       }
-      return { effects, run, audit };
+      /** An operator blocks the agent (kill switch), through the database as the CLI does. */
+      async function block() {
+        const store = openSqliteStore(defaultDbPath(dataDir));
+        try {
+          await store.setAgentBlocked('ai-agent', true, 'runaway', 'ops', new Date().toISOString());
+        } finally {
+          await store.close();
+        }
+      }
+      return { effects, run, audit, block };
     }
 
     it("needsApproval: true still asks the app's user when Ascend allows; the tool runs only after the yes", async () => {
@@ -104,8 +114,16 @@ for (const version of [7, 6] as const) {
       expect(effects).toEqual(['select 1']);
       const { events, approvals } = await audit();
       expect(approvals).toEqual([]); // Ascend allowed: it needed nobody; the app's gate was the app's
-      expect(events.filter((e) => e.type === 'action.evaluated').map((e) => e.data.decision)).toEqual(['allowed']);
+      // Decided when the SDK asked, and again when the tool ran (the app's user may take hours).
+      expect(events.filter((e) => e.type === 'action.evaluated').map((e) => e.data.decision)).toEqual(['allowed', 'allowed']);
       expect(events.filter((e) => e.type === 'action.completed')).toHaveLength(1);
+    });
+
+    it("an agent blocked while the app's user decides does not run the tool, though Ascend had allowed it", async () => {
+      const { effects, run, block } = app({ query: true });
+      const { asked } = await run([{ toolName: 'query', input: { sql: 'select 1' } }], () => true, block);
+      expect(asked).toHaveLength(1);
+      expect(effects).toEqual([]);
     });
 
     it("the app user's no stands, though Ascend allows: the tool never runs", async () => {

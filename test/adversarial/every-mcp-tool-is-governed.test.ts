@@ -11,6 +11,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTaskStore } from '@modelcontextprotocol/sdk/experimental/tasks/stores/in-memory.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { McpServer as OldMcpServer } from 'mcp-sdk-1-23/server/mcp.js';
 import { z } from 'zod';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AscendClient, defaultDbPath, openSqliteStore, ValidationError } from '../../src/index.js';
@@ -247,5 +248,15 @@ describe('every tool of a governed McpServer is governed', () => {
     const { client } = ascend();
     const server = governMcpServer(new McpServer({ name: 'notes', version: '1.0.0' }), client);
     expect(() => governMcpServer(server, client)).toThrow(ValidationError);
+  });
+
+  it('an McpServer of an MCP SDK older than 1.24 (handlers kept as `callback`) is refused, never left ungoverned', () => {
+    const { client } = ascend();
+    const before = new OldMcpServer({ name: 'notes', version: '1.0.0' });
+    before.tool('notes_read', async () => ({ content: [{ type: 'text' as const, text: 'x' }] }));
+    expect(() => governMcpServer(before as unknown as McpServer, client)).toThrow(/1\.24 or later/);
+    // Governed while empty: the first registration is refused.
+    const empty = governMcpServer(new OldMcpServer({ name: 'notes', version: '1.0.0' }) as unknown as McpServer, client) as unknown as OldMcpServer;
+    expect(() => empty.tool('notes_read', async () => ({ content: [{ type: 'text' as const, text: 'x' }] }))).toThrow(/1\.24 or later/);
   });
 });

@@ -8,6 +8,7 @@ import { isDeepStrictEqual } from 'node:util';
 import fc from 'fast-check';
 import { ToolMessage } from '@langchain/core/messages';
 import { tool } from '@langchain/core/tools';
+import { z } from 'zod';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AscendClient, defaultDbPath, openSqliteStore, ValidationError } from '../../src/index.js';
 import { Redactor } from '../../src/redact.js';
@@ -247,5 +248,31 @@ describe('what runs is what was decided', () => {
     // A plain call runs, with exactly the arguments evaluated.
     await governed.invoke({ type: 'tool_call', id: 'call-2', name: 'probe_send', args: { to: 'acme' } });
     expect(received).toEqual([{ to: 'acme' }]);
+  });
+
+  it("a Date made by the tool's own schema (z.coerce.date()) reaches the tool as a Date and the audit as its ISO string", async () => {
+    const { client, dataDir } = makeClient();
+    const received: unknown[] = [];
+    const remind = tool(
+      async (args: { when: Date }) => {
+        received.push(args.when);
+        return 'set';
+      },
+      { name: 'probe_remind', description: 'Set a reminder', schema: z.object({ when: z.coerce.date() }) },
+    );
+    const governed = governTool(remind, client, { actionType: 'probe.remind' }) as unknown as { invoke(input: unknown): Promise<unknown> };
+    const answer = await governed.invoke({ type: 'tool_call', id: 'call-d', name: 'probe_remind', args: { when: '2026-12-04T10:00:00.000Z' } });
+    expect((answer as ToolMessage).status).not.toBe('error');
+    expect(received).toHaveLength(1);
+    expect(received[0]).toBeInstanceOf(Date);
+    expect((received[0] as Date).toISOString()).toBe('2026-12-04T10:00:00.000Z');
+    await client.flush();
+    const store = openSqliteStore(defaultDbPath(dataDir));
+    try {
+      const evaluated = (await store.readAudit()).filter((e) => e.type === 'action.evaluated').at(-1);
+      expect((evaluated?.data as { parameters: unknown }).parameters).toEqual({ when: '2026-12-04T10:00:00.000Z' });
+    } finally {
+      await store.close();
+    }
   });
 });
