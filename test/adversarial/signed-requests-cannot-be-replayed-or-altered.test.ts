@@ -7,12 +7,11 @@
  * signing. Refused requests record nothing.
  */
 import { randomUUID } from 'node:crypto';
-import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callDigest } from '../../src/canonical.js';
 import { generateApiKey } from '../../src/server/api-keys.js';
 import { signRequest } from '../../src/signing.js';
-import { api, disposeServer, startServerProcess, type ServerProcess } from '../server/helpers.js';
+import { api, disposeServer, sendExactly, startServerProcess, type ServerProcess } from '../server/helpers.js';
 
 let server: ServerProcess;
 beforeAll(async () => {
@@ -28,25 +27,9 @@ function evaluateBody(agentId: string, parameters: Record<string, unknown> = { s
   return { agentId, actionType: 'db.query', resource: '', parameters, digest: callDigest({ agentId, actionType: 'db.query', resource: '', parameters }) };
 }
 
-/** Send exactly this path and these bytes with these headers as the signing key (node:http: `fetch` would normalise the path). */
+/** Send exactly this path and these bytes with these headers as the signing key. */
 function send(method: string, pathWithQuery: string, body: string | undefined, headers: Record<string, string>): Promise<{ status: number; body: any }> {
-  return new Promise((resolve, reject) => {
-    const request = http.request(
-      server.url + '/',
-      {
-        method,
-        path: pathWithQuery,
-        headers: { authorization: `Bearer ${server.keys.signer.apiKey}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
-      },
-      (response) => {
-        let text = '';
-        response.on('data', (chunk: Buffer) => (text += chunk.toString()));
-        response.on('end', () => resolve({ status: response.statusCode!, body: text ? JSON.parse(text) : undefined }));
-      },
-    );
-    request.on('error', reject);
-    request.end(body);
-  });
+  return sendExactly(server.url, server.keys.signer.apiKey, { method, pathWithQuery, body, headers });
 }
 
 function expectRefused(answer: { status: number; body: any }, because: RegExp, what: string): void {

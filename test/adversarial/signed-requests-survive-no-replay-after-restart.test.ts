@@ -5,11 +5,10 @@
  * signature window, the same bytes are still refused and the audit holds one evaluation.
  */
 import { randomUUID } from 'node:crypto';
-import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callDigest } from '../../src/canonical.js';
 import { signRequest } from '../../src/signing.js';
-import { api, disposeServer, startServerProcess, type ServerProcess } from '../server/helpers.js';
+import { api, disposeServer, sendExactly, startServerProcess, type ServerProcess } from '../server/helpers.js';
 
 let server: ServerProcess;
 let sibling: ServerProcess | undefined;
@@ -28,23 +27,7 @@ function evaluateBody(agentId: string) {
 
 /** Send exactly these bytes with these headers as the signing key to the server at `url`. */
 function send(url: string, method: string, pathWithQuery: string, body: string | undefined, headers: Record<string, string>): Promise<{ status: number; body: any }> {
-  return new Promise((resolve, reject) => {
-    const request = http.request(
-      url + '/',
-      {
-        method,
-        path: pathWithQuery,
-        headers: { authorization: `Bearer ${server.keys.signer.apiKey}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
-      },
-      (response) => {
-        let text = '';
-        response.on('data', (chunk: Buffer) => (text += chunk.toString()));
-        response.on('end', () => resolve({ status: response.statusCode!, body: text ? JSON.parse(text) : undefined }));
-      },
-    );
-    request.on('error', reject);
-    request.end(body);
-  });
+  return sendExactly(url, server.keys.signer.apiKey, { method, pathWithQuery, body, headers });
 }
 
 function expectReplayRefused(answer: { status: number; body: any }, what: string): void {

@@ -177,3 +177,31 @@ export async function webhookReceiver(): Promise<{ url: string; bodies: string[]
   await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
   return { url: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/hook`, bodies, close: () => new Promise((r) => sink.close(() => r())) };
 }
+
+/**
+ * Send exactly this path and these body bytes with these headers (node:http: `fetch` would
+ * normalise the path, e.g. drop an empty `?`), with `apiKey` as the Bearer key.
+ */
+export function sendExactly(
+  url: string,
+  apiKey: string,
+  request: { method: string; pathWithQuery: string; body: string | undefined; headers: Record<string, string> },
+): Promise<{ status: number; body: any }> {
+  return new Promise((resolve, reject) => {
+    const sent = http.request(
+      url + '/',
+      {
+        method: request.method,
+        path: request.pathWithQuery,
+        headers: { authorization: `Bearer ${apiKey}`, ...(request.body !== undefined ? { 'content-type': 'application/json' } : {}), ...request.headers },
+      },
+      (response) => {
+        let text = '';
+        response.on('data', (chunk: Buffer) => (text += chunk.toString()));
+        response.on('end', () => resolve({ status: response.statusCode!, body: text ? JSON.parse(text) : undefined }));
+      },
+    );
+    sent.on('error', reject);
+    sent.end(request.body);
+  });
+}
