@@ -8,9 +8,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { AscendClient, defaultDbPath, openSqliteStore } from '../src/index.js';
-import { percentile } from './lib.js';
+import { measureWakes, printWakes } from './lib.js';
 
 const POLICY = 'version: 1\ndefault: deny\nrules:\n  - id: transfers\n    actions: ["payments.transfer"]\n    effect: require_approval\n';
 
@@ -22,33 +21,24 @@ export async function benchEmbeddedWake(rounds = 40): Promise<void> {
   const client = new AscendClient({ agentId: 'bench-agent', policy: path.join(dir, 'policy.yaml'), dataDir, logLevel: 'warn' });
   await client.evaluateAction({ actionType: 'payments.transfer', parameters: { round: -1 } }); // creates the database
   const approver = openSqliteStore(defaultDbPath(dataDir)); // the "other terminal"
-  const delaysMs: number[] = [];
+  let delaysMs: number[];
   try {
-    for (let round = 0; round < rounds; round++) {
-      let ranAt = 0;
-      const governed = client.govern({ actionType: 'payments.transfer', parameters: { round } }, () => {
-        ranAt = performance.now();
-      });
-      let approvalId: string | undefined;
-      while (!approvalId) {
-        approvalId = (await approver.listApprovals({ status: 'pending' })).find((a) => a.parameters.round === round)?.approvalId;
-        if (!approvalId) await new Promise((r) => setTimeout(r, 1));
-      }
-      // The agent is waiting; a random moment, so the approvals fall anywhere in its poll's cycle.
-      await new Promise((r) => setTimeout(r, 40 + Math.random() * 60));
-      await approver.decideApproval({ approvalId, status: 'approved', decidedBy: 'bench', channel: 'cli', now: new Date().toISOString() });
-      const approvedAt = performance.now();
-      await governed;
-      delaysMs.push(ranAt - approvedAt);
-    }
+    delaysMs = await measureWakes(
+      client,
+      rounds,
+      {
+        findPending: async (round) => (await approver.listApprovals({ status: 'pending' })).find((a) => a.parameters.round === round)?.approvalId,
+        approve: async (approvalId) => {
+          await approver.decideApproval({ approvalId, status: 'approved', decidedBy: 'bench', channel: 'cli', now: new Date().toISOString() });
+        },
+      },
+      // A random moment, so the approvals fall anywhere in the agent's re-read cycle.
+      () => 40 + Math.random() * 60,
+    );
   } finally {
     await approver.close();
     await client.close();
     fs.rmSync(dir, { recursive: true, force: true });
   }
-  const p95 = percentile(delaysMs, 95);
-  console.log(`Approve through another connection → embedded agent waiting on the same SQLite file runs (${rounds} rounds)`);
-  console.log(
-    `  p50 ${percentile(delaysMs, 50).toFixed(1)} ms   p95 ${p95.toFixed(1)} ms   max ${Math.max(...delaysMs).toFixed(1)} ms   (budget p95 ≤ 250 ms: ${p95 <= 250 ? 'OK' : 'MISSED'}; the original Python SDK polled every 5 s)`,
-  );
+  printWakes(`Approve through another connection → embedded agent waiting on the same SQLite file runs (${rounds} rounds)`, delaysMs);
 }

@@ -3,6 +3,8 @@
  * Benchmarks report per-operation latencies in microseconds.
  */
 import { resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { AscendClient } from '../src/index.js';
 import { fileURLToPath } from 'node:url';
 
 /** One benchmark's results: a row per measured thing. */
@@ -167,3 +169,44 @@ export function isMain(importMetaUrl: string): boolean {
   const strip = (p: string): string => p.replace(/\.[cm]?[jt]s$/, '');
   return strip(fileURLToPath(importMetaUrl)) === strip(resolve(entry));
 }
+
+/** How a wake benchmark finds the approval its agent waits on, and approves it. */
+export interface WakeRound {
+  /** The pending approval of `round`, once it exists. */
+  findPending(round: number): Promise<string | undefined>;
+  /** Approve it through another connection (or replica). */
+  approve(approvalId: string): Promise<void>;
+}
+
+/**
+ * One governed call per round that waits for a person; approved through `through`, after
+ * `settleMs()` (the agent is in its wait). Returns each round's delay from the approval to the
+ * tool running, in ms.
+ */
+export async function measureWakes(client: AscendClient, rounds: number, through: WakeRound, settleMs: () => number): Promise<number[]> {
+  const delaysMs: number[] = [];
+  for (let round = 0; round < rounds; round++) {
+    let ranAt = 0;
+    const governed = client.govern({ actionType: 'payments.transfer', parameters: { round } }, () => {
+      ranAt = performance.now();
+    });
+    let approvalId: string | undefined;
+    while (!(approvalId = await through.findPending(round))) await new Promise((r) => setTimeout(r, 2));
+    await new Promise((r) => setTimeout(r, settleMs()));
+    await through.approve(approvalId);
+    const approvedAt = performance.now();
+    await governed;
+    delaysMs.push(ranAt - approvedAt);
+  }
+  return delaysMs;
+}
+
+/** Print p50 / p95 / max of wake delays with the budget's verdict (p95 ≤ 250 ms). */
+export function printWakes(title: string, delaysMs: readonly number[]): void {
+  const p95 = percentile(delaysMs, 95);
+  console.log(title);
+  console.log(
+    `  p50 ${percentile(delaysMs, 50).toFixed(1)} ms   p95 ${p95.toFixed(1)} ms   max ${Math.max(...delaysMs).toFixed(1)} ms   (budget p95 ≤ 250 ms: ${p95 <= 250 ? 'OK' : 'MISSED'}; the original Python SDK polled every 5 s)`,
+  );
+}
+

@@ -15,13 +15,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { performance } from 'node:perf_hooks';
 import autocannon from 'autocannon';
 import { callDigest } from '../src/canonical.js';
 import { AscendClient } from '../src/index.js';
 import { generateApiKey } from '../src/server/api-keys.js';
 import { openSqliteStore } from '../src/store/sqlite.js';
-import { percentile, printResult, raceAsync } from './lib.js';
+import { measureWakes, percentile, printResult, printWakes, raceAsync } from './lib.js';
 import { HttpClient } from '../src/transport/http-client.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -195,32 +194,24 @@ export async function benchClusterWake(rounds = 40): Promise<void> {
   const a = await start(serve, dir);
   const b = await start(serve, dir);
   const client = new AscendClient({ agentId: 'bench-agent', apiUrl: a.url, apiKey: agentKey.apiKey, logLevel: 'warn', dataDir: path.join(dir, 'client') });
-  const delaysMs: number[] = [];
+  const approver = { authorization: `Bearer ${approverKey.apiKey}` };
+  let delaysMs: number[];
   try {
-    for (let round = 0; round < rounds; round++) {
-      let ranAt = 0;
-      const governed = client.govern({ actionType: 'payments.transfer', parameters: { round } }, () => {
-        ranAt = performance.now();
-      });
-      let approvalId: string | undefined;
-      while (!approvalId) {
-        const list = (await (await fetch(`${b.url}/v1/approvals?status=pending`, { headers: { authorization: `Bearer ${approverKey.apiKey}` } })).json()) as {
-          approvals: Array<{ approvalId: string }>;
-        };
-        approvalId = list.approvals[0]?.approvalId;
-        if (!approvalId) await new Promise((r) => setTimeout(r, 5));
-      }
-      await new Promise((r) => setTimeout(r, 50)); // the agent is in its long-poll on A
-      const sent = await fetch(`${b.url}/v1/approvals/${approvalId}/approve`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${approverKey.apiKey}`, 'content-type': 'application/json' },
-        body: '{}',
-      });
-      const approvedAt = performance.now();
-      if (!sent.ok) throw new Error(`approve failed: ${sent.status}`);
-      await governed;
-      delaysMs.push(ranAt - approvedAt);
-    }
+    delaysMs = await measureWakes(
+      client,
+      rounds,
+      {
+        findPending: async () => {
+          const list = (await (await fetch(`${b.url}/v1/approvals?status=pending`, { headers: approver })).json()) as { approvals: Array<{ approvalId: string }> };
+          return list.approvals[0]?.approvalId;
+        },
+        approve: async (approvalId) => {
+          const sent = await fetch(`${b.url}/v1/approvals/${approvalId}/approve`, { method: 'POST', headers: { ...approver, 'content-type': 'application/json' }, body: '{}' });
+          if (!sent.ok) throw new Error(`approve failed: ${sent.status}`);
+        },
+      },
+      () => 50, // the agent is in its long-poll on A
+    );
   } finally {
     await client.close();
     await stop(a.child);
@@ -232,11 +223,7 @@ export async function benchClusterWake(rounds = 40): Promise<void> {
     await admin.end();
     fs.rmSync(dir, { recursive: true, force: true });
   }
-  const p95 = percentile(delaysMs, 95);
-  console.log(`Approve on replica B → agent waiting on replica A runs (PostgreSQL LISTEN/NOTIFY, ${rounds} rounds)`);
-  console.log(
-    `  p50 ${percentile(delaysMs, 50).toFixed(1)} ms   p95 ${p95.toFixed(1)} ms   max ${Math.max(...delaysMs).toFixed(1)} ms   (budget p95 ≤ 250 ms: ${p95 <= 250 ? 'OK' : 'MISSED'}; the original Python SDK polled every 5 s)`,
-  );
+  printWakes(`Approve on replica B → agent waiting on replica A runs (PostgreSQL LISTEN/NOTIFY, ${rounds} rounds)`, delaysMs);
 }
 
 console.log(`ascend-sdk server benchmarks — Node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}\n`);

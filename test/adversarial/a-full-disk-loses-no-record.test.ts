@@ -104,19 +104,25 @@ async function auditActionIds(dataDir: string): Promise<{ ids: Set<string>; ok: 
   }
 }
 
+/** A `batched` client whose data directory is on a fresh 4 MiB tmpfs. */
+function clientOnSmallDisk(agentId: string, failMode: FailMode): { disk: string; dataDir: string; client: AscendClient } {
+  const disk = smallDisk(4 * 1024 * 1024);
+  const dataDir = path.join(disk, '.ascend');
+  const client = new AscendClient({
+    agentId,
+    policy: writePolicy(tempDir(), POLICY),
+    dataDir,
+    audit: { durability: 'batched', flushIntervalMs: 5 },
+    failMode,
+    logDestination: captureLogs().destination,
+  });
+  clients.push(client);
+  return { disk, dataDir, client };
+}
+
 describe('a full disk under batched durability', () => {
   it('CLOSED: after the first failed group commit no tool runs; every acknowledged record is written once there is room', async () => {
-    const disk = smallDisk(4 * 1024 * 1024);
-    const dataDir = path.join(disk, '.ascend');
-    const client = new AscendClient({
-      agentId: 'disk-agent',
-      policy: writePolicy(tempDir(), POLICY),
-      dataDir,
-      audit: { durability: 'batched', flushIntervalMs: 5 },
-      failMode: FailMode.CLOSED,
-      logDestination: captureLogs().destination,
-    });
-    clients.push(client);
+    const { disk, dataDir, client } = clientOnSmallDisk('disk-agent', FailMode.CLOSED);
     const warm = await callUntilRefused(client, 20, 1);
     expect(warm.failures).toBe(0);
     await client.flush();
@@ -147,17 +153,7 @@ describe('a full disk under batched durability', () => {
   });
 
   it('OPEN: a failed commit sends calls to the fail-open spool; when the spool cannot be written nothing runs; all is uploaded later', async () => {
-    const disk = smallDisk(4 * 1024 * 1024);
-    const dataDir = path.join(disk, '.ascend');
-    const client = new AscendClient({
-      agentId: 'disk-agent-open',
-      policy: writePolicy(tempDir(), POLICY),
-      dataDir,
-      audit: { durability: 'batched', flushIntervalMs: 5 },
-      failMode: FailMode.OPEN,
-      logDestination: captureLogs().destination,
-    });
-    clients.push(client);
+    const { disk, dataDir, client } = clientOnSmallDisk('disk-agent-open', FailMode.OPEN);
     await callUntilRefused(client, 10, 1);
     await client.flush();
 
