@@ -4,6 +4,7 @@
  * it ran on. Takes about a minute; run it on an otherwise idle machine.
  */
 import os from 'node:os';
+import { benchBudget } from './budget.js';
 import { benchEmbeddedWake } from './embedded-wake.js';
 import { benchGovernedCall } from './governed-call.js';
 import { benchIntegrations } from './integrations.js';
@@ -14,6 +15,8 @@ console.log(`ascend-sdk benchmarks — Node ${process.version}, ${os.cpus().leng
 printResult(await benchPolicyEval());
 console.log();
 printResult(await benchGovernedCall());
+console.log();
+printResult(await benchBudget());
 console.log();
 printResult(await benchIntegrations());
 console.log();

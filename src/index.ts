@@ -38,6 +38,7 @@ export {
   riskLevelOf,
   type ActionRequest,
   type ActionRecord,
+  type AgentBudget,
   type AgentRecord,
   type ApiKeyRecord,
   type ApiKeyRole,

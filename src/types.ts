@@ -116,6 +116,24 @@ export interface AgentRecord {
   /** What `register()` found worth saying (e.g. a capability name the policy does not define).
    * Not stored. */
   warnings?: string[];
+  /** The policy's budgets that apply to this agent and how much of each is used (server
+   * answers; `ascend agents list`). Not stored. */
+  budgets?: AgentBudget[];
+}
+
+/** One budget (a `limit` rule) as it stands for an agent. */
+export interface AgentBudget {
+  ruleId: string;
+  /** `agent`: the agent's own budget; `global`: one shared by every agent (of an organisation). */
+  scope: 'agent' | 'global';
+  /** Calls allowed within the window. */
+  count: number;
+  /** The window as written, e.g. `1h`. */
+  per: string;
+  /** Calls counted within the window now. */
+  used: number;
+  /** When the oldest counted call leaves the window, freeing a unit (ISO); null when none is counted. */
+  resetsAt: string | null;
 }
 
 /** A governed action and its decision, as stored. Parameters are stored redacted. */

@@ -105,6 +105,15 @@ export const DecisionResultSchema = z.object({
   decidedAt: isoTime,
 });
 
+export const AgentBudgetSchema = z.object({
+  ruleId: z.string(),
+  scope: z.enum(['agent', 'global']),
+  count: z.number(),
+  per: z.string(),
+  used: z.number(),
+  resetsAt: z.string().nullable(),
+});
+
 export const AgentRecordSchema = z.object({
   agentId: z.string(),
   agentName: z.string(),
@@ -118,6 +127,7 @@ export const AgentRecordSchema = z.object({
   updatedAt: z.string(),
   version: z.number(),
   warnings: z.array(z.string()).optional(),
+  budgets: z.array(AgentBudgetSchema).optional(),
 });
 
 export const ActionRecordSchema = z.object({

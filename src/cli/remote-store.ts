@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { ValidationError } from '../errors.js';
-import type { ApprovalDecision, ApprovalFilter, AuditQuery, Store } from '../store/store.js';
+import type { ApprovalDecision, ApprovalFilter, AuditQuery, BudgetUse, Store } from '../store/store.js';
 import { HttpTransport, undefinedIfNotFound } from '../transport/http.js';
 import type { AgentRecord, ApiKeyRecord, ApprovalRecord, AuditEvent, AuditVerification, GrantRecord } from '../types.js';
 import { AgentRecordSchema, ApprovalRecordSchema, AuditEventSchema, AuditVerificationSchema, GrantRecordSchema } from '../wire.js';
@@ -13,8 +13,12 @@ import { AgentRecordSchema, ApprovalRecordSchema, AuditEventSchema, AuditVerific
 /** How often `watch` listeners are called (the commands re-read on each call). */
 const POLL_MS = 1000;
 
+function notRemoteError(what: string): ValidationError {
+  return new ValidationError(`${what} is not available against a server from the CLI`, [{ path: 'api-url', message: 'run this command on the server database (--data-dir) instead' }]);
+}
+
 function notRemote(what: string): never {
-  throw new ValidationError(`${what} is not available against a server from the CLI`, [{ path: 'api-url', message: 'run this command on the server database (--data-dir) instead' }]);
+  throw notRemoteError(what);
 }
 
 /** {@link Store} over the HTTP API (the operations the CLI needs). */
@@ -26,6 +30,14 @@ export class RemoteStore implements Store {
     this.http = new HttpTransport({ ...options, maxRetries: 2 });
   }
 
+
+  budgetUsage(): Promise<number[]> {
+    return Promise.reject(notRemoteError('Budget use'));
+  }
+
+  budgetUse(): Promise<BudgetUse[]> {
+    return Promise.reject(notRemoteError('Budget use'));
+  }
 
   async listAgents(): Promise<AgentRecord[]> {
     const answer = await this.http.call('GET', '/v1/agents', undefined, z.object({ agents: z.array(AgentRecordSchema) }), true);

@@ -11,8 +11,10 @@ import { PolicySource } from './source.js';
 
 /** A rule's budget, compiled. */
 export interface CompiledLimit {
-  /** Counter key, stable across reloads of an unchanged rule: id, count, window and scope. */
+  /** In-memory counter key, stable across reloads of an unchanged rule: id, count, window and scope. */
   readonly key: string;
+  /** The rule's id: what a store counts the budget under (see engine/budget.ts). */
+  readonly ruleId: string;
   readonly count: number;
   /** The window as written, e.g. `1h`. */
   readonly per: string;
@@ -202,6 +204,7 @@ function compileRule(rule: PolicyRule, index: number, line: number, file: string
   const limit = rule.limit
     ? Object.freeze({
         key: `${rule.id}|${rule.limit.count}/${rule.limit.per}|${rule.limit.scope}`,
+        ruleId: rule.id,
         count: rule.limit.count,
         per: rule.limit.per,
         // Validated by the schema, so never null here.

@@ -24,6 +24,12 @@ export interface EvaluationInput {
   agent?: AgentRecord;
   /** Current time, epoch ms (budgets and velocity are measured against it). */
   now: number;
+  /**
+   * Calls already counted against each budget this call draws on, as a store counted them
+   * (engine/budget.ts). Absent: the UsageTracker's in-memory counts are used, and a limit the
+   * map does not name counts as unused.
+   */
+  budgetUsage?: ReadonlyMap<CompiledLimit, number>;
 }
 
 /** Approval timeout used when there is no policy to take it from. */
@@ -152,7 +158,7 @@ function decide(policy: CompiledPolicy, input: EvaluationInput, usage: UsageTrac
     let limited = false;
     if (rule.limit !== null) {
       (limitHits ??= []).push(rule.limit);
-      const used = usage.limitCount(rule.limit, request.agentId, now);
+      const used = input.budgetUsage ? (input.budgetUsage.get(rule.limit) ?? 0) : usage.limitCount(rule.limit, request.agentId, now);
       if (used < rule.limit.count) continue; // under budget: the rule does not apply yet
       limited = true;
       if (rule.effect !== 'allow') {

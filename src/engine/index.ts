@@ -10,6 +10,7 @@ export type { CompiledPolicy, CompiledRule, CompiledLimit } from './compile.js';
 export { evaluatePolicy, policyErrorDecision, undefinedCapabilityNames } from './evaluate.js';
 export type { EvaluationInput } from './evaluate.js';
 export { UsageTracker, SlidingCounter } from './usage.js';
+export { budgetKey, limitsDrawnOn, limitsOfAgent } from './budget.js';
 export type { UsageTrackerOptions, RecordedDecision } from './usage.js';
 export { assessRisk, classifyVerb, verbFactor, velocityFactor, DEFAULT_VELOCITY, VERB_POINTS } from './risk.js';
 export type { RiskAssessment, VelocitySample, VelocityThresholds, VerbClass } from './risk.js';

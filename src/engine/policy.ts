@@ -146,7 +146,8 @@ export const RiskThresholdsSchema = z
  * `limit`: the rule applies only once `count` calls that match its globs and condition were
  * already allowed within the sliding window `per` (`scope: agent` counts per agent, `global`
  * across agents). E.g. `effect: deny` + `limit: { count: 100, per: 1h }` = "at most 100 an hour".
- * Counters are in memory (per process) with a precision of 1/60 of the window.
+ * A decision point counts them in its store (shared by processes and replicas, exact to the
+ * millisecond); see the README's policy section for what a limit guarantees in each shape.
  *
  * `mode: monitor` (shadow): every call is allowed and the would-be decision (including a denial
  * by a condition error) is reported in `shadowDecision`. A blocked agent stays blocked in every

@@ -1,6 +1,8 @@
 /**
- * In-memory usage counters: rule budgets (`limit`) and agent velocity. Pure: time is always passed
- * in (`nowMs`, epoch ms), nothing reads a clock.
+ * In-memory usage counters: agent velocity, and rule budgets (`limit`) for evaluations whose
+ * caller does not count them in a store (a dry run; see engine/budget.ts for the store-backed
+ * budgets of a decision point). Pure: time is always passed in (`nowMs`, epoch ms), nothing reads
+ * a clock.
  *
  * Each counter is a ring of fixed time buckets (a sliding window with 1/60 precision), so memory
  * per counter is constant whatever the call rate; the number of counters and of agents tracked is
@@ -16,9 +18,8 @@
  */
 import type { Decision } from '../types.js';
 import type { CompiledLimit, CompiledPolicy } from './compile.js';
-import { conditionVariables, selectorsMatch } from './match.js';
 import type { EvaluationInput } from './evaluate.js';
-import type { ConditionVariables } from './cel.js';
+import { limitsDrawnOn } from './budget.js';
 import type { VelocitySample } from './risk.js';
 
 /** A count over a sliding window made of `slots` buckets of `bucketMs`. */
@@ -141,14 +142,15 @@ export class UsageTracker {
       hits = this.lastHits;
     } else {
       const staged = this.staged.get(input);
-      hits = staged !== undefined ? staged : this.lastPolicy?.hasLimits ? matchingLimits(this.lastPolicy, input) : null;
+      hits = staged !== undefined ? staged : this.lastPolicy ? limitsDrawnOn(this.lastPolicy, input) : null;
     }
     this.staged.delete(input);
     if (input === this.lastInput) {
       this.lastInput = null;
       this.lastHits = null;
     }
-    if (hits === null || decision.decision !== 'allowed') return;
+    // A store counted this call's budgets (input.budgetUsage): nothing to count here.
+    if (hits === null || decision.decision !== 'allowed' || input.budgetUsage !== undefined) return;
     for (const limit of hits) this.counter(limit, request.agentId, now, true)?.add(now);
   }
 
@@ -260,24 +262,4 @@ export class UsageTracker {
       this.agents.delete(id);
     }
   }
-}
-
-/** Limits of the rules whose globs and condition match `input` (re-evaluated), or null. */
-function matchingLimits(policy: CompiledPolicy, input: EvaluationInput): CompiledLimit[] | null {
-  const { request } = input;
-  let vars: ConditionVariables | undefined;
-  let hits: CompiledLimit[] | null = null;
-  for (const rule of policy.candidatesFor(request.actionType)) {
-    if (rule.limit === null || !selectorsMatch(rule, request)) continue;
-    if (rule.condition !== null) {
-      vars ??= conditionVariables(request, input.agent);
-      try {
-        if (!rule.condition.test(vars)) continue;
-      } catch {
-        continue; // the evaluation denied this call; nothing to count
-      }
-    }
-    (hits ??= []).push(rule.limit);
-  }
-  return hits;
 }

@@ -5,7 +5,7 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { droppedLogLines } from '../logging.js';
-import type { CompiledPolicy } from '../engine/index.js';
+import { durationMs, type CompiledPolicy } from '../engine/index.js';
 import { AscendError } from '../errors.js';
 import type { Store } from '../store/store.js';
 import { LocalTransport } from '../transport/local.js';
@@ -17,8 +17,8 @@ import { Router, type OrgScope } from './router.js';
 import { actionRoutes } from './routes/actions.js';
 import { adminRoutes } from './routes/admin.js';
 import { approvalRoutes } from './routes/approvals.js';
-import { TenantStore } from './tenant-store.js';
-import { ServerMetrics } from './metrics.js';
+import { DEFAULT_ORG, ORG_SEPARATOR, orgOfAgentId, TenantStore } from './tenant-store.js';
+import { type BudgetGauge, ServerMetrics } from './metrics.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { eventRoutes } from './routes/events.js';
 import { WebhookDispatcher, type WebhookDispatcherOptions } from './webhooks/dispatcher.js';
@@ -201,6 +201,7 @@ export async function buildServer(options: AscendServerOptions): Promise<AscendS
       pendingApprovals: async () => (await options.store.listApprovals({ status: 'pending', limit: 100_000 })).length,
       webhookDeliveries: async () => (outbox ? outbox.countDeliveries() : {}),
       droppedLogLines: () => droppedLogLines(options.logger),
+      budgets: () => budgetGauges(options.store, scopeOf),
     });
   });
 
@@ -312,3 +313,31 @@ function poisonError(value: unknown): ValidationError {
   }
   return new ValidationError('The body was refused', [{ path: 'body', message: 'refused' }]);
 }
+
+/** Every registered agent's budgets, organisation by organisation (each with its own budgets). */
+async function budgetGauges(store: Store, scopeOf: (org: string) => OrgScope): Promise<BudgetGauge[]> {
+  const byOrg = new Map<string, string[]>();
+  for (const agent of await store.listAgents()) {
+    const org = orgOfAgentId(agent.agentId);
+    const own = org === DEFAULT_ORG ? agent.agentId : agent.agentId.slice(org.length + ORG_SEPARATOR.length);
+    byOrg.set(org, [...(byOrg.get(org) ?? []), own]);
+  }
+  const gauges: BudgetGauge[] = [];
+  for (const [org, agentIds] of byOrg) {
+    for (const [agentId, budgets] of await scopeOf(org).transport.agentBudgets(agentIds)) {
+      for (const b of budgets) {
+        gauges.push({
+          org,
+          agentId,
+          ruleId: b.ruleId,
+          used: b.used,
+          count: b.count,
+          windowSeconds: (durationMs(b.per) ?? 0) / 1000,
+          resetsAtSeconds: b.resetsAt === null ? null : Date.parse(b.resetsAt) / 1000,
+        });
+      }
+    }
+  }
+  return gauges;
+}
+

@@ -23,6 +23,20 @@ export interface MetricGauges {
   webhookDeliveries(): Promise<Record<string, number>>;
   /** Log lines lost so far because the log sink failed or could not keep up. */
   droppedLogLines(): number;
+  /** Every registered agent's budgets (of every organisation). */
+  budgets(): Promise<BudgetGauge[]>;
+}
+
+/** One agent's budget, as `/metrics` exports it. */
+export interface BudgetGauge {
+  org: string;
+  agentId: string;
+  ruleId: string;
+  used: number;
+  count: number;
+  windowSeconds: number;
+  /** Epoch seconds at which the oldest counted call leaves the window; null when none. */
+  resetsAtSeconds: number | null;
 }
 
 function labels(pairs: Record<string, string>): string {
@@ -84,6 +98,15 @@ export class ServerMetrics {
     for (const [status, n] of Object.entries(await gauges.webhookDeliveries())) out.push(`ascend_webhook_deliveries${labels({ status })} ${n}`);
     out.push('# HELP ascend_webhook_attempts_total Webhook delivery attempts by this process, by outcome.', '# TYPE ascend_webhook_attempts_total counter');
     for (const [outcome, n] of this.webhookAttempts) out.push(`ascend_webhook_attempts_total${labels({ outcome })} ${n}`);
+    const budgets = await gauges.budgets();
+    out.push('# HELP ascend_budget_used Calls counted against a budget (a limit rule) within its window, per agent.', '# TYPE ascend_budget_used gauge');
+    for (const b of budgets) out.push(`ascend_budget_used${labels({ org: b.org, agent: b.agentId, rule: b.ruleId })} ${b.used}`);
+    out.push('# HELP ascend_budget_limit Calls a budget allows within its window.', '# TYPE ascend_budget_limit gauge');
+    for (const b of budgets) out.push(`ascend_budget_limit${labels({ org: b.org, agent: b.agentId, rule: b.ruleId })} ${b.count}`);
+    out.push('# HELP ascend_budget_window_seconds Length of a budget\'s sliding window.', '# TYPE ascend_budget_window_seconds gauge');
+    for (const b of budgets) out.push(`ascend_budget_window_seconds${labels({ org: b.org, agent: b.agentId, rule: b.ruleId })} ${b.windowSeconds}`);
+    out.push('# HELP ascend_budget_resets_at_seconds When the oldest counted call leaves the window (Unix time); absent when none is counted.', '# TYPE ascend_budget_resets_at_seconds gauge');
+    for (const b of budgets) if (b.resetsAtSeconds !== null) out.push(`ascend_budget_resets_at_seconds${labels({ org: b.org, agent: b.agentId, rule: b.ruleId })} ${b.resetsAtSeconds}`);
     out.push('# HELP ascend_log_lines_dropped_total Log lines lost because the log sink (stderr) failed or stopped draining.', '# TYPE ascend_log_lines_dropped_total counter');
     out.push(`ascend_log_lines_dropped_total ${gauges.droppedLogLines()}`);
     return out.join('\n') + '\n';

@@ -10,7 +10,7 @@
  * were qualified keep their unqualified ids and are still found, by a second read.)
  */
 import { NotFoundError, ValidationError } from '../errors.js';
-import type { AgentRegistrationInput, ApprovalDecision, ApprovalFilter, AuditQuery, RecordDecisionOptions, Store } from '../store/store.js';
+import type { AgentRegistrationInput, ApprovalDecision, ApprovalFilter, AuditQuery, BudgetUse, BudgetWindow, RecordDecisionOptions, Store } from '../store/store.js';
 import type {
   ActionRecord,
   AgentRecord,
@@ -113,7 +113,38 @@ export class TenantStore implements Store {
     }
     if (this.prefix === '') return this.base.recordDecision(action, approval, options); // hot path: no copies
     const stored = { ...action, agentId: this.q(action.agentId), actionId: this.prefix + action.actionId };
-    return this.base.recordDecision(stored, approval && { ...approval, agentId: this.q(approval.agentId), actionId: stored.actionId }, options);
+    const budgets = options?.budgets?.map((b) => ({ ...b, key: this.budgetKey(b.key) }));
+    return this.base.recordDecision(
+      stored,
+      approval && { ...approval, agentId: this.q(approval.agentId), actionId: stored.actionId },
+      budgets === undefined ? options : { ...options, budgets },
+    );
+  }
+
+  /** Budgets are the organisation's own (see {@link budgetKey}). */
+  budgetUsage(budgets: readonly BudgetWindow[], nowMs: number): Promise<number[]> {
+    if (this.prefix === '') return this.base.budgetUsage(budgets, nowMs);
+    return this.base.budgetUsage(
+      budgets.map((b) => ({ ...b, key: this.budgetKey(b.key) })),
+      nowMs,
+    );
+  }
+
+  /** See {@link budgetUsage}. */
+  budgetUse(budgets: readonly BudgetWindow[], nowMs: number): Promise<BudgetUse[]> {
+    if (this.prefix === '') return this.base.budgetUse(budgets, nowMs);
+    return this.base.budgetUse(
+      budgets.map((b) => ({ ...b, key: this.budgetKey(b.key) })),
+      nowMs,
+    );
+  }
+
+  /**
+   * A budget key qualified with the organisation: `o:ORG` before the engine's key (which starts
+   * with `r:`), so it can equal neither another organisation's key nor a default-org one.
+   */
+  private budgetKey(key: string): string {
+    return `o:${this.org}\u001f${key}`;
   }
 
   async recordOutcome(outcome: OutcomeRecord): Promise<void> {

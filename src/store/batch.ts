@@ -4,6 +4,7 @@
  * The queue only holds and indexes them; the store decides when to flush and does the writing.
  */
 import type { ActionRecord, OutcomeRecord } from '../types.js';
+import type { BudgetSpend } from './store.js';
 
 /** An allowed decision waiting for the group commit. */
 export interface QueuedDecision {
@@ -11,6 +12,8 @@ export interface QueuedDecision {
   action: ActionRecord;
   /** Canonical JSON of `action`. */
   json: string;
+  /** Budgets the decision spends, committed with it. */
+  spends?: readonly BudgetSpend[];
 }
 
 /** An outcome waiting for the group commit. */

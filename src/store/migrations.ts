@@ -209,6 +209,22 @@ CREATE TABLE request_nonces (
 CREATE INDEX request_nonces_expiry ON request_nonces(expires_at);
 `,
   },
+  {
+    version: 7,
+    // Ids grow in commit order (the newest row is never pruned, so an id is never reused): a
+    // connection brings its copy up to date by reading the rows after the last id it saw.
+    name: 'budget spends: one row per allowed call per budget it draws on, shared by every process',
+    sql: `
+CREATE TABLE budget_spends (
+  id          INTEGER PRIMARY KEY,
+  budget      TEXT NOT NULL,
+  at_ms       INTEGER NOT NULL,
+  expires_ms  INTEGER NOT NULL,
+  action_id   TEXT NOT NULL
+);
+CREATE INDEX budget_spends_by_budget ON budget_spends(budget, at_ms);
+`,
+  },
 ];
 
 /** The newest schema version this code knows. */

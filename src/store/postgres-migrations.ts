@@ -205,6 +205,20 @@ CREATE INDEX request_nonces_expiry ON ${s}.request_nonces (expires_at);
     name: 'the agent ids an agent key may act as (JSON array of globs; NULL: any)',
     sql: (s) => `ALTER TABLE ${s}.api_keys ADD COLUMN agent_ids TEXT;`,
   },
+  {
+    version: 6,
+    name: 'budget spends: one row per allowed call per budget it draws on, shared by every replica',
+    sql: (s) => `
+CREATE TABLE ${s}.budget_spends (
+  id          BIGSERIAL PRIMARY KEY,
+  budget      TEXT COLLATE "C" NOT NULL,
+  at_ms       BIGINT NOT NULL,
+  expires_ms  BIGINT NOT NULL,
+  action_id   TEXT COLLATE "C" NOT NULL
+);
+CREATE INDEX budget_spends_by_budget ON ${s}.budget_spends (budget, at_ms);
+CREATE INDEX budget_spends_by_expiry ON ${s}.budget_spends (expires_ms);`,
+  },
 ];
 
 /** The newest PostgreSQL schema version this code knows. */

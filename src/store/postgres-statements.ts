@@ -66,6 +66,16 @@ export function pgStatements(s: string) {
     actionRecord: `SELECT record FROM ${s}.actions WHERE action_id = $1`,
     outcomeRecord: `SELECT record FROM ${s}.outcomes WHERE action_id = $1`,
 
+    // Budgets (budget-spends.ts)
+    /** Per budget (in the order given): its spends after `since`, how many of them are these actions', and the oldest. */
+    budgetUsage: `SELECT count(s.id)::int AS used, count(s.id) FILTER (WHERE s.action_id = ANY ($3::text[]))::int AS mine, min(s.at_ms) AS oldest
+      FROM unnest($1::text[], $2::bigint[]) WITH ORDINALITY AS b(budget, since, i)
+      LEFT JOIN ${s}.budget_spends s ON s.budget = b.budget AND s.at_ms > b.since
+      GROUP BY b.i ORDER BY b.i`,
+    insertSpends: `INSERT INTO ${s}.budget_spends (budget, at_ms, expires_ms, action_id)
+      SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[])`,
+    pruneSpends: `DELETE FROM ${s}.budget_spends WHERE expires_ms <= $1`,
+
     // Approvals
     insertApproval: `INSERT INTO ${s}.approvals (approval_id, action_id, agent_id, action_type, resource, digest, status, requested_at, expires_at, request)
       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,

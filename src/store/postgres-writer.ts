@@ -6,11 +6,12 @@
 import type pg from 'pg';
 import { type AscendError, ConflictError, NotFoundError, StoreError } from '../errors.js';
 import type { ActionRecord, AuditEventType, OutcomeRecord } from '../types.js';
-import { type FlushReport, type QueuedWrite, WriteQueue } from './batch.js';
+import { type FlushReport, type QueuedDecision, type QueuedWrite, WriteQueue } from './batch.js';
 import type { PgSchema } from './postgres-schema.js';
 import type { PgActionStateRow, PgStatements } from './postgres-statements.js';
 import { checkout, PgWriteTx } from './postgres-tx.js';
 import { isoUtc } from './records.js';
+import type { PgBudgets } from './postgres-budgets.js';
 
 /** Action ids remembered after commit (so a hot outcome skips a read). */
 const RECENT_ACTIONS = 4096;
@@ -30,6 +31,8 @@ export interface PgWriterOptions {
   onFlushError: (error: StoreError) => void;
   /** Wraps a failure of a flush nobody awaits. */
   storeError: (err: unknown, operation: string) => AscendError;
+  /** Where queued decisions' budget spends are written and counted. */
+  budgets: PgBudgets;
 }
 
 /** A committed action, as remembered. */
@@ -175,6 +178,7 @@ export class PgWriter {
     const actions: (string | null)[][] = [[], [], [], [], [], []];
     const outcomes: (string | null)[][] = [[], [], [], []];
     const report: FlushReport = { actionIds: [], outcomeActionIds: [], firstSeq: 0, lastSeq: 0 };
+    const spending: { actionId: string; spends: NonNullable<QueuedDecision['spends']>; atMs: number }[] = [];
     for (const item of batch) {
       if (item.kind === 'decision') {
         const a = item.action;
@@ -183,6 +187,7 @@ export class PgWriter {
         const ts = isoUtc(a.createdAt, 'action.createdAt');
         pushRow(actions, [a.actionId, a.agentId, a.decision, a.approvalId ?? null, ts, item.json]);
         appendDecision(tx, a, item.json, ts);
+        if (item.spends !== undefined) spending.push({ actionId: a.actionId, spends: item.spends, atMs: Date.parse(ts) });
         report.actionIds.push(a.actionId);
       } else {
         const o = item.outcome;
@@ -198,6 +203,7 @@ export class PgWriter {
     }
     if (report.actionIds.length > 0) tx.defer(this.o.sql.insertActions, actions);
     if (report.outcomeActionIds.length > 0) tx.defer(this.o.sql.insertOutcomes, outcomes);
+    this.o.budgets.write(tx, spending);
     report.firstSeq = tx.seqs[0] ?? 0;
     report.lastSeq = tx.seqs[tx.seqs.length - 1] ?? 0;
     return report;
@@ -205,10 +211,14 @@ export class PgWriter {
 
   /** After the commit of `count` queued writes: forget them, remember them, report them. */
   private settleQueued(queue: WriteQueue, count: number, report: FlushReport): void {
+    let spent: Set<string> | undefined;
     for (const item of queue.snapshot().slice(0, count)) {
-      if (item.kind === 'decision') this.remember(item.action.actionId, item.action.agentId, false);
-      else this.remember(item.outcome.actionId, item.agentId, true);
+      if (item.kind === 'decision') {
+        this.remember(item.action.actionId, item.action.agentId, false);
+        if (item.spends !== undefined) (spent ??= new Set()).add(item.action.actionId);
+      } else this.remember(item.outcome.actionId, item.agentId, true);
     }
+    if (spent !== undefined) this.o.budgets.own.settled(spent);
     queue.remove(count);
     if (!this.o.onFlush) return;
     try {
@@ -250,6 +260,8 @@ export class PgWriter {
       } catch (err) {
         if (!(err instanceof QueuedWriteRejected)) throw err;
         queue.remove(1);
+        // Its spends never reach the table either: counted as the store holds them.
+        if (item.kind === 'decision' && item.spends !== undefined) this.o.budgets.own.settled(new Set([item.action.actionId]));
         dropped.push(`${item.kind} of action ${item.kind === 'decision' ? item.action.actionId : item.outcome.actionId} (${err.message})`);
       }
     }

@@ -46,7 +46,18 @@ import {
   json,
   outcomeJson,
 } from './records.js';
-import type { AgentRegistrationInput, ApprovalDecision, ApprovalFilter, AuditQuery, DurabilityOptions, RecordDecisionOptions, Store } from './store.js';
+import type {
+  AgentRegistrationInput,
+  ApprovalDecision,
+  ApprovalFilter,
+  AuditQuery,
+  BudgetUse,
+  BudgetWindow,
+  DurabilityOptions,
+  RecordDecisionOptions,
+  Store,
+} from './store.js';
+import { PgBudgets } from './postgres-budgets.js';
 
 export type { FlushReport } from './batch.js';
 
@@ -108,6 +119,7 @@ export class PostgresStore implements Store {
   private readonly pool: pg.Pool;
   private readonly reads: PgReader;
   private readonly writer: PgWriter;
+  private readonly budgets: PgBudgets;
   private readonly notifier: PgChangeListener;
   private readonly lockTimeoutMs: number;
   private closing: Promise<void> | undefined;
@@ -142,7 +154,9 @@ export class PostgresStore implements Store {
       process.emitWarning(this.storeError(err, 'listening for changes').message),
     );
     this.reads = new PgReader(this.pool, this.sql);
+    this.budgets = new PgBudgets(this.sql);
     this.writer = new PgWriter({
+      budgets: this.budgets,
       pool: this.pool,
       names: this.names,
       sql: this.sql,
@@ -242,17 +256,29 @@ export class PostgresStore implements Store {
       const recordJson = actionJson(action);
       const ts = isoUtc(action.createdAt, 'action.createdAt');
       const actionId = action.actionId;
+      const spends = action.decision === 'allowed' && options.budgets !== undefined && options.budgets.length > 0 ? options.budgets : undefined;
+      const atMs = Date.parse(ts);
       const queue = this.writer.queue;
       if (queue && approval === undefined && action.decision === 'allowed' && options.spendsApproval === undefined && options.commitNow !== true) {
         // Checked again, against the database, when the queue is written.
         if (queue.decision(actionId) || this.writer.recentAction(actionId)) throw duplicateAction(actionId);
-        await this.writer.enqueue({ kind: 'decision', action, json: recordJson });
+        if (spends === undefined) return this.writer.enqueue({ kind: 'decision', action, json: recordJson });
+        // Counted at once, so the next call in this process sees them.
+        this.budgets.own.add(actionId, spends, atMs);
+        try {
+          await this.writer.enqueue({ kind: 'decision', action, json: recordJson, spends });
+        } catch (err) {
+          this.budgets.own.settled(new Set([actionId]));
+          throw err;
+        }
         return;
       }
       const approvalParams = approval ? approvalInsertParams(approval) : undefined;
       await this.writer.write(async (tx) => {
         try {
+          if (spends !== undefined) await this.budgets.check(tx, spends, atMs);
           await this.writeDecision(tx, action, recordJson, ts, options);
+          if (spends !== undefined) this.budgets.write(tx, [{ actionId, spends, atMs }]);
           if (approval && approvalParams) {
             tx.defer(this.sql.insertApproval, approvalParams);
             tx.append(approvalRequestedEvent(approval, approvalParams[7]), approvalJson(approval));
@@ -264,6 +290,19 @@ export class PostgresStore implements Store {
       });
       this.writer.remember(actionId, action.agentId, false);
     });
+  }
+
+  /**
+   * Spends of each budget within its window ending at `nowMs`: every replica's committed ones
+   * (one read), plus this store's queued ones.
+   */
+  async budgetUsage(budgets: readonly BudgetWindow[], nowMs: number): Promise<number[]> {
+    return (await this.budgetUse(budgets, nowMs)).map((u) => u.used);
+  }
+
+  /** {@link budgetUsage} with each budget's oldest spend. */
+  async budgetUse(budgets: readonly BudgetWindow[], nowMs: number): Promise<BudgetUse[]> {
+    return this.guard('budgetUse', () => this.budgets.usage((sql, params) => this.reads.query(sql, params), budgets, nowMs));
   }
 
   /**

@@ -59,6 +59,14 @@ export interface Statements {
   getGrant: Stmt<[string], GrantRow>;
   revokeGrant: Stmt<[string, string, string]>;
   findActiveGrant: Stmt<[string, string, string], GrantRow>;
+
+  /** Budget spends committed after an id: `[id, budget, at_ms]`. */
+  spendsAfter: Stmt<[number], [number, string, number]>;
+  maxSpendId: Stmt<[], number | null>;
+  /** One budget's spend times after a time, oldest first. */
+  spendTimes: Stmt<[string, number], number>;
+  insertSpend: Stmt<[string, number, number, string]>;
+  pruneSpends: Stmt<[number]>;
 }
 
 /** Prepare all statements on `db` (after migrations). */
@@ -155,5 +163,12 @@ export function prepareStatements(db: Db): Statements {
        WHERE agent_id = ? AND action_type = ? AND revoked_at IS NULL AND expires_at > ?
        ORDER BY created_at DESC, rowid DESC LIMIT 1`,
     ),
+
+    spendsAfter: db.prepare<[number], [number, string, number]>('SELECT id, budget, at_ms FROM budget_spends WHERE id > ? ORDER BY id').raw(),
+    maxSpendId: db.prepare<[], number | null>('SELECT max(id) FROM budget_spends').pluck(),
+    spendTimes: db.prepare<[string, number], number>('SELECT at_ms FROM budget_spends WHERE budget = ? AND at_ms > ? ORDER BY at_ms').pluck(),
+    insertSpend: db.prepare('INSERT INTO budget_spends (budget, at_ms, expires_ms, action_id) VALUES (?, ?, ?, ?)'),
+    // The newest row stays: ids must never be reused (see migration 7).
+    pruneSpends: db.prepare('DELETE FROM budget_spends WHERE expires_ms <= ? AND id < (SELECT max(id) FROM budget_spends)'),
   };
 }

@@ -61,7 +61,18 @@ import {
 } from './records.js';
 import { isConstraintError, sqliteCode, toStoreError } from './sqlite-errors.js';
 import { AUDIT_COLUMNS, type AuditRow, prepareStatements, type Statements } from './sqlite-statements.js';
-import type { AgentRegistrationInput, ApprovalDecision, ApprovalFilter, AuditQuery, DurabilityOptions, RecordDecisionOptions, Store } from './store.js';
+import { type BudgetMark, SqliteBudgets } from './sqlite-budgets.js';
+import type {
+  AgentRegistrationInput,
+  ApprovalDecision,
+  ApprovalFilter,
+  AuditQuery,
+  BudgetUse,
+  BudgetWindow,
+  DurabilityOptions,
+  RecordDecisionOptions,
+  Store,
+} from './store.js';
 import { ChangeNotifier } from './watch.js';
 
 export type { FlushReport } from './batch.js';
@@ -154,6 +165,7 @@ export class SqliteStore implements Store {
   private readonly onFlush: ((report: FlushReport) => void) | undefined;
   private readonly onFlushError: (error: StoreError) => void;
   private readonly dynamic = new Map<string, Database.Statement>();
+  private readonly budgets: SqliteBudgets;
   private unregisterExit: (() => void) | undefined;
   private closed = false;
   /** Whether this connection has committed a write. */
@@ -183,6 +195,7 @@ export class SqliteStore implements Store {
 
     this.db = this.openDatabase();
     this.stmt = prepareStatements(this.db);
+    this.budgets = new SqliteBudgets(this.stmt);
     const { auditHead, auditRowsAfter, indexedThrough, insertAudit } = this.stmt;
     this.source = {
       head: () => auditHead.get(),
@@ -331,10 +344,29 @@ export class SqliteStore implements Store {
       const recordJson = actionJson(action);
       const ts = isoUtc(action.createdAt, 'action.createdAt');
       const actionId = action.actionId;
+      const spends = action.decision === 'allowed' && options.budgets !== undefined && options.budgets.length > 0 ? options.budgets : undefined;
+      const atMs = Date.parse(ts);
       if (this.queue && approval === undefined && action.decision === 'allowed' && options.spendsApproval === undefined && options.commitNow !== true) {
         // Checked again, against the whole file, when the queue is written.
         if (this.queue.decision(actionId) || this.view.tail.get(actionId)?.decisionSeq !== undefined) throw duplicateAction(actionId);
-        this.enqueue({ kind: 'decision', action, json: recordJson });
+        if (spends === undefined) {
+          this.enqueue({ kind: 'decision', action, json: recordJson });
+          return;
+        }
+        // Counted at once, so the next call in this process sees them.
+        if (!this.budgets.loaded(spends)) {
+          this.read(() => {
+            this.budgets.catchUp();
+            this.budgets.usage(spends, atMs);
+          });
+        }
+        this.budgets.count(spends, atMs);
+        try {
+          this.enqueue({ kind: 'decision', action, json: recordJson, spends });
+        } catch (err) {
+          this.budgets.uncount(spends, atMs);
+          throw err;
+        }
         return;
       }
       const approvalRow = approval ? approvalInsertParams(approval) : undefined;
@@ -348,17 +380,49 @@ export class SqliteStore implements Store {
             currentVersion: version ?? 0,
           });
         }
-        const spends = options.spendsApproval;
-        if (spends !== undefined && !this.spendApproval(spends, action.digest, ts)) {
-          throw new StaleDecisionError(`Approval "${spends}" was spent by another call, or no longer matches`, { approvalId: spends });
+        const spent = options.spendsApproval;
+        if (spent !== undefined && !this.spendApproval(spent, action.digest, ts)) {
+          throw new StaleDecisionError(`Approval "${spent}" was spent by another call, or no longer matches`, { approvalId: spent });
         }
+        // Refused here (rolled back) when a budget the decision relied on is used up.
+        if (spends !== undefined) this.budgets.spendAndCheck(spends, actionId, atMs);
         this.insertDecision(action, recordJson, ts);
         if (approval && approvalRow) {
           this.stmt.insertApproval.run(...approvalRow);
           this.chain.append(approvalRequestedEvent(approval, approvalRow[7]), approvalJson(approval));
         }
       });
+      if (spends !== undefined) this.budgets.count(spends, atMs);
     });
+  }
+
+  /**
+   * Spends of each budget within its window ending at `nowMs`: every connection's committed
+   * ones, read through this connection's copy (one indexed read when nothing new was committed;
+   * none when it read less than BUDGET_COPY_MAX_AGE_MS ago), plus this store's queued ones.
+   */
+  async budgetUsage(budgets: readonly BudgetWindow[], nowMs: number): Promise<number[]> {
+    return this.guard('budgetUsage', () => {
+      if (!this.budgets.loaded(budgets)) {
+        // Catching up and loading must see one snapshot.
+        return this.read(() => {
+          this.budgets.catchUp();
+          return this.budgets.usage(budgets, nowMs);
+        });
+      }
+      if (!this.budgets.fresh) this.budgets.catchUp();
+      return this.budgets.usage(budgets, nowMs);
+    });
+  }
+
+  /** {@link budgetUsage} with each budget's oldest spend. */
+  async budgetUse(budgets: readonly BudgetWindow[], nowMs: number): Promise<BudgetUse[]> {
+    return this.guard('budgetUse', () =>
+      this.read(() => {
+        this.budgets.catchUp();
+        return this.budgets.use(budgets, nowMs);
+      }),
+    );
   }
 
   /**
@@ -864,9 +928,11 @@ export class SqliteStore implements Store {
     begin.run();
     let result: T;
     let report: FlushReport | undefined;
+    let budgetMark: BudgetMark | undefined;
     try {
       // Inside the write lock: nobody can append between this read of the head and our rows.
       this.view.catchUp(this.source, performance.now());
+      budgetMark = this.budgets.mark();
       this.chain.start(this.view.headSeq, this.view.headHash);
       if (queued > 0 && this.queue) report = this.writeQueued(this.queue.snapshot(), queued);
       result = work();
@@ -876,6 +942,7 @@ export class SqliteStore implements Store {
       // Rows we appended are in the view but not in the file: forget it (it is rebuilt on the
       // next transaction). Rows only read stay valid.
       if (this.chain.count > 0) this.view.forget();
+      if (budgetMark !== undefined) this.budgets.restore(budgetMark);
       if (this.db.inTransaction) {
         try {
           rollback.run();
@@ -908,7 +975,10 @@ export class SqliteStore implements Store {
       try {
         if (item.kind === 'decision') {
           if (this.locate(item.action.actionId) !== undefined) throw duplicateAction(item.action.actionId);
-          seq = this.insertDecision(item.action, item.json, isoUtc(item.action.createdAt, 'action.createdAt'));
+          const ts = isoUtc(item.action.createdAt, 'action.createdAt');
+          seq = this.insertDecision(item.action, item.json, ts);
+          // Counted when queued; the rows commit with the decision.
+          if (item.spends !== undefined) this.budgets.insert(item.spends, item.action.actionId, Date.parse(ts));
           actionIds.push(item.action.actionId);
         } else {
           seq = this.insertOutcome(item.outcome, item.json);

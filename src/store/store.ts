@@ -89,6 +89,32 @@ export interface ApprovalDecision {
   now: string;
 }
 
+/** A budget to read: its key (engine `budgetKey`) and the window it is counted over. */
+export interface BudgetWindow {
+  key: string;
+  windowMs: number;
+}
+
+/** How much of a budget is used, for display. */
+export interface BudgetUse {
+  /** Spends within the window. */
+  used: number;
+  /** Time of the oldest of them (epoch ms): a unit frees up when it leaves the window. Null when none. */
+  oldestAtMs: number | null;
+}
+
+/** One budget an allowed decision spends (see engine/budget.ts). */
+export interface BudgetSpend extends BudgetWindow {
+  /** Calls the budget allows within its window. */
+  count: number;
+  /**
+   * The decision relied on this budget not being used up (its rule did not apply yet). Checked
+   * again inside the transaction that commits the decision when it commits at once (not when it
+   * is queued); StaleDecisionError when the budget is used up by then.
+   */
+  mustFit: boolean;
+}
+
 /** Options of {@link Store.recordDecision}. */
 export interface RecordDecisionOptions {
   /**
@@ -112,6 +138,11 @@ export interface RecordDecisionOptions {
    * commit after the caller was answered.
    */
   commitNow?: boolean;
+  /**
+   * The budgets the call draws on. An `allowed` decision spends one unit of each, committed with
+   * the decision (a queued decision's spends count in this store at once and commit with it).
+   */
+  budgets?: readonly BudgetSpend[];
 }
 
 /** A new or updated registration (the store sets blocked, times and version). */
@@ -147,6 +178,16 @@ export interface Store {
   /** Includes actions still queued in a batch. */
   getAction(actionId: string): Promise<ActionRecord | undefined>;
   getOutcome(actionId: string): Promise<OutcomeRecord | undefined>;
+
+  /**
+   * How many spends each budget has within its window ending at `nowMs` (exclusive of spends at
+   * or before `nowMs - windowMs`): committed by any process or replica using this store, plus
+   * those queued in this store instance. SQLite may answer from a copy read up to
+   * `BUDGET_COPY_MAX_AGE_MS` (1 ms) earlier; a decision's own transaction checks exactly.
+   */
+  budgetUsage(budgets: readonly BudgetWindow[], nowMs: number): Promise<number[]>;
+  /** {@link budgetUsage} with the oldest spend of each budget, for display (`ascend agents list`, the dashboard, `/metrics`). */
+  budgetUse(budgets: readonly BudgetWindow[], nowMs: number): Promise<BudgetUse[]>;
 
   // Approvals ------------------------------------------------------------------------------------
   getApproval(approvalId: string): Promise<ApprovalRecord | undefined>;

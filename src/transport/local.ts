@@ -2,18 +2,31 @@
  * The embedded decision point: the policy engine and a Store in this process. Zero set-up: a
  * policy file and a SQLite file under `.ascend/`.
  */
-import { evaluatePolicy, policyErrorDecision, undefinedCapabilityNames, UsageTracker, type CompiledPolicy, type EvaluationInput } from '../engine/index.js';
+import {
+  budgetKey,
+  evaluatePolicy,
+  limitsDrawnOn,
+  limitsOfAgent,
+  policyErrorDecision,
+  undefinedCapabilityNames,
+  UsageTracker,
+  type CompiledLimit,
+  type CompiledPolicy,
+  type EvaluationInput,
+} from '../engine/index.js';
 import { AscendError, ConflictError, StaleDecisionError, StoreError } from '../errors.js';
 import type { Store } from '../store/store.js';
 import type {
   ActionRecord,
+  AgentBudget,
   AgentRecord,
   ApprovalRecord,
   DecisionResult,
   OutcomeRecord,
   PolicyDecision,
 } from '../types.js';
-import type { ApprovalDecision, RecordDecisionOptions } from '../store/store.js';
+import type { ApprovalDecision, BudgetSpend, BudgetUse, BudgetWindow, RecordDecisionOptions } from '../store/store.js';
+import { KeyedLock } from './keyed-lock.js';
 import { isoTime } from '../time.js';
 import { timeOrderedId } from '../ids.js';
 import { denied } from '../approvals.js';
@@ -24,6 +37,18 @@ import type { SpoolEntry } from './spool.js';
 
 /** Deciding again after a StaleDecisionError more often than this fails the call (fail mode). */
 const MAX_DECISION_ATTEMPTS = 4;
+
+/** The budgets a call draws on: the limits and their keys (engine `budgetKey`). */
+interface DrawnBudgets {
+  limits: CompiledLimit[];
+  keys: string[];
+}
+
+/** What an allowed decision spends, and whether it takes the last unit of a budget. */
+interface DecisionBudgets {
+  spends: BudgetSpend[];
+  lastUnit: boolean;
+}
 
 /** Where the embedded decision point gets its policy and its store. */
 export interface LocalTransportOptions {
@@ -50,6 +75,7 @@ export class LocalTransport implements Transport {
   private readonly now: () => number;
   private readonly keyedDecisionsMayQueue: boolean;
   private readonly usage = new UsageTracker();
+  private readonly budgetLocks = new KeyedLock();
   private store: Store | undefined;
   private readonly listeners = new Set<() => void>();
   private unwatchStore: (() => void) | undefined;
@@ -117,22 +143,51 @@ export class LocalTransport implements Transport {
       const recorded = await store.getAction(request.actionId).catch(() => undefined);
       if (recorded) return answerRecorded(store, recorded, request, request.actionId);
     }
-    let policyDecision = this.decide(input);
     if (storeError || !store) {
+      // Budgets cannot be read: the known decision counts them in memory (for the fail mode).
+      const policyDecision = this.decide(input);
       this.usage.record(input, policyDecision);
       throw withKnownDecision(storeError ?? new StoreError('store unavailable'), policyDecision);
     }
+    const limits = this.policy instanceof Error ? null : limitsDrawnOn(this.policy, input);
+    if (limits === null) return this.decideAndRecord(store, request, input, nowMs, nowIso, agent, null);
+    // Held from reading the budgets' use until the decision is recorded: two calls of this
+    // process never both take the last unit (other processes: the store's commit-time check).
+    const keys = limits.map((l) => budgetKey(l, request.agentId));
+    const held = this.budgetLocks.acquire(keys);
+    const release = typeof held === 'function' ? held : await held;
+    try {
+      return await this.decideAndRecord(store, request, input, nowMs, nowIso, agent, { limits, keys });
+    } finally {
+      release();
+    }
+  }
+
+  /** Decide (reading the budgets the call draws on) and record; decide again when what the decision was made on changed. */
+  private async decideAndRecord(
+    store: Store,
+    request: EvaluationRequest,
+    input: EvaluationInput,
+    nowMs: number,
+    nowIso: string,
+    agent: Readonly<AgentRecord> | undefined,
+    drawn: DrawnBudgets | null,
+  ): Promise<DecisionResult> {
     for (let attempt = 1; ; attempt++) {
+      let policyDecision: PolicyDecision | undefined;
       let failure: unknown;
       try {
-        const result = await this.record(store, request, policyDecision, nowMs, nowIso, agent?.version ?? 0);
-        // Budgets count what actually ran: after a grant or an approval turned pending into allowed.
+        // The first attempt reads the budgets found before; another (the agent was read again) looks again.
+        const budgets = await this.readBudgets(store, input, nowMs, attempt === 1 ? drawn : undefined);
+        policyDecision = this.decide(input);
+        const result = await this.record(store, request, policyDecision, nowMs, nowIso, agent?.version ?? 0, budgets);
+        // Counts velocity (budgets were spent with the decision, in the store).
         this.usage.record(input, result);
         return result;
       } catch (err) {
         failure = err;
       }
-      if (failure instanceof ConflictError && request.actionId !== undefined) {
+      if (failure instanceof ConflictError && !(failure instanceof StaleDecisionError) && request.actionId !== undefined) {
         // The key was recorded between our read and our write (a concurrent call in this
         // process, or another process): its record is the answer, for the same call only.
         const recorded = await store.getAction(request.actionId).catch(() => undefined);
@@ -140,10 +195,10 @@ export class LocalTransport implements Transport {
         throw idempotencyKeyReused(request.actionId);
       }
       if (failure instanceof StaleDecisionError && attempt < MAX_DECISION_ATTEMPTS) {
-        // What the decision was made on changed (a kill switch, a spent approval): decide again.
+        // What the decision was made on changed (a kill switch, a spent approval, a budget used
+        // up by another process): decide again.
         try {
           input.agent = agent = await store.getAgent(request.agentId);
-          policyDecision = this.decide(input);
           continue;
         } catch (err) {
           failure = err;
@@ -151,9 +206,44 @@ export class LocalTransport implements Transport {
       } else if (failure instanceof StaleDecisionError) {
         failure = new StoreError(`Could not record a decision in ${MAX_DECISION_ATTEMPTS} attempts: ${failure.message}`, { cause: failure });
       }
+      if (policyDecision === undefined) {
+        // The budgets could not be read: the known decision counts them in memory.
+        input.budgetUsage = undefined;
+        policyDecision = this.decide(input);
+      }
       this.usage.record(input, policyDecision);
       throw withKnownDecision(asStoreError(failure), policyDecision);
     }
+  }
+
+  /**
+   * Read the use of the budgets the call draws on into `input.budgetUsage`; returns what an
+   * allowed decision spends (undefined when the call draws on no budget).
+   */
+  private async readBudgets(store: Store, input: EvaluationInput, nowMs: number, known: DrawnBudgets | null | undefined): Promise<DecisionBudgets | undefined> {
+    let drawn = known;
+    if (drawn === undefined) {
+      const limits = this.policy instanceof Error ? null : limitsDrawnOn(this.policy, input);
+      drawn = limits && { limits, keys: limits.map((l) => budgetKey(l, input.request.agentId)) };
+    }
+    if (drawn === null) {
+      input.budgetUsage = undefined;
+      return undefined;
+    }
+    const { limits, keys } = drawn;
+    const windows = limits.map((limit, i): BudgetWindow => ({ key: keys[i] as string, windowMs: limit.windowMs }));
+    const used = await store.budgetUsage(windows, nowMs);
+    const usage = new Map<CompiledLimit, number>();
+    let lastUnit = false;
+    const spends = limits.map((limit, i): BudgetSpend => {
+      const n = used[i] ?? 0;
+      usage.set(limit, n);
+      const mustFit = n < limit.count;
+      if (mustFit && n + 1 >= limit.count) lastUnit = true;
+      return { key: (windows[i] as BudgetWindow).key, windowMs: limit.windowMs, count: limit.count, mustFit };
+    });
+    input.budgetUsage = usage;
+    return { spends, lastUnit };
   }
 
   private decide(input: EvaluationInput): PolicyDecision {
@@ -167,6 +257,7 @@ export class LocalTransport implements Transport {
     nowMs: number,
     nowIso: string,
     agentVersion: number,
+    budgets: DecisionBudgets | undefined,
   ): Promise<DecisionResult> {
     const digest = request.digest;
     const actionId = request.actionId ?? timeOrderedId(nowMs);
@@ -240,6 +331,11 @@ export class LocalTransport implements Transport {
     if (approvalId !== undefined) action.approvalId = approvalId;
     const options: RecordDecisionOptions = spendsApproval === undefined ? { agentVersion } : { agentVersion, spendsApproval };
     if (request.actionId !== undefined && !this.keyedDecisionsMayQueue) options.commitNow = true;
+    if (budgets !== undefined && decision === 'allowed') {
+      options.budgets = budgets.spends;
+      // The last unit commits before the call runs, checked against every process's spends.
+      if (budgets.lastUnit) options.commitNow = true;
+    }
     await store.recordDecision(action, approval, options);
 
     const result: DecisionResult = {
@@ -264,6 +360,37 @@ export class LocalTransport implements Transport {
     if (decision === 'pending' && policyDecision.elicitationAllowed !== undefined) result.elicitationAllowed = policyDecision.elicitationAllowed;
     if (approvalId !== undefined) result.approvalRequestId = approvalId;
     if (approvedBy !== undefined) result.approvedBy = approvedBy;
+    return result;
+  }
+
+  /**
+   * The policy's budgets that may apply to each agent (engine `limitsOfAgent`) and how much of
+   * each is used now: for `ascend agents list`, the server's agent answers and `/metrics`.
+   */
+  async agentBudgets(agentIds: readonly string[]): Promise<Map<string, AgentBudget[]>> {
+    const result = new Map<string, AgentBudget[]>(agentIds.map((id) => [id, []]));
+    if (this.policy instanceof Error) return result;
+    const nowMs = this.now();
+    const wanted: { agentId: string; limit: CompiledLimit; window: BudgetWindow }[] = [];
+    for (const agentId of agentIds) {
+      for (const limit of limitsOfAgent(this.policy, agentId)) wanted.push({ agentId, limit, window: { key: budgetKey(limit, agentId), windowMs: limit.windowMs } });
+    }
+    if (wanted.length === 0) return result;
+    const use = await this.getStore().budgetUse(
+      wanted.map((w) => w.window),
+      nowMs,
+    );
+    wanted.forEach(({ agentId, limit }, i) => {
+      const { used, oldestAtMs } = use[i] as BudgetUse;
+      result.get(agentId)?.push({
+        ruleId: limit.ruleId,
+        scope: limit.scope,
+        count: limit.count,
+        per: limit.per,
+        used,
+        resetsAt: oldestAtMs === null ? null : isoTime(oldestAtMs + limit.windowMs),
+      });
+    });
     return result;
   }
 

@@ -277,6 +277,42 @@ describe('dashboard in a real browser', () => {
     }
   });
 
+  it("the Agents page shows each budget's use, and a used-up budget's next free unit", async () => {
+    const policy = `${TEST_POLICY}
+  - id: mail-budget
+    actions: ["email.send"]
+    limit: { count: 3, per: 1h }
+    effect: deny
+  - id: mail
+    actions: ["email.send"]
+    effect: allow
+`;
+    const limited = await startServerProcess({ policy });
+    const { context, page } = await newPage(browser);
+    try {
+      const mailer = agent('mailer-agent', limited.url, limited.keys.agent.apiKey);
+      await mailer.register({ agentType: 'mail' });
+      const send = () => mailer.evaluateAction({ actionType: 'email.send', resource: 'smtp', parameters: { to: 'a@example.com' } });
+      for (let i = 0; i < 2; i++) expect((await send()).decision).toBe('allowed');
+      await signIn(page, limited.url, limited.keys.approver.apiKey);
+      await page.getByRole('link', { name: /Agents/ }).click();
+      const budget = page.locator('tr[data-agent-id="mailer-agent"] [data-rule-id="mail-budget"]');
+      await budget.waitFor({ timeout: 10_000 });
+      expect(await budget.textContent()).toContain('2 / 3 per 1h');
+      expect((await send()).decision).toBe('allowed');
+      expect((await send()).decision).toBe('denied');
+      // The page reloads as calls are made: used up, with when the next unit frees.
+      await page.locator('tr[data-agent-id="mailer-agent"] .budget-spent').waitFor({ timeout: 10_000 });
+      const text = (await budget.textContent()) ?? '';
+      expect(text).toContain('3 / 3 per 1h');
+      expect(text).toContain('next unit at');
+      await screenshot(page, 'agents-budgets');
+    } finally {
+      await context.close();
+      await disposeServer(limited);
+    }
+  });
+
   it('shows agents and the activity charts', async () => {
     const { context, page } = await newPage(browser);
     await agent('reporting-agent').register({ agentType: 'analytics', capabilities: ['db.query'], allowedResources: ['reports/*'] });

@@ -1,7 +1,13 @@
 /**
  * `ascend agents list|block|unblock`: registered agents and the kill switch.
  */
-import type { AgentRecord } from '../../types.js';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { loadPolicyFile } from '../../policy-file.js';
+import type { Store } from '../../store/store.js';
+import { LocalTransport } from '../../transport/local.js';
+import type { AgentBudget, AgentRecord } from '../../types.js';
+import { RemoteStore } from '../remote-store.js';
 import { resolveActor } from '../actor.js';
 import type { CommandContext, CommandGroup, CommandSpec } from '../command.js';
 import { ExitCode } from '../exit-codes.js';
@@ -15,13 +21,35 @@ function globsCell(globs: readonly string[]): string {
   return globs.length === 0 ? 'any' : globs.join(',');
 }
 
+/** `rule used/count per window`, one per budget. */
+function budgetsCell(budgets: readonly AgentBudget[] | undefined): string {
+  return (budgets ?? []).map((b) => `${b.ruleId} ${b.used}/${b.count} per ${b.per}${b.scope === 'global' ? ' (global)' : ''}`).join(', ');
+}
+
+/**
+ * The agents with their budgets: from the server (whose policy decides), or read from the data
+ * directory with the policy file (`--policy`, `$ASCEND_POLICY`, `./ascend.policy.yaml`; no
+ * budgets are shown when there is none).
+ */
+async function agentsWithBudgets(ctx: CommandContext, store: Store): Promise<AgentRecord[]> {
+  const agents = await store.listAgents();
+  if (store instanceof RemoteStore) return agents;
+  const policyPath = resolve(ctx.io.cwd, ctx.string('policy') ?? (ctx.io.env.ASCEND_POLICY || 'ascend.policy.yaml'));
+  if (ctx.string('policy') === undefined && !existsSync(policyPath)) return agents;
+  const decisionPoint = new LocalTransport({ policy: loadPolicyFile(policyPath), openStore: () => store, now: () => ctx.now() });
+  const budgets = await decisionPoint.agentBudgets(agents.map((a) => a.agentId));
+  return agents.map((a) => ({ ...a, budgets: budgets.get(a.agentId) ?? [] }));
+}
+
 const listCommand: CommandSpec = {
   name: 'list',
-  summary: 'list registered agents and whether they are blocked',
-  options: {},
+  summary: 'list registered agents, whether they are blocked, and the use of their budgets',
+  options: {
+    policy: { type: 'string', valueName: 'FILE', description: 'policy file whose budgets to show (default $ASCEND_POLICY, else ./ascend.policy.yaml when present)' },
+  },
   positionals: [],
   async run(ctx) {
-    const agents = await withStore(ctx, (store) => store.listAgents());
+    const agents = await withStore(ctx, (store) => agentsWithBudgets(ctx, store));
     agents.sort((a, b) => a.agentId.localeCompare(b.agentId));
     if (ctx.json) {
       await ctx.out(jsonDocument(agents));
@@ -38,6 +66,7 @@ const listCommand: CommandSpec = {
             { header: 'STATUS', cell: (a) => styleStatus(ctx.style, a.blocked ? 'blocked' : 'active') },
             { header: 'CAPABILITIES', cell: (a) => globsCell(a.capabilities), maxChars: 32 },
             { header: 'RESOURCES', cell: (a) => globsCell(a.allowedResources), maxChars: 32 },
+            { header: 'BUDGETS', cell: (a) => budgetsCell(a.budgets), maxChars: 80 },
             { header: 'UPDATED', cell: (a) => formatTime(a.updatedAt) },
             { header: 'BLOCK REASON', cell: (a) => (a.blocked ? (a.blockedReason ?? '') : ''), maxChars: 48 },
           ],

@@ -63,8 +63,10 @@ export function adminRoutes(router: Router): void {
     what: 'list agents',
     response: z.object({ agents: z.array(AgentRecordSchema) }),
     async handler(ctx) {
-      const agents = await ctx.scope.store.listAgents();
-      return { agents: ctx.caller.key.agentIds ? agents.filter((a) => mayActAs(ctx.caller.key, a.agentId)) : agents };
+      const all = await ctx.scope.store.listAgents();
+      const agents = ctx.caller.key.agentIds ? all.filter((a) => mayActAs(ctx.caller.key, a.agentId)) : all;
+      const budgets = await ctx.scope.transport.agentBudgets(agents.map((a) => a.agentId));
+      return { agents: agents.map((a) => ({ ...a, budgets: budgets.get(a.agentId) ?? [] })) };
     },
   });
 
@@ -80,7 +82,8 @@ export function adminRoutes(router: Router): void {
       requireActAs(ctx.caller.key, ctx.params.agentId);
       const agent = await ctx.scope.store.getAgent(ctx.params.agentId);
       if (!agent) throw new NotFoundError('agent', ctx.params.agentId);
-      return agent;
+      const budgets = await ctx.scope.transport.agentBudgets([agent.agentId]);
+      return { ...agent, budgets: budgets.get(agent.agentId) ?? [] };
     },
   });
 

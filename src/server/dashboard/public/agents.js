@@ -1,5 +1,5 @@
-// The Agents page: who is registered, who is blocked; admins can block (with a reason, asked
-// in a small inline form) and unblock.
+// The Agents page: who is registered, who is blocked, how much of each budget (a policy's
+// `limit` rule) is used; admins can block (with a reason, asked in a small inline form) and unblock.
 
 import { api, seg } from './api.js';
 import { announce, focusOn, h, localTime, reportError, showAlert } from './dom.js';
@@ -20,12 +20,18 @@ export const agentsView = {
   unmount() {
     root = null;
     clearTimeout(reloadTimer);
+    reloadTimer = 0;
   },
   onEvent(event, shown) {
-    // Registrations and blocks by others: reload once a burst of events is over.
-    if (!shown || !event.type.startsWith('agent.')) return;
-    clearTimeout(reloadTimer);
-    reloadTimer = setTimeout(load, 500);
+    if (!shown) return;
+    if (event.type.startsWith('agent.')) {
+      // Registrations and blocks by others: reload once a burst of events is over.
+      clearTimeout(reloadTimer);
+      reloadTimer = setTimeout(load, 500);
+    } else if (event.type === 'action.evaluated' && reloadTimer === 0) {
+      // Calls spend budgets: reload at most every two seconds while they come.
+      reloadTimer = setTimeout(load, 2000);
+    }
   },
   reset() {
     agents = [];
@@ -33,17 +39,18 @@ export const agentsView = {
 };
 
 function render() {
-  const heads = ['Agent ID', 'Name', 'Type', 'Capabilities', 'Status', 'Registered'];
+  const heads = ['Agent ID', 'Name', 'Type', 'Capabilities', 'Status', 'Budgets', 'Registered'];
   root.replaceChildren(
     h('h1', { id: 'agents-title', tabindex: '-1' }, 'Agents'),
     h('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-labelledby': 'agents-title' },
       h('table', { class: 'agents' },
         h('thead', {}, h('tr', {}, heads.map((t) => h('th', { scope: 'col' }, t)), isAdmin ? h('th', { scope: 'col' }, 'Kill switch') : null)),
-        h('tbody', {}, h('tr', {}, h('td', { colspan: '7', class: 'empty' }, 'Loading agents…'))))),
+        h('tbody', {}, h('tr', {}, h('td', { colspan: '8', class: 'empty' }, 'Loading agents…'))))),
   );
 }
 
 async function load() {
+  reloadTimer = 0;
   const view = root;
   try {
     ({ agents } = await api('/v1/agents'));
@@ -72,12 +79,21 @@ function renderRows() {
     if (body.children[i] !== tr) body.insertBefore(tr, body.children[i] ?? null);
   });
   for (const tr of old.values()) tr.remove();
-  if (agents.length === 0) body.append(h('tr', {}, h('td', { colspan: '7', class: 'empty' }, 'No agents are registered yet.')));
+  if (agents.length === 0) body.append(h('tr', {}, h('td', { colspan: '8', class: 'empty' }, 'No agents are registered yet.')));
 }
 
 /** What a row shows (`drawn`: row → what it showed), to tell whether it needs redrawing. */
 const drawn = new WeakMap();
-const stateOf = (a) => JSON.stringify([a.agentName, a.agentType, a.capabilities, a.blocked, a.blockedReason, a.registeredAt]);
+const stateOf = (a) => JSON.stringify([a.agentName, a.agentType, a.capabilities, a.blocked, a.blockedReason, a.registeredAt, a.budgets]);
+
+/** One line per budget: rule, used / count per window, and when a used-up one frees a unit. */
+function budgetsOf(a) {
+  if (!Array.isArray(a.budgets) || a.budgets.length === 0) return '—';
+  return a.budgets.map((b) =>
+    h('div', { class: b.used >= b.count ? 'budget budget-spent' : 'budget', 'data-rule-id': b.ruleId },
+      h('code', {}, b.ruleId), ` ${b.used} / ${b.count} per ${b.per}${b.scope === 'global' ? ' (all agents)' : ''}`,
+      b.used >= b.count && b.resetsAt ? h('div', { class: 'small' }, `next unit at ${localTime(b.resetsAt)}`) : null));
+}
 
 function row(a) {
   const tr = h('tr', { 'data-agent-id': a.agentId },
@@ -88,6 +104,7 @@ function row(a) {
     h('td', {}, a.blocked
       ? [h('span', { class: 'status status-blocked' }, 'Blocked'), a.blockedReason ? h('div', { class: 'small' }, a.blockedReason) : null]
       : h('span', { class: 'status status-active' }, 'Active')),
+    h('td', {}, budgetsOf(a)),
     h('td', { class: 'nowrap' }, localTime(a.registeredAt)),
     isAdmin ? h('td', { class: 'controls' }, controlsFor(a)) : null);
   drawn.set(tr, stateOf(a));
