@@ -59,6 +59,7 @@ export {
   type RiskLevel,
 } from './types.js';
 export { parsePolicy, evaluatePolicy, policyJsonSchema, UsageTracker, type CompiledPolicy } from './engine/index.js';
+export { parsePolicyCases, runPolicyCases, policyCasesJsonSchema, type PolicyCase, type PolicyCaseResult } from './engine/index.js';
 export { loadPolicyFile } from './policy-file.js';
 export { openSqliteStore, defaultDbPath } from './store/sqlite.js';
 export type { Store } from './store/store.js';

@@ -4,7 +4,8 @@
  * decides, and `ascend-sdk` resolves to this repository's source. A block that is an excerpt says
  * so beside it and names the whole program under examples/readme/, which must contain it verbatim;
  * that program is what runs. Every block (and every excerpt's program) type-checks under strict
- * settings, and every ```yaml block is a policy that loads.
+ * settings, and every ```yaml block is a policy that loads — or, marked `<!-- cases -->`, a policy
+ * cases file whose every case passes against the starter policy.
  *
  * Marks, on the line before a block (HTML comments: GitHub does not show them):
  *   <!-- example: NAME -->                                  the block is a whole program
@@ -14,7 +15,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parsePolicy, STARTER_POLICY_YAML } from '../src/engine/index.js';
+import { parsePolicy, parsePolicyCases, runPolicyCases, STARTER_POLICY_YAML } from '../src/engine/index.js';
 import { ROOT, TSX_IMPORT, tempDir } from './helpers.js';
 import { disposeServer, startServerProcess, type ServerProcess } from './server/helpers.js';
 
@@ -25,8 +26,11 @@ interface Block {
   line: number;
   name?: string;
   excerptOf?: string;
+  /** Marked `<!-- cases -->`: a policy cases file. */
+  cases?: boolean;
 }
 
+const CASES_MARK = /^<!--\s*cases\s*-->$/;
 const MARK = /^<!--\s*example:\s*([a-z0-9-]+)(?:\s*\(excerpt of ([\w./-]+)\))?\s*-->$/;
 
 /** The fenced code blocks of a Markdown text, each with the example mark on the line before it. */
@@ -39,6 +43,7 @@ function codeBlocks(markdown: string): Block[] {
     const end = lines.indexOf('```', i + 1);
     if (end < 0) throw new Error(`README.md:${i + 1}: unclosed code block`);
     const block: Block = { lang: open[1]!, code: lines.slice(i + 1, end).join('\n') + '\n', line: i + 1 };
+    if (CASES_MARK.test(lines[i - 1]?.trim() ?? '')) block.cases = true;
     const mark = MARK.exec(lines[i - 1]?.trim() ?? '');
     if (mark) {
       block.name = mark[1]!;
@@ -274,6 +279,15 @@ describe('README.md code blocks', () => {
   it('every YAML block is a policy that loads', () => {
     const yamlBlocks = BLOCKS.filter((b) => b.lang === 'yaml' || b.lang === 'yml');
     expect(yamlBlocks.length).toBeGreaterThan(0);
-    for (const block of yamlBlocks) expect(() => parsePolicy(block.code, `README.md:${block.line}`), `README.md:${block.line}`).not.toThrow();
+    const starter = parsePolicy(STARTER_POLICY_YAML, 'ascend.policy.yaml');
+    for (const block of yamlBlocks) {
+      const where = `README.md:${block.line}`;
+      if (!block.cases) {
+        expect(() => parsePolicy(block.code, where), where).not.toThrow();
+        continue;
+      }
+      const failed = runPolicyCases(starter, parsePolicyCases(block.code, where), Date.now()).filter((r) => !r.ok);
+      expect(failed.map((r) => `${r.name}: ${r.problems.join('; ')}`), where).toEqual([]);
+    }
   });
 });

@@ -19,4 +19,6 @@ export { compileGlob, globProblem, GlobSet, matchesAnyGlob } from './glob.js';
 export type { Glob } from './glob.js';
 export { compileCondition, celRegex, CONDITION_VARIABLES, MAX_REGEX_LENGTH } from './cel.js';
 export type { CompiledCondition, ConditionVariables } from './cel.js';
-export { STARTER_POLICY_YAML } from './starter-policy.js';
+export { STARTER_POLICY_YAML, STARTER_CASES_YAML } from './starter-policy.js';
+export { parsePolicyCases, runPolicyCases, policyCasesJsonSchema, PolicyCasesSchema, PolicyCaseSchema } from './policy-cases.js';
+export type { PolicyCase, PolicyCaseResult } from './policy-cases.js';

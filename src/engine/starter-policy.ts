@@ -106,3 +106,56 @@ rules:
     effect: deny
     reason: This agent already sent 50 emails in the last hour.
 `;
+
+/**
+ * Starter policy tests: what `ascend init` writes to `ascend.cases.yaml`. Every case passes
+ * against {@link STARTER_POLICY_YAML} (a test checks it).
+ */
+export const STARTER_CASES_YAML = `# Ascend policy tests: each case is a call and the decision the policy must give it.
+# Run them, in CI too:  ascend policy test ascend.policy.yaml --cases ascend.cases.yaml
+# (exit 1 when any case fails). Each case is evaluated alone: no budget is spent, no history counts.
+# Fields: name, request { agentId?, actionType, resource?, parameters?, context? }, agent? (a
+# registration: capabilities, allowedResources, metadata…), expect: allowed | denied | pending,
+# expectRules? (exactly the rules that must match), expectRiskAtLeast? (0-100).
+cases:
+  - name: read-only SQL runs
+    request:
+      actionType: database.query
+      resource: production_db
+      parameters: { query: "SELECT id, name FROM customers WHERE id = 42" }
+    expect: allowed
+    expectRules: [allow-select-sql]
+
+  - name: DROP TABLE is refused
+    request:
+      actionType: database.query
+      resource: production_db
+      parameters: { query: "DROP TABLE customers" }
+    expect: denied
+    expectRules: [deny-destructive-sql]
+    expectRiskAtLeast: 90
+
+  - name: rm -rf is refused
+    request:
+      actionType: shell.exec
+      resource: build-host
+      parameters: { command: "rm -rf /var/lib/data" }
+    expect: denied
+    expectRules: [deny-destructive-shell]
+
+  - name: a large transfer waits for finance
+    request:
+      actionType: payment.transfer
+      resource: acct-42
+      parameters: { amount: 25000, to: acme-supplies }
+    expect: pending
+    expectRules: [big-transfers]
+
+  - name: an agent registered for data access only may not send mail
+    agent: { capabilities: [data_access] }
+    request:
+      actionType: email.send
+      resource: smtp
+      parameters: { to: ops@example.com, subject: report }
+    expect: denied
+`;

@@ -63,7 +63,7 @@ describe('command line parsing', () => {
     [['audit', 'tail', '-n', 'ten'], /--n must be an integer/],
     [['audit', 'export', '--since', 'yesterday'], /--since must be an ISO date/],
     [['audit', 'export', '--format', 'xml'], /--format must be one of jsonl, csv/],
-    [['policy', 'test', 'p.yaml'], /--request JSON is required/],
+    [['policy', 'test', 'p.yaml'], /--request JSON \(or --cases FILE\) is required/],
     [['init', '--json=yes'], /option --json does not take a value/],
   ])('%j is a usage error (exit 2, one line)', async (args, message) => {
     mkdirSync(join(dir, '.ascend'), { recursive: true });
@@ -198,6 +198,77 @@ describe('policy', () => {
     const r = await run(['policy', 'test', 'p.yaml', '--request', request]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(message);
+  });
+
+  const CASES_YAML = `cases:
+  - name: a read runs
+    request: { actionType: database.query, resource: production_db, parameters: { query: "SELECT 1" } }
+    expect: allowed
+    expectRules: [read-only-sql]
+  - name: a big transfer waits
+    request: { actionType: financial.transfer, parameters: { amount: 50000 } }
+    expect: pending
+    expectRiskAtLeast: 80
+  - name: a read elsewhere is refused by registration
+    agent: { allowedResources: ["staging_*"] }
+    request: { actionType: database.query, resource: production_db, parameters: { query: "SELECT 1" } }
+    expect: denied
+    expectRules: []
+`;
+
+  it('test --cases: every case passes, a table and a summary; --json for CI', async () => {
+    writeFileSync(join(dir, 'cases.yaml'), CASES_YAML);
+    const r = await run(['policy', 'test', 'p.yaml', '--cases', 'cases.yaml']);
+    expect(r.code, r.stderr + r.stdout).toBe(0);
+    expect(r.stdout).toMatch(/^RESULT\s+CASE\s+EXPECTED\s+GOT\s+RULES\s+RISK$/m);
+    expect(r.stdout).toMatch(/^pass\s+a big transfer waits\s+pending\s+pending\s+big-transfers\s+\d+$/m);
+    expect(r.stdout).toContain('3 passed, 0 failed');
+    const json = JSON.parse((await run(['policy', 'test', 'p.yaml', '--cases', 'cases.yaml', '--json'])).stdout) as { passed: number; failed: number; cases: Array<{ name: string; ok: boolean }> };
+    expect(json).toMatchObject({ passed: 3, failed: 0 });
+    expect(json.cases.map((c) => c.ok)).toEqual([true, true, true]);
+  });
+
+  it('test --cases: a case that gets another decision, other rules or a lower risk fails, with why; exit 1', async () => {
+    writeFileSync(
+      join(dir, 'cases.yaml'),
+      CASES_YAML.replace('expect: allowed', 'expect: denied').replace('expectRiskAtLeast: 80', 'expectRiskAtLeast: 99').replace('expectRules: []', 'expectRules: [read-only-sql]'),
+    );
+    const r = await run(['policy', 'test', 'p.yaml', '--cases', 'cases.yaml']);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/^FAIL\s+a read runs\s+denied\s+allowed/m);
+    expect(r.stdout).toContain('expected denied, got allowed');
+    expect(r.stdout).toMatch(/expected a risk of at least 99, got \d+/);
+    expect(r.stdout).toContain('expected rules [read-only-sql], matched []');
+    expect(r.stdout).toContain('0 passed, 3 failed');
+  });
+
+  it.each([
+    ['cases:\n  - name: a\n    reqest: { actionType: x }\n    expect: allowed\n', /cases\.yaml:3:5: cases\[0\]: unknown key "reqest"\. Fix: did you mean "request"\?/],
+    ['cases:\n  - name: a\n    request: { actionType: x }\n    expect: alowed\n', /cases\.yaml:4:\d+: cases\[0\]\.expect must be one of allowed, denied, pending/],
+    ['cases:\n  - name: a\n    expect: allowed\n', /cases\.yaml:2:\d+: cases\[0\]\.request is required/],
+    ['cases:\n  - name: a\n    request: { actionType: x }\n    expect: denied\n  - name: a\n    request: { actionType: y }\n    expect: denied\n', /cases\.yaml:5:\d+: cases\[1\]\.name: "a" is also the name of cases\[0\]/],
+    ['cases:\n  - name: a\n    request: { actionType: x, parameters: { a: 1 }\n', /cases\.yaml:\d+:\d+: not valid YAML/],
+    ['cases: []\n', /cases\.yaml:1:\d+: cases: list at least one case/],
+  ])('test --cases: a malformed cases file names file, line and fix (%#)', async (yaml, message) => {
+    writeFileSync(join(dir, 'cases.yaml'), yaml);
+    const r = await run(['policy', 'test', 'p.yaml', '--cases', 'cases.yaml']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(message);
+  });
+
+  it('test --cases cannot be mixed with --request', async () => {
+    writeFileSync(join(dir, 'cases.yaml'), CASES_YAML);
+    const r = await run(['policy', 'test', 'p.yaml', '--cases', 'cases.yaml', '--request', '{"actionType":"x"}']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('leave out --request');
+  });
+
+  it('schema prints the JSON Schema of a policy, and with --cases of a cases file', async () => {
+    const policy = JSON.parse((await run(['policy', 'schema'])).stdout) as { properties: Record<string, unknown> };
+    expect(Object.keys(policy.properties)).toContain('rules');
+    const cases = JSON.parse((await run(['policy', 'schema', '--cases'])).stdout) as { properties: { cases: { items: { properties: Record<string, unknown>; required: string[] } } } };
+    expect(Object.keys(cases.properties.cases.items.properties)).toEqual(['name', 'request', 'agent', 'expect', 'expectRules', 'expectRiskAtLeast']);
+    expect(cases.properties.cases.items.required).toEqual(['name', 'request', 'expect']);
   });
 
   it('test: an invalid policy file exits 1', async () => {

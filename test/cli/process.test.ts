@@ -3,7 +3,7 @@
  * dirs and SQLite files: the flows that cross process boundaries, plus smoke tests.
  */
 import Database from 'better-sqlite3';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { defaultDbPath } from '../../src/store/sqlite.js';
@@ -55,6 +55,14 @@ describe('ascend (real process)', () => {
     const check = await runProcess(['policy', 'check', 'ascend.policy.yaml'], { cwd: dir });
     expect(check.code, check.stdout + check.stderr).toBe(0);
     expect(check.stdout).toMatch(/^ok: \d+ rules?\n$/);
+    // The starter tests pass against the starter policy; tests someone edited are kept.
+    const cases = await runProcess(['policy', 'test', 'ascend.policy.yaml', '--cases', 'ascend.cases.yaml'], { cwd: dir });
+    expect(cases.code, cases.stdout + cases.stderr).toBe(0);
+    expect(cases.stdout).toMatch(/\n(\d+) passed, 0 failed\n$/);
+    writeFileSync(join(dir, 'ascend.cases.yaml'), 'cases: []\n');
+    rmSync(join(dir, 'ascend.policy.yaml'));
+    expect((await runProcess(['init'], { cwd: dir })).stdout).toContain('kept ascend.cases.yaml');
+    expect(readFileSync(join(dir, 'ascend.cases.yaml'), 'utf8')).toBe('cases: []\n');
   });
 
   it('policy check: a broken policy exits 1 and names the line', async () => {

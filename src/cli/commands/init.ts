@@ -3,13 +3,15 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, relative, sep } from 'node:path';
-import { STARTER_POLICY_YAML } from '../../engine/index.js';
+import { STARTER_CASES_YAML, STARTER_POLICY_YAML } from '../../engine/index.js';
 import { ConflictError } from '../../errors.js';
 import type { CommandSpec } from '../command.js';
 import { jsonDocument } from '../format.js';
 
 /** The policy file `init` writes, in the current directory. */
 export const POLICY_FILE_NAME = 'ascend.policy.yaml';
+/** The policy tests `init` writes next to it. */
+export const CASES_FILE_NAME = 'ascend.cases.yaml';
 
 /** What happened to `.gitignore`. */
 export type GitignoreChange = 'created' | 'appended' | 'present' | 'skipped';
@@ -35,12 +37,13 @@ export function ensureGitignoreEntry(dir: string, entry: string): GitignoreChang
 
 export const initCommand: CommandSpec = {
   name: 'init',
-  summary: 'write a starter policy, create the data directory, ignore it in git',
+  summary: 'write a starter policy and its tests, create the data directory, ignore it in git',
   details:
-    `Writes ${POLICY_FILE_NAME} in the current directory (refuses to overwrite it without --force),\n` +
+    `Writes ${POLICY_FILE_NAME} in the current directory (refuses to overwrite it without --force)\n` +
+    `and ${CASES_FILE_NAME}, tests it passes (kept when present, unless --force),\n` +
     'creates the data directory, and adds it to .gitignore when it lies inside the current directory.',
   options: {
-    force: { type: 'boolean', description: `overwrite an existing ${POLICY_FILE_NAME}` },
+    force: { type: 'boolean', description: `overwrite an existing ${POLICY_FILE_NAME} and ${CASES_FILE_NAME}` },
   },
   positionals: [],
   examples: ['ascend init', 'ascend init --data-dir var/ascend'],
@@ -52,6 +55,11 @@ export const initCommand: CommandSpec = {
       throw new ConflictError(`${POLICY_FILE_NAME} already exists (use --force to overwrite it)`, { file: policyPath });
     }
     writeFileSync(policyPath, STARTER_POLICY_YAML);
+    const casesPath = join(cwd, CASES_FILE_NAME);
+    const casesExisted = existsSync(casesPath);
+    // Tests someone wrote are theirs: kept unless asked.
+    const casesWritten = !casesExisted || ctx.flag('force');
+    if (casesWritten) writeFileSync(casesPath, STARTER_CASES_YAML);
 
     const dataDirExisted = existsSync(ctx.dataDir);
     mkdirSync(ctx.dataDir, { recursive: true });
@@ -67,6 +75,8 @@ export const initCommand: CommandSpec = {
         jsonDocument({
           policyFile: policyPath,
           policy: existed ? 'overwritten' : 'created',
+          casesFile: casesPath,
+          cases: !casesWritten ? 'kept' : casesExisted ? 'overwritten' : 'created',
           dataDir: ctx.dataDir,
           dataDirCreated: !dataDirExisted,
           gitignore,
@@ -78,6 +88,7 @@ export const initCommand: CommandSpec = {
     const shownDataDir = gitignoreEntry ?? ctx.dataDir;
     const lines = [
       `${existed ? 'overwrote' : 'wrote'} ${POLICY_FILE_NAME}`,
+      !casesWritten ? `kept ${CASES_FILE_NAME}` : `${casesExisted ? 'overwrote' : 'wrote'} ${CASES_FILE_NAME} (tests the starter policy passes)`,
       dataDirExisted ? `data directory ${shownDataDir} already exists` : `created data directory ${shownDataDir}`,
       {
         created: `created .gitignore with ${gitignoreEntry}`,
@@ -86,7 +97,7 @@ export const initCommand: CommandSpec = {
         skipped: '.gitignore not changed: the data directory is outside this directory',
       }[gitignore],
       '',
-      `next: edit ${POLICY_FILE_NAME}, then run \`ascend policy check ${POLICY_FILE_NAME}\``,
+      `next: edit ${POLICY_FILE_NAME}, then run \`ascend policy test ${POLICY_FILE_NAME} --cases ${CASES_FILE_NAME}\``,
     ];
     await ctx.out(lines.join('\n') + '\n');
     return 0;

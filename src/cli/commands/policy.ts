@@ -1,45 +1,20 @@
 /**
- * `ascend policy check FILE` and `ascend policy test FILE --request JSON`.
+ * `ascend policy check FILE`, `ascend policy test FILE --request JSON | --cases FILE` and
+ * `ascend policy schema [--cases]`.
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { evaluatePolicy, UsageTracker, type CompiledPolicy } from '../../engine/index.js';
+import { evaluatePolicy, policyJsonSchema, UsageTracker, type CompiledPolicy } from '../../engine/index.js';
+import { parsePolicyCases, policyCasesJsonSchema, runPolicyCases, TestAgentSchema, TestRequestSchema, testInput } from '../../engine/policy-cases.js';
 import { PolicyError } from '../../errors.js';
 import { loadPolicyFile } from '../../policy-file.js';
-import type { ActionRequest, AgentRecord, Decision, PolicyDecision } from '../../types.js';
+import type { Decision, PolicyDecision } from '../../types.js';
 import { parseEnumOption } from '../args.js';
 import type { CommandContext, CommandGroup, CommandSpec } from '../command.js';
 import { CheckFailedError, UsageError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
-import { jsonDocument, renderFields, renderRiskFactors, styleStatus } from '../format.js';
-
-/** Agent id used by `policy test` when neither the request nor `--agent` names one. */
-export const TEST_AGENT_ID = 'test-agent';
-
-const jsonObject = z.record(z.string(), z.unknown());
-
-/** `--request`: the call to evaluate. Unknown fields are refused so typos do not pass silently. */
-export const TestRequestSchema = z.strictObject({
-  agentId: z.string().min(1).optional(),
-  actionType: z.string().min(1, 'must not be empty'),
-  resource: z.string().default(''),
-  parameters: jsonObject.default({}),
-  context: jsonObject.default({}),
-  requireHumanApproval: z.boolean().default(false),
-});
-
-/** `--agent`: the registration to check the call against. */
-export const TestAgentSchema = z.strictObject({
-  agentId: z.string().min(1).optional(),
-  agentName: z.string().optional(),
-  agentType: z.string().default('generic'),
-  capabilities: z.array(z.string()).default([]),
-  allowedResources: z.array(z.string()).default([]),
-  metadata: jsonObject.default({}),
-  blocked: z.boolean().default(false),
-  blockedReason: z.string().optional(),
-});
+import { jsonDocument, renderFields, renderRiskFactors, renderTable, styleStatus } from '../format.js';
 
 const DECISIONS = ['allowed', 'denied', 'pending'] as const satisfies readonly Decision[];
 
@@ -93,9 +68,13 @@ const testCommand: CommandSpec = {
     'The request is JSON: { agentId?, actionType, resource?, parameters?, context?, requireHumanApproval? }\n' +
     '(or @path to read it from a file). --agent takes an agent registration as JSON:\n' +
     '{ agentId?, agentType?, capabilities?, allowedResources?, metadata?, blocked? }.\n' +
-    'Any decision exits 0; with --expect a different decision exits 1. Nothing is recorded.',
+    'Any decision exits 0; with --expect a different decision exits 1. Nothing is recorded.\n' +
+    'With --cases FILE, every case of the file is evaluated alone (no budget spent): a list under\n' +
+    '"cases:" of { name, request, agent?, expect: allowed|denied|pending, expectRules?, expectRiskAtLeast? };\n' +
+    'expectRules lists exactly the rules that must match. Exit 1 when any case fails.',
   options: {
-    request: { type: 'string', valueName: 'JSON', description: 'the call to evaluate (required)' },
+    request: { type: 'string', valueName: 'JSON', description: 'the call to evaluate (or --cases)' },
+    cases: { type: 'string', valueName: 'FILE', description: 'a cases file: run every case, print a table, exit 1 on any mismatch' },
     agent: { type: 'string', valueName: 'JSON', description: "the calling agent's registration" },
     expect: { type: 'string', valueName: 'DECISION', description: 'allowed|denied|pending: exit 1 if the decision differs' },
   },
@@ -104,10 +83,18 @@ const testCommand: CommandSpec = {
     `ascend policy test --request '{"actionType":"email.send","resource":"smtp"}'`,
     `ascend policy test ascend.policy.yaml --request '{"actionType":"database.query","resource":"production_db","parameters":{"query":"SELECT 1"}}'`,
     `ascend policy test ascend.policy.yaml --request @call.json --expect denied`,
+    'ascend policy test ascend.policy.yaml --cases ascend.cases.yaml',
   ],
   async run(ctx) {
+    const casesFile = ctx.string('cases');
     const requestText = ctx.string('request');
-    if (requestText === undefined) throw new UsageError('--request JSON is required', ctx.commandPath);
+    if (casesFile !== undefined) {
+      if (requestText !== undefined || ctx.string('agent') !== undefined || ctx.string('expect') !== undefined) {
+        throw new UsageError('--cases runs the cases of a file; leave out --request, --agent and --expect', ctx.commandPath);
+      }
+      return runCases(ctx, casesFile);
+    }
+    if (requestText === undefined) throw new UsageError('--request JSON (or --cases FILE) is required', ctx.commandPath);
     const expectText = ctx.string('expect');
     const expected = expectText === undefined ? undefined : parseEnumOption(expectText, 'expect', DECISIONS, ctx.commandPath);
     const requestInput = parseJsonOption(ctx, 'request', requestText, TestRequestSchema);
@@ -115,38 +102,78 @@ const testCommand: CommandSpec = {
     const agentInput = agentText === undefined ? undefined : parseJsonOption(ctx, 'agent', agentText, TestAgentSchema);
 
     const policy = loadPolicyFile(resolve(ctx.io.cwd, ctx.arg('FILE')));
-    const agentId = requestInput.agentId ?? agentInput?.agentId ?? TEST_AGENT_ID;
-    const request: ActionRequest = {
-      agentId,
-      actionType: requestInput.actionType,
-      resource: requestInput.resource,
-      parameters: requestInput.parameters,
-      context: requestInput.context,
-      requireHumanApproval: requestInput.requireHumanApproval,
-    };
-    const nowMs = ctx.now();
-    const agent: AgentRecord | undefined =
-      agentInput === undefined
-        ? undefined
-        : {
-            agentId,
-            agentName: agentInput.agentName ?? agentId,
-            agentType: agentInput.agentType,
-            capabilities: agentInput.capabilities,
-            allowedResources: agentInput.allowedResources,
-            metadata: agentInput.metadata,
-            blocked: agentInput.blocked,
-            ...(agentInput.blockedReason === undefined ? {} : { blockedReason: agentInput.blockedReason }),
-            registeredAt: new Date(nowMs).toISOString(),
-            updatedAt: new Date(nowMs).toISOString(),
-            version: 1,
-          };
-    const decision = evaluatePolicy(policy, { request, agent, now: nowMs }, new UsageTracker());
+    const decision = evaluatePolicy(policy, testInput(requestInput, agentInput, ctx.now()), new UsageTracker());
 
     await ctx.out(ctx.json ? jsonDocument(decision) : renderDecision(ctx, decision));
     if (expected !== undefined && decision.decision !== expected) {
       throw new CheckFailedError(`expected ${expected}, got ${decision.decision}`);
     }
+    return ExitCode.OK;
+  },
+};
+
+/** `policy test FILE --cases CASES`: every case, a table, exit 1 on any mismatch. */
+async function runCases(ctx: CommandContext, casesFile: string): Promise<number> {
+  const policy = loadPolicyFile(resolve(ctx.io.cwd, ctx.arg('FILE')));
+  const casesPath = resolve(ctx.io.cwd, casesFile);
+  let text: string;
+  try {
+    text = readFileSync(casesPath, 'utf8');
+  } catch (err) {
+    throw new UsageError(`--cases: cannot read ${casesFile}: ${(err as Error).message}`, ctx.commandPath);
+  }
+  const results = runPolicyCases(policy, parsePolicyCases(text, casesFile), ctx.now());
+  const failed = results.filter((r) => !r.ok).length;
+  const passed = results.length - failed;
+  if (ctx.json) {
+    await ctx.out(
+      jsonDocument({
+        passed,
+        failed,
+        cases: results.map((r) => ({
+          name: r.name,
+          ok: r.ok,
+          expected: r.expected,
+          decision: r.decision.decision,
+          matchedRules: r.decision.matchedRules,
+          riskScore: r.decision.riskScore,
+          reason: r.decision.reason,
+          problems: r.problems,
+        })),
+      }),
+    );
+  } else {
+    const { style } = ctx;
+    let text = renderTable(
+      results,
+      [
+        { header: 'RESULT', cell: (r) => (r.ok ? style.green('pass') : style.red('FAIL')) },
+        { header: 'CASE', cell: (r) => r.name, maxChars: 48 },
+        { header: 'EXPECTED', cell: (r) => r.expected },
+        { header: 'GOT', cell: (r) => styleStatus(style, r.decision.decision) },
+        { header: 'RULES', cell: (r) => r.decision.matchedRules.join(',') || '-', maxChars: 40 },
+        { header: 'RISK', cell: (r) => String(r.decision.riskScore) },
+      ],
+      style,
+    );
+    for (const r of results) if (!r.ok) text += `\n${style.red('FAIL')} ${r.name}\n${r.problems.map((p) => `  ${p}\n`).join('')}`;
+    text += `\n${passed} passed, ${failed} failed\n`;
+    await ctx.out(text);
+  }
+  return failed === 0 ? ExitCode.OK : ExitCode.CHECK_FAILED;
+}
+
+const schemaCommand: CommandSpec = {
+  name: 'schema',
+  summary: 'print the JSON Schema of a policy file, or with --cases of a cases file',
+  details: 'For editors: save it and point at it, e.g. "# yaml-language-server: $schema=ascend.cases.schema.json".',
+  options: {
+    cases: { type: 'boolean', description: 'the schema of a cases file (`policy test --cases`)' },
+  },
+  positionals: [],
+  examples: ['ascend policy schema > ascend.policy.schema.json', 'ascend policy schema --cases > ascend.cases.schema.json'],
+  async run(ctx) {
+    await ctx.out(jsonDocument(ctx.flag('cases') ? policyCasesJsonSchema() : policyJsonSchema()));
     return ExitCode.OK;
   },
 };
@@ -203,5 +230,5 @@ function renderDecision(ctx: CommandContext, d: PolicyDecision): string {
 export const policyGroup: CommandGroup = {
   name: 'policy',
   summary: 'validate a policy file, or see what it decides for a call',
-  commands: [checkCommand, testCommand],
+  commands: [checkCommand, testCommand, schemaCommand],
 };

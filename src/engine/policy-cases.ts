@@ -1,0 +1,224 @@
+/**
+ * Policy tests as code: a cases file lists calls and the decision each must get, and
+ * `runPolicyCases` checks a policy against them (`ascend policy test FILE --cases CASES.yaml`,
+ * or a unit test of your own). Pure: the time is passed in; each case is evaluated alone, with no
+ * budget spent and no velocity history.
+ *
+ * ```yaml
+ * cases:
+ *   - name: read-only SQL runs
+ *     request: { actionType: database.query, resource: production_db, parameters: { query: "SELECT 1" } }
+ *     expect: allowed
+ *     expectRules: [allow-select-sql]
+ *   - name: DROP is refused
+ *     request: { actionType: database.query, parameters: { query: "DROP TABLE users" } }
+ *     expect: denied
+ *     expectRiskAtLeast: 90
+ * ```
+ */
+import { z } from 'zod';
+import { PolicyError } from '../errors.js';
+import type { ActionRequest, AgentRecord, Decision, PolicyDecision } from '../types.js';
+import type { CompiledPolicy } from './compile.js';
+import { evaluatePolicy } from './evaluate.js';
+import { closest, pathText } from './issues.js';
+import { PolicySource } from './source.js';
+import { UsageTracker } from './usage.js';
+
+/** Agent id of a case whose request and registration name none. */
+export const TEST_AGENT_ID = 'test-agent';
+
+const jsonObject = z.record(z.string(), z.unknown());
+
+/** The call of a case (and of `ascend policy test --request`). Unknown fields are refused: a typo must not pass. */
+export const TestRequestSchema = z.strictObject({
+  agentId: z.string().min(1).optional(),
+  actionType: z.string().min(1, 'must not be empty'),
+  resource: z.string().default(''),
+  parameters: jsonObject.default({}),
+  context: jsonObject.default({}),
+  requireHumanApproval: z.boolean().default(false),
+});
+
+/** The registration a case's call is made under (and `ascend policy test --agent`). */
+export const TestAgentSchema = z.strictObject({
+  agentId: z.string().min(1).optional(),
+  agentName: z.string().optional(),
+  agentType: z.string().default('generic'),
+  capabilities: z.array(z.string()).default([]),
+  allowedResources: z.array(z.string()).default([]),
+  metadata: jsonObject.default({}),
+  blocked: z.boolean().default(false),
+  blockedReason: z.string().optional(),
+});
+
+const DECISIONS = ['allowed', 'denied', 'pending'] as const satisfies readonly Decision[];
+
+/** One case: a call and what the policy must decide. */
+export const PolicyCaseSchema = z.strictObject({
+  /** Unique within the file; shown in the results. */
+  name: z.string().min(1, 'must not be empty'),
+  request: TestRequestSchema,
+  /** Omitted: the call comes from an agent that did not register. */
+  agent: TestAgentSchema.optional(),
+  expect: z.enum(DECISIONS),
+  /** The rules that must match: exactly these, in any order (`[]`: none). */
+  expectRules: z.array(z.string()).optional(),
+  /** The risk score must be at least this. */
+  expectRiskAtLeast: z.number().int().min(0).max(100).optional(),
+});
+
+/** A cases file. */
+export const PolicyCasesSchema = z.strictObject({
+  cases: z.array(PolicyCaseSchema).min(1, 'list at least one case'),
+});
+
+/** One validated case. */
+export type PolicyCase = z.output<typeof PolicyCaseSchema>;
+
+/** The JSON Schema of a cases file (for editors: `# yaml-language-server: $schema=…`). */
+export function policyCasesJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(PolicyCasesSchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+}
+
+const KNOWN_KEYS: Record<string, readonly string[]> = {
+  file: Object.keys(PolicyCasesSchema.shape),
+  case: Object.keys(PolicyCaseSchema.shape),
+  request: Object.keys(TestRequestSchema.shape),
+  agent: Object.keys(TestAgentSchema.shape),
+};
+
+/**
+ * Parse and validate a cases file (YAML or JSON). Throws PolicyError naming `file`, the line and
+ * a fix for the first problem: YAML syntax, an unknown or misspelt key, a missing field, a
+ * decision that does not exist, or two cases with one name.
+ */
+export function parsePolicyCases(text: string, file: string): PolicyCase[] {
+  const source = new PolicySource(text);
+  const yamlError = source.firstError();
+  if (yamlError) throw problem(file, yamlError.line, yamlError.column, `not valid YAML: ${yamlError.message}`, 'fix the YAML syntax at that line');
+  let data: unknown;
+  try {
+    data = source.toJS();
+  } catch {
+    // The YAML library refuses to expand aliases past a limit (a "billion laughs" file).
+    throw problem(file, 1, 1, 'too many YAML alias expansions', 'write the cases out instead of through aliases');
+  }
+  const result = PolicyCasesSchema.safeParse(data);
+  if (!result.success) {
+    const issues = result.error.issues;
+    // A misspelt key explains the "missing" one it leaves: report it first.
+    const issue = issues.find((i) => i.code === 'unrecognized_keys') ?? (issues[0] as z.core.$ZodIssue);
+    const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
+    const at = source.positionOf(path);
+    const where = pathText(path);
+    if (issue.code === 'unrecognized_keys') {
+      const known = KNOWN_KEYS[kindAt(path)] ?? [];
+      const key = issue.keys[0] as string;
+      const guess = closest(key, known);
+      const keyAt = source.keyPositionOf(path, key);
+      throw problem(file, keyAt.line, keyAt.column, `${where}: unknown key "${key}"`, guess ? `did you mean "${guess}"?` : `use one of: ${known.join(', ')}`);
+    }
+    if (issue.code === 'invalid_value') {
+      throw problem(file, at.line, at.column, `${where} must be one of ${issue.values.join(', ')}`, `write one of: ${issue.values.join(', ')}`);
+    }
+    if (issue.code === 'invalid_type' && valueAt(data, path) === undefined) {
+      throw problem(file, at.line, at.column, `${where} is required`, `add ${String(path[path.length - 1])}: …`);
+    }
+    throw problem(file, at.line, at.column, `${where}: ${issue.message}`, 'see the cases file reference (policyCasesJsonSchema)');
+  }
+  const seen = new Map<string, number>();
+  result.data.cases.forEach((c, i) => {
+    const first = seen.get(c.name);
+    if (first !== undefined) {
+      const at = source.positionOf(['cases', i, 'name']);
+      throw problem(file, at.line, at.column, `cases[${i}].name: "${c.name}" is also the name of cases[${first}]`, 'give every case its own name');
+    }
+    seen.set(c.name, i);
+  });
+  return result.data.cases;
+}
+
+/** What one case got. */
+export interface PolicyCaseResult {
+  name: string;
+  ok: boolean;
+  expected: Decision;
+  decision: PolicyDecision;
+  /** Why the case failed (empty when it passed). */
+  problems: string[];
+}
+
+/** Evaluate every case against `policy` at `nowMs` (each alone: no budget spent, no history). */
+export function runPolicyCases(policy: CompiledPolicy, cases: readonly PolicyCase[], nowMs: number): PolicyCaseResult[] {
+  return cases.map((c) => {
+    const decision = evaluatePolicy(policy, testInput(c.request, c.agent, nowMs), new UsageTracker());
+    const problems: string[] = [];
+    if (decision.decision !== c.expect) problems.push(`expected ${c.expect}, got ${decision.decision}: ${decision.reason}`);
+    if (c.expectRules !== undefined) {
+      const want = [...new Set(c.expectRules)].sort();
+      const got = [...new Set(decision.matchedRules)].sort();
+      if (want.join('\n') !== got.join('\n')) problems.push(`expected rules [${want.join(', ')}], matched [${got.join(', ')}]`);
+    }
+    if (c.expectRiskAtLeast !== undefined && decision.riskScore < c.expectRiskAtLeast) {
+      problems.push(`expected a risk of at least ${c.expectRiskAtLeast}, got ${decision.riskScore}`);
+    }
+    return { name: c.name, ok: problems.length === 0, expected: c.expect, decision, problems };
+  });
+}
+
+/** The evaluation input of a test call (and its registration, when given). */
+export function testInput(
+  request: z.output<typeof TestRequestSchema>,
+  agentInput: z.output<typeof TestAgentSchema> | undefined,
+  nowMs: number,
+): { request: ActionRequest; agent: AgentRecord | undefined; now: number } {
+  const agentId = request.agentId ?? agentInput?.agentId ?? TEST_AGENT_ID;
+  const at = new Date(nowMs).toISOString();
+  const agent: AgentRecord | undefined =
+    agentInput === undefined
+      ? undefined
+      : {
+          agentId,
+          agentName: agentInput.agentName ?? agentId,
+          agentType: agentInput.agentType,
+          capabilities: agentInput.capabilities,
+          allowedResources: agentInput.allowedResources,
+          metadata: agentInput.metadata,
+          blocked: agentInput.blocked,
+          ...(agentInput.blockedReason === undefined ? {} : { blockedReason: agentInput.blockedReason }),
+          registeredAt: at,
+          updatedAt: at,
+          version: 1,
+        };
+  return {
+    request: {
+      agentId,
+      actionType: request.actionType,
+      resource: request.resource,
+      parameters: request.parameters,
+      context: request.context,
+      requireHumanApproval: request.requireHumanApproval,
+    },
+    agent,
+    now: nowMs,
+  };
+}
+
+/** Which object a path points into: the file, a case, its request or its agent. */
+function kindAt(path: ReadonlyArray<string | number>): string {
+  if (path.length === 0) return 'file';
+  const last = path[path.length - 1];
+  if (last === 'request' || last === 'agent') return last;
+  return 'case';
+}
+
+function valueAt(data: unknown, path: ReadonlyArray<string | number>): unknown {
+  let v = data;
+  for (const p of path) v = v !== null && typeof v === 'object' ? (v as Record<string | number, unknown>)[p] : undefined;
+  return v;
+}
+
+function problem(file: string, line: number, column: number, message: string, fix: string): PolicyError {
+  return new PolicyError(message, { file, line, column }, fix);
+}
