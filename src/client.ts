@@ -153,6 +153,8 @@ export class AscendClient implements LifecycleClient {
   /** The logger (redacting). */
   readonly logger: Logger;
   private readonly transport: Transport;
+  /** The `policyVersion` of the latest decision (for {@link policyVersion} of a remote client). */
+  private lastPolicyVersion: string | undefined;
   private readonly redactor: Redactor;
   private readonly spool: FailOpenSpool;
   private spoolDirty: boolean;
@@ -241,6 +243,16 @@ export class AscendClient implements LifecycleClient {
     return this.transport.kind;
   }
 
+  /**
+   * The version of the policy deciding this client's calls (`sha256:…`, a hash of the policy
+   * file's content; decisions carry it as `policyVersion`). Embedded: the policy loaded, or
+   * undefined when it failed to load. Remote: the version the server named in its latest answer
+   * (undefined before the first).
+   */
+  get policyVersion(): string | undefined {
+    return this.transport instanceof LocalTransport ? this.transport.policyVersion : this.lastPolicyVersion;
+  }
+
   /** The circuit breaker's state (remote only; the embedded engine has none and reads `closed`). */
   get circuitState(): BreakerState {
     return this.transport instanceof HttpTransport ? this.transport.circuitState : 'closed';
@@ -294,6 +306,7 @@ export class AscendClient implements LifecycleClient {
       return decision;
     }
     if (this.spoolDirty) this.startDrain();
+    if (decision.policyVersion !== undefined) this.lastPolicyVersion = decision.policyVersion;
 
     if (decision.decision === 'pending') {
       decision = await this.resolvePending(decision, request.digest, call.waitForApproval ?? false, call.approvalTimeoutMs, signal, approver);

@@ -77,6 +77,13 @@ export interface PolicyDecision {
   /** Pending only: whether an MCP client's answer (elicitation) may approve it, by the policy's
    * `approvals.elicitationMaxRisk`. */
   elicitationAllowed?: boolean;
+  /** The policy that decided: a hash of its file's content (`sha256:…`). Absent when no policy
+   * decided (it failed to load; fail-open). */
+  policyVersion?: string;
+  /** The policy's `name` label, when it has one. */
+  policyName?: string;
+  /** The policy's `revision` label, when it has one. */
+  policyRevision?: string;
 }
 
 /** The decision the client returns for one call. */
@@ -155,6 +162,10 @@ export interface ActionRecord {
   policyViolations: PolicyViolation[];
   conditions: string[];
   approvalId?: string;
+  /** The policy that decided (see {@link PolicyDecision.policyVersion}). */
+  policyVersion?: string;
+  policyName?: string;
+  policyRevision?: string;
   createdAt: string;
 }
 

@@ -80,6 +80,9 @@ export const BlockRequestSchema = z.object({ reason: storableText().min(1).max(1
 
 // Records (responses) -------------------------------------------------------------------------
 
+/** `sha256:` + 64 hex characters: a policy's content hash. */
+export const PolicyVersionSchema = z.string().regex(/^sha256:[0-9a-f]{64}$/, 'policyVersion must be "sha256:" and 64 lowercase hex characters');
+
 export const DecisionResultSchema = z.object({
   decision: DecisionSchema,
   reason: z.string(),
@@ -103,6 +106,9 @@ export const DecisionResultSchema = z.object({
     .object({ decidedBy: z.string(), channel: ApprovalChannelSchema, decidedAt: z.string(), grantId: z.string().optional() })
     .optional(),
   decidedAt: isoTime,
+  policyVersion: PolicyVersionSchema.optional(),
+  policyName: z.string().optional(),
+  policyRevision: z.string().optional(),
 });
 
 export const AgentBudgetSchema = z.object({
@@ -147,6 +153,9 @@ export const ActionRecordSchema = z.object({
   policyViolations: z.array(PolicyViolationSchema),
   conditions: z.array(z.string()),
   approvalId: z.string().optional(),
+  policyVersion: PolicyVersionSchema.optional(),
+  policyName: storableText().max(200).optional(),
+  policyRevision: storableText().max(100).optional(),
   createdAt: isoTime,
 });
 

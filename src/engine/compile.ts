@@ -2,6 +2,7 @@
  * Loading a policy: text (YAML or JSON) → validated document → compiled policy, with every CEL
  * condition and glob compiled once. Any problem is a {@link PolicyError} with file, line and a fix.
  */
+import { createHash } from 'node:crypto';
 import { PolicyError } from '../errors.js';
 import { ConditionCompileError, compileCondition, type CompiledCondition } from './cel.js';
 import { GlobSet } from './glob.js';
@@ -64,6 +65,12 @@ export interface CompiledPolicy {
   readonly capabilities: ReadonlyMap<string, GlobSet>;
   /** Whether any rule has a `limit` (usage recording can be skipped otherwise). */
   readonly hasLimits: boolean;
+  /** A hash of the file's content, `sha256:` + hex: which policy made a decision. */
+  readonly policyVersion: string;
+  /** The document's `name` label, or null. */
+  readonly name: string | null;
+  /** The document's `revision` label, or null. */
+  readonly revision: string | null;
   /** The validated document, defaults applied. */
   readonly document: PolicyDocument;
   /** Rules whose action globs match `actionType`, in file order (cached, bounded). */
@@ -82,13 +89,18 @@ class LoadedPolicy implements CompiledPolicy {
   readonly elicitationMaxRisk: number | null;
   readonly hasLimits: boolean;
   readonly capabilities: ReadonlyMap<string, GlobSet>;
+  readonly name: string | null;
+  readonly revision: string | null;
   private readonly candidates = new Map<string, readonly CompiledRule[]>();
 
   constructor(
     readonly file: string,
     readonly document: PolicyDocument,
     readonly rules: readonly CompiledRule[],
+    readonly policyVersion: string,
   ) {
+    this.name = document.name ?? null;
+    this.revision = document.revision ?? null;
     this.mode = document.mode;
     this.defaultEffect = document.default;
     this.approvalTimeoutSeconds = document.approvalTimeoutSeconds;
@@ -185,7 +197,7 @@ export function parsePolicy(text: string, file: string): CompiledPolicy {
     firstLineOfId.set(rule.id, line);
     return compileRule(rule, index, line, file, source);
   });
-  return new LoadedPolicy(file, document, rules);
+  return new LoadedPolicy(file, document, rules, policyVersionOf(text));
 }
 
 function compileRule(rule: PolicyRule, index: number, line: number, file: string, source: PolicySource): CompiledRule {
@@ -229,3 +241,9 @@ function compileRule(rule: PolicyRule, index: number, line: number, file: string
     limit,
   });
 }
+
+/** `sha256:` + the hex digest of a policy file's text: the version every decision names. */
+export function policyVersionOf(text: string): string {
+  return `sha256:${createHash('sha256').update(text).digest('hex')}`;
+}
+

@@ -80,15 +80,20 @@ export function policyErrorDecision(error: unknown): PolicyDecision {
  * calls `usage.record(input, decision)` with the same `input` object once the decision is final.
  */
 export function evaluatePolicy(policy: CompiledPolicy, input: EvaluationInput, usage: UsageTracker): PolicyDecision {
+  let result: PolicyDecision;
   try {
-    return decide(policy, input, usage);
+    result = decide(policy, input, usage);
   } catch (error) {
-    return failureDecision(
+    result = failureDecision(
       'policy_error',
       `Internal error while evaluating ${policy.file}, so the call is denied: ${errorText(error)}`,
       policy.approvalTimeoutSeconds,
     );
+    result.policyVersion = policy.policyVersion;
   }
+  if (policy.name !== null) result.policyName = policy.name;
+  if (policy.revision !== null) result.policyRevision = policy.revision;
+  return result;
 }
 
 function decide(policy: CompiledPolicy, input: EvaluationInput, usage: UsageTracker): PolicyDecision {
@@ -256,6 +261,7 @@ function decide(policy: CompiledPolicy, input: EvaluationInput, usage: UsageTrac
     requiredApprovers: decision === 'pending' && approvers !== null ? approvers : [],
     approvalTimeoutSeconds: policy.approvalTimeoutSeconds,
     mode: policy.mode,
+    policyVersion: policy.policyVersion,
   };
   if (decision === 'pending') result.elicitationAllowed = policy.elicitationMaxRisk !== null && score <= policy.elicitationMaxRisk;
 

@@ -155,6 +155,13 @@ export const RiskThresholdsSchema = z
  */
 export const PolicySchema = z.strictObject({
   version: z.literal(1),
+  /** A label for people, carried by every decision (`policyName`). */
+  name: z.string().min(1).max(200).optional(),
+  /** A label for people such as `42` or `2026-12-04.1`, carried by every decision (`policyRevision`). */
+  revision: z
+    .union([z.string().min(1).max(100), z.number()])
+    .transform((r) => String(r))
+    .optional(),
   mode: z.enum(['enforce', 'monitor']).default('enforce'),
   default: z.enum(EFFECTS).default('deny'),
   approvalTimeoutSeconds: z

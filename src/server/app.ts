@@ -211,7 +211,12 @@ export async function buildServer(options: AscendServerOptions): Promise<AscendS
   app.get('/readyz', async (_request, reply) => {
     try {
       await options.store.getApiKey('readiness-probe');
-      return { status: 'ready', store: options.store.kind, policy: options.policy instanceof Error ? 'failed to load' : 'loaded' };
+      return {
+        status: 'ready',
+        store: options.store.kind,
+        policy: options.policy instanceof Error ? 'failed to load' : 'loaded',
+        ...(options.policy instanceof Error ? {} : { policyVersion: options.policy.policyVersion }),
+      };
     } catch (err) {
       void reply.status(503);
       return { status: 'unavailable', store: options.store.kind, error: err instanceof AscendError ? err.code : 'store_error' };

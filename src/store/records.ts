@@ -32,7 +32,8 @@ const writeViolations = arrayWriter((v) => writeViolation(v as object));
 const writeAction = objectWriter(
   [
     'actionId', 'agentId', 'actionType', 'resource', 'parameters', 'context', 'digest', 'decision', 'reason', 'riskScore',
-    'riskLevel', 'riskFactors', 'matchedRules', 'policyViolations', 'conditions', 'approvalId', 'createdAt',
+    'riskLevel', 'riskFactors', 'matchedRules', 'policyViolations', 'conditions', 'approvalId', 'policyVersion', 'policyName',
+    'policyRevision', 'createdAt',
   ] satisfies Array<keyof ActionRecord>,
   { riskFactors: writeFactors, policyViolations: writeViolations },
 );

@@ -329,6 +329,9 @@ export class LocalTransport implements Transport {
       createdAt: nowIso,
     };
     if (approvalId !== undefined) action.approvalId = approvalId;
+    if (policyDecision.policyVersion !== undefined) action.policyVersion = policyDecision.policyVersion;
+    if (policyDecision.policyName !== undefined) action.policyName = policyDecision.policyName;
+    if (policyDecision.policyRevision !== undefined) action.policyRevision = policyDecision.policyRevision;
     const options: RecordDecisionOptions = spendsApproval === undefined ? { agentVersion } : { agentVersion, spendsApproval };
     if (request.actionId !== undefined && !this.keyedDecisionsMayQueue) options.commitNow = true;
     if (budgets !== undefined && decision === 'allowed') {
@@ -360,6 +363,9 @@ export class LocalTransport implements Transport {
     if (decision === 'pending' && policyDecision.elicitationAllowed !== undefined) result.elicitationAllowed = policyDecision.elicitationAllowed;
     if (approvalId !== undefined) result.approvalRequestId = approvalId;
     if (approvedBy !== undefined) result.approvedBy = approvedBy;
+    if (action.policyVersion !== undefined) result.policyVersion = action.policyVersion;
+    if (action.policyName !== undefined) result.policyName = action.policyName;
+    if (action.policyRevision !== undefined) result.policyRevision = action.policyRevision;
     return result;
   }
 
@@ -453,6 +459,11 @@ export class LocalTransport implements Transport {
     await this.store?.flush();
   }
 
+  /** The version of the policy in force (engine `policyVersionOf`); undefined when it failed to load. */
+  get policyVersion(): string | undefined {
+    return this.policy instanceof Error ? undefined : this.policy.policyVersion;
+  }
+
   /** Release the store. When it cannot write what it holds (a full disk) it stays open, keeps
    * retrying, and this rejects: call close() again later. */
   async close(): Promise<void> {
@@ -512,6 +523,9 @@ export function decisionFromRecord(action: ActionRecord, approval: ApprovalRecor
     decidedAt: action.createdAt,
   };
   if (action.approvalId !== undefined) result.approvalRequestId = action.approvalId;
+  if (action.policyVersion !== undefined) result.policyVersion = action.policyVersion;
+  if (action.policyName !== undefined) result.policyName = action.policyName;
+  if (action.policyRevision !== undefined) result.policyRevision = action.policyRevision;
   if (approval && action.decision === 'allowed' && approval.decidedBy && approval.channel) {
     result.approvedBy = { decidedBy: approval.decidedBy, channel: approval.channel, decidedAt: approval.decidedAt ?? action.createdAt };
   }

@@ -2,6 +2,7 @@
  * The `ascend` commands in-process (runCli) against real temp dirs and SQLite files: the many
  * small cases, fast.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -140,9 +141,13 @@ describe('policy', () => {
   });
 
   it('check: ok with a rule count, --json', async () => {
-    expect(await run(['policy', 'check', 'p.yaml'])).toMatchObject({ code: 0, stdout: 'ok: 2 rules\n' });
+    // The version is the sha256 of the file's bytes: every decision the policy makes names it.
+    const version = `sha256:${createHash('sha256').update(TEST_POLICY_YAML).digest('hex')}`;
+    expect(await run(['policy', 'check', 'p.yaml'])).toMatchObject({ code: 0, stdout: `ok: 2 rules\nversion: ${version}\n` });
     const json = await run(['policy', 'check', 'p.yaml', '--json']);
-    expect(JSON.parse(json.stdout)).toEqual({ ok: true, rules: 2 });
+    expect(JSON.parse(json.stdout)).toEqual({ ok: true, rules: 2, policyVersion: version, name: null, revision: null });
+    writeFileSync(join(dir, 'labelled.yaml'), TEST_POLICY_YAML.replace('version: 1\n', 'version: 1\nname: payments\nrevision: 7\n'));
+    expect((await run(['policy', 'check', 'labelled.yaml'])).stdout).toMatch(/^version: sha256:[0-9a-f]{64} \(payments, revision 7\)$/m);
   });
 
   it('check: a broken policy names file, line and fix; --json carries the location', async () => {

@@ -54,7 +54,7 @@ describe('ascend (real process)', () => {
 
     const check = await runProcess(['policy', 'check', 'ascend.policy.yaml'], { cwd: dir });
     expect(check.code, check.stdout + check.stderr).toBe(0);
-    expect(check.stdout).toMatch(/^ok: \d+ rules?\n$/);
+    expect(check.stdout).toMatch(/^ok: \d+ rules?\nversion: sha256:[0-9a-f]{64}\n$/);
     // The starter tests pass against the starter policy; tests someone edited are kept.
     const cases = await runProcess(['policy', 'test', 'ascend.policy.yaml', '--cases', 'ascend.cases.yaml'], { cwd: dir });
     expect(cases.code, cases.stdout + cases.stderr).toBe(0);

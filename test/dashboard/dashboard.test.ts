@@ -272,6 +272,10 @@ describe('dashboard in a real browser', () => {
       await page.getByRole('button', { name: 'Apply' }).click();
       await rowsSatisfy(rows, (t) => t.includes('denied') && t.includes('db.query'));
       expect((await rows.allTextContents()).some((t) => t.includes('runaway-agent'))).toBe(true);
+      // Each decision names the policy that made it (the full version on hover).
+      const version = rows.first().locator('.policy-version');
+      expect(await version.textContent()).toMatch(/^policy sha256:[0-9a-f]{12}$/);
+      expect(await version.getAttribute('title')).toMatch(/^sha256:[0-9a-f]{64}$/);
     } finally {
       await context.close();
     }

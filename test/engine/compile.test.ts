@@ -136,7 +136,7 @@ describe('parsePolicy: every load error names file, line and a fix', () => {
       zzzzzzzz: true
     `);
     expect(e.line).toBe(2);
-    expect(e.fix).toContain('allowed keys here: version, mode, default');
+    expect(e.fix).toContain('allowed keys here: version, name, revision, mode, default');
   });
 
   it('wrong type: a string where a list is expected', () => {

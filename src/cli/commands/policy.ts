@@ -26,7 +26,7 @@ function ruleCount(policy: CompiledPolicy): number {
 const checkCommand: CommandSpec = {
   name: 'check',
   summary: 'validate a policy file (exit 1 if invalid)',
-  details: 'Prints "ok: N rules", or where the policy is wrong (file:line, rule, how to fix) and exits 1.',
+  details: 'Prints "ok: N rules" and the version every decision will name (a hash of the file), or where the\npolicy is wrong (file:line, rule, how to fix) and exits 1.',
   options: {},
   positionals: [{ name: 'FILE', description: 'policy file (YAML or JSON); default ./ascend.policy.yaml', default: 'ascend.policy.yaml' }],
   examples: ['ascend policy check', 'ascend policy check policies/prod.yaml'],
@@ -45,7 +45,12 @@ const checkCommand: CommandSpec = {
       return ExitCode.CHECK_FAILED;
     }
     const rules = ruleCount(policy);
-    await ctx.out(ctx.json ? jsonDocument({ ok: true, rules }) : `ok: ${rules} ${rules === 1 ? 'rule' : 'rules'}\n`);
+    const labels = [policy.name, policy.revision === null ? null : `revision ${policy.revision}`].filter((l) => l !== null).join(', ');
+    await ctx.out(
+      ctx.json
+        ? jsonDocument({ ok: true, rules, policyVersion: policy.policyVersion, name: policy.name, revision: policy.revision })
+        : `ok: ${rules} ${rules === 1 ? 'rule' : 'rules'}\nversion: ${policy.policyVersion}${labels ? ` (${labels})` : ''}\n`,
+    );
     return ExitCode.OK;
   },
 };

@@ -212,7 +212,7 @@ function actionCell(e, d) {
 function details(e, d) {
   switch (e.type) {
     case 'action.evaluated':
-      return [h('span', { class: `decision decision-${d.decision}` }, d.decision ?? '?'), ' ', riskBadge(d.riskScore, d.riskLevel), line(d.reason)];
+      return [h('span', { class: `decision decision-${d.decision}` }, d.decision ?? '?'), ' ', riskBadge(d.riskScore, d.riskLevel), line(d.reason), policyLine(d)];
     case 'approval.requested':
       return [riskBadge(d.riskScore, d.riskLevel), line(d.reason)];
     case 'approval.approved':
@@ -228,6 +228,14 @@ function details(e, d) {
 }
 
 const line = (text) => (text ? h('div', {}, text) : null);
+
+/** Which policy decided: its labels and the start of its version (the full one on hover). */
+function policyLine(d) {
+  if (!d.policyVersion) return null;
+  const labels = [d.policyName, d.policyRevision ? `revision ${d.policyRevision}` : null].filter(Boolean).join(', ');
+  return h('div', { class: 'muted small policy-version', title: d.policyVersion },
+    `policy ${labels ? `${labels} · ` : ''}${d.policyVersion.slice(0, 'sha256:'.length + 12)}`);
+}
 
 function errorText(error) {
   if (typeof error === 'string') return error;
