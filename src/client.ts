@@ -11,6 +11,7 @@ import { callDigest } from './canonical.js';
 import { canonicalJsonFast } from './canonical-fast.js';
 import { parsePolicy, STARTER_POLICY_YAML, type CompiledPolicy } from './engine/index.js';
 import { loadPolicyFile } from './policy-file.js';
+import { LivePolicy, type PolicySwitch } from './policy-live.js';
 import { AscendError, ConflictError, NotFoundError, PolicyError, ServerError, StoreError, ValidationError } from './errors.js';
 import { denied, settlePending, waitForDecidedApproval } from './approvals.js';
 import { describeError, governCall, type ApprovalAnswer, type GovernedCall, type LifecycleClient } from './govern.js';
@@ -44,6 +45,7 @@ import {
   type DecisionResult,
   type EvaluateActionInput,
   type OutcomeRecord,
+  type PolicyChangeRecord,
   type RegisterAgentInput,
 } from './types.js';
 
@@ -67,6 +69,12 @@ export interface AscendClientOptions {
   /** Policy file path (YAML or JSON) or a compiled policy. Default `$ASCEND_POLICY`, else
    * `./ascend.policy.yaml`, or the starter policy when that file does not exist. */
   policy?: string | CompiledPolicy;
+  /**
+   * Read the policy file again when it changes (within a second), switching every later
+   * decision to it and recording `policy.changed`; a change that does not load keeps the
+   * policy in force and is logged with its file:line. Default true (embedded, with a file).
+   */
+  watchPolicy?: boolean;
   /** Where the embedded store and the fail-open spool live. Default `.ascend`. */
   dataDir?: string;
   /** Audit durability (docs/architecture.md#durability). Default `{ durability: 'sync' }`. */
@@ -108,6 +116,7 @@ const OptionsSchema = z.object({
   environment: storableText().max(64).optional(),
   failMode: z.enum(['closed', 'open']).optional(),
   dataDir: z.string().min(1).optional(),
+  watchPolicy: z.boolean().optional(),
   audit: z
     .object({
       durability: z.enum(['sync', 'batched']).optional(),
@@ -153,6 +162,10 @@ export class AscendClient implements LifecycleClient {
   /** The logger (redacting). */
   readonly logger: Logger;
   private readonly transport: Transport;
+  /** The policy file being watched (embedded, with a file). */
+  private livePolicy: LivePolicy | undefined;
+  /** The embedded transport, once built (where policy changes are recorded). */
+  private localTransport: LocalTransport | undefined;
   /** The `policyVersion` of the latest decision (for {@link policyVersion} of a remote client). */
   private lastPolicyVersion: string | undefined;
   private readonly redactor: Redactor;
@@ -207,8 +220,18 @@ export class AscendClient implements LifecycleClient {
       });
     }
     const audit = options.audit ?? {};
-    return new LocalTransport({
-      policy: this.loadPolicy(options.policy),
+    const loaded = this.loadPolicy(options.policy);
+    let policy: CompiledPolicy | Error | LivePolicy = loaded.policy;
+    if (loaded.file !== undefined && options.watchPolicy !== false) {
+      const live = new LivePolicy(loaded.file, loaded.policy, {
+        onSwitch: (change) => this.policySwitched(change),
+        onLoadError: (failure) =>
+          this.logger.error({ err: { message: failure.error.message, code: (failure.error as AscendError).code } }, 'The changed policy did not load; the policy in force stays'),
+      });
+      this.livePolicy = policy = live.watch();
+    }
+    const transport = new LocalTransport({
+      policy,
       openStore: () =>
         openSqliteStore(defaultDbPath(dataDir), {
           durability: audit.durability ?? 'sync',
@@ -217,24 +240,40 @@ export class AscendClient implements LifecycleClient {
           onFlushError: (err) => this.logger.error({ err: { code: err.code, message: err.message } }, 'group commit failed'),
         }),
     });
+    this.localTransport = transport;
+    return transport;
   }
 
-  private loadPolicy(option: string | CompiledPolicy | undefined): CompiledPolicy | Error {
-    if (option !== undefined && typeof option !== 'string') return option;
+  /** The policy file changed and loaded: say so, and record it in the audit trail. */
+  private policySwitched(change: PolicySwitch): void {
+    const to = change.to;
+    const from = change.from instanceof Error ? null : change.from.policyVersion;
+    this.logger.info({ from, to: to.policyVersion, file: to.file }, 'policy changed: later decisions use the new version');
+    const record: PolicyChangeRecord = { from, to: to.policyVersion, cause: change.cause, source: to.file, actor: `${this.agentId} (pid ${process.pid})`, at: new Date().toISOString() };
+    if (to.name !== null) record.name = to.name;
+    if (to.revision !== null) record.revision = to.revision;
+    void Promise.resolve()
+      .then(() => this.localTransport?.getStore().recordPolicyChange(record))
+      .catch((err: unknown) => this.logger.error({ err: { message: err instanceof Error ? err.message : String(err) } }, 'could not record the policy change'));
+  }
+
+  /** The policy, and the file it comes from (watched for changes; also when it does not exist yet). */
+  private loadPolicy(option: string | CompiledPolicy | undefined): { policy: CompiledPolicy | Error; file?: string } {
+    if (option !== undefined && typeof option !== 'string') return { policy: option };
     // As `ascend serve` does: the option, then ASCEND_POLICY, then ./ascend.policy.yaml.
     const policy = option ?? nonEmpty(process.env.ASCEND_POLICY);
-    const file = policy ?? 'ascend.policy.yaml';
+    const file = path.resolve(policy ?? 'ascend.policy.yaml');
     try {
       if (policy === undefined && !fs.existsSync(file)) {
         this.logger.warn({ file }, 'No policy file found: using the starter policy (run `ascend init` to write one)');
-        return parsePolicy(STARTER_POLICY_YAML, '<starter policy>');
+        return { policy: parsePolicy(STARTER_POLICY_YAML, '<starter policy>'), file };
       }
-      return loadPolicyFile(file);
+      return { policy: loadPolicyFile(file), file };
     } catch (err) {
       // A policy that does not load never allows: every call is denied with this error as reason.
       const error = err instanceof Error ? err : new PolicyError(String(err), { file });
       this.logger.error({ err: { message: error.message, code: (error as AscendError).code } }, 'Policy failed to load; every call will be denied');
-      return error;
+      return { policy: error, file };
     }
   }
 
@@ -678,6 +717,7 @@ export class AscendClient implements LifecycleClient {
   async close(): Promise<void> {
     if (this.released) return;
     this.closed = true;
+    this.livePolicy?.close();
     try {
       await this.draining;
       await this.transport.close();

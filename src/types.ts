@@ -272,7 +272,26 @@ export type AuditEventType =
   | 'grant.created'
   | 'grant.revoked'
   | 'key.created'
-  | 'key.revoked';
+  | 'key.revoked'
+  | 'policy.changed';
+
+/** A decision point switched policies (audit `policy.changed`). */
+export interface PolicyChangeRecord {
+  /** The version decided with before; null when none had loaded. */
+  from: string | null;
+  /** The version in force from now on. */
+  to: string;
+  name?: string;
+  revision?: string;
+  /** What made the switch: the file changed (`file`), `SIGHUP` (`signal`), `ascend policy push` (`push`). */
+  cause: 'file' | 'signal' | 'push';
+  /** Where it came from: the file's path, or the key that pushed it. */
+  source: string;
+  /** Who or what switched: the process (`ascend serve pid 41 on web-1`), or the pushing key's name. */
+  actor: string;
+  /** ISO time. */
+  at: string;
+}
 
 /** One row of the append-only, hash-chained audit trail. */
 export interface AuditEvent {

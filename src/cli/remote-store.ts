@@ -39,6 +39,10 @@ export class RemoteStore implements Store {
     return Promise.reject(notRemoteError('Budget use'));
   }
 
+  recordPolicyChange(): Promise<void> {
+    return Promise.reject(notRemoteError('Recording a policy change'));
+  }
+
   async listAgents(): Promise<AgentRecord[]> {
     const answer = await this.http.call('GET', '/v1/agents', undefined, z.object({ agents: z.array(AgentRecordSchema) }), true);
     return answer.agents as AgentRecord[];

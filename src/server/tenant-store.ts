@@ -20,6 +20,7 @@ import type {
   AuditVerification,
   GrantRecord,
   OutcomeRecord,
+  PolicyChangeRecord,
 } from '../types.js';
 
 /** The organisation of keys made without `--org`. Its agent ids are stored as they are. */
@@ -218,6 +219,11 @@ export class TenantStore implements Store {
     const grant = (await this.base.listGrants()).find((g) => g.grantId === grantId);
     if (!grant || !this.owns(grant.agentId)) throw new NotFoundError('grant', grantId);
     return this.strip(await this.base.revokeGrant(grantId, actor, now));
+  }
+
+  /** A policy is the server's, not an organisation's. */
+  recordPolicyChange(change: PolicyChangeRecord): Promise<void> {
+    return this.base.recordPolicyChange(change);
   }
 
   // Keys are managed with `ascend keys` on the server's database, not per organisation.

@@ -14,7 +14,7 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { type AscendError, ConflictError, NotFoundError, StaleDecisionError, StoreError } from '../errors.js';
-import type { ActionRecord, AgentRecord, ApiKeyRecord, ApprovalRecord, AuditEvent, AuditVerification, GrantRecord, OutcomeRecord } from '../types.js';
+import type { ActionRecord, AgentRecord, ApiKeyRecord, ApprovalRecord, AuditEvent, AuditVerification, GrantRecord, OutcomeRecord, PolicyChangeRecord } from '../types.js';
 import type { FlushReport, WriteQueue } from './batch.js';
 import { isForeignKeyViolation, isUniqueViolation, toPgStoreError } from './postgres-errors.js';
 import { migratePostgres } from './postgres-migrations.js';
@@ -45,6 +45,7 @@ import {
   isoUtc,
   json,
   outcomeJson,
+  policyChangedJson,
 } from './records.js';
 import type {
   AgentRegistrationInput,
@@ -557,6 +558,17 @@ export class PostgresStore implements Store {
           if (isUniqueViolation(err, PG_CONSTRAINTS.apiKeysPkey)) throw new ConflictError(`API key "${key.keyId}" already exists`, { keyId: key.keyId });
           throw err;
         }
+      });
+    });
+  }
+
+  /** Appends `policy.changed`. */
+  async recordPolicyChange(change: PolicyChangeRecord): Promise<void> {
+    return this.guard('recordPolicyChange', async () => {
+      const ts = isoUtc(change.at, 'at');
+      await this.writer.write(async (tx) => {
+        tx.append({ ts, type: 'policy.changed', agentId: null, actionId: null, approvalId: null, actor: change.actor }, policyChangedJson(change));
+        await tx.flush();
       });
     });
   }

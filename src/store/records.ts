@@ -14,6 +14,7 @@ import type {
   ApprovalStatus,
   GrantRecord,
   OutcomeRecord,
+  PolicyChangeRecord,
 } from '../types.js';
 import { arrayWriter, canonicalJsonFast, objectWriter } from '../canonical-fast.js';
 import type { NewAuditEvent, StoredAuditRow } from './audit-chain.js';
@@ -359,3 +360,9 @@ export function checkApprovalDecision(decision: ApprovalDecision): void {
     }
   }
 }
+
+/** The audit data of `policy.changed` (the actor and time go in the event's own columns). */
+export function policyChangedJson(change: PolicyChangeRecord): string {
+  return json({ from: change.from, to: change.to, name: change.name, revision: change.revision, cause: change.cause, source: change.source });
+}
+

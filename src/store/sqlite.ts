@@ -31,6 +31,7 @@ import type {
   AuditVerification,
   GrantRecord,
   OutcomeRecord,
+  PolicyChangeRecord,
 } from '../types.js';
 import { AuditAppender, AuditChainVerifier, GENESIS_HASH } from './audit-chain.js';
 import { ChainTally, crossCheckTables, type FiguresDialect, type FiguresRow, strayAgentSql, tableFigures, tableFiguresSql } from './audit-cross-check.js';
@@ -58,6 +59,7 @@ import {
   isoUtc,
   json,
   outcomeJson,
+  policyChangedJson,
 } from './records.js';
 import { isConstraintError, sqliteCode, toStoreError } from './sqlite-errors.js';
 import { AUDIT_COLUMNS, type AuditRow, prepareStatements, type Statements } from './sqlite-statements.js';
@@ -661,6 +663,16 @@ export class SqliteStore implements Store {
           { ts, type: 'key.created', agentId: null, actionId: null, approvalId: null, actor: key.createdBy },
           json({ keyId: key.keyId, name: key.name, role: key.role, org: key.org, signs: key.signingSecret !== undefined, requireSigning: key.requireSigning, agentIds: key.agentIds }),
         );
+      });
+    });
+  }
+
+  /** Appends `policy.changed`. */
+  async recordPolicyChange(change: PolicyChangeRecord): Promise<void> {
+    return this.guard('recordPolicyChange', () => {
+      const ts = isoUtc(change.at, 'at');
+      this.write(() => {
+        this.chain.append({ ts, type: 'policy.changed', agentId: null, actionId: null, approvalId: null, actor: change.actor }, policyChangedJson(change));
       });
     });
   }

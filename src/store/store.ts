@@ -15,6 +15,7 @@ import type {
   AuditVerification,
   GrantRecord,
   OutcomeRecord,
+  PolicyChangeRecord,
 } from '../types.js';
 
 /**
@@ -225,6 +226,10 @@ export interface Store {
   listApiKeys(): Promise<ApiKeyRecord[]>;
   /** Throws NotFoundError; ConflictError if already revoked. Appends `key.revoked`. */
   revokeApiKey(keyId: string, actor: string, now: string): Promise<ApiKeyRecord>;
+
+  // Policies -------------------------------------------------------------------------------------
+  /** A decision point switched policies: appends `policy.changed` (actor and time from `change`). */
+  recordPolicyChange(change: PolicyChangeRecord): Promise<void>;
 
   // Audit ----------------------------------------------------------------------------------------
   readAudit(query?: AuditQuery): Promise<AuditEvent[]>;

@@ -27,6 +27,7 @@ import type {
 } from '../types.js';
 import type { ApprovalDecision, BudgetSpend, BudgetUse, BudgetWindow, RecordDecisionOptions } from '../store/store.js';
 import { KeyedLock } from './keyed-lock.js';
+import type { PolicyInForce } from '../policy-live.js';
 import { isoTime } from '../time.js';
 import { timeOrderedId } from '../ids.js';
 import { denied } from '../approvals.js';
@@ -52,8 +53,11 @@ interface DecisionBudgets {
 
 /** Where the embedded decision point gets its policy and its store. */
 export interface LocalTransportOptions {
-  /** The loaded policy, or the error that stopped it loading (every call is then denied). */
-  policy: CompiledPolicy | Error;
+  /**
+   * The loaded policy, or the error that stopped it loading (every call is then denied), or a
+   * {@link PolicyInForce} that may change (a LivePolicy): each decision reads it afresh.
+   */
+  policy: CompiledPolicy | Error | PolicyInForce;
   /** Opens the store; called again after a failure, so a store that comes back is used. */
   openStore: () => Store;
   /** Clock, for tests. */
@@ -70,7 +74,7 @@ export interface LocalTransportOptions {
 /** Engine + Store in process. */
 export class LocalTransport implements Transport {
   readonly kind = 'local' as const;
-  private readonly policy: CompiledPolicy | Error;
+  private readonly policyInForce: PolicyInForce;
   private readonly openStoreFn: () => Store;
   private readonly now: () => number;
   private readonly keyedDecisionsMayQueue: boolean;
@@ -82,10 +86,16 @@ export class LocalTransport implements Transport {
   private closed = false;
 
   constructor(options: LocalTransportOptions) {
-    this.policy = options.policy;
+    const policy = options.policy;
+    this.policyInForce = policy instanceof Error || !('current' in policy) ? { current: policy } : policy;
     this.openStoreFn = options.openStore;
     this.now = options.now ?? Date.now;
     this.keyedDecisionsMayQueue = options.keyedDecisionsMayQueue === true;
+  }
+
+  /** The policy in force now. */
+  private get policy(): CompiledPolicy | Error {
+    return this.policyInForce.current;
   }
 
   /** The store, opened on first use (so a broken store surfaces through the fail mode). */
@@ -103,9 +113,10 @@ export class LocalTransport implements Transport {
 
   async register(agent: AgentRegistration): Promise<AgentRecord> {
     const record = await this.getStore().upsertAgent(agent, new Date(this.now()).toISOString());
-    const unknown = this.policy instanceof Error ? [] : undefinedCapabilityNames(this.policy, record.capabilities);
+    const policy = this.policy;
+    const unknown = policy instanceof Error ? [] : undefinedCapabilityNames(policy, record.capabilities);
     if (unknown.length === 0) return record;
-    const file = this.policy instanceof Error ? '' : this.policy.file;
+    const file = policy instanceof Error ? '' : policy.file;
     return {
       ...record,
       warnings: unknown.map((name) => `capability "${name}" is not defined by the policy (${file}), so it restricts nothing: define it under "capabilities:" or register action-type globs such as "database.*"`),
@@ -149,7 +160,8 @@ export class LocalTransport implements Transport {
       this.usage.record(input, policyDecision);
       throw withKnownDecision(storeError ?? new StoreError('store unavailable'), policyDecision);
     }
-    const limits = this.policy instanceof Error ? null : limitsDrawnOn(this.policy, input);
+    const policy = this.policy;
+    const limits = policy instanceof Error ? null : limitsDrawnOn(policy, input);
     if (limits === null) return this.decideAndRecord(store, request, input, nowMs, nowIso, agent, null);
     // Held from reading the budgets' use until the decision is recorded: two calls of this
     // process never both take the last unit (other processes: the store's commit-time check).
@@ -223,7 +235,8 @@ export class LocalTransport implements Transport {
   private async readBudgets(store: Store, input: EvaluationInput, nowMs: number, known: DrawnBudgets | null | undefined): Promise<DecisionBudgets | undefined> {
     let drawn = known;
     if (drawn === undefined) {
-      const limits = this.policy instanceof Error ? null : limitsDrawnOn(this.policy, input);
+      const policy = this.policy;
+      const limits = policy instanceof Error ? null : limitsDrawnOn(policy, input);
       drawn = limits && { limits, keys: limits.map((l) => budgetKey(l, input.request.agentId)) };
     }
     if (drawn === null) {
@@ -247,7 +260,8 @@ export class LocalTransport implements Transport {
   }
 
   private decide(input: EvaluationInput): PolicyDecision {
-    return this.policy instanceof Error ? policyErrorDecision(this.policy) : evaluatePolicy(this.policy, input, this.usage);
+    const policy = this.policy;
+    return policy instanceof Error ? policyErrorDecision(policy) : evaluatePolicy(policy, input, this.usage);
   }
 
   private async record(
@@ -375,11 +389,12 @@ export class LocalTransport implements Transport {
    */
   async agentBudgets(agentIds: readonly string[]): Promise<Map<string, AgentBudget[]>> {
     const result = new Map<string, AgentBudget[]>(agentIds.map((id) => [id, []]));
-    if (this.policy instanceof Error) return result;
+    const policy = this.policy;
+    if (policy instanceof Error) return result;
     const nowMs = this.now();
     const wanted: { agentId: string; limit: CompiledLimit; window: BudgetWindow }[] = [];
     for (const agentId of agentIds) {
-      for (const limit of limitsOfAgent(this.policy, agentId)) wanted.push({ agentId, limit, window: { key: budgetKey(limit, agentId), windowMs: limit.windowMs } });
+      for (const limit of limitsOfAgent(policy, agentId)) wanted.push({ agentId, limit, window: { key: budgetKey(limit, agentId), windowMs: limit.windowMs } });
     }
     if (wanted.length === 0) return result;
     const use = await this.getStore().budgetUse(
@@ -461,7 +476,8 @@ export class LocalTransport implements Transport {
 
   /** The version of the policy in force (engine `policyVersionOf`); undefined when it failed to load. */
   get policyVersion(): string | undefined {
-    return this.policy instanceof Error ? undefined : this.policy.policyVersion;
+    const policy = this.policy;
+    return policy instanceof Error ? undefined : policy.policyVersion;
   }
 
   /** Release the store. When it cannot write what it holds (a full disk) it stays open, keeps

@@ -6,7 +6,7 @@ export const AUDIT_TYPES = [
   'approval.requested', 'approval.approved', 'approval.rejected', 'approval.expired', 'approval.consumed',
   'grant.created', 'grant.revoked',
   'agent.registered', 'agent.blocked', 'agent.unblocked',
-  'key.created', 'key.revoked',
+  'key.created', 'key.revoked', 'policy.changed',
 ];
 
 /** A refused or failed call, carrying the server's `{ error: { code, message, details } }`. */

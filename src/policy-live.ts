@@ -1,0 +1,124 @@
+/**
+ * A policy file that is read again when it changes: the embedded client and `ascend serve` pick
+ * up an edit within a second (the file's status is polled every 250 ms), `serve` at once on
+ * SIGHUP. A change that does not load keeps the policy in force (it never allows) and is kept as
+ * the last load error, with its file:line; a change that loads switches every later decision to
+ * it, and is reported once so it can be recorded as `policy.changed`.
+ */
+import fs from 'node:fs';
+import { loadPolicyFile } from './policy-file.js';
+import type { CompiledPolicy } from './engine/index.js';
+
+/** Where a decision point reads the policy in force (a fixed one, or a {@link LivePolicy}). */
+export interface PolicyInForce {
+  readonly current: CompiledPolicy | Error;
+}
+
+/** A change that loaded and is now in force. */
+export interface PolicySwitch {
+  from: CompiledPolicy | Error;
+  to: CompiledPolicy;
+  cause: 'file' | 'signal';
+}
+
+/** A change that did not load: the policy in force stays. */
+export interface PolicyLoadFailure {
+  error: Error;
+  /** Epoch ms. */
+  atMs: number;
+  cause: 'file' | 'signal';
+}
+
+/** Options of {@link LivePolicy}. */
+export interface LivePolicyOptions {
+  /** How often the file's status is read. Default 250 ms. */
+  pollIntervalMs?: number;
+  /** A change loaded and is now in force. */
+  onSwitch?: (change: PolicySwitch) => void;
+  /** A change did not load; the policy in force stays. */
+  onLoadError?: (failure: PolicyLoadFailure) => void;
+  /** Clock, for tests. */
+  now?: () => number;
+}
+
+/** How often a watched policy file's status is read by default. */
+export const POLICY_POLL_INTERVAL_MS = 250;
+
+/** The policy of one file, kept current. Call {@link close} to stop watching. */
+export class LivePolicy implements PolicyInForce {
+  private policy: CompiledPolicy | Error;
+  private failure: PolicyLoadFailure | undefined;
+  private failures = 0;
+  private readonly listener: (curr: fs.Stats, prev: fs.Stats) => void;
+  private watching = false;
+  private readonly now: () => number;
+
+  /**
+   * @param path the policy file
+   * @param initial what was loaded at start (a CompiledPolicy, or the Error that stopped it)
+   */
+  constructor(
+    readonly path: string,
+    initial: CompiledPolicy | Error,
+    private readonly options: LivePolicyOptions = {},
+  ) {
+    this.policy = initial;
+    this.now = options.now ?? Date.now;
+    this.listener = (curr, prev) => {
+      if (curr.mtimeMs !== prev.mtimeMs || curr.size !== prev.size || curr.ino !== prev.ino) this.reload('file');
+    };
+  }
+
+  /** The policy in force: the last version that loaded (an Error only while none has). */
+  get current(): CompiledPolicy | Error {
+    return this.policy;
+  }
+
+  /** The last change that did not load, while no later one has loaded. */
+  get lastLoadError(): PolicyLoadFailure | undefined {
+    return this.failure;
+  }
+
+  /** Changes that did not load since start. */
+  get loadErrors(): number {
+    return this.failures;
+  }
+
+  /** Start watching the file (a no-op when watching). The watch never keeps the process alive. */
+  watch(): this {
+    if (this.watching) return this;
+    this.watching = true;
+    fs.watchFile(this.path, { interval: this.options.pollIntervalMs ?? POLICY_POLL_INTERVAL_MS, persistent: false }, this.listener);
+    return this;
+  }
+
+  /**
+   * Read the file again now. A version equal to the one in force changes nothing; one that
+   * loads is switched to; one that does not load is kept as {@link lastLoadError}.
+   * @returns whether the policy in force changed
+   */
+  reload(cause: 'file' | 'signal'): boolean {
+    let next: CompiledPolicy;
+    try {
+      next = loadPolicyFile(this.path);
+    } catch (err) {
+      this.failures++;
+      this.failure = { error: err instanceof Error ? err : new Error(String(err)), atMs: this.now(), cause };
+      this.options.onLoadError?.(this.failure);
+      return false;
+    }
+    this.failure = undefined;
+    const from = this.policy;
+    if (!(from instanceof Error) && from.policyVersion === next.policyVersion) return false;
+    this.policy = next;
+    this.options.onSwitch?.({ from, to: next, cause });
+    return true;
+  }
+
+  /** Stop watching. */
+  close(): void {
+    if (!this.watching) return;
+    this.watching = false;
+    fs.unwatchFile(this.path, this.listener);
+  }
+}
