@@ -5,7 +5,9 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { droppedLogLines } from '../logging.js';
-import { durationMs, type CompiledPolicy } from '../engine/index.js';
+import { durationMs } from '../engine/index.js';
+import { policyNow, policyStatus, type ServerPolicy } from './policy-status.js';
+import { policyRoutes } from './routes/policy.js';
 import { AscendError } from '../errors.js';
 import type { Store } from '../store/store.js';
 import { LocalTransport } from '../transport/local.js';
@@ -35,8 +37,11 @@ import { SessionCodec } from './dashboard/sessions.js';
 export interface AscendServerOptions {
   /** The shared store (its `close()` is the caller's). */
   store: Store;
-  /** The policy every organisation is decided by, or the error that stopped it loading (then every call is denied). */
-  policy: CompiledPolicy | Error;
+  /**
+   * The policy every organisation is decided by, or the error that stopped it loading (then every
+   * call is denied), or a watched file (a LivePolicy): each decision reads the one in force.
+   */
+  policy: ServerPolicy;
   logger: Logger;
   /** Refuse unsigned requests from every key. Default false (keys may require it one by one). */
   requireSigning?: boolean;
@@ -159,6 +164,7 @@ export async function buildServer(options: AscendServerOptions): Promise<AscendS
   adminRoutes(router);
   eventRoutes(router, (listener) => options.store.watch(listener));
   statsRoutes(router);
+  policyRoutes(router, () => policyStatus(options.policy), options.store);
   dashboardRoutes(app, {
     assets: loadAssets(),
     sessions,
@@ -202,6 +208,7 @@ export async function buildServer(options: AscendServerOptions): Promise<AscendS
       webhookDeliveries: async () => (outbox ? outbox.countDeliveries() : {}),
       droppedLogLines: () => droppedLogLines(options.logger),
       budgets: () => budgetGauges(options.store, scopeOf),
+      policy: () => policyStatus(options.policy),
     });
   });
 
@@ -211,11 +218,12 @@ export async function buildServer(options: AscendServerOptions): Promise<AscendS
   app.get('/readyz', async (_request, reply) => {
     try {
       await options.store.getApiKey('readiness-probe');
+      const policy = policyNow(options.policy);
       return {
         status: 'ready',
         store: options.store.kind,
-        policy: options.policy instanceof Error ? 'failed to load' : 'loaded',
-        ...(options.policy instanceof Error ? {} : { policyVersion: options.policy.policyVersion }),
+        policy: policy instanceof Error ? 'failed to load' : 'loaded',
+        ...(policy instanceof Error ? {} : { policyVersion: policy.policyVersion }),
       };
     } catch (err) {
       void reply.status(503);

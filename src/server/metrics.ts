@@ -2,6 +2,7 @@
  * `/metrics` in the Prometheus text format, without a client library: a few counters, one
  * histogram family, and gauges read from the store when scraped.
  */
+import type { PolicyStatus } from './policy-status.js';
 
 const LATENCY_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10];
 
@@ -25,6 +26,8 @@ export interface MetricGauges {
   droppedLogLines(): number;
   /** Every registered agent's budgets (of every organisation). */
   budgets(): Promise<BudgetGauge[]>;
+  /** The policy in force and its load errors. */
+  policy(): PolicyStatus;
 }
 
 /** One agent's budget, as `/metrics` exports it. */
@@ -98,6 +101,13 @@ export class ServerMetrics {
     for (const [status, n] of Object.entries(await gauges.webhookDeliveries())) out.push(`ascend_webhook_deliveries${labels({ status })} ${n}`);
     out.push('# HELP ascend_webhook_attempts_total Webhook delivery attempts by this process, by outcome.', '# TYPE ascend_webhook_attempts_total counter');
     for (const [outcome, n] of this.webhookAttempts) out.push(`ascend_webhook_attempts_total${labels({ outcome })} ${n}`);
+    const policy = gauges.policy();
+    out.push('# HELP ascend_policy_info The policy in force (1), by version and labels; absent while none has loaded.', '# TYPE ascend_policy_info gauge');
+    if (policy.policyVersion !== null) out.push(`ascend_policy_info${labels({ version: policy.policyVersion, name: policy.name ?? '', revision: policy.revision ?? '' })} 1`);
+    out.push('# HELP ascend_policy_load_errors_total Changes of the policy file that did not load (the policy in force stayed).', '# TYPE ascend_policy_load_errors_total counter');
+    out.push(`ascend_policy_load_errors_total ${policy.loadErrors}`);
+    out.push('# HELP ascend_policy_load_error 1 while the latest change of the policy file did not load.', '# TYPE ascend_policy_load_error gauge');
+    out.push(`ascend_policy_load_error ${policy.lastLoadError === null && policy.error === null ? 0 : 1}`);
     const budgets = await gauges.budgets();
     out.push('# HELP ascend_budget_used Calls counted against a budget (a limit rule) within its window, per agent.', '# TYPE ascend_budget_used gauge');
     for (const b of budgets) out.push(`ascend_budget_used${labels({ org: b.org, agent: b.agentId, rule: b.ruleId })} ${b.used}`);

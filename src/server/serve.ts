@@ -1,9 +1,12 @@
 /**
- * Starting and stopping `ascend serve`: open the store, load the policy, listen, and on
- * SIGTERM / SIGINT stop taking requests, drain those in flight, flush and close.
+ * Starting and stopping `ascend serve`: open the store, load the policy (and watch its file),
+ * listen, and on SIGTERM / SIGINT stop taking requests, drain those in flight, flush and close.
  */
 import type { Logger } from 'pino';
 import { existsSync } from 'node:fs';
+import os from 'node:os';
+import { LivePolicy } from '../policy-live.js';
+import type { PolicyChangeRecord } from '../types.js';
 import { loadPolicyFile } from '../policy-file.js';
 import { PolicyError } from '../errors.js';
 import type { Store } from '../store/store.js';
@@ -38,6 +41,8 @@ export interface RunningServer {
   /** e.g. `http://127.0.0.1:8080`. */
   url: string;
   store: Store;
+  /** Read the policy file again now (SIGHUP); it is also read within a second of a change. */
+  reloadPolicy(): boolean;
   close(): Promise<void>;
 }
 
@@ -49,6 +54,19 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     options.logger.warn({ policy: options.policyPath, reason: policy.message }, 'no policy loaded: evaluations through this server are denied');
   }
   const store = await openDatabase(options.database, options.durability === 'sync' ? { durability: 'sync' } : { durability: 'batched', flushIntervalMs: 1 }, { backgroundCheckpoints: true });
+  const actor = `ascend serve (pid ${process.pid} on ${os.hostname()})`;
+  const live = new LivePolicy(options.policyPath, policy, {
+    onSwitch: (change) => {
+      const from = change.from instanceof Error ? null : change.from.policyVersion;
+      options.logger.info({ from, to: change.to.policyVersion, cause: change.cause, policy: options.policyPath }, 'policy changed: later decisions use the new version');
+      const record: PolicyChangeRecord = { from, to: change.to.policyVersion, cause: change.cause, source: options.policyPath, actor, at: new Date().toISOString() };
+      if (change.to.name !== null) record.name = change.to.name;
+      if (change.to.revision !== null) record.revision = change.to.revision;
+      store.recordPolicyChange(record).catch((err: unknown) => options.logger.error({ err }, 'could not record the policy change'));
+    },
+    onLoadError: (failure) =>
+      options.logger.error({ policy: options.policyPath, reason: failure.error.message, cause: failure.cause }, 'the changed policy did not load; the policy in force stays'),
+  }).watch();
   let outbox: WebhookOutbox | undefined;
   let nonces: NonceStore | undefined;
   try {
@@ -56,13 +74,15 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     outbox = openOutbox(options.database, { backgroundCheckpoints: true });
     const { database: _db, policyPath: _p, policyOptional: _o, publicUrl, host, port, durability: _d, ...rest } = options;
     let url = '';
-    const server = await buildServer({ ...rest, store, policy, outbox, nonces, publicUrl: () => publicUrl ?? url });
+    const server = await buildServer({ ...rest, store, policy: live, outbox, nonces, publicUrl: () => publicUrl ?? url });
     url = await server.app.listen({ host, port });
     options.logger.info({ url, store: store.kind, policy: options.policyPath }, 'ascend serve listening');
     return {
       url,
       store,
+      reloadPolicy: () => live.reload('signal'),
       async close() {
+        live.close();
         try {
           await server.close();
         } finally {
@@ -73,6 +93,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       },
     };
   } catch (err) {
+    live.close();
     await outbox?.close();
     await nonces?.close();
     await store.close();

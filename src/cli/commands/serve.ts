@@ -77,7 +77,17 @@ export const serveCommand: CommandSpec = {
       },
     });
     await ctx.out(`ascend serve listening on ${server.url}\n`);
-    await untilStopped(ctx.io.signal);
+    // SIGHUP: read the policy file now (it is also read within a second of a change).
+    const onHangup = (): void => {
+      logger.info('SIGHUP: reading the policy file again');
+      server.reloadPolicy();
+    };
+    process.on('SIGHUP', onHangup);
+    try {
+      await untilStopped(ctx.io.signal);
+    } finally {
+      process.off('SIGHUP', onHangup);
+    }
     logger.info('shutting down: draining in-flight requests');
     await server.close();
     logger.info('stopped');
