@@ -204,6 +204,7 @@ describe('dashboard in a real browser', () => {
         ['Audit', 'tr[data-seq]'],
         ['Agents', 'tr[data-agent-id]'],
         ['Activity', 'svg[role="img"]'],
+        ['Policy', '#policy-version'],
       ] as const) {
         await page.getByRole('link', { name: new RegExp(name) }).click();
         await page.locator(ready).first().waitFor({ timeout: 10_000 });
@@ -214,7 +215,7 @@ describe('dashboard in a real browser', () => {
       await signInPage.goto(`${server.url}/`);
       await signInPage.getByLabel('API key').waitFor();
       found.signIn = await accessibilityViolations(signInPage);
-      expect(found).toEqual({ pending: [], Audit: [], Agents: [], Activity: [], signIn: [] });
+      expect(found).toEqual({ pending: [], Audit: [], Agents: [], Activity: [], Policy: [], signIn: [] });
       // The checker does find problems: a control without a label is one.
       await signInPage.setContent('<html lang="en"><title>t</title><main><input type="text"></main></html>');
       expect((await accessibilityViolations(signInPage)).join()).toMatch(/label/);
@@ -314,6 +315,37 @@ describe('dashboard in a real browser', () => {
     } finally {
       await context.close();
       await disposeServer(limited);
+    }
+  });
+
+  it('the Policy page shows the version in force, a change that did not load, and the history of switches', async () => {
+    const own = await startServerProcess();
+    const { context, page } = await newPage(browser);
+    try {
+      const file = path.join(own.dir, 'ascend.policy.yaml');
+      const started = fs.readFileSync(file, 'utf8');
+      await signIn(page, own.url, own.keys.approver.apiKey);
+      await page.getByRole('link', { name: /Policy/ }).click();
+      const version = page.locator('#policy-version');
+      await version.waitFor({ timeout: 10_000 });
+      const first = (await version.textContent()) ?? '';
+      expect(first).toMatch(/^sha256:[0-9a-f]{64}$/);
+      expect(await page.getByText('No switch since the audit trail began').isVisible()).toBe(true);
+
+      fs.writeFileSync(file, `${started}# reviewed\n`);
+      await page.locator('table.policy-history tr[data-seq]').first().waitFor({ timeout: 10_000 });
+      expect(await version.textContent()).not.toBe(first);
+      expect(await page.locator('table.policy-history tr[data-seq]').first().textContent()).toContain(first.slice(0, 19));
+
+      fs.writeFileSync(file, 'version: 1\nrules:\n  - id: x\n    efect: allow\n');
+      const failure = page.locator('#policy-load-error');
+      await failure.waitFor({ timeout: 10_000 });
+      expect(await failure.textContent()).toMatch(/ascend\.policy\.yaml:4:5 \(rule "x"\): unknown key "efect"/);
+      expect(await failure.textContent()).toContain('the policy above stays in force');
+      await screenshot(page, 'policy');
+    } finally {
+      await context.close();
+      await disposeServer(own);
     }
   });
 

@@ -8,8 +8,9 @@ import { auditView } from './audit.js';
 import { announce, byId, clearAlert, h, localEvent, refreshTimes, reportError, setOrganisation, showAlert } from './dom.js';
 import { connectLive } from './live.js';
 import { pendingView, refreshQueue } from './pending.js';
+import { policyView } from './policy.js';
 
-const VIEWS = { pending: pendingView, audit: auditView, agents: agentsView, activity: activityView };
+const VIEWS = { pending: pendingView, audit: auditView, agents: agentsView, activity: activityView, policy: policyView };
 const TICK_MS = 5000;
 
 const SIGNED_IN_PARTS = ['who', 'sign-out', 'live-status', 'main-nav', 'view'];
