@@ -49,6 +49,8 @@ export class LivePolicy implements PolicyInForce {
   private policy: CompiledPolicy | Error;
   private failure: PolicyLoadFailure | undefined;
   private failures = 0;
+  /** The id of the pushed policy in force (0: the file's). */
+  private pushedId = 0;
   private readonly listener: (curr: fs.Stats, prev: fs.Stats) => void;
   private watching = false;
   private readonly now: () => number;
@@ -84,6 +86,24 @@ export class LivePolicy implements PolicyInForce {
     return this.failures;
   }
 
+  /** The id of the pushed policy in force; 0 while the file's is. */
+  get pushed(): number {
+    return this.pushedId;
+  }
+
+  /**
+   * Decide with a policy pushed to the database (`ascend policy push`) from now on: only forward
+   * (a higher `id` than the one in force), and the file is no longer read.
+   * @returns whether the policy in force changed
+   */
+  adopt(policy: CompiledPolicy, id: number): boolean {
+    if (id <= this.pushedId) return false;
+    this.pushedId = id;
+    this.failure = undefined;
+    this.policy = policy;
+    return true;
+  }
+
   /** Start watching the file (a no-op when watching). The watch never keeps the process alive. */
   watch(): this {
     if (this.watching) return this;
@@ -98,6 +118,7 @@ export class LivePolicy implements PolicyInForce {
    * @returns whether the policy in force changed
    */
   reload(cause: 'file' | 'signal'): boolean {
+    if (this.pushedId > 0) return false; // a pushed policy rules: the file is not read
     let next: CompiledPolicy;
     try {
       next = loadPolicyFile(this.path);

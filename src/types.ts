@@ -275,6 +275,21 @@ export type AuditEventType =
   | 'key.revoked'
   | 'policy.changed';
 
+/** A policy pushed to a server's database (`ascend policy push`): what every replica decides with. */
+export interface StoredPolicy {
+  /** Grows with every push: a replica only ever switches to a higher one. */
+  id: number;
+  policyVersion: string;
+  /** The policy file's text. */
+  text: string;
+  name?: string;
+  revision?: string;
+  /** The pushing key's name. */
+  pushedBy: string;
+  /** ISO time. */
+  pushedAt: string;
+}
+
 /** A decision point switched policies (audit `policy.changed`). */
 export interface PolicyChangeRecord {
   /** The version decided with before; null when none had loaded. */

@@ -7,8 +7,33 @@ import { z } from 'zod';
 import { ValidationError } from '../errors.js';
 import type { ApprovalDecision, ApprovalFilter, AuditQuery, BudgetUse, Store } from '../store/store.js';
 import { HttpTransport, undefinedIfNotFound } from '../transport/http.js';
-import type { AgentRecord, ApiKeyRecord, ApprovalRecord, AuditEvent, AuditVerification, GrantRecord } from '../types.js';
+import type { AgentRecord, ApiKeyRecord, ApprovalRecord, AuditEvent, AuditVerification, GrantRecord, StoredPolicy } from '../types.js';
 import { AgentRecordSchema, ApprovalRecordSchema, AuditEventSchema, AuditVerificationSchema, GrantRecordSchema } from '../wire.js';
+
+/** One policy switch, as `GET /v1/policy/history` lists it. */
+export interface PolicyHistoryEntry {
+  seq: number;
+  at: string;
+  from: string | null;
+  to: string;
+  name?: string;
+  revision?: string;
+  cause: 'file' | 'signal' | 'push';
+  source: string;
+  actor: string;
+}
+
+const PolicyHistoryEntrySchema = z.object({
+  seq: z.number(),
+  at: z.string(),
+  from: z.string().nullable(),
+  to: z.string(),
+  name: z.string().optional(),
+  revision: z.string().optional(),
+  cause: z.enum(['file', 'signal', 'push']),
+  source: z.string(),
+  actor: z.string(),
+});
 
 /** How often `watch` listeners are called (the commands re-read on each call). */
 const POLL_MS = 1000;
@@ -41,6 +66,31 @@ export class RemoteStore implements Store {
 
   recordPolicyChange(): Promise<void> {
     return Promise.reject(notRemoteError('Recording a policy change'));
+  }
+
+  /** Push a policy's text (`POST /v1/policy`, admin key): the server checks it, stores it and adopts it. */
+  async pushPolicyText(text: string, source: string): Promise<{ policyVersion: string | null; pushed: { id: number } | null }> {
+    return this.http.call('POST', '/v1/policy', { text, source }, z.object({ policyVersion: z.string().nullable(), pushed: z.object({ id: z.number() }).nullable() }), false);
+  }
+
+  /** The text of the policy in force on the server (`GET /v1/policy/text`). */
+  async policyText(): Promise<{ policyVersion: string; text: string }> {
+    return this.http.call('GET', '/v1/policy/text', undefined, z.object({ policyVersion: z.string(), text: z.string() }), true);
+  }
+
+  /** The server's policy switches, newest first (`GET /v1/policy/history`). */
+  async policyHistory(limit: number): Promise<PolicyHistoryEntry[]> {
+    const answer = await this.http.call('GET', `/v1/policy/history?limit=${limit}`, undefined, z.object({ changes: z.array(PolicyHistoryEntrySchema) }), true);
+    return answer.changes as PolicyHistoryEntry[];
+  }
+
+  /** `ascend policy push` talks to `POST /v1/policy` itself (the server works out the change). */
+  pushPolicy(): Promise<StoredPolicy> {
+    return Promise.reject(notRemoteError('Storing a policy directly'));
+  }
+
+  latestPolicy(): Promise<StoredPolicy | undefined> {
+    return Promise.reject(notRemoteError('Reading the stored policy directly'));
   }
 
   async listAgents(): Promise<AgentRecord[]> {

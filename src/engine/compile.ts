@@ -67,6 +67,8 @@ export interface CompiledPolicy {
   readonly hasLimits: boolean;
   /** A hash of the file's content, `sha256:` + hex: which policy made a decision. */
   readonly policyVersion: string;
+  /** The file's text, as parsed. */
+  readonly text: string;
   /** The document's `name` label, or null. */
   readonly name: string | null;
   /** The document's `revision` label, or null. */
@@ -97,6 +99,7 @@ class LoadedPolicy implements CompiledPolicy {
     readonly file: string,
     readonly document: PolicyDocument,
     readonly rules: readonly CompiledRule[],
+    readonly text: string,
     readonly policyVersion: string,
   ) {
     this.name = document.name ?? null;
@@ -197,7 +200,7 @@ export function parsePolicy(text: string, file: string): CompiledPolicy {
     firstLineOfId.set(rule.id, line);
     return compileRule(rule, index, line, file, source);
   });
-  return new LoadedPolicy(file, document, rules, policyVersionOf(text));
+  return new LoadedPolicy(file, document, rules, text, policyVersionOf(text));
 }
 
 function compileRule(rule: PolicyRule, index: number, line: number, file: string, source: PolicySource): CompiledRule {

@@ -8,6 +8,7 @@ import { droppedLogLines } from '../logging.js';
 import { durationMs } from '../engine/index.js';
 import { policyNow, policyStatus, type ServerPolicy } from './policy-status.js';
 import { policyRoutes } from './routes/policy.js';
+import type { PushedPolicyFollower } from './policy-follower.js';
 import { AscendError } from '../errors.js';
 import type { Store } from '../store/store.js';
 import { LocalTransport } from '../transport/local.js';
@@ -42,6 +43,8 @@ export interface AscendServerOptions {
    * call is denied), or a watched file (a LivePolicy): each decision reads the one in force.
    */
   policy: ServerPolicy;
+  /** Follows policies pushed to the store (`ascend serve`); without it a push is stored but not adopted here. */
+  policyFollower?: PushedPolicyFollower;
   logger: Logger;
   /** Refuse unsigned requests from every key. Default false (keys may require it one by one). */
   requireSigning?: boolean;
@@ -164,7 +167,12 @@ export async function buildServer(options: AscendServerOptions): Promise<AscendS
   adminRoutes(router);
   eventRoutes(router, (listener) => options.store.watch(listener));
   statsRoutes(router);
-  policyRoutes(router, () => policyStatus(options.policy), options.store);
+  policyRoutes(router, {
+    status: () => policyStatus(options.policy),
+    store: options.store,
+    inForce: () => policyNow(options.policy),
+    follow: () => options.policyFollower?.check() ?? Promise.resolve(),
+  });
   dashboardRoutes(app, {
     assets: loadAssets(),
     sessions,

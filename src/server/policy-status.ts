@@ -17,6 +17,7 @@ export interface PolicyStatus {
   error: string | null;
   lastLoadError: { message: string; at: string } | null;
   loadErrors: number;
+  pushed: { id: number } | null;
 }
 
 /** The policy in force now. */
@@ -33,9 +34,10 @@ export function policyStatus(policy: ServerPolicy): PolicyStatus {
     policyVersion: now instanceof Error ? null : now.policyVersion,
     name: now instanceof Error ? null : now.name,
     revision: now instanceof Error ? null : now.revision,
-    file: live?.path ?? (now instanceof Error ? null : now.file),
+    file: live !== undefined && live.pushed === 0 ? live.path : now instanceof Error ? null : now.file,
     error: now instanceof Error ? now.message : null,
     lastLoadError: failure === undefined ? null : { message: failure.error.message, at: new Date(failure.atMs).toISOString() },
     loadErrors: live?.loadErrors ?? 0,
+    pushed: live !== undefined && live.pushed > 0 ? { id: live.pushed } : null,
   };
 }

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import { LivePolicy } from '../policy-live.js';
+import { PushedPolicyFollower } from './policy-follower.js';
 import type { PolicyChangeRecord } from '../types.js';
 import { loadPolicyFile } from '../policy-file.js';
 import { PolicyError } from '../errors.js';
@@ -67,6 +68,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     onLoadError: (failure) =>
       options.logger.error({ policy: options.policyPath, reason: failure.error.message, cause: failure.cause }, 'the changed policy did not load; the policy in force stays'),
   }).watch();
+  const follower = new PushedPolicyFollower(store, live, options.logger);
   let outbox: WebhookOutbox | undefined;
   let nonces: NonceStore | undefined;
   try {
@@ -74,15 +76,20 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     outbox = openOutbox(options.database, { backgroundCheckpoints: true });
     const { database: _db, policyPath: _p, policyOptional: _o, publicUrl, host, port, durability: _d, ...rest } = options;
     let url = '';
-    const server = await buildServer({ ...rest, store, policy: live, outbox, nonces, publicUrl: () => publicUrl ?? url });
+    await follower.start();
+    const server = await buildServer({ ...rest, store, policy: live, policyFollower: follower, outbox, nonces, publicUrl: () => publicUrl ?? url });
     url = await server.app.listen({ host, port });
     options.logger.info({ url, store: store.kind, policy: options.policyPath }, 'ascend serve listening');
     return {
       url,
       store,
-      reloadPolicy: () => live.reload('signal'),
+      reloadPolicy: () => {
+        void follower.check();
+        return live.reload('signal');
+      },
       async close() {
         live.close();
+        follower.stop();
         try {
           await server.close();
         } finally {
@@ -94,6 +101,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     };
   } catch (err) {
     live.close();
+    follower.stop();
     await outbox?.close();
     await nonces?.close();
     await store.close();

@@ -21,6 +21,7 @@ import type {
   GrantRecord,
   OutcomeRecord,
   PolicyChangeRecord,
+  StoredPolicy,
 } from '../types.js';
 
 /** The organisation of keys made without `--org`. Its agent ids are stored as they are. */
@@ -224,6 +225,12 @@ export class TenantStore implements Store {
   /** A policy is the server's, not an organisation's. */
   recordPolicyChange(change: PolicyChangeRecord): Promise<void> {
     return this.base.recordPolicyChange(change);
+  }
+  pushPolicy(policy: Omit<StoredPolicy, 'id'>, change: PolicyChangeRecord): Promise<StoredPolicy> {
+    return this.base.pushPolicy(policy, change);
+  }
+  latestPolicy(): Promise<StoredPolicy | undefined> {
+    return this.base.latestPolicy();
   }
 
   // Keys are managed with `ascend keys` on the server's database, not per organisation.

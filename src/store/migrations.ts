@@ -225,6 +225,21 @@ CREATE TABLE budget_spends (
 CREATE INDEX budget_spends_by_budget ON budget_spends(budget, at_ms);
 `,
   },
+  {
+    version: 8,
+    name: 'policies pushed with `ascend policy push`: every server on the database decides with the latest',
+    sql: `
+CREATE TABLE policies (
+  id              INTEGER PRIMARY KEY,
+  policy_version  TEXT NOT NULL,
+  text            TEXT NOT NULL,
+  name            TEXT,
+  revision        TEXT,
+  pushed_by       TEXT NOT NULL,
+  pushed_at       TEXT NOT NULL
+);
+`,
+  },
 ];
 
 /** The newest schema version this code knows. */

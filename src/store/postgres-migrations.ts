@@ -219,6 +219,20 @@ CREATE TABLE ${s}.budget_spends (
 CREATE INDEX budget_spends_by_budget ON ${s}.budget_spends (budget, at_ms);
 CREATE INDEX budget_spends_by_expiry ON ${s}.budget_spends (expires_ms);`,
   },
+  {
+    version: 7,
+    name: 'policies pushed with `ascend policy push`: every replica decides with the latest',
+    sql: (s) => `
+CREATE TABLE ${s}.policies (
+  id              BIGSERIAL PRIMARY KEY,
+  policy_version  TEXT NOT NULL,
+  text            TEXT NOT NULL,
+  name            TEXT,
+  revision        TEXT,
+  pushed_by       TEXT NOT NULL,
+  pushed_at       TEXT NOT NULL
+);`,
+  },
 ];
 
 /** The newest PostgreSQL schema version this code knows. */

@@ -14,7 +14,18 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { type AscendError, ConflictError, NotFoundError, StaleDecisionError, StoreError } from '../errors.js';
-import type { ActionRecord, AgentRecord, ApiKeyRecord, ApprovalRecord, AuditEvent, AuditVerification, GrantRecord, OutcomeRecord, PolicyChangeRecord } from '../types.js';
+import type {
+  ActionRecord,
+  AgentRecord,
+  ApiKeyRecord,
+  ApprovalRecord,
+  AuditEvent,
+  AuditVerification,
+  GrantRecord,
+  OutcomeRecord,
+  PolicyChangeRecord,
+  StoredPolicy,
+} from '../types.js';
 import type { FlushReport, WriteQueue } from './batch.js';
 import { isForeignKeyViolation, isUniqueViolation, toPgStoreError } from './postgres-errors.js';
 import { migratePostgres } from './postgres-migrations.js';
@@ -46,6 +57,8 @@ import {
   json,
   outcomeJson,
   policyChangedJson,
+  type PolicyRow,
+  storedPolicyFromRow,
 } from './records.js';
 import type {
   AgentRegistrationInput,
@@ -570,6 +583,29 @@ export class PostgresStore implements Store {
         tx.append({ ts, type: 'policy.changed', agentId: null, actionId: null, approvalId: null, actor: change.actor }, policyChangedJson(change));
         await tx.flush();
       });
+    });
+  }
+
+  /** Stores the policy and appends its `policy.changed`, in one transaction. */
+  async pushPolicy(policy: Omit<StoredPolicy, 'id'>, change: PolicyChangeRecord): Promise<StoredPolicy> {
+    return this.guard('pushPolicy', async () => {
+      const ts = isoUtc(change.at, 'at');
+      return this.writer.write(async (tx) => {
+        tx.append({ ts, type: 'policy.changed', agentId: null, actionId: null, approvalId: null, actor: change.actor }, policyChangedJson(change));
+        const row = await tx.writeOne<{ id: number }>(
+          `INSERT INTO ${this.names.quoted}.policies (policy_version, text, name, revision, pushed_by, pushed_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
+          [policy.policyVersion, policy.text, policy.name ?? null, policy.revision ?? null, policy.pushedBy, isoUtc(policy.pushedAt, 'pushedAt')],
+        );
+        return { ...policy, id: Number(row.id) };
+      });
+    });
+  }
+
+  /** The latest pushed policy. */
+  async latestPolicy(): Promise<StoredPolicy | undefined> {
+    return this.guard('latestPolicy', async () => {
+      const [row] = await this.reads.query<PolicyRow>(`SELECT * FROM ${this.names.quoted}.policies ORDER BY id DESC LIMIT 1`);
+      return row === undefined ? undefined : storedPolicyFromRow(row);
     });
   }
 

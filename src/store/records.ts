@@ -15,6 +15,7 @@ import type {
   GrantRecord,
   OutcomeRecord,
   PolicyChangeRecord,
+  StoredPolicy,
 } from '../types.js';
 import { arrayWriter, canonicalJsonFast, objectWriter } from '../canonical-fast.js';
 import type { NewAuditEvent, StoredAuditRow } from './audit-chain.js';
@@ -359,6 +360,25 @@ export function checkApprovalDecision(decision: ApprovalDecision): void {
       throw invalid('grantMinutes', 'must be a positive number of minutes');
     }
   }
+}
+
+/** A row of `policies`. */
+export interface PolicyRow {
+  id: number;
+  policy_version: string;
+  text: string;
+  name: string | null;
+  revision: string | null;
+  pushed_by: string;
+  pushed_at: string;
+}
+
+/** A stored policy from its row. */
+export function storedPolicyFromRow(row: PolicyRow): StoredPolicy {
+  const policy: StoredPolicy = { id: Number(row.id), policyVersion: row.policy_version, text: row.text, pushedBy: row.pushed_by, pushedAt: row.pushed_at };
+  if (row.name !== null) policy.name = row.name;
+  if (row.revision !== null) policy.revision = row.revision;
+  return policy;
 }
 
 /** The audit data of `policy.changed` (the actor and time go in the event's own columns). */

@@ -32,6 +32,7 @@ import type {
   GrantRecord,
   OutcomeRecord,
   PolicyChangeRecord,
+  StoredPolicy,
 } from '../types.js';
 import { AuditAppender, AuditChainVerifier, GENESIS_HASH } from './audit-chain.js';
 import { ChainTally, crossCheckTables, type FiguresDialect, type FiguresRow, strayAgentSql, tableFigures, tableFiguresSql } from './audit-cross-check.js';
@@ -60,6 +61,8 @@ import {
   json,
   outcomeJson,
   policyChangedJson,
+  type PolicyRow,
+  storedPolicyFromRow,
 } from './records.js';
 import { isConstraintError, sqliteCode, toStoreError } from './sqlite-errors.js';
 import { AUDIT_COLUMNS, type AuditRow, prepareStatements, type Statements } from './sqlite-statements.js';
@@ -674,6 +677,28 @@ export class SqliteStore implements Store {
       this.write(() => {
         this.chain.append({ ts, type: 'policy.changed', agentId: null, actionId: null, approvalId: null, actor: change.actor }, policyChangedJson(change));
       });
+    });
+  }
+
+  /** Stores the policy and appends its `policy.changed`, in one transaction. */
+  async pushPolicy(policy: Omit<StoredPolicy, 'id'>, change: PolicyChangeRecord): Promise<StoredPolicy> {
+    return this.guard('pushPolicy', () => {
+      const ts = isoUtc(change.at, 'at');
+      return this.write(() => {
+        const info = this.prepared('INSERT INTO policies (policy_version, text, name, revision, pushed_by, pushed_at) VALUES (?, ?, ?, ?, ?, ?)').run(
+          policy.policyVersion, policy.text, policy.name ?? null, policy.revision ?? null, policy.pushedBy, isoUtc(policy.pushedAt, 'pushedAt'),
+        );
+        this.chain.append({ ts, type: 'policy.changed', agentId: null, actionId: null, approvalId: null, actor: change.actor }, policyChangedJson(change));
+        return { ...policy, id: Number(info.lastInsertRowid) };
+      });
+    });
+  }
+
+  /** The latest pushed policy. */
+  async latestPolicy(): Promise<StoredPolicy | undefined> {
+    return this.guard('latestPolicy', () => {
+      const row = this.prepared('SELECT * FROM policies ORDER BY id DESC LIMIT 1').get() as PolicyRow | undefined;
+      return row === undefined ? undefined : storedPolicyFromRow(row);
     });
   }
 

@@ -16,6 +16,7 @@ import type {
   GrantRecord,
   OutcomeRecord,
   PolicyChangeRecord,
+  StoredPolicy,
 } from '../types.js';
 
 /**
@@ -230,6 +231,13 @@ export interface Store {
   // Policies -------------------------------------------------------------------------------------
   /** A decision point switched policies: appends `policy.changed` (actor and time from `change`). */
   recordPolicyChange(change: PolicyChangeRecord): Promise<void>;
+  /**
+   * Store a pushed policy and append its `policy.changed` (cause `push`) in one transaction;
+   * returns it with its id (higher than every earlier push).
+   */
+  pushPolicy(policy: Omit<StoredPolicy, 'id'>, change: PolicyChangeRecord): Promise<StoredPolicy>;
+  /** The latest pushed policy, if any was pushed. */
+  latestPolicy(): Promise<StoredPolicy | undefined>;
 
   // Audit ----------------------------------------------------------------------------------------
   readAudit(query?: AuditQuery): Promise<AuditEvent[]>;

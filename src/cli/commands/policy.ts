@@ -1,20 +1,27 @@
 /**
- * `ascend policy check FILE`, `ascend policy test FILE --request JSON | --cases FILE` and
- * `ascend policy schema [--cases]`.
+ * `ascend policy check FILE`, `ascend policy test FILE --request JSON | --cases FILE`,
+ * `ascend policy schema [--cases]`, and a cluster's policy: `policy push FILE`, `policy pull`,
+ * `policy history` (against a server, or its database).
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { evaluatePolicy, policyJsonSchema, UsageTracker, type CompiledPolicy } from '../../engine/index.js';
 import { parsePolicyCases, policyCasesJsonSchema, runPolicyCases, TestAgentSchema, TestRequestSchema, testInput } from '../../engine/policy-cases.js';
-import { PolicyError } from '../../errors.js';
+import { NotFoundError, PolicyError } from '../../errors.js';
+import { openDatabase, parseDatabaseTarget } from '../../server/database.js';
+import type { Store } from '../../store/store.js';
+import type { PolicyChangeRecord, StoredPolicy } from '../../types.js';
+import { resolveActor } from '../actor.js';
+import { RemoteStore, type PolicyHistoryEntry } from '../remote-store.js';
+import { withStore } from '../store-access.js';
 import { loadPolicyFile } from '../../policy-file.js';
 import type { Decision, PolicyDecision } from '../../types.js';
 import { parseEnumOption } from '../args.js';
 import type { CommandContext, CommandGroup, CommandSpec } from '../command.js';
 import { CheckFailedError, UsageError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
-import { jsonDocument, renderFields, renderRiskFactors, renderTable, styleStatus } from '../format.js';
+import { formatTime, jsonDocument, renderFields, renderRiskFactors, renderTable, styleStatus } from '../format.js';
 
 const DECISIONS = ['allowed', 'denied', 'pending'] as const satisfies readonly Decision[];
 
@@ -168,6 +175,128 @@ async function runCases(ctx: CommandContext, casesFile: string): Promise<number>
   return failed === 0 ? ExitCode.OK : ExitCode.CHECK_FAILED;
 }
 
+const DB_OPTION = {
+  type: 'string',
+  valueName: 'DB',
+  description: "a server's database instead of a server: sqlite:PATH or postgres://… (default $ASCEND_DB; else --api-url, else the data dir)",
+} as const;
+
+/** The server (`--api-url`), a database (`--db`, `$ASCEND_DB`), or the data dir's. */
+async function withPolicyStore<T>(ctx: CommandContext, work: (store: Store) => Promise<T>): Promise<T> {
+  const db = ctx.string('db') ?? (ctx.io.env.ASCEND_DB || undefined);
+  if (db === undefined) return withStore(ctx, work);
+  const store = await openDatabase(parseDatabaseTarget(db, ctx.io.cwd));
+  try {
+    return await work(store);
+  } finally {
+    await store.close();
+  }
+}
+
+const pushCommand: CommandSpec = {
+  name: 'push',
+  summary: "store a policy in a server's database: every server using it switches within a second",
+  details:
+    'Checked first (a policy that does not load is refused with file:line and a fix, and nothing changes).\n' +
+    'Against a server (--api-url, an admin key in ASCEND_API_KEY) or straight into its database (--db).\n' +
+    "A pushed policy is in force on every server using the database, ahead of their policy files;\n" +
+    'each push is a policy.changed audit event. Servers only move forward: none decides with an\n' +
+    'older push after it has seen a newer one.',
+  options: { db: DB_OPTION, by: { type: 'string', valueName: 'NAME', description: 'who pushes, recorded with --db (default user@host)' } },
+  positionals: [{ name: 'FILE', description: 'policy file (YAML or JSON)' }],
+  examples: ['ascend policy push ascend.policy.yaml --api-url https://ascend.internal', 'ascend policy push ascend.policy.yaml --db postgres://ascend@db/ascend'],
+  async run(ctx) {
+    const file = ctx.arg('FILE');
+    const policy = loadPolicyFile(resolve(ctx.io.cwd, file));
+    const text = readFileSync(resolve(ctx.io.cwd, file), 'utf8').replace(/^\uFEFF/, '');
+    const result = await withPolicyStore(ctx, async (store) => {
+      if (store instanceof RemoteStore) return (await store.pushPolicyText(text, file)).pushed?.id ?? null;
+      const previous = await store.latestPolicy();
+      const actor = resolveActor(ctx.string('by'), ctx.io);
+      const at = new Date(ctx.now()).toISOString();
+      const change: PolicyChangeRecord = { from: previous?.policyVersion ?? null, to: policy.policyVersion, cause: 'push', source: file, actor, at };
+      const stored: Omit<StoredPolicy, 'id'> = { policyVersion: policy.policyVersion, text, pushedBy: actor, pushedAt: at };
+      if (policy.name !== null) change.name = stored.name = policy.name;
+      if (policy.revision !== null) change.revision = stored.revision = policy.revision;
+      return (await store.pushPolicy(stored, change)).id;
+    });
+    await ctx.out(
+      ctx.json
+        ? jsonDocument({ pushed: result, policyVersion: policy.policyVersion, name: policy.name, revision: policy.revision })
+        : `pushed ${policy.policyVersion}${result === null ? '' : ` as #${result}`}: every server using this database switches to it within a second\n`,
+    );
+    return ExitCode.OK;
+  },
+};
+
+const pullCommand: CommandSpec = {
+  name: 'pull',
+  summary: "write the policy in force (a server's, or the latest pushed to a database) to a file",
+  options: { db: DB_OPTION, out: { type: 'string', valueName: 'FILE', description: 'write here (default: standard output)' } },
+  positionals: [],
+  examples: ['ascend policy pull --api-url https://ascend.internal --out ascend.policy.yaml'],
+  async run(ctx) {
+    const { text, policyVersion } = await withPolicyStore(ctx, async (store) => {
+      if (store instanceof RemoteStore) return store.policyText();
+      const latest = await store.latestPolicy();
+      if (latest === undefined) {
+        const none = new NotFoundError('pushed policy', 'latest');
+        none.message = 'no policy was pushed to this database: its servers use their policy files';
+        throw none;
+      }
+      return latest;
+    });
+    const out = ctx.string('out');
+    if (out === undefined) {
+      await ctx.out(text);
+    } else {
+      writeFileSync(resolve(ctx.io.cwd, out), text);
+      await ctx.out(`wrote ${policyVersion} to ${out}\n`);
+    }
+    return ExitCode.OK;
+  },
+};
+
+const historyCommand: CommandSpec = {
+  name: 'history',
+  summary: 'the policy switches (file changes, SIGHUP, pushes), newest first',
+  options: { db: DB_OPTION, limit: { type: 'string', valueName: 'N', description: 'at most N (default 50)' } },
+  positionals: [],
+  examples: ['ascend policy history --api-url https://ascend.internal', 'ascend policy history --db postgres://ascend@db/ascend --json'],
+  async run(ctx) {
+    const limitText = ctx.string('limit') ?? '50';
+    const limit = Number(limitText);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new UsageError(`--limit must be 1–1000, got "${limitText}"`, ctx.commandPath);
+    const changes = await withPolicyStore(ctx, async (store): Promise<PolicyHistoryEntry[]> => {
+      if (store instanceof RemoteStore) return store.policyHistory(limit);
+      const events = await store.readAudit({ types: ['policy.changed'], newestFirst: true, limit });
+      return events.map((e) => ({ ...(e.data as Omit<PolicyHistoryEntry, 'seq' | 'at' | 'actor'>), seq: e.seq, at: e.ts, actor: e.actor }));
+    });
+    if (ctx.json) {
+      await ctx.out(jsonDocument(changes));
+    } else if (changes.length === 0) {
+      await ctx.out('no policy switch recorded: the policy servers started with is in force\n');
+    } else {
+      const short = (v: string | null): string => (v === null ? '-' : v.slice(0, 'sha256:'.length + 12));
+      await ctx.out(
+        renderTable(
+          changes,
+          [
+            { header: 'WHEN', cell: (c) => formatTime(c.at) },
+            { header: 'FROM', cell: (c) => short(c.from) },
+            { header: 'TO', cell: (c) => short(c.to) },
+            { header: 'LABELS', cell: (c) => [c.name, c.revision === undefined ? undefined : `rev ${c.revision}`].filter(Boolean).join(', ') || '-', maxChars: 32 },
+            { header: 'CAUSE', cell: (c) => (c.cause === 'signal' ? 'SIGHUP' : c.cause) },
+            { header: 'BY', cell: (c) => c.actor, maxChars: 40 },
+          ],
+          ctx.style,
+        ),
+      );
+    }
+    return ExitCode.OK;
+  },
+};
+
 const schemaCommand: CommandSpec = {
   name: 'schema',
   summary: 'print the JSON Schema of a policy file, or with --cases of a cases file',
@@ -235,5 +364,5 @@ function renderDecision(ctx: CommandContext, d: PolicyDecision): string {
 export const policyGroup: CommandGroup = {
   name: 'policy',
   summary: 'validate a policy file, or see what it decides for a call',
-  commands: [checkCommand, testCommand, schemaCommand],
+  commands: [checkCommand, testCommand, schemaCommand, pushCommand, pullCommand, historyCommand],
 };
