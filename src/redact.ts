@@ -3,8 +3,10 @@
  * logged or sent, so a secret never leaves the process that holds it.
  */
 
+import { REDACTED_MARK } from './engine/redaction-mark.js';
+
 /** What a redacted value is replaced with. */
-export const REDACTED = '[REDACTED]';
+export const REDACTED = REDACTED_MARK;
 
 /** Key names treated as secret at any depth, whatever the user configures (compared lower-case,
  * ignoring `-` and `_`). */

@@ -8,6 +8,7 @@ import { ValidationError } from '../errors.js';
 import type { ApprovalDecision, ApprovalFilter, AuditQuery, BudgetUse, Store } from '../store/store.js';
 import { HttpTransport, undefinedIfNotFound } from '../transport/http.js';
 import type { AgentRecord, ApiKeyRecord, ApprovalRecord, AuditEvent, AuditVerification, GrantRecord, StoredPolicy } from '../types.js';
+import type { ReplayResult } from '../engine/replay.js';
 import { AgentRecordSchema, ApprovalRecordSchema, AuditEventSchema, AuditVerificationSchema, GrantRecordSchema } from '../wire.js';
 
 /** One policy switch, as `GET /v1/policy/history` lists it. */
@@ -82,6 +83,11 @@ export class RemoteStore implements Store {
   async policyHistory(limit: number): Promise<PolicyHistoryEntry[]> {
     const answer = await this.http.call('GET', `/v1/policy/history?limit=${limit}`, undefined, z.object({ changes: z.array(PolicyHistoryEntrySchema) }), true);
     return answer.changes as PolicyHistoryEntry[];
+  }
+
+  /** Replay the organisation's history on the server against a candidate (`POST /v1/policy/replay`). */
+  async replayPolicy(body: { text: string; source: string; since?: string; until?: string; agent?: string }): Promise<ReplayResult> {
+    return (await this.http.call('POST', '/v1/policy/replay', body, z.record(z.string(), z.unknown()), true)) as unknown as ReplayResult;
   }
 
   /** `ascend policy push` talks to `POST /v1/policy` itself (the server works out the change). */

@@ -35,7 +35,7 @@ export function limitsDrawnOn(policy: CompiledPolicy, input: EvaluationInput): C
   for (const rule of policy.candidatesFor(request.actionType)) {
     if (rule.limit === null || !selectorsMatch(rule, request)) continue;
     if (rule.condition !== null) {
-      vars ??= conditionVariables(request, input.agent);
+      vars ??= conditionVariables(request, input.agent, input.conditionParameters);
       try {
         if (!rule.condition.test(vars)) continue;
       } catch {

@@ -30,6 +30,11 @@ export interface EvaluationInput {
    * map does not name counts as unused.
    */
   budgetUsage?: ReadonlyMap<CompiledLimit, number>;
+  /**
+   * The parameters conditions read, when not the request's (the detectors always scan the
+   * request's): a replay passes a view that notes reads of redacted values.
+   */
+  conditionParameters?: Record<string, unknown>;
 }
 
 /** Approval timeout used when there is no policy to take it from. */
@@ -146,7 +151,7 @@ function decide(policy: CompiledPolicy, input: EvaluationInput, usage: UsageTrac
     const rule = candidates[i] as CompiledRule;
     if (!selectorsMatch(rule, request)) continue;
     if (rule.condition !== null) {
-      vars ??= conditionVariables(request, agent);
+      vars ??= conditionVariables(request, agent, input.conditionParameters);
       let holds: boolean;
       try {
         holds = rule.condition.test(vars);

@@ -8,10 +8,13 @@ import type { CompiledRule } from './compile.js';
 
 const EMPTY: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>;
 
-/** The variables a condition sees for this call. */
-export function conditionVariables(request: ActionRequest, agent: AgentRecord | undefined): ConditionVariables {
+/**
+ * The variables a condition sees for this call; `parameters` replaces the request's when given
+ * (a replay watches what conditions read: engine/replay.ts).
+ */
+export function conditionVariables(request: ActionRequest, agent: AgentRecord | undefined, parameters?: Record<string, unknown>): ConditionVariables {
   return {
-    parameters: request.parameters ?? EMPTY,
+    parameters: parameters ?? request.parameters ?? EMPTY,
     resource: request.resource,
     action: request.actionType,
     agent: { id: request.agentId, type: agent?.agentType ?? '', metadata: agent?.metadata ?? EMPTY },

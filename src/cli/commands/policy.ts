@@ -15,6 +15,8 @@ import type { PolicyChangeRecord, StoredPolicy } from '../../types.js';
 import { resolveActor } from '../actor.js';
 import { RemoteStore, type PolicyHistoryEntry } from '../remote-store.js';
 import { withStore } from '../store-access.js';
+import type { ReplayResult } from '../../engine/replay.js';
+import { replayStore } from '../../policy-replay.js';
 import { loadPolicyFile } from '../../policy-file.js';
 import type { Decision, PolicyDecision } from '../../types.js';
 import { parseEnumOption } from '../args.js';
@@ -297,6 +299,86 @@ const historyCommand: CommandSpec = {
   },
 };
 
+const TRANSITION = /^(allowed|denied|pending)->(allowed|denied|pending)$/;
+
+const replayCommand: CommandSpec = {
+  name: 'replay',
+  summary: 'what a candidate policy would have decided for the calls your agents really made',
+  details:
+    'Runs the candidate over the recorded decisions in recorded order, with the registration each call\n' +
+    'was made under and budgets and velocity as the candidate would have counted them, and prints what\n' +
+    'would change: counts by transition (allowed->denied, …), by rule, and examples with reasons. A call\n' +
+    "a person approved counts as pending (the policy's answer); fail-open records are skipped; a call\n" +
+    'whose decision reads a redacted argument is counted as unreplayable, never guessed.\n' +
+    'Against a server (--api-url, approver or admin key: your organisation), a database (--db) or the\n' +
+    'data dir. --fail-on exits 1 when any of the listed transitions occurs (for CI).',
+  options: {
+    db: DB_OPTION,
+    since: { type: 'string', valueName: 'ISO', description: 'compare calls decided from this time (earlier ones still count towards budgets)' },
+    until: { type: 'string', valueName: 'ISO', description: 'compare calls decided up to this time' },
+    agent: { type: 'string', valueName: 'GLOB', description: 'compare calls of matching agents only' },
+    'fail-on': { type: 'string', valueName: 'T,…', description: 'transitions that fail the run, e.g. allowed->denied,denied->allowed' },
+  },
+  positionals: [{ name: 'CANDIDATE', description: 'the candidate policy file (YAML or JSON)' }],
+  examples: [
+    'ascend policy replay candidate.yaml --since 2026-11-01T00:00:00Z',
+    "ascend policy replay candidate.yaml --agent 'billing-*' --fail-on allowed->denied --json",
+  ],
+  async run(ctx) {
+    const file = ctx.arg('CANDIDATE');
+    const failOn = (ctx.string('fail-on') ?? '').split(',').map((t) => t.trim()).filter((t) => t !== '');
+    for (const t of failOn) if (!TRANSITION.test(t)) throw new UsageError(`--fail-on: "${t}" is not a transition such as allowed->denied`, ctx.commandPath);
+    const time = (flag: 'since' | 'until'): string | undefined => {
+      const text = ctx.string(flag);
+      if (text !== undefined && Number.isNaN(Date.parse(text))) throw new UsageError(`--${flag} must be an ISO time such as 2026-11-01T00:00:00Z, got "${text}"`, ctx.commandPath);
+      return text === undefined ? undefined : new Date(Date.parse(text)).toISOString();
+    };
+    const since = time('since');
+    const until = time('until');
+    const agent = ctx.string('agent');
+    const candidate = loadPolicyFile(resolve(ctx.io.cwd, file));
+    const result = await withPolicyStore(ctx, async (store) => {
+      if (store instanceof RemoteStore) {
+        return store.replayPolicy({ text: candidate.text, source: file, ...(since ? { since } : {}), ...(until ? { until } : {}), ...(agent ? { agent } : {}) });
+      }
+      return replayStore(store, candidate, { ...(since ? { sinceMs: Date.parse(since) } : {}), ...(until ? { untilMs: Date.parse(until) } : {}), ...(agent ? { agent } : {}) });
+    });
+    await ctx.out(ctx.json ? jsonDocument(result) : renderReplay(ctx, result));
+    const failed = failOn.filter((t) => (result.transitions[t] ?? 0) > 0);
+    if (failed.length > 0) {
+      if (!ctx.json) await ctx.out(`\n${ctx.style.red('FAIL')}: ${failed.map((t) => `${result.transitions[t]} ${t}`).join(', ')}\n`);
+      return ExitCode.CHECK_FAILED;
+    }
+    return ExitCode.OK;
+  },
+};
+
+function renderReplay(ctx: CommandContext, r: ReplayResult): string {
+  const { style } = ctx;
+  let text =
+    `replayed ${r.replayed} recorded decision${r.replayed === 1 ? '' : 's'}: ${r.changed} would change` +
+    (r.unreplayable > 0 ? `, ${r.unreplayable} unreplayable (they read redacted arguments)` : '') +
+    (r.skipped > 0 ? `, ${r.skipped} skipped (fail-open: no policy decided)` : '') +
+    '\n';
+  const transitions = Object.entries(r.transitions).sort((a, b) => b[1] - a[1]);
+  if (transitions.length === 0) return text;
+  text += `\n${renderTable(transitions, [{ header: 'TRANSITION', cell: ([t]) => t }, { header: 'CALLS', cell: ([, n]) => String(n) }], style)}`;
+  const rules = Object.entries(r.byRule).sort((a, b) => b[1] - a[1]);
+  text += `\n${renderTable(rules, [{ header: 'RULE', cell: ([rule]) => rule, maxChars: 40 }, { header: 'CHANGED CALLS', cell: ([, n]) => String(n) }], style)}`;
+  text += `\n${renderTable(
+    r.examples,
+    [
+      { header: 'WHEN', cell: (e) => formatTime(e.at) },
+      { header: 'AGENT', cell: (e) => e.agentId, maxChars: 24 },
+      { header: 'ACTION', cell: (e) => e.actionType, maxChars: 28 },
+      { header: 'CHANGE', cell: (e) => `${styleStatus(style, e.from)} -> ${styleStatus(style, e.to)}` },
+      { header: 'REASON', cell: (e) => e.reason, maxChars: 70 },
+    ],
+    style,
+  )}`;
+  return text;
+}
+
 const schemaCommand: CommandSpec = {
   name: 'schema',
   summary: 'print the JSON Schema of a policy file, or with --cases of a cases file',
@@ -364,5 +446,5 @@ function renderDecision(ctx: CommandContext, d: PolicyDecision): string {
 export const policyGroup: CommandGroup = {
   name: 'policy',
   summary: 'validate a policy file, or see what it decides for a call',
-  commands: [checkCommand, testCommand, schemaCommand, pushCommand, pullCommand, historyCommand],
+  commands: [checkCommand, testCommand, schemaCommand, replayCommand, pushCommand, pullCommand, historyCommand],
 };

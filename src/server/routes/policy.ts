@@ -2,13 +2,17 @@
  * `GET /v1/policy`: the policy in force (its version and labels) and the last change of its file
  * that did not load; `GET /v1/policy/history`: the switches (`policy.changed`), newest first —
  * for operators, the dashboard and scripts checking a rollout. The policy is the server's, the
- * same for every organisation, so every key may read both.
+ * same for every organisation, so every key may read both. `POST /v1/policy` pushes one (admin);
+ * `POST /v1/policy/replay` replays the caller's organisation's history against a candidate.
  */
 import { z } from 'zod';
 import { parsePolicy, type CompiledPolicy } from '../../engine/index.js';
 import { NotFoundError, PolicyError, ValidationError } from '../../errors.js';
 import type { Store } from '../../store/store.js';
 import type { PolicyChangeRecord, StoredPolicy } from '../../types.js';
+import type { ReplayOptions } from '../../engine/replay.js';
+import { replayStore } from '../../policy-replay.js';
+import { DEFAULT_ORG, ORG_SEPARATOR } from '../tenant-store.js';
 import type { PolicyStatus } from '../policy-status.js';
 import { ROLES } from '../api-keys.js';
 import type { Router } from '../router.js';
@@ -51,6 +55,54 @@ const PushBody = z.strictObject({
   source: z.string().min(1).max(500).optional(),
 });
 
+const isoTime = z.iso.datetime({ offset: true });
+
+const ReplayBody = z.strictObject({
+  /** The candidate policy's text (YAML or JSON). */
+  text: z.string().min(1).max(4 * 1024 * 1024),
+  source: z.string().min(1).max(500).optional(),
+  /** Compare only calls decided from this time (ISO). */
+  since: isoTime.optional(),
+  /** Compare (and read) only calls decided up to this time (ISO). */
+  until: isoTime.optional(),
+  /** Compare only calls of agents matching this glob. */
+  agent: z.string().min(1).max(256).optional(),
+  examplesPerTransition: z.number().int().min(0).max(100).optional(),
+});
+
+const DecisionEnum = z.enum(['allowed', 'denied', 'pending']);
+const ReplayResultSchema = z.object({
+  replayed: z.number(),
+  changed: z.number(),
+  unreplayable: z.number(),
+  skipped: z.number(),
+  transitions: z.record(z.string(), z.number()),
+  byRule: z.record(z.string(), z.number()),
+  examples: z.array(
+    z.object({
+      actionId: z.string(),
+      agentId: z.string(),
+      actionType: z.string(),
+      resource: z.string(),
+      at: z.string(),
+      from: DecisionEnum,
+      to: DecisionEnum,
+      reason: z.string(),
+      matchedRules: z.array(z.string()),
+    }),
+  ),
+});
+
+/** A policy sent in a request body: a 400 on `body.text` naming the line when it does not load. */
+function parseCandidate(text: string, source: string): CompiledPolicy {
+  try {
+    return parsePolicy(text, source);
+  } catch (err) {
+    if (!(err instanceof PolicyError)) throw err;
+    throw new ValidationError(`The policy does not load: ${err.message}`, [{ path: 'body.text', message: err.message }]);
+  }
+}
+
 /** What the policy routes need from the server. */
 export interface PolicyRouteDeps {
   status: () => PolicyStatus;
@@ -62,7 +114,7 @@ export interface PolicyRouteDeps {
   follow: () => Promise<void>;
 }
 
-/** Register `GET /v1/policy`, `GET /v1/policy/text`, `GET /v1/policy/history` and `POST /v1/policy`. */
+/** Register `GET /v1/policy`, `GET /v1/policy/text`, `GET /v1/policy/history`, `POST /v1/policy` and `POST /v1/policy/replay`. */
 export function policyRoutes(router: Router, deps: PolicyRouteDeps): void {
   const { status, store } = deps;
   router.add({
@@ -75,14 +127,7 @@ export function policyRoutes(router: Router, deps: PolicyRouteDeps): void {
     response: PolicyStatusSchema,
     async handler(ctx) {
       const source = ctx.body.source ?? 'ascend policy push';
-      let policy: CompiledPolicy;
-      try {
-        policy = parsePolicy(ctx.body.text, source);
-      } catch (err) {
-        if (!(err instanceof PolicyError)) throw err;
-        // The whole message names the source, line and fix: the field at fault is the text.
-        throw new ValidationError(`The policy does not load: ${err.message}`, [{ path: 'body.text', message: err.message }]);
-      }
+      const policy = parseCandidate(ctx.body.text, source);
       const now = deps.inForce();
       const at = new Date().toISOString();
       const actor = `${ctx.caller.key.name} (key ${ctx.caller.key.keyId})`;
@@ -93,6 +138,26 @@ export function policyRoutes(router: Router, deps: PolicyRouteDeps): void {
       await store.pushPolicy(stored, change);
       await deps.follow();
       return status();
+    },
+  });
+
+  router.add({
+    method: 'POST',
+    url: '/v1/policy/replay',
+    summary: "What a candidate policy would have decided for the organisation's recorded calls, compared with what was decided",
+    roles: ROLES.approver,
+    what: 'replay a policy',
+    body: ReplayBody,
+    response: ReplayResultSchema,
+    async handler(ctx) {
+      const candidate = parseCandidate(ctx.body.text, ctx.body.source ?? 'candidate policy');
+      const options: ReplayOptions = {};
+      if (ctx.body.since !== undefined) options.sinceMs = Date.parse(ctx.body.since);
+      if (ctx.body.until !== undefined) options.untilMs = Date.parse(ctx.body.until);
+      if (ctx.body.agent !== undefined) options.agent = ctx.body.agent;
+      if (ctx.body.examplesPerTransition !== undefined) options.examplesPerTransition = ctx.body.examplesPerTransition;
+      const prefix = ctx.scope.org === DEFAULT_ORG ? '' : `${ctx.scope.org}${ORG_SEPARATOR}`;
+      return replayStore(ctx.scope.store, candidate, options, prefix);
     },
   });
 
