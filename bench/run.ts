@@ -5,6 +5,7 @@
  */
 import os from 'node:os';
 import { benchBudget } from './budget.js';
+import { benchReplay } from './replay.js';
 import { benchEmbeddedWake } from './embedded-wake.js';
 import { benchGovernedCall } from './governed-call.js';
 import { benchIntegrations } from './integrations.js';
@@ -17,6 +18,8 @@ console.log();
 printResult(await benchGovernedCall());
 console.log();
 printResult(await benchBudget());
+console.log();
+await benchReplay();
 console.log();
 printResult(await benchIntegrations());
 console.log();
