@@ -320,7 +320,8 @@ describe('dashboard in a real browser', () => {
 
   it('the Policy page shows the version in force, a change that did not load, and the history of switches', async () => {
     const own = await startServerProcess();
-    const { context, page } = await newPage(browser);
+    // bypassCSP: only so that the accessibility checker can be injected into the page.
+    const { context, page } = await newPage(browser, undefined, { bypassCSP: true });
     try {
       const file = path.join(own.dir, 'ascend.policy.yaml');
       const started = fs.readFileSync(file, 'utf8');
@@ -343,6 +344,25 @@ describe('dashboard in a real browser', () => {
       expect(await failure.textContent()).toMatch(/ascend\.policy\.yaml:4:5 \(rule "x"\): unknown key "efect"/);
       expect(await failure.textContent()).toContain('the policy above stays in force');
       await screenshot(page, 'policy');
+
+      // What if: a candidate that refuses reads, replayed over the calls made here.
+      for (let i = 0; i < 3; i++) {
+        const r = await api(own, 'POST', '/v1/actions/evaluate', own.keys.agent, { agentId: 'reader', actionType: 'db.query', resource: 'prod', parameters: { sql: 'SELECT 1' }, digest: 'd'.repeat(64) });
+        expect(r.body.decision).toBe('allowed');
+      }
+      await page.getByLabel('Candidate policy').fill('version: 1\ndefault: deny\nrules: []\n');
+      await page.getByRole('button', { name: 'Replay' }).click();
+      const summary = page.locator('#whatif-summary');
+      await summary.waitFor({ timeout: 10_000 });
+      expect(await summary.textContent()).toMatch(/^Replayed 3 recorded calls: 3 would change\.$/);
+      expect(await page.locator('#whatif-transitions').textContent()).toContain('allowed → denied3');
+      expect(await page.locator('#whatif-rules').textContent()).toContain('(default)');
+      expect(await accessibilityViolations(page)).toEqual([]);
+      await screenshot(page, 'policy-what-if');
+      await page.getByLabel('Candidate policy').fill('version: 1\nrules:\n  - id: x\n    efect: allow\n');
+      await page.getByRole('button', { name: 'Replay' }).click();
+      await page.locator('#whatif-error').waitFor({ timeout: 10_000 });
+      expect(await page.locator('#whatif-error').textContent()).toMatch(/candidate \(dashboard\):4:5/);
     } finally {
       await context.close();
       await disposeServer(own);

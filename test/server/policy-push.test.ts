@@ -115,4 +115,13 @@ describe('ascend policy push / pull / history on a cluster', () => {
     const local = await runCli(['policy', 'history', '--db', db, '--json'], { cwd: cliDir, env: { ...process.env, ASCEND_API_URL: '' } });
     expect((JSON.parse(local.stdout) as Array<{ actor: string }>)[0]!.actor).toBe('ops-pipeline');
   });
+
+  it('ascend policy replay reads a PostgreSQL database (--db)', async () => {
+    fs.writeFileSync(path.join(cliDir, 'allow-all.yaml'), 'version: 1\ndefault: allow\nrules: []\n');
+    const r = await runCli(['policy', 'replay', 'allow-all.yaml', '--db', db, '--json', '--agent', 'reader'], { cwd: cliDir, env: { ...process.env, ASCEND_API_URL: '' } });
+    expect(r.code, r.stderr).toBe(0);
+    const result = JSON.parse(r.stdout) as { replayed: number; changed: number; transitions: Record<string, number> };
+    // The read the pushed policy denied in the first test.
+    expect(result).toMatchObject({ replayed: 1, changed: 1, transitions: { 'denied->allowed': 1 } });
+  });
 });
