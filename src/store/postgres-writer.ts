@@ -5,13 +5,14 @@
  */
 import type pg from 'pg';
 import { type AscendError, ConflictError, NotFoundError, StoreError } from '../errors.js';
-import type { ActionRecord, AuditEventType, OutcomeRecord } from '../types.js';
+import type { ActionRecord, OutcomeRecord } from '../types.js';
 import { type FlushReport, type QueuedDecision, type QueuedWrite, WriteQueue } from './batch.js';
 import type { PgSchema } from './postgres-schema.js';
 import type { PgActionStateRow, PgStatements } from './postgres-statements.js';
 import { checkout, PgWriteTx } from './postgres-tx.js';
 import { isoUtc } from './records.js';
 import type { PgBudgets } from './postgres-budgets.js';
+import { actionEvaluated, actionOutcome } from './audit-events.js';
 
 /** Action ids remembered after commit (so a hot outcome skips a read). */
 const RECENT_ACTIONS = 4096;
@@ -273,16 +274,14 @@ export class PgWriter {
 
 /** `action.evaluated`, whose data is the record; returns its seq. */
 export function appendDecision(tx: PgWriteTx, action: ActionRecord, recordJson: string, ts: string): number {
-  return tx.append(
-    { ts, type: 'action.evaluated', agentId: action.agentId, actionId: action.actionId, approvalId: action.approvalId ?? null, actor: action.agentId },
-    recordJson,
-  );
+  const entry = actionEvaluated(action, recordJson, ts);
+  return tx.append(entry.event, entry.data);
 }
 
 /** `action.completed` / `action.failed`, whose data is the record; returns its seq. */
 export function appendOutcome(tx: PgWriteTx, outcome: OutcomeRecord, recordJson: string, ts: string, agentId: string): number {
-  const type: AuditEventType = outcome.status === 'failed' ? 'action.failed' : 'action.completed';
-  return tx.append({ ts, type, agentId, actionId: outcome.actionId, approvalId: null, actor: agentId }, recordJson);
+  const entry = actionOutcome(outcome, recordJson, ts, agentId);
+  return tx.append(entry.event, entry.data);
 }
 
 /** The ConflictError of a second decision with the same action id (as the SQLite store words it). */

@@ -44,19 +44,15 @@ import {
   type ApiKeyRow,
   approvalFromRow,
   approvalInsertParams,
-  approvalJson,
-  approvalRequestedEvent,
   type ApprovalRow,
   checkApprovalDecision,
   grantForApproval,
   grantFromRow,
-  grantJson,
   type GrantRow,
   invalid,
   isoUtc,
   json,
   outcomeJson,
-  policyChangedJson,
   type PolicyRow,
   storedPolicyFromRow,
 } from './records.js';
@@ -72,6 +68,19 @@ import type {
   Store,
 } from './store.js';
 import { PgBudgets } from './postgres-budgets.js';
+import {
+  agentBlockChanged,
+  agentRegistered,
+  approvalConsumed,
+  approvalDecided,
+  approvalExpired,
+  approvalRequested,
+  grantCreated,
+  grantRevoked,
+  keyCreated,
+  keyRevoked,
+  policyChanged,
+} from './audit-events.js';
 
 export type { FlushReport } from './batch.js';
 
@@ -209,13 +218,8 @@ export class PostgresStore implements Store {
       const allowedResources = json(agent.allowedResources);
       const metadata = json(agent.metadata);
       return this.writer.write(async (tx) => {
-        const data =
-          `{"agentName":${json(agent.agentName)},"agentType":${json(agent.agentType)},` +
-          `"allowedResources":${allowedResources},"capabilities":${capabilities},"metadata":${metadata}}`;
-        const seq = tx.append(
-          { ts, type: 'agent.registered', agentId: agent.agentId, actionId: null, approvalId: null, actor: agent.agentId },
-          data,
-        );
+        const entry = agentRegistered(agent, ts, { capabilities, allowedResources, metadata });
+        const seq = tx.append(entry.event, entry.data);
         const params = [agent.agentId, agent.agentName, agent.agentType, capabilities, allowedResources, metadata, ts, seq];
         return agentFromRow(await tx.writeOne<AgentRow>(this.sql.upsertAgent, params));
       });
@@ -246,10 +250,8 @@ export class PostgresStore implements Store {
       const ts = isoUtc(now, 'now');
       return this.writer.write(async (tx) => {
         const existing = (await tx.read(this.sql.agentExists, [agentId])).length > 0;
-        const seq = tx.append(
-          { ts, type: blocked ? 'agent.blocked' : 'agent.unblocked', agentId, actionId: null, approvalId: null, actor },
-          json({ created: existing ? undefined : true, reason }),
-        );
+        const entry = agentBlockChanged(agentId, blocked, reason, actor, ts, !existing);
+        const seq = tx.append(entry.event, entry.data);
         const params = [agentId, blocked, blocked ? reason : null, ts, seq];
         return agentFromRow(await tx.writeOne<AgentRow>(this.sql.setBlocked, params));
       });
@@ -295,7 +297,8 @@ export class PostgresStore implements Store {
           if (spends !== undefined) this.budgets.write(tx, [{ actionId, spends, atMs }]);
           if (approval && approvalParams) {
             tx.defer(this.sql.insertApproval, approvalParams);
-            tx.append(approvalRequestedEvent(approval, approvalParams[7]), approvalJson(approval));
+            const entry = approvalRequested(approval, approvalParams[7]);
+            tx.append(entry.event, entry.data);
           }
           await this.checkVersion(tx, action.agentId, options);
         } catch (err) {
@@ -451,15 +454,14 @@ export class PostgresStore implements Store {
           return new ConflictError(`Approval "${approvalId}" expired at ${row.expires_at}`, { approvalId, status: 'expired' });
         }
         const grantId = decision.grantMinutes !== undefined ? randomUUID() : undefined;
-        const event = { ts: now, agentId: row.agent_id, actionId: row.action_id, approvalId, actor: decidedBy };
-        tx.append(
-          { ...event, type: status === 'approved' ? 'approval.approved' : 'approval.rejected' },
-          json({ channel, claimedChannel: decision.claimedChannel, comment: decision.comment, decidedAt: now, decidedBy, grantId, status }),
-        );
+        const ref = { approvalId, agentId: row.agent_id, actionId: row.action_id };
+        const decided = approvalDecided(ref, { status, decidedBy, channel, claimedChannel: decision.claimedChannel, comment: decision.comment, grantId }, now);
+        tx.append(decided.event, decided.data);
         if (grantId !== undefined && decision.grantMinutes !== undefined) {
           const grant = grantForApproval({ approvalId, agentId: row.agent_id, actionType: row.action_type }, grantId, decision.grantMinutes, decidedBy, channel, now);
           tx.defer(this.sql.insertGrant, [grantId, grant.agentId, grant.actionType, now, grant.expiresAt, decidedBy, channel, approvalId]);
-          tx.append({ ...event, type: 'grant.created' }, grantJson(grant));
+          const created = grantCreated(ref, grant, decidedBy, now);
+          tx.append(created.event, created.data);
         }
         const params = [status, now, decidedBy, channel, decision.comment ?? null, grantId ?? null, approvalId];
         return approvalFromRow(await tx.writeOne<ApprovalRow>(this.sql.decideApproval, params));
@@ -495,10 +497,8 @@ export class PostgresStore implements Store {
   private async spendApproval(tx: PgWriteTx, approvalId: string, digest: string, ts: string): Promise<boolean> {
     const [row] = await tx.write<{ agent_id: string; action_id: string }>(this.sql.consumeApproval, [ts, approvalId, digest]);
     if (row === undefined) return false;
-    tx.append(
-      { ts, type: 'approval.consumed', agentId: row.agent_id, actionId: row.action_id, approvalId, actor: row.agent_id },
-      json({ consumedAt: ts, digest }),
-    );
+    const entry = approvalConsumed({ approvalId, agentId: row.agent_id, actionId: row.action_id }, digest, ts);
+    tx.append(entry.event, entry.data);
     return true;
   }
 
@@ -514,10 +514,8 @@ export class PostgresStore implements Store {
   }
 
   private async markExpired(tx: PgWriteTx, row: ApprovalRow, now: string, why: string): Promise<ApprovalRow> {
-    tx.append(
-      { ts: now, type: 'approval.expired', agentId: row.agent_id, actionId: row.action_id, approvalId: row.approval_id, actor: 'system' },
-      json({ expiresAt: row.expires_at, reason: why }),
-    );
+    const entry = approvalExpired({ approvalId: row.approval_id, agentId: row.agent_id, actionId: row.action_id }, row.expires_at, now, why);
+    tx.append(entry.event, entry.data);
     return tx.writeOne<ApprovalRow>(this.sql.expireApproval, [now, row.approval_id]);
   }
 
@@ -544,10 +542,8 @@ export class PostgresStore implements Store {
         const [row] = await tx.read<GrantRow>(this.sql.getGrant, [grantId]);
         if (row === undefined) throw new NotFoundError('grant', grantId);
         if (row.revoked_at !== null) throw new ConflictError(`Grant "${grantId}" was already revoked at ${row.revoked_at}`, { grantId });
-        tx.append(
-          { ts, type: 'grant.revoked', agentId: row.agent_id, actionId: null, approvalId: row.approval_id, actor },
-          json({ actionType: row.action_type, grantId, revokedAt: ts, revokedBy: actor }),
-        );
+        const entry = grantRevoked({ grantId, agentId: row.agent_id, approvalId: row.approval_id, actionType: row.action_type }, actor, ts);
+        tx.append(entry.event, entry.data);
         return grantFromRow(await tx.writeOne<GrantRow>(this.sql.revokeGrant, [ts, actor, grantId]));
       });
     });
@@ -560,10 +556,8 @@ export class PostgresStore implements Store {
     return this.guard('createApiKey', async () => {
       const ts = isoUtc(key.createdAt, 'createdAt');
       await this.writer.write(async (tx) => {
-        tx.append(
-          { ts, type: 'key.created', agentId: null, actionId: null, approvalId: null, actor: key.createdBy },
-          json({ keyId: key.keyId, name: key.name, role: key.role, org: key.org, signs: key.signingSecret !== undefined, requireSigning: key.requireSigning, agentIds: key.agentIds }),
-        );
+        const entry = keyCreated(key, ts);
+        tx.append(entry.event, entry.data);
         const params = [key.keyId, key.name, key.role, key.org, key.secretHash, key.signingSecret ?? null, key.requireSigning, ts, key.createdBy, agentIdsColumn(key)];
         try {
           await tx.write(this.sql.insertApiKey, params);
@@ -579,8 +573,9 @@ export class PostgresStore implements Store {
   async recordPolicyChange(change: PolicyChangeRecord): Promise<void> {
     return this.guard('recordPolicyChange', async () => {
       const ts = isoUtc(change.at, 'at');
+      const entry = policyChanged(change, ts);
       await this.writer.write(async (tx) => {
-        tx.append({ ts, type: 'policy.changed', agentId: null, actionId: null, approvalId: null, actor: change.actor }, policyChangedJson(change));
+        tx.append(entry.event, entry.data);
         await tx.flush();
       });
     });
@@ -590,8 +585,9 @@ export class PostgresStore implements Store {
   async pushPolicy(policy: Omit<StoredPolicy, 'id'>, change: PolicyChangeRecord): Promise<StoredPolicy> {
     return this.guard('pushPolicy', async () => {
       const ts = isoUtc(change.at, 'at');
+      const entry = policyChanged(change, ts);
       return this.writer.write(async (tx) => {
-        tx.append({ ts, type: 'policy.changed', agentId: null, actionId: null, approvalId: null, actor: change.actor }, policyChangedJson(change));
+        tx.append(entry.event, entry.data);
         const row = await tx.writeOne<{ id: number }>(
           `INSERT INTO ${this.names.quoted}.policies (policy_version, text, name, revision, pushed_by, pushed_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
           [policy.policyVersion, policy.text, policy.name ?? null, policy.revision ?? null, policy.pushedBy, isoUtc(policy.pushedAt, 'pushedAt')],
@@ -627,10 +623,8 @@ export class PostgresStore implements Store {
         const [row] = await tx.read<ApiKeyRow>(this.sql.getApiKey, [keyId]);
         if (row === undefined) throw new NotFoundError('API key', keyId);
         if (row.revoked_at !== null) throw new ConflictError(`API key "${keyId}" was already revoked at ${row.revoked_at}`, { keyId });
-        tx.append(
-          { ts, type: 'key.revoked', agentId: null, actionId: null, approvalId: null, actor },
-          json({ keyId, name: row.name, role: row.role, org: row.org, revokedAt: ts }),
-        );
+        const entry = keyRevoked({ keyId, name: row.name, role: row.role, org: row.org }, actor, ts);
+        tx.append(entry.event, entry.data);
         return apiKeyFromRow(await tx.writeOne<ApiKeyRow>(this.sql.revokeApiKey, [ts, actor, keyId]));
       });
     });

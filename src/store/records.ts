@@ -327,18 +327,6 @@ export function agentIdsColumn(key: ApiKeyRecord): string | null {
   return key.agentIds === undefined ? null : JSON.stringify(key.agentIds);
 }
 
-/** The `approval.requested` event of a new approval request (its data is `approvalJson`). */
-export function approvalRequestedEvent(approval: ApprovalRecord, requestedAt: string): NewAuditEvent {
-  return {
-    ts: requestedAt,
-    type: 'approval.requested',
-    agentId: approval.agentId,
-    actionId: approval.actionId,
-    approvalId: approval.approvalId,
-    actor: approval.agentId,
-  };
-}
-
 /** A request whose values the store refused (a 400, never a 503 that looks like an outage). */
 export function refusedValue(operation: string, reason: string): ValidationError {
   const message = `the store refused a value of this request (${reason})`;

@@ -27,7 +27,6 @@ import type {
   ApiKeyRecord,
   ApprovalRecord,
   AuditEvent,
-  AuditEventType,
   AuditVerification,
   GrantRecord,
   OutcomeRecord,
@@ -49,24 +48,35 @@ import {
   type ApiKeyRow,
   approvalFromRow,
   approvalInsertParams,
-  approvalRequestedEvent,
   checkApprovalDecision,
-  approvalJson,
   auditEventFromRow,
   grantForApproval,
   grantFromRow,
-  grantJson,
   invalid,
   isoUtc,
   json,
   outcomeJson,
-  policyChangedJson,
   type PolicyRow,
   storedPolicyFromRow,
 } from './records.js';
 import { isConstraintError, sqliteCode, toStoreError } from './sqlite-errors.js';
 import { AUDIT_COLUMNS, type AuditRow, prepareStatements, type Statements } from './sqlite-statements.js';
 import { type BudgetMark, SqliteBudgets } from './sqlite-budgets.js';
+import {
+  actionEvaluated,
+  actionOutcome,
+  agentBlockChanged,
+  agentRegistered,
+  approvalConsumed,
+  approvalDecided,
+  approvalExpired,
+  approvalRequested,
+  grantCreated,
+  grantRevoked,
+  keyCreated,
+  keyRevoked,
+  policyChanged,
+} from './audit-events.js';
 import type {
   AgentRegistrationInput,
   ApprovalDecision,
@@ -275,13 +285,8 @@ export class SqliteStore implements Store {
       const allowedResources = json(agent.allowedResources);
       const metadata = json(agent.metadata);
       return this.write(() => {
-        const data =
-          `{"agentName":${json(agent.agentName)},"agentType":${json(agent.agentType)},` +
-          `"allowedResources":${allowedResources},"capabilities":${capabilities},"metadata":${metadata}}`;
-        const seq = this.chain.append(
-          { ts, type: 'agent.registered', agentId: agent.agentId, actionId: null, approvalId: null, actor: agent.agentId },
-          data,
-        );
+        const entry = agentRegistered(agent, ts, { capabilities, allowedResources, metadata });
+        const seq = this.chain.append(entry.event, entry.data);
         this.stmt.upsertAgent.run(agent.agentId, agent.agentName, agent.agentType, capabilities, allowedResources, metadata, ts, ts, seq);
         return agentFromRow(this.mustGet(this.stmt.getAgent.get(agent.agentId), 'agent', agent.agentId));
       });
@@ -324,10 +329,8 @@ export class SqliteStore implements Store {
       return this.write(() => {
         const existing = this.stmt.getAgent.get(agentId);
         const blockedReason = blocked ? reason : null;
-        const seq = this.chain.append(
-          { ts, type: blocked ? 'agent.blocked' : 'agent.unblocked', agentId, actionId: null, approvalId: null, actor },
-          json({ created: existing ? undefined : true, reason }),
-        );
+        const entry = agentBlockChanged(agentId, blocked, reason, actor, ts, !existing);
+        const seq = this.chain.append(entry.event, entry.data);
         if (existing) this.stmt.setBlocked.run(blocked ? 1 : 0, blockedReason, ts, seq, agentId);
         else this.stmt.insertBlankAgent.run(agentId, agentId, blocked ? 1 : 0, blockedReason, ts, ts, seq);
         return agentFromRow(this.mustGet(this.stmt.getAgent.get(agentId), 'agent', agentId));
@@ -394,7 +397,8 @@ export class SqliteStore implements Store {
         this.insertDecision(action, recordJson, ts);
         if (approval && approvalRow) {
           this.stmt.insertApproval.run(...approvalRow);
-          this.chain.append(approvalRequestedEvent(approval, approvalRow[7]), approvalJson(approval));
+          const entry = approvalRequested(approval, approvalRow[7]);
+          this.chain.append(entry.event, entry.data);
         }
       });
       if (spends !== undefined) this.budgets.count(spends, atMs);
@@ -539,15 +543,14 @@ export class SqliteStore implements Store {
         }
         const grantId = decision.grantMinutes !== undefined ? randomUUID() : undefined;
         this.stmt.decideApproval.run(status, now, decidedBy, channel, decision.comment ?? null, grantId ?? null, approvalId);
-        const event = { ts: now, agentId: row.agent_id, actionId: row.action_id, approvalId, actor: decidedBy };
-        this.chain.append(
-          { ...event, type: status === 'approved' ? 'approval.approved' : 'approval.rejected' },
-          json({ channel, claimedChannel: decision.claimedChannel, comment: decision.comment, decidedAt: now, decidedBy, grantId, status }),
-        );
+        const ref = { approvalId, agentId: row.agent_id, actionId: row.action_id };
+        const decided = approvalDecided(ref, { status, decidedBy, channel, claimedChannel: decision.claimedChannel, comment: decision.comment, grantId }, now);
+        this.chain.append(decided.event, decided.data);
         if (grantId !== undefined && decision.grantMinutes !== undefined) {
           const grant = grantForApproval({ approvalId, agentId: row.agent_id, actionType: row.action_type }, grantId, decision.grantMinutes, decidedBy, channel, now);
           this.stmt.insertGrant.run(grantId, grant.agentId, grant.actionType, now, grant.expiresAt, decidedBy, channel, approvalId);
-          this.chain.append({ ...event, type: 'grant.created' }, grantJson(grant));
+          const created = grantCreated(ref, grant, decidedBy, now);
+          this.chain.append(created.event, created.data);
         }
         return approvalFromRow(this.mustGet(this.stmt.getApproval.get(approvalId), 'approval', approvalId));
       });
@@ -583,10 +586,8 @@ export class SqliteStore implements Store {
   private spendApproval(approvalId: string, digest: string, ts: string): boolean {
     if (this.stmt.consumeApproval.run(ts, approvalId, digest, ts).changes !== 1) return false;
     const row = this.mustGet(this.stmt.getApproval.get(approvalId), 'approval', approvalId);
-    this.chain.append(
-      { ts, type: 'approval.consumed', agentId: row.agent_id, actionId: row.action_id, approvalId, actor: row.agent_id },
-      json({ consumedAt: ts, digest }),
-    );
+    const entry = approvalConsumed({ approvalId, agentId: row.agent_id, actionId: row.action_id }, digest, ts);
+    this.chain.append(entry.event, entry.data);
     return true;
   }
 
@@ -639,10 +640,8 @@ export class SqliteStore implements Store {
         if (row.revoked_at !== null || this.stmt.revokeGrant.run(ts, actor, grantId).changes !== 1) {
           throw new ConflictError(`Grant "${grantId}" was already revoked at ${row.revoked_at ?? '?'}`, { grantId });
         }
-        this.chain.append(
-          { ts, type: 'grant.revoked', agentId: row.agent_id, actionId: null, approvalId: row.approval_id, actor },
-          json({ actionType: row.action_type, grantId, revokedAt: ts, revokedBy: actor }),
-        );
+        const entry = grantRevoked({ grantId, agentId: row.agent_id, approvalId: row.approval_id, actionType: row.action_type }, actor, ts);
+        this.chain.append(entry.event, entry.data);
         return grantFromRow(this.mustGet(this.stmt.getGrant.get(grantId), 'grant', grantId));
       });
     });
@@ -662,10 +661,8 @@ export class SqliteStore implements Store {
           `INSERT INTO api_keys (key_id, name, role, org, secret_hash, signing_secret, require_signing, created_at, created_by, agent_ids)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         ).run(key.keyId, key.name, key.role, key.org, key.secretHash, key.signingSecret ?? null, key.requireSigning ? 1 : 0, ts, key.createdBy, agentIdsColumn(key));
-        this.chain.append(
-          { ts, type: 'key.created', agentId: null, actionId: null, approvalId: null, actor: key.createdBy },
-          json({ keyId: key.keyId, name: key.name, role: key.role, org: key.org, signs: key.signingSecret !== undefined, requireSigning: key.requireSigning, agentIds: key.agentIds }),
-        );
+        const entry = keyCreated(key, ts);
+        this.chain.append(entry.event, entry.data);
       });
     });
   }
@@ -674,8 +671,9 @@ export class SqliteStore implements Store {
   async recordPolicyChange(change: PolicyChangeRecord): Promise<void> {
     return this.guard('recordPolicyChange', () => {
       const ts = isoUtc(change.at, 'at');
+      const entry = policyChanged(change, ts);
       this.write(() => {
-        this.chain.append({ ts, type: 'policy.changed', agentId: null, actionId: null, approvalId: null, actor: change.actor }, policyChangedJson(change));
+        this.chain.append(entry.event, entry.data);
       });
     });
   }
@@ -688,7 +686,8 @@ export class SqliteStore implements Store {
         const info = this.prepared('INSERT INTO policies (policy_version, text, name, revision, pushed_by, pushed_at) VALUES (?, ?, ?, ?, ?, ?)').run(
           policy.policyVersion, policy.text, policy.name ?? null, policy.revision ?? null, policy.pushedBy, isoUtc(policy.pushedAt, 'pushedAt'),
         );
-        this.chain.append({ ts, type: 'policy.changed', agentId: null, actionId: null, approvalId: null, actor: change.actor }, policyChangedJson(change));
+        const entry = policyChanged(change, ts);
+        this.chain.append(entry.event, entry.data);
         return { ...policy, id: Number(info.lastInsertRowid) };
       });
     });
@@ -723,10 +722,8 @@ export class SqliteStore implements Store {
         const row = this.mustGet(select.get(keyId) as ApiKeyRow | undefined, 'API key', keyId);
         if (row.revoked_at !== null) throw new ConflictError(`API key "${keyId}" was already revoked at ${row.revoked_at}`, { keyId });
         this.prepared('UPDATE api_keys SET revoked_at = ?, revoked_by = ? WHERE key_id = ?').run(ts, actor, keyId);
-        this.chain.append(
-          { ts, type: 'key.revoked', agentId: null, actionId: null, approvalId: null, actor },
-          json({ keyId, name: row.name, role: row.role, org: row.org, revokedAt: ts }),
-        );
+        const entry = keyRevoked({ keyId, name: row.name, role: row.role, org: row.org }, actor, ts);
+        this.chain.append(entry.event, entry.data);
         return apiKeyFromRow(select.get(keyId) as ApiKeyRow);
       });
     });
@@ -1057,17 +1054,8 @@ export class SqliteStore implements Store {
 
   /** `action.evaluated`, whose data is the record; returns its seq. */
   private insertDecision(action: ActionRecord, recordJson: string, ts: string): number {
-    return this.chain.append(
-      {
-        ts,
-        type: 'action.evaluated',
-        agentId: action.agentId,
-        actionId: action.actionId,
-        approvalId: action.approvalId ?? null,
-        actor: action.agentId,
-      },
-      recordJson,
-    );
+    const entry = actionEvaluated(action, recordJson, ts);
+    return this.chain.append(entry.event, entry.data);
   }
 
   /** `action.completed` / `action.failed` (data = the record), for a decided action without an
@@ -1077,17 +1065,14 @@ export class SqliteStore implements Store {
     const found = this.locate(actionId);
     if (found === undefined) throw new NotFoundError('action', actionId);
     if (found.outcomeSeq !== undefined) throw duplicateOutcome(actionId);
-    const ts = isoUtc(outcome.recordedAt, 'outcome.recordedAt');
-    const type: AuditEventType = outcome.status === 'failed' ? 'action.failed' : 'action.completed';
-    return this.chain.append({ ts, type, agentId: found.agentId, actionId, approvalId: null, actor: found.agentId }, recordJson);
+    const entry = actionOutcome(outcome, recordJson, isoUtc(outcome.recordedAt, 'outcome.recordedAt'), found.agentId);
+    return this.chain.append(entry.event, entry.data);
   }
 
   private markExpired(approvalId: string, agentId: string, actionId: string, expiresAt: string, now: string, why: string): void {
     this.stmt.expireApproval.run(now, approvalId);
-    this.chain.append(
-      { ts: now, type: 'approval.expired', agentId, actionId, approvalId, actor: 'system' },
-      json({ expiresAt, reason: why }),
-    );
+    const entry = approvalExpired({ approvalId, agentId, actionId }, expiresAt, now, why);
+    this.chain.append(entry.event, entry.data);
   }
 
   private enqueue(item: QueuedWrite): void {

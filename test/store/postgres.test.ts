@@ -135,6 +135,15 @@ describe('PostgreSQL store: the same audit trail as the SQLite store', () => {
     await store.expireApproval('apr-3', at(13));
     await store.createApiKey({ keyId: 'k1', name: 'ops key', role: 'admin', org: 'acme', secretHash: 'h', signingSecret: 's', requireSigning: true, createdAt: at(14), createdBy: 'root' });
     await store.revokeApiKey('k1', 'root', at(15));
+    const v1 = `sha256:${'1'.repeat(64)}`;
+    const v2 = `sha256:${'2'.repeat(64)}`;
+    await store.recordPolicyChange({ from: v1, to: v2, name: 'payments', revision: '7', cause: 'file', source: '/etc/ascend/policy.yaml', actor: 'ascend serve (pid 1 on a)', at: at(16) });
+    await store.pushPolicy(
+      { policyVersion: v1, text: 'version: 1\n', pushedBy: 'ops key (key k1)', pushedAt: at(17) },
+      { from: v2, to: v1, cause: 'push', source: 'next.yaml', actor: 'ops key (key k1)', at: at(17) },
+    );
+    const budget = { key: 'r:mail\u001fa:agent-a', windowMs: 3_600_000, count: 5, mustFit: true };
+    await store.recordDecision(makeAction({ actionId: 'act-8', createdAt: at(18) }), undefined, { budgets: [budget] });
   }
 
   it('writes byte-identical events (same data, same hashes) for the same calls', async () => {
