@@ -9,6 +9,7 @@ import { LivePolicy } from '../policy-live.js';
 import { PushedPolicyFollower } from './policy-follower.js';
 import type { PolicyChangeRecord } from '../types.js';
 import { loadPolicyFile } from '../policy-file.js';
+import type { CompiledPolicy } from '../engine/index.js';
 import { PolicyError } from '../errors.js';
 import type { Store } from '../store/store.js';
 import { buildServer, type AscendServerOptions } from './app.js';
@@ -47,14 +48,30 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-/** Start listening. A policy that does not load stops the start (a server must not deny everything silently). */
+/**
+ * Start listening. A policy that does not load stops the start (a server must not deny
+ * everything silently) — unless a policy was pushed to the database, which is then in force.
+ */
 export async function startServer(options: StartServerOptions): Promise<RunningServer> {
-  const policy = options.policyOptional && !existsSync(options.policyPath) ? new PolicyError('no policy file: this server reviews approvals and the audit, and denies every evaluation', { file: options.policyPath }, 'create one with `ascend init`') : loadPolicyFile(options.policyPath);
-  if (policy instanceof PolicyError) {
-    if (!options.policyOptional) throw policy;
-    options.logger.warn({ policy: options.policyPath, reason: policy.message }, 'no policy loaded: evaluations through this server are denied');
+  let policy: CompiledPolicy | PolicyError;
+  try {
+    policy = options.policyOptional && !existsSync(options.policyPath) ? new PolicyError('no policy file: this server reviews approvals and the audit, and denies every evaluation', { file: options.policyPath }, 'create one with `ascend init`') : loadPolicyFile(options.policyPath);
+  } catch (err) {
+    if (!(err instanceof PolicyError)) throw err;
+    policy = err;
   }
   const store = await openDatabase(options.database, options.durability === 'sync' ? { durability: 'sync' } : { durability: 'batched', flushIntervalMs: 1 }, { backgroundCheckpoints: true });
+  if (policy instanceof PolicyError) {
+    const pushed = await store.latestPolicy().catch(() => undefined);
+    if (pushed !== undefined) {
+      options.logger.warn({ policy: options.policyPath, reason: policy.message, pushed: pushed.id }, 'the policy file does not load; the policy pushed to the database is in force');
+    } else if (!options.policyOptional) {
+      await store.close();
+      throw policy;
+    } else {
+      options.logger.warn({ policy: options.policyPath, reason: policy.message }, 'no policy loaded: evaluations through this server are denied');
+    }
+  }
   const actor = `ascend serve (pid ${process.pid} on ${os.hostname()})`;
   const live = new LivePolicy(options.policyPath, policy, {
     onSwitch: (change) => {

@@ -124,4 +124,17 @@ describe('ascend policy push / pull / history on a cluster', () => {
     // The read the pushed policy denied in the first test.
     expect(result).toMatchObject({ replayed: 1, changed: 1, transitions: { 'denied->allowed': 1 } });
   });
+
+  it('a replica whose policy file does not load starts on the pushed policy', async () => {
+    const dir = tempDir();
+    fs.writeFileSync(path.join(dir, 'broken.yaml'), 'version: 1\nrules: [\n');
+    const c = await startServerProcess({ db, keys, args: ['--policy', path.join(dir, 'broken.yaml')] });
+    try {
+      const latest = (await statusOf(a)).policyVersion;
+      expect((await statusOf(c)).policyVersion).toBe(latest);
+      expect(c.logs()).toContain('the policy file does not load; the policy pushed to the database is in force');
+    } finally {
+      await disposeServer(c);
+    }
+  });
 });
