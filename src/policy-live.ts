@@ -1,9 +1,15 @@
 /**
  * A policy file that is read again when it changes: the embedded client and `ascend serve` pick
- * up an edit within a second (the file's status is polled every 250 ms), `serve` at once on
- * SIGHUP. A change that does not load keeps the policy in force (it never allows) and is kept as
- * the last load error, with its file:line; a change that loads switches every later decision to
- * it, and is reported once so it can be recorded as `policy.changed`.
+ * up an edit within a second (the file's status is polled every 250 ms, and a changed file is
+ * read once its status has stayed the same for another 250 ms), `serve` at once on SIGHUP. A
+ * change that does not load keeps the policy in force (it never allows) and is kept as the last
+ * load error, with its file:line; a change that loads switches every later decision to it, and is
+ * reported once so it can be recorded as `policy.changed`.
+ *
+ * Why wait for the file to settle: a file written in pieces can be, for a moment, a shorter
+ * policy that still loads — the first rules without the deny rules after them. Such a prefix must
+ * never decide a call. (Writing a temporary file and renaming it over is atomic and is what
+ * editors do.)
  */
 import fs from 'node:fs';
 import { loadPolicyFile } from './policy-file.js';
@@ -52,6 +58,8 @@ export class LivePolicy implements PolicyInForce {
   /** The id of the pushed policy in force (0: the file's). */
   private pushedId = 0;
   private readonly listener: (curr: fs.Stats, prev: fs.Stats) => void;
+  /** The status of a changed file waiting to settle, and the timer that looks at it again. */
+  private settling: { signature: string; timer: NodeJS.Timeout } | undefined;
   private watching = false;
   private readonly now: () => number;
 
@@ -67,7 +75,7 @@ export class LivePolicy implements PolicyInForce {
     this.policy = initial;
     this.now = options.now ?? Date.now;
     this.listener = (curr, prev) => {
-      if (curr.mtimeMs !== prev.mtimeMs || curr.size !== prev.size || curr.ino !== prev.ino) this.reload('file');
+      if (signatureOf(curr) !== signatureOf(prev)) this.settle(signatureOf(curr));
     };
   }
 
@@ -138,8 +146,34 @@ export class LivePolicy implements PolicyInForce {
 
   /** Stop watching. */
   close(): void {
+    if (this.settling) clearTimeout(this.settling.timer);
+    this.settling = undefined;
     if (!this.watching) return;
     this.watching = false;
     fs.unwatchFile(this.path, this.listener);
   }
+
+  /** Read the file once its status has not changed for one poll interval. */
+  private settle(signature: string): void {
+    if (this.settling) clearTimeout(this.settling.timer);
+    const timer = setTimeout(() => {
+      this.settling = undefined;
+      let now: string;
+      try {
+        now = signatureOf(fs.statSync(this.path));
+      } catch {
+        now = 'missing';
+      }
+      if (now === signature) this.reload('file');
+      else this.settle(now);
+    }, this.options.pollIntervalMs ?? POLICY_POLL_INTERVAL_MS);
+    timer.unref();
+    this.settling = { signature, timer };
+  }
 }
+
+/** What tells one version of a file's status from another. */
+function signatureOf(stat: fs.Stats): string {
+  return stat.nlink === 0 && stat.size === 0 && stat.mtimeMs === 0 ? 'missing' : `${stat.ino}:${stat.size}:${stat.mtimeMs}`;
+}
+
