@@ -183,3 +183,26 @@ export function flushOnProcessExit(flush: () => void): () => void {
     exitFlushes.delete(flush);
   };
 }
+
+const beforeExitFlushes = new Set<() => void>();
+let beforeExitHookInstalled = false;
+
+/**
+ * Run `flush` when the event loop empties (`beforeExit`); one process listener serves every
+ * store. For stores whose commit is asynchronous (PostgreSQL): it cannot finish inside 'exit', so
+ * an explicit `process.exit()` skips it ({@link flushOnProcessExit} serves synchronous ones).
+ * Returns the unregister function.
+ */
+export function flushBeforeExit(flush: () => void): () => void {
+  if (!beforeExitHookInstalled) {
+    beforeExitHookInstalled = true;
+    process.on('beforeExit', () => {
+      for (const fn of [...beforeExitFlushes]) fn();
+    });
+  }
+  beforeExitFlushes.add(flush);
+  return () => {
+    beforeExitFlushes.delete(flush);
+  };
+}
+

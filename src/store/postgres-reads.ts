@@ -3,7 +3,6 @@
  * transaction, no lock), and the chain verification in one REPEATABLE READ snapshot.
  */
 import type pg from 'pg';
-import { ValidationError } from '../errors.js';
 import type {
   AgentRecord,
   ApiKeyRecord,
@@ -16,7 +15,7 @@ import { AuditChainVerifier, GENESIS_HASH } from './audit-chain.js';
 import { ChainTally, crossCheckTables, type FiguresRow, tableFigures } from './audit-cross-check.js';
 import { checkout } from './postgres-tx.js';
 import type { PgActionStateRow, PgAuditRow, PgStatements } from './postgres-statements.js';
-import { type AgentRow, agentFromRow, apiKeyFromRow, type ApiKeyRow, approvalFromRow, type ApprovalRow, auditEventFromRow, grantFromRow, type GrantRow, isoUtc } from './records.js';
+import { type AgentRow, agentFromRow, apiKeyFromRow, type ApiKeyRow, approvalFromRow, type ApprovalRow, auditEventFromRow, grantFromRow, type GrantRow, isoUtc, limitOf } from './records.js';
 import type { ApprovalFilter, AuditQuery } from './store.js';
 
 /** Rows per page while verifying the chain. */
@@ -204,12 +203,6 @@ class Where {
 }
 
 
-function limitOf(limit: number): number {
-  if (!Number.isInteger(limit) || limit < 0) {
-    throw new ValidationError('limit must be a non-negative integer', [{ path: 'limit', message: 'must be a non-negative integer' }]);
-  }
-  return limit;
-}
 
 /** `agent_id` starts with `prefix`; with `''`, contains no `::` (see AuditQuery.agentIdPrefix). */
 function addPrefixFilter(where: Where, prefix: string): void {

@@ -70,11 +70,4 @@ export function describeTarget(url: string, schema: string): string {
 }
 
 
-/** A numeric option: `fallback` when absent; ValidationError when negative, not finite, or 0 where not allowed. */
-export function positive(value: number | undefined, fallback: number, name: string, allowZero: boolean): number {
-  if (value === undefined) return fallback;
-  if (!Number.isFinite(value) || value < 0 || (!allowZero && value === 0)) {
-    throw invalid(name, allowZero ? 'must be a non-negative number' : 'must be a positive number');
-  }
-  return value;
-}
+

@@ -4,13 +4,13 @@
  * commit of `batched` mode, and a bounded memory of recently committed actions.
  */
 import type pg from 'pg';
-import { type AscendError, ConflictError, NotFoundError, StoreError } from '../errors.js';
+import { type AscendError, NotFoundError, StoreError } from '../errors.js';
 import type { ActionRecord, OutcomeRecord } from '../types.js';
-import { type FlushReport, type QueuedDecision, type QueuedWrite, WriteQueue } from './batch.js';
+import { type FlushReport, flushBeforeExit, type QueuedDecision, type QueuedWrite, WriteQueue } from './batch.js';
 import type { PgSchema } from './postgres-schema.js';
 import type { PgActionStateRow, PgStatements } from './postgres-statements.js';
 import { checkout, PgWriteTx } from './postgres-tx.js';
-import { isoUtc } from './records.js';
+import { duplicateAction, duplicateOutcome, isoUtc } from './records.js';
 import type { PgBudgets } from './postgres-budgets.js';
 import { actionEvaluated, actionOutcome } from './audit-events.js';
 
@@ -284,15 +284,6 @@ export function appendOutcome(tx: PgWriteTx, outcome: OutcomeRecord, recordJson:
   return tx.append(entry.event, entry.data);
 }
 
-/** The ConflictError of a second decision with the same action id (as the SQLite store words it). */
-export function duplicateAction(actionId: string): ConflictError {
-  return new ConflictError(`Action "${actionId}" is already recorded`, { actionId });
-}
-
-/** The ConflictError of a second outcome for one action. */
-export function duplicateOutcome(actionId: string): ConflictError {
-  return new ConflictError(`Action "${actionId}" already has an outcome`, { actionId });
-}
 
 /** A queued write the database can never take (its action is already recorded, or unknown). */
 class QueuedWriteRejected extends Error {}
@@ -311,23 +302,3 @@ function pushRow(columns: (string | null)[][], values: (string | null)[]): void 
   values.forEach((value, i) => columns[i]?.push(value));
 }
 
-const exitFlushes = new Set<() => void>();
-let exitHookInstalled = false;
-
-/**
- * Run `flush` when the event loop empties (`beforeExit`); one process listener serves every
- * store. Unlike SQLite's synchronous commit, a PostgreSQL commit cannot finish inside 'exit', so
- * an explicit `process.exit()` skips it. Returns the unregister function.
- */
-function flushBeforeExit(flush: () => void): () => void {
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
-    process.on('beforeExit', () => {
-      for (const fn of [...exitFlushes]) fn();
-    });
-  }
-  exitFlushes.add(flush);
-  return () => {
-    exitFlushes.delete(flush);
-  };
-}

@@ -30,11 +30,11 @@ import type { FlushReport, WriteQueue } from './batch.js';
 import { isForeignKeyViolation, isUniqueViolation, toPgStoreError } from './postgres-errors.js';
 import { migratePostgres } from './postgres-migrations.js';
 import { PgReader } from './postgres-reads.js';
-import { DEFAULT_PG_SCHEMA, describeTarget, PG_TYPES, type PgSchema, pgSchema, positive } from './postgres-schema.js';
+import { DEFAULT_PG_SCHEMA, describeTarget, PG_TYPES, type PgSchema, pgSchema } from './postgres-schema.js';
 import { PG_CONSTRAINTS, type PgStatements, pgStatements } from './postgres-statements.js';
 import { checkout, type PgWriteTx } from './postgres-tx.js';
 import { PgChangeListener } from './postgres-watch.js';
-import { appendDecision, appendOutcome, duplicateAction, duplicateOutcome, PgWriter } from './postgres-writer.js';
+import { appendDecision, appendOutcome, PgWriter } from './postgres-writer.js';
 import {
   actionJson,
   agentFromRow,
@@ -55,6 +55,9 @@ import {
   outcomeJson,
   type PolicyRow,
   storedPolicyFromRow,
+  duplicateAction,
+  duplicateOutcome,
+  positive,
 } from './records.js';
 import type {
   AgentRegistrationInput,

@@ -2,7 +2,7 @@
  * Records ⇄ stored form: the canonical JSON written for each record (which doubles as the data
  * of its audit event), the rows read back, and ISO time handling.
  */
-import { ValidationError } from '../errors.js';
+import { ConflictError, ValidationError } from '../errors.js';
 import type {
   ActionRecord,
   AgentRecord,
@@ -18,7 +18,7 @@ import type {
   StoredPolicy,
 } from '../types.js';
 import { arrayWriter, canonicalJsonFast, objectWriter } from '../canonical-fast.js';
-import type { NewAuditEvent, StoredAuditRow } from './audit-chain.js';
+import type { StoredAuditRow } from './audit-chain.js';
 import type { ApprovalDecision } from './store.js';
 
 // Serialisation ---------------------------------------------------------------------------------
@@ -372,5 +372,30 @@ export function storedPolicyFromRow(row: PolicyRow): StoredPolicy {
 /** The audit data of `policy.changed` (the actor and time go in the event's own columns). */
 export function policyChangedJson(change: PolicyChangeRecord): string {
   return json({ from: change.from, to: change.to, name: change.name, revision: change.revision, cause: change.cause, source: change.source });
+}
+
+/** The ConflictError of a second decision under one action id (every store words it so). */
+export function duplicateAction(actionId: string): ConflictError {
+  return new ConflictError(`Action "${actionId}" is already recorded`, { actionId });
+}
+
+/** The ConflictError of a second outcome for one action. */
+export function duplicateOutcome(actionId: string): ConflictError {
+  return new ConflictError(`Action "${actionId}" already has an outcome`, { actionId });
+}
+
+/** A read's `limit`, checked. */
+export function limitOf(limit: number): number {
+  if (!Number.isInteger(limit) || limit < 0) throw invalid('limit', 'must be a non-negative integer');
+  return limit;
+}
+
+/** A numeric option: `fallback` when absent; ValidationError when negative, not finite, or 0 where not allowed. */
+export function positive(value: number | undefined, fallback: number, name: string, allowZero: boolean): number {
+  if (value === undefined) return fallback;
+  if (!Number.isFinite(value) || value < 0 || (!allowZero && value === 0)) {
+    throw invalid(name, allowZero ? 'must be a non-negative number' : 'must be a positive number');
+  }
+  return value;
 }
 

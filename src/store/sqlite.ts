@@ -52,10 +52,13 @@ import {
   auditEventFromRow,
   grantForApproval,
   grantFromRow,
-  invalid,
   isoUtc,
+  duplicateAction,
+  duplicateOutcome,
   json,
+  limitOf,
   outcomeJson,
+  positive,
   type PolicyRow,
   storedPolicyFromRow,
 } from './records.js';
@@ -1206,30 +1209,10 @@ export class SqliteStore implements Store {
 /** A queued write the file can never take (its action is already recorded, or unknown). */
 class QueuedWriteRejected extends Error {}
 
-function duplicateAction(actionId: string): ConflictError {
-  return new ConflictError(`Action "${actionId}" is already recorded`, { actionId });
-}
-
-function duplicateOutcome(actionId: string): ConflictError {
-  return new ConflictError(`Action "${actionId}" already has an outcome`, { actionId });
-}
-
 function asStoreError(err: AscendError): StoreError {
   return err instanceof StoreError ? err : new StoreError(err.message, { cause: err });
 }
 
-function limitOf(limit: number): number {
-  if (!Number.isInteger(limit) || limit < 0) throw invalid('limit', 'must be a non-negative integer');
-  return limit;
-}
-
-function positive(value: number | undefined, fallback: number, name: string, allowZero: boolean): number {
-  if (value === undefined) return fallback;
-  if (!Number.isFinite(value) || value < 0 || (!allowZero && value === 0)) {
-    throw invalid(name, allowZero ? 'must be a non-negative number' : 'must be a positive number');
-  }
-  return value;
-}
 
 
 /** `agent_id` starts with `prefix`; with `''`, contains no `::` (see AuditQuery.agentIdPrefix). */
