@@ -210,7 +210,7 @@ const pushCommand: CommandSpec = {
   async run(ctx) {
     const file = ctx.arg('FILE');
     const policy = loadPolicyFile(resolve(ctx.io.cwd, file));
-    const text = readFileSync(resolve(ctx.io.cwd, file), 'utf8').replace(/^\uFEFF/, '');
+    const text = policy.text;
     const result = await withPolicyStore(ctx, async (store) => {
       if (store instanceof RemoteStore) return (await store.pushPolicyText(text, file)).pushed?.id ?? null;
       const previous = await store.latestPolicy();
