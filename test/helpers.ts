@@ -68,6 +68,25 @@ export function runCli(args: string[], options: { cwd?: string; env?: NodeJS.Pro
  */
 export const WOKEN_WITHIN_MS = 2500;
 
+/** Wait `ms` (only where a test must let time pass: waiting for an event is `eventually`). */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Retry `check` until it stops throwing (an `expect` that holds), or throw its last error after `timeoutMs`. */
+export async function eventuallyPasses(check: () => unknown, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await check();
+      return;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await sleep(25);
+    }
+  }
+}
+
 /** Poll `fn` until it returns a truthy value or `timeoutMs` passes (generous: machines are slow and shared). */
 export async function eventually<T>(fn: () => T | Promise<T>, timeoutMs = 10_000, everyMs = 10): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;

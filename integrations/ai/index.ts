@@ -9,7 +9,8 @@ import type { ApprovalAnswer } from '../../src/govern.js';
 import { argumentsOf, governedCall, refusalMessage, toolActionType, type GovernToolOptions } from '../shared.js';
 import { bridgeOf, type BridgeClient } from '../approval-bridge.js';
 
-export type { GovernToolOptions } from '../shared.js';
+export type { FromArgs, GovernToolOptions } from '../shared.js';
+export type { BridgeClient } from '../approval-bridge.js';
 
 /** The part of an AI SDK tool we touch: `execute(input, { toolCallId, abortSignal, … })`, `needsApproval`. */
 export interface AiSdkTool {

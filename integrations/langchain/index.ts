@@ -23,7 +23,7 @@ import { argumentsOf, asParameters, governedCall, refusalMessage, toolActionType
 import { bridgeOf } from '../approval-bridge.js';
 import type { DecisionResult } from '../../src/types.js';
 
-export type { GovernToolOptions } from '../shared.js';
+export type { FromArgs, GovernToolOptions } from '../shared.js';
 
 /** What governing needs from a client. */
 export type GovernsCalls = Pick<AscendClient, 'govern' | 'evaluateAction' | 'logActionCompleted' | 'logActionFailed' | 'settlePending'>;

@@ -17,7 +17,7 @@ import type { DecisionResult } from '../../src/types.js';
 import { governedCall, refusalMessage, type GovernToolOptions } from '../shared.js';
 import { governToolRegistry, serverNameOf } from './registry.js';
 
-export type { GovernToolOptions } from '../shared.js';
+export type { FromArgs, GovernToolOptions } from '../shared.js';
 
 /** The original Python SDK's governance settings, in its own names. */
 export interface MCPGovernanceConfig {

@@ -7,3 +7,12 @@ export { startServer, type RunningServer, type StartServerOptions } from './serv
 export { generateApiKey, keyIdOf, type ApiKeySpec, type NewApiKey } from './api-keys.js';
 export { parseDatabaseTarget, openDatabase, type DatabaseTarget } from './database.js';
 export { DEFAULT_ORG, qualifyAgentId, orgOfAgentId } from './tenant-store.js';
+export type { DashboardOptions } from './app.js';
+export type { NonceStore } from './nonces.js';
+export type { PushedPolicyFollower } from './policy-follower.js';
+export type { ServerPolicy } from './policy-status.js';
+export type { WebhookDispatcherOptions } from './webhooks/dispatcher.js';
+export type { ClaimedDelivery, DeliveryMapper, DeliveryRecord, DeliveryStatus, WebhookOutbox, WebhookRecord } from '../store/outbox.js';
+export type { DeliveryMapperOptions } from './webhooks/events.js';
+export type { HostResolver } from './webhooks/address-guard.js';
+export type { LocalSignIn } from './dashboard/routes.js';

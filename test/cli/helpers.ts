@@ -3,27 +3,25 @@
  * seeding a real SQLite store.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { callDigest } from '../../src/canonical.js';
 import { runCli } from '../../src/cli/run.js';
 import { defaultDbPath, openSqliteStore } from '../../src/store/sqlite.js';
 import type { Store } from '../../src/store/store.js';
 import type { ActionRecord, ApprovalRecord, RiskFactor } from '../../src/types.js';
+import { ROOT, tempDir } from '../helpers.js';
 
-/** Repository root. */
-export const REPO_ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
 /** The CLI entry point, absolute so processes can run from any temp dir. */
-export const CLI_MAIN = join(REPO_ROOT, 'src/cli/main.ts');
+export const CLI_MAIN = join(ROOT, 'src/cli/main.ts');
 /** tsx's loader as a file URL: `--import tsx` would resolve from the child's cwd, a temp dir. */
 const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
 /** A fresh temp dir; call the returned `cleanup` in afterEach. */
 export function makeTempDir(prefix = 'ascend-cli-'): { dir: string; cleanup: () => void } {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const dir = tempDir(prefix);
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 

@@ -7,8 +7,8 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { defaultDbPath } from '../../src/store/sqlite.js';
-import { BROKEN_POLICY_YAML, REPO_ROOT, collect, openTestStore, runProcess, seedPendingApproval, spawnCli, TEST_POLICY_YAML, makeTempDir } from './helpers.js';
-import { eventually } from '../helpers.js';
+import { BROKEN_POLICY_YAML, collect, openTestStore, runProcess, seedPendingApproval, spawnCli, TEST_POLICY_YAML, makeTempDir } from './helpers.js';
+import { eventually, ROOT } from '../helpers.js';
 
 let dir: string;
 let cleanup: () => void;
@@ -25,7 +25,7 @@ describe('ascend (real process)', () => {
     expect(help.stdout).toMatch(/^\s+5\s+store or I\/O error/m);
     const version = await runProcess(['--version'], { cwd: dir });
     expect(version.code).toBe(0);
-    const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string };
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
     expect(version.stdout.trim()).toBe(pkg.version);
   });
 

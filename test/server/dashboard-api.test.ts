@@ -9,6 +9,7 @@ import { callDigest } from '../../src/canonical.js';
 import { countEvaluations } from '../../src/server/routes/stats.js';
 import { approvalLinksFor, checkLink } from '../../src/server/dashboard/links.js';
 import type { AuditEvent } from '../../src/types.js';
+import { eventuallyPasses } from '../helpers.js';
 import { api, disposeServer, startServerProcess, webhookReceiver, type ServerProcess } from './helpers.js';
 
 let server: ServerProcess;
@@ -20,20 +21,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await disposeServer(server);
 });
-
-/** Retry `check` until it stops throwing (or throw its last error after `timeoutMs`). */
-async function eventually(check: () => unknown, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await check();
-      return;
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  }
-}
 
 function evaluateBody(agentId: string, actionType: string, parameters: Record<string, unknown>) {
   return { agentId, actionType, resource: 'prod', parameters, digest: callDigest({ agentId, actionType, resource: 'prod', parameters }) };
@@ -171,7 +158,7 @@ describe('dashboard sessions', () => {
       expect(stream.status).toBe(200);
       const reader = stream.body!.getReader();
       await store.revokeApiKey(key.record.keyId, 'test', new Date().toISOString());
-      await eventually(async () => expect((await withSession(s, 'GET', '/v1/agents')).status).toBe(401), 10_000);
+      await eventuallyPasses(async () => expect((await withSession(s, 'GET', '/v1/agents')).status).toBe(401), 10_000);
       let text = '';
       while (!text.includes('revoked')) {
         const chunk = await reader.read();
@@ -242,7 +229,7 @@ describe('one-click approval links', () => {
 
   async function linksOf(approvalId: string): Promise<{ approve: string; reject: string; expiresAt: string }> {
     let links: { approve: string; reject: string; expiresAt: string } | undefined;
-    await eventually(() => {
+    await eventuallyPasses(() => {
       const payload = sink.bodies.map((b) => JSON.parse(b)).find((p) => p.approvalId === approvalId);
       expect(payload?.links).toBeDefined();
       links = payload.links;
@@ -257,7 +244,7 @@ describe('one-click approval links', () => {
       const hook = await api(server, 'POST', '/v1/webhooks', server.keys.admin, { url: plain.url, events: ['approval.requested'] });
       expect(hook.body.approvalLinks).toBe(false);
       const approvalId = await pendingApproval('no-link-agent');
-      await eventually(() => expect(plain.bodies.some((b) => JSON.parse(b).approvalId === approvalId)).toBe(true), 10_000);
+      await eventuallyPasses(() => expect(plain.bodies.some((b) => JSON.parse(b).approvalId === approvalId)).toBe(true), 10_000);
       for (const body of plain.bodies) expect(JSON.parse(body).links).toBeUndefined();
       await api(server, 'DELETE', `/v1/webhooks/${hook.body.webhookId}`, server.keys.admin);
     } finally {

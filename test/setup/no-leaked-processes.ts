@@ -8,7 +8,7 @@
  * to start does the work and the other copies do nothing.
  */
 import { randomUUID } from 'node:crypto';
-import { ROOT } from '../helpers.js';
+import { ROOT, sleep } from '../helpers.js';
 import { RUN_MARKER_ENV, findLeakedProcesses, readProcess, type ProcessInfo, type RunIdentity } from './leaked-processes.js';
 
 /** How long survivors get to finish exiting (a server sent SIGTERM in an afterAll, say). */
@@ -18,7 +18,6 @@ const KILL_WAIT_MS = 2000;
 
 const STARTED = Symbol.for('ascend-sdk.test.no-leaked-processes');
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Mark the run; returns the teardown that checks it (or nothing, when a copy already marked it). */
 export default function setup(): (() => Promise<void>) | undefined {

@@ -9,7 +9,7 @@ import { type FlushReport, openPostgresStore, type PostgresStore } from '../../s
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import type { Store } from '../../src/store/store.js';
 import type { ApiKeyRecord, AuditEvent } from '../../src/types.js';
-import { eventually, tempDir } from '../helpers.js';
+import { eventually, sleep, tempDir } from '../helpers.js';
 import { storeContract } from './contract.js';
 import { adminClient, PG_URL, PgTestSchemas, withAdmin } from './pg-helpers.js';
 import { at, eventTypes, makeAction, makeOutcome, makePending, writeSome } from './records.js';
@@ -31,10 +31,6 @@ storeContract('postgres (batched)', () => schemas.open({ durability: 'batched', 
 afterEach(async () => {
   await schemas.closeStores();
 });
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 /** The chain-lock key of a schema, computed independently of the store (sha256 → signed 64-bit). */
 function lockKeyOf(schema: string): string {
