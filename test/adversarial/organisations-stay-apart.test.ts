@@ -297,3 +297,23 @@ describe('agent ids naming an organisation', () => {
     }
   }, 120_000);
 });
+
+describe('the policy, shared by every organisation', () => {
+  it("another organisation's admin cannot push it, nor read its text or history; it still sees the version and replays its own calls", async () => {
+    const policyText = fs.readFileSync(`${server.dir}/ascend.policy.yaml`, 'utf8');
+    const push = await api(server, 'POST', '/v1/policy', otherAdmin, { text: 'version: 1\ndefault: allow\nrules: []\n' });
+    expect(push.status).toBe(403);
+    expect(push.body.error.message).toContain('only keys of the default organisation');
+    expect((await api(server, 'GET', '/v1/policy/text', otherAdmin)).status).toBe(403);
+    expect((await api(server, 'GET', '/v1/policy/history', otherAdmin)).status).toBe(403);
+    // Nothing changed: the default organisation's calls are decided as before.
+    const status = await api(server, 'GET', '/v1/policy', otherAdmin);
+    expect(status.status).toBe(200);
+    expect((await api(server, 'GET', '/v1/policy/text', server.keys.admin)).body.text).toBe(policyText);
+    expect(status.body.pushed).toBeNull();
+    const replay = await api(server, 'POST', '/v1/policy/replay', otherAdmin, { text: policyText });
+    expect(replay.status).toBe(200);
+    expect(JSON.stringify(replay.body)).not.toContain(marker);
+  });
+});
+

@@ -2,12 +2,13 @@
  * `GET /v1/policy`: the policy in force (its version and labels) and the last change of its file
  * that did not load; `GET /v1/policy/history`: the switches (`policy.changed`), newest first —
  * for operators, the dashboard and scripts checking a rollout. The policy is the server's, the
- * same for every organisation, so every key may read both. `POST /v1/policy` pushes one (admin);
- * `POST /v1/policy/replay` replays the caller's organisation's history against a candidate.
+ * same for every organisation: every key reads the status; its history, its text and pushing it
+ * are the operators' (the default organisation's keys). `POST /v1/policy/replay` replays the
+ * caller's organisation's history against a candidate.
  */
 import { z } from 'zod';
 import { parsePolicy, type CompiledPolicy } from '../../engine/index.js';
-import { NotFoundError, PolicyError, ValidationError } from '../../errors.js';
+import { AuthorizationError, NotFoundError, PolicyError, ValidationError } from '../../errors.js';
 import type { Store } from '../../store/store.js';
 import type { PolicyChangeRecord, StoredPolicy } from '../../types.js';
 import type { ReplayOptions } from '../../engine/replay.js';
@@ -114,18 +115,31 @@ export interface PolicyRouteDeps {
   follow: () => Promise<void>;
 }
 
+/**
+ * The policy is the server's: it decides for every organisation. Changing it, and reading its
+ * text and who switched it, belongs to the server's operators — keys of the default organisation;
+ * another organisation's keys get a 403 (they see the version in force, which their decisions
+ * carry anyway, and may replay their own history).
+ */
+function requireOperator(org: string, what: string): void {
+  if (org !== DEFAULT_ORG) {
+    throw new AuthorizationError(`The policy is the server's, shared by every organisation: only keys of the default organisation may ${what}`, {});
+  }
+}
+
 /** Register `GET /v1/policy`, `GET /v1/policy/text`, `GET /v1/policy/history`, `POST /v1/policy` and `POST /v1/policy/replay`. */
 export function policyRoutes(router: Router, deps: PolicyRouteDeps): void {
   const { status, store } = deps;
   router.add({
     method: 'POST',
     url: '/v1/policy',
-    summary: 'Push a policy: stored in the database, in force on every server using it within a second',
+    summary: "Push a policy: stored in the database, in force on every server using it within a second (an admin key of the default organisation)",
     roles: ROLES.admin,
     what: 'push a policy',
     body: PushBody,
     response: PolicyStatusSchema,
     async handler(ctx) {
+      requireOperator(ctx.scope.org, 'push a policy');
       const source = ctx.body.source ?? 'ascend policy push';
       const policy = parseCandidate(ctx.body.text, source);
       const now = deps.inForce();
@@ -168,7 +182,8 @@ export function policyRoutes(router: Router, deps: PolicyRouteDeps): void {
     roles: ROLES.approver,
     what: 'read the policy',
     response: z.object({ policyVersion: z.string(), text: z.string() }),
-    async handler() {
+    async handler(ctx) {
+      requireOperator(ctx.scope.org, 'read the policy text');
       const now = deps.inForce();
       if (now instanceof Error) throw new NotFoundError('policy', 'in force');
       return { policyVersion: now.policyVersion, text: now.text };
@@ -178,12 +193,13 @@ export function policyRoutes(router: Router, deps: PolicyRouteDeps): void {
   router.add({
     method: 'GET',
     url: '/v1/policy/history',
-    summary: 'The policy switches (policy.changed), newest first',
+    summary: "The policy switches (policy.changed), newest first (the default organisation's keys)",
     roles: ROLES.reader,
     what: 'read the policy history',
     query: HistoryQuery,
     response: z.object({ changes: z.array(PolicyChangeSchema) }),
     async handler(ctx) {
+      requireOperator(ctx.scope.org, 'read the policy history');
       const events = await store.readAudit({ types: ['policy.changed'], newestFirst: true, limit: ctx.query.limit });
       return { changes: events.map((e) => ({ ...(e.data as Omit<z.output<typeof PolicyChangeSchema>, 'seq' | 'at' | 'actor'>), seq: e.seq, at: e.ts, actor: e.actor })) };
     },

@@ -36,8 +36,9 @@ export const policyView = {
 async function load() {
   const view = root;
   try {
-    const [status, { changes }] = await Promise.all([api('/v1/policy'), api('/v1/policy/history?limit=50')]);
-    if (root === view && view) render(status, changes);
+    // The history is the server operators' (the default organisation's): others see the status.
+    const [status, history] = await Promise.all([api('/v1/policy'), api('/v1/policy/history?limit=50').catch((err) => (err.status === 403 ? null : Promise.reject(err)))]);
+    if (root === view && view) render(status, history?.changes ?? null);
   } catch (err) {
     reportError(err);
   }
@@ -60,7 +61,7 @@ function render(status, changes) {
         h('p', {}, `At ${localTime(status.lastLoadError.at)}; the policy above stays in force.`),
         h('pre', { class: 'error-text' }, status.lastLoadError.message))
     : null;
-  const rows = changes.map((c) =>
+  const rows = (changes ?? []).map((c) =>
     h('tr', { 'data-seq': String(c.seq) },
       h('td', { class: 'nowrap' }, localTime(c.at)),
       h('td', {}, h('code', { title: c.from ?? '' }, short(c.from)), ' → ', h('code', { title: c.to }, short(c.to)), labelsOf(c) ? h('div', { class: 'small' }, labelsOf(c)) : null),
@@ -70,7 +71,9 @@ function render(status, changes) {
     inForce,
     failure,
     h('h2', { id: 'policy-history-title' }, 'History'),
-    changes.length === 0
+    changes === null
+      ? h('p', { class: 'muted' }, "The policy is shared by every organisation on this server; its history is shown to the server's operators.")
+      : changes.length === 0
       ? h('p', { class: 'muted' }, 'No switch since the audit trail began: the policy the server started with is in force.')
       : h('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-labelledby': 'policy-history-title' },
           h('table', { class: 'policy-history' },
