@@ -8,6 +8,7 @@ import { droppedLogLines } from '../logging.js';
 import { durationMs } from '../engine/index.js';
 import { policyNow, policyStatus, type ServerPolicy } from './policy-status.js';
 import { policyRoutes } from './routes/policy.js';
+import { lingerOnClose } from './lingering-close.js';
 import type { PushedPolicyFollower } from './policy-follower.js';
 import { AscendError } from '../errors.js';
 import type { Store } from '../store/store.js';
@@ -125,6 +126,11 @@ export async function buildServer(options: AscendServerOptions): Promise<AscendS
     const url = request.url.split('?')[0];
     if (wire.status >= 500) request.log.error({ err, url, method: request.method }, 'request failed');
     else if (wire.status === 401) request.log.warn({ code: wire.body.error.code, url, reason: wire.body.error.message }, 'refused');
+    if (wire.status === 413) {
+      // The client is likely still sending the body: close without a reset (lingering-close.ts).
+      lingerOnClose(request.raw);
+      void reply.header('connection', 'close');
+    }
     void reply.status(wire.status).send(wire.body);
   });
   app.setNotFoundHandler((request, reply) => {
