@@ -6,9 +6,13 @@
  * const rows = await client.govern({ actionType: 'database.query', resource: 'prod', parameters: { query } }, () => db.query(query));
  * ```
  */
+
+// The client and the governed-call lifecycle
 export { AscendClient, type AscendClientOptions, type ApprovalVerdict, type OnApprovalRequired } from './client.js';
 export { governCall, isRefusal, type ApprovalAnswer, type GovernedCall, type LifecycleClient } from './govern.js';
 export { terminalApprover, describePending, type TerminalApproverOptions } from './approvers/terminal.js';
+
+// Errors: one class per failure, each with a stable `code`
 export {
   AscendError,
   ValidationError,
@@ -33,6 +37,8 @@ export {
   type NativeBindingProblem,
   type ValidationIssue,
 } from './errors.js';
+
+// Records and decisions: what is decided, stored and sent
 export {
   Decision,
   FailMode,
@@ -63,6 +69,8 @@ export {
   type RiskFactor,
   type RiskLevel,
 } from './types.js';
+
+// The policy engine (pure): loading, deciding, counting
 export { parsePolicy, evaluatePolicy, policyJsonSchema, UsageTracker, GlobSet, type CompiledPolicy } from './engine/index.js';
 export type {
   CompiledCondition,
@@ -76,12 +84,14 @@ export type {
   UsageTrackerOptions,
   VelocitySample,
 } from './engine/index.js';
-export { parsePolicyCases, runPolicyCases, policyCasesJsonSchema, type PolicyCase, type PolicyCaseResult } from './engine/index.js';
+
+// The policy lifecycle: files, live reload, test cases
 export { loadPolicyFile } from './policy-file.js';
-export { openSqliteStore, defaultDbPath, type SqliteStore, type SqliteStoreOptions } from './store/sqlite.js';
-export type { FlushReport } from './store/batch.js';
-export type { FrozenAgent } from './store/chain-view.js';
 export { LivePolicy, type LivePolicyOptions, type PolicyInForce, type PolicyLoadFailure, type PolicySwitch } from './policy-live.js';
+export { parsePolicyCases, runPolicyCases, policyCasesJsonSchema, type PolicyCase, type PolicyCaseResult } from './engine/index.js';
+
+// Stores: where Ascend remembers (SQLite here; PostgreSQL from `ascend-sdk/server`)
+export { openSqliteStore, defaultDbPath, type SqliteStore, type SqliteStoreOptions } from './store/sqlite.js';
 export type {
   AgentRegistrationInput,
   ApprovalDecision,
@@ -94,11 +104,16 @@ export type {
   RecordDecisionOptions,
   Store,
 } from './store/store.js';
-export { createLogger, type LoggingOptions } from './logging.js';
-export { Redactor, REDACTED, type RedactorOptions } from './redact.js';
-export { canonicalJson, callDigest } from './canonical.js';
+export type { FlushReport } from './store/batch.js';
+export type { FrozenAgent } from './store/chain-view.js';
+
+// Transports: how a client reaches a decision point
 export { HttpTransport, type HttpTransportOptions } from './transport/http.js';
 export type { BreakerState, CircuitBreakerOptions } from './transport/resilience.js';
+export type { AgentRegistration, EvaluationRequest, Transport, WebhookInput, WebhookInfo } from './transport/transport.js';
+export type { SpoolEntry } from './transport/spool.js';
+
+// Signing, webhooks, canonical JSON
 export {
   signRequest,
   verifyRequestSignature,
@@ -109,6 +124,9 @@ export {
   type SignatureCheck,
   type SignableRequest,
 } from './signing.js';
-export type { AgentRegistration, EvaluationRequest, Transport, WebhookInput, WebhookInfo } from './transport/transport.js';
-export type { SpoolEntry } from './transport/spool.js';
 export { WEBHOOK_EVENTS, type WebhookEvent } from './store/outbox.js';
+export { canonicalJson, callDigest } from './canonical.js';
+
+// Logging and redaction
+export { createLogger, type LoggingOptions } from './logging.js';
+export { Redactor, REDACTED, type RedactorOptions } from './redact.js';
