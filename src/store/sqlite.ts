@@ -264,7 +264,7 @@ export class SqliteStore implements Store {
     try {
       if (this.path !== ':memory:') fs.mkdirSync(nodePath.dirname(nodePath.resolve(this.path)), { recursive: true });
       db = openDatabase(this.path, { timeout: this.busyTimeoutMs });
-      const mode = db.pragma('journal_mode = WAL', { simple: true });
+      const mode = switchToWal(db, this.busyTimeoutMs);
       if (mode !== 'wal' && this.path !== ':memory:') {
         throw new StoreError(`SQLite store ${this.path}: could not switch to WAL journal mode (got ${String(mode)})`);
       }
@@ -1224,3 +1224,21 @@ function addPrefixFilter(where: string[], params: unknown[], prefix: string): vo
     params.push(prefix.length, prefix);
   }
 }
+
+/**
+ * `PRAGMA journal_mode = WAL`, waiting out another process that is opening the same new file at
+ * the same moment: SQLite may answer SQLITE_BUSY at once, without its busy handler, while the
+ * other connection switches the file (two agents started together on a fresh data directory).
+ */
+function switchToWal(db: Database.Database, busyTimeoutMs: number): unknown {
+  const deadline = Date.now() + busyTimeoutMs;
+  for (;;) {
+    try {
+      return db.pragma('journal_mode = WAL', { simple: true });
+    } catch (err) {
+      if (sqliteCode(err) !== 'SQLITE_BUSY' || Date.now() > deadline) throw err;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10); // a synchronous 10 ms pause: this is the constructor
+    }
+  }
+}
+

@@ -141,7 +141,8 @@ describe('embedded, two processes on one data directory', () => {
     const dir = tempDir();
     const dataDir = path.join(dir, '.ascend');
     const policy = writePolicy(dir, budgetPolicy(50));
-    const [a, b] = await Promise.all([spender(dataDir, policy, 'sync'), spender(dataDir, policy, 'sync')]);
+    const a = await spender(dataDir, policy, 'sync');
+    const b = await spender(dataDir, policy, 'sync');
     const go = path.join(dir, 'go');
     const results = Promise.all([a.send(`eval 40 ${go}`), b.send(`eval 40 ${go}`)]);
     fs.writeFileSync(go, '');
@@ -155,7 +156,8 @@ describe('embedded, two processes on one data directory', () => {
     const dir = tempDir();
     const dataDir = path.join(dir, '.ascend');
     const policy = writePolicy(dir, budgetPolicy(10));
-    const [a, b] = await Promise.all([spender(dataDir, policy, 'batched'), spender(dataDir, policy, 'batched')]);
+    const a = await spender(dataDir, policy, 'batched');
+    const b = await spender(dataDir, policy, 'batched');
     expect((await a.send('eval 9')).allowed).toBe(9);
     await a.send('flush');
     const go = path.join(dir, 'go');
@@ -171,7 +173,8 @@ describe('embedded, two processes on one data directory', () => {
     const dataDir = path.join(dir, '.ascend');
     const policy = writePolicy(dir, budgetPolicy(50));
     // A group-commits only when told to: its 30 allowed calls stay queued, unseen by B.
-    const [a, b] = await Promise.all([spender(dataDir, policy, 'batched', 60_000), spender(dataDir, policy, 'batched')]);
+    const a = await spender(dataDir, policy, 'batched', 60_000);
+    const b = await spender(dataDir, policy, 'batched');
     const queuedByA = (await a.send('eval 30')).allowed;
     expect(queuedByA).toBe(30);
     const byB = (await b.send('eval 50')).allowed;
