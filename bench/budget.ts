@@ -13,16 +13,11 @@ import path from 'node:path';
 import { AscendClient, parsePolicy } from '../src/index.js';
 import { isMain, percentile, printResult, raceAsync, type BenchResult, type RaceResult } from './lib.js';
 import { BENCH_POLICY_YAML } from './policy-eval.js';
+import { CALL, tool } from './governed-call.js';
 
 const SAMPLES = 10_000;
 const WARMUP = 2_000;
 
-const CALL = {
-  actionType: 'database.query',
-  resource: 'production_db',
-  parameters: { query: 'SELECT id, name FROM customers WHERE id = 42' },
-};
-const tool = async (): Promise<number> => 42;
 
 /** The bench policy plus a budget on the call: a billion an hour, per agent. */
 const LIMITED_POLICY_YAML = `${BENCH_POLICY_YAML.trimEnd()}

@@ -24,12 +24,12 @@ const SAMPLES = 10_000;
 const WARMUP = 2_000;
 
 /** The governed call: an allowed read, as most of an agent's calls are. */
-const CALL = {
+export const CALL = {
   actionType: 'database.query',
   resource: 'production_db',
   parameters: { query: 'SELECT id, name FROM customers WHERE id = 42' },
 };
-const tool = async (): Promise<number> => 42;
+export const tool = async (): Promise<number> => 42;
 
 /** The 20 rules again as agent-governance-sdk flat rules (action globs, equality conditions,
  * first match wins) — as close as its rule language allows. */

@@ -12,6 +12,7 @@ import { canonicalJsonFast } from './canonical-fast.js';
 import { parsePolicy, STARTER_POLICY_YAML, type CompiledPolicy } from './engine/index.js';
 import { loadPolicyFile } from './policy-file.js';
 import { LivePolicy, type PolicySwitch } from './policy-live.js';
+import { switchRecord } from './policy-changes.js';
 import { AscendError, ConflictError, NotFoundError, PolicyError, ServerError, StoreError, ValidationError } from './errors.js';
 import { denied, settlePending, waitForDecidedApproval } from './approvals.js';
 import { describeError, governCall, type ApprovalAnswer, type GovernedCall, type LifecycleClient } from './govern.js';
@@ -45,7 +46,6 @@ import {
   type DecisionResult,
   type EvaluateActionInput,
   type OutcomeRecord,
-  type PolicyChangeRecord,
   type RegisterAgentInput,
 } from './types.js';
 
@@ -246,12 +246,8 @@ export class AscendClient implements LifecycleClient {
 
   /** The policy file changed and loaded: say so, and record it in the audit trail. */
   private policySwitched(change: PolicySwitch): void {
-    const to = change.to;
-    const from = change.from instanceof Error ? null : change.from.policyVersion;
-    this.logger.info({ from, to: to.policyVersion, file: to.file }, 'policy changed: later decisions use the new version');
-    const record: PolicyChangeRecord = { from, to: to.policyVersion, cause: change.cause, source: to.file, actor: `${this.agentId} (pid ${process.pid})`, at: new Date().toISOString() };
-    if (to.name !== null) record.name = to.name;
-    if (to.revision !== null) record.revision = to.revision;
+    const record = switchRecord(change, change.to.file, `${this.agentId} (pid ${process.pid})`, new Date().toISOString());
+    this.logger.info({ from: record.from, to: record.to, file: record.source }, 'policy changed: later decisions use the new version');
     void Promise.resolve()
       .then(() => this.localTransport?.getStore().recordPolicyChange(record))
       .catch((err: unknown) => this.logger.error({ err: { message: err instanceof Error ? err.message : String(err) } }, 'could not record the policy change'));

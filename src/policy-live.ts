@@ -20,6 +20,11 @@ export interface PolicyInForce {
   readonly current: CompiledPolicy | Error;
 }
 
+/** A fixed policy (or the error that stopped it loading) as a {@link PolicyInForce}; one already is, as it is. */
+export function inForce(policy: CompiledPolicy | Error | PolicyInForce): PolicyInForce {
+  return policy instanceof Error || !('current' in policy) ? { current: policy } : policy;
+}
+
 /** A change that loaded and is now in force. */
 export interface PolicySwitch {
   from: CompiledPolicy | Error;

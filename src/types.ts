@@ -290,6 +290,9 @@ export interface StoredPolicy {
   pushedAt: string;
 }
 
+/** A `policy.changed` event as the policy history lists it (newest first). */
+export type PolicyHistoryEntry = PolicyChangeRecord & { seq: number };
+
 /** A decision point switched policies (audit `policy.changed`). */
 export interface PolicyChangeRecord {
   /** The version decided with before; null when none had loaded. */

@@ -250,3 +250,17 @@ export const ErrorResponseSchema = z.object({
     details: jsonRecord.optional(),
   }),
 });
+
+/** One entry of `GET /v1/policy/history`. */
+export const PolicyHistoryEntrySchema = z.object({
+  seq: z.number(),
+  at: z.string(),
+  from: z.string().nullable(),
+  to: z.string(),
+  name: z.string().optional(),
+  revision: z.string().optional(),
+  cause: z.enum(['file', 'signal', 'push']),
+  source: z.string(),
+  actor: z.string(),
+});
+

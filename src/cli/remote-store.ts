@@ -7,34 +7,9 @@ import { z } from 'zod';
 import { ValidationError } from '../errors.js';
 import type { ApprovalDecision, ApprovalFilter, AuditQuery, BudgetUse, Store } from '../store/store.js';
 import { HttpTransport, undefinedIfNotFound } from '../transport/http.js';
-import type { AgentRecord, ApiKeyRecord, ApprovalRecord, AuditEvent, AuditVerification, GrantRecord, StoredPolicy } from '../types.js';
+import type { AgentRecord, ApiKeyRecord, ApprovalRecord, AuditEvent, AuditVerification, GrantRecord, PolicyHistoryEntry, StoredPolicy } from '../types.js';
 import type { ReplayResult } from '../engine/replay.js';
-import { AgentRecordSchema, ApprovalRecordSchema, AuditEventSchema, AuditVerificationSchema, GrantRecordSchema } from '../wire.js';
-
-/** One policy switch, as `GET /v1/policy/history` lists it. */
-export interface PolicyHistoryEntry {
-  seq: number;
-  at: string;
-  from: string | null;
-  to: string;
-  name?: string;
-  revision?: string;
-  cause: 'file' | 'signal' | 'push';
-  source: string;
-  actor: string;
-}
-
-const PolicyHistoryEntrySchema = z.object({
-  seq: z.number(),
-  at: z.string(),
-  from: z.string().nullable(),
-  to: z.string(),
-  name: z.string().optional(),
-  revision: z.string().optional(),
-  cause: z.enum(['file', 'signal', 'push']),
-  source: z.string(),
-  actor: z.string(),
-});
+import { AgentRecordSchema, ApprovalRecordSchema, AuditEventSchema, AuditVerificationSchema, GrantRecordSchema, PolicyHistoryEntrySchema } from '../wire.js';
 
 /** How often `watch` listeners are called (the commands re-read on each call). */
 const POLL_MS = 1000;

@@ -12,7 +12,7 @@
  * contents (the detectors) are computed on what was recorded, redactions included.
  */
 import { REDACTED_MARK } from './redaction-mark.js';
-import type { AgentRecord, AuditEvent, Decision } from '../types.js';
+import type { ActionRecord, AgentRecord, AuditEvent, Decision } from '../types.js';
 import type { CompiledPolicy } from './compile.js';
 import { evaluatePolicy, type EvaluationInput } from './evaluate.js';
 import { compileGlob } from './glob.js';
@@ -67,17 +67,7 @@ export interface ReplayResult {
 export const REPLAY_EVENT_TYPES = ['agent.registered', 'agent.blocked', 'agent.unblocked', 'action.evaluated'] as const;
 
 /** The recorded fields of an evaluation a replay needs (the action record, as stored). */
-interface RecordedAction {
-  actionId: string;
-  agentId: string;
-  actionType: string;
-  resource: string;
-  parameters: Record<string, unknown>;
-  context?: Record<string, unknown>;
-  decision: Decision;
-  conditions: string[];
-  createdAt: string;
-}
+type RecordedAction = Pick<ActionRecord, 'actionId' | 'agentId' | 'actionType' | 'resource' | 'parameters' | 'context' | 'decision' | 'conditions' | 'createdAt'>;
 
 /** Replays a stream of audit events against one candidate. */
 export class PolicyReplay {
@@ -169,7 +159,7 @@ export class PolicyReplay {
         actionType: action.actionType,
         resource: action.resource,
         parameters: action.parameters,
-        context: action.context ?? {},
+        context: action.context ?? {}, // records stored by older versions may lack it
         requireHumanApproval: false,
       },
       agent: this.agents.get(action.agentId),

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import { LivePolicy } from '../policy-live.js';
 import { PushedPolicyFollower } from './policy-follower.js';
-import type { PolicyChangeRecord } from '../types.js';
+import { switchRecord } from '../policy-changes.js';
 import { loadPolicyFile } from '../policy-file.js';
 import type { CompiledPolicy } from '../engine/index.js';
 import { PolicyError } from '../errors.js';
@@ -75,11 +75,8 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   const actor = `ascend serve (pid ${process.pid} on ${os.hostname()})`;
   const live = new LivePolicy(options.policyPath, policy, {
     onSwitch: (change) => {
-      const from = change.from instanceof Error ? null : change.from.policyVersion;
-      options.logger.info({ from, to: change.to.policyVersion, cause: change.cause, policy: options.policyPath }, 'policy changed: later decisions use the new version');
-      const record: PolicyChangeRecord = { from, to: change.to.policyVersion, cause: change.cause, source: options.policyPath, actor, at: new Date().toISOString() };
-      if (change.to.name !== null) record.name = change.to.name;
-      if (change.to.revision !== null) record.revision = change.to.revision;
+      const record = switchRecord(change, options.policyPath, actor, new Date().toISOString());
+      options.logger.info({ from: record.from, to: record.to, cause: record.cause, policy: options.policyPath }, 'policy changed: later decisions use the new version');
       store.recordPolicyChange(record).catch((err: unknown) => options.logger.error({ err }, 'could not record the policy change'));
     },
     onLoadError: (failure) =>

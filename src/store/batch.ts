@@ -155,8 +155,26 @@ export class WriteQueue {
   }
 }
 
-const exitFlushes = new Set<() => void>();
-let exitHookInstalled = false;
+/**
+ * Flushes to run on one process event, behind a single listener for every store. Returns the
+ * registering function (which returns the unregister function).
+ */
+function flushesOn(event: 'exit' | 'beforeExit', run: (flush: () => void) => void): (flush: () => void) => () => void {
+  const flushes = new Set<() => void>();
+  let installed = false;
+  return (flush) => {
+    if (!installed) {
+      installed = true;
+      process.on(event, () => {
+        for (const fn of [...flushes]) run(fn);
+      });
+    }
+    flushes.add(flush);
+    return () => {
+      flushes.delete(flush);
+    };
+  };
+}
 
 /**
  * Run `flush` when the process exits normally (`process.exit()`, end of the event loop).
@@ -164,28 +182,14 @@ let exitHookInstalled = false;
  * listener serves every store. Signals and `kill -9` do not run it: that is the window
  * `batched` durability accepts. Returns the unregister function.
  */
-export function flushOnProcessExit(flush: () => void): () => void {
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
-    process.on('exit', () => {
-      for (const fn of [...exitFlushes]) {
-        try {
-          fn();
-        } catch (err) {
-          // Nothing can be awaited or retried during 'exit'; say what was lost.
-          process.stderr.write(`ascend: flushing the store at exit failed: ${err instanceof Error ? err.message : String(err)}\n`);
-        }
-      }
-    });
+export const flushOnProcessExit = flushesOn('exit', (flush) => {
+  try {
+    flush();
+  } catch (err) {
+    // Nothing can be awaited or retried during 'exit'; say what was lost.
+    process.stderr.write(`ascend: flushing the store at exit failed: ${err instanceof Error ? err.message : String(err)}\n`);
   }
-  exitFlushes.add(flush);
-  return () => {
-    exitFlushes.delete(flush);
-  };
-}
-
-const beforeExitFlushes = new Set<() => void>();
-let beforeExitHookInstalled = false;
+});
 
 /**
  * Run `flush` when the event loop empties (`beforeExit`); one process listener serves every
@@ -193,16 +197,4 @@ let beforeExitHookInstalled = false;
  * an explicit `process.exit()` skips it ({@link flushOnProcessExit} serves synchronous ones).
  * Returns the unregister function.
  */
-export function flushBeforeExit(flush: () => void): () => void {
-  if (!beforeExitHookInstalled) {
-    beforeExitHookInstalled = true;
-    process.on('beforeExit', () => {
-      for (const fn of [...beforeExitFlushes]) fn();
-    });
-  }
-  beforeExitFlushes.add(flush);
-  return () => {
-    beforeExitFlushes.delete(flush);
-  };
-}
-
+export const flushBeforeExit = flushesOn('beforeExit', (flush) => flush());

@@ -15,6 +15,7 @@ import type {
   GrantRecord,
   OutcomeRecord,
   PolicyChangeRecord,
+  PolicyHistoryEntry,
   StoredPolicy,
 } from '../types.js';
 import { arrayWriter, canonicalJsonFast, objectWriter } from '../canonical-fast.js';
@@ -367,6 +368,11 @@ export function storedPolicyFromRow(row: PolicyRow): StoredPolicy {
   if (row.name !== null) policy.name = row.name;
   if (row.revision !== null) policy.revision = row.revision;
   return policy;
+}
+
+/** `policy.changed` events as the policy history lists them (the inverse of {@link policyChangedJson}). */
+export function policyHistoryOf(events: readonly AuditEvent[]): PolicyHistoryEntry[] {
+  return events.map((e) => ({ ...(e.data as Omit<PolicyChangeRecord, 'at' | 'actor'>), seq: e.seq, at: e.ts, actor: e.actor }));
 }
 
 /** The audit data of `policy.changed` (the actor and time go in the event's own columns). */

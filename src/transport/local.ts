@@ -27,7 +27,7 @@ import type {
 } from '../types.js';
 import type { ApprovalDecision, BudgetSpend, BudgetUse, BudgetWindow, RecordDecisionOptions } from '../store/store.js';
 import { KeyedLock } from './keyed-lock.js';
-import type { PolicyInForce } from '../policy-live.js';
+import { inForce, type PolicyInForce } from '../policy-live.js';
 import { isoTime } from '../time.js';
 import { timeOrderedId } from '../ids.js';
 import { denied } from '../approvals.js';
@@ -87,7 +87,7 @@ export class LocalTransport implements Transport {
 
   constructor(options: LocalTransportOptions) {
     const policy = options.policy;
-    this.policyInForce = policy instanceof Error || !('current' in policy) ? { current: policy } : policy;
+    this.policyInForce = inForce(policy);
     this.openStoreFn = options.openStore;
     this.now = options.now ?? Date.now;
     this.keyedDecisionsMayQueue = options.keyedDecisionsMayQueue === true;

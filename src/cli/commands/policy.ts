@@ -11,9 +11,11 @@ import { parsePolicyCases, policyCasesJsonSchema, runPolicyCases, TestAgentSchem
 import { NotFoundError, PolicyError } from '../../errors.js';
 import { openDatabase, parseDatabaseTarget } from '../../server/database.js';
 import type { Store } from '../../store/store.js';
-import type { PolicyChangeRecord, StoredPolicy } from '../../types.js';
+import type { PolicyHistoryEntry } from '../../types.js';
+import { pushRecords } from '../../policy-changes.js';
 import { resolveActor } from '../actor.js';
-import { RemoteStore, type PolicyHistoryEntry } from '../remote-store.js';
+import { RemoteStore } from '../remote-store.js';
+import { policyHistoryOf } from '../../store/records.js';
 import { withStore } from '../store-access.js';
 import type { ReplayResult } from '../../engine/replay.js';
 import { replayStore } from '../../policy-replay.js';
@@ -214,12 +216,7 @@ const pushCommand: CommandSpec = {
     const result = await withPolicyStore(ctx, async (store) => {
       if (store instanceof RemoteStore) return (await store.pushPolicyText(text, file)).pushed?.id ?? null;
       const previous = await store.latestPolicy();
-      const actor = resolveActor(ctx.string('by'), ctx.io);
-      const at = new Date(ctx.now()).toISOString();
-      const change: PolicyChangeRecord = { from: previous?.policyVersion ?? null, to: policy.policyVersion, cause: 'push', source: file, actor, at };
-      const stored: Omit<StoredPolicy, 'id'> = { policyVersion: policy.policyVersion, text, pushedBy: actor, pushedAt: at };
-      if (policy.name !== null) change.name = stored.name = policy.name;
-      if (policy.revision !== null) change.revision = stored.revision = policy.revision;
+      const { stored, change } = pushRecords(policy, previous?.policyVersion ?? null, file, resolveActor(ctx.string('by'), ctx.io), new Date(ctx.now()).toISOString());
       return (await store.pushPolicy(stored, change)).id;
     });
     await ctx.out(
@@ -272,7 +269,7 @@ const historyCommand: CommandSpec = {
     const changes = await withPolicyStore(ctx, async (store): Promise<PolicyHistoryEntry[]> => {
       if (store instanceof RemoteStore) return store.policyHistory(limit);
       const events = await store.readAudit({ types: ['policy.changed'], newestFirst: true, limit });
-      return events.map((e) => ({ ...(e.data as Omit<PolicyHistoryEntry, 'seq' | 'at' | 'actor'>), seq: e.seq, at: e.ts, actor: e.actor }));
+      return policyHistoryOf(events);
     });
     if (ctx.json) {
       await ctx.out(jsonDocument(changes));

@@ -10,9 +10,11 @@ import { z } from 'zod';
 import { parsePolicy, type CompiledPolicy } from '../../engine/index.js';
 import { AuthorizationError, NotFoundError, PolicyError, ValidationError } from '../../errors.js';
 import type { Store } from '../../store/store.js';
-import type { PolicyChangeRecord, StoredPolicy } from '../../types.js';
+import { pushRecords } from '../../policy-changes.js';
 import type { ReplayOptions } from '../../engine/replay.js';
 import { replayStore } from '../../policy-replay.js';
+import { policyHistoryOf } from '../../store/records.js';
+import { PolicyHistoryEntrySchema } from '../../wire.js';
 import { DEFAULT_ORG, ORG_SEPARATOR } from '../tenant-store.js';
 import type { PolicyStatus } from '../policy-status.js';
 import { ROLES } from '../api-keys.js';
@@ -36,18 +38,6 @@ const PolicyStatusSchema = z.object({
 });
 
 const HistoryQuery = z.object({ limit: z.coerce.number().int().min(1).max(1000).default(100) });
-
-const PolicyChangeSchema = z.object({
-  seq: z.number(),
-  at: z.string(),
-  from: z.string().nullable(),
-  to: z.string(),
-  name: z.string().optional(),
-  revision: z.string().optional(),
-  cause: z.enum(['file', 'signal', 'push']),
-  source: z.string(),
-  actor: z.string(),
-});
 
 const PushBody = z.strictObject({
   /** The policy file's text (YAML or JSON). */
@@ -143,12 +133,8 @@ export function policyRoutes(router: Router, deps: PolicyRouteDeps): void {
       const source = ctx.body.source ?? 'ascend policy push';
       const policy = parseCandidate(ctx.body.text, source);
       const now = deps.inForce();
-      const at = new Date().toISOString();
       const actor = `${ctx.caller.key.name} (key ${ctx.caller.key.keyId})`;
-      const change: PolicyChangeRecord = { from: now instanceof Error ? null : now.policyVersion, to: policy.policyVersion, cause: 'push', source, actor, at };
-      const stored: Omit<StoredPolicy, 'id'> = { policyVersion: policy.policyVersion, text: ctx.body.text, pushedBy: actor, pushedAt: at };
-      if (policy.name !== null) change.name = stored.name = policy.name;
-      if (policy.revision !== null) change.revision = stored.revision = policy.revision;
+      const { stored, change } = pushRecords(policy, now instanceof Error ? null : now.policyVersion, source, actor, new Date().toISOString());
       await store.pushPolicy(stored, change);
       await deps.follow();
       return status();
@@ -197,11 +183,11 @@ export function policyRoutes(router: Router, deps: PolicyRouteDeps): void {
     roles: ROLES.reader,
     what: 'read the policy history',
     query: HistoryQuery,
-    response: z.object({ changes: z.array(PolicyChangeSchema) }),
+    response: z.object({ changes: z.array(PolicyHistoryEntrySchema) }),
     async handler(ctx) {
       requireOperator(ctx.scope.org, 'read the policy history');
       const events = await store.readAudit({ types: ['policy.changed'], newestFirst: true, limit: ctx.query.limit });
-      return { changes: events.map((e) => ({ ...(e.data as Omit<z.output<typeof PolicyChangeSchema>, 'seq' | 'at' | 'actor'>), seq: e.seq, at: e.ts, actor: e.actor })) };
+      return { changes: policyHistoryOf(events) };
     },
   });
 
