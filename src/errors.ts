@@ -19,7 +19,8 @@ export type AscendErrorCode =
   | 'not_found'
   | 'conflict'
   | 'protocol_error'
-  | 'server_error';
+  | 'server_error'
+  | 'audit_chain_broken';
 
 /** Base class of every error thrown by Ascend. */
 export class AscendError extends Error {
@@ -290,5 +291,17 @@ export class ServerError extends AscendError {
   constructor(message: string, status: number, details: Record<string, unknown> = {}) {
     super('server_error', message, { ...details, status });
     this.status = status;
+  }
+}
+
+/**
+ * The audit chain does not verify, so it was not checkpointed or archived: a signature would
+ * vouch for a broken chain. `firstBad` names the first bad row (as `ascend audit verify` does).
+ */
+export class AuditChainError extends AscendError {
+  readonly firstBad: { seq: number; reason: string };
+  constructor(message: string, firstBad: { seq: number; reason: string }) {
+    super('audit_chain_broken', message, { firstBad });
+    this.firstBad = firstBad;
   }
 }

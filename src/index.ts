@@ -31,6 +31,7 @@ export {
   ConflictError,
   ProtocolError,
   ServerError,
+  AuditChainError,
   type AscendErrorCode,
   type PolicyErrorLocation,
   type NativeBindingInfo,
@@ -56,7 +57,9 @@ export {
   type ApprovalStatus,
   type AuditEvent,
   type AuditEventType,
+  type AuditCheckpoint,
   type AuditVerification,
+  type ChainStart,
   type DecisionResult,
   type EvaluateActionInput,
   type GrantRecord,
@@ -107,6 +110,20 @@ export type {
 export type { FlushReport } from './store/batch.js';
 export type { FrozenAgent } from './store/chain-view.js';
 
+// The audit trail over time: signed checkpoints, and verification from them
+export {
+  createCheckpointKey,
+  loadCheckpointKey,
+  parseCheckpoint,
+  takeCheckpoint,
+  verifyAuditTrail,
+  type CheckpointKey,
+  type NewCheckpointKey,
+  type SkippedCheckpoint,
+  type TrailVerification,
+  type TrailVerificationOptions,
+} from './store/audit-checkpoints.js';
+
 // Transports: how a client reaches a decision point
 export { HttpTransport, type HttpTransportOptions } from './transport/http.js';
 export type { BreakerState, CircuitBreakerOptions } from './transport/resilience.js';
@@ -124,7 +141,7 @@ export {
   type SignatureCheck,
   type SignableRequest,
 } from './signing.js';
-export { WEBHOOK_EVENTS, type WebhookEvent } from './store/outbox.js';
+export { DEFAULT_WEBHOOK_EVENTS, WEBHOOK_EVENTS, type WebhookEvent } from './store/outbox.js';
 export { canonicalJson, callDigest } from './canonical.js';
 
 // Logging and redaction

@@ -273,7 +273,9 @@ export type AuditEventType =
   | 'grant.revoked'
   | 'key.created'
   | 'key.revoked'
-  | 'policy.changed';
+  | 'policy.changed'
+  | 'audit.checkpoint'
+  | 'audit.checkpoint_key';
 
 /** A policy pushed to a server's database (`ascend policy push`): what every replica decides with. */
 export interface StoredPolicy {
@@ -335,8 +337,45 @@ export interface AuditVerification {
   checked: number;
   headSeq: number;
   headHash: string;
+  /** Where the walk began: after seq 0 (the whole chain), or after a checkpoint's seq. */
+  fromSeq: number;
+  /** Events by type from seq 1 through the head (the walked rows plus the start's counts). */
+  counts: Record<string, number>;
   /** The first row that does not verify, and why. */
   firstBad?: { seq: number; reason: string };
+}
+
+/**
+ * A signed statement that the audit chain through event `seq`, whose hash is `hash`, verified
+ * at `checkpointedAt` (`ascend audit checkpoint`). Kept in the chain itself (an
+ * `audit.checkpoint` event), in files and in webhook deliveries, so copies live outside the
+ * database: a chain rewritten or cut below a checkpoint no longer matches it.
+ */
+export interface AuditCheckpoint {
+  /** Format version. */
+  v: 1;
+  seq: number;
+  hash: string;
+  /** Events by type from seq 1 through `seq`: what a verification starting here counts on. */
+  counts: Record<string, number>;
+  /** ISO time the chain was verified and signed. */
+  checkpointedAt: string;
+  /** `ck_` and 16 hex digits of the public key's sha256. */
+  keyId: string;
+  /** The Ed25519 public key, 32 bytes in base64. */
+  publicKey: string;
+  /** Ed25519 signature (base64) over the canonical JSON of the other members but `publicKey`. */
+  signature: string;
+}
+
+/**
+ * A verified point of the chain to start a walk from: event `seq` has hash `hash`, and the chain
+ * through it held `counts` events of each type. A signed checkpoint is one.
+ */
+export interface ChainStart {
+  seq: number;
+  hash: string;
+  counts: Record<string, number>;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -230,7 +230,36 @@ export const AuditVerificationSchema = z.object({
   checked: z.number(),
   headSeq: z.number(),
   headHash: z.string(),
+  fromSeq: z.number(),
+  counts: z.record(z.string(), z.number()),
   firstBad: z.object({ seq: z.number(), reason: z.string() }).optional(),
+});
+
+/** An {@link AuditCheckpoint}, as files, events and the API carry it. */
+export const AuditCheckpointSchema = z.object({
+  v: z.literal(1),
+  seq: z.number().int().min(1),
+  hash: z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits'),
+  counts: z.record(z.string(), z.number().int().min(0)),
+  checkpointedAt: z.string().datetime({ offset: true }),
+  keyId: z.string().regex(/^ck_[0-9a-f]{16}$/, 'must be ck_ and 16 hex digits'),
+  publicKey: z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'must be 32 bytes in base64'),
+  signature: z.string().regex(/^[A-Za-z0-9+/]{86}==$/, 'must be 64 bytes in base64'),
+});
+
+/** GET and POST /v1/audit/verify: a verification from the newest trusted checkpoint (or of the whole chain). */
+export const TrailVerificationSchema = AuditVerificationSchema.extend({
+  startedFrom: z.object({ seq: z.number(), checkpointedAt: z.string(), keyId: z.string(), source: z.string() }).optional(),
+  skippedCheckpoints: z.array(z.object({ eventSeq: z.number(), reason: z.string() })),
+  against: z.array(z.object({ source: z.string(), seq: z.number(), ok: z.boolean() })),
+});
+
+/** POST /v1/audit/verify */
+export const TrailVerificationRequestSchema = z.object({
+  full: z.boolean().optional(),
+  /** Checkpoints kept outside the database, each with a name for the report. */
+  against: z.array(z.object({ source: z.string().min(1).max(1024), checkpoint: AuditCheckpointSchema })).max(100).optional(),
+  publicKeys: z.array(z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'must be 32 bytes in base64')).max(100).optional(),
 });
 
 /** GET /v1/actions/:actionId */

@@ -7,9 +7,10 @@ import { z } from 'zod';
 import { ValidationError } from '../errors.js';
 import type { ApprovalDecision, ApprovalFilter, AuditQuery, BudgetUse, Store } from '../store/store.js';
 import { HttpTransport, undefinedIfNotFound } from '../transport/http.js';
-import type { AgentRecord, ApiKeyRecord, ApprovalRecord, AuditEvent, AuditVerification, GrantRecord, PolicyHistoryEntry, StoredPolicy } from '../types.js';
+import type { AgentRecord, ApiKeyRecord, ApprovalRecord, AuditEvent, AuditVerification, ChainStart, GrantRecord, PolicyHistoryEntry, StoredPolicy } from '../types.js';
 import type { ReplayResult } from '../engine/replay.js';
-import { AgentRecordSchema, ApprovalRecordSchema, AuditEventSchema, AuditVerificationSchema, GrantRecordSchema, PolicyHistoryEntrySchema } from '../wire.js';
+import type { TrailVerification, TrailVerificationOptions } from '../store/audit-checkpoints.js';
+import { AgentRecordSchema, ApprovalRecordSchema, AuditEventSchema, TrailVerificationSchema, GrantRecordSchema, PolicyHistoryEntrySchema } from '../wire.js';
 
 /** How often `watch` listeners are called (the commands re-read on each call). */
 const POLL_MS = 1000;
@@ -31,6 +32,14 @@ export class RemoteStore implements Store {
     this.http = new HttpTransport({ ...options, maxRetries: 2 });
   }
 
+
+  recordCheckpoint(): Promise<void> {
+    return Promise.reject(notRemoteError('Checkpointing the audit trail'));
+  }
+
+  registerCheckpointKey(): Promise<void> {
+    return Promise.reject(notRemoteError('Registering a checkpoint key'));
+  }
 
   budgetUsage(): Promise<number[]> {
     return Promise.reject(notRemoteError('Budget use'));
@@ -140,8 +149,16 @@ export class RemoteStore implements Store {
     return answer.events as AuditEvent[];
   }
 
-  async verifyAudit(): Promise<AuditVerification> {
-    return (await this.http.call('GET', '/v1/audit/verify', undefined, AuditVerificationSchema, true)) as AuditVerification;
+  /** The server verifies from its newest trusted checkpoint; a start cannot be chosen from here. */
+  async verifyAudit(from?: ChainStart): Promise<AuditVerification> {
+    if (from !== undefined && from.seq > 0) throw notRemoteError('Verifying from a chosen start');
+    return (await this.http.call('GET', '/v1/audit/verify', undefined, TrailVerificationSchema, true)) as AuditVerification;
+  }
+
+  /** `POST /v1/audit/verify` (admin key): the server verifies, against the checkpoints given. */
+  async verifyTrail(options: TrailVerificationOptions): Promise<TrailVerification> {
+    const body = { full: options.full === true, against: options.against ?? [], publicKeys: options.publicKeys ?? [] };
+    return (await this.http.call('POST', '/v1/audit/verify', body, TrailVerificationSchema, true)) as TrailVerification;
   }
 
   /** Calls `listener` every second: the commands that follow (`watch`, `tail --follow`) re-read. */

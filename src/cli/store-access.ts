@@ -6,9 +6,10 @@ import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { StoreError } from '../errors.js';
 import type { Store } from '../store/store.js';
+import { openDatabase, parseDatabaseTarget } from '../server/database.js';
 import { defaultDbPath, openSqliteStore } from '../store/sqlite.js';
 import type { CliIo } from './io.js';
-import type { CommandContext } from './command.js';
+import type { CommandContext, OptionSpec } from './command.js';
 import { UsageError } from './errors.js';
 import { RemoteStore } from './remote-store.js';
 
@@ -54,4 +55,31 @@ export async function withStore<T>(ctx: CommandContext, work: (store: Store) => 
   } finally {
     await store.close();
   }
+}
+
+/** `--db`: the server's database, for the commands that work on it directly. */
+export const DATABASE_OPTION: OptionSpec = {
+  type: 'string',
+  valueName: 'DB',
+  description: "the server's database: sqlite:PATH or postgres://… (default: $ASCEND_DB, else the data dir's ascend.db)",
+};
+
+/** Run `work` on the server's database: `--db`, else `$ASCEND_DB`, else the data dir's ascend.db. */
+export async function withServerDatabase<T>(ctx: CommandContext, work: (store: Store) => Promise<T>): Promise<T> {
+  const db = ctx.string('db') ?? (ctx.io.env.ASCEND_DB || undefined);
+  const store = await openDatabase(parseDatabaseTarget(db ?? `sqlite:${defaultDbPath(ctx.dataDir)}`, ctx.io.cwd));
+  try {
+    return await work(store);
+  } finally {
+    await store.close();
+  }
+}
+
+/**
+ * Run `work` on the database `--db` or `$ASCEND_DB` names when one does (a server's, PostgreSQL
+ * included), else as {@link withStore} does.
+ */
+export function withNamedDatabaseOrStore<T>(ctx: CommandContext, work: (store: Store) => Promise<T>): Promise<T> {
+  const named = ctx.string('db') ?? (ctx.io.env.ASCEND_DB || undefined);
+  return named !== undefined && remoteFor(ctx) === undefined ? withServerDatabase(ctx, work) : withStore(ctx, work);
 }

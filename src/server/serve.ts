@@ -16,6 +16,8 @@ import { buildServer, type AscendServerOptions } from './app.js';
 import { openDatabase, openNonceStore, openOutbox, type DatabaseTarget } from './database.js';
 import type { WebhookOutbox } from '../store/outbox.js';
 import type { NonceStore } from './nonces.js';
+import type { CheckpointKey } from '../store/audit-checkpoints.js';
+import { CheckpointSchedule } from './checkpoint-schedule.js';
 
 /** Options of {@link startServer}. */
 export interface StartServerOptions extends Omit<AscendServerOptions, 'store' | 'policy' | 'publicUrl'> {
@@ -36,6 +38,8 @@ export interface StartServerOptions extends Omit<AscendServerOptions, 'store' | 
    */
   durability?: 'group' | 'sync';
   logger: Logger;
+  /** Checkpoint the audit trail with `key` whenever the newest checkpoint is `everyMs` old. */
+  checkpoints?: { key: CheckpointKey; everyMs: number };
 }
 
 /** A running server. */
@@ -83,17 +87,19 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       options.logger.error({ policy: options.policyPath, reason: failure.error.message, cause: failure.cause }, 'the changed policy did not load; the policy in force stays'),
   }).watch();
   const follower = new PushedPolicyFollower(store, live, options.logger);
+  const checkpoints = options.checkpoints && new CheckpointSchedule(store, { ...options.checkpoints, actor, logger: options.logger });
   let outbox: WebhookOutbox | undefined;
   let nonces: NonceStore | undefined;
   try {
     nonces = openNonceStore(options.database, { backgroundCheckpoints: true });
     outbox = openOutbox(options.database, { backgroundCheckpoints: true });
-    const { database: _db, policyPath: _p, policyOptional: _o, publicUrl, host, port, durability: _d, ...rest } = options;
+    const { database: _db, policyPath: _p, policyOptional: _o, publicUrl, host, port, durability: _d, checkpoints: _c, ...rest } = options;
     let url = '';
     await follower.start();
     const server = await buildServer({ ...rest, store, policy: live, policyFollower: follower, outbox, nonces, publicUrl: () => publicUrl ?? url });
     url = await server.app.listen({ host, port });
     options.logger.info({ url, store: store.kind, policy: options.policyPath }, 'ascend serve listening');
+    checkpoints?.start();
     return {
       url,
       store,
@@ -105,6 +111,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         live.close();
         follower.stop();
         try {
+          await checkpoints?.stop();
           await server.close();
         } finally {
           await outbox?.close();

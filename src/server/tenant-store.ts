@@ -10,6 +10,7 @@
  * were qualified keep their unqualified ids and are still found, by a second read.)
  */
 import { NotFoundError, ValidationError } from '../errors.js';
+import { type TrailVerification, type TrailVerificationOptions, verifyAuditTrail } from '../store/audit-checkpoints.js';
 import type { AgentRegistrationInput, ApprovalDecision, ApprovalFilter, AuditQuery, BudgetUse, BudgetWindow, RecordDecisionOptions, Store } from '../store/store.js';
 import type {
   ActionRecord,
@@ -17,7 +18,9 @@ import type {
   ApiKeyRecord,
   ApprovalRecord,
   AuditEvent,
+  AuditCheckpoint,
   AuditVerification,
+  ChainStart,
   GrantRecord,
   OutcomeRecord,
   PolicyChangeRecord,
@@ -269,8 +272,26 @@ export class TenantStore implements Store {
     return newest?.seq ?? 0;
   }
 
-  verifyAudit(): Promise<AuditVerification> {
-    return this.base.verifyAudit();
+  verifyAudit(from?: ChainStart): Promise<AuditVerification> {
+    return this.base.verifyAudit(from);
+  }
+
+  /**
+   * Verify the one chain every organisation shares, from its newest trusted checkpoint
+   * (audit-checkpoints.ts). Another organisation's events are not shown, only counted: the
+   * counts by type are left out but for the default organisation.
+   */
+  async verifyTrail(options: TrailVerificationOptions = {}): Promise<TrailVerification> {
+    const result = await verifyAuditTrail(this.base, options);
+    return this.prefix === '' ? result : { ...result, counts: {} };
+  }
+
+  /** Checkpoints are the server's, of the one chain every organisation shares. */
+  recordCheckpoint(checkpoint: AuditCheckpoint, actor: string, at: string): Promise<void> {
+    return this.base.recordCheckpoint(checkpoint, actor, at);
+  }
+  registerCheckpointKey(key: { keyId: string; publicKey: string }, actor: string, at: string): Promise<void> {
+    return this.base.registerCheckpointKey(key, actor, at);
   }
 
   watch(listener: () => void): () => void {

@@ -125,10 +125,16 @@ export interface StoredAuditRow {
  * a chain of any length is verified in constant memory.
  */
 export class AuditChainVerifier {
-  private expectedSeq = 1;
-  private prevHash = GENESIS_HASH;
+  private expectedSeq: number;
+  private prevHash: string;
   /** Rows accepted so far. */
   checked = 0;
+
+  /** Start after event `afterSeq` whose hash is `afterHash` (default: the chain's beginning). */
+  constructor(afterSeq = 0, afterHash = GENESIS_HASH) {
+    this.expectedSeq = afterSeq + 1;
+    this.prevHash = afterHash;
+  }
 
   /** Check the next row; returns why it is bad, or undefined when it verifies. */
   check(row: StoredAuditRow): string | undefined {

@@ -73,8 +73,23 @@ export class ChainTally {
   /** Decisions and outcomes at or below `indexedThrough`: what SQLite's action index must hold. */
   readonly indexed = { decisions: 0, outcomes: 0, decisionSeqSum: 0, outcomeSeqSum: 0 };
 
-  /** @param indexedThrough SQLite's `store_meta.indexed_through` (0 elsewhere). */
-  constructor(private readonly indexedThrough = 0) {}
+  /**
+   * @param indexedThrough SQLite's `store_meta.indexed_through` (0 elsewhere).
+   * @param before events by type up to where the walk starts (a checkpoint's counts).
+   */
+  constructor(
+    private readonly indexedThrough = 0,
+    before: Readonly<Record<string, number>> = {},
+  ) {
+    for (const [type, count] of Object.entries(before)) this.perType.set(type, { count, lastSeq: 0 });
+  }
+
+  /** Events by type, the starting counts included. */
+  counts(): Record<string, number> {
+    const counts: Record<string, number> = {};
+    for (const type of [...this.perType.keys()].sort()) counts[type] = this.perType.get(type)!.count;
+    return counts;
+  }
 
   /** Count one event that verified. */
   add(seq: number, type: string): void {
@@ -107,8 +122,9 @@ export class ChainTally {
 }
 
 /**
- * Compare the tables with a chain that verified from seq 1 to `headSeq`. Since no row is missing
- * up to the head, an event a table proves existed past it was deleted from the end.
+ * Compare the tables with a chain that verified to `headSeq` (from seq 1, or from a verified
+ * start whose counts seed the tally). Since no row is missing up to the head, an event a table
+ * proves existed past it was deleted from the end.
  */
 export function crossCheckTables(headSeq: number, tally: ChainTally, figures: TableFigures): ChainFault | undefined {
   const ends = headSeq === 0 ? 'the chain is empty' : `the chain ends at seq ${headSeq}`;
@@ -185,7 +201,8 @@ export interface FiguresDialect {
 
 /**
  * The one-row query of every figure but the stray agent. Each table is scanned once (aggregates
- * without GROUP BY always yield one row, so the cross join does too).
+ * without GROUP BY always yield one row, so the cross join does too). On SQLite it takes the
+ * parameter `@from`: the seq the walk starts after.
  */
 export function tableFiguresSql(d: FiguresDialect): string {
   const t = d.table;
@@ -205,9 +222,11 @@ export function tableFiguresSql(d: FiguresDialect): string {
   if (d.kind === 'sqlite') {
     parts.push(
       `(SELECT coalesce((SELECT value FROM ${t('store_meta')} WHERE key = 'indexed_through'), 0) AS indexed_through) m`,
-      `(SELECT COUNT(*) AS index_decisions, COUNT(outcome_seq) AS index_outcomes,
-               coalesce(SUM(decision_seq), 0) % ${SUM_MODULUS} AS index_decision_sum,
-               coalesce(SUM(outcome_seq), 0) % ${SUM_MODULUS} AS index_outcome_sum,
+      // Only the part of the index past the walk's start (@from) is compared with the walk.
+      `(SELECT COUNT(CASE WHEN decision_seq > @from THEN 1 END) AS index_decisions,
+               COUNT(CASE WHEN outcome_seq > @from THEN 1 END) AS index_outcomes,
+               coalesce(SUM(CASE WHEN decision_seq > @from THEN decision_seq END), 0) % ${SUM_MODULUS} AS index_decision_sum,
+               coalesce(SUM(CASE WHEN outcome_seq > @from THEN outcome_seq END), 0) % ${SUM_MODULUS} AS index_outcome_sum,
                coalesce(MAX(max(decision_seq, coalesce(outcome_seq, 0))), 0) AS index_max_seq
         FROM ${t('action_index')}) i`,
     );

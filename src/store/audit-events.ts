@@ -4,7 +4,7 @@
  * their hash chains would disagree; each store only decides *when* to append (inside which
  * transaction), never *what*. `test/store/postgres.test.ts` checks both chains byte for byte.
  */
-import type { ActionRecord, ApiKeyRecord, ApprovalChannel, ApprovalRecord, GrantRecord, OutcomeRecord, PolicyChangeRecord } from '../types.js';
+import type { ActionRecord, ApiKeyRecord, AuditCheckpoint, ApprovalChannel, ApprovalRecord, GrantRecord, OutcomeRecord, PolicyChangeRecord } from '../types.js';
 import type { NewAuditEvent } from './audit-chain.js';
 import { approvalJson, grantJson, json, policyChangedJson } from './records.js';
 import type { AgentRegistrationInput } from './store.js';
@@ -136,5 +136,21 @@ export function policyChanged(change: PolicyChangeRecord, ts: string): AuditEntr
   return {
     event: { ts, type: 'policy.changed', agentId: null, actionId: null, approvalId: null, actor: change.actor },
     data: policyChangedJson(change),
+  };
+}
+
+/** `audit.checkpoint`: the signed checkpoint, whole (webhooks carry it out of the database). */
+export function checkpointRecorded(checkpoint: AuditCheckpoint, actor: string, ts: string): AuditEntry {
+  return {
+    event: { ts, type: 'audit.checkpoint', agentId: null, actionId: null, approvalId: null, actor },
+    data: json(checkpoint),
+  };
+}
+
+/** `audit.checkpoint_key`: a public key whose checkpoints this trail trusts. */
+export function checkpointKeyRegistered(key: { keyId: string; publicKey: string }, actor: string, ts: string): AuditEntry {
+  return {
+    event: { ts, type: 'audit.checkpoint_key', agentId: null, actionId: null, approvalId: null, actor },
+    data: json({ keyId: key.keyId, publicKey: key.publicKey }),
   };
 }

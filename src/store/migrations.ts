@@ -29,6 +29,12 @@ export interface Migration {
 export const NOT_HOT = "type <> 'action.evaluated' AND type <> 'action.completed' AND type <> 'action.failed'";
 
 /**
+ * SQL condition "a checkpoint or a checkpoint key": the events `ascend audit verify` looks up
+ * among millions, through a partial index that hot commits never touch (migration 9).
+ */
+export const CHECKPOINT_EVENTS = "type IN ('audit.checkpoint', 'audit.checkpoint_key')";
+
+/**
  * Schema notes (why it looks like this):
  * - A hot commit (a decision, an outcome) writes one row: its `audit_events` row, whose `data`
  *   is the record (canonical JSON, written once). A commit costs the pages it writes, and this
@@ -239,6 +245,11 @@ CREATE TABLE policies (
   pushed_at       TEXT NOT NULL
 );
 `,
+  },
+  {
+    version: 9,
+    name: 'audit checkpoints and checkpoint keys, found without a scan',
+    sql: `CREATE INDEX audit_checkpoints ON audit_events(seq) WHERE ${CHECKPOINT_EVENTS};`,
   },
 ];
 

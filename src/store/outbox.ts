@@ -8,7 +8,13 @@
 import type { AuditEvent } from '../types.js';
 
 /** Events a webhook can subscribe to. */
-export const WEBHOOK_EVENTS = ['action.evaluated', 'action.approved', 'action.denied', 'action.completed', 'action.failed', 'approval.requested'] as const;
+export const WEBHOOK_EVENTS = ['action.evaluated', 'action.approved', 'action.denied', 'action.completed', 'action.failed', 'approval.requested', 'audit.checkpoint'] as const;
+/**
+ * What a webhook registered without `events` receives: every event about its agents.
+ * `audit.checkpoint` (signed checkpoints of the chain, for the server's default organisation)
+ * is asked for by name.
+ */
+export const DEFAULT_WEBHOOK_EVENTS = WEBHOOK_EVENTS.filter((e) => e !== 'audit.checkpoint');
 /** One of {@link WEBHOOK_EVENTS}. */
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 

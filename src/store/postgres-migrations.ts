@@ -9,6 +9,7 @@
 import type pg from 'pg';
 import { StoreError } from '../errors.js';
 import type { PgSchema } from './postgres-schema.js';
+import { CHECKPOINT_EVENTS } from './migrations.js';
 
 /** One schema step. */
 export interface PgMigration {
@@ -232,6 +233,11 @@ CREATE TABLE ${s}.policies (
   pushed_by       TEXT NOT NULL,
   pushed_at       TEXT NOT NULL
 );`,
+  },
+  {
+    version: 8,
+    name: 'audit checkpoints and checkpoint keys, found without a scan',
+    sql: (s) => `CREATE INDEX audit_checkpoints ON ${s}.audit_events (seq) WHERE ${CHECKPOINT_EVENTS};`,
   },
 ];
 

@@ -20,7 +20,9 @@ import type {
   ApiKeyRecord,
   ApprovalRecord,
   AuditEvent,
+  AuditCheckpoint,
   AuditVerification,
+  ChainStart,
   GrantRecord,
   OutcomeRecord,
   PolicyChangeRecord,
@@ -29,6 +31,7 @@ import type {
 import type { FlushReport, WriteQueue } from './batch.js';
 import { isForeignKeyViolation, isUniqueViolation, toPgStoreError } from './postgres-errors.js';
 import { migratePostgres } from './postgres-migrations.js';
+import { CHAIN_BEGINNING } from './chain-walk.js';
 import { PgReader } from './postgres-reads.js';
 import { DEFAULT_PG_SCHEMA, describeTarget, PG_TYPES, type PgSchema, pgSchema } from './postgres-schema.js';
 import { PG_CONSTRAINTS, type PgStatements, pgStatements } from './postgres-statements.js';
@@ -78,6 +81,9 @@ import {
   approvalDecided,
   approvalExpired,
   approvalRequested,
+  type AuditEntry,
+  checkpointKeyRegistered,
+  checkpointRecorded,
   grantCreated,
   grantRevoked,
   keyCreated,
@@ -584,6 +590,27 @@ export class PostgresStore implements Store {
     });
   }
 
+  /** See {@link Store.recordCheckpoint}. */
+  async recordCheckpoint(checkpoint: AuditCheckpoint, actor: string, at: string): Promise<void> {
+    return this.appendStandalone('recordCheckpoint', () => checkpointRecorded(checkpoint, actor, isoUtc(at, 'at')));
+  }
+
+  /** See {@link Store.registerCheckpointKey}. */
+  async registerCheckpointKey(key: { keyId: string; publicKey: string }, actor: string, at: string): Promise<void> {
+    return this.appendStandalone('registerCheckpointKey', () => checkpointKeyRegistered(key, actor, isoUtc(at, 'at')));
+  }
+
+  /** Append one event that changes no table. */
+  private appendStandalone(operation: string, entryOf: () => AuditEntry): Promise<void> {
+    return this.guard(operation, async () => {
+      const entry = entryOf();
+      await this.writer.write(async (tx) => {
+        tx.append(entry.event, entry.data);
+        await tx.flush();
+      });
+    });
+  }
+
   /** Stores the policy and appends its `policy.changed`, in one transaction. */
   async pushPolicy(policy: Omit<StoredPolicy, 'id'>, change: PolicyChangeRecord): Promise<StoredPolicy> {
     return this.guard('pushPolicy', async () => {
@@ -644,14 +671,15 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * Recompute the chain from row 1 (constant memory, one snapshot) and name the first row that
-   * does not verify: a changed row (hash mismatch), a broken link (prevHash mismatch) or a
-   * missing row (seq gap). Queued writes are flushed first.
+   * Recompute the chain from row 1, or from `from` (a verified point such as a checkpoint), in
+   * constant memory and one snapshot, and name the first row that does not verify: a changed row
+   * (hash mismatch), a broken link (prevHash mismatch) or a missing row (seq gap). Queued writes
+   * are flushed first.
    */
-  async verifyAudit(): Promise<AuditVerification> {
+  async verifyAudit(from: ChainStart = CHAIN_BEGINNING): Promise<AuditVerification> {
     return this.guard('verifyAudit', async () => {
       await this.writer.flush();
-      return this.reads.verify();
+      return this.reads.verify(from);
     });
   }
 

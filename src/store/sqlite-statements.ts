@@ -31,7 +31,9 @@ export interface Statements {
   insertAudit: Stmt<[number, string, string, string | null, string | null, string | null, string, string, string, string]>;
   auditRowsAfter: Stmt<[number], [number, string, string | null, string | null]>;
   auditData: Stmt<[number], string>;
-  verifyRows: Stmt<[], AuditRow>;
+  /** Every row after a seq, in order (a verification's walk). */
+  verifyRows: Stmt<[number], AuditRow>;
+  auditRowAt: Stmt<[number], AuditRow>;
 
   indexedThrough: Stmt<[], number>;
   setIndexedThrough: Stmt<[number]>;
@@ -93,7 +95,8 @@ export function prepareStatements(db: Db): Statements {
       )
       .raw(),
     auditData: db.prepare<[number], string>('SELECT data FROM audit_events WHERE seq = ?').pluck(),
-    verifyRows: db.prepare<[], AuditRow>(`SELECT ${AUDIT_COLUMNS} FROM audit_events ORDER BY seq`),
+    verifyRows: db.prepare<[number], AuditRow>(`SELECT ${AUDIT_COLUMNS} FROM audit_events WHERE seq > ? ORDER BY seq`),
+    auditRowAt: db.prepare<[number], AuditRow>(`SELECT ${AUDIT_COLUMNS} FROM audit_events WHERE seq = ?`),
 
     indexedThrough: db.prepare<[], number>("SELECT value FROM store_meta WHERE key = 'indexed_through'").pluck(),
     setIndexedThrough: db.prepare(

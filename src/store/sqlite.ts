@@ -27,19 +27,22 @@ import type {
   ApiKeyRecord,
   ApprovalRecord,
   AuditEvent,
+  AuditCheckpoint,
   AuditVerification,
+  ChainStart,
   GrantRecord,
   OutcomeRecord,
   PolicyChangeRecord,
   StoredPolicy,
 } from '../types.js';
-import { AuditAppender, AuditChainVerifier, GENESIS_HASH } from './audit-chain.js';
-import { ChainTally, crossCheckTables, type FiguresDialect, type FiguresRow, strayAgentSql, tableFigures, tableFiguresSql } from './audit-cross-check.js';
+import { AuditAppender, GENESIS_HASH } from './audit-chain.js';
+import { CHAIN_BEGINNING, ChainWalk } from './chain-walk.js';
+import { type FiguresDialect, type FiguresRow, strayAgentSql, tableFigures, tableFiguresSql } from './audit-cross-check.js';
 import { type FlushReport, flushOnProcessExit, type QueuedWrite, WriteQueue } from './batch.js';
 import { ChainView, type ChainSource, type FrozenAgent, HOT_AUDIT_TYPES } from './chain-view.js';
 import { BACKGROUND_WAL_PAGES, BackgroundCheckpointer } from './sqlite-checkpointer.js';
 import { openDatabase } from './sqlite-driver.js';
-import { migrate, NOT_HOT } from './migrations.js';
+import { CHECKPOINT_EVENTS, migrate, NOT_HOT } from './migrations.js';
 import {
   actionJson,
   agentFromRow,
@@ -74,6 +77,9 @@ import {
   approvalDecided,
   approvalExpired,
   approvalRequested,
+  type AuditEntry,
+  checkpointKeyRegistered,
+  checkpointRecorded,
   grantCreated,
   grantRevoked,
   keyCreated,
@@ -681,6 +687,26 @@ export class SqliteStore implements Store {
     });
   }
 
+  /** See {@link Store.recordCheckpoint}. */
+  async recordCheckpoint(checkpoint: AuditCheckpoint, actor: string, at: string): Promise<void> {
+    return this.appendStandalone('recordCheckpoint', () => checkpointRecorded(checkpoint, actor, isoUtc(at, 'at')));
+  }
+
+  /** See {@link Store.registerCheckpointKey}. */
+  async registerCheckpointKey(key: { keyId: string; publicKey: string }, actor: string, at: string): Promise<void> {
+    return this.appendStandalone('registerCheckpointKey', () => checkpointKeyRegistered(key, actor, isoUtc(at, 'at')));
+  }
+
+  /** Append one event that changes no table. */
+  private async appendStandalone(operation: string, entryOf: () => AuditEntry): Promise<void> {
+    return this.guard(operation, () => {
+      const entry = entryOf();
+      this.write(() => {
+        this.chain.append(entry.event, entry.data);
+      });
+    });
+  }
+
   /** Stores the policy and appends its `policy.changed`, in one transaction. */
   async pushPolicy(policy: Omit<StoredPolicy, 'id'>, change: PolicyChangeRecord): Promise<StoredPolicy> {
     return this.guard('pushPolicy', () => {
@@ -768,8 +794,9 @@ export class SqliteStore implements Store {
       if (query.types.length === 0) return [];
       where.push(`type IN (${query.types.map(() => '?').join(', ')})`);
       params.push(...query.types);
-      // Spelled out so the planner may use the partial indexes (it cannot infer it from IN).
+      // Spelled out so the planner may use the partial indexes (it cannot infer them from IN).
       if (query.types.every((t) => !HOT_AUDIT_TYPES.has(t))) where.push(NOT_HOT);
+      if (query.types.every((t) => t === 'audit.checkpoint' || t === 'audit.checkpoint_key')) where.push(CHECKPOINT_EVENTS);
     }
     if (query.actionType !== undefined) {
       where.push("json_extract(data, '$.actionType') = ?");
@@ -797,13 +824,13 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * Recompute the chain from row 1, streaming (constant memory), and name the first row that
-   * does not verify: a changed row (hash mismatch), a broken link (prevHash mismatch) or a
-   * missing row (seq gap). Then cross-check the tables against it (audit-cross-check.ts): rows
-   * deleted from its end (truncated), and an index or counter that disagrees with it. Queued
-   * writes are flushed first.
+   * Recompute the chain from row 1 — or from `from`, a verified point such as a checkpoint —
+   * streaming (constant memory), and name the first row that does not verify: a changed row
+   * (hash mismatch), a broken link (prevHash mismatch) or a missing row (seq gap). Then
+   * cross-check the tables against it (audit-cross-check.ts): rows deleted from its end
+   * (truncated), and an index or counter that disagrees with it. Queued writes are flushed first.
    */
-  async verifyAudit(): Promise<AuditVerification> {
+  async verifyAudit(from: ChainStart = CHAIN_BEGINNING): Promise<AuditVerification> {
     return this.guard('verifyAudit', () => {
       this.flushQueue();
       // One read transaction: the head and the rows come from the same snapshot.
@@ -812,29 +839,15 @@ export class SqliteStore implements Store {
         // Read before the walk: a connection runs nothing else while a statement iterates.
         const figures = tableFigures(
           SQLITE_FIGURES,
-          this.prepared(tableFiguresSql(SQLITE_FIGURES)).get() as FiguresRow,
+          this.prepared(tableFiguresSql(SQLITE_FIGURES)).get({ from: from.seq }) as FiguresRow,
           this.prepared(strayAgentSql(SQLITE_FIGURES)).get() as FiguresRow | undefined,
         );
-        const verifier = new AuditChainVerifier();
-        const tally = new ChainTally(figures.actionIndex?.indexedThrough);
-        let firstBad: { seq: number; reason: string } | undefined;
-        for (const row of this.stmt.verifyRows.iterate()) {
-          const reason = verifier.check(row);
-          if (reason !== undefined) {
-            firstBad = { seq: row.seq, reason };
-            break;
-          }
-          tally.add(row.seq, row.type);
+        const walk = new ChainWalk(from, figures);
+        walk.checkStart(from.seq > 0 ? this.stmt.auditRowAt.get(from.seq) : undefined, head ? head[0] : 0);
+        if (walk.going) {
+          for (const row of this.stmt.verifyRows.iterate(from.seq)) if (!walk.add(row)) break;
         }
-        firstBad ??= crossCheckTables(head ? head[0] : 0, tally, figures);
-        const result: AuditVerification = {
-          ok: firstBad === undefined,
-          checked: verifier.checked,
-          headSeq: head ? head[0] : 0,
-          headHash: head ? head[1] : GENESIS_HASH,
-        };
-        if (firstBad) result.firstBad = firstBad;
-        return result;
+        return walk.finish(head);
       }).deferred();
     });
   }

@@ -12,7 +12,9 @@ import type {
   ApprovalStatus,
   AuditEvent,
   AuditEventType,
+  AuditCheckpoint,
   AuditVerification,
+  ChainStart,
   GrantRecord,
   OutcomeRecord,
   PolicyChangeRecord,
@@ -241,8 +243,15 @@ export interface Store {
 
   // Audit ----------------------------------------------------------------------------------------
   readAudit(query?: AuditQuery): Promise<AuditEvent[]>;
-  /** Recompute the chain from the first row; name the first row that does not verify. */
-  verifyAudit(): Promise<AuditVerification>;
+  /** Append a signed checkpoint as an `audit.checkpoint` event (see audit-checkpoints.ts). */
+  recordCheckpoint(checkpoint: AuditCheckpoint, actor: string, at: string): Promise<void>;
+  /** Trust a checkpoint key's signatures: appends `audit.checkpoint_key`. */
+  registerCheckpointKey(key: { keyId: string; publicKey: string }, actor: string, at: string): Promise<void>;
+  /**
+   * Recompute the chain from the first row, or from `from` (a verified point such as a signed
+   * checkpoint: see audit-checkpoints.ts); name the first row that does not verify.
+   */
+  verifyAudit(from?: ChainStart): Promise<AuditVerification>;
 
   // Lifecycle ------------------------------------------------------------------------------------
   /**

@@ -8,133 +8,20 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AscendClient } from '../../src/index.js';
-import type { Store } from '../../src/store/store.js';
-import { openSqliteStore, defaultDbPath } from '../../src/store/sqlite.js';
-import { openSqliteOutbox } from '../../src/store/sqlite-outbox.js';
-import { openPostgresOutbox } from '../../src/store/postgres-outbox.js';
-import type { WebhookOutbox } from '../../src/store/outbox.js';
+import { defaultDbPath } from '../../src/store/sqlite.js';
 import { captureLogs, runCli, tempDir, TEST_POLICY, writePolicy } from '../helpers.js';
-import { at, makeAction, makeOutcome, makePending } from '../store/records.js';
-import { PG_URL, PgTestSchemas, withAdmin } from '../store/pg-helpers.js';
+import { at } from '../store/records.js';
+import { PG_URL, withAdmin } from '../store/pg-helpers.js';
 import { api, disposeServer, startServerProcess, type ServerProcess } from '../server/helpers.js';
+import { type Backend, HEAD, type Target, type Trail, useTamperBackends, writeTrail } from './tamper-targets.js';
 
-/** What the standard trail wrote. Events: 1 agent.registered; 2, 3 a decision and its outcome;
- * 4, 5 a pending decision and its approval request; 6, 7 the approval and its grant; 8–11 two
- * more decisions with outcomes (the newest events are the hot ones, which nothing else names). */
-interface Trail {
-  /** Action ids of the decisions at seq 8 and 10. */
-  lastActionIds: [string, string];
-}
-
-const HEAD = 11;
-
-async function writeTrail(store: Store): Promise<Trail> {
-  await store.upsertAgent(
-    { agentId: 'agent-a', agentName: 'Agent A', agentType: 'support', capabilities: ['database.*'], allowedResources: ['production_db'], metadata: {} },
-    at(0),
-  );
-  const first = makeAction({ createdAt: at(1) });
-  await store.recordDecision(first);
-  await store.recordOutcome(makeOutcome(first.actionId, { recordedAt: at(1) }));
-  const { action, approval } = makePending({ createdAt: at(2) });
-  await store.recordDecision(action, approval);
-  await store.decideApproval({ approvalId: approval.approvalId, status: 'approved', decidedBy: 'carol', channel: 'cli', grantMinutes: 10, now: at(3) });
-  const ids: string[] = [];
-  for (let i = 0; i < 2; i++) {
-    const later = makeAction({ createdAt: at(4 + i) });
-    await store.recordDecision(later);
-    await store.recordOutcome(makeOutcome(later.actionId, { recordedAt: at(4 + i) }));
-    ids.push(later.actionId);
-  }
-  return { lastActionIds: [ids[0]!, ids[1]!] };
-}
-
-/** One database under attack: its store, and raw SQL run with the triggers dropped. */
-interface Target {
-  store: Store;
-  /** Run `sql` (`$S.` stands for the schema prefix) as the tamperer, triggers dropped. */
-  tamper(sql: string): Promise<void>;
-  /** Write webhooks and deliveries of the same database. */
-  outbox(): WebhookOutbox;
-}
-
-interface Backend {
-  name: 'sqlite' | 'postgres';
-  /**
-   * A fresh database with a store open on it. `settled`: the writer has closed cleanly before
-   * the attack (SQLite writes its action index then) and the store is reopened.
-   */
-  open(settled: boolean, write: (store: Store) => Promise<void>): Promise<Target>;
-}
-
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-const schemas = new PgTestSchemas();
-afterAll(async () => {
-  await schemas.dropAll();
-});
-
-const sqlite: Backend = {
-  name: 'sqlite',
-  async open(settled, write) {
-    const dir = tempDir('ascend-tamper-');
-    cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
-    const file = path.join(dir, 'ascend.db');
-    let store: Store = openSqliteStore(file);
-    await write(store);
-    if (settled) {
-      await store.close();
-      store = openSqliteStore(file);
-    }
-    const opened = store;
-    cleanups.push(() => opened.close());
-    return {
-      store,
-      async tamper(sql) {
-        const db = new Database(file);
-        try {
-          db.exec('DROP TRIGGER IF EXISTS audit_events_no_update; DROP TRIGGER IF EXISTS audit_events_no_delete;');
-          db.exec(sql.replaceAll('$S.', ''));
-        } finally {
-          db.close();
-        }
-      },
-      outbox() {
-        const outbox = openSqliteOutbox(file);
-        cleanups.push(() => outbox.close());
-        return outbox;
-      },
-    };
-  },
-};
-
-const postgres: Backend = {
-  name: 'postgres',
-  async open(_settled, write) {
-    const schema = schemas.name();
-    const store = await schemas.open({ schema });
-    await write(store);
-    return {
-      store,
-      async tamper(sql) {
-        await withAdmin(async (client) => {
-          await client.query(`ALTER TABLE "${schema}".audit_events DISABLE TRIGGER USER`);
-          await client.query(sql.replaceAll('$S.', `"${schema}".`));
-        });
-      },
-      outbox() {
-        const outbox = openPostgresOutbox(PG_URL, { schema });
-        cleanups.push(() => outbox.close());
-        return outbox;
-      },
-    };
-  },
-};
+const {
+  backends: [sqlite, postgres],
+  cleanups,
+  schemas,
+} = useTamperBackends();
 
 /** Write the standard trail; check it verifies before the attack. */
 async function attacked(backend: Backend, settled = true): Promise<Target & Trail> {

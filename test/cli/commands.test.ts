@@ -564,7 +564,7 @@ describe('audit', () => {
     await seedPendingApproval(s);
     const head = (await s.readAudit({ newestFirst: true, limit: 1 }))[0]!;
     const r = await run(['audit', 'verify']);
-    expect(r).toMatchObject({ code: 0, stdout: `ok: ${head.seq} events, head ${head.seq} ${head.hash.slice(0, 12)}\n` });
+    expect(r).toMatchObject({ code: 0, stdout: `ok: ${head.seq} events (the whole chain), head ${head.seq} ${head.hash.slice(0, 12)}\n` });
     const json = await run(['audit', 'verify', '--json']);
     expect(JSON.parse(json.stdout)).toMatchObject({ ok: true, headSeq: head.seq, headHash: head.hash });
   });

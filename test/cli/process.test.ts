@@ -131,7 +131,7 @@ describe('ascend (real process)', () => {
     await store.close();
     const ok = await runProcess(['audit', 'verify'], { cwd: dir });
     expect(ok.code, ok.stderr).toBe(0);
-    expect(ok.stdout).toMatch(/^ok: \d+ events, head \d+ [0-9a-f]{12}\n$/);
+    expect(ok.stdout).toMatch(/^ok: \d+ events \(the whole chain\), head \d+ [0-9a-f]{12}\n$/);
 
     const db = new Database(defaultDbPath(join(dir, '.ascend')));
     // The store's triggers refuse UPDATE; a tamperer with file access drops them first.

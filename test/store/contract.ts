@@ -501,11 +501,13 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           prev = e.hash;
         });
         const verification = await store.verifyAudit();
-        expect(verification).toEqual({ ok: true, checked: events.length, headSeq: events.length, headHash: prev });
+        const counts: Record<string, number> = {};
+        for (const e of events) counts[e.type] = (counts[e.type] ?? 0) + 1;
+        expect(verification).toEqual({ ok: true, checked: events.length, headSeq: events.length, headHash: prev, fromSeq: 0, counts });
       });
 
       it('verifies an empty trail', async () => {
-        expect(await store.verifyAudit()).toEqual({ ok: true, checked: 0, headSeq: 0, headHash: GENESIS });
+        expect(await store.verifyAudit()).toEqual({ ok: true, checked: 0, headSeq: 0, headHash: GENESIS, fromSeq: 0, counts: {} });
       });
 
       it('filters: afterSeq, newestFirst, limit, agent, action, types, since/until', async () => {

@@ -1,17 +1,31 @@
 /**
  * `ascend audit tail|export|verify`: read, export and check the hash-chained audit trail.
  */
-import { open, type FileHandle } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import { open, writeFile, type FileHandle } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { AuditChainError } from '../../errors.js';
+import {
+  parseCheckpoint,
+  parsePublicKey,
+  takeCheckpoint,
+  type TrailVerification,
+  type TrailVerificationOptions,
+  verifyAuditTrail,
+} from '../../store/audit-checkpoints.js';
+import type { AuditCheckpoint, AuditEvent } from '../../types.js';
+import { resolveActor } from '../actor.js';
+import { checkpointKeyPath, KEY_OPTION, readCheckpointKey } from '../checkpoint-key-file.js';
+import { UsageError } from '../errors.js';
+import { RemoteStore } from '../remote-store.js';
 import type { AuditQuery, Store } from '../../store/store.js';
-import type { AuditEvent } from '../../types.js';
 import { parseEnumOption, parseIntegerOption, parseTimeOption } from '../args.js';
 import type { CommandContext, CommandGroup, CommandSpec } from '../command.js';
 import { csvRecord } from '../csv.js';
 import { ExitCode } from '../exit-codes.js';
 import { followChanges } from '../follow.js';
 import { formatTime, jsonDocument, jsonLine, truncate } from '../format.js';
-import { withStore } from '../store-access.js';
+import { DATABASE_OPTION, withNamedDatabaseOrStore, withStore } from '../store-access.js';
 
 /** Events read per page by export and follow: bounded memory whatever the trail's size. */
 export const AUDIT_PAGE_SIZE = 1000;
@@ -21,7 +35,7 @@ const MAX_TAIL_COUNT = 100_000;
 const HASH_PREFIX_CHARS = 12;
 
 /** `data` members worth showing in one line, in this order. */
-const SUMMARY_KEYS = ['decision', 'actionType', 'resource', 'status', 'riskScore', 'durationMs', 'error', 'reason', 'comment', 'grantId', 'channel'];
+const SUMMARY_KEYS = ['decision', 'actionType', 'resource', 'status', 'riskScore', 'durationMs', 'error', 'reason', 'comment', 'grantId', 'channel', 'seq', 'keyId'];
 
 /** A short `key=value` summary of an event for `tail`. */
 export function summarizeEvent(event: AuditEvent): string {
@@ -40,12 +54,12 @@ export function summarizeEvent(event: AuditEvent): string {
 
 /** Fixed widths (not measured) so `--follow` lines align with the ones printed before them. */
 function tailHeader(): string {
-  return `${'SEQ'.padStart(7)}  ${'TIME'.padEnd(19)}  ${'TYPE'.padEnd(18)}  ${'AGENT'.padEnd(20)}  ${'ACTOR'.padEnd(24)}  DETAILS\n`;
+  return `${'SEQ'.padStart(7)}  ${'TIME'.padEnd(19)}  ${'TYPE'.padEnd(20)}  ${'AGENT'.padEnd(20)}  ${'ACTOR'.padEnd(24)}  DETAILS\n`;
 }
 
 function tailLine(ctx: CommandContext, event: AuditEvent): string {
   return (
-    `${String(event.seq).padStart(7)}  ${formatTime(event.ts).padEnd(19)}  ${event.type.padEnd(18)}  ` +
+    `${String(event.seq).padStart(7)}  ${formatTime(event.ts).padEnd(19)}  ${event.type.padEnd(20)}  ` +
     `${truncate(event.agentId ?? '-', 20).padEnd(20)}  ${truncate(event.actor, 24).padEnd(24)}  ` +
     `${ctx.style.dim(truncate(summarizeEvent(event), 120))}`.trimEnd() +
     '\n'
@@ -185,30 +199,108 @@ const exportCommand: CommandSpec = {
   },
 };
 
+/** Read `--against FILE` checkpoints. */
+function checkpointsFrom(ctx: CommandContext): { checkpoint: AuditCheckpoint; source: string }[] {
+  return ctx.strings('against').map((file) => {
+    const path = resolve(ctx.io.cwd, file);
+    let value: unknown;
+    try {
+      value = JSON.parse(readFileSync(path, 'utf8'));
+    } catch (err) {
+      throw new UsageError(`--against ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : `not JSON (${(err as Error).message})`}`, ctx.commandPath);
+    }
+    return { checkpoint: parseCheckpoint(value, file), source: file };
+  });
+}
+
+/** Read `--public-key KEY|FILE` values. */
+function publicKeysFrom(ctx: CommandContext): string[] {
+  return ctx.strings('public-key').map((given) => {
+    const path = resolve(ctx.io.cwd, given);
+    return existsSync(path) ? parsePublicKey(readFileSync(path, 'utf8'), given) : parsePublicKey(given, '--public-key');
+  });
+}
+
+function describeStart(result: TrailVerification): string {
+  if (result.startedFrom === undefined) return 'the whole chain';
+  const where = result.startedFrom.source === 'the chain' ? 'the checkpoint' : result.startedFrom.source;
+  return `from ${where} at seq ${result.startedFrom.seq}, ${formatTime(result.startedFrom.checkpointedAt)}, key ${result.startedFrom.keyId}; --full checks every event`;
+}
+
 const verifyCommand: CommandSpec = {
   name: 'verify',
   summary: 'recompute the hash chain and check that no event is missing (exit 1 naming the first bad one)',
-  options: {},
+  details:
+    'By default the walk starts at the newest checkpoint signed by a trusted key (`ascend audit checkpoint`), so it takes as long as the events since; --full walks from the first event. ' +
+    'Each --against FILE (a checkpoint written by `audit checkpoint --out`, or a webhook copy) must match the chain: a chain cut below it is reported as truncated, a different hash at its seq as forked.',
+  options: {
+    full: { type: 'boolean', description: 'walk the whole chain, not from the newest checkpoint' },
+    against: { type: 'string', valueName: 'FILE', multiple: true, description: 'a checkpoint file the chain must match (repeat for several)' },
+    'public-key': { type: 'string', valueName: 'KEY', multiple: true, description: 'trust checkpoints signed by this key (base64, or a file with it) besides the registered ones' },
+    db: DATABASE_OPTION,
+  },
   positionals: [],
+  examples: ['ascend audit verify', 'ascend audit verify --full', 'ascend audit verify --against /backup/checkpoint-2026-12-01.json --public-key /backup/checkpoint.pub'],
   async run(ctx) {
-    const result = await withStore(ctx, (store) => store.verifyAudit());
+    const options: TrailVerificationOptions = { full: ctx.flag('full'), against: checkpointsFrom(ctx), publicKeys: publicKeysFrom(ctx) };
+    const result = await withNamedDatabaseOrStore(ctx, (store) => (store instanceof RemoteStore ? store.verifyTrail(options) : verifyAuditTrail(store, options)));
     if (ctx.json) {
       await ctx.out(jsonDocument(result));
       return result.ok ? ExitCode.OK : ExitCode.CHECK_FAILED;
     }
+    let text = '';
+    for (const skipped of result.skippedCheckpoints) text += `${ctx.style.yellow('note')}: passed over the checkpoint at seq ${skipped.eventSeq}: ${skipped.reason}\n`;
     if (result.ok) {
-      await ctx.out(`ok: ${result.checked} events, head ${result.headSeq} ${result.headHash.slice(0, HASH_PREFIX_CHARS)}\n`);
+      text += `ok: ${result.checked} event${result.checked === 1 ? '' : 's'} (${describeStart(result)}), head ${result.headSeq} ${result.headHash.slice(0, HASH_PREFIX_CHARS)}\n`;
+      for (const given of result.against) text += `ok: matches ${given.source} (seq ${given.seq})\n`;
+      await ctx.out(text);
       return ExitCode.OK;
     }
     const bad = result.firstBad;
-    await ctx.out(`${ctx.style.red('BROKEN')} at seq ${bad?.seq ?? '?'}: ${bad?.reason ?? 'chain does not verify'}\n`);
+    text += `${ctx.style.red('BROKEN')} at seq ${bad?.seq ?? '?'}: ${bad?.reason ?? 'chain does not verify'}\n`;
+    await ctx.out(text);
     return ExitCode.CHECK_FAILED;
+  },
+};
+
+const checkpointCommand: CommandSpec = {
+  name: 'checkpoint',
+  summary: 'verify the chain, then sign its head and record the checkpoint (in the chain, and in --out)',
+  details:
+    'The checkpoint is appended to the chain as an `audit.checkpoint` event (webhooks subscribed to audit.checkpoint receive it) and, with --out, written to FILE. ' +
+    'Keep copies away from the database: `ascend audit verify --against FILE` then proves the chain was neither cut nor rewritten below it. A chain that does not verify is not signed (exit 1).',
+  options: {
+    out: { type: 'string', valueName: 'FILE', description: 'also write the checkpoint (JSON) to FILE' },
+    key: KEY_OPTION,
+    by: { type: 'string', valueName: 'NAME', description: 'who takes it (default: user@hostname)' },
+    db: DATABASE_OPTION,
+  },
+  positionals: [],
+  examples: ['ascend audit checkpoint --out /backup/checkpoint-$(date +%F).json'],
+  async run(ctx) {
+    const key = readCheckpointKey(checkpointKeyPath(ctx));
+    const outOption = ctx.string('out');
+    let checkpoint: AuditCheckpoint;
+    try {
+      checkpoint = await withNamedDatabaseOrStore(ctx, (store) => takeCheckpoint(store, key, resolveActor(ctx.string('by'), ctx.io), new Date(ctx.now()).toISOString()));
+    } catch (err) {
+      if (!(err instanceof AuditChainError)) throw err;
+      await ctx.out(ctx.json ? jsonDocument({ ok: false, firstBad: err.firstBad }) : `${ctx.style.red('BROKEN')} at seq ${err.firstBad.seq}: ${err.firstBad.reason}\nno checkpoint was signed\n`);
+      return ExitCode.CHECK_FAILED;
+    }
+    if (outOption !== undefined) await writeFile(resolve(ctx.io.cwd, outOption), JSON.stringify(checkpoint, null, 2) + '\n');
+    await ctx.out(
+      ctx.json
+        ? jsonDocument(checkpoint)
+        : `checkpoint of seq ${checkpoint.seq} ${checkpoint.hash.slice(0, HASH_PREFIX_CHARS)} signed with ${checkpoint.keyId}` + (outOption === undefined ? '\n' : `, written to ${outOption}\n`),
+    );
+    return ExitCode.OK;
   },
 };
 
 /** `ascend audit …`. */
 export const auditGroup: CommandGroup = {
   name: 'audit',
-  summary: 'read, export and verify the tamper-evident audit trail',
-  commands: [tailCommand, exportCommand, verifyCommand],
+  summary: 'read, export, verify and checkpoint the tamper-evident audit trail',
+  commands: [tailCommand, exportCommand, verifyCommand, checkpointCommand],
 };

@@ -4,35 +4,20 @@
  */
 import { generateApiKey, type NewApiKey } from '../../server/api-keys.js';
 import { ValidationError } from '../../errors.js';
-import { openDatabase, parseDatabaseTarget } from '../../server/database.js';
 import { DEFAULT_ORG } from '../../server/tenant-store.js';
-import { defaultDbPath } from '../../store/sqlite.js';
-import type { Store } from '../../store/store.js';
 import type { ApiKeyRecord, ApiKeyRole } from '../../types.js';
 import { resolveActor } from '../actor.js';
-import type { CommandContext, CommandGroup, CommandSpec, OptionSpec } from '../command.js';
+import type { CommandGroup, CommandSpec } from '../command.js';
+import { DATABASE_OPTION, withNamedDatabaseOrStore, withServerDatabase } from '../store-access.js';
+import { checkpointKeyPath, KEY_OPTION, writeCheckpointKey } from '../checkpoint-key-file.js';
+import { createCheckpointKey } from '../../store/audit-checkpoints.js';
+import { rmSync } from 'node:fs';
 import { UsageError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { formatTime, jsonDocument, renderTable, styleStatus } from '../format.js';
 
 const ROLES: readonly ApiKeyRole[] = ['agent', 'approver', 'admin'];
 const ORG_PATTERN = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
-
-const DB_OPTION: OptionSpec = {
-  type: 'string',
-  valueName: 'DB',
-  description: "the server's database: sqlite:PATH or postgres://… (default: $ASCEND_DB, else the data dir's ascend.db)",
-};
-
-async function withServerStore<T>(ctx: CommandContext, work: (store: Store) => Promise<T>): Promise<T> {
-  const db = ctx.string('db') ?? ctx.io.env.ASCEND_DB;
-  const store = await openDatabase(parseDatabaseTarget(db ?? `sqlite:${defaultDbPath(ctx.dataDir)}`, ctx.io.cwd));
-  try {
-    return await work(store);
-  } finally {
-    await store.close();
-  }
-}
 
 function publicView(key: ApiKeyRecord): Omit<ApiKeyRecord, 'secretHash' | 'signingSecret'> & { signs: boolean } {
   const { secretHash: _hash, signingSecret, ...rest } = key;
@@ -57,7 +42,7 @@ const createCommand: CommandSpec = {
       description: 'an agent key acts only as these agent ids (repeat it, or a comma list; globs such as billing-*; default: any agent of its org)',
     },
     by: { type: 'string', valueName: 'NAME', description: 'who makes it (default: user@hostname)' },
-    db: DB_OPTION,
+    db: DATABASE_OPTION,
   },
   positionals: [],
   examples: [
@@ -87,7 +72,7 @@ const createCommand: CommandSpec = {
       if (err instanceof ValidationError) throw new UsageError(err.message, ctx.commandPath);
       throw err;
     }
-    await withServerStore(ctx, (store) => store.createApiKey(made.record));
+    await withServerDatabase(ctx, (store) => store.createApiKey(made.record));
     if (ctx.json) {
       await ctx.out(jsonDocument({ ...publicView(made.record), apiKey: made.apiKey, ...(made.signingSecret ? { signingSecret: made.signingSecret } : {}) }));
     } else {
@@ -104,10 +89,10 @@ const createCommand: CommandSpec = {
 const listCommand: CommandSpec = {
   name: 'list',
   summary: 'list API keys (ids, roles, organisations; never secrets)',
-  options: { db: DB_OPTION },
+  options: { db: DATABASE_OPTION },
   positionals: [],
   async run(ctx) {
-    const keys = (await withServerStore(ctx, (store) => store.listApiKeys())).map(publicView);
+    const keys = (await withServerDatabase(ctx, (store) => store.listApiKeys())).map(publicView);
     if (ctx.json) {
       await ctx.out(jsonDocument(keys));
     } else if (keys.length === 0) {
@@ -138,13 +123,66 @@ const listCommand: CommandSpec = {
 const revokeCommand: CommandSpec = {
   name: 'revoke',
   summary: 'revoke an API key (refused within about a second on every server)',
-  options: { by: { type: 'string', valueName: 'NAME', description: 'who revokes (default: user@hostname)' }, db: DB_OPTION },
+  options: { by: { type: 'string', valueName: 'NAME', description: 'who revokes (default: user@hostname)' }, db: DATABASE_OPTION },
   positionals: [{ name: 'ID', description: 'key id (the part after ak_, or the whole key)' }],
   async run(ctx) {
     const given = ctx.arg('ID');
     const keyId = /^ak_([0-9a-f]{16})_/.exec(given)?.[1] ?? given;
-    const key = await withServerStore(ctx, (store) => store.revokeApiKey(keyId, resolveActor(ctx.string('by'), ctx.io), new Date(ctx.now()).toISOString()));
+    const key = await withServerDatabase(ctx, (store) => store.revokeApiKey(keyId, resolveActor(ctx.string('by'), ctx.io), new Date(ctx.now()).toISOString()));
     await ctx.out(ctx.json ? jsonDocument(publicView(key)) : `revoked ${key.keyId} (${key.role}, org ${key.org}, ${key.name})\n`);
+    return ExitCode.OK;
+  },
+};
+
+const checkpointKeyCommand: CommandSpec = {
+  name: 'checkpoint-key',
+  summary: 'create or list the Ed25519 keys that sign audit checkpoints',
+  details:
+    'create: writes a new private key to --key (default: $ASCEND_CHECKPOINT_KEY, else checkpoint-key.pem in the data dir; never overwritten, readable by its owner only) and registers its public half in the database, whose checkpoints `ascend audit verify` then trusts. Keep a copy of the printed public key outside the database: `ascend audit verify --public-key` checks checkpoints with it even if the database is rewritten.\n' +
+    'list: the registered public keys.',
+  options: { key: KEY_OPTION, by: { type: 'string', valueName: 'NAME', description: 'who registers it (default: user@hostname)' }, db: DATABASE_OPTION },
+  positionals: [{ name: 'ACTION', description: 'create | list' }],
+  examples: ['ascend keys checkpoint-key create', 'ascend keys checkpoint-key create --key /etc/ascend/checkpoint-key.pem --db postgres://ascend@db/ascend'],
+  async run(ctx) {
+    const action = ctx.arg('ACTION');
+    if (action !== 'create' && action !== 'list') throw new UsageError(`ACTION must be create or list, got "${action}"`, ctx.commandPath);
+    if (action === 'list') {
+      const events = await withNamedDatabaseOrStore(ctx, (store) => store.readAudit({ types: ['audit.checkpoint_key'] }));
+      const keys = events.map((e) => ({ keyId: String(e.data.keyId), publicKey: String(e.data.publicKey), registeredAt: e.ts, registeredBy: e.actor }));
+      if (ctx.json) await ctx.out(jsonDocument(keys));
+      else if (keys.length === 0) await ctx.out('no checkpoint keys (make one: ascend keys checkpoint-key create)\n');
+      else {
+        await ctx.out(
+          renderTable(
+            keys,
+            [
+              { header: 'KEY ID', cell: (k) => k.keyId },
+              { header: 'PUBLIC KEY', cell: (k) => k.publicKey },
+              { header: 'REGISTERED', cell: (k) => formatTime(k.registeredAt) },
+              { header: 'BY', cell: (k) => k.registeredBy, maxChars: 24 },
+            ],
+            ctx.style,
+          ),
+        );
+      }
+      return ExitCode.OK;
+    }
+    const path = checkpointKeyPath(ctx);
+    const made = createCheckpointKey();
+    writeCheckpointKey(path, made.privateKeyPem);
+    try {
+      await withNamedDatabaseOrStore(ctx, (store) => store.registerCheckpointKey(made, resolveActor(ctx.string('by'), ctx.io), new Date(ctx.now()).toISOString()));
+    } catch (err) {
+      rmSync(path, { force: true }); // an unregistered key would only be refused later
+      throw err;
+    }
+    if (ctx.json) await ctx.out(jsonDocument({ keyId: made.keyId, publicKey: made.publicKey, file: path }));
+    else {
+      await ctx.out(
+        `created checkpoint key ${made.keyId}\n  private key: ${path} (keep it off the database's machine if you can)\n  public key:  ${made.publicKey}\n\n` +
+          'Keep the public key somewhere the database is not: `ascend audit verify --public-key KEY` trusts it whatever the database says.\n',
+      );
+    }
     return ExitCode.OK;
   },
 };
@@ -152,6 +190,6 @@ const revokeCommand: CommandSpec = {
 /** `ascend keys …`. */
 export const keysGroup: CommandGroup = {
   name: 'keys',
-  summary: 'API keys of ascend serve: create, list, revoke',
-  commands: [createCommand, listCommand, revokeCommand],
+  summary: 'API keys of ascend serve (create, list, revoke) and audit checkpoint keys',
+  commands: [createCommand, listCommand, revokeCommand, checkpointKeyCommand],
 };

@@ -2,7 +2,10 @@
  * `ascend serve`: the HTTP API v1 over the engine and a shared store. Runs until SIGTERM /
  * SIGINT, then drains in-flight requests, flushes and closes.
  */
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { durationMs } from '../../engine/policy.js';
+import type { CheckpointKey } from '../../store/audit-checkpoints.js';
+import { CHECKPOINT_KEY_FILE, readCheckpointKey } from '../checkpoint-key-file.js';
 import { createLogger } from '../../logging.js';
 import { parseDatabaseTarget } from '../../server/database.js';
 import { startServer } from '../../server/serve.js';
@@ -18,7 +21,7 @@ export const serveCommand: CommandSpec = {
   name: 'serve',
   summary: 'run the Ascend server (HTTP API v1) for a team: shared policy, approvals and audit',
   details:
-    'Every flag has an environment variable: ASCEND_DB, ASCEND_POLICY, ASCEND_HOST, ASCEND_PORT (or PORT), ASCEND_REQUIRE_SIGNING=1, ASCEND_LOG_LEVEL, ASCEND_PUBLIC_METRICS=1, ASCEND_ALLOW_PRIVATE_WEBHOOKS=1, ASCEND_PUBLIC_URL. The dashboard is at / (sign in with an approver or admin key); replicas share sign-ins when they share ASCEND_SESSION_SECRET (environment only, never a flag). Make keys with `ascend keys create` against the same --db.',
+    'Every flag has an environment variable: ASCEND_DB, ASCEND_POLICY, ASCEND_HOST, ASCEND_PORT (or PORT), ASCEND_REQUIRE_SIGNING=1, ASCEND_LOG_LEVEL, ASCEND_PUBLIC_METRICS=1, ASCEND_ALLOW_PRIVATE_WEBHOOKS=1, ASCEND_PUBLIC_URL, ASCEND_CHECKPOINT_EVERY, ASCEND_CHECKPOINT_KEY. The dashboard is at / (sign in with an approver or admin key); replicas share sign-ins when they share ASCEND_SESSION_SECRET (environment only, never a flag). Make keys with `ascend keys create` against the same --db.',
   options: {
     db: { type: 'string', valueName: 'DB', description: "sqlite:PATH or postgres://… (default: the data dir's ascend.db)" },
     policy: { type: 'string', valueName: 'FILE', description: 'policy file (default ./ascend.policy.yaml)' },
@@ -33,6 +36,8 @@ export const serveCommand: CommandSpec = {
     'public-metrics': { type: 'boolean', description: 'serve /metrics without a key (default: an admin key is needed)' },
     'public-url': { type: 'string', valueName: 'URL', description: 'the address people reach this server at, for one-click approval links in webhooks (default: the listen address)' },
     'allow-private-webhooks': { type: 'boolean', description: 'let webhooks target private, loopback and link-local addresses (default: public only)' },
+    'checkpoint-every': { type: 'string', valueName: 'DURATION', description: 'checkpoint the audit trail when the newest checkpoint is this old, e.g. 1h (default: never)' },
+    'checkpoint-key': { type: 'string', valueName: 'FILE', description: `the key that signs them (default: $ASCEND_CHECKPOINT_KEY, else ${CHECKPOINT_KEY_FILE} in the data dir)` },
   },
   positionals: [],
   examples: ['ascend serve --db sqlite:/var/lib/ascend/ascend.db --policy ascend.policy.yaml --port 8080'],
@@ -57,6 +62,14 @@ export const serveCommand: CommandSpec = {
 
     const publicUrl = opt('public-url', 'ASCEND_PUBLIC_URL');
     if (publicUrl !== undefined && !/^https?:\/\/[^/]+/.test(publicUrl)) throw new UsageError(`--public-url must be an http(s) URL, got "${publicUrl}"`, ctx.commandPath);
+    const checkpointEvery = opt('checkpoint-every', 'ASCEND_CHECKPOINT_EVERY');
+    let checkpoints: { key: CheckpointKey; everyMs: number } | undefined;
+    if (checkpointEvery !== undefined) {
+      const everyMs = durationMs(checkpointEvery);
+      if (everyMs === null || everyMs < 60_000) throw new UsageError(`--checkpoint-every must be a duration of at least 1m such as 15m, 1h or 1d, got "${checkpointEvery}"`, ctx.commandPath);
+      const keyOption = opt('checkpoint-key', 'ASCEND_CHECKPOINT_KEY');
+      checkpoints = { everyMs, key: readCheckpointKey(keyOption === undefined ? join(ctx.dataDir, CHECKPOINT_KEY_FILE) : resolve(ctx.io.cwd, keyOption)) };
+    }
     const logger = createLogger({ logLevel: logLevel as (typeof LOG_LEVELS)[number] });
     const server = await startServer({
       database: parseDatabaseTarget(opt('db', 'ASCEND_DB') ?? `sqlite:${defaultDbPath(ctx.dataDir)}`, ctx.io.cwd),
@@ -69,6 +82,7 @@ export const serveCommand: CommandSpec = {
       logger,
       ...(bodyLimitBytes !== undefined ? { bodyLimitBytes } : {}),
       ...(publicUrl !== undefined ? { publicUrl } : {}),
+      ...(checkpoints !== undefined ? { checkpoints } : {}),
       dashboard: { ...(env.ASCEND_SESSION_SECRET ? { sessionSecret: env.ASCEND_SESSION_SECRET } : {}) },
       webhooks: {
         allowPrivateTargets: ctx.flag('allow-private-webhooks') || env.ASCEND_ALLOW_PRIVATE_WEBHOOKS === '1',

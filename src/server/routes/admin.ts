@@ -4,8 +4,8 @@
 import { z } from 'zod';
 import { NotFoundError } from '../../errors.js';
 import type { AuditQuery } from '../../store/store.js';
-import type { AuditEventType } from '../../types.js';
-import { AgentRecordSchema, AuditEventSchema, AuditVerificationSchema, BlockRequestSchema, GrantRecordSchema, WireAgentId } from '../../wire.js';
+import type { AuditCheckpoint, AuditEventType } from '../../types.js';
+import { AgentRecordSchema, AuditEventSchema, TrailVerificationRequestSchema, TrailVerificationSchema, BlockRequestSchema, GrantRecordSchema, WireAgentId } from '../../wire.js';
 import { mayActAs, requireActAs } from '../agent-binding.js';
 import { ROLES } from '../api-keys.js';
 import type { Router } from '../router.js';
@@ -19,7 +19,7 @@ const GrantsQuery = z.object({
 const AUDIT_TYPES = [
   'agent.registered', 'agent.blocked', 'agent.unblocked', 'action.evaluated', 'action.completed', 'action.failed',
   'approval.requested', 'approval.approved', 'approval.rejected', 'approval.expired', 'approval.consumed',
-  'grant.created', 'grant.revoked', 'key.created', 'key.revoked', 'policy.changed',
+  'grant.created', 'grant.revoked', 'key.created', 'key.revoked', 'policy.changed', 'audit.checkpoint', 'audit.checkpoint_key',
 ] as const satisfies readonly AuditEventType[];
 const AuditQuerySchema = z.object({
   afterSeq: z.coerce.number().int().min(0).optional(),
@@ -171,7 +171,7 @@ export function adminRoutes(router: Router): void {
     what: 'read the audit chain status',
     response: z.object({ ok: z.boolean(), checkedAt: z.string() }),
     async handler(ctx) {
-      const { ok, checkedAt } = await chainStatus(() => ctx.scope.store.verifyAudit());
+      const { ok, checkedAt } = await chainStatus(() => ctx.scope.store.verifyTrail());
       return { ok, checkedAt };
     },
   });
@@ -179,12 +179,31 @@ export function adminRoutes(router: Router): void {
   router.add({
     method: 'GET',
     url: '/v1/audit/verify',
-    summary: 'Recompute the whole hash chain; names the first bad row',
+    summary: 'Recompute the hash chain from the newest trusted checkpoint (?full=true: from the first event); names the first bad row',
     roles: ROLES.admin,
     what: 'verify the audit trail',
-    response: AuditVerificationSchema,
+    query: z.object({ full: z.enum(['true', 'false']).optional() }),
+    response: TrailVerificationSchema,
     async handler(ctx) {
-      return ctx.scope.store.verifyAudit();
+      return ctx.scope.store.verifyTrail({ full: ctx.query.full === 'true' });
+    },
+  });
+
+  router.add({
+    method: 'POST',
+    url: '/v1/audit/verify',
+    summary: 'Verify the hash chain against checkpoints kept outside the database, trusting the public keys given besides the registered ones',
+    roles: ROLES.admin,
+    what: 'verify the audit trail',
+    body: TrailVerificationRequestSchema,
+    response: TrailVerificationSchema,
+    async handler(ctx) {
+      const body = ctx.body;
+      return ctx.scope.store.verifyTrail({
+        full: body.full === true,
+        against: (body.against ?? []).map((a) => ({ source: a.source, checkpoint: a.checkpoint as AuditCheckpoint })),
+        publicKeys: body.publicKeys ?? [],
+      });
     },
   });
 }

@@ -6,7 +6,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { NotFoundError, ValidationError } from '../../errors.js';
 import { privateTargetReason, type HostResolver } from '../webhooks/address-guard.js';
-import { WEBHOOK_EVENTS, type WebhookOutbox, type WebhookRecord } from '../../store/outbox.js';
+import { DEFAULT_WEBHOOK_EVENTS, WEBHOOK_EVENTS, type WebhookOutbox, type WebhookRecord } from '../../store/outbox.js';
 import { ROLES } from '../api-keys.js';
 import type { Router } from '../router.js';
 
@@ -15,7 +15,7 @@ const WebhookParams = z.object({ webhookId: z.string().min(1).max(256) });
 /** POST /v1/webhooks */
 export const WebhookRequestSchema = z.object({
   url: z.url({ protocol: /^https?$/, error: 'url must be an http(s) URL' }).max(2048),
-  events: z.array(z.enum(WEBHOOK_EVENTS)).min(1, 'subscribe to at least one event').default([...WEBHOOK_EVENTS]),
+  events: z.array(z.enum(WEBHOOK_EVENTS)).min(1, 'subscribe to at least one event').default([...DEFAULT_WEBHOOK_EVENTS]),
   /** Your signing secret (at least 16 characters); omit it and one is made and shown once. */
   secret: z.string().min(16, 'secret must be at least 16 characters').max(256).optional(),
   /**

@@ -2,9 +2,9 @@
  * Which webhook events an audit event is, for one webhook: only its organisation's agents, only
  * the events it subscribed to. The body is built once here and signed and sent as these bytes.
  */
-import type { DeliveryMapper, WebhookEvent } from '../../store/outbox.js';
+import type { DeliveryMapper, WebhookEvent, WebhookRecord } from '../../store/outbox.js';
 import type { AuditEvent } from '../../types.js';
-import { orgOfAgentId } from '../tenant-store.js';
+import { DEFAULT_ORG, orgOfAgentId } from '../tenant-store.js';
 import { approvalLinksFor } from '../dashboard/links.js';
 
 /** The webhook events an audit event stands for. */
@@ -40,6 +40,7 @@ export interface DeliveryMapperOptions {
 /** The delivery mapper the dispatcher uses. */
 export function deliveryMapper(options: DeliveryMapperOptions = {}): DeliveryMapper {
   return (event, webhook) => {
+    if (event.type === 'audit.checkpoint') return checkpointDelivery(event, webhook);
     if (event.agentId === null || orgOfAgentId(event.agentId) !== webhook.org) return [];
     const prefix = `${webhook.org}::`;
     const agentId = event.agentId.startsWith(prefix) ? event.agentId.slice(prefix.length) : event.agentId;
@@ -68,4 +69,14 @@ export function deliveryMapper(options: DeliveryMapperOptions = {}): DeliveryMap
         }),
       }));
   };
+}
+
+/**
+ * A signed checkpoint of the chain goes to the default organisation's webhooks that asked for
+ * it: a copy of the chain's head kept outside the database (`ascend audit verify --against`).
+ */
+function checkpointDelivery(event: AuditEvent, webhook: WebhookRecord): { event: WebhookEvent; payload: string }[] {
+  if (webhook.org !== DEFAULT_ORG || !webhook.events.includes('audit.checkpoint')) return [];
+  const payload = { event: 'audit.checkpoint', auditSeq: event.seq, auditType: event.type, occurredAt: event.ts, actor: event.actor, checkpoint: event.data };
+  return [{ event: 'audit.checkpoint', payload: JSON.stringify(payload) }];
 }
