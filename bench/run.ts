@@ -5,6 +5,7 @@
  */
 import os from 'node:os';
 import { benchBudget } from './budget.js';
+import { benchColdStart } from './cold-start.js';
 import { benchReplay } from './replay.js';
 import { benchEmbeddedWake } from './embedded-wake.js';
 import { benchGovernedCall } from './governed-call.js';
@@ -24,3 +25,5 @@ console.log();
 printResult(await benchIntegrations());
 console.log();
 await benchEmbeddedWake();
+console.log();
+await benchColdStart();

@@ -2,7 +2,6 @@
  * An approver for CLI agents: asks the person at the terminal, in process, whether a pending call
  * may run. Pass it as `onApprovalRequired`.
  */
-import readline from 'node:readline/promises';
 import type { Readable, Writable } from 'node:stream';
 import type { ApprovalVerdict, OnApprovalRequired } from '../client.js';
 import type { DecisionResult } from '../types.js';
@@ -39,6 +38,7 @@ export function terminalApprover(options: TerminalApproverOptions = {}): OnAppro
   const decidedBy = options.decidedBy ?? `terminal:${process.env.USER ?? 'user'}`;
   return async (decision: DecisionResult): Promise<ApprovalVerdict> => {
     const output = options.output ?? process.stderr;
+    const readline = await import('node:readline/promises'); // only when a person is asked
     const rl = readline.createInterface({ input: options.input ?? process.stdin, output, terminal: false });
     try {
       output.write(`${describePending(decision)}\n`);

@@ -11,8 +11,19 @@
  *   and after `recoveryTimeoutMs` lets `halfOpenMaxCalls` trial calls through (others wait for
  *   their verdict) before closing again.
  */
-import { BrokenCircuitError, CircuitState, ConsecutiveBreaker, circuitBreaker, handleWhen, type CircuitBreakerPolicy } from 'cockatiel';
+import { createRequire } from 'node:module';
+import type { CircuitBreakerPolicy, CircuitState } from 'cockatiel';
 import { AscendError, CircuitBreakerOpenError, TimeoutError } from '../errors.js';
+
+/**
+ * cockatiel, loaded when the first remote client is made: an embedded client never needs it,
+ * and loading it costs every process's start (docs/architecture.md#performance-budgets).
+ */
+let cockatielModule: typeof import('cockatiel') | undefined;
+function cockatiel(): typeof import('cockatiel') {
+  cockatielModule ??= createRequire(import.meta.url)('cockatiel') as typeof import('cockatiel');
+  return cockatielModule;
+}
 
 /** The breaker settings, named as in the original Python SDK (docs/architecture.md#resilience-of-the-remote-transport). */
 export interface CircuitBreakerOptions {
@@ -62,6 +73,7 @@ export class ResilientCaller {
   constructor(private readonly options: ResilienceOptions) {
     const cb = options.circuitBreaker ?? {};
     this.recoveryTimeoutMs = cb.recoveryTimeoutMs ?? 30_000;
+    const { circuitBreaker, handleWhen, ConsecutiveBreaker } = cockatiel();
     this.breaker = circuitBreaker(handleWhen(isTransportFailure), {
       halfOpenAfter: this.recoveryTimeoutMs,
       breaker: new ConsecutiveBreaker(cb.failureThreshold ?? 5),
@@ -88,7 +100,7 @@ export class ResilientCaller {
     try {
       return await this.breaker.execute(() => this.withRetries(attempt, retrySafe, deadline, timeoutMs));
     } catch (err) {
-      if (err instanceof BrokenCircuitError) {
+      if (err instanceof cockatiel().BrokenCircuitError) {
         throw new CircuitBreakerOpenError(Math.max(0, this.openedAtMs + this.recoveryTimeoutMs - Date.now()));
       }
       throw err;
@@ -124,7 +136,8 @@ export class ResilientCaller {
 }
 
 function stateName(state: CircuitState): BreakerState {
-  if (state === CircuitState.Closed) return 'closed';
-  if (state === CircuitState.HalfOpen) return 'half_open';
+  const { CircuitState: states } = cockatiel();
+  if (state === states.Closed) return 'closed';
+  if (state === states.HalfOpen) return 'half_open';
   return 'open';
 }
