@@ -99,6 +99,8 @@ export type {
   AgentRegistrationInput,
   ApprovalDecision,
   ApprovalFilter,
+  ArchivePlan,
+  AuditBase,
   AuditQuery,
   BudgetSpend,
   BudgetUse,
@@ -110,7 +112,7 @@ export type {
 export type { FlushReport } from './store/batch.js';
 export type { FrozenAgent } from './store/chain-view.js';
 
-// The audit trail over time: signed checkpoints, and verification from them
+// The audit trail over time: signed checkpoints, archives, and verification from them
 export {
   createCheckpointKey,
   loadCheckpointKey,
@@ -123,6 +125,15 @@ export {
   type TrailVerification,
   type TrailVerificationOptions,
 } from './store/audit-checkpoints.js';
+export {
+  archiveAudit,
+  verifyArchives,
+  ARCHIVE_FORMAT,
+  type ArchiveHeader,
+  type ArchiveReport,
+  type ArchiveSummary,
+  type ArchivesVerification,
+} from './store/audit-archives.js';
 
 // Transports: how a client reaches a decision point
 export { HttpTransport, type HttpTransportOptions } from './transport/http.js';

@@ -275,7 +275,8 @@ export type AuditEventType =
   | 'key.revoked'
   | 'policy.changed'
   | 'audit.checkpoint'
-  | 'audit.checkpoint_key';
+  | 'audit.checkpoint_key'
+  | 'audit.archived';
 
 /** A policy pushed to a server's database (`ascend policy push`): what every replica decides with. */
 export interface StoredPolicy {

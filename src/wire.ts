@@ -252,6 +252,8 @@ export const TrailVerificationSchema = AuditVerificationSchema.extend({
   startedFrom: z.object({ seq: z.number(), checkpointedAt: z.string(), keyId: z.string(), source: z.string() }).optional(),
   skippedCheckpoints: z.array(z.object({ eventSeq: z.number(), reason: z.string() })),
   against: z.array(z.object({ source: z.string(), seq: z.number(), ok: z.boolean() })),
+  archivedThrough: z.number(),
+  archives: z.array(z.object({ file: z.string(), afterSeq: z.number(), throughSeq: z.number(), events: z.number(), ok: z.boolean() })),
 });
 
 /** POST /v1/audit/verify */

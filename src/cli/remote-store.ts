@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { ValidationError } from '../errors.js';
-import type { ApprovalDecision, ApprovalFilter, AuditQuery, BudgetUse, Store } from '../store/store.js';
+import type { ApprovalDecision, ApprovalFilter, AuditBase, AuditQuery, BudgetUse, Store } from '../store/store.js';
 import { HttpTransport, undefinedIfNotFound } from '../transport/http.js';
 import type { AgentRecord, ApiKeyRecord, ApprovalRecord, AuditEvent, AuditVerification, ChainStart, GrantRecord, PolicyHistoryEntry, StoredPolicy } from '../types.js';
 import type { ReplayResult } from '../engine/replay.js';
@@ -32,6 +32,18 @@ export class RemoteStore implements Store {
     this.http = new HttpTransport({ ...options, maxRetries: 2 });
   }
 
+
+  auditBase(): Promise<AuditBase> {
+    return Promise.reject(notRemoteError('Archiving the audit trail'));
+  }
+
+  planArchive(): Promise<undefined> {
+    return Promise.reject(notRemoteError('Archiving the audit trail'));
+  }
+
+  removeArchived(): Promise<AuditBase> {
+    return Promise.reject(notRemoteError('Archiving the audit trail'));
+  }
 
   recordCheckpoint(): Promise<void> {
     return Promise.reject(notRemoteError('Checkpointing the audit trail'));

@@ -11,7 +11,7 @@
  */
 import { NotFoundError, ValidationError } from '../errors.js';
 import { type TrailVerification, type TrailVerificationOptions, verifyAuditTrail } from '../store/audit-checkpoints.js';
-import type { AgentRegistrationInput, ApprovalDecision, ApprovalFilter, AuditQuery, BudgetUse, BudgetWindow, RecordDecisionOptions, Store } from '../store/store.js';
+import type { AgentRegistrationInput, ApprovalDecision, ApprovalFilter, ArchivePlan, AuditBase, AuditQuery, BudgetUse, BudgetWindow, RecordDecisionOptions, Store } from '../store/store.js';
 import type {
   ActionRecord,
   AgentRecord,
@@ -284,6 +284,17 @@ export class TenantStore implements Store {
   async verifyTrail(options: TrailVerificationOptions = {}): Promise<TrailVerification> {
     const result = await verifyAuditTrail(this.base, options);
     return this.prefix === '' ? result : { ...result, counts: {} };
+  }
+
+  /** Archives are the server's (`ascend audit archive` on its database). */
+  auditBase(): Promise<AuditBase> {
+    return this.base.auditBase();
+  }
+  planArchive(before: string): Promise<ArchivePlan | undefined> {
+    return this.base.planArchive(before);
+  }
+  removeArchived(plan: ArchivePlan, counts: Record<string, number>, actor: string, at: string): Promise<AuditBase> {
+    return this.base.removeArchived(plan, counts, actor, at);
   }
 
   /** Checkpoints are the server's, of the one chain every organisation shares. */

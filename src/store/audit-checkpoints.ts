@@ -20,7 +20,8 @@ import { AuditChainError, ValidationError } from '../errors.js';
 import type { AuditCheckpoint, AuditEvent, AuditVerification, ChainStart } from '../types.js';
 import { AuditCheckpointSchema } from '../wire.js';
 import { CHAIN_BEGINNING } from './chain-walk.js';
-import type { Store } from './store.js';
+import { type ArchiveReport, verifyArchives } from './audit-archives.js';
+import type { AuditBase, Store } from './store.js';
 
 /** What the signature covers is prefixed with this, so it can never be read as anything else. */
 const SIGNED_PREFIX = 'ascend-audit-checkpoint/v1\n';
@@ -172,12 +173,17 @@ export function startOf(checkpoint: AuditCheckpoint): ChainStart {
 
 /** Options of {@link verifyAuditTrail}. */
 export interface TrailVerificationOptions {
-  /** Walk the whole chain, not from the newest trusted checkpoint. */
+  /** Walk the whole live chain, not from the newest trusted checkpoint. */
   full?: boolean;
   /** Checkpoints kept outside the database (files, webhook copies): the chain must match each. */
   against?: { checkpoint: AuditCheckpoint; source: string }[];
   /** Public keys (base64) trusted besides those registered in the chain. */
   publicKeys?: string[];
+  /**
+   * Archive files (`ascend audit archive`): verified as one chain from seq 1 that must end where
+   * the live chain starts, which is then walked whole.
+   */
+  archives?: string[];
 }
 
 /** What {@link verifyAuditTrail} found. */
@@ -188,12 +194,17 @@ export interface TrailVerification extends AuditVerification {
   skippedCheckpoints: SkippedCheckpoint[];
   /** The checkpoints given, each matched against the chain. */
   against: { source: string; seq: number; ok: boolean }[];
+  /** The events through this seq were archived (0: none). */
+  archivedThrough: number;
+  /** The archives given, in chain order. */
+  archives: ArchiveReport[];
 }
 
 /**
- * Verify the audit trail: from the newest trusted checkpoint (or seq 1 with `full`), and against
- * every checkpoint given. A checkpoint given that is older than the start moves the start back
- * to it; one in the walked range must name an event with exactly its hash.
+ * Verify the audit trail: from the newest trusted checkpoint (or the live chain's start with
+ * `full`, or seq 1 through the archives given), and against every checkpoint given. A checkpoint
+ * given that is older than the start moves the start back to it; one in the walked range must
+ * name an event with exactly its hash; one in the archived part is matched in the archives.
  */
 export async function verifyAuditTrail(store: Store, options: TrailVerificationOptions = {}): Promise<TrailVerification> {
   const trusted = new Set([...(await registeredCheckpointKeys(store)), ...(options.publicKeys ?? [])]);
@@ -202,44 +213,84 @@ export async function verifyAuditTrail(store: Store, options: TrailVerificationO
     const distrust = checkpointDistrust(given.checkpoint, trusted);
     if (distrust !== undefined) throw new ValidationError(`${given.source} cannot be trusted: ${distrust}`, [{ path: given.source, message: distrust }]);
   }
-  const latest = options.full === true ? { skipped: [] } : await latestTrustedCheckpoint(store, trusted);
+  const base = await store.auditBase();
+  const archiveFiles = options.archives ?? [];
+  const archived = archiveFiles.length > 0 ? await verifyArchives(archiveFiles, new Set(against.map((g) => g.checkpoint.seq))) : undefined;
+  const walkAll = options.full === true || archived !== undefined;
+  const latest = walkAll ? { skipped: [] } : await latestTrustedCheckpoint(store, trusted);
   let start: ChainStart = CHAIN_BEGINNING;
   let startedFrom: TrailVerification['startedFrom'];
   if (latest.checkpoint !== undefined) {
     start = startOf(latest.checkpoint);
     startedFrom = { seq: latest.checkpoint.seq, checkpointedAt: latest.checkpoint.checkpointedAt, keyId: latest.checkpoint.keyId, source: 'the chain' };
   }
-  // The oldest checkpoint given is checked by starting there (its event must carry its hash).
-  const oldest = against.reduce<(typeof against)[number] | undefined>((min, g) => (min === undefined || g.checkpoint.seq < min.checkpoint.seq ? g : min), undefined);
-  if (oldest !== undefined && (options.full === true || oldest.checkpoint.seq <= start.seq)) {
-    if (options.full !== true) {
-      start = startOf(oldest.checkpoint);
-      startedFrom = { seq: oldest.checkpoint.seq, checkpointedAt: oldest.checkpoint.checkpointedAt, keyId: oldest.checkpoint.keyId, source: oldest.source };
-    }
+  // The oldest live checkpoint given is checked by starting there (its event must carry its hash).
+  const live = against.filter((g) => g.checkpoint.seq > base.seq);
+  const oldest = live.reduce<(typeof against)[number] | undefined>((min, g) => (min === undefined || g.checkpoint.seq < min.checkpoint.seq ? g : min), undefined);
+  if (!walkAll && oldest !== undefined && oldest.checkpoint.seq <= start.seq) {
+    start = startOf(oldest.checkpoint);
+    startedFrom = { seq: oldest.checkpoint.seq, checkpointedAt: oldest.checkpoint.checkpointedAt, keyId: oldest.checkpoint.keyId, source: oldest.source };
   }
+  if (start.seq <= base.seq) startedFrom = undefined; // the walk starts where the live chain does
   const result = await store.verifyAudit(start);
+  let firstBad = archived?.firstBad ?? (archived !== undefined ? archivesMeetLiveChain(archived.end, base) : undefined) ?? result.firstBad;
   const matched: TrailVerification['against'] = [];
-  let firstBad = result.firstBad;
   for (const given of against) {
-    const fault = firstBad === undefined ? await mismatchWith(store, given.checkpoint, given.source, result.headSeq) : undefined;
+    const fault = firstBad === undefined ? await mismatchWith(store, given, result.headSeq, base, archived?.found) : undefined;
     matched.push({ source: given.source, seq: given.checkpoint.seq, ok: firstBad === undefined && fault === undefined });
     firstBad ??= fault;
   }
-  const trail: TrailVerification = { ...result, ok: firstBad === undefined, skippedCheckpoints: latest.skipped, against: matched };
+  const archivedEvents = archived?.archives.reduce((sum, a) => sum + a.events, 0) ?? 0;
+  const trail: TrailVerification = {
+    ...result,
+    checked: result.checked + archivedEvents,
+    fromSeq: archived !== undefined ? 0 : result.fromSeq,
+    ok: firstBad === undefined,
+    skippedCheckpoints: latest.skipped,
+    against: matched,
+    archivedThrough: base.seq,
+    archives: archived?.archives ?? [],
+  };
   if (firstBad !== undefined) trail.firstBad = firstBad;
+  else delete trail.firstBad;
   if (startedFrom !== undefined) trail.startedFrom = startedFrom;
   return trail;
 }
 
-/** Why the chain (verified through `headSeq`) does not match `checkpoint`, if it does not. */
-async function mismatchWith(store: Store, checkpoint: AuditCheckpoint, source: string, headSeq: number): Promise<{ seq: number; reason: string } | undefined> {
+/** Why archives ending at `end` do not lead into a live chain starting after `base`, if they do not. */
+function archivesMeetLiveChain(end: ChainStart, base: AuditBase): { seq: number; reason: string } | undefined {
+  if (end.seq < base.seq) return { seq: end.seq + 1, reason: `missing archive: the archives end at seq ${end.seq}, the live chain starts after seq ${base.seq} (events ${end.seq + 1}–${base.seq} are in none of them)` };
+  if (end.seq > base.seq) return { seq: base.seq + 1, reason: `the archives go on to seq ${end.seq}, past where the live chain starts (after seq ${base.seq}): they are not this store's` };
+  if (end.hash !== base.hash) return { seq: end.seq, reason: `forked: the archives end with hash ${end.hash} at seq ${end.seq}, but the live chain continues from ${base.hash}` };
+  if (canonicalJson(end.counts) !== canonicalJson(base.counts)) {
+    return { seq: end.seq, reason: `the archives hold ${JSON.stringify(end.counts)} events, the live store counts ${JSON.stringify(base.counts)} before it` };
+  }
+  return undefined;
+}
+
+/** Why the chain (verified through `headSeq`) does not match a checkpoint given, if it does not. */
+async function mismatchWith(
+  store: Store,
+  given: { checkpoint: AuditCheckpoint; source: string },
+  headSeq: number,
+  base: AuditBase,
+  inArchives: ReadonlyMap<number, string> | undefined,
+): Promise<{ seq: number; reason: string } | undefined> {
+  const { checkpoint, source } = given;
   if (checkpoint.seq > headSeq) {
     return { seq: headSeq + 1, reason: `truncated: the chain ends at seq ${headSeq} but ${source} names seq ${checkpoint.seq}` };
   }
-  const [event] = await store.readAudit({ afterSeq: checkpoint.seq - 1, limit: 1 });
-  if (event === undefined || event.seq !== checkpoint.seq) return { seq: checkpoint.seq, reason: `event ${checkpoint.seq}, named by ${source}, is missing` };
-  if (event.hash !== checkpoint.hash) {
-    return { seq: checkpoint.seq, reason: `forked: event ${checkpoint.seq} has hash ${event.hash} but ${source} names ${checkpoint.hash} (the chain was rewritten or reordered at or before it)` };
+  let hash: string | undefined;
+  if (checkpoint.seq <= base.seq) {
+    hash = checkpoint.seq === base.seq ? base.hash : inArchives?.get(checkpoint.seq);
+    if (hash === undefined) return { seq: checkpoint.seq, reason: `event ${checkpoint.seq}, named by ${source}, is archived (the live chain starts after seq ${base.seq}): give its archives with --archive` };
+  } else {
+    const [event] = await store.readAudit({ afterSeq: checkpoint.seq - 1, limit: 1 });
+    if (event === undefined || event.seq !== checkpoint.seq) return { seq: checkpoint.seq, reason: `event ${checkpoint.seq}, named by ${source}, is missing` };
+    hash = event.hash;
+  }
+  if (hash !== checkpoint.hash) {
+    return { seq: checkpoint.seq, reason: `forked: event ${checkpoint.seq} has hash ${hash} but ${source} names ${checkpoint.hash} (the chain was rewritten or reordered at or before it)` };
   }
   return undefined;
 }

@@ -43,6 +43,19 @@ export interface RowsWithEvents {
   which: string;
   rows: number;
   types: readonly AuditEventType[];
+  /**
+   * Archiving removes this table's rows with their events (PostgreSQL's actions and outcomes),
+   * but for those it keeps: the key of that count in the base's `retained`.
+   */
+  archivedWith?: string;
+}
+
+/** What archiving left behind (the store's `audit_base`), for counting rows against events. */
+export interface ArchivedPart {
+  /** Events by type through the last archived event. */
+  counts: Readonly<Record<string, number>>;
+  /** Rows kept of archived events, by {@link RowsWithEvents.archivedWith} key. */
+  retained: Readonly<Record<string, number>>;
 }
 
 /** SQLite's `action_index` and `store_meta.indexed_through`, aggregated. */
@@ -126,7 +139,12 @@ export class ChainTally {
  * start whose counts seed the tally). Since no row is missing up to the head, an event a table
  * proves existed past it was deleted from the end.
  */
-export function crossCheckTables(headSeq: number, tally: ChainTally, figures: TableFigures): ChainFault | undefined {
+export function crossCheckTables(headSeq: number, tally: ChainTally, figures: TableFigures, archived: ArchivedPart = { counts: {}, retained: {} }): ChainFault | undefined {
+  /** The events whose rows a table should hold: all of them, or for a table archiving empties, the live ones and those it kept. */
+  const eventsFor = (c: RowsWithEvents): number =>
+    c.archivedWith === undefined
+      ? tally.count(c.types)
+      : tally.count(c.types) - c.types.reduce((sum, t) => sum + (archived.counts[t] ?? 0), 0) + (archived.retained[c.archivedWith] ?? 0);
   const ends = headSeq === 0 ? 'the chain is empty' : `the chain ends at seq ${headSeq}`;
   let furthest: SeqReference | undefined;
   for (const ref of figures.references) {
@@ -137,7 +155,7 @@ export function crossCheckTables(headSeq: number, tally: ChainTally, figures: Ta
     return { seq: headSeq + 1, reason: `truncated: ${ends} but ${furthest.where} refers to seq ${furthest.seq} (${missing})` };
   }
   for (const c of figures.rowCounts) {
-    const events = tally.count(c.types);
+    const events = eventsFor(c);
     if (c.rows > events) {
       return {
         seq: headSeq + 1,
@@ -148,7 +166,7 @@ export function crossCheckTables(headSeq: number, tally: ChainTally, figures: Ta
     }
   }
   for (const c of figures.rowCounts) {
-    const events = tally.count(c.types);
+    const events = eventsFor(c);
     if (c.rows < events) {
       const last = tally.lastSeq(c.types);
       return {
@@ -239,11 +257,15 @@ export function tableFiguresSql(d: FiguresDialect): string {
   return `SELECT * FROM ${parts.join('\n CROSS JOIN ')}`;
 }
 
-/** The first agent whose `version` does not name one of its own `agent.*` events (a probe per agent). */
+/**
+ * The first agent whose `version` does not name one of its own `agent.*` events (a probe per
+ * agent); an agent whose latest change was archived is not probed.
+ */
 export function strayAgentSql(d: FiguresDialect): string {
   return `SELECT a.agent_id AS agent_id, a.version AS version FROM ${d.table('agents')} a
     LEFT JOIN ${d.table('audit_events')} e ON e.seq = a.version
-    WHERE e.seq IS NULL OR coalesce(e.agent_id, '') <> a.agent_id OR e.type NOT IN ('agent.registered', 'agent.blocked', 'agent.unblocked')
+    WHERE a.version > (SELECT seq FROM ${d.table('audit_base')} WHERE id = 1)
+      AND (e.seq IS NULL OR coalesce(e.agent_id, '') <> a.agent_id OR e.type NOT IN ('agent.registered', 'agent.blocked', 'agent.unblocked'))
     ORDER BY a.version LIMIT 1`;
 }
 
@@ -268,9 +290,9 @@ export function tableFigures(d: FiguresDialect, row: FiguresRow, stray: FiguresR
     };
   } else {
     rowCounts.push(
-      { table: 'actions', which: '', rows: n('actions'), types: ['action.evaluated'] },
-      { table: 'outcomes', which: '', rows: n('outcomes'), types: ['action.completed', 'action.failed'] },
-      { table: 'outcomes', which: 'failed', rows: n('outcomes_failed'), types: ['action.failed'] },
+      { table: 'actions', which: '', rows: n('actions'), types: ['action.evaluated'], archivedWith: 'actions' },
+      { table: 'outcomes', which: '', rows: n('outcomes'), types: ['action.completed', 'action.failed'], archivedWith: 'outcomes' },
+      { table: 'outcomes', which: 'failed', rows: n('outcomes_failed'), types: ['action.failed'], archivedWith: 'outcomes:failed' },
     );
   }
   references.push(

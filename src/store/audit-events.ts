@@ -154,3 +154,11 @@ export function checkpointKeyRegistered(key: { keyId: string; publicKey: string 
     data: json({ keyId: key.keyId, publicKey: key.publicKey }),
   };
 }
+
+/** `audit.archived`: the events through `throughSeq` were written to an archive and removed from the live store. */
+export function auditArchived(archive: { afterSeq: number; throughSeq: number; throughHash: string; events: number }, actor: string, ts: string): AuditEntry {
+  return {
+    event: { ts, type: 'audit.archived', agentId: null, actionId: null, approvalId: null, actor },
+    data: json({ afterSeq: archive.afterSeq, events: archive.events, throughHash: archive.throughHash, throughSeq: archive.throughSeq }),
+  };
+}

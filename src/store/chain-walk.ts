@@ -6,10 +6,23 @@
  */
 import type { AuditVerification, ChainStart } from '../types.js';
 import { AuditChainVerifier, GENESIS_HASH, type StoredAuditRow } from './audit-chain.js';
-import { type ChainFault, ChainTally, crossCheckTables, type TableFigures } from './audit-cross-check.js';
+import { type ArchivedPart, type ChainFault, ChainTally, crossCheckTables, type TableFigures } from './audit-cross-check.js';
+import type { AuditBase } from './store.js';
 
 /** The whole chain: start before seq 1. */
 export const CHAIN_BEGINNING: ChainStart = { seq: 0, hash: GENESIS_HASH, counts: {} };
+
+/** The base of a store nothing was archived from. */
+export const NOTHING_ARCHIVED: AuditBase = { ...CHAIN_BEGINNING, retained: {} };
+
+/**
+ * Where a walk asked to start at `from` starts in a store whose events through `base.seq` were
+ * archived: at `from` when it is past the base, else at the base (what is before it is in the
+ * archives: audit-archives.ts).
+ */
+export function effectiveStart(from: ChainStart, base: AuditBase): ChainStart {
+  return from.seq > base.seq ? from : from.seq === base.seq ? { ...from, counts: base.counts } : base;
+}
 
 /** A walk over the rows after a start; feed {@link add} in seq order, then {@link finish}. */
 export class ChainWalk {
@@ -18,12 +31,14 @@ export class ChainWalk {
   private fault: ChainFault | undefined;
 
   /**
-   * @param start where to begin: rows with `seq > start.seq` are walked.
+   * @param start where to begin: rows with `seq > start.seq` are walked (see {@link effectiveStart}).
    * @param figures the tables, read in the same snapshot as the rows.
+   * @param base where the live chain starts (the last archived event), from the same snapshot.
    */
   constructor(
     private readonly start: ChainStart,
     private readonly figures: TableFigures,
+    private readonly base: AuditBase = NOTHING_ARCHIVED,
   ) {
     this.verifier = new AuditChainVerifier(start.seq, start.hash);
     this.tally = new ChainTally(figures.actionIndex?.indexedThrough, start.counts);
@@ -41,6 +56,13 @@ export class ChainWalk {
   checkStart(row: StoredAuditRow | undefined, headSeq: number): void {
     const { seq, hash } = this.start;
     if (seq === 0) return;
+    if (seq === this.base.seq) {
+      // The start's event was archived: the base recorded its hash when it was removed.
+      if (hash !== this.base.hash) {
+        this.fault = { seq, reason: `forked: the archived part of the chain ends at seq ${seq} with hash ${this.base.hash} but a checkpoint names ${hash}` };
+      }
+      return;
+    }
     if (headSeq < seq) {
       this.fault = { seq: headSeq + 1, reason: `truncated: the chain ends at seq ${headSeq} but a checkpoint names seq ${seq} (hash ${hash})` };
     } else if (row === undefined) {
@@ -71,7 +93,8 @@ export class ChainWalk {
   /** The result, once every row up to the head was fed (or the walk stopped). */
   finish(head: readonly [seq: number, hash: string] | undefined): AuditVerification {
     const headSeq = head ? head[0] : 0;
-    const fault = this.fault ?? crossCheckTables(headSeq, this.tally, this.figures);
+    const archived: ArchivedPart = { counts: this.base.counts, retained: this.base.retained };
+    const fault = this.fault ?? crossCheckTables(headSeq, this.tally, this.figures, archived);
     const result: AuditVerification = {
       ok: fault === undefined,
       checked: this.verifier.checked,

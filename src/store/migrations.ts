@@ -251,6 +251,25 @@ CREATE TABLE policies (
     name: 'audit checkpoints and checkpoint keys, found without a scan',
     sql: `CREATE INDEX audit_checkpoints ON audit_events(seq) WHERE ${CHECKPOINT_EVENTS};`,
   },
+  {
+    version: 10,
+    name: 'audit archives: where the live chain starts, and removing only archived events',
+    sql: `
+CREATE TABLE audit_base (
+  id           INTEGER PRIMARY KEY CHECK (id = 1),
+  seq          INTEGER NOT NULL,
+  hash         TEXT NOT NULL,
+  counts       TEXT NOT NULL,
+  retained     TEXT NOT NULL,
+  archived_at  TEXT
+);
+INSERT INTO audit_base (id, seq, hash, counts, retained) VALUES (1, 0, '${'0'.repeat(64)}', '{}', '{}');
+DROP TRIGGER audit_events_no_delete;
+CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
+WHEN OLD.seq > (SELECT seq FROM audit_base WHERE id = 1)
+BEGIN SELECT RAISE(ABORT, 'audit_events is append-only: only archived events (seq <= audit_base.seq) may be removed'); END;
+`,
+  },
 ];
 
 /** The newest schema version this code knows. */

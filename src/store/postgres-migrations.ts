@@ -239,6 +239,33 @@ CREATE TABLE ${s}.policies (
     name: 'audit checkpoints and checkpoint keys, found without a scan',
     sql: (s) => `CREATE INDEX audit_checkpoints ON ${s}.audit_events (seq) WHERE ${CHECKPOINT_EVENTS};`,
   },
+  {
+    version: 9,
+    name: 'audit archives: where the live chain starts, and removing only archived events',
+    sql: (s) => `
+CREATE TABLE ${s}.audit_base (
+  id           INTEGER PRIMARY KEY CHECK (id = 1),
+  seq          BIGINT NOT NULL,
+  hash         TEXT NOT NULL,
+  counts       TEXT NOT NULL,
+  retained     TEXT NOT NULL,
+  archived_at  TEXT
+);
+INSERT INTO ${s}.audit_base (id, seq, hash, counts, retained) VALUES (1, 0, '${'0'.repeat(64)}', '{}', '{}');
+DROP TRIGGER audit_events_no_update ON ${s}.audit_events;
+CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON ${s}.audit_events
+  FOR EACH ROW EXECUTE FUNCTION ${s}.audit_events_append_only();
+CREATE FUNCTION ${s}.audit_events_keep_unarchived() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM gone WHERE seq > (SELECT seq FROM ${s}.audit_base WHERE id = 1)) THEN
+    RAISE EXCEPTION 'audit_events is append-only: only archived events (seq <= audit_base.seq) may be removed' USING ERRCODE = 'restrict_violation';
+  END IF;
+  RETURN NULL;
+END
+$$;
+CREATE TRIGGER audit_events_no_delete AFTER DELETE ON ${s}.audit_events
+  REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION ${s}.audit_events_keep_unarchived();`,
+  },
 ];
 
 /** The newest PostgreSQL schema version this code knows. */

@@ -13,12 +13,26 @@ import type {
   GrantRecord,
 } from '../types.js';
 import { type FiguresRow, tableFigures } from './audit-cross-check.js';
-import { ChainWalk } from './chain-walk.js';
+import { ChainWalk, effectiveStart } from './chain-walk.js';
 import { CHECKPOINT_EVENTS } from './migrations.js';
 import { checkout } from './postgres-tx.js';
 import type { PgActionStateRow, PgAuditRow, PgStatements } from './postgres-statements.js';
-import { type AgentRow, agentFromRow, apiKeyFromRow, type ApiKeyRow, approvalFromRow, type ApprovalRow, auditEventFromRow, grantFromRow, type GrantRow, isoUtc, limitOf } from './records.js';
-import type { ApprovalFilter, AuditQuery } from './store.js';
+import {
+  type AgentRow,
+  agentFromRow,
+  apiKeyFromRow,
+  type ApiKeyRow,
+  approvalFromRow,
+  type ApprovalRow,
+  auditBaseFromRow,
+  type AuditBaseRow,
+  auditEventFromRow,
+  grantFromRow,
+  type GrantRow,
+  isoUtc,
+  limitOf,
+} from './records.js';
+import type { ApprovalFilter, AuditBase, AuditQuery } from './store.js';
 
 /** Rows per page while verifying the chain. */
 const VERIFY_PAGE = 2000;
@@ -33,6 +47,19 @@ export class PgReader {
   /** One statement on a pooled connection. */
   async query<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<R[]> {
     return (await this.pool.query<R>(sql, params)).rows;
+  }
+
+  /** The single value of `sql`, written with `@name` parameters (null when no row or a NULL). */
+  async scalar(sql: string, params: Record<string, string | number>, client: pg.ClientBase | pg.Pool = this.pool): Promise<string | number | null> {
+    const { text, values } = positional(sql, params);
+    const row = (await client.query({ text, values, rowMode: 'array' })).rows[0] as unknown[] | undefined;
+    const value = row?.[0];
+    return value === undefined || value === null ? null : typeof value === 'number' || typeof value === 'string' ? value : String(value);
+  }
+
+  /** Where the live chain starts (audit-archives.ts). */
+  async base(client: pg.ClientBase | pg.Pool = this.pool): Promise<AuditBase> {
+    return auditBaseFromRow((await client.query<AuditBaseRow>(this.sql.auditBase)).rows[0]!);
   }
 
   async agent(agentId: string): Promise<AgentRecord | undefined> {
@@ -158,12 +185,14 @@ export class PgReader {
       (await client.query<FiguresRow>(this.sql.tableFigures)).rows[0] ?? {},
       (await client.query<FiguresRow>(this.sql.strayAgent)).rows[0],
     );
-    const walk = new ChainWalk(from, figures);
-    if (from.seq > 0) {
-      const [startRow] = (await client.query<PgAuditRow>(this.sql.auditPage, [from.seq - 1, 1])).rows;
-      walk.checkStart(startRow?.seq === from.seq ? startRow : undefined, head?.seq ?? 0);
-    }
-    let after = from.seq;
+    const base = await this.base(client);
+    const start = effectiveStart(from, base);
+    const walk = new ChainWalk(start, figures, base);
+    if (start.seq > base.seq) {
+      const [startRow] = (await client.query<PgAuditRow>(this.sql.auditPage, [start.seq - 1, 1])).rows;
+      walk.checkStart(startRow?.seq === start.seq ? startRow : undefined, head?.seq ?? 0);
+    } else walk.checkStart(undefined, head?.seq ?? 0);
+    let after = start.seq;
     while (walk.going) {
       const rows = (await client.query<PgAuditRow>(this.sql.auditPage, [after, VERIFY_PAGE])).rows;
       for (const row of rows) {
@@ -204,4 +233,21 @@ class Where {
 function addPrefixFilter(where: Where, prefix: string): void {
   if (prefix === '') where.add("agent_id IS NOT NULL AND strpos(agent_id, '::') = 0");
   else where.add('starts_with(agent_id, ?)', prefix);
+}
+
+/** `sql` with its `@name` parameters as `$1…` (one number per name) and their values in order. */
+export function positional(sql: string, params: Record<string, string | number>): { text: string; values: unknown[] } {
+  const numbers = new Map<string, number>();
+  const values: unknown[] = [];
+  const text = sql.replace(/@([a-z]+)/g, (_, name: string) => {
+    let n = numbers.get(name);
+    if (n === undefined) {
+      if (!(name in params)) throw new Error(`no value for @${name}`);
+      values.push(params[name]);
+      n = values.length;
+      numbers.set(name, n);
+    }
+    return `$${n}`;
+  });
+  return { text, values };
 }

@@ -5,6 +5,7 @@
  */
 import type { StoredAuditRow } from './audit-chain.js';
 import { type FiguresDialect, strayAgentSql, tableFiguresSql } from './audit-cross-check.js';
+import { auditBaseSql } from './records.js';
 
 /** An `audit_events` row as `readAudit` and `verifyAudit` select it. */
 export type PgAuditRow = StoredAuditRow;
@@ -113,6 +114,7 @@ export function pgStatements(s: string) {
 
     // Audit
     auditHead: `SELECT seq, hash FROM ${s}.audit_events ORDER BY seq DESC LIMIT 1`,
+    auditBase: auditBaseSql(`${s}.audit_base`),
     auditPage: `SELECT ${PG_AUDIT_COLUMNS} FROM ${s}.audit_events WHERE seq > $1 ORDER BY seq LIMIT $2`,
     /** Prefix of a filtered read; the caller appends WHERE / ORDER BY / LIMIT. */
     readAudit: `SELECT ${PG_AUDIT_COLUMNS} FROM ${s}.audit_events`,

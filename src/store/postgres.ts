@@ -32,6 +32,7 @@ import type { FlushReport, WriteQueue } from './batch.js';
 import { isForeignKeyViolation, isUniqueViolation, toPgStoreError } from './postgres-errors.js';
 import { migratePostgres } from './postgres-migrations.js';
 import { CHAIN_BEGINNING } from './chain-walk.js';
+import { archiveStatements, planArchive, planConflict } from './archive-plan.js';
 import { PgReader } from './postgres-reads.js';
 import { DEFAULT_PG_SCHEMA, describeTarget, PG_TYPES, type PgSchema, pgSchema } from './postgres-schema.js';
 import { PG_CONSTRAINTS, type PgStatements, pgStatements } from './postgres-statements.js';
@@ -66,6 +67,8 @@ import type {
   AgentRegistrationInput,
   ApprovalDecision,
   ApprovalFilter,
+  ArchivePlan,
+  AuditBase,
   AuditQuery,
   BudgetUse,
   BudgetWindow,
@@ -82,6 +85,7 @@ import {
   approvalExpired,
   approvalRequested,
   type AuditEntry,
+  auditArchived,
   checkpointKeyRegistered,
   checkpointRecorded,
   grantCreated,
@@ -599,6 +603,64 @@ export class PostgresStore implements Store {
   async registerCheckpointKey(key: { keyId: string; publicKey: string }, actor: string, at: string): Promise<void> {
     return this.appendStandalone('registerCheckpointKey', () => checkpointKeyRegistered(key, actor, isoUtc(at, 'at')));
   }
+
+  /** See {@link Store.auditBase}. */
+  async auditBase(): Promise<AuditBase> {
+    return this.guard('auditBase', () => this.reads.base());
+  }
+
+  /** See {@link Store.planArchive}. */
+  async planArchive(before: string): Promise<ArchivePlan | undefined> {
+    return this.guard('planArchive', async () => {
+      const beforeIso = isoUtc(before, 'before');
+      await this.writer.flush();
+      return planArchive((sql, params) => this.reads.scalar(sql, params), this.table, await this.reads.base(), beforeIso);
+    });
+  }
+
+  /**
+   * See {@link Store.removeArchived}. The actions an approval still refers to stay (with their
+   * outcomes), counted in the base's `retained`; the others go with their events.
+   */
+  async removeArchived(plan: ArchivePlan, counts: Record<string, number>, actor: string, at: string): Promise<AuditBase> {
+    return this.guard('removeArchived', async () => {
+      const ts = isoUtc(at, 'at');
+      const sql = archiveStatements(this.table);
+      const t = this.table;
+      return this.writer.write(async (tx) => {
+        const base = await this.reads.base(tx.client);
+        const throughHash = await this.reads.scalar(sql.hashAt, { seq: plan.throughSeq }, tx.client);
+        const held = await this.reads.scalar(sql.firstHeldEvent, { after: plan.afterSeq, through: plan.throughSeq, since: plan.headSeq }, tx.client);
+        const conflict = planConflict(base, plan, throughHash === null ? null : String(throughHash), held === null ? null : Number(held));
+        if (conflict !== undefined) throw new ConflictError(`the archive cannot be taken as planned: ${conflict}; run it again`);
+        const range = [plan.afterSeq, plan.throughSeq];
+        const archivedActions = `SELECT action_id FROM ${t('audit_events')} WHERE seq > $1 AND seq <= $2 AND type = 'action.evaluated'`;
+        const referenced = `EXISTS (SELECT 1 FROM ${t('approvals')} p WHERE p.action_id = x.action_id)`;
+        const [kept] = await tx.read<{ actions: string; outcomes: string; failed: string }>(
+          `SELECT (SELECT COUNT(*) FROM ${t('actions')} x WHERE x.action_id IN (${archivedActions}) AND ${referenced}) AS actions,
+                  (SELECT COUNT(*) FROM ${t('outcomes')} x WHERE x.action_id IN (${archivedActions}) AND ${referenced}) AS outcomes,
+                  (SELECT COUNT(*) FROM ${t('outcomes')} x WHERE x.action_id IN (${archivedActions}) AND ${referenced} AND x.status = 'failed') AS failed`,
+          range,
+        );
+        const add = (key: string, n: string | undefined): number => (base.retained[key] ?? 0) + Number(n ?? 0);
+        const retained = { actions: add('actions', kept?.actions), outcomes: add('outcomes', kept?.outcomes), 'outcomes:failed': add('outcomes:failed', kept?.failed) };
+        const next: AuditBase = { seq: plan.throughSeq, hash: plan.throughHash, counts, retained, archivedAt: ts };
+        await tx.read(`UPDATE ${t('audit_base')} SET seq = $1, hash = $2, counts = $3, retained = $4, archived_at = $5 WHERE id = 1`, [
+          next.seq, next.hash, json(next.counts), json(next.retained), ts,
+        ]);
+        await tx.read(`DELETE FROM ${t('outcomes')} x WHERE x.action_id IN (${archivedActions}) AND NOT ${referenced}`, range);
+        await tx.read(`DELETE FROM ${t('actions')} x WHERE x.action_id IN (${archivedActions}) AND NOT ${referenced}`, range);
+        const removed = (await tx.client.query(`DELETE FROM ${t('audit_events')} WHERE seq <= $1`, [plan.throughSeq])).rowCount ?? 0;
+        const entry = auditArchived({ ...plan, events: removed }, actor, ts);
+        tx.append(entry.event, entry.data);
+        await tx.flush();
+        return next;
+      });
+    });
+  }
+
+  /** A table's name, schema-qualified. */
+  private readonly table = (name: string): string => `${this.names.quoted}.${name}`;
 
   /** Append one event that changes no table. */
   private appendStandalone(operation: string, entryOf: () => AuditEntry): Promise<void> {

@@ -20,7 +20,7 @@ import type {
 } from '../types.js';
 import { arrayWriter, canonicalJsonFast, objectWriter } from '../canonical-fast.js';
 import type { StoredAuditRow } from './audit-chain.js';
-import type { ApprovalDecision } from './store.js';
+import type { ApprovalDecision, AuditBase } from './store.js';
 
 // Serialisation ---------------------------------------------------------------------------------
 // Fixed-shape writers (keys sorted and quoted once) produce canonicalJson of each record's
@@ -405,3 +405,29 @@ export function positive(value: number | undefined, fallback: number, name: stri
   return value;
 }
 
+
+/** An `audit_base` row (both stores). */
+export interface AuditBaseRow {
+  seq: number | string;
+  hash: string;
+  counts: string;
+  retained: string;
+  archived_at: string | null;
+}
+
+/** The store's {@link AuditBase} from its row. */
+export function auditBaseFromRow(row: AuditBaseRow): AuditBase {
+  const base: AuditBase = {
+    seq: Number(row.seq),
+    hash: row.hash,
+    counts: JSON.parse(row.counts) as Record<string, number>,
+    retained: JSON.parse(row.retained) as Record<string, number>,
+  };
+  if (row.archived_at !== null) base.archivedAt = row.archived_at;
+  return base;
+}
+
+/** The SELECT that {@link auditBaseFromRow} reads, from `table`. */
+export function auditBaseSql(table: string): string {
+  return `SELECT seq, hash, counts, retained, archived_at FROM ${table} WHERE id = 1`;
+}

@@ -36,7 +36,8 @@ import type {
   StoredPolicy,
 } from '../types.js';
 import { AuditAppender, GENESIS_HASH } from './audit-chain.js';
-import { CHAIN_BEGINNING, ChainWalk } from './chain-walk.js';
+import { CHAIN_BEGINNING, ChainWalk, effectiveStart } from './chain-walk.js';
+import { archiveStatements, planArchive, planConflict, type ScalarQuery } from './archive-plan.js';
 import { type FiguresDialect, type FiguresRow, strayAgentSql, tableFigures, tableFiguresSql } from './audit-cross-check.js';
 import { type FlushReport, flushOnProcessExit, type QueuedWrite, WriteQueue } from './batch.js';
 import { ChainView, type ChainSource, type FrozenAgent, HOT_AUDIT_TYPES } from './chain-view.js';
@@ -64,6 +65,9 @@ import {
   positive,
   type PolicyRow,
   storedPolicyFromRow,
+  auditBaseFromRow,
+  type AuditBaseRow,
+  auditBaseSql,
 } from './records.js';
 import { isConstraintError, sqliteCode, toStoreError } from './sqlite-errors.js';
 import { AUDIT_COLUMNS, type AuditRow, prepareStatements, type Statements } from './sqlite-statements.js';
@@ -78,6 +82,7 @@ import {
   approvalExpired,
   approvalRequested,
   type AuditEntry,
+  auditArchived,
   checkpointKeyRegistered,
   checkpointRecorded,
   grantCreated,
@@ -90,6 +95,8 @@ import type {
   AgentRegistrationInput,
   ApprovalDecision,
   ApprovalFilter,
+  ArchivePlan,
+  AuditBase,
   AuditQuery,
   BudgetUse,
   BudgetWindow,
@@ -697,6 +704,56 @@ export class SqliteStore implements Store {
     return this.appendStandalone('registerCheckpointKey', () => checkpointKeyRegistered(key, actor, isoUtc(at, 'at')));
   }
 
+  /** See {@link Store.auditBase}. */
+  async auditBase(): Promise<AuditBase> {
+    return this.guard('auditBase', () => this.readBase());
+  }
+
+  private readBase(): AuditBase {
+    return auditBaseFromRow(this.prepared(auditBaseSql('audit_base')).get() as AuditBaseRow);
+  }
+
+  /** See {@link Store.planArchive}. Every decision and outcome is indexed first: archives cut at the index's reach. */
+  async planArchive(before: string): Promise<ArchivePlan | undefined> {
+    return this.guard('planArchive', async () => {
+      const beforeIso = isoUtc(before, 'before');
+      this.write(() => this.indexTail());
+      const query: ScalarQuery = (sql, params) => Promise.resolve(this.scalar(sql, params));
+      return planArchive(query, (name) => name, this.readBase(), beforeIso, this.stmt.indexedThrough.get() ?? 0);
+    });
+  }
+
+  /** See {@link Store.removeArchived}. */
+  async removeArchived(plan: ArchivePlan, counts: Record<string, number>, actor: string, at: string): Promise<AuditBase> {
+    return this.guard('removeArchived', () => {
+      const ts = isoUtc(at, 'at');
+      const sql = archiveStatements((name) => name);
+      return this.write(() => {
+        const base = this.readBase();
+        const throughHash = this.scalar(sql.hashAt, { seq: plan.throughSeq });
+        const held = this.scalar(sql.firstHeldEvent, { after: plan.afterSeq, through: plan.throughSeq, since: plan.headSeq });
+        const conflict = planConflict(base, plan, throughHash === null ? null : String(throughHash), held === null ? null : Number(held));
+        if (conflict !== undefined) throw new ConflictError(`the archive cannot be taken as planned: ${conflict}; run it again`);
+        const next: AuditBase = { seq: plan.throughSeq, hash: plan.throughHash, counts, retained: base.retained, archivedAt: ts };
+        this.prepared('UPDATE audit_base SET seq = ?, hash = ?, counts = ?, retained = ?, archived_at = ? WHERE id = 1').run(
+          next.seq, next.hash, json(next.counts), json(next.retained), ts,
+        );
+        // The archive cut below the index's reach: every archived decision is in it, and no outcome after it.
+        this.prepared('DELETE FROM action_index WHERE decision_seq <= ?').run(plan.throughSeq);
+        const removed = this.prepared('DELETE FROM audit_events WHERE seq <= ?').run(plan.throughSeq).changes;
+        const entry = auditArchived({ ...plan, events: removed }, actor, ts);
+        this.chain.append(entry.event, entry.data);
+        return next;
+      });
+    });
+  }
+
+  /** The single value of `sql` (null when no row or a NULL). */
+  private scalar(sql: string, params: Record<string, string | number>): string | number | null {
+    const row = this.prepared(sql).raw().get(params) as Array<string | number | null> | undefined;
+    return row?.[0] ?? null;
+  }
+
   /** Append one event that changes no table. */
   private async appendStandalone(operation: string, entryOf: () => AuditEntry): Promise<void> {
     return this.guard(operation, () => {
@@ -839,13 +896,15 @@ export class SqliteStore implements Store {
         // Read before the walk: a connection runs nothing else while a statement iterates.
         const figures = tableFigures(
           SQLITE_FIGURES,
-          this.prepared(tableFiguresSql(SQLITE_FIGURES)).get({ from: from.seq }) as FiguresRow,
+          this.prepared(tableFiguresSql(SQLITE_FIGURES)).get({ from: Math.max(from.seq, this.readBase().seq) }) as FiguresRow,
           this.prepared(strayAgentSql(SQLITE_FIGURES)).get() as FiguresRow | undefined,
         );
-        const walk = new ChainWalk(from, figures);
-        walk.checkStart(from.seq > 0 ? this.stmt.auditRowAt.get(from.seq) : undefined, head ? head[0] : 0);
+        const base = this.readBase();
+        const start = effectiveStart(from, base);
+        const walk = new ChainWalk(start, figures, base);
+        walk.checkStart(start.seq > base.seq ? this.stmt.auditRowAt.get(start.seq) : undefined, head ? head[0] : 0);
         if (walk.going) {
-          for (const row of this.stmt.verifyRows.iterate(from.seq)) if (!walk.add(row)) break;
+          for (const row of this.stmt.verifyRows.iterate(start.seq)) if (!walk.add(row)) break;
         }
         return walk.finish(head);
       }).deferred();

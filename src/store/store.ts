@@ -41,6 +41,31 @@ export interface DurabilityOptions {
   maxBatchSize: number;
 }
 
+/**
+ * Where the live chain starts once events were archived: event `seq` (the last archived one)
+ * had hash `hash`, and the chain through it held `counts` events of each type.
+ */
+export interface AuditBase extends ChainStart {
+  /**
+   * Rows the tables kept for archived events, by table (`actions`, `outcomes`,
+   * `outcomes:failed`): PostgreSQL keeps the actions an approval still refers to.
+   */
+  retained: Record<string, number>;
+  /** When the last archive was taken (ISO). */
+  archivedAt?: string;
+}
+
+/** What an archive takes: the events after `afterSeq` through `throughSeq`. */
+export interface ArchivePlan {
+  afterSeq: number;
+  /** The hash of event `afterSeq` (the archive's `prevHash`). */
+  afterHash: string;
+  throughSeq: number;
+  throughHash: string;
+  /** The head when it was planned: what was appended later is checked again at removal. */
+  headSeq: number;
+}
+
 /** Filter for reading the audit trail. */
 export interface AuditQuery {
   /** Only events with `seq` greater than this. */
@@ -247,6 +272,19 @@ export interface Store {
   recordCheckpoint(checkpoint: AuditCheckpoint, actor: string, at: string): Promise<void>;
   /** Trust a checkpoint key's signatures: appends `audit.checkpoint_key`. */
   registerCheckpointKey(key: { keyId: string; publicKey: string }, actor: string, at: string): Promise<void>;
+  /** Where the live chain starts: after the last archived event (seq 0 when none was). */
+  auditBase(): Promise<AuditBase>;
+  /**
+   * The events an archive of everything before `before` (ISO) may take, or undefined when there
+   * are none: see audit-archives.ts for what holds the cut back.
+   */
+  planArchive(before: string): Promise<ArchivePlan | undefined>;
+  /**
+   * Remove the events of `plan` (written to an archive by the caller) in one transaction, with
+   * the action rows nothing else refers to, move the base past them and append `audit.archived`.
+   * ConflictError when the chain is not as planned (another archive ran, or the events changed).
+   */
+  removeArchived(plan: ArchivePlan, counts: Record<string, number>, actor: string, at: string): Promise<AuditBase>;
   /**
    * Recompute the chain from the first row, or from `from` (a verified point such as a signed
    * checkpoint: see audit-checkpoints.ts); name the first row that does not verify.

@@ -5,6 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { open, writeFile, type FileHandle } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { AuditChainError } from '../../errors.js';
+import { archiveAudit } from '../../store/audit-archives.js';
 import {
   parseCheckpoint,
   parsePublicKey,
@@ -222,7 +223,8 @@ function publicKeysFrom(ctx: CommandContext): string[] {
 }
 
 function describeStart(result: TrailVerification): string {
-  if (result.startedFrom === undefined) return 'the whole chain';
+  if (result.archives.length > 0) return 'the archives and the live chain, from seq 1';
+  if (result.startedFrom === undefined) return result.archivedThrough > 0 ? `the live chain, after seq ${result.archivedThrough}` : 'the whole chain';
   const where = result.startedFrom.source === 'the chain' ? 'the checkpoint' : result.startedFrom.source;
   return `from ${where} at seq ${result.startedFrom.seq}, ${formatTime(result.startedFrom.checkpointedAt)}, key ${result.startedFrom.keyId}; --full checks every event`;
 }
@@ -237,12 +239,21 @@ const verifyCommand: CommandSpec = {
     full: { type: 'boolean', description: 'walk the whole chain, not from the newest checkpoint' },
     against: { type: 'string', valueName: 'FILE', multiple: true, description: 'a checkpoint file the chain must match (repeat for several)' },
     'public-key': { type: 'string', valueName: 'KEY', multiple: true, description: 'trust checkpoints signed by this key (base64, or a file with it) besides the registered ones' },
+    archive: { type: 'string', valueName: 'FILE', multiple: true, description: 'an archive (`audit archive --out`): verify the archives and the live chain as one chain from seq 1 (repeat for each)' },
     db: DATABASE_OPTION,
   },
   positionals: [],
   examples: ['ascend audit verify', 'ascend audit verify --full', 'ascend audit verify --against /backup/checkpoint-2026-12-01.json --public-key /backup/checkpoint.pub'],
   async run(ctx) {
-    const options: TrailVerificationOptions = { full: ctx.flag('full'), against: checkpointsFrom(ctx), publicKeys: publicKeysFrom(ctx) };
+    const archives = ctx.strings('archive').map((file) => {
+      const path = resolve(ctx.io.cwd, file);
+      if (!existsSync(path)) throw new UsageError(`--archive ${file}: no such file`, ctx.commandPath);
+      return path;
+    });
+    const options: TrailVerificationOptions = { full: ctx.flag('full'), against: checkpointsFrom(ctx), publicKeys: publicKeysFrom(ctx), archives };
+    if (archives.length > 0 && (ctx.string('api-url') ?? ctx.io.env.ASCEND_API_URL)) {
+      throw new UsageError('--archive reads local files: run it on the server database (--db) rather than --api-url', ctx.commandPath);
+    }
     const result = await withNamedDatabaseOrStore(ctx, (store) => (store instanceof RemoteStore ? store.verifyTrail(options) : verifyAuditTrail(store, options)));
     if (ctx.json) {
       await ctx.out(jsonDocument(result));
@@ -251,7 +262,11 @@ const verifyCommand: CommandSpec = {
     let text = '';
     for (const skipped of result.skippedCheckpoints) text += `${ctx.style.yellow('note')}: passed over the checkpoint at seq ${skipped.eventSeq}: ${skipped.reason}\n`;
     if (result.ok) {
+      for (const archive of result.archives) text += `ok: ${archive.events} archived events (seq ${archive.afterSeq + 1}–${archive.throughSeq}) in ${archive.file}\n`;
       text += `ok: ${result.checked} event${result.checked === 1 ? '' : 's'} (${describeStart(result)}), head ${result.headSeq} ${result.headHash.slice(0, HASH_PREFIX_CHARS)}\n`;
+      if (result.archivedThrough > 0 && result.archives.length === 0 && result.startedFrom === undefined) {
+        text += `note: events 1–${result.archivedThrough} are archived; verify them with --archive FILE…\n`;
+      }
       for (const given of result.against) text += `ok: matches ${given.source} (seq ${given.seq})\n`;
       await ctx.out(text);
       return ExitCode.OK;
@@ -260,6 +275,43 @@ const verifyCommand: CommandSpec = {
     text += `${ctx.style.red('BROKEN')} at seq ${bad?.seq ?? '?'}: ${bad?.reason ?? 'chain does not verify'}\n`;
     await ctx.out(text);
     return ExitCode.CHECK_FAILED;
+  },
+};
+
+const archiveCommand: CommandSpec = {
+  name: 'archive',
+  summary: 'move the events before a date to a compressed archive file, out of the live store',
+  details:
+    'Writes the events before --before to FILE (gzip JSON lines: a header with the segment\'s bounds and hashes, then the events as `audit export` writes them), verifying them as it goes, syncs the file, and only then removes them in one transaction that appends `audit.archived`. ' +
+    'The cut is held back so that nothing still in use loses its events: an action or approval with events after it, a pending approval, a webhook that has not caught up. Approvals, grants and keys stay in their tables (on PostgreSQL, so do the actions an approval refers to). ' +
+    'Keep the archives: `audit verify --archive FILE…` checks them and the live chain as one chain.',
+  options: {
+    before: { type: 'string', valueName: 'ISO', description: 'archive the events older than this time (required), e.g. 2026-09-01 or 2026-09-01T00:00:00Z' },
+    out: { type: 'string', valueName: 'FILE', description: 'the archive to write (required; never overwritten), e.g. audit-2026-08.jsonl.gz' },
+    by: { type: 'string', valueName: 'NAME', description: 'who archives (default: user@hostname)' },
+    db: DATABASE_OPTION,
+  },
+  positionals: [],
+  examples: ['ascend audit archive --before 2026-09-01 --out /archive/ascend-audit-to-2026-09-01.jsonl.gz'],
+  async run(ctx) {
+    const beforeText = ctx.string('before');
+    const outOption = ctx.string('out');
+    if (beforeText === undefined || outOption === undefined) throw new UsageError('--before ISO and --out FILE are both required', ctx.commandPath);
+    const before = parseTimeOption(beforeText, 'before', ctx.commandPath);
+    const file = resolve(ctx.io.cwd, outOption);
+    const summary = await withNamedDatabaseOrStore(ctx, (store) =>
+      archiveAudit(store, { before, file, actor: resolveActor(ctx.string('by'), ctx.io), at: new Date(ctx.now()).toISOString() }),
+    );
+    if (summary === undefined) {
+      await ctx.out(ctx.json ? jsonDocument({ archived: 0 }) : `nothing to archive before ${before} (no event that nothing still uses is that old)\n`);
+      return ExitCode.OK;
+    }
+    await ctx.out(
+      ctx.json
+        ? jsonDocument({ archived: summary.events, afterSeq: summary.afterSeq, throughSeq: summary.throughSeq, throughHash: summary.throughHash, file: summary.file })
+        : `archived ${summary.events} events (seq ${summary.afterSeq + 1}–${summary.throughSeq}) to ${outOption}; the live chain now starts after seq ${summary.throughSeq}\n`,
+    );
+    return ExitCode.OK;
   },
 };
 
@@ -301,6 +353,6 @@ const checkpointCommand: CommandSpec = {
 /** `ascend audit …`. */
 export const auditGroup: CommandGroup = {
   name: 'audit',
-  summary: 'read, export, verify and checkpoint the tamper-evident audit trail',
-  commands: [tailCommand, exportCommand, verifyCommand, checkpointCommand],
+  summary: 'read, export, verify, checkpoint and archive the tamper-evident audit trail',
+  commands: [tailCommand, exportCommand, verifyCommand, checkpointCommand, archiveCommand],
 };

@@ -19,7 +19,7 @@ const GrantsQuery = z.object({
 const AUDIT_TYPES = [
   'agent.registered', 'agent.blocked', 'agent.unblocked', 'action.evaluated', 'action.completed', 'action.failed',
   'approval.requested', 'approval.approved', 'approval.rejected', 'approval.expired', 'approval.consumed',
-  'grant.created', 'grant.revoked', 'key.created', 'key.revoked', 'policy.changed', 'audit.checkpoint', 'audit.checkpoint_key',
+  'grant.created', 'grant.revoked', 'key.created', 'key.revoked', 'policy.changed', 'audit.checkpoint', 'audit.checkpoint_key', 'audit.archived',
 ] as const satisfies readonly AuditEventType[];
 const AuditQuerySchema = z.object({
   afterSeq: z.coerce.number().int().min(0).optional(),
