@@ -105,6 +105,7 @@ export type {
   BudgetSpend,
   BudgetUse,
   BudgetWindow,
+  ChainLockStats,
   DurabilityOptions,
   RecordDecisionOptions,
   Store,

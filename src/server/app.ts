@@ -223,6 +223,7 @@ export async function buildServer(options: AscendServerOptions): Promise<AscendS
       droppedLogLines: () => droppedLogLines(options.logger),
       budgets: () => budgetGauges(options.store, scopeOf),
       policy: () => policyStatus(options.policy),
+      chainLock: () => options.store.chainLockStats?.(),
     });
   });
 

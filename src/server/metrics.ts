@@ -2,6 +2,7 @@
  * `/metrics` in the Prometheus text format, without a client library: a few counters, one
  * histogram family, and gauges read from the store when scraped.
  */
+import type { ChainLockStats } from '../store/store.js';
 import type { PolicyStatus } from './policy-status.js';
 
 const LATENCY_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10];
@@ -28,6 +29,8 @@ export interface MetricGauges {
   budgets(): Promise<BudgetGauge[]>;
   /** The policy in force and its load errors. */
   policy(): PolicyStatus;
+  /** PostgreSQL: how long this replica's writes held the chain lock; undefined on SQLite. */
+  chainLock(): Readonly<ChainLockStats> | undefined;
 }
 
 /** One agent's budget, as `/metrics` exports it. */
@@ -117,6 +120,15 @@ export class ServerMetrics {
     for (const b of budgets) out.push(`ascend_budget_window_seconds${labels({ org: b.org, agent: b.agentId, rule: b.ruleId })} ${b.windowSeconds}`);
     out.push('# HELP ascend_budget_resets_at_seconds When the oldest counted call leaves the window (Unix time); absent when none is counted.', '# TYPE ascend_budget_resets_at_seconds gauge');
     for (const b of budgets) if (b.resetsAtSeconds !== null) out.push(`ascend_budget_resets_at_seconds${labels({ org: b.org, agent: b.agentId, rule: b.ruleId })} ${b.resetsAtSeconds}`);
+    const lock = gauges.chainLock();
+    if (lock !== undefined) {
+      out.push('# HELP ascend_chain_lock_hold_seconds_total Seconds this replica\'s write transactions held the chain lock (summed over replicas, per second: how busy the one chain is).', '# TYPE ascend_chain_lock_hold_seconds_total counter');
+      out.push(`ascend_chain_lock_hold_seconds_total ${lock.holdSeconds}`);
+      out.push('# HELP ascend_chain_commits_total Write transactions this replica committed under the chain lock.', '# TYPE ascend_chain_commits_total counter');
+      out.push(`ascend_chain_commits_total ${lock.commits}`);
+      out.push('# HELP ascend_chain_events_total Audit events this replica appended.', '# TYPE ascend_chain_events_total counter');
+      out.push(`ascend_chain_events_total ${lock.events}`);
+    }
     out.push('# HELP ascend_log_lines_dropped_total Log lines lost because the log sink (stderr) failed or stopped draining.', '# TYPE ascend_log_lines_dropped_total counter');
     out.push(`ascend_log_lines_dropped_total ${gauges.droppedLogLines()}`);
     return out.join('\n') + '\n';

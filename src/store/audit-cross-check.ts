@@ -240,13 +240,14 @@ export function tableFiguresSql(d: FiguresDialect): string {
   if (d.kind === 'sqlite') {
     parts.push(
       `(SELECT coalesce((SELECT value FROM ${t('store_meta')} WHERE key = 'indexed_through'), 0) AS indexed_through) m`,
-      // Only the part of the index past the walk's start (@from) is compared with the walk.
-      `(SELECT COUNT(CASE WHEN decision_seq > @from THEN 1 END) AS index_decisions,
-               COUNT(CASE WHEN outcome_seq > @from THEN 1 END) AS index_outcomes,
-               coalesce(SUM(CASE WHEN decision_seq > @from THEN decision_seq END), 0) % ${SUM_MODULUS} AS index_decision_sum,
-               coalesce(SUM(CASE WHEN outcome_seq > @from THEN outcome_seq END), 0) % ${SUM_MODULUS} AS index_outcome_sum,
-               coalesce(MAX(max(decision_seq, coalesce(outcome_seq, 0))), 0) AS index_max_seq
-        FROM ${t('action_index')}) i`,
+      // Only the part of the index past the walk's start (@from) is compared with the walk: a
+      // range of each seq index (migration 11), so a walk from a checkpoint reads no more of it.
+      `(SELECT COUNT(*) AS index_decisions, coalesce(SUM(decision_seq), 0) % ${SUM_MODULUS} AS index_decision_sum
+        FROM ${t('action_index')} WHERE decision_seq > @from) i`,
+      `(SELECT COUNT(*) AS index_outcomes, coalesce(SUM(outcome_seq), 0) % ${SUM_MODULUS} AS index_outcome_sum
+        FROM ${t('action_index')} WHERE outcome_seq > @from) o`,
+      `(SELECT max(coalesce((SELECT MAX(decision_seq) FROM ${t('action_index')}), 0),
+                   coalesce((SELECT MAX(outcome_seq) FROM ${t('action_index')} WHERE outcome_seq IS NOT NULL), 0)) AS index_max_seq) im`,
     );
   } else {
     parts.push(

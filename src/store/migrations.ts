@@ -270,6 +270,14 @@ WHEN OLD.seq > (SELECT seq FROM audit_base WHERE id = 1)
 BEGIN SELECT RAISE(ABORT, 'audit_events is append-only: only archived events (seq <= audit_base.seq) may be removed'); END;
 `,
   },
+  {
+    version: 11,
+    name: 'the action index by seq: verifying from a checkpoint compares only its part past the checkpoint',
+    sql: `
+CREATE INDEX action_index_by_decision ON action_index(decision_seq);
+CREATE INDEX action_index_by_outcome ON action_index(outcome_seq) WHERE outcome_seq IS NOT NULL;
+`,
+  },
 ];
 
 /** The newest schema version this code knows. */

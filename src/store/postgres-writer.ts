@@ -3,6 +3,7 @@
  * the schema's chain lock anyway, and `batched` mode must commit its queue in order), the group
  * commit of `batched` mode, and a bounded memory of recently committed actions.
  */
+import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
 import { type AscendError, NotFoundError, StoreError } from '../errors.js';
 import type { ActionRecord, OutcomeRecord } from '../types.js';
@@ -12,6 +13,7 @@ import type { PgActionStateRow, PgStatements } from './postgres-statements.js';
 import { checkout, PgWriteTx } from './postgres-tx.js';
 import { duplicateAction, duplicateOutcome, isoUtc } from './records.js';
 import type { PgBudgets } from './postgres-budgets.js';
+import type { ChainLockStats } from './store.js';
 import { actionEvaluated, actionOutcome } from './audit-events.js';
 
 /** Action ids remembered after commit (so a hot outcome skips a read). */
@@ -46,6 +48,8 @@ export interface RecentAction {
 export class PgWriter {
   /** Queued writes (`batched` mode). */
   readonly queue: WriteQueue | undefined;
+  /** See {@link ChainLockStats}. */
+  readonly lockStats: ChainLockStats = { commits: 0, holdSeconds: 0, events: 0 };
   private readonly recent = new Map<string, RecentAction>();
   /** The tail of this store's write transactions. */
   private lane: Promise<unknown> = Promise.resolve();
@@ -151,9 +155,13 @@ export class PgWriter {
     let wrote: boolean;
     try {
       const tx = await PgWriteTx.begin(client, this.o.names, this.o.lockTimeoutMs);
+      const lockedAt = performance.now();
       if (queued > 0 && this.queue) report = await this.writeQueued(tx, this.queue.snapshot(), queued);
       result = await work(tx);
       await tx.commit();
+      this.lockStats.commits++;
+      this.lockStats.holdSeconds += (performance.now() - lockedAt) / 1000;
+      this.lockStats.events += tx.appended;
       wrote = tx.appended > 0;
     } catch (err) {
       release(await rollback(client));

@@ -70,6 +70,7 @@ import type {
   ArchivePlan,
   AuditBase,
   AuditQuery,
+  ChainLockStats,
   BudgetUse,
   BudgetWindow,
   DurabilityOptions,
@@ -602,6 +603,11 @@ export class PostgresStore implements Store {
   /** See {@link Store.registerCheckpointKey}. */
   async registerCheckpointKey(key: { keyId: string; publicKey: string }, actor: string, at: string): Promise<void> {
     return this.appendStandalone('registerCheckpointKey', () => checkpointKeyRegistered(key, actor, isoUtc(at, 'at')));
+  }
+
+  /** How long this store's writes held the chain lock (see {@link ChainLockStats}): `/metrics` exports it. */
+  chainLockStats(): Readonly<ChainLockStats> {
+    return this.writer.lockStats;
   }
 
   /** See {@link Store.auditBase}. */

@@ -66,6 +66,20 @@ export interface ArchivePlan {
   headSeq: number;
 }
 
+/**
+ * How long a process's write transactions held the chain lock (PostgreSQL: every write on one
+ * schema takes it). Summed over every replica, `holdSeconds` per second is how busy the one chain
+ * is; near 1 is the cluster's write ceiling (docs/architecture.md#the-cluster).
+ */
+export interface ChainLockStats {
+  /** Write transactions committed. */
+  commits: number;
+  /** Seconds the lock was held, from taking it to COMMIT, summed. */
+  holdSeconds: number;
+  /** Audit events those transactions appended. */
+  events: number;
+}
+
 /** Filter for reading the audit trail. */
 export interface AuditQuery {
   /** Only events with `seq` greater than this. */
@@ -306,6 +320,8 @@ export interface Store {
    * promises resolve, or after {@link flush}.
    */
   whenDurable?(): Promise<void>;
+  /** Optional (PostgreSQL): how long this store's writes held the chain lock. */
+  chainLockStats?(): Readonly<ChainLockStats>;
   /** Flush, stop timers, close the database. Idempotent. */
   close(): Promise<void>;
 }

@@ -174,5 +174,13 @@ describe('ascend serve --checkpoint-every', () => {
     expect(remote.stdout).toContain(`ok: matches from-webhook.json (seq ${delivered.checkpoint.seq})`);
     const status = await api(second, 'GET', '/v1/audit/verify', keys.admin);
     expect(status.body).toMatchObject({ ok: true, startedFrom: { seq: delivered.checkpoint.seq, source: 'the chain' } });
+
+    // Each replica on PostgreSQL reports how long its writes held the chain lock.
+    const metrics = await fetch(`${first.url}/metrics`, { headers: { authorization: `Bearer ${keys.admin.apiKey}` } });
+    const text = await metrics.text();
+    const counter = (name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+    expect(counter('ascend_chain_commits_total')).toBeGreaterThan(0);
+    expect(counter('ascend_chain_events_total')).toBeGreaterThanOrEqual(counter('ascend_chain_commits_total'));
+    expect(counter('ascend_chain_lock_hold_seconds_total')).toBeGreaterThan(0);
   });
 });
