@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { callDigest } from '../src/canonical.js';
+import { callDigest } from '../src/call-digest.js';
 import { parsePolicy } from '../src/engine/index.js';
 import { REPLAY_EVENT_TYPES } from '../src/engine/replay.js';
 import { replayStore } from '../src/policy-replay.js';

@@ -4,7 +4,6 @@
  * serialise to the same bytes, which is what hashes and approval digests need.
  */
 import crypto from 'node:crypto';
-import { canonicalJsonFast } from './canonical-fast.js';
 
 /** Serialise `value` canonically. */
 export function canonicalJson(value: unknown): string {
@@ -48,29 +47,4 @@ function write(value: unknown, seen: Set<object>): string {
 /** Hex sha256 of a string (one-shot `crypto.hash`: no Hash object on the hot path). */
 export function sha256Hex(text: string): string {
   return crypto.hash('sha256', text, 'hex');
-}
-
-/**
- * The digest that binds an approval to one exact call: sha256 of the canonical JSON of
- * `{ actionType, agentId, parameters, resource }`.
- */
-export function callDigest(call: { agentId: string; actionType: string; resource: string; parameters: unknown }): string {
-  const kind = typeof call.parameters;
-  if (kind === 'undefined' || kind === 'function' || kind === 'symbol') {
-    // canonicalJson drops such a member; let it spell that case.
-    return sha256Hex(canonicalJson({ agentId: call.agentId, actionType: call.actionType, resource: call.resource }));
-  }
-  // Keys written in sorted order, values through the fast canonical writer: the same bytes as
-  // canonicalJson of the object (a test checks it), at half the cost on the hot path.
-  return sha256Hex(
-    '{"actionType":' +
-      canonicalJsonFast(call.actionType) +
-      ',"agentId":' +
-      canonicalJsonFast(call.agentId) +
-      ',"parameters":' +
-      canonicalJsonFast(call.parameters) +
-      ',"resource":' +
-      canonicalJsonFast(call.resource) +
-      '}',
-  );
 }

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import type { DestinationStream, LevelWithSilent, Logger } from 'pino';
 import { ARGUMENTS_COPIED, toCallArguments } from './arguments.js';
-import { callDigest } from './canonical.js';
+import { callDigest } from './call-digest.js';
 import { canonicalJsonFast } from './canonical-fast.js';
 import { parsePolicy, STARTER_POLICY_YAML, type CompiledPolicy } from './engine/index.js';
 import { loadPolicyFile } from './policy-file.js';

@@ -154,7 +154,8 @@ export {
   type SignableRequest,
 } from './signing.js';
 export { DEFAULT_WEBHOOK_EVENTS, WEBHOOK_EVENTS, type WebhookEvent } from './store/outbox.js';
-export { canonicalJson, callDigest } from './canonical.js';
+export { canonicalJson } from './canonical.js';
+export { callDigest } from './call-digest.js';
 
 // Logging and redaction
 export { createLogger, type LoggingOptions } from './logging.js';

@@ -7,7 +7,7 @@
  * records an allowed call's spends with its decision, in the same commit.
  */
 import type { CompiledLimit, CompiledPolicy } from './compile.js';
-import type { EvaluationInput } from './evaluate.js';
+import type { EvaluationInput } from './evaluation-input.js';
 import { conditionVariables, selectorsMatch } from './match.js';
 import type { ConditionVariables } from './cel.js';
 

@@ -8,7 +8,7 @@
  * the caller's `requireHumanApproval` → monitor mode.
  */
 import { PolicyError } from '../errors.js';
-import { riskLevelOf, type ActionRequest, type AgentRecord, type Decision, type PolicyDecision, type PolicyViolation } from '../types.js';
+import { riskLevelOf, type Decision, type PolicyDecision, type PolicyViolation } from '../types.js';
 import type { ConditionVariables } from './cel.js';
 import type { CompiledLimit, CompiledPolicy, CompiledRule } from './compile.js';
 import { matchesAnyGlob } from './glob.js';
@@ -16,26 +16,10 @@ import { isCapabilityName } from './policy.js';
 import { conditionVariables, selectorsMatch } from './match.js';
 import { assessRisk } from './risk.js';
 import type { UsageTracker } from './usage.js';
+import type { EvaluationInput } from './evaluation-input.js';
 
-/** One call to decide. */
-export interface EvaluationInput {
-  request: ActionRequest;
-  /** The caller's registration, when it registered. */
-  agent?: AgentRecord;
-  /** Current time, epoch ms (budgets and velocity are measured against it). */
-  now: number;
-  /**
-   * Calls already counted against each budget this call draws on, as a store counted them
-   * (engine/budget.ts). Absent: the UsageTracker's in-memory counts are used, and a limit the
-   * map does not name counts as unused.
-   */
-  budgetUsage?: ReadonlyMap<CompiledLimit, number>;
-  /**
-   * The parameters conditions read, when not the request's (the detectors always scan the
-   * request's): a replay passes a view that notes reads of redacted values.
-   */
-  conditionParameters?: Record<string, unknown>;
-}
+export type { EvaluationInput } from './evaluation-input.js';
+
 
 /** Approval timeout used when there is no policy to take it from. */
 const FALLBACK_APPROVAL_TIMEOUT_SECONDS = 300;

@@ -18,7 +18,7 @@
  */
 import type { Decision } from '../types.js';
 import type { CompiledLimit, CompiledPolicy } from './compile.js';
-import type { EvaluationInput } from './evaluate.js';
+import type { EvaluationInput } from './evaluation-input.js';
 import { limitsDrawnOn } from './budget.js';
 import type { VelocitySample } from './risk.js';
 

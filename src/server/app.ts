@@ -29,7 +29,7 @@ import { WebhookDispatcher, type WebhookDispatcherOptions } from './webhooks/dis
 import type { WebhookOutbox } from '../store/outbox.js';
 import type { NonceStore } from './nonces.js';
 import { ValidationError } from '../errors.js';
-import { packageVersion } from '../cli/version.js';
+import { packageVersion } from '../version.js';
 import { statsRoutes } from './routes/stats.js';
 import { loadAssets } from './dashboard/assets.js';
 import { dashboardRoutes, type LocalSignIn } from './dashboard/routes.js';

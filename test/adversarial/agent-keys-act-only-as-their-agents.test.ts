@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AscendClient } from '../../src/index.js';
-import { callDigest } from '../../src/canonical.js';
+import { callDigest } from '../../src/call-digest.js';
 import { AuthorizationError } from '../../src/errors.js';
 import { openDatabase, parseDatabaseTarget } from '../../src/server/database.js';
 import { generateApiKey } from '../../src/server/api-keys.js';

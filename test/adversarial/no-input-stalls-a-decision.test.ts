@@ -9,7 +9,7 @@
  * matcher still finishes (so these tests fail, rather than hang, on one), and large ones.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { callDigest } from '../../src/canonical.js';
+import { callDigest } from '../../src/call-digest.js';
 import { PolicyError } from '../../src/errors.js';
 import {
   compileCondition,

@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AscendClient } from '../../src/index.js';
-import { callDigest } from '../../src/canonical.js';
+import { callDigest } from '../../src/call-digest.js';
 import { AscendError, ConflictError } from '../../src/errors.js';
 import { defaultDbPath, openSqliteStore } from '../../src/store/sqlite.js';
 import type { NewApiKey } from '../../src/server/api-keys.js';

@@ -7,7 +7,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { callDigest } from '../../src/canonical.js';
+import { callDigest } from '../../src/call-digest.js';
 import { runCli } from '../../src/cli/run.js';
 import { defaultDbPath, openSqliteStore } from '../../src/store/sqlite.js';
 import type { Store } from '../../src/store/store.js';

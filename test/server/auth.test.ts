@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AscendClient, AuthenticationError } from '../../src/index.js';
-import { callDigest } from '../../src/canonical.js';
+import { callDigest } from '../../src/call-digest.js';
 import { signRequest } from '../../src/signing.js';
 import { captureLogs, eventually, runCli, tempDir } from '../helpers.js';
 import { api, disposeServer, startServerProcess, type ServerProcess } from './helpers.js';

@@ -1,6 +1,6 @@
 /** Record builders for store tests: realistic defaults, overridable, times relative to T0. */
 import { randomUUID } from 'node:crypto';
-import { callDigest } from '../../src/canonical.js';
+import { callDigest } from '../../src/call-digest.js';
 import type { Store } from '../../src/store/store.js';
 import type { ActionRecord, ApprovalRecord, AuditEvent, AuditEventType, OutcomeRecord } from '../../src/types.js';
 

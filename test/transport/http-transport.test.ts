@@ -7,7 +7,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { callDigest } from '../../src/canonical.js';
+import { callDigest } from '../../src/call-digest.js';
 import {
   AuthenticationError,
   AuthorizationError,

@@ -1,6 +1,7 @@
 /**
- * The package version, read from the package.json that ships with this file (two levels up in
- * development, three in `dist/`).
+ * The package version, read from the package.json that ships with this file (one level up in
+ * development, two in `dist/`): for `ascend --version`, the server's OpenAPI document and its
+ * answers.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
