@@ -15,7 +15,9 @@ import { ConflictError } from '../../src/errors.js';
 import { archiveAudit } from '../../src/store/audit-archives.js';
 import { createCheckpointKey, loadCheckpointKey, takeCheckpoint, verifyAuditTrail } from '../../src/store/audit-checkpoints.js';
 import type { Store } from '../../src/store/store.js';
-import { runCli, tempDir } from '../helpers.js';
+import { spawn } from 'node:child_process';
+import { defaultDbPath, openSqliteStore } from '../../src/store/sqlite.js';
+import { eventually, ROOT, runCli, tempDir, TEST_POLICY, TSX_IMPORT, writePolicy } from '../helpers.js';
 import { at, makeAction, makeOutcome, makePending } from '../store/records.js';
 import { HEAD, type Target, useTamperBackends, writeTrail } from './tamper-targets.js';
 
@@ -194,5 +196,53 @@ describe.each(backends)('archives lose nothing ($name)', (backend) => {
     fs.rmSync(path.join(dir, 'audit-1.jsonl.gz'));
     const gone = await cli('audit', 'verify', '--archive', 'audit-1.jsonl.gz');
     expect(gone.code).toBe(2);
+  });
+});
+
+describe('archives lose nothing while an agent writes (SQLite, real processes)', () => {
+  it("an agent process's calls during `ascend audit archive` are all kept, and the archive and the live chain verify as one", async () => {
+    const dir = scratch();
+    const dataDir = path.join(dir, '.ascend');
+    fs.mkdirSync(dataDir);
+    const seed = openSqliteStore(defaultDbPath(dataDir));
+    await calls(seed, 300, 0); // 600 old events, 2026-03-01
+    await seed.close();
+    const policy = writePolicy(dir, TEST_POLICY);
+    const agent = spawn(process.execPath, ['--import', TSX_IMPORT, path.join(ROOT, 'test/adversarial/fixtures/steady-agent.ts'), dataDir, policy, 'batched'], {
+      env: { ...process.env, STOP_FILE: path.join(dir, 'stop') },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    agent.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    agent.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const exited = new Promise<number | null>((resolve) => agent.once('exit', resolve));
+    cleanups.push(() => {
+      if (agent.exitCode === null) agent.kill('SIGKILL');
+    });
+    await eventually(() => out.includes('started'), 30_000);
+    const archived = await runCli(['audit', 'archive', '--before', '2026-06-01', '--out', 'old.jsonl.gz', '--data-dir', dataDir], { cwd: dir });
+    expect(archived.code, archived.stderr).toBe(0);
+    expect(archived.stdout).toMatch(/^archived 600 events \(seq 1–600\) to old\.jsonl\.gz/);
+    fs.writeFileSync(path.join(dir, 'stop'), '');
+    expect(await exited, err).toBe(0);
+    const { allowed } = JSON.parse(out.trim().split('\n').pop()!) as { allowed: number };
+
+    const store = openSqliteStore(defaultDbPath(dataDir));
+    try {
+      const trail = await verifyAuditTrail(store, { archives: [path.join(dir, 'old.jsonl.gz')] });
+      expect(trail).toMatchObject({ ok: true, archivedThrough: 600 });
+      // Every call the agent made has its decision and its outcome in the live chain.
+      expect(trail.counts['action.evaluated']).toBe(300 + allowed);
+      expect(trail.counts['action.completed']).toBe(300 + allowed);
+      const live = await store.readAudit({ agentId: 'steady', types: ['action.evaluated'] });
+      expect(live).toHaveLength(allowed);
+      // The archive ran while the agent was writing: its calls are on both sides of it.
+      const archivedAt = (await store.readAudit({ types: ['audit.archived'] }))[0]!.seq;
+      expect(live.some((e) => e.seq > archivedAt)).toBe(true);
+      expect(live.some((e) => e.seq < archivedAt)).toBe(true);
+    } finally {
+      await store.close();
+    }
   });
 });
