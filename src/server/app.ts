@@ -40,6 +40,11 @@ export interface AscendServerOptions {
   /** The shared store (its `close()` is the caller's). */
   store: Store;
   /**
+   * Public keys (base64) whose audit checkpoints `/v1/audit/verify` and the chain status trust
+   * (`ascend serve` passes its `--checkpoint-key`'s). Keys registered in the database never are.
+   */
+  checkpointPublicKeys?: string[];
+  /**
    * The policy every organisation is decided by, or the error that stopped it loading (then every
    * call is denied), or a watched file (a LivePolicy): each decision reads the one in force.
    */
@@ -141,7 +146,7 @@ export async function buildServer(options: AscendServerOptions): Promise<AscendS
   const scopeOf = (org: string): OrgScope => {
     let scope = scopes.get(org);
     if (!scope) {
-      const store = new TenantStore(options.store, org);
+      const store = new TenantStore(options.store, org, options.checkpointPublicKeys ?? []);
       // Keyed decisions share the group commit: the evaluate route reads back what was recorded.
       scope = { org, store, transport: new LocalTransport({ policy: options.policy, openStore: () => store, keyedDecisionsMayQueue: true }) };
       scopes.set(org, scope);

@@ -5,7 +5,7 @@
  * cluster takes about one per interval, not one per replica.
  */
 import type { Logger } from 'pino';
-import { type CheckpointKey, latestTrustedCheckpoint, registeredCheckpointKeys, takeCheckpoint } from '../store/audit-checkpoints.js';
+import { type CheckpointKey, latestTrustedCheckpoint, takeCheckpoint } from '../store/audit-checkpoints.js';
 import type { Store } from '../store/store.js';
 
 /** Options of {@link CheckpointSchedule}. */
@@ -53,16 +53,17 @@ export class CheckpointSchedule {
   private schedule(delayMs: number): void {
     if (this.stopped) return;
     this.options.logger.info({ nextInMs: Math.round(delayMs) }, 'next audit checkpoint check scheduled');
-    this.timer = setTimeout(() => this.tick(), Math.max(1000, delayMs));
+    // Never longer than one interval (a checkpoint dated in the future must not stall or spin it).
+    this.timer = setTimeout(() => this.tick(), Math.min(this.options.everyMs, Math.max(1000, delayMs)));
     this.timer.unref();
   }
 
   /** Take a checkpoint if the newest is due; returns how long until the next is. */
   private async checkpointIfDue(): Promise<number> {
     const { key, everyMs, actor, logger } = this.options;
-    const { checkpoint } = await latestTrustedCheckpoint(this.store, new Set(await registeredCheckpointKeys(this.store)));
+    const { checkpoint } = await latestTrustedCheckpoint(this.store, new Set([key.publicKey]));
     const ageMs = checkpoint === undefined ? Number.POSITIVE_INFINITY : Date.now() - Date.parse(checkpoint.checkpointedAt);
-    if (ageMs < everyMs) return everyMs - ageMs;
+    if (ageMs >= 0 && ageMs < everyMs) return everyMs - ageMs;
     const [head] = await this.store.readAudit({ newestFirst: true, limit: 1 });
     if (head === undefined || (checkpoint !== undefined && head.seq <= checkpoint.seq + 1 && head.type === 'audit.checkpoint')) return everyMs; // nothing new
     const taken = await takeCheckpoint(this.store, key, actor, new Date().toISOString());

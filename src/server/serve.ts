@@ -96,7 +96,8 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     const { database: _db, policyPath: _p, policyOptional: _o, publicUrl, host, port, durability: _d, checkpoints: _c, ...rest } = options;
     let url = '';
     await follower.start();
-    const server = await buildServer({ ...rest, store, policy: live, policyFollower: follower, outbox, nonces, publicUrl: () => publicUrl ?? url });
+    const checkpointPublicKeys = options.checkpoints ? [options.checkpoints.key.publicKey] : [];
+    const server = await buildServer({ ...rest, store, policy: live, policyFollower: follower, outbox, nonces, checkpointPublicKeys, publicUrl: () => publicUrl ?? url });
     url = await server.app.listen({ host, port });
     options.logger.info({ url, store: store.kind, policy: options.policyPath }, 'ascend serve listening');
     checkpoints?.start();

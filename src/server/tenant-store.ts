@@ -48,9 +48,14 @@ export class TenantStore implements Store {
   readonly kind: string;
   private readonly prefix: string;
 
+  /**
+   * @param trustedCheckpointKeys public keys (base64) whose checkpoints verification trusts: the
+   *   server's own checkpoint key's, held outside the database.
+   */
   constructor(
     private readonly base: Store,
     readonly org: string,
+    private readonly trustedCheckpointKeys: readonly string[] = [],
   ) {
     this.kind = base.kind;
     this.prefix = org === DEFAULT_ORG ? '' : `${org}${ORG_SEPARATOR}`;
@@ -282,7 +287,7 @@ export class TenantStore implements Store {
    * counts by type are left out but for the default organisation.
    */
   async verifyTrail(options: TrailVerificationOptions = {}): Promise<TrailVerification> {
-    const result = await verifyAuditTrail(this.base, options);
+    const result = await verifyAuditTrail(this.base, { ...options, publicKeys: [...this.trustedCheckpointKeys, ...(options.publicKeys ?? [])] });
     return this.prefix === '' ? result : { ...result, counts: {} };
   }
 

@@ -6,7 +6,8 @@
  * use loses its events:
  * - no action and no approval has events on both sides of it (an action's decision is never
  *   archived while its outcome is live, nor an approval's request while its answer is);
- * - no pending approval's request is archived;
+ * - no request that may still be answered or used (pending, or approved and unused, and not
+ *   expired) is archived;
  * - no webhook's cursor is before it (their deliveries are made from the live events);
  * - on SQLite, every archived decision and outcome is in the action index (so no connection
  *   still finds one in its memory: chain-view.ts).
@@ -37,7 +38,8 @@ export function archiveStatements(table: (name: string) => string): {
           OR approval_id IN (SELECT approval_id FROM ${events} WHERE seq > @since AND approval_id IS NOT NULL))`,
     firstPendingRequest: `SELECT MIN(seq) FROM ${events}
       WHERE seq > @after AND seq <= @through AND type = 'approval.requested'
-        AND approval_id IN (SELECT approval_id FROM ${table('approvals')} WHERE status = 'pending')`,
+        AND approval_id IN (SELECT approval_id FROM ${table('approvals')}
+          WHERE expires_at > @now AND (status = 'pending' OR (status = 'approved' AND consumed_at IS NULL)))`,
     hashAt: `SELECT hash FROM ${events} WHERE seq = @seq`,
     head: `SELECT MAX(seq) FROM ${events}`,
   };
@@ -49,6 +51,7 @@ export function archiveStatements(table: (name: string) => string): {
  */
 export async function planArchive(query: ScalarQuery, table: (name: string) => string, base: AuditBase, before: string, indexedThrough?: number): Promise<ArchivePlan | undefined> {
   const sql = archiveStatements(table);
+  const now = new Date().toISOString();
   const headSeq = Number((await query(sql.head, {})) ?? 0);
   const newest = await query(sql.newestBefore, { after: base.seq, before });
   if (newest === null) return undefined;
@@ -58,7 +61,7 @@ export async function planArchive(query: ScalarQuery, table: (name: string) => s
   if (indexedThrough !== undefined) cut = Math.min(cut, indexedThrough);
   for (;;) {
     if (cut <= base.seq) return undefined;
-    const held = [await query(sql.firstHeldEvent, { after: base.seq, through: cut, since: cut }), await query(sql.firstPendingRequest, { after: base.seq, through: cut })]
+    const held = [await query(sql.firstHeldEvent, { after: base.seq, through: cut, since: cut }), await query(sql.firstPendingRequest, { after: base.seq, through: cut, now })]
       .filter((seq): seq is string | number => seq !== null)
       .map(Number);
     if (held.length === 0) break;

@@ -14,10 +14,10 @@
 import { createReadStream, createWriteStream, existsSync, fsyncSync, linkSync, openSync, closeSync, rmSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { createInterface } from 'node:readline';
-import { finished } from 'node:stream/promises';
+import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
 import { canonicalJson } from '../canonical.js';
-import { AuditChainError, ValidationError } from '../errors.js';
+import { AuditChainError, ConflictError, ValidationError } from '../errors.js';
 import type { AuditEvent, ChainStart } from '../types.js';
 import { AuditChainVerifier, GENESIS_HASH, type StoredAuditRow } from './audit-chain.js';
 import type { AuditBase, Store } from './store.js';
@@ -73,9 +73,11 @@ function sortedCounts(counts: Readonly<Record<string, number>>): Record<string, 
 export async function archiveAudit(store: Store, options: { before: string; file: string; actor: string; at: string }): Promise<ArchiveSummary | undefined> {
   const { file } = options;
   if (existsSync(file)) throw new ValidationError(`${file} already exists: an archive is never overwritten`, [{ path: 'out', message: 'choose a new file' }]);
-  const base = await store.auditBase();
   const plan = await store.planArchive(options.before);
   if (plan === undefined) return undefined;
+  // The counts before the segment must be those of the base the plan starts from.
+  const base = await store.auditBase();
+  if (base.seq !== plan.afterSeq) throw new ConflictError(`another archive ran meanwhile (the live chain now starts after seq ${base.seq}); run it again`);
   const header: ArchiveHeader = {
     ascendAuditArchive: ARCHIVE_FORMAT,
     afterSeq: plan.afterSeq,
@@ -98,7 +100,9 @@ export async function archiveAudit(store: Store, options: { before: string; file
   try {
     next = await store.removeArchived(plan, counts, options.actor, options.at);
   } catch (err) {
-    rmSync(file, { force: true }); // the events stay live: an archive of them would only mislead
+    // Refused as planned: the events stay live, and an archive of them would only mislead. On any
+    // other failure (a connection lost during COMMIT) the removal may have happened: keep the file.
+    if (err instanceof ConflictError) rmSync(file, { force: true });
     throw err;
   }
   return { ...header, file, events: plan.throughSeq - plan.afterSeq, base: next };
@@ -108,9 +112,16 @@ export async function archiveAudit(store: Store, options: { before: string; file
 async function writeSegment(store: Store, header: ArchiveHeader, path: string): Promise<Record<string, number>> {
   const gzip = createGzip();
   const out = createWriteStream(path, { flags: 'wx', mode: 0o600 });
-  gzip.pipe(out);
+  // Started at once, so a failed write (a full disk) rejects it rather than going unheard.
+  const written = pipeline(gzip, out);
+  let failed: Error | undefined;
+  written.catch((err: unknown) => {
+    failed = err instanceof Error ? err : new Error(String(err));
+  });
   const write = async (line: string): Promise<void> => {
-    if (!gzip.write(line + '\n')) await new Promise<void>((resolve) => gzip.once('drain', resolve));
+    if (failed !== undefined) throw failed;
+    if (!gzip.write(line + '\n')) await Promise.race([new Promise<void>((resolve) => gzip.once('drain', resolve)), written.then(() => undefined)]);
+    if (failed !== undefined) throw failed;
   };
   const verifier = new AuditChainVerifier(header.afterSeq, header.prevHash);
   const counts = { ...header.countsBefore };
@@ -134,10 +145,11 @@ async function writeSegment(store: Store, header: ArchiveHeader, path: string): 
       throw new AuditChainError(`the events to archive end at seq ${after}, not ${header.throughSeq} as planned; nothing was archived`, { seq: after + 1, reason: 'changed while archiving' });
     }
     gzip.end();
-    await finished(out);
+    await written;
   } catch (err) {
     gzip.destroy();
     out.destroy();
+    await written.catch(() => undefined);
     throw err;
   }
   const fd = openSync(path, 'r');

@@ -11,8 +11,11 @@
  * - a copy kept elsewhere catches what the database alone cannot: a chain cut below the
  *   checkpoint (truncated), or rewritten and re-hashed (forked), no longer matches it.
  *
- * Trusted keys are those registered in the chain (`audit.checkpoint_key` events, written by
- * `ascend keys checkpoint-key create`) and any public key the verifier is given.
+ * Trusted keys are only those the verifier holds outside the database: the public keys it is
+ * given (the CLI adds the one of its own key file; the server, its `--checkpoint-key`'s). Keys
+ * registered in the chain (`audit.checkpoint_key`, written by `ascend keys checkpoint-key create`)
+ * announce a key, and are never trusted for being there: whoever can write the database can append
+ * a registration of a key of their own.
  */
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, sign, verify } from 'node:crypto';
 import { canonicalJson } from '../canonical.js';
@@ -113,7 +116,7 @@ export function signCheckpoint(verified: Pick<AuditVerification, 'headSeq' | 'he
  */
 export function checkpointDistrust(checkpoint: AuditCheckpoint, trusted: ReadonlySet<string>): string | undefined {
   if (checkpointKeyId(checkpoint.publicKey) !== checkpoint.keyId) return `its key id ${checkpoint.keyId} is not its public key's`;
-  if (!trusted.has(checkpoint.publicKey)) return `it is signed by key ${checkpoint.keyId}, which is not a trusted checkpoint key (register it, or pass its public key)`;
+  if (!trusted.has(checkpoint.publicKey)) return `it is signed by key ${checkpoint.keyId}, which is not a trusted checkpoint key (pass its public key, or its key file)`;
   const publicKey = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(checkpoint.publicKey, 'base64').toString('base64url') }, format: 'jwk' });
   if (!verify(null, signedBytes(checkpoint), publicKey, Buffer.from(checkpoint.signature, 'base64'))) return 'its signature does not verify';
   return undefined;
@@ -132,7 +135,7 @@ export function parseCheckpoint(value: unknown, source: string): AuditCheckpoint
   return parsed.data as AuditCheckpoint;
 }
 
-/** The public keys registered in the chain (`audit.checkpoint_key` events). */
+/** The public keys registered in the chain (`audit.checkpoint_key` events): announced, not trusted. */
 export async function registeredCheckpointKeys(store: Store): Promise<string[]> {
   const events = await store.readAudit({ types: ['audit.checkpoint_key'] });
   return events.map((e) => String(e.data.publicKey));
@@ -177,7 +180,10 @@ export interface TrailVerificationOptions {
   full?: boolean;
   /** Checkpoints kept outside the database (files, webhook copies): the chain must match each. */
   against?: { checkpoint: AuditCheckpoint; source: string }[];
-  /** Public keys (base64) trusted besides those registered in the chain. */
+  /**
+   * The public keys (base64) whose checkpoints are trusted: only these, never keys registered in
+   * the chain. Without any, verification walks the whole live chain.
+   */
   publicKeys?: string[];
   /**
    * Archive files (`ascend audit archive`): verified as one chain from seq 1 that must end where
@@ -207,7 +213,7 @@ export interface TrailVerification extends AuditVerification {
  * name an event with exactly its hash; one in the archived part is matched in the archives.
  */
 export async function verifyAuditTrail(store: Store, options: TrailVerificationOptions = {}): Promise<TrailVerification> {
-  const trusted = new Set([...(await registeredCheckpointKeys(store)), ...(options.publicKeys ?? [])]);
+  const trusted = new Set(options.publicKeys ?? []);
   const against = options.against ?? [];
   for (const given of against) {
     const distrust = checkpointDistrust(given.checkpoint, trusted);
@@ -225,7 +231,8 @@ export async function verifyAuditTrail(store: Store, options: TrailVerificationO
     startedFrom = { seq: latest.checkpoint.seq, checkpointedAt: latest.checkpoint.checkpointedAt, keyId: latest.checkpoint.keyId, source: 'the chain' };
   }
   // The oldest live checkpoint given is checked by starting there (its event must carry its hash).
-  const live = against.filter((g) => g.checkpoint.seq > base.seq);
+  // A checkpoint at the base itself is a start too: it ties the base's hash to the walk.
+  const live = against.filter((g) => g.checkpoint.seq >= base.seq);
   const oldest = live.reduce<(typeof against)[number] | undefined>((min, g) => (min === undefined || g.checkpoint.seq < min.checkpoint.seq ? g : min), undefined);
   if (!walkAll && oldest !== undefined && oldest.checkpoint.seq <= start.seq) {
     start = startOf(oldest.checkpoint);
@@ -296,19 +303,12 @@ async function mismatchWith(
 }
 
 /**
- * Verify the chain from the newest trusted checkpoint, then sign its head and append the
- * checkpoint (`audit.checkpoint`). The key must be registered in the chain.
+ * Verify the chain from the newest checkpoint signed by `key` itself (or by one of
+ * `trustedKeys`), then sign its head and append the checkpoint (`audit.checkpoint`).
  * @throws AuditChainError when the chain does not verify: nothing is signed.
- * @throws ValidationError when the key is not registered.
  */
-export async function takeCheckpoint(store: Store, key: CheckpointKey, actor: string, at: string): Promise<AuditCheckpoint> {
-  const registered = await registeredCheckpointKeys(store);
-  if (!registered.includes(key.publicKey)) {
-    throw new ValidationError(`checkpoint key ${key.keyId} is not registered in this audit trail`, [
-      { path: 'key', message: 'register it with `ascend keys checkpoint-key create` on this database (or use the key made there)' },
-    ]);
-  }
-  const trail = await verifyAuditTrail(store);
+export async function takeCheckpoint(store: Store, key: CheckpointKey, actor: string, at: string, trustedKeys: readonly string[] = []): Promise<AuditCheckpoint> {
+  const trail = await verifyAuditTrail(store, { publicKeys: [key.publicKey, ...trustedKeys] });
   if (!trail.ok) {
     const bad = trail.firstBad ?? { seq: trail.headSeq, reason: 'the chain does not verify' };
     throw new AuditChainError(`the audit chain does not verify (seq ${bad.seq}: ${bad.reason}); no checkpoint was signed`, bad);

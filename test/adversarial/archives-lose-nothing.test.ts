@@ -79,12 +79,20 @@ describe.each(backends)('archives lose nothing ($name)', (backend) => {
   it('holds the cut before what is still in use: a pending approval, an action with a later outcome, a webhook behind', async () => {
     const target = await backend.open(true, async (store) => {
       await calls(store, 2, 0); // seq 1–4
-      const { action, approval } = makePending({ createdAt: at(10) }); // seq 5–6, pending
+      const { action, approval } = makePending({ createdAt: at(10) }, 10 * 365 * 86_400); // seq 5–6, pending for years
       await store.recordDecision(action, approval);
       await calls(store, 2, 20); // seq 7–10
     });
     const dir = scratch();
     expect(await archive(target.store, path.join(dir, 'a.jsonl.gz'), 50)).toMatchObject({ throughSeq: 4 });
+
+    const lapsed = await backend.open(true, async (store) => {
+      await calls(store, 2, 0); // seq 1–4
+      const { action, approval } = makePending({ createdAt: at(10) }); // seq 5–6, expired long ago: nobody can answer or use it
+      await store.recordDecision(action, approval);
+      await calls(store, 2, 20); // seq 7–10
+    });
+    expect(await archive(lapsed.store, path.join(dir, 'a2.jsonl.gz'), 50)).toMatchObject({ throughSeq: 10 });
 
     const open = await backend.open(true, async (store) => {
       await calls(store, 1, 0); // seq 1–2

@@ -76,9 +76,9 @@ async function rewriteFrom(target: Target, fromSeq: number, change: (data: Recor
 describe.each(backends)('checkpoints catch what the database hides ($name)', (backend) => {
   it('a verification starts at the newest checkpoint and counts what it walked on top of the checkpoint’s counts', async () => {
     const target = await backend.open(true, writeTrail);
-    const { checkpoint } = await checkpointedTrail(target.store);
+    const { key, checkpoint } = await checkpointedTrail(target.store);
     expect(checkpoint.seq).toBe(HEAD + 1);
-    const fromCheckpoint = await verifyAuditTrail(target.store);
+    const fromCheckpoint = await verifyAuditTrail(target.store, { publicKeys: [key.publicKey] });
     const full = await verifyAuditTrail(target.store, { full: true });
     expect(fromCheckpoint).toMatchObject({ ok: true, headSeq: 19, fromSeq: 12, checked: 7, startedFrom: { seq: 12, keyId: checkpoint.keyId, source: 'the chain' } });
     expect(full).toMatchObject({ ok: true, headSeq: 19, fromSeq: 0, checked: 19 });
@@ -97,23 +97,25 @@ describe.each(backends)('checkpoints catch what the database hides ($name)', (ba
     expect(await target.store.readAudit({ types: ['audit.checkpoint'] })).toEqual([]);
   });
 
-  it('a key that is not registered signs nothing', async () => {
+  it('without a key held outside the database, verification walks the whole chain: a registered key is not trusted for being there', async () => {
     const target = await backend.open(true, writeTrail);
-    const stranger = loadCheckpointKey(createCheckpointKey().privateKeyPem, 'stranger');
-    await expect(takeCheckpoint(target.store, stranger, 'ops', at(21))).rejects.toThrow(/not registered in this audit trail/);
+    const { key } = await checkpointedTrail(target.store);
+    expect(await verifyAuditTrail(target.store)).toMatchObject({ ok: true, fromSeq: 0, checked: 19 });
+    expect((await verifyAuditTrail(target.store)).startedFrom).toBeUndefined();
+    expect(await verifyAuditTrail(target.store, { publicKeys: [key.publicKey] })).toMatchObject({ ok: true, fromSeq: 12 });
   });
 
   it('a chain rewritten and re-hashed below the checkpoint is forked from it (a full walk alone cannot see it)', async () => {
     const target = await backend.open(true, writeTrail);
-    const { checkpoint } = await checkpointedTrail(target.store);
+    const { key, checkpoint } = await checkpointedTrail(target.store);
     await rewriteFrom(target, 8, (data) => (data.resource = 'innocent_table'));
     expect(await verifyAuditTrail(target.store, { full: true })).toMatchObject({ ok: true }); // links, end to end
-    const result = await verifyAuditTrail(target.store);
+    const result = await verifyAuditTrail(target.store, { publicKeys: [key.publicKey] });
     expect(result.ok).toBe(false);
     expect(result.firstBad).toEqual({ seq: 12, reason: expect.stringMatching(/^forked: event 12 has hash [0-9a-f]{64} but a checkpoint names /) });
     // The tamperer also rewrites the checkpoint event itself: the copy kept outside still holds.
     await rewriteFrom(target, 13, (data) => (data.hash = '0'.repeat(64)));
-    const against = await verifyAuditTrail(target.store, { against: [{ checkpoint, source: 'checkpoint.json' }] });
+    const against = await verifyAuditTrail(target.store, { against: [{ checkpoint, source: 'checkpoint.json' }], publicKeys: [key.publicKey] });
     expect(against.ok).toBe(false);
     expect(against.firstBad?.reason).toMatch(/^forked: event 12 has hash [0-9a-f]{64} but checkpoint\.json names [0-9a-f]{64}/);
     expect(against.skippedCheckpoints).toEqual([{ eventSeq: 13, reason: 'its signature does not verify' }]);
@@ -128,7 +130,7 @@ describe.each(backends)('checkpoints catch what the database hides ($name)', (ba
         (backend.name === 'sqlite' ? "UPDATE store_meta SET value = 9 WHERE key = 'indexed_through'; DELETE FROM action_index WHERE decision_seq > 9;" : 'DELETE FROM $S.outcomes WHERE action_id NOT IN (SELECT action_id FROM $S.audit_events WHERE type = \'action.completed\');' +
             'DELETE FROM $S.actions WHERE action_id NOT IN (SELECT action_id FROM $S.audit_events WHERE type = \'action.evaluated\');'),
     );
-    // The key's registration went with the tail: the public key kept with the copy vouches for it.
+    // Without the public key kept with the copy, the copy vouches for nothing.
     const untrusted = await verifyAuditTrail(target.store, { against: [{ checkpoint, source: 'backup/checkpoint.json' }] }).catch((e: unknown) => e);
     expect((untrusted as Error).message).toMatch(/^backup\/checkpoint\.json cannot be trusted: it is signed by key ck_[0-9a-f]{16}, which is not a trusted checkpoint key/);
     const result = await verifyAuditTrail(target.store, { against: [{ checkpoint, source: 'backup/checkpoint.json' }], publicKeys: [key.publicKey] });
@@ -139,42 +141,45 @@ describe.each(backends)('checkpoints catch what the database hides ($name)', (ba
 
   it('events reordered after the newest checkpoint are caught by the default verification; before it, by --full', async () => {
     const target = await backend.open(true, writeTrail);
-    await checkpointedTrail(target.store);
+    const { key } = await checkpointedTrail(target.store);
+    const trusted = { publicKeys: [key.publicKey] };
     const swap = (a: number, b: number): string =>
       `UPDATE $S.audit_events SET seq = -1 WHERE seq = ${a}; UPDATE $S.audit_events SET seq = ${a} WHERE seq = ${b}; UPDATE $S.audit_events SET seq = ${b} WHERE seq = -1;`;
     await target.tamper(swap(16, 17));
-    expect((await verifyAuditTrail(target.store)).firstBad?.seq).toBe(16);
+    expect((await verifyAuditTrail(target.store, trusted)).firstBad?.seq).toBe(16);
     await target.tamper(swap(16, 17) + swap(9, 10)); // put the first back; now below the checkpoint
-    expect((await verifyAuditTrail(target.store)).ok).toBe(true);
-    expect((await verifyAuditTrail(target.store, { full: true })).firstBad?.seq).toBe(9);
+    expect((await verifyAuditTrail(target.store, trusted)).ok).toBe(true);
+    expect((await verifyAuditTrail(target.store, { ...trusted, full: true })).firstBad?.seq).toBe(9);
   });
 
   it('rows deleted from a table after the checkpoint are still counted against the chain', async () => {
     const target = await backend.open(true, writeTrail);
-    await checkpointedTrail(target.store);
+    const { key } = await checkpointedTrail(target.store);
     await target.tamper('DELETE FROM $S.grants; DELETE FROM $S.approvals;');
-    const result = await verifyAuditTrail(target.store);
+    const result = await verifyAuditTrail(target.store, { publicKeys: [key.publicKey] });
     expect(result).toMatchObject({ ok: false, fromSeq: 12 });
     expect(result.firstBad?.reason).toMatch(/the chain has 1 approval\.requested event .* but approvals holds only 0 rows: rows were deleted from approvals/);
   });
 
-  it('a checkpoint planted with a key of the tamperer’s own is passed over, and trusted only when its key is given', async () => {
+  it('a checkpoint planted with a key of the tamperer’s own, registered in the chain too, is passed over', async () => {
     const target = await backend.open(true, writeTrail);
-    await checkpointedTrail(target.store);
-    const planted = loadCheckpointKey(createCheckpointKey().privateKeyPem, 'planted');
+    const { key } = await checkpointedTrail(target.store);
+    const plantedKey = createCheckpointKey();
+    const planted = loadCheckpointKey(plantedKey.privateKeyPem, 'planted');
+    await target.store.registerCheckpointKey(plantedKey, 'intruder', at(39)); // seq 20: registered, as a real key would be
     const head = (await target.store.verifyAudit()) as { headSeq: number; headHash: string; counts: Record<string, number> };
-    await target.store.recordCheckpoint(signCheckpoint(head, planted, at(40)), 'intruder', at(40)); // seq 20
-    const result = await verifyAuditTrail(target.store);
-    expect(result).toMatchObject({ ok: true, fromSeq: 12, skippedCheckpoints: [{ eventSeq: 20, reason: expect.stringMatching(/not a trusted checkpoint key/) }] });
+    await target.store.recordCheckpoint(signCheckpoint(head, planted, at(40)), 'intruder', at(40)); // seq 21
+    const result = await verifyAuditTrail(target.store, { publicKeys: [key.publicKey] });
+    expect(result).toMatchObject({ ok: true, fromSeq: 12, skippedCheckpoints: [{ eventSeq: 21, reason: expect.stringMatching(/not a trusted checkpoint key/) }] });
     const trusting = await verifyAuditTrail(target.store, { publicKeys: [planted.publicKey] });
-    expect(trusting).toMatchObject({ ok: true, fromSeq: 19, checked: 1, skippedCheckpoints: [] });
+    expect(trusting).toMatchObject({ ok: true, fromSeq: 20, checked: 1, skippedCheckpoints: [] });
   });
 
   it('a checkpoint file changed after signing is refused, naming it', async () => {
     const target = await backend.open(true, writeTrail);
-    const { checkpoint } = await checkpointedTrail(target.store);
+    const { key, checkpoint } = await checkpointedTrail(target.store);
     const forged = { ...checkpoint, seq: 11 };
-    const err = await verifyAuditTrail(target.store, { against: [{ checkpoint: forged, source: 'forged.json' }] }).catch((e: unknown) => e);
+    const err = await verifyAuditTrail(target.store, { against: [{ checkpoint: forged, source: 'forged.json' }], publicKeys: [key.publicKey] }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ValidationError);
     expect((err as Error).message).toBe('forged.json cannot be trusted: its signature does not verify');
   });
@@ -182,15 +187,17 @@ describe.each(backends)('checkpoints catch what the database hides ($name)', (ba
 
 describe('checkpoints on SQLite', () => {
   it("the action index past the checkpoint is checked against the walk; below it, by --full", async () => {
+    let publicKey = '';
     const target = await backends[0].open(true, async (store) => {
       await writeTrail(store);
-      await checkpointedTrail(store); // the store closes cleanly: every decision is indexed
+      publicKey = (await checkpointedTrail(store)).key.publicKey; // the store closes cleanly: every decision is indexed
     });
-    expect(await verifyAuditTrail(target.store)).toMatchObject({ ok: true, fromSeq: 12 });
+    const trusted = { publicKeys: [publicKey] };
+    expect(await verifyAuditTrail(target.store, trusted)).toMatchObject({ ok: true, fromSeq: 12 });
     await target.tamper('DELETE FROM action_index WHERE decision_seq = 16');
-    expect((await verifyAuditTrail(target.store)).firstBad?.reason).toMatch(/^action_index does not match the chain/);
+    expect((await verifyAuditTrail(target.store, trusted)).firstBad?.reason).toMatch(/^action_index does not match the chain/);
     await target.tamper("INSERT INTO action_index (action_id, agent_id, decision_seq, outcome_seq) SELECT action_id, agent_id, seq, seq + 1 FROM audit_events WHERE seq = 16; DELETE FROM action_index WHERE decision_seq = 2");
-    expect((await verifyAuditTrail(target.store)).ok).toBe(true);
-    expect((await verifyAuditTrail(target.store, { full: true })).firstBad?.reason).toMatch(/^action_index does not match the chain/);
+    expect((await verifyAuditTrail(target.store, trusted)).ok).toBe(true);
+    expect((await verifyAuditTrail(target.store, { ...trusted, full: true })).firstBad?.reason).toMatch(/^action_index does not match the chain/);
   });
 });

@@ -76,12 +76,18 @@ describe('ascend audit checkpoint and verify, as processes', () => {
     const db = new Database(defaultDbPath(dataDir));
     db.exec("DROP TRIGGER audit_events_no_delete; DELETE FROM audit_events WHERE seq >= 8; UPDATE store_meta SET value = 7 WHERE key = 'indexed_through'; UPDATE action_index SET outcome_seq = NULL WHERE outcome_seq >= 8; DELETE FROM action_index WHERE decision_seq >= 8;");
     db.close();
+    // Here the key file vouches for the copy.
+    const cut = await cli('audit', 'verify', '--against', 'cp.json');
+    expect(cut.code, cut.stderr).toBe(1);
+    expect(cut.stdout).toContain('BROKEN at seq 8: truncated: the chain ends at seq 7 but cp.json names seq 11');
+    // A verifier elsewhere holds the public key only: without it the copy is not trusted.
+    fs.renameSync(key.file, path.join(dir, 'kept-elsewhere.pem'));
     const untrusted = await cli('audit', 'verify', '--against', 'cp.json');
     expect(untrusted.code).not.toBe(0);
     expect(untrusted.stderr).toContain('cp.json cannot be trusted: it is signed by key');
-    const cut = await cli('audit', 'verify', '--against', 'cp.json', '--public-key', key.publicKey);
-    expect(cut.code).toBe(1);
-    expect(cut.stdout).toContain('BROKEN at seq 8: truncated: the chain ends at seq 7 but cp.json names seq 11');
+    const withPublicKey = await cli('audit', 'verify', '--against', 'cp.json', '--public-key', key.publicKey);
+    expect(withPublicKey.code).toBe(1);
+    expect(withPublicKey.stdout).toContain('BROKEN at seq 8: truncated: the chain ends at seq 7 but cp.json names seq 11');
 
     const notJson = path.join(dir, 'not.json');
     fs.writeFileSync(notJson, 'hello');

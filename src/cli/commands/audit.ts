@@ -214,12 +214,18 @@ function checkpointsFrom(ctx: CommandContext): { checkpoint: AuditCheckpoint; so
   });
 }
 
-/** Read `--public-key KEY|FILE` values. */
+/**
+ * The keys whose checkpoints this verification trusts: each `--public-key KEY|FILE`, and the
+ * public half of the checkpoint key file (`--key`, `$ASCEND_CHECKPOINT_KEY`, or the data dir's)
+ * when there is one. Never the keys registered in the database.
+ */
 function publicKeysFrom(ctx: CommandContext): string[] {
-  return ctx.strings('public-key').map((given) => {
-    const path = resolve(ctx.io.cwd, given);
-    return existsSync(path) ? parsePublicKey(readFileSync(path, 'utf8'), given) : parsePublicKey(given, '--public-key');
+  const given = ctx.strings('public-key').map((value) => {
+    const path = resolve(ctx.io.cwd, value);
+    return existsSync(path) ? parsePublicKey(readFileSync(path, 'utf8'), value) : parsePublicKey(value, '--public-key');
   });
+  const keyFile = checkpointKeyPath(ctx);
+  return existsSync(keyFile) ? [...given, readCheckpointKey(keyFile).publicKey] : given;
 }
 
 function describeStart(result: TrailVerification): string {
@@ -234,11 +240,13 @@ const verifyCommand: CommandSpec = {
   summary: 'recompute the hash chain and check that no event is missing (exit 1 naming the first bad one)',
   details:
     'By default the walk starts at the newest checkpoint signed by a trusted key (`ascend audit checkpoint`), so it takes as long as the events since; --full walks from the first event. ' +
+      'Trusted keys are held outside the database: the checkpoint key file\'s (--key, $ASCEND_CHECKPOINT_KEY or the data dir\'s checkpoint-key.pem) and each --public-key; a key registered in the database is never trusted for being there. Without one, the whole live chain is walked. ' +
     'Each --against FILE (a checkpoint written by `audit checkpoint --out`, or a webhook copy) must match the chain: a chain cut below it is reported as truncated, a different hash at its seq as forked.',
   options: {
     full: { type: 'boolean', description: 'walk the whole chain, not from the newest checkpoint' },
     against: { type: 'string', valueName: 'FILE', multiple: true, description: 'a checkpoint file the chain must match (repeat for several)' },
-    'public-key': { type: 'string', valueName: 'KEY', multiple: true, description: 'trust checkpoints signed by this key (base64, or a file with it) besides the registered ones' },
+    'public-key': { type: 'string', valueName: 'KEY', multiple: true, description: 'trust checkpoints signed by this key (base64, or a file with it); the key file\'s own is trusted too' },
+    key: KEY_OPTION,
     archive: { type: 'string', valueName: 'FILE', multiple: true, description: 'an archive (`audit archive --out`): verify the archives and the live chain as one chain from seq 1 (repeat for each)' },
     db: DATABASE_OPTION,
   },
