@@ -240,7 +240,8 @@ export async function verifyAuditTrail(store: Store, options: TrailVerificationO
   }
   if (start.seq <= base.seq) startedFrom = undefined; // the walk starts where the live chain does
   const result = await store.verifyAudit(start);
-  let firstBad = archived?.firstBad ?? (archived !== undefined ? archivesMeetLiveChain(archived.end, base) : undefined) ?? result.firstBad;
+  let firstBad =
+    archived?.firstBad ?? (archived !== undefined ? archivesMeetLiveChain(archived.end, base) : undefined) ?? result.firstBad ?? (await baseUnrecorded(store, base));
   const matched: TrailVerification['against'] = [];
   for (const given of against) {
     const fault = firstBad === undefined ? await mismatchWith(store, given, result.headSeq, base, archived?.found) : undefined;
@@ -262,6 +263,24 @@ export async function verifyAuditTrail(store: Store, options: TrailVerificationO
   else delete trail.firstBad;
   if (startedFrom !== undefined) trail.startedFrom = startedFrom;
   return trail;
+}
+
+/**
+ * Why the live chain's start is not vouched for, if it is not: every archive appends
+ * `audit.archived` naming where it ended, in the transaction that moves the base, so a base
+ * that the newest such event does not name was moved by hand (events deleted without an archive).
+ */
+async function baseUnrecorded(store: Store, base: AuditBase): Promise<{ seq: number; reason: string } | undefined> {
+  if (base.seq === 0) return undefined;
+  const [record] = await store.readAudit({ types: ['audit.archived'], newestFirst: true, limit: 1 });
+  if (record !== undefined && record.data.throughSeq === base.seq && record.data.throughHash === base.hash) return undefined;
+  return {
+    seq: base.seq + 1,
+    reason:
+      `the live chain starts after seq ${base.seq}, but ` +
+      (record === undefined ? 'no audit.archived event records an archive' : `the newest audit.archived event (seq ${record.seq}) records an archive ending at seq ${String(record.data.throughSeq)}`) +
+      ': events were removed without an archive',
+  };
 }
 
 /** Why archives ending at `end` do not lead into a live chain starting after `base`, if they do not. */

@@ -28,11 +28,18 @@ export interface Migration {
  */
 export const NOT_HOT = "type <> 'action.evaluated' AND type <> 'action.completed' AND type <> 'action.failed'";
 
+/** Migration 9's partial index condition (replaced by {@link CHAIN_NOTE_EVENTS} in migration 12). */
+const CHECKPOINT_EVENTS = "type IN ('audit.checkpoint', 'audit.checkpoint_key')";
+
+/** The event types found through {@link CHAIN_NOTE_EVENTS}' index. */
+export const CHAIN_NOTE_TYPES: ReadonlySet<string> = new Set(['audit.checkpoint', 'audit.checkpoint_key', 'audit.archived']);
+
 /**
- * SQL condition "a checkpoint or a checkpoint key": the events `ascend audit verify` looks up
- * among millions, through a partial index that hot commits never touch (migration 9).
+ * SQL condition "a checkpoint, a checkpoint key or an archive": the events verification looks up
+ * among millions, through a partial index that hot commits never touch (migration 12; both
+ * stores). `readAudit` spells it out so the planner may use the index.
  */
-export const CHECKPOINT_EVENTS = "type IN ('audit.checkpoint', 'audit.checkpoint_key')";
+export const CHAIN_NOTE_EVENTS = "type IN ('audit.checkpoint', 'audit.checkpoint_key', 'audit.archived')";
 
 /**
  * Schema notes (why it looks like this):
@@ -277,6 +284,11 @@ BEGIN SELECT RAISE(ABORT, 'audit_events is append-only: only archived events (se
 CREATE INDEX action_index_by_decision ON action_index(decision_seq);
 CREATE INDEX action_index_by_outcome ON action_index(outcome_seq) WHERE outcome_seq IS NOT NULL;
 `,
+  },
+  {
+    version: 12,
+    name: 'archive records found without a scan, like checkpoints',
+    sql: `DROP INDEX audit_checkpoints; CREATE INDEX audit_chain_notes ON audit_events(seq) WHERE ${CHAIN_NOTE_EVENTS};`,
   },
 ];
 

@@ -9,7 +9,7 @@
 import type pg from 'pg';
 import { StoreError } from '../errors.js';
 import type { PgSchema } from './postgres-schema.js';
-import { CHECKPOINT_EVENTS } from './migrations.js';
+import { CHAIN_NOTE_EVENTS } from './migrations.js';
 
 /** One schema step. */
 export interface PgMigration {
@@ -237,7 +237,7 @@ CREATE TABLE ${s}.policies (
   {
     version: 8,
     name: 'audit checkpoints and checkpoint keys, found without a scan',
-    sql: (s) => `CREATE INDEX audit_checkpoints ON ${s}.audit_events (seq) WHERE ${CHECKPOINT_EVENTS};`,
+    sql: (s) => `CREATE INDEX audit_checkpoints ON ${s}.audit_events (seq) WHERE type IN ('audit.checkpoint', 'audit.checkpoint_key');`,
   },
   {
     version: 9,
@@ -265,6 +265,11 @@ END
 $$;
 CREATE TRIGGER audit_events_no_delete AFTER DELETE ON ${s}.audit_events
   REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION ${s}.audit_events_keep_unarchived();`,
+  },
+  {
+    version: 10,
+    name: 'archive records found without a scan, like checkpoints',
+    sql: (s) => `DROP INDEX ${s}.audit_checkpoints; CREATE INDEX audit_chain_notes ON ${s}.audit_events (seq) WHERE ${CHAIN_NOTE_EVENTS};`,
   },
 ];
 

@@ -14,7 +14,7 @@ import type {
 } from '../types.js';
 import { type FiguresRow, tableFigures } from './audit-cross-check.js';
 import { ChainWalk, effectiveStart } from './chain-walk.js';
-import { CHECKPOINT_EVENTS } from './migrations.js';
+import { CHAIN_NOTE_EVENTS, CHAIN_NOTE_TYPES } from './migrations.js';
 import { checkout } from './postgres-tx.js';
 import type { PgActionStateRow, PgAuditRow, PgStatements } from './postgres-statements.js';
 import {
@@ -145,7 +145,7 @@ export class PgReader {
     if (query.types !== undefined) {
       where.add('type = ANY (?::text[])', query.types);
       // Spelled out so the planner may use the partial index (a generic plan cannot infer it).
-      if (query.types.every((t) => t === 'audit.checkpoint' || t === 'audit.checkpoint_key')) where.add(CHECKPOINT_EVENTS);
+      if (query.types.every((t) => CHAIN_NOTE_TYPES.has(t))) where.add(CHAIN_NOTE_EVENTS);
     }
     if (query.actionType !== undefined) where.add("(data::jsonb ->> 'actionType') = ?", query.actionType);
     if (query.decision !== undefined) where.add("type = 'action.evaluated' AND (data::jsonb ->> 'decision') = ?", query.decision);

@@ -43,7 +43,7 @@ import { type FlushReport, flushOnProcessExit, type QueuedWrite, WriteQueue } fr
 import { ChainView, type ChainSource, type FrozenAgent, HOT_AUDIT_TYPES } from './chain-view.js';
 import { BACKGROUND_WAL_PAGES, BackgroundCheckpointer } from './sqlite-checkpointer.js';
 import { openDatabase } from './sqlite-driver.js';
-import { CHECKPOINT_EVENTS, migrate, NOT_HOT } from './migrations.js';
+import { CHAIN_NOTE_EVENTS, CHAIN_NOTE_TYPES, migrate, NOT_HOT } from './migrations.js';
 import {
   actionJson,
   agentFromRow,
@@ -853,7 +853,7 @@ export class SqliteStore implements Store {
       params.push(...query.types);
       // Spelled out so the planner may use the partial indexes (it cannot infer them from IN).
       if (query.types.every((t) => !HOT_AUDIT_TYPES.has(t))) where.push(NOT_HOT);
-      if (query.types.every((t) => t === 'audit.checkpoint' || t === 'audit.checkpoint_key')) where.push(CHECKPOINT_EVENTS);
+      if (query.types.every((t) => CHAIN_NOTE_TYPES.has(t))) where.push(CHAIN_NOTE_EVENTS);
     }
     if (query.actionType !== undefined) {
       where.push("json_extract(data, '$.actionType') = ?");

@@ -169,6 +169,17 @@ describe.each(backends)('archives lose nothing ($name)', (backend) => {
     expect(result.firstBad).toEqual({ seq: 4, reason: 'missing archive: the archives end at seq 3, the live chain starts after seq 6 (events 4–6 are in none of them)' });
   });
 
+  it('events deleted under cover of a base moved by hand, with no archive taken, are reported', async () => {
+    const target = await backend.open(true, history);
+    const events = await target.store.readAudit();
+    const hidden = events.find((e) => e.seq === 6)!;
+    // The tamperer sets the counts and kept rows right, so every table still adds up.
+    const counts = '{"action.completed":1,"action.evaluated":2,"agent.registered":1,"approval.approved":1,"approval.requested":1}';
+    await target.tamper(`UPDATE $S.audit_base SET seq = 6, hash = '${hidden.hash}', counts = '${counts}', retained = '{"actions":2,"outcomes":1}'; DELETE FROM $S.audit_events WHERE seq <= 6;`);
+    const result = await verifyAuditTrail(target.store);
+    expect(result.firstBad).toEqual({ seq: 7, reason: 'the live chain starts after seq 6, but no audit.archived event records an archive: events were removed without an archive' });
+  });
+
   it('a checkpoint in the archived part is matched in the archives, and named when they are not given', async () => {
     const target = await backend.open(true, history);
     const made = createCheckpointKey();
