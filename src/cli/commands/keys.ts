@@ -138,7 +138,7 @@ const checkpointKeyCommand: CommandSpec = {
   name: 'checkpoint-key',
   summary: 'create or list the Ed25519 keys that sign audit checkpoints',
   details:
-    'create: writes a new private key to --key (default: $ASCEND_CHECKPOINT_KEY, else checkpoint-key.pem in the data dir; never overwritten, readable by its owner only) and registers its public half in the database, whose checkpoints `ascend audit verify` then trusts. Keep a copy of the printed public key outside the database: `ascend audit verify --public-key` checks checkpoints with it even if the database is rewritten.\n' +
+    'create: writes a new private key to --key (default: $ASCEND_CHECKPOINT_KEY, else checkpoint-key.pem in the data dir; never overwritten, readable by its owner only) and announces its public half in the database (an `audit.checkpoint_key` event: an announcement, never a reason to trust it). `ascend audit verify` trusts the key file\'s own public key and each --public-key: keep a copy of the printed public key away from the database.\n' +
     'list: the registered public keys.',
   options: { key: KEY_OPTION, by: { type: 'string', valueName: 'NAME', description: 'who registers it (default: user@hostname)' }, db: DATABASE_OPTION },
   positionals: [{ name: 'ACTION', description: 'create | list' }],
