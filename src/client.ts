@@ -13,7 +13,7 @@ import { parsePolicy, STARTER_POLICY_YAML, type CompiledPolicy } from './engine/
 import { loadPolicyFile } from './policy-file.js';
 import { LivePolicy, type PolicySwitch } from './policy-live.js';
 import { switchRecord } from './policy-changes.js';
-import { AscendError, ConflictError, NotFoundError, PolicyError, ServerError, StoreError, ValidationError } from './errors.js';
+import { AscendError, ConflictError, NotFoundError, PolicyError, ServerError, StoreError, ValidationError, validationIssues } from './errors.js';
 import { denied, settlePending, waitForDecidedApproval } from './approvals.js';
 import { describeError, governCall, type ApprovalAnswer, type GovernedCall, type LifecycleClient } from './govern.js';
 import { createLogger } from './logging.js';
@@ -748,7 +748,6 @@ function parseInput<S extends z.ZodType>(schema: S, input: unknown, method: stri
 }
 
 function toValidationError(where: string, error: z.ZodError): ValidationError {
-  const issues = error.issues.map((i) => ({ path: i.path.map(String).join('.') || '(input)', message: i.message }));
-  const summary = issues.map((i) => `${i.path}: ${i.message}`).join('; ');
+  const { issues, summary } = validationIssues(error.issues, { root: '(input)' });
   return new ValidationError(`Invalid input to ${where}: ${summary}`, issues);
 }

@@ -43,6 +43,21 @@ export interface ValidationIssue {
   message: string;
 }
 
+/**
+ * Issues as a schema library reports them (a path of keys and indexes, a message), each path
+ * dotted after `prefix`, or `root` when it is empty; and their one-line summary.
+ */
+export function validationIssues(
+  issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }>,
+  options: { prefix?: string; root?: string } = {},
+): { issues: ValidationIssue[]; summary: string } {
+  const out = issues.map((i) => {
+    const path = [...(options.prefix === undefined ? [] : [options.prefix]), ...i.path.map(String)].join('.');
+    return { path: path === '' ? (options.root ?? '') : path, message: i.message };
+  });
+  return { issues: out, summary: out.map((i) => `${i.path}: ${i.message}`).join('; ') };
+}
+
 /** Bad input to a public method: names the field at fault and why. */
 export class ValidationError extends AscendError {
   readonly issues: ValidationIssue[];

@@ -4,7 +4,7 @@
  * stay in the server log.
  */
 import { z } from 'zod';
-import { AscendError, ValidationError } from '../errors.js';
+import { AscendError, ValidationError, validationIssues } from '../errors.js';
 import { knownDecisionOf } from '../transport/unreachable.js';
 
 const STATUS_BY_CODE: Record<string, number> = {
@@ -55,6 +55,6 @@ function wire(status: number, code: string, message: string, details: Record<str
 export function parseWire<S extends z.ZodType>(schema: S, value: unknown, where: 'body' | 'query' | 'params' | 'headers'): z.output<S> {
   const parsed = schema.safeParse(value ?? {});
   if (parsed.success) return parsed.data;
-  const issues = parsed.error.issues.map((i) => ({ path: [where, ...i.path.map(String)].join('.'), message: i.message }));
-  throw new ValidationError(`Invalid request ${where}: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, issues);
+  const { issues, summary } = validationIssues(parsed.error.issues, { prefix: where });
+  throw new ValidationError(`Invalid request ${where}: ${summary}`, issues);
 }

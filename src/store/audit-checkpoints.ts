@@ -19,7 +19,7 @@
  */
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, sign, verify } from 'node:crypto';
 import { canonicalJson } from '../canonical.js';
-import { AuditChainError, ValidationError } from '../errors.js';
+import { AuditChainError, ValidationError, validationIssues } from '../errors.js';
 import type { AuditCheckpoint, AuditEvent, AuditVerification, ChainStart } from '../types.js';
 import { AuditCheckpointSchema } from '../wire.js';
 import { CHAIN_BEGINNING } from './chain-walk.js';
@@ -129,16 +129,10 @@ export function checkpointDistrust(checkpoint: AuditCheckpoint, trusted: Readonl
 export function parseCheckpoint(value: unknown, source: string): AuditCheckpoint {
   const parsed = AuditCheckpointSchema.safeParse(value);
   if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => ({ path: i.path.join('.') || '(root)', message: i.message }));
-    throw new ValidationError(`${source} is not an Ascend audit checkpoint: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, issues);
+    const { issues, summary } = validationIssues(parsed.error.issues, { root: '(root)' });
+    throw new ValidationError(`${source} is not an Ascend audit checkpoint: ${summary}`, issues);
   }
   return parsed.data as AuditCheckpoint;
-}
-
-/** The public keys registered in the chain (`audit.checkpoint_key` events): announced, not trusted. */
-export async function registeredCheckpointKeys(store: Store): Promise<string[]> {
-  const events = await store.readAudit({ types: ['audit.checkpoint_key'] });
-  return events.map((e) => String(e.data.publicKey));
 }
 
 /** A stored checkpoint a verification skipped, and why. */
@@ -322,12 +316,12 @@ async function mismatchWith(
 }
 
 /**
- * Verify the chain from the newest checkpoint signed by `key` itself (or by one of
- * `trustedKeys`), then sign its head and append the checkpoint (`audit.checkpoint`).
+ * Verify the chain from the newest checkpoint signed by `key` itself, then sign its head and
+ * append the checkpoint (`audit.checkpoint`).
  * @throws AuditChainError when the chain does not verify: nothing is signed.
  */
-export async function takeCheckpoint(store: Store, key: CheckpointKey, actor: string, at: string, trustedKeys: readonly string[] = []): Promise<AuditCheckpoint> {
-  const trail = await verifyAuditTrail(store, { publicKeys: [key.publicKey, ...trustedKeys] });
+export async function takeCheckpoint(store: Store, key: CheckpointKey, actor: string, at: string): Promise<AuditCheckpoint> {
+  const trail = await verifyAuditTrail(store, { publicKeys: [key.publicKey] });
   if (!trail.ok) {
     const bad = trail.firstBad ?? { seq: trail.headSeq, reason: 'the chain does not verify' };
     throw new AuditChainError(`the audit chain does not verify (seq ${bad.seq}: ${bad.reason}); no checkpoint was signed`, bad);

@@ -6,7 +6,7 @@
  */
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { ConnectionError, NotFoundError, ProtocolError, TimeoutError, ValidationError } from '../errors.js';
+import { ConnectionError, NotFoundError, ProtocolError, TimeoutError, ValidationError, validationIssues } from '../errors.js';
 import { signRequest } from '../signing.js';
 import { timeOrderedId } from '../ids.js';
 import type { ApprovalDecision } from '../store/store.js';
@@ -259,7 +259,7 @@ export class HttpTransport implements Transport {
     if (!response.ok) throw errorForStatus(response.status, body, response.header('retry-after') ?? null, pathOnly(req.path));
     const parsed = req.response.safeParse(body);
     if (!parsed.success) {
-      throw new ProtocolError(`Unexpected answer to ${req.method} ${pathOnly(req.path)}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+      throw new ProtocolError(`Unexpected answer to ${req.method} ${pathOnly(req.path)}: ${validationIssues(parsed.error.issues).summary}`);
     }
     return parsed.data;
   }

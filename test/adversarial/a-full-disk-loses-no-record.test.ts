@@ -6,13 +6,13 @@
  *
  * On a real full filesystem: a small tmpfs this test mounts (it runs as root in CI).
  */
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AscendClient, defaultDbPath, FailMode, openSqliteStore, StoreError, UnwrittenRecordsError } from '../../src/index.js';
 
 import { captureLogs, eventually, tempDir, writePolicy } from '../helpers.js';
+import { fill, mountSmallDisk, unmountDisk } from './full-disk.js';
 
 const POLICY = `
 version: 1
@@ -28,42 +28,14 @@ const clients: AscendClient[] = [];
 afterEach(async () => {
   for (const mount of mounts) for (const f of fs.readdirSync(mount)) if (f.startsWith('filler')) fs.rmSync(path.join(mount, f), { force: true });
   await Promise.all(clients.splice(0).map((c) => c.close().catch(() => undefined)));
-  for (const mount of mounts.splice(0)) {
-    execFileSync('umount', [mount]);
-    fs.rmSync(mount, { recursive: true, force: true });
-  }
+  for (const mount of mounts.splice(0)) unmountDisk(mount);
 });
 
-/** A fresh tmpfs of `sizeBytes`. Needs root (CI runs as root): without it the test fails, never skips. */
+/** A fresh tmpfs, unmounted after the test. */
 function smallDisk(sizeBytes: number): string {
-  const dir = tempDir('ascend-fulldisk-');
-  if (process.getuid?.() !== 0) throw new Error('this test mounts a tmpfs and must run as root');
-  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeBytes}`, 'tmpfs', dir]);
+  const dir = mountSmallDisk(sizeBytes);
   mounts.push(dir);
   return dir;
-}
-
-/** Fill the filesystem at `dir` until it refuses another byte. */
-function fill(dir: string): void {
-  const chunk = Buffer.alloc(64 * 1024, 1);
-  let n = 0;
-  for (;;) {
-    const fd = fs.openSync(path.join(dir, `filler-${n++}`), 'w');
-    try {
-      for (;;) fs.writeSync(fd, chunk);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-    } finally {
-      fs.closeSync(fd);
-    }
-    // Small writes may still fit in the last partial block: finish with 1-byte files.
-    try {
-      fs.writeFileSync(path.join(dir, `filler-${n++}`), Buffer.alloc(4096, 1));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOSPC') return;
-      throw err;
-    }
-  }
 }
 
 function freeSpace(dir: string): void {

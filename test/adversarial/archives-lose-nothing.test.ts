@@ -19,6 +19,7 @@ import { spawn } from 'node:child_process';
 import { defaultDbPath, openSqliteStore } from '../../src/store/sqlite.js';
 import { eventually, ROOT, runCli, tempDir, TEST_POLICY, TSX_IMPORT, writePolicy } from '../helpers.js';
 import { at, makeAction, makeOutcome, makePending } from '../store/records.js';
+import { fill, mountSmallDisk, unmountDisk } from './full-disk.js';
 import { HEAD, type Target, useTamperBackends, writeTrail } from './tamper-targets.js';
 
 const { backends, cleanups } = useTamperBackends();
@@ -167,6 +168,28 @@ describe.each(backends)('archives lose nothing ($name)', (backend) => {
     await target.tamper(`UPDATE $S.audit_base SET seq = 6, hash = '${hidden.hash}'; DELETE FROM $S.audit_events WHERE seq <= 6;`);
     const result = await verifyAuditTrail(target.store, { archives: [file] });
     expect(result.firstBad).toEqual({ seq: 4, reason: 'missing archive: the archives end at seq 3, the live chain starts after seq 6 (events 4–6 are in none of them)' });
+  });
+
+  it('after an archive the database still refuses to delete any live event', async () => {
+    const target = await backend.open(true, history);
+    const summary = await archive(target.store, path.join(scratch(), 'a.jsonl.gz'), 50);
+    const firstLive = summary!.throughSeq + 1;
+    await expect(target.write(`DELETE FROM $S.audit_events WHERE seq = ${firstLive}`)).rejects.toThrow(/append-only/);
+    await expect(target.write('DELETE FROM $S.audit_events')).rejects.toThrow(/append-only/);
+    expect(await verifyAuditTrail(target.store)).toMatchObject({ ok: true, headSeq: firstLive + 8 });
+  });
+
+  it('an archive that does not fit on its disk removes nothing and leaves no file', async () => {
+    const target = await backend.open(true, history);
+    const disk = mountSmallDisk(256 * 1024);
+    cleanups.push(() => unmountDisk(disk));
+    fill(disk);
+    const file = path.join(disk, 'a.jsonl.gz');
+    const err = await archive(target.store, file, 50).catch((e: unknown) => e);
+    expect((err as NodeJS.ErrnoException).code).toBe('ENOSPC');
+    expect(fs.readdirSync(disk).filter((f) => !f.startsWith('filler'))).toEqual([]);
+    expect((await target.store.auditBase()).seq).toBe(0);
+    expect(await target.store.verifyAudit()).toMatchObject({ ok: true, checked: 19, headSeq: 19 });
   });
 
   it('events deleted under cover of a base moved by hand, with no archive taken, are reported', async () => {

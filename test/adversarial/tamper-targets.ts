@@ -54,6 +54,8 @@ export interface Target {
   store: Store;
   /** Run `sql` (`$S.` stands for the schema prefix) as the tamperer, triggers dropped. */
   tamper(sql: string): Promise<void>;
+  /** Run `sql` as someone with the database but the triggers in place. */
+  write(sql: string): Promise<void>;
   /** Write webhooks and deliveries of the same database. */
   outbox(): WebhookOutbox;
   /** `--db` for the `ascend` command on this database. */
@@ -101,6 +103,14 @@ export function tamperBackends(cleanups: Cleanups, schemas: PgTestSchemas): [Bac
             db.close();
           }
         },
+        async write(sql) {
+          const db = new Database(file);
+          try {
+            db.exec(sql.replaceAll('$S.', ''));
+          } finally {
+            db.close();
+          }
+        },
         outbox() {
           const outbox = openSqliteOutbox(file);
           cleanups.push(() => outbox.close());
@@ -120,6 +130,11 @@ export function tamperBackends(cleanups: Cleanups, schemas: PgTestSchemas): [Bac
         db: `${PG_URL}?schema=${schema}`,
         async tamper(sql) {
           await withAdminSql(schema, sql);
+        },
+        async write(sql) {
+          await withAdmin(async (client) => {
+            await client.query(sql.replaceAll('$S.', `"${schema}".`));
+          });
         },
         outbox() {
           const outbox = openPostgresOutbox(PG_URL, { schema });
