@@ -8,6 +8,8 @@
  * - verification of the whole chain, events per second (budget ≥ 200,000/s);
  * - verification from a checkpoint 10,000 events old (budget ≤ 1 s at any size);
  * - bytes of database per governed call (decision + outcome), over the last fill.
+ * Then the bytes per governed call on PostgreSQL (`ASCEND_TEST_PG_URL`, a schema of its own,
+ * dropped afterwards): 20,000 calls, every table and index of the schema counted.
  * Takes about 5 minutes and 8 GB of disk at 10 M events; run it on an otherwise idle machine.
  */
 import fs from 'node:fs';
@@ -17,6 +19,9 @@ import { performance } from 'node:perf_hooks';
 import { AscendClient, parsePolicy } from '../src/index.js';
 import { createCheckpointKey, loadCheckpointKey, takeCheckpoint, verifyAuditTrail } from '../src/store/audit-checkpoints.js';
 import { defaultDbPath, openSqliteStore } from '../src/store/sqlite.js';
+import { openPostgresStore } from '../src/store/postgres.js';
+import { LocalTransport } from '../src/transport/local.js';
+import pg from 'pg';
 import { CALL, tool } from './governed-call.js';
 import { isMain, percentile, timeOpsAsync } from './lib.js';
 import { BENCH_POLICY_YAML } from './policy-eval.js';
@@ -201,7 +206,39 @@ function print(rows: Row[]): void {
   console.log(`budget: verify from a checkpoint ${SINCE_CHECKPOINT.toLocaleString('en-US')} events old ≤ 1 s: slowest ${slowestFromCheckpoint.toFixed(0)} ms ${verdict(slowestFromCheckpoint <= 1000)}`);
 }
 
+/** Governed calls on PostgreSQL measured by the schema's size: bytes per call. */
+export async function benchPostgresBytes(calls = 20_000): Promise<number> {
+  const url = process.env.ASCEND_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+  const schema = `ascend_bench_bytes_${process.pid}`;
+  const store = await openPostgresStore(url, { schema, durability: 'batched' });
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  // The client owns the transport, which closes the store with it.
+  const transport = new LocalTransport({ policy: parsePolicy(BENCH_POLICY_YAML, 'bench-policy.yaml'), openStore: () => store });
+  const agent = new AscendClient({ agentId: 'bench-agent', transport, logLevel: 'silent' });
+  try {
+    for (let i = 0; i < calls; i++) await agent.govern(CALL, tool);
+    await store.flush();
+    await admin.query('VACUUM ANALYZE');
+    const sizes = await admin.query<{ relname: string; bytes: string }>(
+      `SELECT c.relname, pg_total_relation_size(c.oid) AS bytes FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = $1 AND c.relkind = 'r' ORDER BY 2 DESC`,
+      [schema],
+    );
+    const perCall = (bytes: string): number => Number(bytes) / calls;
+    const total = sizes.rows.reduce((sum, r) => sum + perCall(r.bytes), 0);
+    const largest = sizes.rows.slice(0, 3).map((r) => `${r.relname} ${perCall(r.bytes).toFixed(0)}`);
+    console.log(`== bytes per governed call on PostgreSQL (${calls.toLocaleString('en-US')} calls, tables and their indexes): ${total.toFixed(0)} (${largest.join(', ')})`);
+    return total;
+  } finally {
+    await agent.close();
+    await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    await admin.end();
+  }
+}
+
 if (isMain(import.meta.url)) {
   console.log(`ascend-sdk growth benchmark — Node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}\n`);
   await benchGrowth();
+  await benchPostgresBytes();
 }

@@ -220,10 +220,11 @@ export class AscendClient implements LifecycleClient {
       });
     }
     const audit = options.audit ?? {};
-    const loaded = this.loadPolicy(options.policy);
+    const loaded = this.loadPolicy(options.policy, dataDir);
     let policy: CompiledPolicy | Error | LivePolicy = loaded.policy;
     if (loaded.file !== undefined && options.watchPolicy !== false) {
       const live = new LivePolicy(loaded.file, loaded.policy, {
+        cacheDir: dataDir,
         onSwitch: (change) => this.policySwitched(change),
         onLoadError: (failure) =>
           this.logger.error({ err: { message: failure.error.message, code: (failure.error as AscendError).code } }, 'The changed policy did not load; the policy in force stays'),
@@ -254,7 +255,7 @@ export class AscendClient implements LifecycleClient {
   }
 
   /** The policy, and the file it comes from (watched for changes; also when it does not exist yet). */
-  private loadPolicy(option: string | CompiledPolicy | undefined): { policy: CompiledPolicy | Error; file?: string } {
+  private loadPolicy(option: string | CompiledPolicy | undefined, dataDir: string): { policy: CompiledPolicy | Error; file?: string } {
     if (option !== undefined && typeof option !== 'string') return { policy: option };
     // As `ascend serve` does: the option, then ASCEND_POLICY, then ./ascend.policy.yaml.
     const policy = option ?? nonEmpty(process.env.ASCEND_POLICY);
@@ -264,7 +265,7 @@ export class AscendClient implements LifecycleClient {
         this.logger.warn({ file }, 'No policy file found: using the starter policy (run `ascend init` to write one)');
         return { policy: parsePolicy(STARTER_POLICY_YAML, '<starter policy>'), file };
       }
-      return { policy: loadPolicyFile(file), file };
+      return { policy: loadPolicyFile(file, { cacheDir: dataDir }), file };
     } catch (err) {
       // A policy that does not load never allows: every call is denied with this error as reason.
       const error = err instanceof Error ? err : new PolicyError(String(err), { file });

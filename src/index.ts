@@ -89,7 +89,7 @@ export type {
 } from './engine/index.js';
 
 // The policy lifecycle: files, live reload, test cases
-export { loadPolicyFile } from './policy-file.js';
+export { loadPolicyFile, type LoadPolicyFileOptions } from './policy-file.js';
 export { LivePolicy, type LivePolicyOptions, type PolicyInForce, type PolicyLoadFailure, type PolicySwitch } from './policy-live.js';
 export { parsePolicyCases, runPolicyCases, policyCasesJsonSchema, type PolicyCase, type PolicyCaseResult } from './engine/index.js';
 

@@ -4,15 +4,25 @@
 import { readFileSync } from 'node:fs';
 import { PolicyError } from './errors.js';
 import { parsePolicy, type CompiledPolicy } from './engine/index.js';
+import { CompiledPolicyCache } from './policy-cache.js';
 
 /** Largest policy file read (a policy is small; a huge file is a mistake). */
 const MAX_POLICY_BYTES = 4 * 1024 * 1024;
+
+/** Options of {@link loadPolicyFile}. */
+export interface LoadPolicyFileOptions {
+  /**
+   * A directory for the compiled-policy cache (the embedded client passes its data dir): a text
+   * loaded before starts without the YAML parser. Default: no cache.
+   */
+  cacheDir?: string;
+}
 
 /**
  * Read, parse and compile the policy at `path`. Throws {@link PolicyError} naming the path when
  * the file is missing or unreadable, and with file + line + fix when it does not load.
  */
-export function loadPolicyFile(path: string): CompiledPolicy {
+export function loadPolicyFile(path: string, options: LoadPolicyFileOptions = {}): CompiledPolicy {
   let text: string;
   try {
     const bytes = readFileSync(path);
@@ -35,5 +45,11 @@ export function loadPolicyFile(path: string): CompiledPolicy {
     throw new PolicyError(problem, { file: path }, fix);
   }
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1); // a BOM would shift the first key
-  return parsePolicy(text, path);
+  if (options.cacheDir === undefined) return parsePolicy(text, path);
+  const cache = new CompiledPolicyCache(options.cacheDir);
+  const cached = cache.get(text, path);
+  if (cached !== undefined) return cached;
+  const policy = parsePolicy(text, path);
+  cache.put(policy);
+  return policy;
 }

@@ -48,6 +48,8 @@ export interface LivePolicyOptions {
   onSwitch?: (change: PolicySwitch) => void;
   /** A change did not load; the policy in force stays. */
   onLoadError?: (failure: PolicyLoadFailure) => void;
+  /** The compiled-policy cache's directory for each version read (see `loadPolicyFile`). */
+  cacheDir?: string;
   /** Clock, for tests. */
   now?: () => number;
 }
@@ -134,7 +136,7 @@ export class LivePolicy implements PolicyInForce {
     if (this.pushedId > 0) return false; // a pushed policy rules: the file is not read
     let next: CompiledPolicy;
     try {
-      next = loadPolicyFile(this.path);
+      next = loadPolicyFile(this.path, this.options.cacheDir === undefined ? {} : { cacheDir: this.options.cacheDir });
     } catch (err) {
       this.failures++;
       this.failure = { error: err instanceof Error ? err : new Error(String(err)), atMs: this.now(), cause };

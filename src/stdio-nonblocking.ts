@@ -16,7 +16,7 @@
  * Where `/proc` is missing (not Linux), the mode Node set is trusted.
  */
 import fs from 'node:fs';
-import net from 'node:net';
+import { createRequire } from 'node:module';
 
 /** A descriptor to write log lines to. */
 export interface StdioTarget {
@@ -66,6 +66,8 @@ function ensureNonBlocking(fd: number): boolean {
   try {
     // Opening a Node socket over the descriptor sets O_NONBLOCK again; destroying it leaves
     // stdio descriptors open (libuv never closes 0–2).
+    // Required here, not imported at start: only a socket a child switched back needs it.
+    const net = createRequire(import.meta.url)('node:net') as typeof import('node:net');
     new net.Socket({ fd, readable: false, writable: true }).destroy();
   } catch {
     return false; // e.g. process.stderr is itself waiting on the descriptor

@@ -216,6 +216,17 @@ function compileRule(rule: PolicyRule, index: number, line: number, file: string
       fail(file, { ...pos, ruleId: rule.id, message: error.message, fix: error.fix });
     }
   }
+  return ruleOf(rule, { index, line, conditionLine }, condition);
+}
+
+/** Where a rule is: its position in the list, its line and its condition's line. */
+interface RulePlace {
+  readonly index: number;
+  readonly line: number;
+  readonly conditionLine: number | null;
+}
+
+function ruleOf(rule: PolicyRule, place: RulePlace, condition: CompiledCondition | null): CompiledRule {
   const limit = rule.limit
     ? Object.freeze({
         key: `${rule.id}|${rule.limit.count}/${rule.limit.per}|${rule.limit.scope}`,
@@ -229,20 +240,66 @@ function compileRule(rule: PolicyRule, index: number, line: number, file: string
     : null;
   return Object.freeze({
     id: rule.id,
-    index,
-    line,
+    index: place.index,
+    line: place.line,
     description: rule.description ?? null,
     effect: rule.effect,
     actions: new GlobSet(rule.actions),
     resources: rule.resources ? new GlobSet(rule.resources) : null,
     agents: rule.agents ? new GlobSet(rule.agents) : null,
     condition,
-    conditionLine,
+    conditionLine: place.conditionLine,
     approvers: Object.freeze([...(rule.approvers ?? [])]),
     risk: rule.risk ?? null,
     reason: rule.reason ?? null,
     limit,
   });
+}
+
+/**
+ * What a loaded policy needs besides its text, as plain data: the validated document and where
+ * each rule is. {@link policyFromForm} rebuilds the policy from it without the YAML parser or
+ * the schema — what the compiled-policy cache (src/policy-cache.ts) keeps.
+ */
+export interface CompiledPolicyForm {
+  /** The text's version: the form belongs to exactly this text. */
+  readonly policyVersion: string;
+  readonly document: PolicyDocument;
+  readonly rules: readonly RulePlace[];
+}
+
+/** The plain-data form of a loaded policy. */
+export function policyForm(policy: CompiledPolicy): CompiledPolicyForm {
+  return {
+    policyVersion: policy.policyVersion,
+    document: policy.document,
+    rules: policy.rules.map((r) => ({ index: r.index, line: r.line, conditionLine: r.conditionLine })),
+  };
+}
+
+/**
+ * The policy that `text` compiled to before, from its form; undefined when the form is not of
+ * this text. Its conditions compile on first use: they compiled when the form was made, and a
+ * condition that failed now would deny the call (`condition_error`), never allow it.
+ */
+export function policyFromForm(text: string, file: string, form: CompiledPolicyForm): CompiledPolicy | undefined {
+  if (form.policyVersion !== policyVersionOf(text) || form.rules.length !== form.document.rules.length) return undefined;
+  const rules = form.document.rules.map((rule, index) => {
+    const place = form.rules[index] as RulePlace;
+    return ruleOf(rule, { ...place, index }, rule.when === undefined ? null : compiledOnFirstUse(rule.when));
+  });
+  return new LoadedPolicy(file, form.document, rules, text, form.policyVersion);
+}
+
+function compiledOnFirstUse(source: string): CompiledCondition {
+  let compiled: CompiledCondition | undefined;
+  return {
+    source,
+    test(vars) {
+      compiled ??= compileCondition(source);
+      return compiled.test(vars);
+    },
+  };
 }
 
 /** `sha256:` + the hex digest of a policy file's text: the version every decision names. */

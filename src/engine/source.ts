@@ -2,7 +2,18 @@
  * A policy file's text as a YAML document (JSON is YAML), keeping node positions so that every
  * problem can be reported at its line.
  */
-import { LineCounter, isMap, isScalar, parseDocument, type Document } from 'yaml';
+import { createRequire } from 'node:module';
+import type { Document } from 'yaml';
+
+/**
+ * The YAML library, required by the first policy parsed rather than imported: a process whose
+ * policy comes from the compiled cache (src/policy-cache.ts) never pays its 30 ms load.
+ */
+function yaml(): typeof import('yaml') {
+  yamlModule ??= createRequire(import.meta.url)('yaml') as typeof import('yaml');
+  return yamlModule;
+}
+let yamlModule: typeof import('yaml') | undefined;
 
 /** 1-based line and column. */
 export interface SourcePosition {
@@ -24,12 +35,14 @@ interface RangedNode {
 
 /** The parsed document and a way back from paths to lines. */
 export class PolicySource {
-  private readonly lines = new LineCounter();
+  private readonly lines: InstanceType<typeof import('yaml').LineCounter>;
   private readonly doc: Document.Parsed;
   private readonly text: string;
 
   constructor(text: string) {
+    const { LineCounter, parseDocument } = yaml();
     this.text = text;
+    this.lines = new LineCounter();
     this.doc = parseDocument(text, { lineCounter: this.lines, prettyErrors: false, uniqueKeys: true });
   }
 
@@ -59,6 +72,7 @@ export class PolicySource {
   /** Where the key `key` of the map at `path` is written, falling back to the map. */
   keyPositionOf(path: Path, key: string): SourcePosition {
     const node = path.length === 0 ? this.doc.contents : this.doc.getIn(path, true);
+    const { isMap, isScalar } = yaml();
     if (isMap(node)) {
       for (const pair of node.items) {
         const k = pair.key;
@@ -78,7 +92,7 @@ export class PolicySource {
   positionInString(path: Path, offset: number | undefined): SourcePosition {
     const node = this.doc.getIn(path, true);
     const start = this.positionOf(path);
-    if (offset === undefined || !isScalar(node) || typeof node.value !== 'string') return start;
+    if (offset === undefined || !yaml().isScalar(node) || typeof node.value !== 'string') return start;
     if (node.type === 'BLOCK_LITERAL') {
       // An error at the very end (e.g. a truncated expression) belongs to the last written line.
       const content = node.value.replace(/\s+$/, '');

@@ -13,9 +13,6 @@
  */
 import { createReadStream, createWriteStream, existsSync, fsyncSync, linkSync, openSync, closeSync, rmSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
-import { createInterface } from 'node:readline';
-import { pipeline } from 'node:stream/promises';
-import { createGunzip, createGzip } from 'node:zlib';
 import { canonicalJson } from '../canonical.js';
 import { AuditChainError, ConflictError, ValidationError } from '../errors.js';
 import type { AuditEvent, ChainStart } from '../types.js';
@@ -105,6 +102,8 @@ export async function archiveAudit(store: Store, options: { before: string; file
 
 /** Write the segment to `path`, verifying it; returns the counts through its end. */
 async function writeSegment(store: Store, header: ArchiveHeader, path: string): Promise<Record<string, number>> {
+  // Loaded here, not at import: only archiving pays for them (see loads-what-it-needs.test.ts).
+  const [{ createGzip }, { pipeline }] = await Promise.all([import('node:zlib'), import('node:stream/promises')]);
   const gzip = createGzip();
   const out = createWriteStream(path, { flags: 'wx', mode: 0o600 });
   // Started at once, so a failed write (a full disk) rejects it rather than going unheard.
@@ -208,11 +207,16 @@ function parseHeader(line: string, file: string): ArchiveHeader {
 }
 
 /** The file's lines, decompressed; leaving the loop early closes the file. */
-function linesOf(file: string): AsyncIterable<string> {
+async function* linesOf(file: string): AsyncGenerator<string> {
+  const [{ createInterface }, { createGunzip }] = await Promise.all([import('node:readline'), import('node:zlib')]);
   const source = createReadStream(file);
   const lines = createInterface({ input: source.pipe(createGunzip()), crlfDelay: Infinity });
-  lines.once('close', () => source.destroy());
-  return lines;
+  try {
+    yield* lines;
+  } finally {
+    lines.close();
+    source.destroy();
+  }
 }
 
 /**

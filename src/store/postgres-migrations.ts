@@ -25,7 +25,9 @@ export interface PgMigration {
  * Schema notes (why it looks like this):
  * - The meaning mirrors the SQLite schema (migrations.ts), without its lazy action index: here a
  *   decision writes its `actions` row and its audit event in one statement, and an outcome its
- *   `outcomes` row. `record` holds the record's canonical JSON, the same text as its audit data.
+ *   `outcomes` row. Such a row names its audit event (`seq`), whose data is the record's
+ *   canonical JSON; `record` holds that JSON only for rows from before migration 11 and for rows
+ *   an archive kept after removing their events.
  * - Times are ISO strings `YYYY-MM-DDTHH:mm:ss.sssZ` (records.ts `isoUtc`), compared as text; ids
  *   and times use `COLLATE "C"` so order is byte order whatever the database's collation.
  * - `agents.version` is the `seq` of the agent's latest `agent.*` event (exact kill switch).
@@ -270,6 +272,20 @@ CREATE TRIGGER audit_events_no_delete AFTER DELETE ON ${s}.audit_events
     version: 10,
     name: 'archive records found without a scan, like checkpoints',
     sql: (s) => `DROP INDEX ${s}.audit_checkpoints; CREATE INDEX audit_chain_notes ON ${s}.audit_events (seq) WHERE ${CHAIN_NOTE_EVENTS};`,
+  },
+  {
+    version: 11,
+    name: 'a decision or outcome record kept once: rows name their audit event',
+    // Rows written from now on carry `seq` and no `record`: the record is the event's data.
+    // Older rows keep theirs. An archive copies the record into the rows it keeps before their
+    // events go. NOT VALID: the check holds for new rows without scanning the old ones.
+    sql: (s) => `
+ALTER TABLE ${s}.actions ADD COLUMN seq BIGINT;
+ALTER TABLE ${s}.actions ALTER COLUMN record DROP NOT NULL;
+ALTER TABLE ${s}.actions ADD CONSTRAINT actions_record_kept CHECK (record IS NOT NULL OR seq IS NOT NULL) NOT VALID;
+ALTER TABLE ${s}.outcomes ADD COLUMN seq BIGINT;
+ALTER TABLE ${s}.outcomes ALTER COLUMN record DROP NOT NULL;
+ALTER TABLE ${s}.outcomes ADD CONSTRAINT outcomes_record_kept CHECK (record IS NOT NULL OR seq IS NOT NULL) NOT VALID;`,
   },
 ];
 

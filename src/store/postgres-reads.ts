@@ -12,6 +12,7 @@ import type {
   ChainStart,
   GrantRecord,
 } from '../types.js';
+import { StoreError } from '../errors.js';
 import { type FiguresRow, tableFigures } from './audit-cross-check.js';
 import { ChainWalk, effectiveStart } from './chain-walk.js';
 import { CHAIN_NOTE_EVENTS, CHAIN_NOTE_TYPES } from './migrations.js';
@@ -71,14 +72,14 @@ export class PgReader {
     return (await this.query<AgentRow>(this.sql.listAgents)).map(agentFromRow);
   }
 
-  /** The stored canonical JSON of the action's record. */
+  /** The stored canonical JSON of the action's record (its row's, or its event's data). */
   async actionRecord(actionId: string): Promise<string | undefined> {
-    return (await this.query<{ record: string }>(this.sql.actionRecord, [actionId]))[0]?.record;
+    return recordText(await this.query<{ record: string | null }>(this.sql.actionRecord, [actionId]), 'action', actionId);
   }
 
-  /** The stored canonical JSON of the action's outcome. */
+  /** The stored canonical JSON of the action's outcome (its row's, or its event's data). */
   async outcomeRecord(actionId: string): Promise<string | undefined> {
-    return (await this.query<{ record: string }>(this.sql.outcomeRecord, [actionId]))[0]?.record;
+    return recordText(await this.query<{ record: string | null }>(this.sql.outcomeRecord, [actionId]), 'outcome', actionId);
   }
 
   /** The action's agent and whether it has an outcome, if it is recorded. */
@@ -250,4 +251,12 @@ export function positional(sql: string, params: Record<string, string | number>)
     return `$${n}`;
   });
   return { text, values };
+}
+
+/** The record of a row found, or undefined when none was; a row whose event is gone is an error. */
+function recordText(rows: ReadonlyArray<{ record: string | null }>, what: string, actionId: string): string | undefined {
+  const row = rows[0];
+  if (row === undefined) return undefined;
+  if (row.record === null) throw new StoreError(`the ${what} of "${actionId}" is recorded but its audit event, which holds the record, is gone`);
+  return row.record;
 }

@@ -56,16 +56,17 @@ export function pgStatements(s: string) {
       EXISTS (SELECT 1 FROM ${s}.actions WHERE action_id = $2) AS taken`,
 
     // Actions and outcomes
-    insertAction: `INSERT INTO ${s}.actions (action_id, agent_id, decision, approval_id, created_at, record) VALUES ($1, $2, $3, $4, $5, $6)`,
-    insertActions: `INSERT INTO ${s}.actions (action_id, agent_id, decision, approval_id, created_at, record)
-      SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])`,
-    insertOutcome: `INSERT INTO ${s}.outcomes (action_id, status, recorded_at, record) VALUES ($1, $2, $3, $4)`,
-    insertOutcomes: `INSERT INTO ${s}.outcomes (action_id, status, recorded_at, record)
-      SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])`,
+    // A row names its audit event (`seq`); the record is that event's data, kept once.
+    insertAction: `INSERT INTO ${s}.actions (action_id, agent_id, decision, approval_id, created_at, seq) VALUES ($1, $2, $3, $4, $5, $6)`,
+    insertActions: `INSERT INTO ${s}.actions (action_id, agent_id, decision, approval_id, created_at, seq)
+      SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[])`,
+    insertOutcome: `INSERT INTO ${s}.outcomes (action_id, status, recorded_at, seq) VALUES ($1, $2, $3, $4)`,
+    insertOutcomes: `INSERT INTO ${s}.outcomes (action_id, status, recorded_at, seq)
+      SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])`,
     actionStates: `SELECT a.action_id, a.agent_id, (o.action_id IS NOT NULL) AS has_outcome
       FROM ${s}.actions a LEFT JOIN ${s}.outcomes o ON o.action_id = a.action_id WHERE a.action_id = ANY ($1::text[])`,
-    actionRecord: `SELECT record FROM ${s}.actions WHERE action_id = $1`,
-    outcomeRecord: `SELECT record FROM ${s}.outcomes WHERE action_id = $1`,
+    actionRecord: `SELECT coalesce(x.record, e.data) AS record FROM ${s}.actions x LEFT JOIN ${s}.audit_events e ON e.seq = x.seq WHERE x.action_id = $1`,
+    outcomeRecord: `SELECT coalesce(x.record, e.data) AS record FROM ${s}.outcomes x LEFT JOIN ${s}.audit_events e ON e.seq = x.seq WHERE x.action_id = $1`,
 
     // Budgets (budget-spends.ts)
     /** Per budget (in the order given): its spends after `since`, how many of them are these actions', and the oldest. */

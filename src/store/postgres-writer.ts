@@ -194,8 +194,8 @@ export class PgWriter {
         if (known.has(a.actionId)) throw new QueuedWriteRejected(duplicateAction(a.actionId).message);
         known.set(a.actionId, { agentId: a.agentId, outcome: false });
         const ts = isoUtc(a.createdAt, 'action.createdAt');
-        pushRow(actions, [a.actionId, a.agentId, a.decision, a.approvalId ?? null, ts, item.json]);
-        appendDecision(tx, a, item.json, ts);
+        const seq = appendDecision(tx, a, item.json, ts);
+        pushRow(actions, [a.actionId, a.agentId, a.decision, a.approvalId ?? null, ts, String(seq)]);
         if (item.spends !== undefined) spending.push({ actionId: a.actionId, spends: item.spends, atMs: Date.parse(ts) });
         report.actionIds.push(a.actionId);
       } else {
@@ -205,8 +205,8 @@ export class PgWriter {
         if (state.outcome) throw new QueuedWriteRejected(duplicateOutcome(o.actionId).message);
         state.outcome = true;
         const ts = isoUtc(o.recordedAt, 'outcome.recordedAt');
-        pushRow(outcomes, [o.actionId, o.status, ts, item.json]);
-        appendOutcome(tx, o, item.json, ts, state.agentId);
+        const seq = appendOutcome(tx, o, item.json, ts, state.agentId);
+        pushRow(outcomes, [o.actionId, o.status, ts, String(seq)]);
         report.outcomeActionIds.push(o.actionId);
       }
     }

@@ -351,8 +351,8 @@ export class PostgresStore implements Store {
         throw new StaleDecisionError(`Approval "${spends}" was spent by another call, or no longer matches`, { approvalId: spends });
       }
     }
-    tx.defer(this.sql.insertAction, [action.actionId, action.agentId, action.decision, action.approvalId ?? null, ts, recordJson]);
-    appendDecision(tx, action, recordJson, ts);
+    const seq = appendDecision(tx, action, recordJson, ts);
+    tx.defer(this.sql.insertAction, [action.actionId, action.agentId, action.decision, action.approvalId ?? null, ts, seq]);
   }
 
   /**
@@ -384,8 +384,8 @@ export class PostgresStore implements Store {
       const agentId = await this.writer.write(async (tx) => {
         try {
           const agent = known ?? (await this.actionAgent(tx, actionId));
-          tx.defer(this.sql.insertOutcome, [actionId, outcome.status, ts, recordJson]);
-          appendOutcome(tx, outcome, recordJson, ts, agent);
+          const seq = appendOutcome(tx, outcome, recordJson, ts, agent);
+          tx.defer(this.sql.insertOutcome, [actionId, outcome.status, ts, seq]);
           await tx.flush(); // here, so a duplicate or unknown action is caught below
           return agent;
         } catch (err) {
@@ -656,6 +656,14 @@ export class PostgresStore implements Store {
         ]);
         await tx.read(`DELETE FROM ${t('outcomes')} x WHERE x.action_id IN (${archivedActions}) AND NOT ${referenced}`, range);
         await tx.read(`DELETE FROM ${t('actions')} x WHERE x.action_id IN (${archivedActions}) AND NOT ${referenced}`, range);
+        // The rows kept lose the events that hold their records: they keep the records themselves.
+        for (const table of ['actions', 'outcomes']) {
+          await tx.read(
+            `UPDATE ${t(table)} x SET record = e.data FROM ${t('audit_events')} e
+              WHERE x.action_id IN (${archivedActions}) AND x.record IS NULL AND e.seq = x.seq AND e.seq > $1 AND e.seq <= $2`,
+            range,
+          );
+        }
         const removed = (await tx.client.query(`DELETE FROM ${t('audit_events')} WHERE seq <= $1`, [plan.throughSeq])).rowCount ?? 0;
         const entry = auditArchived({ ...plan, events: removed }, actor, ts);
         tx.append(entry.event, entry.data);

@@ -9,7 +9,7 @@
  * constant writes). If the worker dies, the store's connection takes checkpoints back.
  */
 import { createRequire } from 'node:module';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 
 /** The worker: CommonJS source run with `eval`, so it loads the same way from src/ and dist/. */
 const WORKER_SOURCE = `
@@ -62,7 +62,10 @@ export class BackgroundCheckpointer {
 
   /** Throws when the worker cannot be made at all (the caller keeps checkpointing itself). */
   constructor(options: CheckpointerOptions) {
-    const driver = createRequire(import.meta.url).resolve('better-sqlite3');
+    const require = createRequire(import.meta.url);
+    const driver = require.resolve('better-sqlite3');
+    // Required here, not imported: only stores that checkpoint in the background load it.
+    const { Worker } = require('node:worker_threads') as typeof import('node:worker_threads');
     this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { path: options.path, driver, intervalMs: options.intervalMs ?? 200 } });
     this.worker.unref(); // never what keeps a process alive
     this.exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));

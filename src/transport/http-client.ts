@@ -5,8 +5,23 @@
  * (`npm run bench:server` prints both) — the client's share of a governed remote call.
  * Redirects are not followed (an answer in 3xx is not a decision).
  */
-import http from 'node:http';
-import https from 'node:https';
+import { createRequire } from 'node:module';
+import type http from 'node:http';
+import type https from 'node:https';
+
+/**
+ * Node's `http` and `https`, loaded by the first client made. `require` rather than `import`: an
+ * ESM import of `node:http` reads every export, which loads undici for its WebSocket getters —
+ * 40–50 ms of every cold start of a process that only governs locally (docs/architecture.md).
+ */
+function nodeHttp(): { http: typeof http; https: typeof https } {
+  if (loaded === undefined) {
+    const require = createRequire(import.meta.url);
+    loaded = { http: require('node:http') as typeof http, https: require('node:https') as typeof https };
+  }
+  return loaded;
+}
+let loaded: { http: typeof http; https: typeof https } | undefined;
 
 /** What {@link HttpClient.send} needs. */
 export interface HttpExchange {
@@ -55,6 +70,7 @@ export class HttpClient {
   constructor() {
     // After close(), a socket that finishes its exchange is destroyed instead of kept.
     const keepUnlessClosed = (): boolean => !this.closed;
+    const { http, https } = nodeHttp();
     this.httpAgent = new (class extends http.Agent {
       override keepSocketAlive(socket: import('node:net').Socket): boolean {
         // Node returns whether it kept the socket (its types say void).
@@ -93,6 +109,7 @@ export class HttpClient {
     let request: http.ClientRequest;
     try {
       // Throws at once for a bad protocol or header value: a rejection, never a crash later.
+      const { http, https } = nodeHttp();
       request = (secure ? https : http).request({
         protocol: url.protocol,
         hostname: url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname,

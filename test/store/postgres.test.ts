@@ -190,6 +190,49 @@ describe('PostgreSQL store: the same audit trail as the SQLite store', () => {
   });
 });
 
+describe('PostgreSQL store: a decision and an outcome are kept once', () => {
+  it.each(['sync', 'batched'] as const)('%s: the rows name their events, whose data is the record; the record is read back whole', async (durability) => {
+    const schema = schemas.name();
+    const store = await schemas.open({ schema, durability, flushIntervalMs: 5 });
+    const action = makeAction();
+    await store.recordDecision(action);
+    await store.recordOutcome(makeOutcome(action.actionId));
+    await store.flush();
+    const other = await schemas.open({ schema });
+    expect(await other.getAction(action.actionId)).toEqual(action);
+    expect(await other.getOutcome(action.actionId)).toMatchObject({ actionId: action.actionId, status: 'completed' });
+    const rows = await withAdmin(async (client) =>
+      (
+        await client.query(
+          `SELECT 'action' AS t, x.record, x.seq, e.type FROM "${schema}".actions x JOIN "${schema}".audit_events e ON e.seq = x.seq
+           UNION ALL SELECT 'outcome', x.record, x.seq, e.type FROM "${schema}".outcomes x JOIN "${schema}".audit_events e ON e.seq = x.seq ORDER BY seq`,
+        )
+      ).rows,
+    );
+    expect(rows).toEqual([
+      { t: 'action', record: null, seq: '1', type: 'action.evaluated' },
+      { t: 'outcome', record: null, seq: '2', type: 'action.completed' },
+    ]);
+  });
+
+  it('rows written before the change (record in the row, no seq) still read', async () => {
+    const schema = schemas.name();
+    const store = await schemas.open({ schema });
+    const action = makeAction();
+    await store.recordDecision(action);
+    await store.recordOutcome(makeOutcome(action.actionId));
+    // As an older release wrote them: the record in the row, no event named.
+    await withAdmin((client) =>
+      client.query(`UPDATE "${schema}".actions x SET record = e.data, seq = NULL FROM "${schema}".audit_events e WHERE e.seq = x.seq;
+                    UPDATE "${schema}".outcomes x SET record = e.data, seq = NULL FROM "${schema}".audit_events e WHERE e.seq = x.seq;`),
+    );
+    expect(await store.getAction(action.actionId)).toEqual(action);
+    expect(await store.getOutcome(action.actionId)).toMatchObject({ status: 'completed' });
+    // A row with neither is refused by the database.
+    await expect(withAdmin((client) => client.query(`UPDATE "${schema}".actions SET record = NULL`))).rejects.toThrow(/actions_record_kept/);
+  });
+});
+
 describe('PostgreSQL store: API keys', () => {
   const key = (keyId: string, createdAt: string): ApiKeyRecord => ({
     keyId,
