@@ -22,6 +22,7 @@ import { isoTime } from './time.js';
 import { timeOrderedId } from './ids.js';
 import { endSpan, startSpan } from './tracing.js';
 import { defaultDbPath, openSqliteStore } from './store/sqlite.js';
+import { WEBHOOK_FORMATS } from './store/outbox.js';
 import { HttpTransport } from './transport/http.js';
 import { LocalTransport } from './transport/local.js';
 import type { BreakerState, CircuitBreakerOptions } from './transport/resilience.js';
@@ -149,6 +150,7 @@ const WebhookInputSchema = z.object({
   events: z.array(z.string().min(1)).min(1).optional(),
   secret: z.string().min(16, 'secret must be at least 16 characters').optional(),
   approvalLinks: z.boolean().optional(),
+  format: z.enum(WEBHOOK_FORMATS).optional(),
 });
 
 const RESULT_PREVIEW_CHARS = 2000;

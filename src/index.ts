@@ -153,7 +153,7 @@ export {
   type SignatureCheck,
   type SignableRequest,
 } from './signing.js';
-export { DEFAULT_WEBHOOK_EVENTS, WEBHOOK_EVENTS, type WebhookEvent } from './store/outbox.js';
+export { DEFAULT_WEBHOOK_EVENTS, WEBHOOK_EVENTS, WEBHOOK_FORMATS, type WebhookEvent, type WebhookFormat } from './store/outbox.js';
 export { canonicalJson } from './canonical.js';
 export { callDigest } from './call-digest.js';
 

@@ -10,8 +10,9 @@ import { initCommand } from './commands/init.js';
 import { keysGroup } from './commands/keys.js';
 import { mcpProxyCommand } from './commands/mcp-proxy.js';
 import { policyGroup } from './commands/policy.js';
+import { webhooksGroup } from './commands/webhooks.js';
 import { serveCommand } from './commands/serve.js';
 import { uiCommand } from './commands/ui.js';
 
 /** The command tree. */
-export const COMMANDS: readonly TopLevelEntry[] = [initCommand, policyGroup, approvalsGroup, grantsGroup, agentsGroup, auditGroup, serveCommand, uiCommand, keysGroup, mcpProxyCommand];
+export const COMMANDS: readonly TopLevelEntry[] = [initCommand, policyGroup, approvalsGroup, grantsGroup, agentsGroup, auditGroup, serveCommand, uiCommand, keysGroup, webhooksGroup, mcpProxyCommand];

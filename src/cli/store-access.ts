@@ -12,6 +12,7 @@ import type { CliIo } from './io.js';
 import type { CommandContext, OptionSpec } from './command.js';
 import { UsageError } from './errors.js';
 import { RemoteStore } from './remote-store.js';
+import { HttpTransport } from '../transport/http.js';
 
 /** The data directory used when neither `--data-dir` nor `$ASCEND_DATA_DIR` is set. */
 export const DEFAULT_DATA_DIR = '.ascend';
@@ -34,17 +35,35 @@ export function openStoreIn(dataDir: string): Store {
   return openSqliteStore(defaultDbPath(dataDir));
 }
 
-/**
- * The server the command talks to, when `--api-url` or `$ASCEND_API_URL` names one (with
- * `$ASCEND_API_KEY`, and `$ASCEND_SIGNING_SECRET` when the key signs).
- */
-function remoteFor(ctx: CommandContext): RemoteStore | undefined {
+/** Where and how to reach the server `--api-url` or `$ASCEND_API_URL` names, if one does. */
+function serverSettings(ctx: CommandContext): { apiUrl: string; apiKey: string; signingSecret?: string; timeoutMs: number } | undefined {
   const apiUrl = ctx.string('api-url') ?? (ctx.io.env.ASCEND_API_URL || undefined);
   if (apiUrl === undefined) return undefined;
   const apiKey = ctx.io.env.ASCEND_API_KEY;
   if (!apiKey) throw new UsageError('a server needs an API key: set ASCEND_API_KEY (make one with `ascend keys create --role approver`)', ctx.commandPath);
   const signingSecret = ctx.io.env.ASCEND_SIGNING_SECRET;
-  return new RemoteStore({ apiUrl, apiKey, timeoutMs: 10_000, ...(signingSecret ? { signingSecret } : {}) });
+  return { apiUrl, apiKey, timeoutMs: 10_000, ...(signingSecret ? { signingSecret } : {}) };
+}
+
+/**
+ * The server the command talks to, when `--api-url` or `$ASCEND_API_URL` names one (with
+ * `$ASCEND_API_KEY`, and `$ASCEND_SIGNING_SECRET` when the key signs).
+ */
+function remoteFor(ctx: CommandContext): RemoteStore | undefined {
+  const settings = serverSettings(ctx);
+  return settings === undefined ? undefined : new RemoteStore(settings);
+}
+
+/** Run `work` against the server the command names; a usage error when it names none. */
+export async function withServer<T>(ctx: CommandContext, what: string, work: (server: HttpTransport) => Promise<T>): Promise<T> {
+  const settings = serverSettings(ctx);
+  if (settings === undefined) throw new UsageError(`${what} lives on a server: pass --api-url (or set ASCEND_API_URL) and an admin key in ASCEND_API_KEY`, ctx.commandPath);
+  const server = new HttpTransport({ ...settings, maxRetries: 2 });
+  try {
+    return await work(server);
+  } finally {
+    await server.close();
+  }
 }
 
 /** Run `work` with the command's store open (the local database, or a server); closed however `work` ends. */

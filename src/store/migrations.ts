@@ -290,6 +290,11 @@ CREATE INDEX action_index_by_outcome ON action_index(outcome_seq) WHERE outcome_
     name: 'archive records found without a scan, like checkpoints',
     sql: `DROP INDEX audit_checkpoints; CREATE INDEX audit_chain_notes ON audit_events(seq) WHERE ${CHAIN_NOTE_EVENTS};`,
   },
+  {
+    version: 13,
+    name: 'webhook message formats (json, slack, teams)',
+    sql: `ALTER TABLE webhooks ADD COLUMN format TEXT NOT NULL DEFAULT 'json';`,
+  },
 ];
 
 /** The newest schema version this code knows. */

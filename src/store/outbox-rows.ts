@@ -2,7 +2,7 @@
  * Rows of the webhook outbox tables, the same in SQLite and PostgreSQL, and the records made
  * from them.
  */
-import type { DeliveryRecord, DeliveryStatus, WebhookEvent, WebhookRecord } from './outbox.js';
+import type { DeliveryRecord, DeliveryStatus, WebhookEvent, WebhookFormat, WebhookRecord } from './outbox.js';
 
 export interface WebhookRow {
   webhook_id: string;
@@ -11,6 +11,7 @@ export interface WebhookRow {
   events: string;
   secret: string;
   link_secret: string | null;
+  format: string;
   created_at: string;
   created_by: string;
   cursor_seq: number;
@@ -45,6 +46,7 @@ export function webhookFromRow(row: WebhookRow): WebhookRecord {
   };
   if (row.disabled_at !== null) record.disabledAt = row.disabled_at;
   if (row.link_secret !== null && row.link_secret !== undefined) record.linkSecret = row.link_secret;
+  if (row.format !== 'json') record.format = row.format as WebhookFormat;
   return record;
 }
 

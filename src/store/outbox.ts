@@ -18,12 +18,23 @@ export const DEFAULT_WEBHOOK_EVENTS = WEBHOOK_EVENTS.filter((e) => e !== 'audit.
 /** One of {@link WEBHOOK_EVENTS}. */
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 
+/**
+ * What a webhook's deliveries look like: `json` (Ascend's own payload, signed), or a chat
+ * message for a Slack incoming webhook (`slack`, Block Kit) or a Microsoft Teams workflow
+ * (`teams`, an Adaptive Card), with the one-click approve / reject links as buttons.
+ */
+export const WEBHOOK_FORMATS = ['json', 'slack', 'teams'] as const;
+/** One of {@link WEBHOOK_FORMATS}. */
+export type WebhookFormat = (typeof WEBHOOK_FORMATS)[number];
+
 /** A registered webhook. */
 export interface WebhookRecord {
   webhookId: string;
   org: string;
   url: string;
   events: WebhookEvent[];
+  /** What its deliveries look like; `json` when absent (webhooks made before formats existed). */
+  format?: WebhookFormat;
   /** Signs each delivery (HMAC-SHA256); the customer's own secret, never derived. */
   secret: string;
   /** Signs the one-click approval links in this webhook's payloads; made by the server, never shown. */

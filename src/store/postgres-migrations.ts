@@ -287,6 +287,11 @@ ALTER TABLE ${s}.outcomes ADD COLUMN seq BIGINT;
 ALTER TABLE ${s}.outcomes ALTER COLUMN record DROP NOT NULL;
 ALTER TABLE ${s}.outcomes ADD CONSTRAINT outcomes_record_kept CHECK (record IS NOT NULL OR seq IS NOT NULL) NOT VALID;`,
   },
+  {
+    version: 12,
+    name: 'webhook message formats (json, slack, teams)',
+    sql: (s) => `ALTER TABLE ${s}.webhooks ADD COLUMN format TEXT NOT NULL DEFAULT 'json';`,
+  },
 ];
 
 /** The newest PostgreSQL schema version this code knows. */

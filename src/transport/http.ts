@@ -10,6 +10,7 @@ import { ConnectionError, NotFoundError, ProtocolError, TimeoutError, Validation
 import { signRequest } from '../signing.js';
 import { timeOrderedId } from '../ids.js';
 import type { ApprovalDecision } from '../store/store.js';
+import { WEBHOOK_FORMATS } from '../store/outbox.js';
 import type { ActionRecord, AgentRecord, ApprovalRecord, DecisionResult, OutcomeRecord } from '../types.js';
 import {
   ActionWithOutcomeSchema,
@@ -272,6 +273,7 @@ const WebhookInfoSchema = z.object({
   createdAt: z.string(),
   secret: z.string().optional(),
   approvalLinks: z.boolean().optional(),
+  format: z.enum(WEBHOOK_FORMATS).optional(),
 });
 
 /** Settings that would make every request fail, refused when the client is made (never echoing the key). */

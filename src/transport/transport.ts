@@ -13,6 +13,7 @@ import type {
   PolicyDecision,
 } from '../types.js';
 import type { ApprovalDecision } from '../store/store.js';
+import type { WebhookFormat } from '../store/outbox.js';
 import type { SpoolEntry } from './spool.js';
 
 /** One call to decide: the caller's request plus what only the client knows. */
@@ -57,6 +58,12 @@ export interface WebhookInput {
    * the people who may approve read them.
    */
   approvalLinks?: boolean;
+  /**
+   * `json` (default), or a chat message: `slack` (a Slack incoming webhook URL) or `teams` (a
+   * Microsoft Teams workflow webhook URL), with approve / reject buttons (approvalLinks defaults
+   * to true for these).
+   */
+  format?: WebhookFormat;
 }
 
 /** A registered webhook as the server describes it. */
@@ -67,6 +74,7 @@ export interface WebhookInfo {
   createdAt: string;
   secret?: string;
   approvalLinks?: boolean;
+  format?: WebhookFormat;
 }
 
 /** The decision point cannot be reached: the client applies its fail mode. */

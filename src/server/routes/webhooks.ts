@@ -6,7 +6,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { NotFoundError, ValidationError } from '../../errors.js';
 import { privateTargetReason, type HostResolver } from '../webhooks/address-guard.js';
-import { DEFAULT_WEBHOOK_EVENTS, WEBHOOK_EVENTS, type WebhookOutbox, type WebhookRecord } from '../../store/outbox.js';
+import { DEFAULT_WEBHOOK_EVENTS, WEBHOOK_EVENTS, WEBHOOK_FORMATS, type WebhookOutbox, type WebhookRecord } from '../../store/outbox.js';
 import { ROLES } from '../api-keys.js';
 import type { Router } from '../router.js';
 
@@ -19,10 +19,16 @@ export const WebhookRequestSchema = z.object({
   /** Your signing secret (at least 16 characters); omit it and one is made and shown once. */
   secret: z.string().min(16, 'secret must be at least 16 characters').max(256).optional(),
   /**
-   * Signed one-click approve / reject links in `approval.requested` payloads (default false):
-   * whoever reads the payloads can approve with them.
+   * `json` (default): Ascend's payload. `slack`: a Block Kit message for a Slack incoming
+   * webhook URL. `teams`: an Adaptive Card for a Microsoft Teams workflow webhook URL.
    */
-  approvalLinks: z.boolean().default(false),
+  format: z.enum(WEBHOOK_FORMATS).default('json'),
+  /**
+   * Signed one-click approve / reject links in `approval.requested` payloads — buttons, in a
+   * chat format. Default: on for `slack` and `teams`, off for `json`. Whoever reads the
+   * payloads can approve with them.
+   */
+  approvalLinks: z.boolean().optional(),
 });
 
 const WebhookViewSchema = z.object({
@@ -30,6 +36,7 @@ const WebhookViewSchema = z.object({
   org: z.string(),
   url: z.string(),
   events: z.array(z.enum(WEBHOOK_EVENTS)),
+  format: z.enum(WEBHOOK_FORMATS),
   createdAt: z.string(),
   createdBy: z.string(),
   disabledAt: z.string().optional(),
@@ -55,7 +62,7 @@ const DeliverySchema = z.object({
 
 function view(webhook: WebhookRecord): z.output<typeof WebhookViewSchema> {
   const { secret: _secret, linkSecret, ...rest } = webhook;
-  return { ...rest, approvalLinks: linkSecret !== undefined };
+  return { ...rest, format: webhook.format ?? 'json', approvalLinks: linkSecret !== undefined };
 }
 
 /** Options of the webhook routes. */
@@ -97,7 +104,8 @@ export function webhookRoutes(router: Router, outbox: WebhookOutbox, onChange: (
         url: ctx.body.url,
         events: ctx.body.events,
         secret: ctx.body.secret ?? made!,
-        ...(ctx.body.approvalLinks ? { linkSecret: randomBytes(32).toString('base64url') } : {}),
+        ...(ctx.body.format !== 'json' ? { format: ctx.body.format } : {}),
+        ...((ctx.body.approvalLinks ?? ctx.body.format !== 'json') ? { linkSecret: randomBytes(32).toString('base64url') } : {}),
         createdAt: new Date().toISOString(),
         createdBy: ctx.caller.key.name,
       });

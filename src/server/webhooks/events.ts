@@ -6,6 +6,7 @@ import type { DeliveryMapper, WebhookEvent, WebhookRecord } from '../../store/ou
 import type { AuditEvent } from '../../types.js';
 import { DEFAULT_ORG, orgOfAgentId } from '../tenant-store.js';
 import { approvalLinksFor } from '../dashboard/links.js';
+import { slackMessage, teamsMessage, type ChatEvent } from './chat-messages.js';
 
 /** The webhook events an audit event stands for. */
 export function webhookEventsOf(event: AuditEvent): WebhookEvent[] {
@@ -51,11 +52,15 @@ export function deliveryMapper(options: DeliveryMapperOptions = {}): DeliveryMap
       base !== undefined && event.type === 'approval.requested' && event.approvalId !== null
         ? approvalLinksFor(base, webhook, { approvalId: event.approvalId, expiresAt: String(event.data.expiresAt) }, Date.now())
         : undefined;
+    const format = webhook.format ?? 'json';
     return webhookEventsOf(event)
       .filter((name) => webhook.events.includes(name))
       .map((name) => ({
         event: name,
-        payload: JSON.stringify({
+        payload:
+          format !== 'json'
+            ? chatPayload(format, { event: name, occurredAt: event.ts, agentId, actionId, approvalId: event.approvalId, actor: event.actor, data: event.data, links })
+            : JSON.stringify({
           event: name,
           auditSeq: event.seq,
           auditType: event.type,
@@ -71,12 +76,20 @@ export function deliveryMapper(options: DeliveryMapperOptions = {}): DeliveryMap
   };
 }
 
+function chatPayload(format: 'slack' | 'teams', event: ChatEvent): string {
+  return JSON.stringify(format === 'slack' ? slackMessage(event) : teamsMessage(event));
+}
+
 /**
  * A signed checkpoint of the chain goes to the default organisation's webhooks that asked for
  * it: a copy of the chain's head kept outside the database (`ascend audit verify --against`).
  */
 function checkpointDelivery(event: AuditEvent, webhook: WebhookRecord): { event: WebhookEvent; payload: string }[] {
   if (webhook.org !== DEFAULT_ORG || !webhook.events.includes('audit.checkpoint')) return [];
+  const format = webhook.format ?? 'json';
+  if (format !== 'json') {
+    return [{ event: 'audit.checkpoint', payload: chatPayload(format, { event: 'audit.checkpoint', occurredAt: event.ts, agentId: null, actionId: null, approvalId: null, actor: event.actor, data: event.data }) }];
+  }
   const payload = { event: 'audit.checkpoint', auditSeq: event.seq, auditType: event.type, occurredAt: event.ts, actor: event.actor, checkpoint: event.data };
   return [{ event: 'audit.checkpoint', payload: JSON.stringify(payload) }];
 }
