@@ -151,6 +151,7 @@ const WebhookInputSchema = z.object({
   secret: z.string().min(16, 'secret must be at least 16 characters').optional(),
   approvalLinks: z.boolean().optional(),
   format: z.enum(WEBHOOK_FORMATS).optional(),
+  interactive: z.boolean().optional(),
 });
 
 const RESULT_PREVIEW_CHARS = 2000;

@@ -20,7 +20,7 @@ export const RiskFactorSchema = z.object({ name: z.string(), points: z.number(),
 export const PolicyViolationSchema = z.object({ code: z.string(), message: z.string(), ruleId: z.string().optional() });
 export const DecisionSchema = z.enum(['allowed', 'denied', 'pending']);
 export const RiskLevelSchema = z.enum(['low', 'medium', 'high', 'critical']);
-export const ApprovalChannelSchema = z.enum(['cli', 'dashboard', 'api', 'callback', 'mcp-elicitation', 'app-ui', 'link']);
+export const ApprovalChannelSchema = z.enum(['cli', 'dashboard', 'api', 'callback', 'mcp-elicitation', 'app-ui', 'link', 'slack']);
 
 // Requests ------------------------------------------------------------------------------------
 

@@ -33,6 +33,7 @@ import { packageVersion } from '../version.js';
 import { statsRoutes } from './routes/stats.js';
 import { loadAssets } from './dashboard/assets.js';
 import { dashboardRoutes, type LocalSignIn } from './dashboard/routes.js';
+import { slackInteractionRoutes, type SlackAppOptions } from './slack/interactions.js';
 import { SessionCodec } from './dashboard/sessions.js';
 
 /** Options of {@link buildServer}. */
@@ -77,6 +78,8 @@ export interface AscendServerOptions {
   publicUrl?: () => string | undefined;
   /** The dashboard's sign-in sessions. */
   dashboard?: DashboardOptions;
+  /** A Slack app whose buttons decide in Slack (`POST /slack/interactions`); needs `outbox`. */
+  slack?: SlackAppOptions;
 }
 
 /** Options of the dashboard served at `/`. */
@@ -210,7 +213,17 @@ export async function buildServer(options: AscendServerOptions): Promise<AscendS
     webhookRoutes(router, outbox, () => d.kick(), {
       allowPrivateTargets: options.webhooks?.allowPrivateTargets ?? false,
       ...(options.webhooks?.resolveHost ? { resolveHost: options.webhooks.resolveHost } : {}),
+      slackApp: options.slack !== undefined,
     });
+    if (options.slack) {
+      slackInteractionRoutes(app, {
+        slack: options.slack,
+        outbox,
+        scopeOf,
+        allowPrivateTargets: options.webhooks?.allowPrivateTargets ?? false,
+        ...(options.webhooks?.resolveHost ? { resolveHost: options.webhooks.resolveHost } : {}),
+      });
+    }
     dispatcher.start();
     unwatchDispatcher = options.store.watch(() => d.kick());
   }

@@ -292,8 +292,8 @@ CREATE INDEX action_index_by_outcome ON action_index(outcome_seq) WHERE outcome_
   },
   {
     version: 13,
-    name: 'webhook message formats (json, slack, teams)',
-    sql: `ALTER TABLE webhooks ADD COLUMN format TEXT NOT NULL DEFAULT 'json';`,
+    name: 'webhook message formats (json, slack, teams), Slack buttons that decide in Slack',
+    sql: `ALTER TABLE webhooks ADD COLUMN format TEXT NOT NULL DEFAULT 'json'; ALTER TABLE webhooks ADD COLUMN slack_interactive INTEGER NOT NULL DEFAULT 0;`,
   },
 ];
 

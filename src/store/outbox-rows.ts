@@ -12,6 +12,7 @@ export interface WebhookRow {
   secret: string;
   link_secret: string | null;
   format: string;
+  slack_interactive: number | boolean;
   created_at: string;
   created_by: string;
   cursor_seq: number;
@@ -47,6 +48,7 @@ export function webhookFromRow(row: WebhookRow): WebhookRecord {
   if (row.disabled_at !== null) record.disabledAt = row.disabled_at;
   if (row.link_secret !== null && row.link_secret !== undefined) record.linkSecret = row.link_secret;
   if (row.format !== 'json') record.format = row.format as WebhookFormat;
+  if (row.slack_interactive === 1 || row.slack_interactive === true) record.slackInteractive = true;
   return record;
 }
 

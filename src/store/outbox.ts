@@ -35,6 +35,11 @@ export interface WebhookRecord {
   events: WebhookEvent[];
   /** What its deliveries look like; `json` when absent (webhooks made before formats existed). */
   format?: WebhookFormat;
+  /**
+   * `slack` only: its buttons decide inside Slack (the server's Slack app receives the press)
+   * instead of opening the one-click links.
+   */
+  slackInteractive?: boolean;
   /** Signs each delivery (HMAC-SHA256); the customer's own secret, never derived. */
   secret: string;
   /** Signs the one-click approval links in this webhook's payloads; made by the server, never shown. */

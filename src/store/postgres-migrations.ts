@@ -289,8 +289,8 @@ ALTER TABLE ${s}.outcomes ADD CONSTRAINT outcomes_record_kept CHECK (record IS N
   },
   {
     version: 12,
-    name: 'webhook message formats (json, slack, teams)',
-    sql: (s) => `ALTER TABLE ${s}.webhooks ADD COLUMN format TEXT NOT NULL DEFAULT 'json';`,
+    name: 'webhook message formats (json, slack, teams), Slack buttons that decide in Slack',
+    sql: (s) => `ALTER TABLE ${s}.webhooks ADD COLUMN format TEXT NOT NULL DEFAULT 'json'; ALTER TABLE ${s}.webhooks ADD COLUMN slack_interactive BOOLEAN NOT NULL DEFAULT false;`,
   },
 ];
 

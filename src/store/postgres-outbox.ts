@@ -63,9 +63,9 @@ export class PostgresWebhookOutbox implements WebhookOutbox {
   async createWebhook(webhook: Omit<WebhookRecord, 'disabledAt'>): Promise<WebhookRecord> {
     return this.run('createWebhook', async () => {
       const { rows } = await this.pool.query<WebhookRow>(
-        `INSERT INTO ${this.s}.webhooks (webhook_id, org, url, events, secret, link_secret, format, created_at, created_by, cursor_seq)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, (SELECT coalesce(MAX(seq), 0) FROM ${this.s}.audit_events)) RETURNING *`,
-        [webhook.webhookId, webhook.org, webhook.url, JSON.stringify(webhook.events), webhook.secret, webhook.linkSecret ?? null, webhook.format ?? 'json', webhook.createdAt, webhook.createdBy],
+        `INSERT INTO ${this.s}.webhooks (webhook_id, org, url, events, secret, link_secret, format, slack_interactive, created_at, created_by, cursor_seq)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, (SELECT coalesce(MAX(seq), 0) FROM ${this.s}.audit_events)) RETURNING *`,
+        [webhook.webhookId, webhook.org, webhook.url, JSON.stringify(webhook.events), webhook.secret, webhook.linkSecret ?? null, webhook.format ?? 'json', webhook.slackInteractive === true, webhook.createdAt, webhook.createdBy],
       );
       return webhookFromRow(rows[0]!);
     });

@@ -55,8 +55,8 @@ export class SqliteWebhookOutbox implements WebhookOutbox {
         .transaction(() => {
           const head = (this.db.prepare('SELECT MAX(seq) FROM audit_events').pluck().get() as number | null) ?? 0;
           this.db
-            .prepare('INSERT INTO webhooks (webhook_id, org, url, events, secret, link_secret, format, created_at, created_by, cursor_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
-            .run(webhook.webhookId, webhook.org, webhook.url, JSON.stringify(webhook.events), webhook.secret, webhook.linkSecret ?? null, webhook.format ?? 'json', webhook.createdAt, webhook.createdBy, head);
+            .prepare('INSERT INTO webhooks (webhook_id, org, url, events, secret, link_secret, format, slack_interactive, created_at, created_by, cursor_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+            .run(webhook.webhookId, webhook.org, webhook.url, JSON.stringify(webhook.events), webhook.secret, webhook.linkSecret ?? null, webhook.format ?? 'json', webhook.slackInteractive === true ? 1 : 0, webhook.createdAt, webhook.createdBy, head);
           return webhookFromRow(this.db.prepare('SELECT * FROM webhooks WHERE webhook_id = ?').get(webhook.webhookId) as WebhookRow);
         })
         .immediate(),

@@ -274,6 +274,7 @@ const WebhookInfoSchema = z.object({
   secret: z.string().optional(),
   approvalLinks: z.boolean().optional(),
   format: z.enum(WEBHOOK_FORMATS).optional(),
+  interactive: z.boolean().optional(),
 });
 
 /** Settings that would make every request fail, refused when the client is made (never echoing the key). */

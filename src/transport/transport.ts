@@ -64,6 +64,11 @@ export interface WebhookInput {
    * to true for these).
    */
   format?: WebhookFormat;
+  /**
+   * `slack` only: buttons that decide inside Slack, for the approvers the server names (it needs
+   * its Slack app: `ASCEND_SLACK_SIGNING_SECRET` and `--slack-approvers`). Default false.
+   */
+  interactive?: boolean;
 }
 
 /** A registered webhook as the server describes it. */
@@ -75,6 +80,7 @@ export interface WebhookInfo {
   secret?: string;
   approvalLinks?: boolean;
   format?: WebhookFormat;
+  interactive?: boolean;
 }
 
 /** The decision point cannot be reached: the client applies its fail mode. */

@@ -195,10 +195,10 @@ describe('keys made before bindings existed', () => {
         // Take the database back to before the binding's migration.
         if (target.startsWith('sqlite:')) {
           const file = new Database(`${dir}/ascend.db`);
-          file.exec('ALTER TABLE webhooks DROP COLUMN format; ALTER TABLE api_keys DROP COLUMN agent_ids; DROP TABLE request_nonces; DROP TABLE budget_spends; DROP TABLE policies; DROP INDEX audit_chain_notes; DROP TABLE audit_base; DROP INDEX action_index_by_decision; DROP INDEX action_index_by_outcome; DELETE FROM schema_migrations WHERE version >= 5');
+          file.exec('ALTER TABLE webhooks DROP COLUMN format; ALTER TABLE webhooks DROP COLUMN slack_interactive; ALTER TABLE api_keys DROP COLUMN agent_ids; DROP TABLE request_nonces; DROP TABLE budget_spends; DROP TABLE policies; DROP INDEX audit_chain_notes; DROP TABLE audit_base; DROP INDEX action_index_by_decision; DROP INDEX action_index_by_outcome; DELETE FROM schema_migrations WHERE version >= 5');
           file.close();
         } else {
-          await withAdmin((c) => c.query(`ALTER TABLE "${schema}".api_keys DROP COLUMN agent_ids; DROP TABLE "${schema}".budget_spends; DROP TABLE "${schema}".policies; DROP INDEX "${schema}".audit_chain_notes; DROP TRIGGER audit_events_no_delete ON "${schema}".audit_events; DROP TABLE "${schema}".audit_base; DROP FUNCTION "${schema}".audit_events_keep_unarchived(); ALTER TABLE "${schema}".actions DROP CONSTRAINT actions_record_kept, DROP COLUMN seq; ALTER TABLE "${schema}".outcomes DROP CONSTRAINT outcomes_record_kept, DROP COLUMN seq; ALTER TABLE "${schema}".webhooks DROP COLUMN format; DELETE FROM "${schema}".schema_migrations WHERE version >= 5`));
+          await withAdmin((c) => c.query(`ALTER TABLE "${schema}".api_keys DROP COLUMN agent_ids; DROP TABLE "${schema}".budget_spends; DROP TABLE "${schema}".policies; DROP INDEX "${schema}".audit_chain_notes; DROP TRIGGER audit_events_no_delete ON "${schema}".audit_events; DROP TABLE "${schema}".audit_base; DROP FUNCTION "${schema}".audit_events_keep_unarchived(); ALTER TABLE "${schema}".actions DROP CONSTRAINT actions_record_kept, DROP COLUMN seq; ALTER TABLE "${schema}".outcomes DROP CONSTRAINT outcomes_record_kept, DROP COLUMN seq; ALTER TABLE "${schema}".webhooks DROP COLUMN format, DROP COLUMN slack_interactive; DELETE FROM "${schema}".schema_migrations WHERE version >= 5`));
         }
         store = await openDatabase(parseDatabaseTarget(target, dir));
         try {

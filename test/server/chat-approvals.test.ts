@@ -182,3 +182,30 @@ describe('ascend webhooks (the CLI, against the server)', () => {
     expect(noServer.stderr).toContain('lives on a server: pass --api-url');
   }, 60_000);
 });
+
+describe('buttons that decide inside Slack need the server’s Slack app', () => {
+  it('refuses an interactive webhook on a server without one, or in another format, naming the field', async () => {
+    const noApp = await api(server, 'POST', '/v1/webhooks', server.keys.admin, { url: slack.url, format: 'slack', interactive: true });
+    expect(noApp.status).toBe(400);
+    expect(JSON.stringify(noApp.body)).toContain('body.interactive');
+    expect(JSON.stringify(noApp.body)).toContain('ASCEND_SLACK_SIGNING_SECRET');
+    const notSlack = await api(server, 'POST', '/v1/webhooks', server.keys.admin, { url: teams.url, format: 'teams', interactive: true });
+    expect(notSlack.status).toBe(400);
+    expect(JSON.stringify(notSlack.body)).toContain('only with format');
+    // And no interaction endpoint answers on a server without a Slack app.
+    expect((await fetch(`${server.url}/slack/interactions`, { method: 'POST', body: 'payload=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } })).status).toBe(404);
+  });
+
+  it('ascend serve wants the signing secret and the approvers together', async () => {
+    const dir = tempDir();
+    const noSecret = await runCli(['serve', '--port', '0', '--slack-approvers', 'U0APPROVER'], { cwd: dir, env: { ...process.env, ASCEND_SLACK_SIGNING_SECRET: '' } });
+    expect(noSecret.code).toBe(2);
+    expect(noSecret.stderr).toContain('ASCEND_SLACK_SIGNING_SECRET');
+    const nobody = await runCli(['serve', '--port', '0'], { cwd: dir, env: { ...process.env, ASCEND_SLACK_SIGNING_SECRET: 'x'.repeat(32), ASCEND_SLACK_APPROVERS: '' } });
+    expect(nobody.code).toBe(2);
+    expect(nobody.stderr).toContain('--slack-approvers');
+    const badId = await runCli(['serve', '--port', '0', '--slack-approvers', 'carol'], { cwd: dir, env: { ...process.env, ASCEND_SLACK_SIGNING_SECRET: 'x'.repeat(32) } });
+    expect(badId.code).toBe(2);
+    expect(badId.stderr).toContain('Slack user ids such as U024BE7LH, got "carol"');
+  }, 30_000);
+});

@@ -11,6 +11,7 @@ import { parseDatabaseTarget } from '../../server/database.js';
 import { startServer } from '../../server/serve.js';
 import { defaultDbPath } from '../../store/sqlite.js';
 import type { CommandSpec } from '../command.js';
+import type { SlackAppOptions } from '../../server/slack/interactions.js';
 import { UsageError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { untilStopped } from '../until-stopped.js';
@@ -38,6 +39,11 @@ export const serveCommand: CommandSpec = {
     'allow-private-webhooks': { type: 'boolean', description: 'let webhooks target private, loopback and link-local addresses (default: public only)' },
     'checkpoint-every': { type: 'string', valueName: 'DURATION', description: 'checkpoint the audit trail when the newest checkpoint is this old, e.g. 1h (default: never)' },
     'checkpoint-key': { type: 'string', valueName: 'FILE', description: `the key that signs them (default: $ASCEND_CHECKPOINT_KEY, else ${CHECKPOINT_KEY_FILE} in the data dir)` },
+    'slack-approvers': {
+      type: 'string',
+      valueName: 'IDS',
+      description: 'Slack user ids (U…, comma list) who may decide with the buttons of interactive Slack webhooks; the Slack app\'s signing secret comes from $ASCEND_SLACK_SIGNING_SECRET (default: $ASCEND_SLACK_APPROVERS)',
+    },
   },
   positionals: [],
   examples: ['ascend serve --db sqlite:/var/lib/ascend/ascend.db --policy ascend.policy.yaml --port 8080'],
@@ -70,6 +76,7 @@ export const serveCommand: CommandSpec = {
       const keyOption = opt('checkpoint-key', 'ASCEND_CHECKPOINT_KEY');
       checkpoints = { everyMs, key: readCheckpointKey(keyOption === undefined ? join(ctx.dataDir, CHECKPOINT_KEY_FILE) : resolve(ctx.io.cwd, keyOption)) };
     }
+    const slack = slackApp(opt('slack-approvers', 'ASCEND_SLACK_APPROVERS'), env.ASCEND_SLACK_SIGNING_SECRET || undefined, ctx.commandPath);
     const logger = createLogger({ logLevel: logLevel as (typeof LOG_LEVELS)[number] });
     const server = await startServer({
       database: parseDatabaseTarget(opt('db', 'ASCEND_DB') ?? `sqlite:${defaultDbPath(ctx.dataDir)}`, ctx.io.cwd),
@@ -83,6 +90,7 @@ export const serveCommand: CommandSpec = {
       ...(bodyLimitBytes !== undefined ? { bodyLimitBytes } : {}),
       ...(publicUrl !== undefined ? { publicUrl } : {}),
       ...(checkpoints !== undefined ? { checkpoints } : {}),
+      ...(slack !== undefined ? { slack } : {}),
       dashboard: { ...(env.ASCEND_SESSION_SECRET ? { sessionSecret: env.ASCEND_SESSION_SECRET } : {}) },
       webhooks: {
         allowPrivateTargets: ctx.flag('allow-private-webhooks') || env.ASCEND_ALLOW_PRIVATE_WEBHOOKS === '1',
@@ -115,4 +123,15 @@ function positiveInt(text: string | undefined, flag: string, commandPath: string
   const n = Number(text);
   if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} must be a whole number ≥ 1, got "${text}"`, commandPath);
   return n;
+}
+
+/** The Slack app of `--slack-approvers` and `$ASCEND_SLACK_SIGNING_SECRET`: both, or neither. */
+function slackApp(approversText: string | undefined, signingSecret: string | undefined, commandPath: string): SlackAppOptions | undefined {
+  if (approversText === undefined && signingSecret === undefined) return undefined;
+  if (signingSecret === undefined) throw new UsageError('--slack-approvers needs the Slack app\'s signing secret in $ASCEND_SLACK_SIGNING_SECRET', commandPath);
+  if (approversText === undefined) throw new UsageError('$ASCEND_SLACK_SIGNING_SECRET is set but nobody may decide in Slack: name them with --slack-approvers U…,U…', commandPath);
+  const approvers = approversText.split(',').map((id) => id.trim()).filter((id) => id !== '');
+  const bad = approvers.find((id) => !/^[UW][A-Z0-9]{2,20}$/.test(id));
+  if (approvers.length === 0 || bad !== undefined) throw new UsageError(`--slack-approvers takes Slack user ids such as U024BE7LH, got "${bad ?? approversText}"`, commandPath);
+  return { signingSecret, approvers };
 }

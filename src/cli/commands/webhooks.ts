@@ -15,6 +15,7 @@ const WebhookViewSchema = z.object({
   url: z.string(),
   events: z.array(z.string()),
   format: z.enum(WEBHOOK_FORMATS).optional(),
+  interactive: z.boolean().optional(),
   approvalLinks: z.boolean().optional(),
   createdAt: z.string(),
   createdBy: z.string().optional(),
@@ -41,6 +42,7 @@ const createCommand: CommandSpec = {
     },
     links: { type: 'boolean', description: 'one-click approve / reject links in json payloads (chat formats have them unless --no-links)' },
     'no-links': { type: 'boolean', description: 'no approve / reject buttons in a chat format' },
+    interactive: { type: 'boolean', description: 'slack: the buttons decide inside Slack (the server needs its Slack app: ASCEND_SLACK_SIGNING_SECRET, --slack-approvers)' },
   },
   positionals: [],
   examples: [
@@ -59,13 +61,14 @@ const createCommand: CommandSpec = {
       format: format as WebhookFormat,
       ...(events.length > 0 ? { events } : {}),
       ...(ctx.flag('links') ? { approvalLinks: true } : ctx.flag('no-links') ? { approvalLinks: false } : {}),
+      ...(ctx.flag('interactive') ? { interactive: true } : {}),
     };
     const made = await withServer(ctx, 'A webhook', (server) => server.call('POST', '/v1/webhooks', body, WebhookViewSchema, false));
     if (ctx.json) {
       await ctx.out(jsonDocument(made));
     } else {
       const secret = made.secret === undefined ? '' : `signing secret (shown once; deliveries carry its HMAC): ${made.secret}\n`;
-      await ctx.out(`registered ${made.webhookId}: ${made.format ?? 'json'} to ${made.url} (${made.events.join(', ')})${made.approvalLinks ? ', with approve / reject links' : ''}\n${secret}`);
+      await ctx.out(`registered ${made.webhookId}: ${made.format ?? 'json'} to ${made.url} (${made.events.join(', ')})${made.interactive ? ', buttons that decide in Slack' : made.approvalLinks ? ', with approve / reject links' : ''}\n${secret}`);
     }
     return ExitCode.OK;
   },
@@ -91,7 +94,7 @@ const listCommand: CommandSpec = {
             { header: 'FORMAT', cell: (w) => w.format ?? 'json' },
             { header: 'URL', cell: (w) => w.url, maxChars: 48 },
             { header: 'EVENTS', cell: (w) => w.events.join(','), maxChars: 48 },
-            { header: 'LINKS', cell: (w) => (w.approvalLinks ? 'yes' : 'no') },
+            { header: 'BUTTONS', cell: (w) => (w.interactive ? 'in slack' : w.approvalLinks ? 'links' : 'none') },
             { header: 'CREATED', cell: (w) => formatTime(w.createdAt) },
             { header: 'REMOVED', cell: (w) => (w.disabledAt ? formatTime(w.disabledAt) : '') },
           ],

@@ -29,6 +29,12 @@ export const WebhookRequestSchema = z.object({
    * payloads can approve with them.
    */
   approvalLinks: z.boolean().optional(),
+  /**
+   * `slack` only: buttons that decide inside Slack — the webhook URL must belong to the Slack
+   * app whose interactivity goes to this server's `/slack/interactions`, and the server must know
+   * that app (`ASCEND_SLACK_SIGNING_SECRET`). Default false: the buttons open one-click links.
+   */
+  interactive: z.boolean().default(false),
 });
 
 const WebhookViewSchema = z.object({
@@ -37,6 +43,8 @@ const WebhookViewSchema = z.object({
   url: z.string(),
   events: z.array(z.enum(WEBHOOK_EVENTS)),
   format: z.enum(WEBHOOK_FORMATS),
+  /** Its Slack buttons decide inside Slack. */
+  interactive: z.boolean(),
   createdAt: z.string(),
   createdBy: z.string(),
   disabledAt: z.string().optional(),
@@ -61,8 +69,8 @@ const DeliverySchema = z.object({
 });
 
 function view(webhook: WebhookRecord): z.output<typeof WebhookViewSchema> {
-  const { secret: _secret, linkSecret, ...rest } = webhook;
-  return { ...rest, format: webhook.format ?? 'json', approvalLinks: linkSecret !== undefined };
+  const { secret: _secret, linkSecret, slackInteractive, ...rest } = webhook;
+  return { ...rest, format: webhook.format ?? 'json', interactive: slackInteractive === true, approvalLinks: linkSecret !== undefined };
 }
 
 /** Options of the webhook routes. */
@@ -71,6 +79,8 @@ export interface WebhookRouteOptions {
   allowPrivateTargets: boolean;
   /** Resolves target host names (default: the system resolver). */
   resolveHost?: HostResolver;
+  /** Whether the server knows a Slack app (interactive Slack webhooks need it). */
+  slackApp: boolean;
 }
 
 export function webhookRoutes(router: Router, outbox: WebhookOutbox, onChange: () => void, options: WebhookRouteOptions): void {
@@ -97,6 +107,14 @@ export function webhookRoutes(router: Router, outbox: WebhookOutbox, onChange: (
           ]);
         }
       }
+      if (ctx.body.interactive && ctx.body.format !== 'slack') {
+        throw new ValidationError('interactive buttons are a Slack feature', [{ path: 'body.interactive', message: 'only with format "slack"' }]);
+      }
+      if (ctx.body.interactive && !options.slackApp) {
+        throw new ValidationError('this server knows no Slack app, so a button pressed in Slack could not be checked', [
+          { path: 'body.interactive', message: 'start the server with ASCEND_SLACK_SIGNING_SECRET and --slack-approvers, or leave interactive off (link buttons)' },
+        ]);
+      }
       const made = ctx.body.secret === undefined ? randomBytes(32).toString('base64url') : undefined;
       const webhook = await outbox.createWebhook({
         webhookId: randomUUID(),
@@ -105,6 +123,7 @@ export function webhookRoutes(router: Router, outbox: WebhookOutbox, onChange: (
         events: ctx.body.events,
         secret: ctx.body.secret ?? made!,
         ...(ctx.body.format !== 'json' ? { format: ctx.body.format } : {}),
+        ...(ctx.body.interactive ? { slackInteractive: true } : {}),
         ...((ctx.body.approvalLinks ?? ctx.body.format !== 'json') ? { linkSecret: randomBytes(32).toString('base64url') } : {}),
         createdAt: new Date().toISOString(),
         createdBy: ctx.caller.key.name,

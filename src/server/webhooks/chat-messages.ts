@@ -10,6 +10,7 @@
  */
 import type { ApprovalLinks } from '../dashboard/links.js';
 import type { WebhookEvent } from '../../store/outbox.js';
+import type { ApprovalRecord } from '../../types.js';
 
 /** One event, as a chat message describes it (ids as the organisation's agents know them). */
 export interface ChatEvent {
@@ -22,6 +23,11 @@ export interface ChatEvent {
   data: Record<string, unknown>;
   /** The approve / reject links of an `approval.requested`. */
   links?: ApprovalLinks | undefined;
+  /**
+   * Slack only: the buttons decide inside Slack (the server's Slack app), carrying this webhook's
+   * id and the approval's instead of a link.
+   */
+  interactiveWebhookId?: string | undefined;
 }
 
 /** Longest text put in one Slack text object (Slack refuses a section text over 3,000). */
@@ -138,7 +144,17 @@ export function slackMessage(e: ChatEvent): Record<string, unknown> {
     blocks.push({ type: 'section', fields: c.lines.slice(i, i + 10).map((line) => plain(`${line.label}: ${line.value}`)) });
   }
   if (c.argumentsText !== null) blocks.push({ type: 'section', text: plain(`Arguments:\n${c.argumentsText}`) });
-  if (c.links) {
+  if (e.interactiveWebhookId !== undefined && e.event === 'approval.requested' && e.approvalId !== null) {
+    const value = slackButtonValue(e.interactiveWebhookId, e.approvalId);
+    blocks.push({
+      type: 'actions',
+      elements: [
+        { type: 'button', action_id: 'ascend_approve', style: 'primary', text: plain('Approve'), value },
+        { type: 'button', action_id: 'ascend_reject', style: 'danger', text: plain('Reject'), value },
+      ],
+    });
+    blocks.push({ type: 'context', elements: [plain('Pressing a button decides here, for the approvers this server names; the message then shows who decided.')] });
+  } else if (c.links) {
     blocks.push({
       type: 'actions',
       elements: [
@@ -152,6 +168,32 @@ export function slackMessage(e: ChatEvent): Record<string, unknown> {
   // be markup (`<…>` makes links and mentions, `&` entities).
   const summary = [c.title, ...c.lines.slice(0, 3).map((l) => `${l.label}: ${l.value}`)].join(' · ');
   return { text: escapeSlack(cut(summary, SLACK_TEXT_MAX)), blocks };
+}
+
+/**
+ * The request's message once it is decided in Slack: the same lines, no buttons, and who
+ * decided (what replaces the message through the interaction's `response_url`).
+ */
+export function decidedSlackMessage(approval: ApprovalRecord): { text: string; blocks: Record<string, unknown>[] } {
+  const request = slackMessage({
+    event: 'approval.requested',
+    occurredAt: approval.requestedAt,
+    agentId: approval.agentId,
+    actionId: approval.actionId,
+    approvalId: approval.approvalId,
+    actor: approval.agentId,
+    data: { ...approval },
+  }) as { text: string; blocks: Record<string, unknown>[] };
+  const verdict = `${approval.status === 'approved' ? 'Approved' : 'Rejected'} by ${approval.decidedBy ?? 'unknown'} at ${approval.decidedAt ?? 'unknown time'}`;
+  return {
+    text: escapeSlack(cut(verdict, SLACK_TEXT_MAX)),
+    blocks: [...request.blocks, { type: 'context', elements: [{ type: 'plain_text', text: cut(verdict, SLACK_TEXT_MAX), emoji: false }] }],
+  };
+}
+
+/** What an interactive button carries: its webhook, then the approval (split at the first `/`). */
+export function slackButtonValue(webhookId: string, approvalId: string): string {
+  return `${webhookId}/${approvalId}`;
 }
 
 /** Slack's three control characters, escaped as its documentation asks. */

@@ -52,27 +52,17 @@ export function deliveryMapper(options: DeliveryMapperOptions = {}): DeliveryMap
       base !== undefined && event.type === 'approval.requested' && event.approvalId !== null
         ? approvalLinksFor(base, webhook, { approvalId: event.approvalId, expiresAt: String(event.data.expiresAt) }, Date.now())
         : undefined;
-    const format = webhook.format ?? 'json';
     return webhookEventsOf(event)
       .filter((name) => webhook.events.includes(name))
-      .map((name) => ({
-        event: name,
-        payload:
-          format !== 'json'
-            ? chatPayload(format, { event: name, occurredAt: event.ts, agentId, actionId, approvalId: event.approvalId, actor: event.actor, data: event.data, links })
-            : JSON.stringify({
-          event: name,
-          auditSeq: event.seq,
-          auditType: event.type,
-          occurredAt: event.ts,
-          agentId,
-          actionId,
-          approvalId: event.approvalId,
-          actor: event.actor,
-          data: event.data,
-          ...(links ? { links } : {}),
-        }),
-      }));
+      .map((name) => {
+        if (webhook.format !== undefined && webhook.format !== 'json') {
+          const interactiveWebhookId = webhook.slackInteractive ? webhook.webhookId : undefined;
+          const described: ChatEvent = { event: name, occurredAt: event.ts, agentId, actionId, approvalId: event.approvalId, actor: event.actor, data: event.data, links, interactiveWebhookId };
+          return { event: name, payload: chatPayload(webhook.format, described) };
+        }
+        const payload = { event: name, auditSeq: event.seq, auditType: event.type, occurredAt: event.ts, agentId, actionId, approvalId: event.approvalId, actor: event.actor, data: event.data };
+        return { event: name, payload: JSON.stringify(links ? { ...payload, links } : payload) };
+      });
   };
 }
 
