@@ -34,6 +34,7 @@ import { statsRoutes } from './routes/stats.js';
 import { loadAssets } from './dashboard/assets.js';
 import { dashboardRoutes, type LocalSignIn } from './dashboard/routes.js';
 import { slackInteractionRoutes, type SlackAppOptions } from './slack/interactions.js';
+import { SmtpMailer, type SmtpOptions } from './webhooks/mailer.js';
 import { SessionCodec } from './dashboard/sessions.js';
 
 /** Options of {@link buildServer}. */
@@ -80,6 +81,8 @@ export interface AscendServerOptions {
   dashboard?: DashboardOptions;
   /** A Slack app whose buttons decide in Slack (`POST /slack/interactions`); needs `outbox`. */
   slack?: SlackAppOptions;
+  /** An SMTP server for email webhooks (`format: "email"`, a `mailto:` url); needs `outbox`. */
+  email?: SmtpOptions;
 }
 
 /** Options of the dashboard served at `/`. */
@@ -201,10 +204,12 @@ export async function buildServer(options: AscendServerOptions): Promise<AscendS
   let dispatcher: WebhookDispatcher | undefined;
   let unwatchDispatcher: (() => void) | undefined;
   const outbox = options.outbox;
+  const mailer = options.email && outbox ? new SmtpMailer(options.email) : undefined;
   if (outbox) {
     dispatcher = new WebhookDispatcher({
       ...options.webhooks,
       outbox,
+      ...(mailer ? { mailer } : {}),
       logger: options.logger,
       onAttempt: (o) => metrics.webhookAttempt(o),
       ...(options.publicUrl ? { publicUrl: options.publicUrl } : {}),
@@ -214,6 +219,7 @@ export async function buildServer(options: AscendServerOptions): Promise<AscendS
       allowPrivateTargets: options.webhooks?.allowPrivateTargets ?? false,
       ...(options.webhooks?.resolveHost ? { resolveHost: options.webhooks.resolveHost } : {}),
       slackApp: options.slack !== undefined,
+      email: mailer !== undefined,
     });
     if (options.slack) {
       slackInteractionRoutes(app, {
@@ -273,6 +279,7 @@ export async function buildServer(options: AscendServerOptions): Promise<AscendS
         unwatchDispatcher?.();
         await app.close();
         await dispatcher?.stop();
+        mailer?.close();
         await options.store.flush();
       })();
       return closing;

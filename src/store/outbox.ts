@@ -21,9 +21,10 @@ export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 /**
  * What a webhook's deliveries look like: `json` (Ascend's own payload, signed), or a chat
  * message for a Slack incoming webhook (`slack`, Block Kit) or a Microsoft Teams workflow
- * (`teams`, an Adaptive Card), with the one-click approve / reject links as buttons.
+ * (`teams`, an Adaptive Card), or an email to the `mailto:` URL's recipients (`email`), with the
+ * one-click approve / reject links as buttons.
  */
-export const WEBHOOK_FORMATS = ['json', 'slack', 'teams'] as const;
+export const WEBHOOK_FORMATS = ['json', 'slack', 'teams', 'email'] as const;
 /** One of {@link WEBHOOK_FORMATS}. */
 export type WebhookFormat = (typeof WEBHOOK_FORMATS)[number];
 

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { escapeSlack, slackMessage, teamsMessage, type ChatEvent } from '../../src/server/webhooks/chat-messages.js';
+import { emailMessage, escapeHtml, escapeSlack, slackMessage, teamsMessage, type ChatEvent } from '../../src/server/webhooks/chat-messages.js';
 import { README_SAMPLE_EVENT } from '../fixtures/chat-sample.js';
 import { slackProblem, teamsProblem, textsIn, urlsIn } from '../fixtures/chat-stand-ins.js';
 import { ROOT } from '../helpers.js';
@@ -73,5 +73,14 @@ describe('chat messages', () => {
 
   it('escapes Slack’s control characters in the notification text', () => {
     expect(escapeSlack('<!channel> & <https://x|y>')).toBe('&lt;!channel&gt; &amp; &lt;https://x|y&gt;');
+  });
+
+  it('an email says the same in text and HTML, with the links as its only links and a one-line subject', () => {
+    const mail = emailMessage({ ...README_SAMPLE_EVENT, agentId: 'bot\r\nBcc: x@example.net' });
+    expect(mail.subject).toBe('Approval needed: an agent asks to run a tool call: payments.transfer by bot Bcc: x@example.net');
+    expect(mail.text).toContain(`Approve: ${README_SAMPLE_EVENT.links!.approve}`);
+    expect(mail.text).toContain('Risk: 80/100 (high)');
+    expect([...mail.html.matchAll(/href="([^"]*)"/g)].map((m) => m[1])).toEqual([escapeHtml(README_SAMPLE_EVENT.links!.approve), escapeHtml(README_SAMPLE_EVENT.links!.reject)]);
+    expect(escapeHtml(`<a href="x" onclick='y'>&`)).toBe('&lt;a href=&quot;x&quot; onclick=&#39;y&#39;&gt;&amp;');
   });
 });

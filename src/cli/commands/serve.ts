@@ -39,6 +39,12 @@ export const serveCommand: CommandSpec = {
     'allow-private-webhooks': { type: 'boolean', description: 'let webhooks target private, loopback and link-local addresses (default: public only)' },
     'checkpoint-every': { type: 'string', valueName: 'DURATION', description: 'checkpoint the audit trail when the newest checkpoint is this old, e.g. 1h (default: never)' },
     'checkpoint-key': { type: 'string', valueName: 'FILE', description: `the key that signs them (default: $ASCEND_CHECKPOINT_KEY, else ${CHECKPOINT_KEY_FILE} in the data dir)` },
+    'smtp-url': {
+      type: 'string',
+      valueName: 'URL',
+      description: 'the SMTP server for email webhooks: smtp://host:587 (STARTTLS when offered) or smtps://host:465; credentials belong in $ASCEND_SMTP_URL, not the command line (default: $ASCEND_SMTP_URL)',
+    },
+    'smtp-from': { type: 'string', valueName: 'ADDRESS', description: 'the From of those emails (default: $ASCEND_SMTP_FROM, else "Ascend <ascend@localhost>")' },
     'slack-approvers': {
       type: 'string',
       valueName: 'IDS',
@@ -76,6 +82,9 @@ export const serveCommand: CommandSpec = {
       const keyOption = opt('checkpoint-key', 'ASCEND_CHECKPOINT_KEY');
       checkpoints = { everyMs, key: readCheckpointKey(keyOption === undefined ? join(ctx.dataDir, CHECKPOINT_KEY_FILE) : resolve(ctx.io.cwd, keyOption)) };
     }
+    const smtpUrl = opt('smtp-url', 'ASCEND_SMTP_URL');
+    if (smtpUrl !== undefined && !/^smtps?:\/\/[^/]+/.test(smtpUrl)) throw new UsageError('--smtp-url must be smtp://host[:port] or smtps://host[:port]', ctx.commandPath);
+    const email = smtpUrl === undefined ? undefined : { smtpUrl, from: opt('smtp-from', 'ASCEND_SMTP_FROM') ?? 'Ascend <ascend@localhost>' };
     const slack = slackApp(opt('slack-approvers', 'ASCEND_SLACK_APPROVERS'), env.ASCEND_SLACK_SIGNING_SECRET || undefined, ctx.commandPath);
     const logger = createLogger({ logLevel: logLevel as (typeof LOG_LEVELS)[number] });
     const server = await startServer({
@@ -91,6 +100,7 @@ export const serveCommand: CommandSpec = {
       ...(publicUrl !== undefined ? { publicUrl } : {}),
       ...(checkpoints !== undefined ? { checkpoints } : {}),
       ...(slack !== undefined ? { slack } : {}),
+      ...(email !== undefined ? { email } : {}),
       dashboard: { ...(env.ASCEND_SESSION_SECRET ? { sessionSecret: env.ASCEND_SESSION_SECRET } : {}) },
       webhooks: {
         allowPrivateTargets: ctx.flag('allow-private-webhooks') || env.ASCEND_ALLOW_PRIVATE_WEBHOOKS === '1',

@@ -28,11 +28,11 @@ const createCommand: CommandSpec = {
   name: 'create',
   summary: 'register a webhook on the server (its signing secret is printed once)',
   details:
-    '--format slack posts each approval request to a Slack incoming webhook URL as a message with Approve / Reject buttons; --format teams does the same as an Adaptive Card for a Microsoft Teams workflow webhook URL. ' +
+    '--format slack posts each approval request to a Slack incoming webhook URL as a message with Approve / Reject buttons; --format teams does the same as an Adaptive Card for a Microsoft Teams workflow webhook URL; --format email sends it to a mailto: URL\'s addresses (the server needs --smtp-url). ' +
     'The buttons are signed one-click links to the server (its --public-url): each opens a page that asks once more, and works once. ' +
     'Whoever reads the channel can press them: use a channel of the people who may approve. --no-links leaves them out.',
   options: {
-    url: { type: 'string', valueName: 'URL', description: 'where to POST (required)' },
+    url: { type: 'string', valueName: 'URL', description: 'where to POST, or mailto:a@example.com,b@example.com with --format email (required)' },
     format: { type: 'string', valueName: 'FORMAT', description: `${WEBHOOK_FORMATS.join(' | ')} (default json)` },
     event: {
       type: 'string',
@@ -48,6 +48,7 @@ const createCommand: CommandSpec = {
   examples: [
     'ascend webhooks create --url https://hooks.slack.com/services/T000/B000/XXXX --format slack --event approval.requested --event action.denied',
     'ascend webhooks create --url https://prod.westeurope.logic.azure.com/workflows/… --format teams',
+    'ascend webhooks create --url mailto:finance@example.com,ops@example.com --format email',
   ],
   async run(ctx) {
     const url = ctx.string('url');
@@ -122,6 +123,6 @@ const removeCommand: CommandSpec = {
 /** `ascend webhooks …`. */
 export const webhooksGroup: CommandGroup = {
   name: 'webhooks',
-  summary: "register, list and remove a server's webhooks (Slack, Teams, or signed JSON)",
+  summary: "register, list and remove a server's webhooks (Slack, Teams, email, or signed JSON)",
   commands: [createCommand, listCommand, removeCommand],
 };

@@ -6,6 +6,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { NotFoundError, ValidationError } from '../../errors.js';
 import { privateTargetReason, type HostResolver } from '../webhooks/address-guard.js';
+import { mailtoRecipients } from '../webhooks/mailer.js';
 import { DEFAULT_WEBHOOK_EVENTS, WEBHOOK_EVENTS, WEBHOOK_FORMATS, type WebhookOutbox, type WebhookRecord } from '../../store/outbox.js';
 import { ROLES } from '../api-keys.js';
 import type { Router } from '../router.js';
@@ -13,8 +14,19 @@ import type { Router } from '../router.js';
 const WebhookParams = z.object({ webhookId: z.string().min(1).max(256) });
 
 /** POST /v1/webhooks */
-export const WebhookRequestSchema = z.object({
-  url: z.url({ protocol: /^https?$/, error: 'url must be an http(s) URL' }).max(2048),
+const HttpUrl = z.url({ protocol: /^https?$/, error: 'url must be an http(s) URL' });
+/** An address as people write them; the SMTP server has the last word. */
+const EMAIL_ADDRESS = /^[^\s@,<>"]+@[^\s@,<>"]+\.[^\s@,<>"]+$/;
+/** Most recipients of one email webhook. */
+const MAX_RECIPIENTS = 20;
+
+export const WebhookRequestSchema = z
+  .object({
+  /** An http(s) URL; for `format: "email"`, `mailto:` and up to 20 comma-separated addresses. */
+  url: z
+    .string()
+    .max(2048)
+    .refine((url) => url.startsWith('mailto:') || HttpUrl.safeParse(url).success, 'url must be an http(s) URL (or mailto:… with format "email")'),
   events: z.array(z.enum(WEBHOOK_EVENTS)).min(1, 'subscribe to at least one event').default([...DEFAULT_WEBHOOK_EVENTS]),
   /** Your signing secret (at least 16 characters); omit it and one is made and shown once. */
   secret: z.string().min(16, 'secret must be at least 16 characters').max(256).optional(),
@@ -35,7 +47,18 @@ export const WebhookRequestSchema = z.object({
    * that app (`ASCEND_SLACK_SIGNING_SECRET`). Default false: the buttons open one-click links.
    */
   interactive: z.boolean().default(false),
-});
+  })
+  .superRefine((body, ctx) => {
+    if (body.format === 'email') {
+      const recipients = body.url.startsWith('mailto:') ? mailtoRecipients(body.url) : [];
+      const bad = recipients.find((address) => !EMAIL_ADDRESS.test(address));
+      if (recipients.length === 0 || recipients.length > MAX_RECIPIENTS || bad !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['url'], message: `an email webhook's url is mailto: and 1–${MAX_RECIPIENTS} addresses, e.g. mailto:finance@example.com,ops@example.com${bad ? ` ("${bad}" is not an address)` : ''}` });
+      }
+    } else if (body.url.startsWith('mailto:')) {
+      ctx.addIssue({ code: 'custom', path: ['url'], message: 'url must be an http(s) URL: a mailto: url needs format "email"' });
+    }
+  });
 
 const WebhookViewSchema = z.object({
   webhookId: z.string(),
@@ -81,6 +104,8 @@ export interface WebhookRouteOptions {
   resolveHost?: HostResolver;
   /** Whether the server knows a Slack app (interactive Slack webhooks need it). */
   slackApp: boolean;
+  /** Whether the server can send email (email webhooks need it). */
+  email: boolean;
 }
 
 export function webhookRoutes(router: Router, outbox: WebhookOutbox, onChange: () => void, options: WebhookRouteOptions): void {
@@ -99,7 +124,10 @@ export function webhookRoutes(router: Router, outbox: WebhookOutbox, onChange: (
     body: WebhookRequestSchema,
     response: WebhookViewSchema,
     async handler(ctx) {
-      if (!options.allowPrivateTargets) {
+      if (ctx.body.format === 'email' && !options.email) {
+        throw new ValidationError('this server sends no email', [{ path: 'body.format', message: 'start the server with --smtp-url (or ASCEND_SMTP_URL) to use "email"' }]);
+      }
+      if (!options.allowPrivateTargets && ctx.body.format !== 'email') {
         const reason = await privateTargetReason(ctx.body.url, options.resolveHost);
         if (reason !== undefined) {
           throw new ValidationError(`Webhook targets must be public addresses: ${reason} (the operator can allow private ones with --allow-private-webhooks)`, [

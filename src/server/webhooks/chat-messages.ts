@@ -1,6 +1,6 @@
 /**
- * Webhook deliveries as chat messages: a Slack incoming webhook's Block Kit message, or a
- * Microsoft Teams workflow's Adaptive Card. An `approval.requested` shows the agent, the action,
+ * Webhook deliveries as messages for people: a Slack incoming webhook's Block Kit message, a
+ * Microsoft Teams workflow's Adaptive Card, or an email (text and HTML). An `approval.requested` shows the agent, the action,
  * the resource, the arguments (as recorded: redactions applied), the risk score with its factors
  * and the expiry, with the one-click approve / reject links as buttons; other events are one line.
  *
@@ -194,6 +194,36 @@ export function decidedSlackMessage(approval: ApprovalRecord): { text: string; b
 /** What an interactive button carries: its webhook, then the approval (split at the first `/`). */
 export function slackButtonValue(webhookId: string, approvalId: string): string {
   return `${webhookId}/${approvalId}`;
+}
+
+/**
+ * An email: plain text and HTML with the same lines, the approve / reject links as the only
+ * links. Every value is HTML-escaped, and the subject holds no line breaks (no header can be
+ * added through it).
+ */
+export function emailMessage(e: ChatEvent): { subject: string; text: string; html: string } {
+  const c = contentOf(e);
+  const subjectDetail = e.event === 'approval.requested' ? `: ${text(e.data.actionType)} by ${e.agentId ?? 'an agent'}` : e.agentId ? ` (${e.agentId})` : '';
+  const subject = cut(`${c.title}${subjectDetail}`.replace(/[\r\n\t\u2028\u2029]+/g, ' '), 200);
+  const lines = c.lines.map((l) => `${l.label}: ${l.value}`);
+  const textParts = [c.title, '', ...lines];
+  if (c.argumentsText !== null) textParts.push('', 'Arguments:', c.argumentsText);
+  if (c.links) textParts.push('', `Approve: ${c.links.approve}`, `Reject: ${c.links.reject}`, '', `Each link opens a page that asks once more; they stop working at ${c.links.expiresAt}.`);
+  const html = [
+    `<h2>${escapeHtml(c.title)}</h2>`,
+    `<table>${c.lines.map((l) => `<tr><th align="left">${escapeHtml(l.label)}</th><td>${escapeHtml(l.value)}</td></tr>`).join('')}</table>`,
+    c.argumentsText === null ? '' : `<p><b>Arguments</b></p><pre>${escapeHtml(c.argumentsText)}</pre>`,
+    c.links
+      ? `<p><a href="${escapeHtml(c.links.approve)}">Approve…</a> &nbsp; <a href="${escapeHtml(c.links.reject)}">Reject…</a></p>` +
+        `<p><small>Each link opens a page that asks once more; they stop working at ${escapeHtml(c.links.expiresAt)}.</small></p>`
+      : '',
+  ].join('\n');
+  return { subject, text: textParts.join('\n') + '\n', html };
+}
+
+/** Text safe inside HTML elements and attribute values. */
+export function escapeHtml(value: string): string {
+  return value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
 }
 
 /** Slack's three control characters, escaped as its documentation asks. */

@@ -10,6 +10,7 @@ import { WEBHOOK_HEADERS, webhookSignature } from '../../signing.js';
 import { deliveryMapper, type DeliveryMapperOptions } from './events.js';
 import { resolvePublicTarget, type CheckedAddress, type HostResolver } from './address-guard.js';
 import { postWebhook } from './post.js';
+import { mailtoRecipients, type EmailMessage, type SmtpMailer } from './mailer.js';
 
 class RefusedTarget extends Error {}
 
@@ -39,6 +40,8 @@ export interface WebhookDispatcherOptions {
   onAttempt?: (outcome: 'delivered' | 'failed' | 'dead') => void;
   /** The server's public address, for one-click approval links in payloads. */
   publicUrl?: DeliveryMapperOptions['publicUrl'];
+  /** Sends the deliveries of `mailto:` webhooks; without it they fail (and are retried). */
+  mailer?: SmtpMailer;
 }
 
 /** The dispatcher loop. */
@@ -123,42 +126,78 @@ export class WebhookDispatcher {
   }
 
   private async deliver(delivery: ClaimedDelivery, timeoutMs: number): Promise<void> {
-    const { outbox, logger } = this.options;
     const timestamp = String(Math.floor(Date.now() / 1000));
     const controller = new AbortController();
     this.inFlight.add(controller);
     const timer = setTimeout(() => controller.abort(), timeoutMs);
     let status: number | undefined;
     let error: string | undefined;
+    const email = delivery.url.startsWith('mailto:');
     try {
-      // Checked again at delivery (a name may resolve elsewhere than at registration), and the
-      // connection goes to the addresses checked now, not to a second answer of the name.
-      let pinnedAddresses: CheckedAddress[] | undefined;
+      if (email) {
+        status = await this.mail(delivery, controller.signal);
+      } else {
+        status = await this.post(delivery, timestamp, controller.signal);
+        if (status < 200 || status > 299) error = `HTTP ${status}`;
+      }
+    } catch (err) {
+      const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      error =
+        err instanceof RefusedTarget
+          ? `refused: ${err.message}`
+          : controller.signal.aborted
+            ? `no answer within ${timeoutMs} ms`
+            : email
+              ? `email not sent: ${reason}`
+              : `cannot reach ${new URL(delivery.url).host}: ${reason}`;
+    } finally {
+      clearTimeout(timer);
+      this.inFlight.delete(controller);
+    }
+    await this.settle(delivery, status, error);
+  }
+
+  /** POST a delivery, signed; resolves with the HTTP status. */
+  private async post(delivery: ClaimedDelivery, timestamp: string, signal: AbortSignal): Promise<number> {
+    // Checked again at delivery (a name may resolve elsewhere than at registration), and the
+    // connection goes to the addresses checked now, not to a second answer of the name.
+    let pinnedAddresses: CheckedAddress[] | undefined;
       if (!this.options.allowPrivateTargets) {
         const check = await resolvePublicTarget(delivery.url, this.options.resolveHost);
         if ('refused' in check) throw new RefusedTarget(check.refused);
         pinnedAddresses = check.addresses;
       }
-      status = await postWebhook(delivery.url, {
-        headers: {
-          'content-type': 'application/json',
-          'user-agent': 'ascend-webhooks/1',
-          [WEBHOOK_HEADERS.event]: delivery.event,
-          [WEBHOOK_HEADERS.delivery]: delivery.deliveryId,
-          [WEBHOOK_HEADERS.timestamp]: timestamp,
-          [WEBHOOK_HEADERS.signature]: webhookSignature(delivery.secret, timestamp, delivery.payload),
-        },
-        body: delivery.payload,
-        signal: controller.signal,
-        ...(pinnedAddresses ? { pinnedAddresses } : {}),
-      });
-      if (status < 200 || status > 299) error = `HTTP ${status}`;
-    } catch (err) {
-      error = err instanceof RefusedTarget ? `refused: ${err.message}` : controller.signal.aborted ? `no answer within ${timeoutMs} ms` : `cannot reach ${new URL(delivery.url).host}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
-    } finally {
-      clearTimeout(timer);
-      this.inFlight.delete(controller);
-    }
+    return postWebhook(delivery.url, {
+      headers: {
+        'content-type': 'application/json',
+        'user-agent': 'ascend-webhooks/1',
+        [WEBHOOK_HEADERS.event]: delivery.event,
+        [WEBHOOK_HEADERS.delivery]: delivery.deliveryId,
+        [WEBHOOK_HEADERS.timestamp]: timestamp,
+        [WEBHOOK_HEADERS.signature]: webhookSignature(delivery.secret, timestamp, delivery.payload),
+      },
+      body: delivery.payload,
+      signal,
+      ...(pinnedAddresses ? { pinnedAddresses } : {}),
+    });
+  }
+
+  /** Email a delivery of a `mailto:` webhook; resolves with SMTP's 250 (accepted). */
+  private async mail(delivery: ClaimedDelivery, signal: AbortSignal): Promise<number> {
+    const mailer = this.options.mailer;
+    if (mailer === undefined) throw new Error('this server has no SMTP server (--smtp-url)');
+    const sent = mailer.send(mailtoRecipients(delivery.url), JSON.parse(delivery.payload) as EmailMessage);
+    await new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => reject(new Error('aborted'));
+      signal.addEventListener('abort', onAbort, { once: true });
+      sent.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+    });
+    return 250;
+  }
+
+  /** Record how an attempt went: delivered, retried later, or dead-lettered. */
+  private async settle(delivery: ClaimedDelivery, status: number | undefined, error: string | undefined): Promise<void> {
+    const { outbox, logger } = this.options;
     const now = new Date().toISOString();
     if (error === undefined) {
       await outbox.markDelivered(delivery.deliveryId, now, status!);

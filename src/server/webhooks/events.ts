@@ -2,11 +2,11 @@
  * Which webhook events an audit event is, for one webhook: only its organisation's agents, only
  * the events it subscribed to. The body is built once here and signed and sent as these bytes.
  */
-import type { DeliveryMapper, WebhookEvent, WebhookRecord } from '../../store/outbox.js';
+import type { DeliveryMapper, WebhookEvent, WebhookFormat, WebhookRecord } from '../../store/outbox.js';
 import type { AuditEvent } from '../../types.js';
 import { DEFAULT_ORG, orgOfAgentId } from '../tenant-store.js';
 import { approvalLinksFor } from '../dashboard/links.js';
-import { slackMessage, teamsMessage, type ChatEvent } from './chat-messages.js';
+import { emailMessage, slackMessage, teamsMessage, type ChatEvent } from './chat-messages.js';
 
 /** The webhook events an audit event stands for. */
 export function webhookEventsOf(event: AuditEvent): WebhookEvent[] {
@@ -66,8 +66,8 @@ export function deliveryMapper(options: DeliveryMapperOptions = {}): DeliveryMap
   };
 }
 
-function chatPayload(format: 'slack' | 'teams', event: ChatEvent): string {
-  return JSON.stringify(format === 'slack' ? slackMessage(event) : teamsMessage(event));
+function chatPayload(format: Exclude<WebhookFormat, 'json'>, event: ChatEvent): string {
+  return JSON.stringify(format === 'slack' ? slackMessage(event) : format === 'teams' ? teamsMessage(event) : emailMessage(event));
 }
 
 /**
