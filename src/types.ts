@@ -27,7 +27,9 @@ export type FailMode = (typeof FailMode)[keyof typeof FailMode];
 export type RiskLevel = 'low' | 'medium' | 'high' | 'critical';
 
 /** Through what a human (or a client standing in for one) answered an approval. */
-export type ApprovalChannel = 'cli' | 'dashboard' | 'api' | 'callback' | 'mcp-elicitation' | 'app-ui' | 'link' | 'slack';
+export const APPROVAL_CHANNELS = ['cli', 'dashboard', 'api', 'callback', 'mcp-elicitation', 'app-ui', 'link', 'slack'] as const;
+/** One of {@link APPROVAL_CHANNELS}. */
+export type ApprovalChannel = (typeof APPROVAL_CHANNELS)[number];
 
 /** One named contribution to a risk score. The score is the sum of `points`, capped at 100. */
 export interface RiskFactor {

@@ -4,7 +4,7 @@
  * definition, so client and server cannot drift.
  */
 import { z } from 'zod';
-import { storableText } from './types.js';
+import { APPROVAL_CHANNELS, storableText } from './types.js';
 
 const jsonRecord = z.record(z.string(), z.unknown());
 const isoTime = z.string().min(1).max(64);
@@ -20,7 +20,7 @@ export const RiskFactorSchema = z.object({ name: z.string(), points: z.number(),
 export const PolicyViolationSchema = z.object({ code: z.string(), message: z.string(), ruleId: z.string().optional() });
 export const DecisionSchema = z.enum(['allowed', 'denied', 'pending']);
 export const RiskLevelSchema = z.enum(['low', 'medium', 'high', 'critical']);
-export const ApprovalChannelSchema = z.enum(['cli', 'dashboard', 'api', 'callback', 'mcp-elicitation', 'app-ui', 'link', 'slack']);
+export const ApprovalChannelSchema = z.enum(APPROVAL_CHANNELS);
 
 // Requests ------------------------------------------------------------------------------------
 
@@ -65,8 +65,11 @@ export const ApprovalVerdictRequestSchema = z.object({
   comment: storableText().max(4096).optional(),
   /** Who decided; defaults to the API key's name. */
   decidedBy: storableText().min(1).max(256).optional(),
-  /** How the caller says it got the answer. Recorded only as `claimedChannel`: the server records `api` (or `dashboard` for a session). */
-  channel: z.enum(['dashboard', 'api', 'cli', 'app-ui', 'callback', 'mcp-elicitation']).default('api'),
+  /**
+   * How the caller says it got the answer. Recorded only as `claimedChannel`: the server records
+   * `api` (or `dashboard` for a session). `link` and `slack` are the server's own to record.
+   */
+  channel: ApprovalChannelSchema.exclude(['link', 'slack']).default('api'),
   grantMinutes: z.number().int().positive().max(7 * 24 * 60).optional(),
 });
 
