@@ -37,6 +37,7 @@ import {
   FailMode,
   RegisterAgentInputSchema,
   riskLevelOf,
+  displayedName,
   storableText,
   type ActionCompletedInput,
   type ActionFailedInput,
@@ -112,8 +113,8 @@ export interface AscendClientOptions {
 }
 
 const OptionsSchema = z.object({
-  agentId: storableText().min(1, 'agentId is required').max(256),
-  agentName: storableText().max(256).optional(),
+  agentId: displayedName().min(1, 'agentId is required').max(256),
+  agentName: displayedName().max(256).optional(),
   environment: storableText().max(64).optional(),
   failMode: z.enum(['closed', 'open']).optional(),
   dataDir: z.string().min(1).optional(),

@@ -397,6 +397,23 @@ export function unstorableTextReason(text: string): string | undefined {
   return undefined;
 }
 
+/** C0 and C1 control characters and DEL: line breaks, escape codes, … */
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/;
+
+/**
+ * A name shown to the people who approve (an agent id, an action type, a resource): storable,
+ * and without control characters — a line break or a terminal escape code in it could make a
+ * call look like another one in `ascend approvals`, the terminal approver or a log line.
+ */
+export function displayedName(): z.ZodString {
+  return storableText().superRefine((text, ctx) => {
+    if (CONTROL_CHARACTER.test(text)) {
+      ctx.addIssue({ code: 'custom', message: 'must not contain control characters (line breaks, tabs, escape codes): they could disguise the call to the person approving it' });
+    }
+  });
+}
+
 /** A zod string that every store keeps exactly: see {@link unstorableTextReason}. */
 export function storableText(): z.ZodString {
   return z.string().superRefine((text, ctx) => {
@@ -413,8 +430,8 @@ const argumentsObject = z.custom<Record<string, unknown>>(
 
 /** Input of {@link AscendClient.evaluateAction}. */
 export const EvaluateActionInputSchema = z.object({
-  actionType: storableText().min(1, 'actionType must not be empty').max(256),
-  resource: storableText().max(2048).default(''),
+  actionType: displayedName().min(1, 'actionType must not be empty').max(256),
+  resource: displayedName().max(2048).default(''),
   parameters: argumentsObject.default({}),
   context: argumentsObject.default({}),
   waitForApproval: z.boolean().optional(),

@@ -4,14 +4,14 @@
  * definition, so client and server cannot drift.
  */
 import { z } from 'zod';
-import { APPROVAL_CHANNELS, storableText } from './types.js';
+import { APPROVAL_CHANNELS, displayedName, storableText } from './types.js';
 
 const jsonRecord = z.record(z.string(), z.unknown());
 const isoTime = z.string().min(1).max(64);
 const id = z.string().min(1).max(256);
 
 /** An agent id as sent to a server: `::` separates organisations inside the server's store. */
-export const WireAgentId = storableText()
+export const WireAgentId = displayedName()
   .min(1, 'agentId is required')
   .max(256)
   .refine((v) => !v.includes('::'), 'agentId must not contain "::"');
@@ -37,8 +37,8 @@ export const RegisterRequestSchema = z.object({
 /** POST /v1/actions/evaluate. `parameters` arrive already redacted by the client. */
 export const EvaluateRequestSchema = z.object({
   agentId: WireAgentId,
-  actionType: storableText().min(1, 'actionType must not be empty').max(256),
-  resource: storableText().max(2048).default(''),
+  actionType: displayedName().min(1, 'actionType must not be empty').max(256),
+  resource: displayedName().max(2048).default(''),
   parameters: jsonRecord.default({}),
   context: jsonRecord.default({}),
   requireHumanApproval: z.boolean().default(false),

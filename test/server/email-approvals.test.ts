@@ -66,8 +66,10 @@ describe('approvals by email', () => {
   }, 60_000);
 
   it('nothing the call carries becomes a header, a tag or a link', async () => {
+    // A line break in an action type never gets this far (no-call-disguises-itself-to-an-approver);
+    // the subject is kept to one line all the same (chat-messages.test.ts).
     const decision = agent('mail-agent-2').evaluateAction({
-      actionType: 'payments.refund\r\nBcc: thief@example.net',
+      actionType: 'payments.refund Bcc: thief@example.net',
       resource: '<a href="https://evil.example/x">click</a>',
       parameters: { amount: 7000, note: '<script>alert(1)</script>' },
     });
@@ -77,6 +79,7 @@ describe('approvals by email', () => {
     const head = mail.raw.slice(0, mail.raw.indexOf('\r\n\r\n'));
     expect(head).not.toMatch(/^Bcc:/im);
     expect(mailHeader(mail.raw, 'Subject')).toBe('Approval needed: an agent asks to run a tool call: payments.refund Bcc: thief@example.net by mail-agent-2');
+    expect(mail.to).not.toContain('thief@example.net');
     const html = mailPart(mail.raw, 'text/html');
     expect(html).not.toContain('<script>');
     expect(html).not.toContain('href="https://evil.example');
