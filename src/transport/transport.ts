@@ -59,9 +59,9 @@ export interface WebhookInput {
    */
   approvalLinks?: boolean;
   /**
-   * `json` (default), or a chat message: `slack` (a Slack incoming webhook URL) or `teams` (a
-   * Microsoft Teams workflow webhook URL), with approve / reject buttons (approvalLinks defaults
-   * to true for these).
+   * `json` (default), or a message for people: `slack` (a Slack incoming webhook URL), `teams` (a
+   * Microsoft Teams workflow webhook URL) or `email` (a `mailto:` url; the server needs
+   * `--smtp-url`), with approve / reject buttons (approvalLinks defaults to true for these).
    */
   format?: WebhookFormat;
   /**

@@ -6,7 +6,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { emailMessage, escapeHtml, escapeSlack, slackMessage, teamsMessage, type ChatEvent } from '../../src/server/webhooks/chat-messages.js';
+import { escapeHtml } from '../../src/server/dashboard/link-page.js';
+import { emailMessage, escapeSlack, slackMessage, teamsMessage, type ChatEvent } from '../../src/server/webhooks/chat-messages.js';
 import { README_SAMPLE_EVENT } from '../fixtures/chat-sample.js';
 import { slackProblem, teamsProblem, textsIn, urlsIn } from '../fixtures/chat-stand-ins.js';
 import { ROOT } from '../helpers.js';

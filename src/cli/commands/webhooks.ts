@@ -46,7 +46,7 @@ const createCommand: CommandSpec = {
   },
   positionals: [],
   examples: [
-    'ascend webhooks create --url https://hooks.slack.com/services/T000/B000/XXXX --format slack --event approval.requested --event action.denied',
+    'ascend webhooks create --url https://hooks.slack.com/services/T0AB12CD3/B0EF45GH6/your-webhook-token --format slack --event approval.requested --event action.denied',
     'ascend webhooks create --url https://prod.westeurope.logic.azure.com/workflows/… --format teams',
     'ascend webhooks create --url mailto:finance@example.com,ops@example.com --format email',
   ],

@@ -22,31 +22,32 @@ const MAX_RECIPIENTS = 20;
 
 export const WebhookRequestSchema = z
   .object({
-  /** An http(s) URL; for `format: "email"`, `mailto:` and up to 20 comma-separated addresses. */
-  url: z
-    .string()
-    .max(2048)
-    .refine((url) => url.startsWith('mailto:') || HttpUrl.safeParse(url).success, 'url must be an http(s) URL (or mailto:… with format "email")'),
-  events: z.array(z.enum(WEBHOOK_EVENTS)).min(1, 'subscribe to at least one event').default([...DEFAULT_WEBHOOK_EVENTS]),
-  /** Your signing secret (at least 16 characters); omit it and one is made and shown once. */
-  secret: z.string().min(16, 'secret must be at least 16 characters').max(256).optional(),
-  /**
-   * `json` (default): Ascend's payload. `slack`: a Block Kit message for a Slack incoming
-   * webhook URL. `teams`: an Adaptive Card for a Microsoft Teams workflow webhook URL.
-   */
-  format: z.enum(WEBHOOK_FORMATS).default('json'),
-  /**
-   * Signed one-click approve / reject links in `approval.requested` payloads — buttons, in a
-   * chat format. Default: on for `slack` and `teams`, off for `json`. Whoever reads the
-   * payloads can approve with them.
-   */
-  approvalLinks: z.boolean().optional(),
-  /**
-   * `slack` only: buttons that decide inside Slack — the webhook URL must belong to the Slack
-   * app whose interactivity goes to this server's `/slack/interactions`, and the server must know
-   * that app (`ASCEND_SLACK_SIGNING_SECRET`). Default false: the buttons open one-click links.
-   */
-  interactive: z.boolean().default(false),
+    /** An http(s) URL; for `format: "email"`, `mailto:` and up to 20 comma-separated addresses. */
+    url: z
+      .string()
+      .max(2048)
+      .refine((url) => url.startsWith('mailto:') || HttpUrl.safeParse(url).success, 'url must be an http(s) URL (or mailto:… with format "email")'),
+    events: z.array(z.enum(WEBHOOK_EVENTS)).min(1, 'subscribe to at least one event').default([...DEFAULT_WEBHOOK_EVENTS]),
+    /** Your signing secret (at least 16 characters); omit it and one is made and shown once. */
+    secret: z.string().min(16, 'secret must be at least 16 characters').max(256).optional(),
+    /**
+     * `json` (default): Ascend's payload. `slack`: a Block Kit message for a Slack incoming
+     * webhook URL. `teams`: an Adaptive Card for a Microsoft Teams workflow webhook URL. `email`:
+     * an email to the `mailto:` url's addresses (the server needs `--smtp-url`).
+     */
+    format: z.enum(WEBHOOK_FORMATS).default('json'),
+    /**
+     * Signed one-click approve / reject links in `approval.requested` payloads — buttons, in a
+     * message for people. Default: on for `slack`, `teams` and `email`, off for `json`. Whoever reads the
+     * payloads can approve with them.
+     */
+    approvalLinks: z.boolean().optional(),
+    /**
+     * `slack` only: buttons that decide inside Slack — the webhook URL must belong to the Slack
+     * app whose interactivity goes to this server's `/slack/interactions`, and the server must know
+     * that app (`ASCEND_SLACK_SIGNING_SECRET`). Default false: the buttons open one-click links.
+     */
+    interactive: z.boolean().default(false),
   })
   .superRefine((body, ctx) => {
     if (body.format === 'email') {

@@ -16,8 +16,8 @@ import { ConflictError } from '../../errors.js';
 import type { WebhookOutbox } from '../../store/outbox.js';
 import type { ApprovalRecord } from '../../types.js';
 import type { OrgScope } from '../router.js';
-import { postWebhook } from '../webhooks/post.js';
-import { resolvePublicTarget, type HostResolver } from '../webhooks/address-guard.js';
+import { postToTarget } from '../webhooks/post.js';
+import type { HostResolver } from '../webhooks/address-guard.js';
 import { decidedSlackMessage } from '../webhooks/chat-messages.js';
 
 /** The server's Slack app. */
@@ -127,18 +127,8 @@ async function answer(request: FastifyRequest, reply: FastifyReply, deps: SlackI
 /** Post to an interaction's `response_url` (best effort: the decision stands either way). */
 async function respond(deps: SlackInteractionDeps, url: string, body: Record<string, unknown>, request: FastifyRequest): Promise<void> {
   try {
-    let pinned;
-    if (!deps.allowPrivateTargets) {
-      const check = await resolvePublicTarget(url, deps.resolveHost);
-      if ('refused' in check) throw new Error(`response_url refused: ${check.refused}`);
-      pinned = check.addresses;
-    }
-    const status = await postWebhook(url, {
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(10_000),
-      ...(pinned ? { pinnedAddresses: pinned } : {}),
-    });
+    const guard = { allowPrivateTargets: deps.allowPrivateTargets, ...(deps.resolveHost ? { resolveHost: deps.resolveHost } : {}) };
+    const status = await postToTarget(url, { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(10_000) }, guard);
     if (status < 200 || status >= 300) throw new Error(`response_url answered ${status}`);
   } catch (err) {
     request.log.warn({ err: { message: err instanceof Error ? err.message : String(err) } }, 'could not update the Slack message');

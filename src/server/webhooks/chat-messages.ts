@@ -1,13 +1,16 @@
 /**
  * Webhook deliveries as messages for people: a Slack incoming webhook's Block Kit message, a
- * Microsoft Teams workflow's Adaptive Card, or an email (text and HTML). An `approval.requested` shows the agent, the action,
- * the resource, the arguments (as recorded: redactions applied), the risk score with its factors
- * and the expiry, with the one-click approve / reject links as buttons; other events are one line.
+ * Microsoft Teams workflow's Adaptive Card, or an email (text and HTML). An `approval.requested`
+ * shows the agent, the action, the resource, the arguments (as recorded: redactions applied), the
+ * risk score with its factors and the expiry, with the one-click approve / reject links as
+ * buttons; other events are one line.
  *
  * Everything the call carries is the model's or the agent's words, so none of it is ever read as
  * markup: Slack gets it in `plain_text` objects (no links, no mentions), Teams in `TextRun`s
- * (which take no Markdown). Only the buttons link anywhere, and only to the signed links.
+ * (which take no Markdown), email HTML-escaped. Only the buttons link anywhere, and only to the
+ * signed links.
  */
+import { escapeHtml } from '../dashboard/link-page.js';
 import type { ApprovalLinks } from '../dashboard/links.js';
 import type { WebhookEvent } from '../../store/outbox.js';
 import type { ApprovalRecord } from '../../types.js';
@@ -219,11 +222,6 @@ export function emailMessage(e: ChatEvent): { subject: string; text: string; htm
       : '',
   ].join('\n');
   return { subject, text: textParts.join('\n') + '\n', html };
-}
-
-/** Text safe inside HTML elements and attribute values. */
-export function escapeHtml(value: string): string {
-  return value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
 }
 
 /** Slack's three control characters, escaped as its documentation asks. */

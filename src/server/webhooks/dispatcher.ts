@@ -8,11 +8,9 @@ import type { Logger } from 'pino';
 import type { ClaimedDelivery, DeliveryMapper, WebhookOutbox } from '../../store/outbox.js';
 import { WEBHOOK_HEADERS, webhookSignature } from '../../signing.js';
 import { deliveryMapper, type DeliveryMapperOptions } from './events.js';
-import { resolvePublicTarget, type CheckedAddress, type HostResolver } from './address-guard.js';
-import { postWebhook } from './post.js';
+import type { HostResolver } from './address-guard.js';
+import { postToTarget, RefusedTarget } from './post.js';
 import { mailtoRecipients, type EmailMessage, type SmtpMailer } from './mailer.js';
-
-class RefusedTarget extends Error {}
 
 /** Options of {@link WebhookDispatcher}. */
 export interface WebhookDispatcherOptions {
@@ -159,27 +157,17 @@ export class WebhookDispatcher {
 
   /** POST a delivery, signed; resolves with the HTTP status. */
   private async post(delivery: ClaimedDelivery, timestamp: string, signal: AbortSignal): Promise<number> {
-    // Checked again at delivery (a name may resolve elsewhere than at registration), and the
-    // connection goes to the addresses checked now, not to a second answer of the name.
-    let pinnedAddresses: CheckedAddress[] | undefined;
-      if (!this.options.allowPrivateTargets) {
-        const check = await resolvePublicTarget(delivery.url, this.options.resolveHost);
-        if ('refused' in check) throw new RefusedTarget(check.refused);
-        pinnedAddresses = check.addresses;
-      }
-    return postWebhook(delivery.url, {
-      headers: {
-        'content-type': 'application/json',
-        'user-agent': 'ascend-webhooks/1',
-        [WEBHOOK_HEADERS.event]: delivery.event,
-        [WEBHOOK_HEADERS.delivery]: delivery.deliveryId,
-        [WEBHOOK_HEADERS.timestamp]: timestamp,
-        [WEBHOOK_HEADERS.signature]: webhookSignature(delivery.secret, timestamp, delivery.payload),
-      },
-      body: delivery.payload,
-      signal,
-      ...(pinnedAddresses ? { pinnedAddresses } : {}),
-    });
+    // Checked again at delivery: a name may resolve elsewhere than at registration.
+    const guard = { allowPrivateTargets: this.options.allowPrivateTargets ?? false, ...(this.options.resolveHost ? { resolveHost: this.options.resolveHost } : {}) };
+    const headers = {
+      'content-type': 'application/json',
+      'user-agent': 'ascend-webhooks/1',
+      [WEBHOOK_HEADERS.event]: delivery.event,
+      [WEBHOOK_HEADERS.delivery]: delivery.deliveryId,
+      [WEBHOOK_HEADERS.timestamp]: timestamp,
+      [WEBHOOK_HEADERS.signature]: webhookSignature(delivery.secret, timestamp, delivery.payload),
+    };
+    return postToTarget(delivery.url, { headers, body: delivery.payload, signal }, guard);
   }
 
   /** Email a delivery of a `mailto:` webhook; resolves with SMTP's 250 (accepted). */

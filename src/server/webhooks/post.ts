@@ -6,7 +6,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { LookupFunction } from 'node:net';
-import type { CheckedAddress } from './address-guard.js';
+import { resolvePublicTarget, type CheckedAddress, type HostResolver } from './address-guard.js';
 
 /** What to send. */
 export interface WebhookPost {
@@ -60,4 +60,26 @@ function pinnedLookup(addresses: readonly CheckedAddress[]): LookupFunction {
     const pick = addresses.find((a) => a.family === options.family) ?? addresses[0]!;
     callback(null, pick.address, pick.family);
   };
+}
+
+/** A target the address guard refused (not a public address). */
+export class RefusedTarget extends Error {}
+
+/** How an outgoing POST is guarded: the operator's choice, and the resolver. */
+export interface TargetGuard {
+  /** Post to private, loopback and link-local addresses too. */
+  allowPrivateTargets: boolean;
+  resolveHost?: HostResolver;
+}
+
+/**
+ * {@link postWebhook}, after resolving the target and refusing it ({@link RefusedTarget}) when any
+ * of its addresses is not public, unless the guard allows it; the connection then goes to the
+ * addresses checked now, not to a second answer of the name (no DNS rebinding).
+ */
+export async function postToTarget(url: string, post: Omit<WebhookPost, 'pinnedAddresses'>, guard: TargetGuard): Promise<number> {
+  if (guard.allowPrivateTargets) return postWebhook(url, post);
+  const check = await resolvePublicTarget(url, guard.resolveHost);
+  if ('refused' in check) throw new RefusedTarget(check.refused);
+  return postWebhook(url, { ...post, pinnedAddresses: check.addresses });
 }
