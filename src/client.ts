@@ -18,6 +18,7 @@ import { denied, settlePending, waitForDecidedApproval } from './approvals.js';
 import { describeError, governCall, type ApprovalAnswer, type GovernedCall, type LifecycleClient } from './govern.js';
 import { createLogger } from './logging.js';
 import { Redactor } from './redact.js';
+import { applyEdits, type ArgumentEdit } from './argument-edits.js';
 import { isoTime } from './time.js';
 import { timeOrderedId } from './ids.js';
 import { endSpan, startSpan } from './tracing.js';
@@ -58,6 +59,12 @@ export type ApprovalVerdict = ApprovalAnswer;
 /** Called when a call is pending a human. Return a verdict to decide in process (recorded with
  * channel `callback`), or nothing to leave it to people (CLI, dashboard). */
 export type OnApprovalRequired = (decision: DecisionResult) => ApprovalVerdict | void | Promise<ApprovalVerdict | void>;
+
+/** A pending call as it was asked, with the redactor it was asked with: what an edited approval is applied to. */
+interface PendingCall {
+  request: EvaluationRequest;
+  redactor: Redactor;
+}
 
 /** Options of {@link AscendClient}. */
 export interface AscendClientOptions {
@@ -325,12 +332,13 @@ export class AscendClient implements LifecycleClient {
     // One copy of the arguments, plain JSON data: what the policy, the digest and the audit see
     // (and, through govern(), what the tool receives).
     const parameters = input[ARGUMENTS_COPIED] === true ? call.parameters : toCallArguments(call.parameters);
+    const redactor = call.redact ? this.redactorWith(call.redact) : this.redactor;
     const request: EvaluationRequest = {
       agentId: this.agentId,
       actionType: call.actionType,
       resource: call.resource,
       parameters,
-      redactedParameters: (call.redact ? this.redactorWith(call.redact) : this.redactor).redact(parameters),
+      redactedParameters: redactor.redact(parameters),
       context: this.contextOf(call.context),
       requireHumanApproval: call.requireHumanApproval,
       digest: callDigest({ agentId: this.agentId, actionType: call.actionType, resource: call.resource, parameters }),
@@ -349,7 +357,7 @@ export class AscendClient implements LifecycleClient {
     if (decision.policyVersion !== undefined) this.lastPolicyVersion = decision.policyVersion;
 
     if (decision.decision === 'pending') {
-      decision = await this.resolvePending(decision, request.digest, call.waitForApproval ?? false, call.approvalTimeoutMs, signal, approver);
+      decision = await this.resolvePending(decision, { request, redactor }, call.waitForApproval ?? false, call.approvalTimeoutMs, signal, approver);
     }
     this.logDecision(decision);
     return decision;
@@ -364,7 +372,7 @@ export class AscendClient implements LifecycleClient {
 
   private async resolvePending(
     pending: DecisionResult,
-    digest: string,
+    asked: PendingCall,
     wait: boolean,
     timeoutMs: number | undefined,
     signal: AbortSignal | undefined,
@@ -391,6 +399,7 @@ export class AscendClient implements LifecycleClient {
           channel: verdict.channel ?? 'callback',
           ...(verdict.comment ? { comment: verdict.comment } : {}),
           ...(verdict.grantMinutes ? { grantMinutes: verdict.grantMinutes } : {}),
+          ...(verdict.approved && verdict.edits ? { edits: verdict.edits } : {}),
         }).catch((err: unknown) => {
           // Someone else decided first: their answer stands and is read below.
           if (!(err instanceof ConflictError)) throw err;
@@ -407,7 +416,8 @@ export class AscendClient implements LifecycleClient {
       });
       span?.setAttribute('ascend.approval_status', approval.status);
       endSpan(span);
-      return await settlePending(this.transport, pending, approval, digest);
+      if (approval.status === 'approved' && approval.edits !== undefined) return await this.decideEdited(pending, asked, approval, approval.edits);
+      return await settlePending(this.transport, pending, approval, asked.request.digest);
     } catch (err) {
       if (err instanceof AscendError && err.code === 'approval_timeout') {
         span?.setAttribute('ascend.approval_status', 'timeout');
@@ -420,19 +430,71 @@ export class AscendClient implements LifecycleClient {
   }
 
   /**
+   * A pending call a person approved with edits: the edits applied to this process's own
+   * arguments (the person saw and edited the redacted ones), and the edited call decided again
+   * by the decision point, which checks it is the call the person approved and spends the
+   * approval on it. Allowed: `editedParameters` are what the tool must run with.
+   */
+  private async decideEdited(pending: DecisionResult, asked: PendingCall, approval: ApprovalRecord, edits: ArgumentEdit[]): Promise<DecisionResult> {
+    const original = asked.request;
+    let parameters: Record<string, unknown>;
+    try {
+      parameters = toCallArguments(applyEdits(original.parameters, edits), 'parameters');
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err);
+      return denied({ ...pending, approvalRequestId: approval.approvalId }, 'edit_unusable', `The approver's edits do not apply to this call's arguments (${why}); the call does not run`);
+    }
+    const edited: EvaluationRequest = {
+      agentId: original.agentId,
+      actionType: original.actionType,
+      resource: original.resource,
+      parameters,
+      redactedParameters: asked.redactor.redact(parameters),
+      context: original.context,
+      requireHumanApproval: original.requireHumanApproval,
+      digest: callDigest({ agentId: original.agentId, actionType: original.actionType, resource: original.resource, parameters }),
+      editOf: { approvalId: approval.approvalId, digest: original.digest },
+    };
+    const decision = await this.transport.evaluate(edited);
+    if (decision.decision === 'allowed') decision.editedParameters = parameters;
+    this.logger.info({ actionId: decision.actionId, approvalId: approval.approvalId, editedBy: approval.decidedBy, decision: decision.decision }, 'the approver edited the call; decided again as edited');
+    return decision;
+  }
+
+  /**
    * Finish a pending decision made earlier for this exact call (approval bridges of
    * integrations): ask `approver`, else wait for a person, then spend the approval on the call.
    * Resolves allowed or denied, like a waiting {@link evaluateAction}.
    */
   async settlePending(
     pending: DecisionResult,
-    call: { actionType: string; resource?: string; parameters?: Record<string, unknown>; parametersFromSchema?: boolean },
+    call: {
+      actionType: string;
+      resource?: string;
+      parameters?: Record<string, unknown>;
+      parametersFromSchema?: boolean;
+      context?: Record<string, unknown>;
+      requireHumanApproval?: boolean;
+      redact?: string[];
+    },
     options: { approver?: OnApprovalRequired; timeoutMs?: number; signal?: AbortSignal } = {},
   ): Promise<DecisionResult> {
     if (pending.decision !== 'pending') return pending;
     const parameters = toCallArguments(call.parameters ?? {}, 'parameters', { schemaValues: call.parametersFromSchema === true });
-    const digest = callDigest({ agentId: this.agentId, actionType: call.actionType, resource: call.resource ?? '', parameters });
-    const settled = await this.resolvePending(pending, digest, true, options.timeoutMs, options.signal, chainApprovers(options.approver, this.options.onApprovalRequired));
+    const resource = call.resource ?? '';
+    const redactor = call.redact ? this.redactorWith(call.redact) : this.redactor;
+    const request: EvaluationRequest = {
+      agentId: this.agentId,
+      actionType: call.actionType,
+      resource,
+      parameters,
+      redactedParameters: redactor.redact(parameters),
+      context: this.contextOf(call.context ?? {}),
+      requireHumanApproval: call.requireHumanApproval === true,
+      digest: callDigest({ agentId: this.agentId, actionType: call.actionType, resource, parameters }),
+    };
+    const asked = { request, redactor };
+    const settled = await this.resolvePending(pending, asked, true, options.timeoutMs, options.signal, chainApprovers(options.approver, this.options.onApprovalRequired));
     this.logDecision(settled);
     return settled;
   }
@@ -661,8 +723,14 @@ export class AscendClient implements LifecycleClient {
     });
   }
 
-  /** Approve a pending request (in-process approvers, tests, tooling). */
-  async approve(approvalRequestId: string, by: { decidedBy: string; channel?: ApprovalChannel; comment?: string; grantMinutes?: number }): Promise<ApprovalRecord> {
+  /**
+   * Approve a pending request (in-process approvers, tests, tooling). With `edits`, the call runs
+   * with its arguments changed as they say, after the policy decides the edited call again.
+   */
+  async approve(
+    approvalRequestId: string,
+    by: { decidedBy: string; channel?: ApprovalChannel; comment?: string; grantMinutes?: number; edits?: ArgumentEdit[] },
+  ): Promise<ApprovalRecord> {
     return this.decide(approvalRequestId, 'approved', { channel: 'api', ...by });
   }
 
@@ -674,10 +742,11 @@ export class AscendClient implements LifecycleClient {
   private async decide(
     approvalId: string,
     status: 'approved' | 'rejected',
-    by: { decidedBy: string; channel: ApprovalChannel; comment?: string; grantMinutes?: number },
+    by: { decidedBy: string; channel: ApprovalChannel; comment?: string; grantMinutes?: number; edits?: ArgumentEdit[] },
   ): Promise<ApprovalRecord> {
     const input = parseInput(ApprovalDecisionInputSchema, { approvalId, ...by }, status === 'approved' ? 'approve' : 'reject');
-    const record = await this.transport.decideApproval({ ...input, status });
+    const { edits, ...rest } = input;
+    const record = await this.transport.decideApproval({ ...rest, status, ...(edits === undefined ? {} : { edits: edits as ArgumentEdit[] }) });
     this.logger.info({ approvalId, status, decidedBy: by.decidedBy, channel: by.channel }, `approval ${status}`);
     return record;
   }

@@ -7,6 +7,7 @@ import { ARGUMENTS_COPIED, toCallArguments } from './arguments.js';
 import { ApprovalTimeoutError, AuthorizationError, ValidationError } from './errors.js';
 import type { ApprovalChannel, DecisionResult, EvaluateActionInput, OutcomeRecord } from './types.js';
 import { endSpan, startSpan, type SpanLike } from './tracing.js';
+import type { ArgumentEdit } from './argument-edits.js';
 
 /** One tool call to govern. */
 export interface GovernedCall {
@@ -49,6 +50,8 @@ export interface ApprovalAnswer {
   grantMinutes?: number;
   /** Through what the answer came (default `callback`; `mcp-elicitation`, `app-ui` from integrations). */
   channel?: ApprovalChannel;
+  /** With `approved`: change the arguments first (edit and approve); the edited call is decided again. */
+  edits?: ArgumentEdit[];
 }
 
 /** What the lifecycle needs from a client. {@link AscendClient} implements it. */
@@ -63,7 +66,8 @@ export interface LifecycleClient {
 /**
  * Run `run` only if the call is allowed (or approved), and record how it ended. `run` receives
  * the decision and the arguments exactly as they were evaluated, digested and recorded: a copy
- * of `call.parameters` as plain JSON data (integrations hand that copy to the tool).
+ * of `call.parameters` as plain JSON data, or, when an approver edited the call, the edited
+ * arguments (`decision.editedParameters`). Integrations hand that copy to the tool.
  * - denied → throws {@link AuthorizationError} (the tool never runs);
  * - pending and nobody decides in time → throws {@link ApprovalTimeoutError};
  * - the tool throws → the failure is recorded and the tool's error rethrown unchanged.
@@ -113,6 +117,8 @@ export async function governCall<T>(
     endSpan(root, refused);
     throw refused;
   }
+  // A person edited the call before approving it: the edited call is what was decided and recorded.
+  if (decision.editedParameters !== undefined) parameters = decision.editedParameters;
 
   const running = startSpan('ascend.run', { 'ascend.action_id': decision.actionId }, root);
   const started = performance.now();

@@ -11,6 +11,7 @@
 export { AscendClient, type AscendClientOptions, type ApprovalVerdict, type OnApprovalRequired } from './client.js';
 export { governCall, isRefusal, type ApprovalAnswer, type GovernedCall, type LifecycleClient } from './govern.js';
 export { terminalApprover, describePending, type TerminalApproverOptions } from './approvers/terminal.js';
+export { argumentEdits, applyEdits, type ArgumentEdit } from './argument-edits.js';
 
 // Errors: one class per failure, each with a stable `code`
 export {

@@ -3,6 +3,7 @@
  * Inputs that cross a public edge have zod schemas here; records built inside are plain types.
  */
 import { z } from 'zod';
+import { MAX_ARGUMENT_EDITS, type ArgumentEdit } from './argument-edits.js';
 
 /** The three answers of the decision point. */
 export const Decision = {
@@ -101,6 +102,13 @@ export interface DecisionResult extends PolicyDecision {
   conditions: string[];
   /** Who approved, when an approval or a grant let the call through. */
   approvedBy?: { decidedBy: string; channel: ApprovalChannel; decidedAt: string; grantId?: string };
+  /**
+   * Allowed after a person edited the arguments (condition `edited`): the arguments to run with,
+   * the agent's own (unredacted) with the person's edits applied. The tool must receive these,
+   * not the ones it asked with; `govern()` and every integration hand them over. Never sent or
+   * stored: the decision point records their redacted form.
+   */
+  editedParameters?: Record<string, unknown>;
   /** ISO time of the decision. */
   decidedAt: string;
 }
@@ -210,6 +218,12 @@ export interface ApprovalRecord {
   decidedBy?: string;
   channel?: ApprovalChannel;
   comment?: string;
+  /**
+   * The changes the approver made to the arguments (edit and approve): the call runs with them
+   * applied, after the policy decides the edited call again. Such an approval never lets the
+   * original, unedited call run.
+   */
+  edits?: ArgumentEdit[];
   /** Set once the approved call has run: an approval authorizes one call. */
   consumedAt?: string;
   /** Set when the approver also granted this agent + action for a while. */
@@ -477,6 +491,23 @@ export const ActionFailedInputSchema = z.object({
 export type ActionFailedInput = z.input<typeof ActionFailedInputSchema>;
 
 /** Input of approving or rejecting an approval request. */
+/**
+ * An approver's changes to a call's arguments (edit and approve): each a `path` of keys and
+ * array indexes and a new `value`, or `remove: true`.
+ */
+export const ArgumentEditsSchema = z
+  .array(
+    z
+      .strictObject({
+        path: z.array(z.string().min(1).max(256)).min(1, 'path names at least one argument').max(32),
+        value: z.unknown().optional(),
+        remove: z.literal(true).optional(),
+      })
+      .refine((edit) => (edit.value === undefined) !== (edit.remove === undefined), { message: 'give either value (the new value) or remove: true', path: ['value'] }),
+  )
+  .min(1, 'edits needs at least one change (approve without edits instead)')
+  .max(MAX_ARGUMENT_EDITS);
+
 export const ApprovalDecisionInputSchema = z.object({
   approvalId: z.string().min(1),
   decidedBy: storableText().min(1).max(256),
@@ -484,6 +515,8 @@ export const ApprovalDecisionInputSchema = z.object({
   comment: storableText().max(4096).optional(),
   /** Approve and also grant this agent + action type for this many minutes. */
   grantMinutes: z.number().int().positive().max(7 * 24 * 60).optional(),
+  /** Approve with these changes to the arguments: the call runs with them, decided by the policy again. */
+  edits: ArgumentEditsSchema.optional(),
 });
 /** What approving or rejecting accepts. */
 export type ApprovalDecisionInput = z.input<typeof ApprovalDecisionInputSchema>;

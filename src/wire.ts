@@ -4,7 +4,7 @@
  * definition, so client and server cannot drift.
  */
 import { z } from 'zod';
-import { APPROVAL_CHANNELS, displayedName, storableText } from './types.js';
+import { APPROVAL_CHANNELS, ArgumentEditsSchema, displayedName, storableText } from './types.js';
 
 const jsonRecord = z.record(z.string(), z.unknown());
 const isoTime = z.string().min(1).max(64);
@@ -44,6 +44,13 @@ export const EvaluateRequestSchema = z.object({
   requireHumanApproval: z.boolean().default(false),
   /** callDigest of the exact (unredacted) call, computed by the client: what an approval binds to. */
   digest: z.string().regex(/^[0-9a-f]{64}$/, 'digest must be 64 lowercase hex characters (sha256)'),
+  /** The call is a pending call as an approver edited it: the approval, and the original call's digest. */
+  editOf: z
+    .strictObject({
+      approvalId: z.string().min(1).max(128),
+      digest: z.string().regex(/^[0-9a-f]{64}$/, 'editOf.digest must be 64 lowercase hex characters (sha256)'),
+    })
+    .optional(),
 });
 
 /** POST /v1/actions/:actionId/complete */
@@ -71,6 +78,12 @@ export const ApprovalVerdictRequestSchema = z.object({
    */
   channel: ApprovalChannelSchema.exclude(['link', 'slack']).default('api'),
   grantMinutes: z.number().int().positive().max(7 * 24 * 60).optional(),
+  /**
+   * Approve only: the approver's changes to the call's arguments (edit and approve), each a
+   * `path` of keys and array indexes and a new `value`, or `remove: true`. The call then runs
+   * with them, decided by the policy again; redacted arguments cannot be edited.
+   */
+  edits: ArgumentEditsSchema.optional(),
 });
 
 /** POST /v1/approvals/:approvalId/consume */
@@ -198,6 +211,7 @@ export const ApprovalRecordSchema = z.object({
   decidedBy: z.string().optional(),
   channel: ApprovalChannelSchema.optional(),
   comment: z.string().optional(),
+  edits: z.array(z.object({ path: z.array(z.string()), value: z.unknown().optional(), remove: z.literal(true).optional() })).optional(),
   consumedAt: z.string().optional(),
   grantId: z.string().optional(),
 });

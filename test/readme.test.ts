@@ -96,6 +96,9 @@ const EXPECTED: Record<string, Expectation> = {
       "allowed [ 'approved' ] alice",
     ],
   },
+  'edit-and-approve': {
+    stdout: ['sent 50000 to EU-9 (Approved with edits by alice via api: use the EU account)'],
+  },
   'terminal-approver': {
     stdin: 'y\n',
     stdout: ['sent 50,000'],

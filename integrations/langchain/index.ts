@@ -21,6 +21,7 @@ import type { AscendClient } from '../../src/client.js';
 import { describeError, isRefusal, refusal } from '../../src/govern.js';
 import { argumentsOf, asParameters, governedCall, refusalMessage, toolActionType, type GovernToolOptions } from '../shared.js';
 import { bridgeOf } from '../approval-bridge.js';
+import { denied } from '../../src/approvals.js';
 import type { DecisionResult } from '../../src/types.js';
 
 export type { FromArgs, GovernToolOptions } from '../shared.js';
@@ -280,6 +281,13 @@ export class AscendCallbackHandler extends BaseCallbackHandler {
     const call = governedCall(toolActionType(name), asParameters(args), this.options);
     const decision = await this.client.evaluateAction({ ...call, waitForApproval: call.waitForApproval ?? true });
     if (decision.decision !== 'allowed') throw refusal(decision, call);
+    if (decision.editedParameters !== undefined) {
+      // A callback sees a tool start but cannot change what it runs with: the edited call does
+      // not run here, rather than the unedited one. Wrap the tool (governTool, ascendMiddleware) to run edits.
+      const why = 'An approver edited this call, and AscendCallbackHandler cannot hand edited arguments to a tool; it does not run (govern the tool with governTool or ascendMiddleware to run edits)';
+      await this.client.logActionFailed({ actionId: decision.actionId, error: `not run: ${why}`, durationMs: 0 });
+      throw refusal(denied(decision, 'edit_unsupported', why), call);
+    }
     this.runs.set(runId, { actionId: decision.actionId, started: Date.now() });
   }
 

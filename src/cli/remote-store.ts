@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { ValidationError } from '../errors.js';
 import type { ApprovalDecision, ApprovalFilter, AuditBase, AuditQuery, BudgetUse, Store } from '../store/store.js';
-import { HttpTransport, undefinedIfNotFound } from '../transport/http.js';
+import { approvalVerdictBody, HttpTransport, undefinedIfNotFound } from '../transport/http.js';
 import type { AgentRecord, ApiKeyRecord, ApprovalRecord, AuditEvent, AuditVerification, ChainStart, GrantRecord, PolicyHistoryEntry, StoredPolicy } from '../types.js';
 import type { ReplayResult } from '../engine/replay.js';
 import type { TrailVerification, TrailVerificationOptions } from '../store/audit-checkpoints.js';
@@ -125,9 +125,7 @@ export class RemoteStore implements Store {
   }
 
   async decideApproval(decision: ApprovalDecision): Promise<ApprovalRecord> {
-    const body: Record<string, unknown> = { decidedBy: decision.decidedBy, channel: decision.channel };
-    if (decision.comment !== undefined) body.comment = decision.comment;
-    if (decision.grantMinutes !== undefined) body.grantMinutes = decision.grantMinutes;
+    const body = approvalVerdictBody(decision);
     const verb = decision.status === 'approved' ? 'approve' : 'reject';
     return (await this.http.call('POST', `/v1/approvals/${encodeURIComponent(decision.approvalId)}/${verb}`, body, ApprovalRecordSchema, false)) as ApprovalRecord;
   }

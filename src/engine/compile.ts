@@ -59,6 +59,8 @@ export interface CompiledPolicy {
   readonly riskThresholds: { readonly requireApprovalAt: number | null; readonly denyAt: number | null };
   /** Highest risk score an MCP client's answer (elicitation) may approve; `null`: never. */
   readonly elicitationMaxRisk: number | null;
+  /** Whether an approver may edit a pending call's arguments (`approvals.allowEdits`, default true). */
+  readonly allowEdits: boolean;
   /** Every rule, in file order. */
   readonly rules: readonly CompiledRule[];
   /** The capability names the policy defines, each with its action-type globs. */
@@ -89,6 +91,7 @@ class LoadedPolicy implements CompiledPolicy {
   readonly approvalTimeoutSeconds: number;
   readonly riskThresholds: { readonly requireApprovalAt: number | null; readonly denyAt: number | null };
   readonly elicitationMaxRisk: number | null;
+  readonly allowEdits: boolean;
   readonly hasLimits: boolean;
   readonly capabilities: ReadonlyMap<string, GlobSet>;
   readonly name: string | null;
@@ -112,6 +115,7 @@ class LoadedPolicy implements CompiledPolicy {
       denyAt: document.risk ? document.risk.denyAt : 90,
     });
     this.elicitationMaxRisk = document.approvals ? document.approvals.elicitationMaxRisk : 69;
+    this.allowEdits = document.approvals ? document.approvals.allowEdits !== false : true;
     this.hasLimits = rules.some((r) => r.limit !== null);
     this.capabilities = new Map(Object.entries(document.capabilities).map(([name, globs]) => [name, new GlobSet(globs)]));
     Object.freeze(this.rules);

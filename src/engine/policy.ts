@@ -110,6 +110,7 @@ export const RiskThresholdsSchema = z
  *   denyAt: 90               # score ≥ this turns allowed or pending into denied
  * approvals:                 # optional
  *   elicitationMaxRisk: 69   # an MCP client's answer (elicitation) may approve up to this score; null = never
+ *   allowEdits: true         # default true; false: an approver may not change a call's arguments
  * capabilities:              # optional: names agents may register, each a list of action-type globs
  *   data_access: ["database.query", "database.read*"]
  * rules:
@@ -178,6 +179,11 @@ export const PolicySchema = z.strictObject({
        * call — the client's answer, not proof that a person saw it. `null`: never.
        */
       elicitationMaxRisk: z.number().int().min(0).max(100).nullable().default(69),
+      /**
+       * Whether an approver may change a pending call's arguments before approving it (the edited
+       * call is decided by this policy again before it runs). Default true.
+       */
+      allowEdits: z.boolean().default(true),
     })
     .optional(),
   /**
@@ -207,7 +213,7 @@ export const KNOWN_KEYS = {
   rule: Object.keys(RuleSchema.shape),
   limit: Object.keys(LimitSchema.shape),
   risk: ['requireApprovalAt', 'denyAt'],
-  approvals: ['elicitationMaxRisk'],
+  approvals: ['elicitationMaxRisk', 'allowEdits'],
 } as const;
 
 /** JSON Schema (draft 2020-12) of the policy document as written, for editors and `$schema`. */

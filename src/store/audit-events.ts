@@ -8,6 +8,7 @@ import type { ActionRecord, ApiKeyRecord, AuditCheckpoint, ApprovalChannel, Appr
 import type { NewAuditEvent } from './audit-chain.js';
 import { approvalJson, grantJson, json, policyChangedJson } from './records.js';
 import type { AgentRegistrationInput } from './store.js';
+import type { ArgumentEdit } from '../argument-edits.js';
 
 /** One event to append: its columns and its data. */
 export interface AuditEntry {
@@ -72,6 +73,7 @@ export interface ApprovalVerdict {
   claimedChannel?: ApprovalChannel | undefined;
   comment?: string | undefined;
   grantId?: string | undefined;
+  edits?: ArgumentEdit[] | undefined;
 }
 
 /** `approval.approved` / `approval.rejected`. */
@@ -79,7 +81,7 @@ export function approvalDecided(approval: ApprovalRef, verdict: ApprovalVerdict,
   const { status, decidedBy, channel } = verdict;
   return {
     event: { ts, type: status === 'approved' ? 'approval.approved' : 'approval.rejected', agentId: approval.agentId, actionId: approval.actionId, approvalId: approval.approvalId, actor: decidedBy },
-    data: json({ channel, claimedChannel: verdict.claimedChannel, comment: verdict.comment, decidedAt: ts, decidedBy, grantId: verdict.grantId, status }),
+    data: json({ channel, claimedChannel: verdict.claimedChannel, comment: verdict.comment, decidedAt: ts, decidedBy, edits: verdict.edits, grantId: verdict.grantId, status }),
   };
 }
 

@@ -295,6 +295,11 @@ CREATE INDEX action_index_by_outcome ON action_index(outcome_seq) WHERE outcome_
     name: 'webhook message formats (json, slack, teams), Slack buttons that decide in Slack',
     sql: `ALTER TABLE webhooks ADD COLUMN format TEXT NOT NULL DEFAULT 'json'; ALTER TABLE webhooks ADD COLUMN slack_interactive INTEGER NOT NULL DEFAULT 0;`,
   },
+  {
+    version: 14,
+    name: 'edit and approve: the changes an approver made to a call (JSON), spent only by the edited call',
+    sql: `ALTER TABLE approvals ADD COLUMN edits TEXT;`,
+  },
 ];
 
 /** The newest schema version this code knows. */

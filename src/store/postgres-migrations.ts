@@ -292,6 +292,11 @@ ALTER TABLE ${s}.outcomes ADD CONSTRAINT outcomes_record_kept CHECK (record IS N
     name: 'webhook message formats (json, slack, teams), Slack buttons that decide in Slack',
     sql: (s) => `ALTER TABLE ${s}.webhooks ADD COLUMN format TEXT NOT NULL DEFAULT 'json'; ALTER TABLE ${s}.webhooks ADD COLUMN slack_interactive BOOLEAN NOT NULL DEFAULT false;`,
   },
+  {
+    version: 13,
+    name: 'edit and approve: the changes an approver made to a call (JSON), spent only by the edited call',
+    sql: (s) => `ALTER TABLE ${s}.approvals ADD COLUMN edits TEXT;`,
+  },
 ];
 
 /** The newest PostgreSQL schema version this code knows. */

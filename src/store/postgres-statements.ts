@@ -24,7 +24,7 @@ export const PG_AUDIT_COLUMNS =
 const AGENT =
   'agent_id, agent_name, agent_type, capabilities, allowed_resources, metadata, blocked::int AS blocked, blocked_reason, registered_at, updated_at, version';
 const APPROVAL =
-  'approval_id, action_id, agent_id, action_type, resource, digest, status, requested_at, expires_at, decided_at, decided_by, channel, comment, consumed_at, grant_id, request';
+  'approval_id, action_id, agent_id, action_type, resource, digest, status, requested_at, expires_at, decided_at, decided_by, channel, comment, consumed_at, grant_id, request, edits';
 const GRANT = 'grant_id, agent_id, action_type, created_at, expires_at, created_by, channel, approval_id, revoked_at, revoked_by';
 const API_KEY = 'key_id, name, role, org, secret_hash, signing_secret, require_signing, created_at, created_by, revoked_at, revoked_by, agent_ids';
 
@@ -84,16 +84,17 @@ export function pgStatements(s: string) {
     getApproval: `SELECT ${APPROVAL} FROM ${s}.approvals WHERE approval_id = $1`,
     /** Prefix of a filtered list; the caller appends WHERE / ORDER BY. */
     listApprovals: `SELECT ${APPROVAL} FROM ${s}.approvals`,
-    decideApproval: `UPDATE ${s}.approvals SET status = $1, decided_at = $2, decided_by = $3, channel = $4, comment = $5, grant_id = $6
+    decideApproval: `UPDATE ${s}.approvals SET status = $1, decided_at = $2, decided_by = $3, channel = $4, comment = $5, grant_id = $6, edits = $8
       WHERE approval_id = $7 AND status = 'pending' RETURNING ${APPROVAL}`,
     expireApproval: `UPDATE ${s}.approvals SET status = 'expired', decided_at = $1 WHERE approval_id = $2 AND status = 'pending' RETURNING ${APPROVAL}`,
     // A blocked agent's approvals cannot be spent: the kill switch stops calls approved or not.
+    // An approval with edits is spent only by the edited call, one without only by the call itself.
     consumeApproval: `UPDATE ${s}.approvals SET consumed_at = $1
-      WHERE approval_id = $2 AND status = 'approved' AND consumed_at IS NULL AND digest = $3 AND expires_at > $1
+      WHERE approval_id = $2 AND status = 'approved' AND consumed_at IS NULL AND digest = $3 AND expires_at > $1 AND (edits IS NOT NULL) = $4
         AND NOT EXISTS (SELECT 1 FROM ${s}.agents a WHERE a.agent_id = approvals.agent_id AND a.blocked)
       RETURNING agent_id, action_id`,
     findUsableApproval: `SELECT ${APPROVAL} FROM ${s}.approvals
-      WHERE agent_id = $1 AND digest = $2 AND status = 'approved' AND consumed_at IS NULL AND expires_at > $3
+      WHERE agent_id = $1 AND digest = $2 AND status = 'approved' AND consumed_at IS NULL AND expires_at > $3 AND edits IS NULL
       ORDER BY decided_at DESC, ord DESC LIMIT 1`,
 
     // Grants

@@ -50,6 +50,7 @@ import {
   approvalInsertParams,
   type ApprovalRow,
   checkApprovalDecision,
+  checkEditsOfRow,
   grantForApproval,
   grantFromRow,
   type GrantRow,
@@ -289,7 +290,7 @@ export class PostgresStore implements Store {
       const spends = action.decision === 'allowed' && options.budgets !== undefined && options.budgets.length > 0 ? options.budgets : undefined;
       const atMs = Date.parse(ts);
       const queue = this.writer.queue;
-      if (queue && approval === undefined && action.decision === 'allowed' && options.spendsApproval === undefined && options.commitNow !== true) {
+      if (queue && approval === undefined && action.decision === 'allowed' && options.spendsApproval === undefined && options.spendsEditedApproval === undefined && options.commitNow !== true) {
         // Checked again, against the database, when the queue is written.
         if (queue.decision(actionId) || this.writer.recentAction(actionId)) throw duplicateAction(actionId);
         if (spends === undefined) return this.writer.enqueue({ kind: 'decision', action, json: recordJson });
@@ -342,12 +343,13 @@ export class PostgresStore implements Store {
    * version is read back with the insert ({@link checkVersion}), saving a round trip.
    */
   private async writeDecision(tx: PgWriteTx, action: ActionRecord, recordJson: string, ts: string, options: RecordDecisionOptions): Promise<void> {
-    const spends = options.spendsApproval;
+    const edited = options.spendsEditedApproval;
+    const spends = options.spendsApproval ?? edited?.approvalId;
     if (spends !== undefined) {
       const [check] = await tx.read<{ version: number | null; taken: boolean }>(this.sql.decisionCheck, [action.agentId, action.actionId]);
       if (check?.taken) throw duplicateAction(action.actionId);
       staleUnless(action.agentId, options.agentVersion, check?.version ?? null);
-      if (!(await this.spendApproval(tx, spends, action.digest, ts))) {
+      if (!(await this.spendApproval(tx, spends, edited?.digest ?? action.digest, ts, edited !== undefined))) {
         throw new StaleDecisionError(`Approval "${spends}" was spent by another call, or no longer matches`, { approvalId: spends });
       }
     }
@@ -360,7 +362,7 @@ export class PostgresStore implements Store {
    * of the agent's version when it is to be checked; refuse a stale decision.
    */
   private async checkVersion(tx: PgWriteTx, agentId: string, options: RecordDecisionOptions): Promise<void> {
-    if (options.agentVersion === undefined || options.spendsApproval !== undefined) return tx.flush();
+    if (options.agentVersion === undefined || options.spendsApproval !== undefined || options.spendsEditedApproval !== undefined) return tx.flush();
     const [row] = await tx.write<{ version: number | null }>(this.sql.agentVersion, [agentId]);
     staleUnless(agentId, options.agentVersion, row?.version ?? null);
   }
@@ -467,9 +469,10 @@ export class PostgresStore implements Store {
           await this.markExpired(tx, row, now, 'expired before a decision');
           return new ConflictError(`Approval "${approvalId}" expired at ${row.expires_at}`, { approvalId, status: 'expired' });
         }
+        checkEditsOfRow(row, decision.edits);
         const grantId = decision.grantMinutes !== undefined ? randomUUID() : undefined;
         const ref = { approvalId, agentId: row.agent_id, actionId: row.action_id };
-        const decided = approvalDecided(ref, { status, decidedBy, channel, claimedChannel: decision.claimedChannel, comment: decision.comment, grantId }, now);
+        const decided = approvalDecided(ref, { status, decidedBy, channel, claimedChannel: decision.claimedChannel, comment: decision.comment, grantId, edits: decision.edits }, now);
         tx.append(decided.event, decided.data);
         if (grantId !== undefined && decision.grantMinutes !== undefined) {
           const grant = grantForApproval({ approvalId, agentId: row.agent_id, actionType: row.action_type }, grantId, decision.grantMinutes, decidedBy, channel, now);
@@ -477,7 +480,7 @@ export class PostgresStore implements Store {
           const created = grantCreated(ref, grant, decidedBy, now);
           tx.append(created.event, created.data);
         }
-        const params = [status, now, decidedBy, channel, decision.comment ?? null, grantId ?? null, approvalId];
+        const params = [status, now, decidedBy, channel, decision.comment ?? null, grantId ?? null, approvalId, decision.edits === undefined ? null : JSON.stringify(decision.edits)];
         return approvalFromRow(await tx.writeOne<ApprovalRow>(this.sql.decideApproval, params));
       });
       if (outcome instanceof ConflictError) throw outcome;
@@ -503,13 +506,13 @@ export class PostgresStore implements Store {
   async consumeApproval(approvalId: string, digest: string, now: string): Promise<boolean> {
     return this.guard('consumeApproval', async () => {
       const ts = isoUtc(now, 'now');
-      return this.writer.write((tx) => this.spendApproval(tx, approvalId, digest, ts));
+      return this.writer.write((tx) => this.spendApproval(tx, approvalId, digest, ts, false));
     });
   }
 
-  /** {@link consumeApproval} inside the current write transaction. */
-  private async spendApproval(tx: PgWriteTx, approvalId: string, digest: string, ts: string): Promise<boolean> {
-    const [row] = await tx.write<{ agent_id: string; action_id: string }>(this.sql.consumeApproval, [ts, approvalId, digest]);
+  /** {@link consumeApproval} inside the current write transaction; `edited`: an approval with edits, for the edited call. */
+  private async spendApproval(tx: PgWriteTx, approvalId: string, digest: string, ts: string, edited: boolean): Promise<boolean> {
+    const [row] = await tx.write<{ agent_id: string; action_id: string }>(this.sql.consumeApproval, [ts, approvalId, digest, edited]);
     if (row === undefined) return false;
     const entry = approvalConsumed({ approvalId, agentId: row.agent_id, actionId: row.action_id }, digest, ts);
     tx.append(entry.event, entry.data);

@@ -21,6 +21,7 @@ import type {
 import { arrayWriter, canonicalJsonFast, objectWriter } from '../canonical-fast.js';
 import type { StoredAuditRow } from './audit-chain.js';
 import type { ApprovalDecision, AuditBase } from './store.js';
+import { checkEdits, type ArgumentEdit } from '../argument-edits.js';
 
 // Serialisation ---------------------------------------------------------------------------------
 // Fixed-shape writers (keys sorted and quoted once) produce canonicalJson of each record's
@@ -132,6 +133,8 @@ export interface ApprovalRow {
   consumed_at: string | null;
   grant_id: string | null;
   request: string;
+  /** JSON of the approver's {@link ArgumentEdit}s, when they edited the call. */
+  edits: string | null;
 }
 
 /** The immutable request part stored in `approvals.request`. */
@@ -167,6 +170,7 @@ export function approvalFromRow(r: ApprovalRow): ApprovalRecord {
   if (r.comment !== null) approval.comment = r.comment;
   if (r.consumed_at !== null) approval.consumedAt = r.consumed_at;
   if (r.grant_id !== null) approval.grantId = r.grant_id;
+  if (r.edits !== null) approval.edits = JSON.parse(r.edits) as ArgumentEdit[];
   return approval;
 }
 
@@ -343,12 +347,23 @@ export function invalid(field: string, message: string): ValidationError {
 export function checkApprovalDecision(decision: ApprovalDecision): void {
   const { status } = decision;
   if (status !== 'approved' && status !== 'rejected') throw invalid('status', "must be 'approved' or 'rejected'");
+  if (decision.edits !== undefined && status !== 'approved') throw invalid('edits', 'only an approval can edit the call');
   if (decision.grantMinutes !== undefined) {
     if (status !== 'approved') throw invalid('grantMinutes', 'a grant can only come with an approval');
+    if (decision.edits !== undefined) throw invalid('grantMinutes', 'a grant lets later calls run unedited: approve an edited call without one');
     if (!(decision.grantMinutes > 0) || !Number.isFinite(decision.grantMinutes)) {
       throw invalid('grantMinutes', 'must be a positive number of minutes');
     }
   }
+}
+
+/**
+ * Refuse an approver's edits that do not fit the request's recorded (redacted) arguments
+ * (`checkEdits`): both stores check them inside the decision's transaction.
+ */
+export function checkEditsOfRow(row: Pick<ApprovalRow, 'request'>, edits: readonly ArgumentEdit[] | undefined): void {
+  if (edits === undefined) return;
+  checkEdits((JSON.parse(row.request) as ApprovalRequestPart).parameters, edits);
 }
 
 /** A row of `policies`. */

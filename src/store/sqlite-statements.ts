@@ -52,9 +52,9 @@ export interface Statements {
     [string, string, string, string, string, string, string, string, string, string]
   >;
   getApproval: Stmt<[string], ApprovalRow>;
-  decideApproval: Stmt<[string, string, string, string, string | null, string | null, string]>;
+  decideApproval: Stmt<[string, string, string, string, string | null, string | null, string | null, string]>;
   expireApproval: Stmt<[string, string]>;
-  consumeApproval: Stmt<[string, string, string, string]>;
+  consumeApproval: Stmt<[string, string, string, string, 0 | 1]>;
   findUsableApproval: Stmt<[string, string, string], ApprovalRow>;
 
   insertGrant: Stmt<[string, string, string, string, string, string, string, string | null]>;
@@ -137,7 +137,7 @@ export function prepareStatements(db: Db): Statements {
     ),
     getApproval: db.prepare<[string], ApprovalRow>('SELECT * FROM approvals WHERE approval_id = ?'),
     decideApproval: db.prepare(
-      `UPDATE approvals SET status = ?, decided_at = ?, decided_by = ?, channel = ?, comment = ?, grant_id = ?
+      `UPDATE approvals SET status = ?, decided_at = ?, decided_by = ?, channel = ?, comment = ?, grant_id = ?, edits = ?
        WHERE approval_id = ? AND status = 'pending'`,
     ),
     expireApproval: db.prepare(
@@ -145,13 +145,14 @@ export function prepareStatements(db: Db): Statements {
     ),
     consumeApproval: db.prepare(
       // A blocked agent's approvals cannot be spent: the kill switch stops calls approved or not.
+      // An approval with edits is spent only by the edited call, one without only by the call itself.
       `UPDATE approvals SET consumed_at = ?
-       WHERE approval_id = ? AND status = 'approved' AND consumed_at IS NULL AND digest = ? AND expires_at > ?
+       WHERE approval_id = ? AND status = 'approved' AND consumed_at IS NULL AND digest = ? AND expires_at > ? AND (edits IS NOT NULL) = ?
          AND NOT EXISTS (SELECT 1 FROM agents WHERE agents.agent_id = approvals.agent_id AND agents.blocked = 1)`,
     ),
     findUsableApproval: db.prepare<[string, string, string], ApprovalRow>(
       `SELECT * FROM approvals
-       WHERE agent_id = ? AND digest = ? AND status = 'approved' AND consumed_at IS NULL AND expires_at > ?
+       WHERE agent_id = ? AND digest = ? AND status = 'approved' AND consumed_at IS NULL AND expires_at > ? AND edits IS NULL
        ORDER BY decided_at DESC, rowid DESC LIMIT 1`,
     ),
 

@@ -53,6 +53,7 @@ import {
   approvalFromRow,
   approvalInsertParams,
   checkApprovalDecision,
+  checkEditsOfRow,
   auditEventFromRow,
   grantForApproval,
   grantFromRow,
@@ -370,7 +371,7 @@ export class SqliteStore implements Store {
       const actionId = action.actionId;
       const spends = action.decision === 'allowed' && options.budgets !== undefined && options.budgets.length > 0 ? options.budgets : undefined;
       const atMs = Date.parse(ts);
-      if (this.queue && approval === undefined && action.decision === 'allowed' && options.spendsApproval === undefined && options.commitNow !== true) {
+      if (this.queue && approval === undefined && action.decision === 'allowed' && options.spendsApproval === undefined && options.spendsEditedApproval === undefined && options.commitNow !== true) {
         // Checked again, against the whole file, when the queue is written.
         if (this.queue.decision(actionId) || this.view.tail.get(actionId)?.decisionSeq !== undefined) throw duplicateAction(actionId);
         if (spends === undefined) {
@@ -405,8 +406,12 @@ export class SqliteStore implements Store {
           });
         }
         const spent = options.spendsApproval;
-        if (spent !== undefined && !this.spendApproval(spent, action.digest, ts)) {
+        if (spent !== undefined && !this.spendApproval(spent, action.digest, ts, false)) {
           throw new StaleDecisionError(`Approval "${spent}" was spent by another call, or no longer matches`, { approvalId: spent });
+        }
+        const edited = options.spendsEditedApproval;
+        if (edited !== undefined && !this.spendApproval(edited.approvalId, edited.digest, ts, true)) {
+          throw new StaleDecisionError(`Approval "${edited.approvalId}" was spent by another call, or no longer matches`, { approvalId: edited.approvalId });
         }
         // Refused here (rolled back) when a budget the decision relied on is used up.
         if (spends !== undefined) this.budgets.spendAndCheck(spends, actionId, atMs);
@@ -557,10 +562,12 @@ export class SqliteStore implements Store {
           this.markExpired(row.approval_id, row.agent_id, row.action_id, row.expires_at, now, 'expired before a decision');
           return new ConflictError(`Approval "${approvalId}" expired at ${row.expires_at}`, { approvalId, status: 'expired' });
         }
+        checkEditsOfRow(row, decision.edits);
         const grantId = decision.grantMinutes !== undefined ? randomUUID() : undefined;
-        this.stmt.decideApproval.run(status, now, decidedBy, channel, decision.comment ?? null, grantId ?? null, approvalId);
+        const edits = decision.edits === undefined ? null : JSON.stringify(decision.edits);
+        this.stmt.decideApproval.run(status, now, decidedBy, channel, decision.comment ?? null, grantId ?? null, edits, approvalId);
         const ref = { approvalId, agentId: row.agent_id, actionId: row.action_id };
-        const decided = approvalDecided(ref, { status, decidedBy, channel, claimedChannel: decision.claimedChannel, comment: decision.comment, grantId }, now);
+        const decided = approvalDecided(ref, { status, decidedBy, channel, claimedChannel: decision.claimedChannel, comment: decision.comment, grantId, edits: decision.edits }, now);
         this.chain.append(decided.event, decided.data);
         if (grantId !== undefined && decision.grantMinutes !== undefined) {
           const grant = grantForApproval({ approvalId, agentId: row.agent_id, actionType: row.action_type }, grantId, decision.grantMinutes, decidedBy, channel, now);
@@ -594,13 +601,13 @@ export class SqliteStore implements Store {
   async consumeApproval(approvalId: string, digest: string, now: string): Promise<boolean> {
     return this.guard('consumeApproval', () => {
       const ts = isoUtc(now, 'now');
-      return this.write(() => this.spendApproval(approvalId, digest, ts));
+      return this.write(() => this.spendApproval(approvalId, digest, ts, false));
     });
   }
 
-  /** {@link consumeApproval} inside the current write transaction. */
-  private spendApproval(approvalId: string, digest: string, ts: string): boolean {
-    if (this.stmt.consumeApproval.run(ts, approvalId, digest, ts).changes !== 1) return false;
+  /** {@link consumeApproval} inside the current write transaction; `edited`: an approval with edits, for the edited call. */
+  private spendApproval(approvalId: string, digest: string, ts: string, edited: boolean): boolean {
+    if (this.stmt.consumeApproval.run(ts, approvalId, digest, ts, edited ? 1 : 0).changes !== 1) return false;
     const row = this.mustGet(this.stmt.getApproval.get(approvalId), 'approval', approvalId);
     const entry = approvalConsumed({ approvalId, agentId: row.agent_id, actionId: row.action_id }, digest, ts);
     this.chain.append(entry.event, entry.data);

@@ -20,6 +20,7 @@ import type {
   PolicyChangeRecord,
   StoredPolicy,
 } from '../types.js';
+import type { ArgumentEdit } from '../argument-edits.js';
 
 /**
  * When a write is committed.
@@ -128,6 +129,11 @@ export interface ApprovalDecision {
   comment?: string;
   /** With `approved`: also create a grant for this agent + action type lasting this long. */
   grantMinutes?: number;
+  /**
+   * With `approved`: the approver's changes to the arguments (checked by the caller against the
+   * recorded arguments, see `checkEdits`). The approval then lets only the edited call run.
+   */
+  edits?: ArgumentEdit[];
   /** ISO time of the decision. */
   now: string;
 }
@@ -174,6 +180,12 @@ export interface RecordDecisionOptions {
    * Such a decision is never queued.
    */
   spendsApproval?: string;
+  /**
+   * The decision spends this approval, which a person approved with edits, for the edited call:
+   * the approval is bound to the original call's `digest` (the action's digest is the edited
+   * call's). Otherwise as {@link spendsApproval}; give one or the other.
+   */
+  spendsEditedApproval?: { approvalId: string; digest: string };
   /**
    * Commit the decision before resolving, even in `batched` mode. For an action id the caller
    * chose (an idempotency key), which another process may record at the same time: committed at

@@ -101,6 +101,7 @@ export class HttpTransport implements Transport {
         context: request.context,
         requireHumanApproval: request.requireHumanApproval,
         digest: request.digest,
+        ...(request.editOf === undefined ? {} : { editOf: request.editOf }),
       },
       response: z.unknown(),
       retrySafe: true,
@@ -159,9 +160,7 @@ export class HttpTransport implements Transport {
   }
 
   decideApproval(decision: Omit<ApprovalDecision, 'now'>): Promise<ApprovalRecord> {
-    const body: Record<string, unknown> = { decidedBy: decision.decidedBy, channel: decision.channel };
-    if (decision.comment !== undefined) body.comment = decision.comment;
-    if (decision.grantMinutes !== undefined) body.grantMinutes = decision.grantMinutes;
+    const body = approvalVerdictBody(decision);
     const verb = decision.status === 'approved' ? 'approve' : 'reject';
     // Not retried: a repeat after a lost answer would be refused as "already decided".
     return this.request({ method: 'POST', path: `/v1/approvals/${encodeURIComponent(decision.approvalId)}/${verb}`, body, response: ApprovalRecordSchema, retrySafe: false });
@@ -329,4 +328,13 @@ export async function undefinedIfNotFound<T>(pending: Promise<T>): Promise<T | u
     if (err instanceof NotFoundError) return undefined;
     throw err;
   }
+}
+
+/** The body of POST /v1/approvals/:id/approve or /reject for a decision. */
+export function approvalVerdictBody(decision: Omit<ApprovalDecision, 'now'>): Record<string, unknown> {
+  const body: Record<string, unknown> = { decidedBy: decision.decidedBy, channel: decision.channel };
+  if (decision.comment !== undefined) body.comment = decision.comment;
+  if (decision.grantMinutes !== undefined) body.grantMinutes = decision.grantMinutes;
+  if (decision.edits !== undefined) body.edits = decision.edits;
+  return body;
 }

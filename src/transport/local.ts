@@ -14,7 +14,7 @@ import {
   type CompiledPolicy,
   type EvaluationInput,
 } from '../engine/index.js';
-import { AscendError, ConflictError, StaleDecisionError, StoreError } from '../errors.js';
+import { AscendError, ConflictError, StaleDecisionError, StoreError, ValidationError } from '../errors.js';
 import type { Store } from '../store/store.js';
 import type {
   ActionRecord,
@@ -31,6 +31,8 @@ import { inForce, type PolicyInForce } from '../policy-live.js';
 import { isoTime } from '../time.js';
 import { timeOrderedId } from '../ids.js';
 import { denied } from '../approvals.js';
+import { applyEdits } from '../argument-edits.js';
+import { isDeepStrictEqual } from 'node:util';
 import { withKnownDecision } from './unreachable.js';
 import { idempotencyKeyReused, isSameCall } from './same-call.js';
 import type { AgentRegistration, EvaluationRequest, Transport } from './transport.js';
@@ -280,8 +282,28 @@ export class LocalTransport implements Transport {
     let approvedBy: DecisionResult['approvedBy'];
     let approvalId: string | undefined;
     let spendsApproval: string | undefined;
+    let spendsEdited: { approvalId: string; digest: string } | undefined;
 
-    if (decision === 'pending') {
+    if (request.editOf !== undefined) {
+      // A pending call as a person edited it: theirs to let run, if it is what they approved and
+      // the policy does not deny it as edited.
+      const edited = await this.editedCall(store, request, request.editOf, nowIso);
+      if ('refusal' in edited) {
+        policyDecision = withViolation(policyDecision, 'edit_unusable', edited.refusal);
+        decision = 'denied';
+      } else {
+        approvalId = edited.approval.approvalId;
+        spendsEdited = request.editOf;
+        conditions.push('edited');
+        if (decision !== 'denied') {
+          const by = edited.approval;
+          policyDecision = { ...policyDecision, reason: `Approved with edits by ${by.decidedBy ?? 'unknown'} via ${by.channel ?? 'unknown'}${by.comment ? `: ${by.comment}` : ''}` };
+          decision = 'allowed';
+          conditions.push('approved');
+          approvedBy = { decidedBy: edited.approval.decidedBy ?? 'unknown', channel: edited.approval.channel ?? 'api', decidedAt: edited.approval.decidedAt ?? nowIso };
+        }
+      }
+    } else if (decision === 'pending') {
       // A person already approved this exact call, or granted this agent + action for a while.
       const usable = await store.findUsableApproval(request.agentId, digest, nowIso);
       if (usable && usable.decidedBy && usable.channel) {
@@ -347,6 +369,8 @@ export class LocalTransport implements Transport {
     if (policyDecision.policyName !== undefined) action.policyName = policyDecision.policyName;
     if (policyDecision.policyRevision !== undefined) action.policyRevision = policyDecision.policyRevision;
     const options: RecordDecisionOptions = spendsApproval === undefined ? { agentVersion } : { agentVersion, spendsApproval };
+    // Spent by the edited call whatever the policy now says: an approval covers one call.
+    if (spendsEdited !== undefined) options.spendsEditedApproval = spendsEdited;
     if (request.actionId !== undefined && !this.keyedDecisionsMayQueue) options.commitNow = true;
     if (budgets !== undefined && decision === 'allowed') {
       options.budgets = budgets.spends;
@@ -381,6 +405,32 @@ export class LocalTransport implements Transport {
     if (action.policyName !== undefined) result.policyName = action.policyName;
     if (action.policyRevision !== undefined) result.policyRevision = action.policyRevision;
     return result;
+  }
+
+  /**
+   * The approval an edited call claims, when it holds: approved with edits, unspent, unexpired,
+   * for this agent, action and resource and for the original call's digest, edits allowed by the
+   * policy in force, and the call's redacted arguments exactly the recorded ones as edited.
+   */
+  private async editedCall(store: Store, request: EvaluationRequest, editOf: { approvalId: string; digest: string }, nowIso: string): Promise<{ approval: ApprovalRecord } | { refusal: string }> {
+    const approval = await store.getApproval(editOf.approvalId);
+    if (!approval || approval.agentId !== request.agentId) return { refusal: `No approval "${editOf.approvalId}" for this agent` };
+    if (approval.status !== 'approved' || approval.edits === undefined) return { refusal: 'The approval was not approved with edits' };
+    if (approval.consumedAt !== undefined) return { refusal: 'The approval was already used by another call' };
+    if (approval.expiresAt <= nowIso) return { refusal: 'The approval expired before the edited call could use it' };
+    if (approval.digest !== editOf.digest || approval.actionType !== request.actionType || approval.resource !== request.resource) {
+      return { refusal: 'The approval is for a different call' };
+    }
+    const policy = this.policy;
+    if (!(policy instanceof Error) && !policy.allowEdits) return { refusal: 'The policy does not allow approvers to edit calls (approvals.allowEdits: false)' };
+    let expected: Record<string, unknown>;
+    try {
+      expected = applyEdits(approval.parameters, approval.edits);
+    } catch {
+      return { refusal: 'The edits no longer apply to the recorded arguments' };
+    }
+    if (!isDeepStrictEqual(expected, request.redactedParameters)) return { refusal: 'The arguments are not the ones the approver approved' };
+    return { approval };
   }
 
   /**
@@ -432,6 +482,12 @@ export class LocalTransport implements Transport {
   }
 
   async decideApproval(decision: Omit<ApprovalDecision, 'now'>): Promise<ApprovalRecord> {
+    const policy = this.policy;
+    if (decision.edits !== undefined && !(policy instanceof Error) && !policy.allowEdits) {
+      throw new ValidationError('edits: the policy does not allow approvers to edit calls (approvals.allowEdits: false); approve or reject the call as it is', [
+        { path: 'edits', message: 'not allowed by the policy' },
+      ]);
+    }
     const record = await this.getStore().decideApproval({ ...decision, now: new Date(this.now()).toISOString() });
     this.notify();
     return record;
@@ -546,6 +602,11 @@ export function decisionFromRecord(action: ActionRecord, approval: ApprovalRecor
     result.approvedBy = { decidedBy: approval.decidedBy, channel: approval.channel, decidedAt: approval.decidedAt ?? action.createdAt };
   }
   return result;
+}
+
+/** `decision` turned into a denial for `code`. */
+function withViolation(decision: PolicyDecision, code: string, reason: string): PolicyDecision {
+  return { ...decision, decision: 'denied', reason, policyViolations: [...decision.policyViolations, { code, message: reason }] };
 }
 
 function asStoreError(err: unknown): Error {

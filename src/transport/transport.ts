@@ -35,6 +35,13 @@ export interface EvaluationRequest {
    * decision is returned and nothing new is recorded. Default: a fresh UUID.
    */
   actionId?: string;
+  /**
+   * This call is a pending call as a person edited it (edit and approve): the approval they
+   * approved with edits, and the original call's digest it is bound to. The decision point
+   * checks that the call's redacted arguments are the recorded ones with the edits applied,
+   * decides the edited call by the policy again, and spends the approval with an allow.
+   */
+  editOf?: { approvalId: string; digest: string };
 }
 
 /** Registration as sent to the decision point. */

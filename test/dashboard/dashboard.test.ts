@@ -116,6 +116,35 @@ describe('dashboard in a real browser', () => {
     }
   });
 
+  it('edit and approve: the approver changes an argument, and the agent runs the edited call', async () => {
+    const { context, page } = await newPage(browser);
+    try {
+      await signIn(page, server.url, server.keys.approver.apiKey);
+      const decision = transfer(agent('edit-agent'), 6300, 'acme-us');
+      const card = await cardFor(page, 'acme-us');
+      await card.getByText('Edit arguments before approving').click();
+      const editor = card.getByLabel('Arguments to run with (JSON)');
+      await editor.fill('{ "amount": 6300, "to": ');
+      await card.getByRole('button', { name: 'Approve' }).click();
+      await page.getByRole('alert').filter({ hasText: 'not JSON' }).waitFor({ timeout: 5000 });
+      expect((await api(server, 'GET', '/v1/approvals?status=pending&agentId=edit-agent', server.keys.approver)).body.approvals).toHaveLength(1);
+
+      await page.getByRole('button', { name: 'Dismiss' }).click();
+      await editor.fill(JSON.stringify({ amount: 6300, to: 'acme-eu', memo: 'invoice 7781' }, null, 2));
+      await card.getByLabel('Comment').fill('Pay the EU entity');
+      await screenshot(page, 'pending-edit');
+      await card.getByRole('button', { name: 'Approve' }).click();
+      const result = await decision;
+      expect(result.decision).toBe('allowed');
+      expect(result.conditions).toContain('edited');
+      expect(result.editedParameters).toEqual({ amount: 6300, to: 'acme-eu', memo: 'invoice 7781' });
+      const record = await api(server, 'GET', `/v1/approvals/${result.approvalRequestId}`, server.keys.approver);
+      expect(record.body).toMatchObject({ status: 'approved', channel: 'dashboard', edits: [{ path: ['to'], value: 'acme-eu' }] });
+    } finally {
+      await context.close();
+    }
+  });
+
   it('approve with a grant: the next identical call goes through without a person', async () => {
     const { context, page } = await newPage(browser);
     const client = agent('payroll-agent');

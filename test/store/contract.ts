@@ -341,6 +341,48 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         ]);
       });
 
+      it('keeps an approver\'s edits, and spends an edited approval only on the edited call, once', async () => {
+        const { action, approval } = makePending({ parameters: { query: 'DELETE FROM t WHERE id = 1', token: '[REDACTED]' } });
+        await store.recordDecision(action, approval);
+        const edits = [{ path: ['query'], value: 'DELETE FROM t WHERE id = 2' }];
+        // Refused, nothing decided: a redacted argument, a secret, a grant with edits, edits on a rejection.
+        await expect(store.decideApproval({ approvalId: approval.approvalId, status: 'approved', decidedBy: 'a', channel: 'cli', edits: [{ path: ['token'], value: 'x' }], now: at(1) })).rejects.toBeInstanceOf(ValidationError);
+        await expect(store.decideApproval({ approvalId: approval.approvalId, status: 'approved', decidedBy: 'a', channel: 'cli', edits: [{ path: ['password'], value: 'x' }], now: at(1) })).rejects.toBeInstanceOf(ValidationError);
+        await expect(store.decideApproval({ approvalId: approval.approvalId, status: 'approved', decidedBy: 'a', channel: 'cli', edits, grantMinutes: 5, now: at(1) })).rejects.toBeInstanceOf(ValidationError);
+        await expect(store.decideApproval({ approvalId: approval.approvalId, status: 'rejected', decidedBy: 'a', channel: 'cli', edits, now: at(1) })).rejects.toBeInstanceOf(ValidationError);
+        expect((await store.getApproval(approval.approvalId))?.status).toBe('pending');
+
+        const decided = await store.decideApproval({ approvalId: approval.approvalId, status: 'approved', decidedBy: 'alice', channel: 'cli', edits, now: at(2) });
+        expect(decided.edits).toEqual(edits);
+        expect((await store.getApproval(approval.approvalId))?.edits).toEqual(edits);
+        const [event] = await store.readAudit({ types: ['approval.approved'] });
+        expect(event?.data).toMatchObject({ edits, decidedBy: 'alice' });
+        // The original call can never use it.
+        expect(await store.findUsableApproval('agent-a', approval.digest, at(3))).toBeUndefined();
+        expect(await store.consumeApproval(approval.approvalId, approval.digest, at(3))).toBe(false);
+        await expect(store.recordDecision(makeAction({ digest: approval.digest, approvalId: approval.approvalId }), undefined, { spendsApproval: approval.approvalId })).rejects.toBeInstanceOf(StaleDecisionError);
+        // The edited call (its own digest) spends it, bound to the original digest, once.
+        await expect(
+          store.recordDecision(makeAction({ approvalId: approval.approvalId }), undefined, { spendsEditedApproval: { approvalId: approval.approvalId, digest: 'f'.repeat(64) } }),
+        ).rejects.toBeInstanceOf(StaleDecisionError);
+        const edited = makeAction({ parameters: { query: 'DELETE FROM t WHERE id = 2', token: '[REDACTED]' }, approvalId: approval.approvalId });
+        await store.recordDecision(edited, undefined, { spendsEditedApproval: { approvalId: approval.approvalId, digest: approval.digest } });
+        expect((await store.getApproval(approval.approvalId))?.consumedAt).toBe(edited.createdAt);
+        const again = makeAction({ approvalId: approval.approvalId });
+        await expect(store.recordDecision(again, undefined, { spendsEditedApproval: { approvalId: approval.approvalId, digest: approval.digest } })).rejects.toBeInstanceOf(StaleDecisionError);
+        expect(await store.getAction(again.actionId)).toBeUndefined();
+      });
+
+      it('never spends an unedited approval as an edited one', async () => {
+        const { action, approval } = makePending();
+        await store.recordDecision(action, approval);
+        await store.decideApproval({ approvalId: approval.approvalId, status: 'approved', decidedBy: 'a', channel: 'cli', now: at(2) });
+        await expect(
+          store.recordDecision(makeAction({ approvalId: approval.approvalId }), undefined, { spendsEditedApproval: { approvalId: approval.approvalId, digest: approval.digest } }),
+        ).rejects.toBeInstanceOf(StaleDecisionError);
+        expect(await store.consumeApproval(approval.approvalId, approval.digest, at(3))).toBe(true);
+      });
+
       it('lets exactly one of several racing consumers use an approval', async () => {
         const { action, approval } = makePending();
         await store.recordDecision(action, approval);

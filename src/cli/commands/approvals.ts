@@ -1,6 +1,7 @@
 /**
  * `ascend approvals list|show|approve|reject|watch`: the human side of a pending call.
  */
+import { applyEdits, argumentEdits, parseSetEdit, type ArgumentEdit } from '../../argument-edits.js';
 import { NotFoundError } from '../../errors.js';
 import type { ApprovalDecision, Store } from '../../store/store.js';
 import type { ApprovalRecord, ApprovalStatus } from '../../types.js';
@@ -23,6 +24,7 @@ import {
   type Column,
 } from '../format.js';
 import { withStore } from '../store-access.js';
+import { UsageError } from '../errors.js';
 
 const STATUS_FILTERS = ['pending', 'approved', 'rejected', 'expired', 'all'] as const;
 /** Longest grant an approver can give from the CLI: one week, as the API allows. */
@@ -121,6 +123,7 @@ function renderApproval(ctx: CommandContext, a: ApprovalRecord): string {
   ];
   if (a.decidedAt !== undefined) fields.push(['decided', `${a.decidedAt} by ${a.decidedBy ?? '?'} via ${a.channel ?? '?'}`]);
   if (a.comment !== undefined) fields.push(['comment', a.comment]);
+  if (a.edits !== undefined) fields.push(['edits', a.edits.map((e) => (e.remove ? `remove ${e.path.join('.')}` : `${e.path.join('.')} = ${JSON.stringify(e.value)}`)).join('; ')]);
   if (a.grantId !== undefined) fields.push(['grant', a.grantId]);
   if (a.consumedAt !== undefined) fields.push(['consumed', a.consumedAt]);
   fields.push(['digest', a.digest]);
@@ -151,7 +154,32 @@ const DECIDE_OPTIONS = {
   by: { type: 'string', valueName: 'NAME', description: 'who decides (default: user@hostname)' },
 } as const;
 
-async function decide(ctx: CommandContext, status: 'approved' | 'rejected', grantMinutes: number | undefined): Promise<number> {
+/**
+ * The edits of `--set path=value` (repeatable) or `--args JSON` (the arguments wanted, turned into
+ * edits against the recorded ones); undefined when neither is given.
+ */
+async function editsOf(ctx: CommandContext): Promise<ArgumentEdit[] | undefined> {
+  const sets = ctx.strings('set');
+  const wanted = ctx.string('args');
+  if (sets.length > 0 && wanted !== undefined) throw new UsageError('give --set or --args, not both', ctx.commandPath);
+  if (sets.length > 0) return sets.map(parseSetEdit);
+  if (wanted === undefined) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(wanted);
+  } catch (err) {
+    throw new UsageError(`--args is not JSON (${(err as Error).message}): give the arguments the call should run with, e.g. --args '{"amount":100}'`, ctx.commandPath);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new UsageError('--args must be a JSON object: the arguments the call should run with', ctx.commandPath);
+  const approvalId = ctx.arg('ID');
+  const approval = await withStore(ctx, (store) => store.getApproval(approvalId));
+  if (approval === undefined) throw new NotFoundError('approval', approvalId);
+  const edits = argumentEdits(approval.parameters, parsed as Record<string, unknown>);
+  if (edits.length === 0) throw new UsageError('--args are the arguments as they are: approve without --args instead', ctx.commandPath);
+  return edits;
+}
+
+async function decide(ctx: CommandContext, status: 'approved' | 'rejected', grantMinutes: number | undefined, edits?: ArgumentEdit[]): Promise<number> {
   const comment = ctx.string('comment');
   const decision: ApprovalDecision = {
     approvalId: ctx.arg('ID'),
@@ -161,6 +189,7 @@ async function decide(ctx: CommandContext, status: 'approved' | 'rejected', gran
     now: new Date(ctx.now()).toISOString(),
     ...(comment === undefined ? {} : { comment }),
     ...(grantMinutes === undefined ? {} : { grantMinutes }),
+    ...(edits === undefined ? {} : { edits }),
   };
   const approval = await withStore(ctx, (store) => store.decideApproval(decision));
   if (ctx.json) {
@@ -169,6 +198,7 @@ async function decide(ctx: CommandContext, status: 'approved' | 'rejected', gran
   }
   const what = `${approval.agentId} ${approval.actionType}${approval.resource === '' ? '' : ` on ${approval.resource}`}`;
   let text = `${styleStatus(ctx.style, approval.status)} ${approval.approvalId} (${what}) as ${approval.decidedBy ?? decision.decidedBy}\n`;
+  if (approval.edits !== undefined) text += `with edits: the call runs as ${JSON.stringify(applyEdits(approval.parameters, approval.edits))} (decided by the policy again)\n`;
   if (approval.grantId !== undefined && grantMinutes !== undefined) {
     text += `granted ${approval.agentId} ${approval.actionType} for ${formatDuration(grantMinutes * 60_000)} (grant ${approval.grantId})\n`;
   }
@@ -186,13 +216,25 @@ const approveCommand: CommandSpec = {
       valueName: 'N',
       description: `also let this agent do this action without asking for N minutes (max ${MAX_GRANT_MINUTES})`,
     },
+    set: {
+      type: 'string',
+      multiple: true,
+      valueName: 'PATH=VALUE',
+      description: 'edit an argument before approving (repeatable): a dotted path and a JSON value, or text; the edited call is decided by the policy again',
+    },
+    args: { type: 'string', valueName: 'JSON', description: 'the arguments the call should run with (edits are made from the difference); redacted ones cannot change' },
   },
   positionals: [{ name: 'ID', description: 'approval id' }],
-  examples: ['ascend approvals approve apr_123 --comment "checked with finance"', 'ascend approvals approve apr_123 --grant-minutes 30'],
+  examples: [
+    'ascend approvals approve apr_123 --comment "checked with finance"',
+    'ascend approvals approve apr_123 --grant-minutes 30',
+    'ascend approvals approve apr_123 --set account=EU-9 --set amount=100 --comment "use the EU account"',
+    `ascend approvals approve apr_123 --args '{"amount":100,"account":"EU-9"}'`,
+  ],
   async run(ctx) {
     const text = ctx.string('grant-minutes');
     const grantMinutes = text === undefined ? undefined : parseIntegerOption(text, 'grant-minutes', { min: 1, max: MAX_GRANT_MINUTES }, ctx.commandPath);
-    return decide(ctx, 'approved', grantMinutes);
+    return decide(ctx, 'approved', grantMinutes, await editsOf(ctx));
   },
 };
 

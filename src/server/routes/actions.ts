@@ -189,6 +189,7 @@ async function evaluate(ctx: EvaluateContext): Promise<DecisionResult> {
     context: body.context,
     requireHumanApproval: body.requireHumanApproval,
   };
+  if (body.editOf !== undefined) request.editOf = body.editOf;
   if (key === undefined) {
     const decision = await ctx.scope.transport.evaluate(request);
     await durable(ctx.scope.store); // acknowledged means committed

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { NotFoundError, ValidationError } from '../../errors.js';
 import type { Store } from '../../store/store.js';
 import type { ApiKeyRecord, ApprovalRecord } from '../../types.js';
+import type { ArgumentEdit } from '../../argument-edits.js';
 import { ApprovalRecordSchema, ApprovalVerdictRequestSchema, ConsumeRequestSchema, ConsumeResponseSchema, WireAgentId } from '../../wire.js';
 import { mayActAs, requireActAs } from '../agent-binding.js';
 import { ROLES } from '../api-keys.js';
@@ -108,6 +109,7 @@ export function approvalRoutes(router: Router, options: ApprovalRouteOptions): v
           ...(claimed !== undefined && claimed !== channel ? { claimedChannel: claimed } : {}),
           ...(body.comment !== undefined ? { comment: body.comment } : {}),
           ...(status === 'approved' && body.grantMinutes !== undefined ? { grantMinutes: body.grantMinutes } : {}),
+          ...(body.edits !== undefined ? { edits: body.edits as ArgumentEdit[] } : {}),
         });
       },
     });

@@ -3,6 +3,7 @@
 
 import { api, seg } from './api.js';
 import { announce, asObject, byId, clearAlert, field, focusOn, h, localTime, prettyJson, refreshTimes, relTime, reportError, riskBadge, riskLevel, showAlert } from './dom.js';
+import { editsBetween } from './edits.js';
 
 const MAX_GRANT_MINUTES = 10080;
 
@@ -164,8 +165,9 @@ function dropCard(id) {
 
 function makeCard(a) {
   const n = ++cardCount;
-  const ids = { title: `approval-${n}-title`, comment: `approval-${n}-comment`, minutes: `approval-${n}-minutes` };
+  const ids = { title: `approval-${n}-title`, comment: `approval-${n}-comment`, minutes: `approval-${n}-minutes`, edit: `approval-${n}-edit` };
   const comment = h('textarea', { id: ids.comment, rows: '2', maxlength: '4096' });
+  const edit = h('textarea', { id: ids.edit, rows: '6', spellcheck: 'false', 'aria-describedby': `${ids.edit}-hint` }, prettyJson(a.parameters));
   const minutes = h('input', { id: ids.minutes, type: 'number', min: '1', max: String(MAX_GRANT_MINUTES), step: '1', inputmode: 'numeric', 'aria-describedby': `${ids.minutes}-hint` });
   const card = h('article', { class: `approval level-${riskLevel(a.riskScore, a.riskLevel)}`, 'data-approval-id': a.approvalId, 'aria-labelledby': ids.title, tabindex: '-1' },
     h('header', { class: 'approval-head' },
@@ -183,12 +185,16 @@ function makeCard(a) {
     h('pre', { class: 'args', tabindex: '0' }, prettyJson(a.parameters)),
     h('fieldset', { class: 'decide' },
       h('legend', { class: 'visually-hidden' }, 'Decision'),
+      h('details', { class: 'edit-args' },
+        h('summary', {}, 'Edit arguments before approving'),
+        field('Arguments to run with (JSON)', edit,
+          h('p', { id: `${ids.edit}-hint`, class: 'hint' }, 'Approve runs the call with these; the policy decides it again. Redacted values cannot change.'))),
       field('Comment', comment),
       h('div', { class: 'decide-row' },
         field('Grant minutes', minutes, h('p', { id: `${ids.minutes}-hint`, class: 'hint' }, 'Empty: approve this call only.')),
         h('div', { class: 'buttons' },
-          h('button', { type: 'button', class: 'approve', onclick: () => decide(a, 'approve', card, comment, minutes) }, 'Approve'),
-          h('button', { type: 'button', class: 'reject', onclick: () => decide(a, 'reject', card, comment, minutes) }, 'Reject')))),
+          h('button', { type: 'button', class: 'approve', onclick: () => decide(a, 'approve', card, comment, minutes, edit) }, 'Approve'),
+          h('button', { type: 'button', class: 'reject', onclick: () => decide(a, 'reject', card, comment, minutes, edit) }, 'Reject')))),
   );
   cards.set(a.approvalId, card);
   return card;
@@ -209,11 +215,36 @@ function tagLine(label, values) {
   return h('p', { class: 'tags' }, `${label}: `, values.map((v) => h('code', {}, v)));
 }
 
-/** Approve or reject one request with the card's comment and grant minutes. */
-async function decide(a, verb, card, comment, minutes) {
+/** The edits typed in a card's argument editor; null when unchanged, undefined (alert shown) when not JSON. */
+function typedEdits(a, edit) {
+  let wanted;
+  try {
+    wanted = JSON.parse(edit.value);
+  } catch (err) {
+    showAlert(`The edited arguments are not JSON (${err.message}). Fix them, or close the editor to approve the call as it is.`);
+    edit.focus();
+    return undefined;
+  }
+  if (typeof wanted !== 'object' || wanted === null || Array.isArray(wanted)) {
+    showAlert('The edited arguments must be a JSON object, like the ones shown.');
+    edit.focus();
+    return undefined;
+  }
+  const edits = editsBetween(a.parameters ?? {}, wanted);
+  return edits.length === 0 ? null : edits;
+}
+
+/** Approve or reject one request with the card's comment, grant minutes and edited arguments. */
+async function decide(a, verb, card, comment, minutes, edit) {
   if (card.classList.contains('is-busy')) return;
   const body = { channel: 'dashboard' };
   if (comment.value.trim()) body.comment = comment.value.trim();
+  // Edits count only while the editor is open: what the person sees is what they approve.
+  if (verb === 'approve' && edit.closest('details').open) {
+    const edits = typedEdits(a, edit);
+    if (edits === undefined) return;
+    if (edits !== null) body.edits = edits;
+  }
   if (verb === 'approve' && (minutes.value !== '' || minutes.validity.badInput)) {
     const m = Number(minutes.value);
     if (!Number.isInteger(m) || m < 1 || m > MAX_GRANT_MINUTES) {
@@ -231,7 +262,8 @@ async function decide(a, verb, card, comment, minutes) {
     clearAlert();
     settled(a.approvalId);
     const grant = body.grantMinutes ? ` and granted ${a.agentId} “${a.actionType}” for ${body.grantMinutes} min` : '';
-    announce(`${verb === 'approve' ? 'Approved' : 'Rejected'} ${titleOf(a)}${grant}.`);
+    const edited = body.edits ? ' with your edits' : '';
+    announce(`${verb === 'approve' ? 'Approved' : 'Rejected'} ${titleOf(a)}${edited}${grant}.`);
     if (grant) loadGrants();
   } catch (err) {
     card.classList.remove('is-busy');
