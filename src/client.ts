@@ -754,7 +754,8 @@ export class AscendClient implements LifecycleClient {
   /**
    * Register a webhook on the server (admin key): signed deliveries of `events` (default all:
    * `action.evaluated`, `action.approved`, `action.denied`, `action.completed`, `action.failed`,
-   * `approval.requested`). Give your own `secret` (≥ 16 characters) or read the one made for you
+   * `approval.requested`; for a `slack`, `teams` or `email` message: `approval.requested`,
+   * `action.approved`, `action.denied`). Give your own `secret` (≥ 16 characters) or read the one made for you
    * from the answer — it is shown once. Receivers check deliveries with `verifyWebhookSignature`.
    */
   async configureWebhook(input: WebhookInput): Promise<WebhookInfo> {

@@ -16,5 +16,6 @@ export type { ClaimedDelivery, DeliveryMapper, DeliveryRecord, DeliveryStatus, W
 export type { DeliveryMapperOptions } from './webhooks/events.js';
 export type { HostResolver } from './webhooks/address-guard.js';
 export type { SlackAppOptions } from './slack/interactions.js';
+export type { SlackApproverOptions } from './slack/approvers.js';
 export { SmtpMailer, type EmailMessage, type SmtpOptions } from './webhooks/mailer.js';
 export type { LocalSignIn } from './dashboard/routes.js';

@@ -15,6 +15,11 @@ export const WEBHOOK_EVENTS = ['action.evaluated', 'action.approved', 'action.de
  * is asked for by name.
  */
 export const DEFAULT_WEBHOOK_EVENTS = WEBHOOK_EVENTS.filter((e) => e !== 'audit.checkpoint');
+/**
+ * What a message for people (`slack`, `teams`, `email`) receives without `events`: the requests
+ * and how they ended (and other denials), not every call.
+ */
+export const DEFAULT_MESSAGE_EVENTS: readonly WebhookEvent[] = ['approval.requested', 'action.approved', 'action.denied'];
 /** One of {@link WEBHOOK_EVENTS}. */
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 

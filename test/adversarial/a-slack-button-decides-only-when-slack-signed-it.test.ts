@@ -118,3 +118,63 @@ describe('interactive Slack buttons', () => {
     expect((await theirs).decision).toBe('denied');
   }, 60_000);
 });
+
+describe('Slack user groups as approvers', () => {
+  // A second server whose approvers are a user group: its members are read from the stand-in's
+  // Web API with the bot token. `S0GONE` is a group Slack no longer knows.
+  let groupServer: ServerProcess;
+  let workspace: SlackAppStandIn;
+  const MEMBER = { id: 'U0MEMBER', username: 'dana' };
+  beforeAll(async () => {
+    workspace = await slackAppStandIn(SIGNING_SECRET);
+    workspace.userGroups.set('S0FINANCE', [MEMBER.id]);
+    groupServer = await startServerProcess({
+      args: ['--allow-private-webhooks', '--webhook-retry-ms', '50', '--slack-approvers', 'S0FINANCE'],
+      env: { ASCEND_SLACK_SIGNING_SECRET: SIGNING_SECRET, ASCEND_SLACK_BOT_TOKEN: workspace.botToken, ASCEND_SLACK_API_URL: workspace.apiUrl },
+    });
+    const made = await api(groupServer, 'POST', '/v1/webhooks', groupServer.keys.admin, { url: workspace.url, format: 'slack', interactive: true, events: ['approval.requested'] });
+    expect(made.status).toBe(200);
+  }, 60_000);
+  afterAll(async () => {
+    await disposeServer(groupServer);
+    await workspace?.close();
+  });
+
+  async function waitingOn(agentId: string) {
+    const client = new AscendClient({ agentId, apiUrl: groupServer.url, apiKey: groupServer.keys.agent.apiKey, dataDir: path.join(tempDir(), '.ascend'), logDestination: captureLogs().destination });
+    clients.push(client);
+    const decision = client.evaluateAction({ actionType: 'payments.transfer', resource: 'acct-1', parameters: { amount: 5000 }, waitForApproval: true, approvalTimeoutMs: 30_000 });
+    const approvalId = await eventually(async () => (await api(groupServer, 'GET', `/v1/approvals?status=pending&agentId=${agentId}`, groupServer.keys.approver)).body.approvals?.[0]?.approvalId as string | undefined, 15_000);
+    const message = await eventually(() => workspace.messages.find((m) => textsIn(m).includes(approvalId)), 15_000);
+    return { approvalId, message, decision };
+  }
+
+  it('a member of the group decides; someone outside it is told so and decides nothing', async () => {
+    const { approvalId, message, decision } = await waitingOn('group-pay-1');
+    const before = workspace.responses.length;
+    expect(await workspace.press(groupServer.url, message, 'ascend_approve', STRANGER)).toBe(200);
+    const told = await eventually(() => workspace.responses.slice(before).find((r) => r.response_type === 'ephemeral'), 10_000);
+    expect(told.text).toContain('not among the approvers');
+    expect((await api(groupServer, 'GET', `/v1/approvals/${approvalId}`, groupServer.keys.approver)).body.status).toBe('pending');
+    expect(await workspace.press(groupServer.url, message, 'ascend_approve', MEMBER)).toBe(200);
+    expect((await decision).decision).toBe('allowed');
+    expect((await api(groupServer, 'GET', `/v1/approvals/${approvalId}`, groupServer.keys.approver)).body).toMatchObject({ status: 'approved', channel: 'slack', decidedBy: 'slack:U0MEMBER (dana)' });
+    expect(workspace.apiCalls.every((c) => c.method === 'usergroups.users.list' && c.token === workspace.botToken)).toBe(true);
+    expect(groupServer.logs()).not.toContain(workspace.botToken);
+  }, 60_000);
+
+  it('when Slack cannot list the group, nobody outside the named users decides (fail closed)', async () => {
+    // The group disappears and its cached members expire: only a restart forgets them at once.
+    workspace.userGroups.delete('S0FINANCE');
+    await groupServer.stop();
+    await groupServer.restart();
+    const { approvalId, message, decision } = await waitingOn('group-pay-2');
+    const before = workspace.responses.length;
+    expect(await workspace.press(groupServer.url, message, 'ascend_approve', MEMBER)).toBe(200);
+    const told = await eventually(() => workspace.responses.slice(before).find((r) => r.response_type === 'ephemeral'), 10_000);
+    expect(told.text).toContain('could not check whether you are an approver');
+    expect((await api(groupServer, 'GET', `/v1/approvals/${approvalId}`, groupServer.keys.approver)).body.status).toBe('pending');
+    await api(groupServer, 'POST', `/v1/approvals/${approvalId}/reject`, groupServer.keys.approver, {});
+    expect((await decision).decision).toBe('denied');
+  }, 60_000);
+});

@@ -11,9 +11,10 @@ import path from 'node:path';
 import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AscendClient, type DecisionResult } from '../../src/index.js';
-import { ROOT, TEST_POLICY, TSX_IMPORT, WOKEN_WITHIN_MS, captureLogs, tempDir, writePolicy } from '../helpers.js';
+import { ROOT, TEST_POLICY, TSX_IMPORT, WOKEN_WITHIN_MS, captureLogs, eventually, tempDir, writePolicy } from '../helpers.js';
 import { api, disposeServer, startServerProcess, webhookReceiver, type ServerProcess } from '../server/helpers.js';
 import { accessibilityViolations, launchBrowser, newPage, screenshot, signIn } from './browser.js';
+import { slackStandIn } from '../fixtures/chat-stand-ins.js';
 
 let browser: Browser;
 let server: ServerProcess;
@@ -234,6 +235,7 @@ describe('dashboard in a real browser', () => {
         ['Agents', 'tr[data-agent-id]'],
         ['Activity', 'svg[role="img"]'],
         ['Policy', '#policy-version'],
+        ['Webhooks', '#webhook-url'],
       ] as const) {
         await page.getByRole('link', { name: new RegExp(name) }).click();
         await page.locator(ready).first().waitFor({ timeout: 10_000 });
@@ -244,12 +246,53 @@ describe('dashboard in a real browser', () => {
       await signInPage.goto(`${server.url}/`);
       await signInPage.getByLabel('API key').waitFor();
       found.signIn = await accessibilityViolations(signInPage);
-      expect(found).toEqual({ pending: [], Audit: [], Agents: [], Activity: [], Policy: [], signIn: [] });
+      expect(found).toEqual({ pending: [], Audit: [], Agents: [], Activity: [], Policy: [], Webhooks: [], signIn: [] });
       // The checker does find problems: a control without a label is one.
       await signInPage.setContent('<html lang="en"><title>t</title><main><input type="text"></main></html>');
       expect((await accessibilityViolations(signInPage)).join()).toMatch(/label/);
     } finally {
       await context.close();
+    }
+  });
+
+  it('an admin adds a Slack webhook from the Webhooks page; a waiting call reaches Slack with buttons; a bad one is refused naming the field; Remove removes it', async () => {
+    const slack = await slackStandIn();
+    const own = await startServerProcess({ args: ['--allow-private-webhooks', '--webhook-retry-ms', '50'] });
+    const { context, page } = await newPage(browser);
+    try {
+      await signIn(page, own.url, own.keys.admin.apiKey);
+      await page.getByRole('link', { name: 'Webhooks' }).click();
+      await page.getByText('No webhooks yet.').waitFor({ timeout: 10_000 });
+      // Interactive buttons need the server's Slack app, which this one has not: refused, naming the field.
+      await page.getByLabel('URL').fill(slack.url);
+      await page.getByLabel('Format').selectOption('slack');
+      await page.getByLabel(/buttons decide inside Slack/).check();
+      await page.getByRole('button', { name: 'Add webhook' }).click();
+      await page.getByRole('alert').filter({ hasText: 'interactive' }).waitFor({ timeout: 5000 });
+      expect((await api(own, 'GET', '/v1/webhooks', own.keys.admin)).body.webhooks).toHaveLength(0);
+
+      await page.getByLabel(/buttons decide inside Slack/).uncheck();
+      await page.getByRole('button', { name: 'Add webhook' }).click();
+      const row = page.locator('tr[data-webhook-id]').filter({ hasText: slack.url });
+      await row.waitFor({ timeout: 10_000 });
+      expect(await row.textContent()).toContain('one-click links');
+      await screenshot(page, 'webhooks');
+
+      const waiting = agent('slack-form-agent', own.url, own.keys.agent.apiKey).evaluateAction({ actionType: 'payments.transfer', resource: 'acct-5', parameters: { amount: 5100 }, waitForApproval: false });
+      expect((await waiting).decision).toBe('pending');
+      // The request itself, with its buttons (the default events also bring the decision's message).
+      const request = await eventually(() => slack.messages.find((m) => JSON.stringify(m).includes('slack-form-agent') && JSON.stringify(m).includes('Approve…')), 15_000);
+      expect(JSON.stringify(request)).toContain('acct-5');
+      expect(slack.refusals).toEqual([]);
+
+      await row.getByRole('button', { name: 'Remove' }).click();
+      await page.getByText('No webhooks yet.').waitFor({ timeout: 10_000 });
+      const [removed] = (await api(own, 'GET', '/v1/webhooks', own.keys.admin)).body.webhooks;
+      expect(removed).toMatchObject({ url: slack.url, disabledAt: expect.any(String) }); // its delivery history stays
+    } finally {
+      await context.close();
+      await disposeServer(own);
+      await slack.close();
     }
   });
 

@@ -171,6 +171,13 @@ describe('ascend webhooks (the CLI, against the server)', () => {
     expect(removed.code, removed.stderr).toBe(0);
     expect(removed.stdout).toContain(`removed ${hook.webhookId}`);
 
+    // Without --event: the requests and how they ended for a message to people, everything for JSON.
+    const teamsDefault = await api(server, 'POST', '/v1/webhooks', server.keys.admin, { url: teams.url, format: 'teams' });
+    expect(teamsDefault.body.events).toEqual(['approval.requested', 'action.approved', 'action.denied']);
+    const jsonDefault = await api(server, 'POST', '/v1/webhooks', server.keys.admin, { url: teams.url });
+    expect(jsonDefault.body.events).toEqual(['action.evaluated', 'action.approved', 'action.denied', 'action.completed', 'action.failed', 'approval.requested']);
+    for (const made of [teamsDefault, jsonDefault]) await api(server, 'DELETE', `/v1/webhooks/${made.body.webhookId}`, server.keys.admin);
+
     const bad = await runCli(['webhooks', 'create', '--url', slack.url, '--format', 'discord'], { env });
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toContain('--format must be one of json, slack, teams');
@@ -206,6 +213,12 @@ describe('buttons that decide inside Slack need the server’s Slack app', () =>
     expect(nobody.stderr).toContain('--slack-approvers');
     const badId = await runCli(['serve', '--port', '0', '--slack-approvers', 'carol'], { cwd: dir, env: { ...process.env, ASCEND_SLACK_SIGNING_SECRET: 'x'.repeat(32) } });
     expect(badId.code).toBe(2);
-    expect(badId.stderr).toContain('Slack user ids such as U024BE7LH, got "carol"');
+    expect(badId.stderr).toContain('Slack user ids such as U024BE7LH and user group ids such as S0614TZR7, got "carol"');
+    const groupWithoutToken = await runCli(['serve', '--port', '0', '--slack-approvers', 'U0APPROVER,S0FINANCE'], {
+      cwd: dir,
+      env: { ...process.env, ASCEND_SLACK_SIGNING_SECRET: 'x'.repeat(32), ASCEND_SLACK_BOT_TOKEN: '' },
+    });
+    expect(groupWithoutToken.code).toBe(2);
+    expect(groupWithoutToken.stderr).toContain('ASCEND_SLACK_BOT_TOKEN');
   }, 30_000);
 });

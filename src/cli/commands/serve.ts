@@ -12,6 +12,7 @@ import { startServer } from '../../server/serve.js';
 import { defaultDbPath } from '../../store/sqlite.js';
 import type { CommandSpec } from '../command.js';
 import type { SlackAppOptions } from '../../server/slack/interactions.js';
+import { SLACK_GROUP_ID, SLACK_USER_ID } from '../../server/slack/approvers.js';
 import { UsageError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { untilStopped } from '../until-stopped.js';
@@ -48,7 +49,8 @@ export const serveCommand: CommandSpec = {
     'slack-approvers': {
       type: 'string',
       valueName: 'IDS',
-      description: 'Slack user ids (U…, comma list) who may decide with the buttons of interactive Slack webhooks; the Slack app\'s signing secret comes from $ASCEND_SLACK_SIGNING_SECRET (default: $ASCEND_SLACK_APPROVERS)',
+      description:
+        'who may decide with the buttons of interactive Slack webhooks: Slack user ids (U…) and user group ids (S…), a comma list; the Slack app\'s signing secret comes from $ASCEND_SLACK_SIGNING_SECRET, and its bot token for user groups from $ASCEND_SLACK_BOT_TOKEN (default: $ASCEND_SLACK_APPROVERS)',
     },
   },
   positionals: [],
@@ -85,7 +87,7 @@ export const serveCommand: CommandSpec = {
     const smtpUrl = opt('smtp-url', 'ASCEND_SMTP_URL');
     if (smtpUrl !== undefined && !/^smtps?:\/\/[^/]+/.test(smtpUrl)) throw new UsageError('--smtp-url must be smtp://host[:port] or smtps://host[:port]', ctx.commandPath);
     const email = smtpUrl === undefined ? undefined : { smtpUrl, from: opt('smtp-from', 'ASCEND_SMTP_FROM') ?? 'Ascend <ascend@localhost>' };
-    const slack = slackApp(opt('slack-approvers', 'ASCEND_SLACK_APPROVERS'), env.ASCEND_SLACK_SIGNING_SECRET || undefined, ctx.commandPath);
+    const slack = slackApp(opt('slack-approvers', 'ASCEND_SLACK_APPROVERS'), env, ctx.commandPath);
     const logger = createLogger({ logLevel: logLevel as (typeof LOG_LEVELS)[number] });
     const server = await startServer({
       database: parseDatabaseTarget(opt('db', 'ASCEND_DB') ?? `sqlite:${defaultDbPath(ctx.dataDir)}`, ctx.io.cwd),
@@ -135,13 +137,24 @@ function positiveInt(text: string | undefined, flag: string, commandPath: string
   return n;
 }
 
-/** The Slack app of `--slack-approvers` and `$ASCEND_SLACK_SIGNING_SECRET`: both, or neither. */
-function slackApp(approversText: string | undefined, signingSecret: string | undefined, commandPath: string): SlackAppOptions | undefined {
+/**
+ * The Slack app of `--slack-approvers` and `$ASCEND_SLACK_SIGNING_SECRET`: both, or neither; a
+ * user group among the approvers needs `$ASCEND_SLACK_BOT_TOKEN` to read its members.
+ */
+function slackApp(approversText: string | undefined, env: NodeJS.ProcessEnv, commandPath: string): SlackAppOptions | undefined {
+  const signingSecret = env.ASCEND_SLACK_SIGNING_SECRET || undefined;
   if (approversText === undefined && signingSecret === undefined) return undefined;
   if (signingSecret === undefined) throw new UsageError('--slack-approvers needs the Slack app\'s signing secret in $ASCEND_SLACK_SIGNING_SECRET', commandPath);
-  if (approversText === undefined) throw new UsageError('$ASCEND_SLACK_SIGNING_SECRET is set but nobody may decide in Slack: name them with --slack-approvers U…,U…', commandPath);
+  if (approversText === undefined) throw new UsageError('$ASCEND_SLACK_SIGNING_SECRET is set but nobody may decide in Slack: name them with --slack-approvers U…,S…', commandPath);
   const approvers = approversText.split(',').map((id) => id.trim()).filter((id) => id !== '');
-  const bad = approvers.find((id) => !/^[UW][A-Z0-9]{2,20}$/.test(id));
-  if (approvers.length === 0 || bad !== undefined) throw new UsageError(`--slack-approvers takes Slack user ids such as U024BE7LH, got "${bad ?? approversText}"`, commandPath);
-  return { signingSecret, approvers };
+  const bad = approvers.find((id) => !SLACK_USER_ID.test(id) && !SLACK_GROUP_ID.test(id));
+  if (approvers.length === 0 || bad !== undefined) {
+    throw new UsageError(`--slack-approvers takes Slack user ids such as U024BE7LH and user group ids such as S0614TZR7, got "${bad ?? approversText}"`, commandPath);
+  }
+  const botToken = env.ASCEND_SLACK_BOT_TOKEN || undefined;
+  if (botToken === undefined && approvers.some((id) => SLACK_GROUP_ID.test(id))) {
+    throw new UsageError('--slack-approvers names a user group: its members are read with the Slack app\'s bot token (scope usergroups:read) in $ASCEND_SLACK_BOT_TOKEN', commandPath);
+  }
+  const apiUrl = env.ASCEND_SLACK_API_URL || undefined;
+  return { signingSecret, approvers, ...(botToken ? { botToken } : {}), ...(apiUrl ? { apiUrl } : {}) };
 }

@@ -38,7 +38,7 @@ const createCommand: CommandSpec = {
       type: 'string',
       valueName: 'EVENT',
       multiple: true,
-      description: `events to send (repeat it, or a comma list; default: all but audit.checkpoint): ${WEBHOOK_EVENTS.join(', ')}`,
+      description: `events to send (repeat it, or a comma list; default: all but audit.checkpoint for json; approval.requested, action.approved and action.denied for slack, teams and email): ${WEBHOOK_EVENTS.join(', ')}`,
     },
     links: { type: 'boolean', description: 'one-click approve / reject links in json payloads (chat formats have them unless --no-links)' },
     'no-links': { type: 'boolean', description: 'no approve / reject buttons in a chat format' },

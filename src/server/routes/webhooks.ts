@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { NotFoundError, ValidationError } from '../../errors.js';
 import { privateTargetReason, type HostResolver } from '../webhooks/address-guard.js';
 import { mailtoRecipients } from '../webhooks/mailer.js';
-import { DEFAULT_WEBHOOK_EVENTS, WEBHOOK_EVENTS, WEBHOOK_FORMATS, type WebhookOutbox, type WebhookRecord } from '../../store/outbox.js';
+import { DEFAULT_MESSAGE_EVENTS, DEFAULT_WEBHOOK_EVENTS, WEBHOOK_EVENTS, WEBHOOK_FORMATS, type WebhookOutbox, type WebhookRecord } from '../../store/outbox.js';
 import { ROLES } from '../api-keys.js';
 import type { Router } from '../router.js';
 
@@ -27,7 +27,8 @@ export const WebhookRequestSchema = z
       .string()
       .max(2048)
       .refine((url) => url.startsWith('mailto:') || HttpUrl.safeParse(url).success, 'url must be an http(s) URL (or mailto:… with format "email")'),
-    events: z.array(z.enum(WEBHOOK_EVENTS)).min(1, 'subscribe to at least one event').default([...DEFAULT_WEBHOOK_EVENTS]),
+    /** Default: every event but `audit.checkpoint` for `json`; requests and their ends for messages to people. */
+    events: z.array(z.enum(WEBHOOK_EVENTS)).min(1, 'subscribe to at least one event').optional(),
     /** Your signing secret (at least 16 characters); omit it and one is made and shown once. */
     secret: z.string().min(16, 'secret must be at least 16 characters').max(256).optional(),
     /**
@@ -149,7 +150,7 @@ export function webhookRoutes(router: Router, outbox: WebhookOutbox, onChange: (
         webhookId: randomUUID(),
         org: ctx.caller.org,
         url: ctx.body.url,
-        events: ctx.body.events,
+        events: ctx.body.events ?? [...(ctx.body.format === 'json' ? DEFAULT_WEBHOOK_EVENTS : DEFAULT_MESSAGE_EVENTS)],
         secret: ctx.body.secret ?? made!,
         ...(ctx.body.format !== 'json' ? { format: ctx.body.format } : {}),
         ...(ctx.body.interactive ? { slackInteractive: true } : {}),

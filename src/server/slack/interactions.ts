@@ -6,8 +6,8 @@
  * A request counts only when Slack signed it: `X-Slack-Signature` is `v0=` + HMAC-SHA256 of
  * `v0:<timestamp>:<raw body>` under the Slack app's signing secret, and `X-Slack-Request-Timestamp`
  * is within five minutes of now (so a captured request cannot be replayed later). Anything else is
- * a 401 and decides nothing. Only the Slack users configured as approvers decide; anyone else gets
- * a refusal only they see. The approval is recorded with channel `slack` and the Slack user.
+ * a 401 and decides nothing. Only the Slack users configured as approvers, or members of the user
+ * groups configured (see approvers.ts), decide; anyone else gets a refusal only they see. The approval is recorded with channel `slack` and the Slack user.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -19,13 +19,12 @@ import type { OrgScope } from '../router.js';
 import { postToTarget } from '../webhooks/post.js';
 import type { HostResolver } from '../webhooks/address-guard.js';
 import { decidedSlackMessage } from '../webhooks/chat-messages.js';
+import { SlackApprovers, type SlackApproverOptions } from './approvers.js';
 
-/** The server's Slack app. */
-export interface SlackAppOptions {
+/** The server's Slack app: its signing secret, and who may decide (user ids and user groups). */
+export interface SlackAppOptions extends SlackApproverOptions {
   /** The app's signing secret (Slack: Basic Information → App Credentials). */
   signingSecret: string;
-  /** Slack user ids (`U…`) who may decide from a message. */
-  approvers: readonly string[];
 }
 
 /** What the routes need from the server. */
@@ -62,14 +61,15 @@ export function slackSignatureValid(secret: string, timestamp: string | undefine
 
 /** `POST /slack/interactions`. */
 export function slackInteractionRoutes(app: FastifyInstance, deps: SlackInteractionDeps): void {
+  const approvers = new SlackApprovers(deps.slack);
   void app.register(async (scope) => {
     // The signature covers the raw body: keep it as the string Slack sent.
     scope.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 64 * 1024 }, (_request, body, done) => done(null, body));
-    scope.post('/slack/interactions', async (request, reply) => answer(request, reply, deps));
+    scope.post('/slack/interactions', async (request, reply) => answer(request, reply, deps, approvers));
   });
 }
 
-async function answer(request: FastifyRequest, reply: FastifyReply, deps: SlackInteractionDeps): Promise<FastifyReply> {
+async function answer(request: FastifyRequest, reply: FastifyReply, deps: SlackInteractionDeps, approvers: SlackApprovers): Promise<FastifyReply> {
   const raw = typeof request.body === 'string' ? request.body : '';
   const header = (name: string): string | undefined => {
     const value = request.headers[name];
@@ -97,7 +97,13 @@ async function answer(request: FastifyRequest, reply: FastifyReply, deps: SlackI
     return reply.status(200).send();
   }
   const user = payload.user.username ?? payload.user.name;
-  if (!deps.slack.approvers.includes(payload.user.id)) {
+  const standing = await approvers.check(payload.user.id);
+  if (standing === 'unknown') {
+    request.log.warn({ slackUser: payload.user.id, approvalId }, 'could not read the Slack user groups of the approvers; nothing decided');
+    await say('Ascend could not check whether you are an approver (Slack did not list the approvers\' user groups), so nothing was decided. Try again in a moment.');
+    return reply.status(200).send();
+  }
+  if (standing === 'not-approver') {
     request.log.warn({ slackUser: payload.user.id, approvalId }, 'a Slack user who is not an approver pressed a button; nothing decided');
     await say('You are not among the approvers of this Ascend server, so nothing was decided. Ask one of them.');
     return reply.status(200).send();

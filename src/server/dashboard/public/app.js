@@ -9,8 +9,9 @@ import { announce, byId, clearAlert, h, localEvent, refreshTimes, reportError, s
 import { connectLive } from './live.js';
 import { pendingView, refreshQueue } from './pending.js';
 import { policyView } from './policy.js';
+import { webhooksView } from './webhooks.js';
 
-const VIEWS = { pending: pendingView, audit: auditView, agents: agentsView, activity: activityView, policy: policyView };
+const VIEWS = { pending: pendingView, audit: auditView, agents: agentsView, activity: activityView, policy: policyView, webhooks: webhooksView };
 const TICK_MS = 5000;
 
 const SIGNED_IN_PARTS = ['who', 'sign-out', 'live-status', 'main-nav', 'view'];
