@@ -25,6 +25,8 @@ import { endSpan, startSpan } from './tracing.js';
 import { defaultDbPath, openSqliteStore } from './store/sqlite.js';
 import { WEBHOOK_FORMATS } from './store/outbox.js';
 import { HttpTransport } from './transport/http.js';
+import { PlatformTransport } from './transport/platform.js';
+import { PLATFORM_DEFAULT_URL } from './transport/platform-wire.js';
 import { LocalTransport } from './transport/local.js';
 import type { BreakerState, CircuitBreakerOptions } from './transport/resilience.js';
 import { FailOpenSpool } from './transport/spool.js';
@@ -115,6 +117,17 @@ export interface AscendClientOptions {
   maxRetries?: number;
   /** Remote only: the circuit breaker. */
   circuitBreaker?: CircuitBreakerOptions;
+  /**
+   * Which API `apiUrl` speaks: `ascend` (`ascend serve`, the default) or `ascend-platform` (the
+   * hosted ASCEND platform of the original Python SDK, with an `owkai_…` key; `apiUrl` then
+   * defaults to `$ASCEND_API_URL`, `$OWKAI_API_URL`, else `https://pilot.owkai.app`). Default
+   * `$ASCEND_PROTOCOL`, else `ascend`.
+   */
+  protocol?: 'ascend' | 'ascend-platform';
+  /** `ascend-platform` only: how often the platform's kill switch is read. Default 5000. */
+  killSwitchPollMs?: number;
+  /** `ascend-platform` only: how often a heartbeat is sent once registered. Default 60 000. */
+  heartbeatIntervalMs?: number;
   /** Use this transport instead of building one (advanced; tests, custom deployments). */
   transport?: Transport;
 }
@@ -151,6 +164,9 @@ const OptionsSchema = z.object({
     })
     .strict()
     .optional(),
+  protocol: z.enum(['ascend', 'ascend-platform']).optional(),
+  killSwitchPollMs: z.number().int().min(100).max(3_600_000).optional(),
+  heartbeatIntervalMs: z.number().int().min(1000).max(86_400_000).optional(),
 });
 
 const WebhookInputSchema = z.object({
@@ -211,6 +227,11 @@ export class AscendClient implements LifecycleClient {
   }
 
   private buildTransport(options: AscendClientOptions, dataDir: string): Transport {
+    const protocol = options.protocol ?? nonEmpty(process.env.ASCEND_PROTOCOL) ?? 'ascend';
+    if (protocol === 'ascend-platform') return this.platformTransport(options);
+    if (protocol !== 'ascend') {
+      throw new ValidationError(`ASCEND_PROTOCOL must be "ascend" or "ascend-platform", got "${protocol}"`, [{ path: 'protocol', message: 'unknown protocol' }]);
+    }
     const apiUrl = options.apiUrl ?? nonEmpty(process.env.ASCEND_API_URL);
     if (apiUrl) {
       const apiKey = options.apiKey ?? nonEmpty(process.env.ASCEND_API_KEY);
@@ -256,6 +277,31 @@ export class AscendClient implements LifecycleClient {
     return transport;
   }
 
+  /** The hosted ASCEND platform as the decision point. */
+  private platformTransport(options: AscendClientOptions): Transport {
+    const apiUrl = options.apiUrl ?? nonEmpty(process.env.ASCEND_API_URL) ?? nonEmpty(process.env.OWKAI_API_URL) ?? PLATFORM_DEFAULT_URL;
+    const apiKey = options.apiKey ?? nonEmpty(process.env.ASCEND_API_KEY);
+    if (!apiKey) {
+      throw new ValidationError('protocol "ascend-platform" needs the platform\'s API key (owkai_…): pass apiKey or set ASCEND_API_KEY', [{ path: 'apiKey', message: 'required' }]);
+    }
+    checkPlatformUrl(apiUrl);
+    const signingSecret = options.signingSecret ?? nonEmpty(process.env.ASCEND_SIGNING_SECRET);
+    return new PlatformTransport({
+      apiUrl,
+      apiKey,
+      agentName: this.agentName,
+      logger: this.logger,
+      ...(signingSecret ? { signingSecret } : {}),
+      ...(options.environment ? { environment: options.environment } : {}),
+      ...(options.approvalTimeoutMs !== undefined ? { approvalTimeoutMs: options.approvalTimeoutMs } : {}),
+      ...(options.killSwitchPollMs !== undefined ? { killSwitchPollMs: options.killSwitchPollMs } : {}),
+      ...(options.heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs: options.heartbeatIntervalMs } : {}),
+      ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+      ...(options.maxRetries !== undefined ? { maxRetries: options.maxRetries } : {}),
+      ...(options.circuitBreaker ? { circuitBreaker: options.circuitBreaker } : {}),
+    });
+  }
+
   /** The policy file changed and loaded: say so, and record it in the audit trail. */
   private policySwitched(change: PolicySwitch): void {
     const record = switchRecord(change, change.to.file, `${this.agentId} (pid ${process.pid})`, new Date().toISOString());
@@ -285,8 +331,8 @@ export class AscendClient implements LifecycleClient {
     }
   }
 
-  /** Where decisions are made: `local` (embedded engine) or `http` (`ascend serve`). */
-  get transportKind(): 'local' | 'http' {
+  /** Where decisions are made: `local` (embedded engine), `http` (`ascend serve`) or `platform` (the hosted ASCEND platform). */
+  get transportKind(): 'local' | 'http' | 'platform' {
     return this.transport.kind;
   }
 
@@ -302,7 +348,7 @@ export class AscendClient implements LifecycleClient {
 
   /** The circuit breaker's state (remote only; the embedded engine has none and reads `closed`). */
   get circuitState(): BreakerState {
-    return this.transport instanceof HttpTransport ? this.transport.circuitState : 'closed';
+    return this.transport instanceof HttpTransport || this.transport instanceof PlatformTransport ? this.transport.circuitState : 'closed';
   }
 
   /** Register (or update) this agent: what it may do and touch. */
@@ -825,4 +871,21 @@ function parseInput<S extends z.ZodType>(schema: S, input: unknown, method: stri
 function toValidationError(where: string, error: z.ZodError): ValidationError {
   const { issues, summary } = validationIssues(error.issues, { root: '(input)' });
   return new ValidationError(`Invalid input to ${where}: ${summary}`, issues);
+}
+
+/**
+ * The platform's address must be https, except on this machine (the original SDK's rule): an
+ * API key never crosses a network in clear.
+ */
+function checkPlatformUrl(apiUrl: string): void {
+  let url: URL | undefined;
+  try {
+    url = new URL(apiUrl);
+  } catch {
+    url = undefined;
+  }
+  const local = url !== undefined && ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
+  if (!url || !(url.protocol === 'https:' || (url.protocol === 'http:' && local))) {
+    throw new ValidationError(`apiUrl for the ASCEND platform must be https:// (http:// only on localhost), got "${apiUrl}"`, [{ path: 'apiUrl', message: 'not https' }]);
+  }
 }

@@ -20,7 +20,8 @@ export type AscendErrorCode =
   | 'conflict'
   | 'protocol_error'
   | 'server_error'
-  | 'audit_chain_broken';
+  | 'audit_chain_broken'
+  | 'unsupported';
 
 /** Base class of every error thrown by Ascend. */
 export class AscendError extends Error {
@@ -318,5 +319,16 @@ export class AuditChainError extends AscendError {
   constructor(message: string, firstBad: { seq: number; reason: string }) {
     super('audit_chain_broken', message, { firstBad });
     this.firstBad = firstBad;
+  }
+}
+
+/**
+ * The decision point does not offer this (the hosted ASCEND platform has no policy file, grants,
+ * replay or audit chain of ours, and approvals are decided in its own console): thrown rather
+ * than doing nothing, so no caller believes something happened that did not.
+ */
+export class UnsupportedError extends AscendError {
+  constructor(what: string, hint: string) {
+    super('unsupported', `${what} is not available with protocol "ascend-platform": ${hint}`, { what });
   }
 }

@@ -24,6 +24,7 @@ export {
   ConnectionError,
   TimeoutError,
   RateLimitError,
+  UnsupportedError,
   ApprovalTimeoutError,
   StoreError,
   NativeBindingError,

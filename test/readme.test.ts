@@ -18,6 +18,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parsePolicy, parsePolicyCases, runPolicyCases, STARTER_POLICY_YAML } from '../src/engine/index.js';
 import { ROOT, TSX_IMPORT, tempDir } from './helpers.js';
 import { disposeServer, startServerProcess, type ServerProcess } from './server/helpers.js';
+import { platformStandIn } from './fixtures/platform-stand-in.js';
+
+/** Stand-ins started by examples, stopped when the file is done. */
+const closeAfter: Array<() => Promise<unknown>> = [];
 
 interface Block {
   lang: string;
@@ -63,6 +67,8 @@ interface Expectation {
   stdin?: string;
   /** Run against a real `ascend serve` (starter policy) with this key in ASCEND_API_KEY. */
   server?: 'agent' | 'admin';
+  /** Run against the hosted platform's stand-in, its address and key in PLATFORM_URL and PLATFORM_KEY. */
+  platform?: true;
 }
 
 const EXPECTED: Record<string, Expectation> = {
@@ -105,6 +111,7 @@ const EXPECTED: Record<string, Expectation> = {
     stderr: ['Approval needed: financial.transfer (agent cli-agent)', 'Approve? [y]es / [g]rant 15 min / [N]o:'],
   },
   'remote-client': { server: 'agent', stdout: ['paid 5000'] },
+  platform: { platform: true, stdout: ['allowed: [{"name":"Ada"}]', 'denied: database.execute was denied: Destructive operation blocked by policy'] },
   webhooks: { server: 'admin', stdout: ['"url":"https://ops.example.com/ascend"', '"events":["action.denied","approval.requested"]'] },
   'verify-webhook': {
     stdout: ['delivery: { ok: true }', "altered body: { ok: false, reason: 'the signature does not match the body' }"],
@@ -209,6 +216,7 @@ let server: ServerProcess | undefined;
 
 afterAll(async () => {
   await disposeServer(server);
+  for (const close of closeAfter.splice(0)) await close();
   for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
 });
 
@@ -244,6 +252,12 @@ describe('README.md code blocks', () => {
         env.ASCEND_API_URL = server.url;
         env.ASCEND_API_KEY = server.keys[expected.server].apiKey;
         env.HOOK_SECRET = 'a-webhook-secret-for-the-readme';
+      }
+      if (expected.platform) {
+        const platform = await platformStandIn();
+        closeAfter.push(() => platform.close());
+        env.PLATFORM_URL = platform.url;
+        env.PLATFORM_KEY = platform.apiKey;
       }
       const result = await run(dir, 'example.ts', { env, ...(expected.stdin !== undefined ? { stdin: expected.stdin } : {}), deadlineMs: 120_000 });
       const label = `README.md:${block!.line} (${name})\n--- stdout\n${result.stdout}\n--- stderr\n${result.stderr}`;

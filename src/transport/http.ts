@@ -22,6 +22,7 @@ import {
 } from '../wire.js';
 import { HttpClient, HttpExchangeError, type HttpAnswer } from './http-client.js';
 import { errorForStatus } from './http-status.js';
+import { denialHere } from './denial.js';
 import { ResilientCaller, type BreakerState, type CircuitBreakerOptions } from './resilience.js';
 import type { SpoolEntry } from './spool.js';
 import type { AgentRegistration, EvaluationRequest, Transport, WebhookInfo, WebhookInput } from './transport.js';
@@ -113,7 +114,7 @@ export class HttpTransport implements Transport {
       .map((i) => `${i.path.join('.')}: ${i.message}`)
       .join('; ')}); denied`;
     this.options.logger?.error({ actionId }, reason);
-    return unreadableAnswer(request, actionId, reason);
+    return denialHere(request, actionId, 'unrecognised_answer', reason);
   }
 
   async recordOutcome(outcome: OutcomeRecord): Promise<void> {
@@ -298,27 +299,6 @@ function pathOnly(path: string): string {
   return path.split('?')[0]!;
 }
 
-/** A denial for an answer we could not read: never "pending", never "allowed". */
-function unreadableAnswer(request: EvaluationRequest, actionId: string, reason: string): DecisionResult {
-  return {
-    decision: 'denied',
-    reason,
-    riskScore: 100,
-    riskLevel: 'critical',
-    riskFactors: [],
-    matchedRules: [],
-    policyViolations: [{ code: 'unrecognised_answer', message: reason }],
-    requiredApprovers: [],
-    approvalTimeoutSeconds: 0,
-    mode: 'enforce',
-    actionId,
-    agentId: request.agentId,
-    actionType: request.actionType,
-    resource: request.resource,
-    conditions: ['unrecognised_answer'],
-    decidedAt: new Date().toISOString(),
-  };
-}
 
 /** `pending`'s value, or undefined when the server answered 404 (NotFoundError). */
 export async function undefinedIfNotFound<T>(pending: Promise<T>): Promise<T | undefined> {

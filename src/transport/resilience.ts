@@ -64,6 +64,17 @@ function isRetryable(err: unknown): boolean {
   return err instanceof AscendError && (TRANSPORT_FAILURES.has(err.code) || err.code === 'rate_limited');
 }
 
+/**
+ * A failure of a request the server certainly did not act on: refused with a 429, or a
+ * connection that was refused (nothing was sent). Safe to send again even when the request
+ * itself is not (a submit without an idempotency key).
+ */
+function isUnsent(err: unknown): boolean {
+  if (!(err instanceof AscendError)) return false;
+  if (err.code === 'rate_limited') return true;
+  return err.code === 'connection_error' && (err.cause as { code?: unknown } | undefined)?.code === 'ECONNREFUSED';
+}
+
 /** Runs remote calls under the deadline, the retries and the breaker. */
 export class ResilientCaller {
   private readonly breaker: CircuitBreakerPolicy;
@@ -92,10 +103,12 @@ export class ResilientCaller {
 
   /**
    * Run `attempt` until it succeeds, fails for good, or the deadline passes.
-   * @param retrySafe whether repeating the request cannot do anything twice
+   * @param retrySafe whether repeating the request cannot do anything twice; `'unsent'`: it
+   *   may, so it is repeated only when the server certainly did not act on it (a 429, a refused
+   *   connection)
    * @param timeoutMs this call's deadline, when not the default
    */
-  async call<T>(attempt: Attempt<T>, retrySafe: boolean, timeoutMs: number = this.options.timeoutMs): Promise<T> {
+  async call<T>(attempt: Attempt<T>, retrySafe: boolean | 'unsent', timeoutMs: number = this.options.timeoutMs): Promise<T> {
     const deadline = Date.now() + timeoutMs;
     try {
       return await this.breaker.execute(() => this.withRetries(attempt, retrySafe, deadline, timeoutMs));
@@ -107,8 +120,9 @@ export class ResilientCaller {
     }
   }
 
-  private async withRetries<T>(attempt: Attempt<T>, retrySafe: boolean, deadline: number, timeoutMs: number): Promise<T> {
-    const maxRetries = retrySafe ? this.options.maxRetries : 0;
+  private async withRetries<T>(attempt: Attempt<T>, retrySafe: boolean | 'unsent', deadline: number, timeoutMs: number): Promise<T> {
+    const maxRetries = retrySafe === false ? 0 : this.options.maxRetries;
+    const retryable = retrySafe === 'unsent' ? isUnsent : isRetryable;
     let lastError: unknown;
     for (let n = 0; ; n++) {
       const remaining = deadline - Date.now();
@@ -118,7 +132,7 @@ export class ResilientCaller {
       try {
         return await attempt(remaining, n);
       } catch (err) {
-        if (n >= maxRetries || !isRetryable(err)) throw err;
+        if (n >= maxRetries || !retryable(err)) throw err;
         lastError = err;
         const retryAfterMs = (err as { retryAfterMs?: number }).retryAfterMs;
         const delay = retryAfterMs ?? this.backoffMs(n);

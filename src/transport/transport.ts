@@ -101,7 +101,7 @@ export interface UnreachableInfo {
 
 /** The transport contract. Rejections are AscendErrors; see `isUnreachable` in fail-mode.ts. */
 export interface Transport {
-  readonly kind: 'local' | 'http';
+  readonly kind: 'local' | 'http' | 'platform';
   register(agent: AgentRegistration): Promise<AgentRecord>;
   /**
    * Decide one call and record the decision (and, when pending, the approval request). An

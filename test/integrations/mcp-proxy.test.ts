@@ -66,6 +66,19 @@ async function proxied() {
   return { client, files, dataDir, transport, stderr: () => stderr };
 }
 
+/** The proxy's first pending approval, once its call is waiting. */
+function firstPendingApproval(dataDir: string) {
+  return eventually(async () => {
+    if (!fs.existsSync(defaultDbPath(dataDir))) return undefined;
+    const store = openSqliteStore(defaultDbPath(dataDir));
+    try {
+      return (await store.listApprovals({ status: 'pending' }))[0];
+    } finally {
+      await store.close();
+    }
+  }, 10_000);
+}
+
 function text(result: Record<string, unknown>): string {
   return (result.content as Array<{ text?: string }>).map((c) => c.text ?? '').join('\n');
 }
@@ -94,15 +107,7 @@ describe('ascend mcp-proxy', () => {
     const { client, files, dataDir } = await proxied();
     const target = path.join(files, 'notes.txt');
     const call = client.callTool({ name: 'write_file', arguments: { path: target, content: 'approved text' } }, undefined, { timeout: 30_000 });
-    const pending = await eventually(async () => {
-      if (!fs.existsSync(defaultDbPath(dataDir))) return undefined;
-      const store = openSqliteStore(defaultDbPath(dataDir));
-      try {
-        return (await store.listApprovals({ status: 'pending' }))[0];
-      } finally {
-        await store.close();
-      }
-    }, 10_000);
+    const pending = await firstPendingApproval(dataDir);
     expect(fs.existsSync(target)).toBe(false);
     expect(pending.resource).toBe(target);
     expect(pending.riskFactors.map((f) => f.name)).toContain('tool_destructive_hint');
@@ -112,6 +117,19 @@ describe('ascend mcp-proxy', () => {
     const result = await call;
     expect(result.isError).toBeFalsy();
     expect(fs.readFileSync(target, 'utf8')).toBe('approved text');
+  }, 30_000);
+
+  it('a write approved with edits reaches the upstream as edited: the file holds the edited text', async () => {
+    const { client, files, dataDir } = await proxied();
+    const target = path.join(files, 'draft.txt');
+    const call = client.callTool({ name: 'write_file', arguments: { path: target, content: 'what the model wrote' } }, undefined, { timeout: 30_000 });
+    const pending = await firstPendingApproval(dataDir);
+    const store = openSqliteStore(defaultDbPath(dataDir));
+    await store.decideApproval({ approvalId: pending.approvalId, status: 'approved', decidedBy: 'alice', channel: 'cli', edits: [{ path: ['content'], value: 'what the person approved' }], now: new Date().toISOString() });
+    await store.close();
+    const result = await call;
+    expect(result.isError).toBeFalsy();
+    expect(fs.readFileSync(target, 'utf8')).toBe('what the person approved');
   }, 30_000);
 
   it('fronts a streamable HTTP upstream too (--url)', async () => {

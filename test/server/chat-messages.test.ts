@@ -30,6 +30,24 @@ describe('chat messages', () => {
     expect(JSON.parse(argumentsLine.slice(2))).toEqual(README_SAMPLE_EVENT.data.parameters);
   });
 
+  it('the README shows the Teams card and the email that are sent for its sample request', () => {
+    const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    const teamsStart = readme.indexOf('▌ Approval needed');
+    const teamsShown = readme.slice(teamsStart, readme.indexOf('```', teamsStart));
+    const card = (teamsMessage(README_SAMPLE_EVENT) as { attachments: Array<{ content: { body: Array<Record<string, any>>; actions: Array<{ title: string }> } }> }).attachments[0]!.content;
+    for (const block of card.body) {
+      const text: string = block.type === 'RichTextBlock' ? block.inlines.map((i: { text: string }) => i.text).join('') : block.text;
+      if (text.startsWith('{')) expect(JSON.parse(teamsShown.split('\n').find((l) => l.startsWith('▌ {'))!.slice(2))).toEqual(JSON.parse(text));
+      else expect(teamsShown).toContain(`▌ ${text}\n`);
+    }
+    expect(teamsShown).toContain(card.actions.map((a) => `[ ${a.title} ]`).join('  '));
+
+    const mail = emailMessage(README_SAMPLE_EVENT);
+    const mailStart = readme.indexOf('Subject: Approval needed');
+    const mailShown = readme.slice(mailStart, readme.indexOf('```', mailStart));
+    expect(mailShown).toBe(`Subject: ${mail.subject}\n\n${mail.text}`);
+  });
+
   it('stays within Slack’s and Teams’ limits for a huge call, cutting with a mark', () => {
     const huge: ChatEvent = {
       ...README_SAMPLE_EVENT,
