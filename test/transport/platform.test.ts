@@ -254,6 +254,47 @@ describe('the ASCEND platform protocol', () => {
     expect(c.transportKind).toBe('platform');
   });
 
+  it('the older platform: ids as `id`, approvals read through the action’s status, outcomes at its own routes', async () => {
+    const platform = await standIn({ older: true });
+    const { client: c } = client(platform);
+    let runs = 0;
+    const call = c.govern({ actionType: 'payments.transfer', parameters: { amount: 5500 } }, () => ++runs);
+    const action = await eventually(() => platform.actionWith((d) => d.amount === 5500));
+    platform.approve(action.id);
+    expect(await call).toBe(1);
+    expect(platform.requests.some((r) => r.path === `/api/v1/actions/${action.id}/status`)).toBe(true);
+    expect(action.outcomes[0]).toMatchObject({ route: 'completed', body: { status: 'completed' } });
+  });
+
+  it('logActionCompleted / logActionFailed after evaluateAction: the action is read back, then its outcome sent', async () => {
+    const platform = await standIn();
+    const { client: c } = client(platform);
+    const d = await c.evaluateAction({ actionType: 'db.query', parameters: { sql: 'select 1' } });
+    await c.logActionCompleted({ actionId: d.actionId, result: { rows: 3 }, durationMs: 12 });
+    expect(platform.requests.some((r) => r.method === 'GET' && r.path === `/api/v1/actions/${d.actionId}`)).toBe(true);
+    expect(platform.actions.get(Number(d.actionId))!.outcomes[0]).toMatchObject({ route: 'complete', body: { result: { rows: 3 }, duration_ms: 12 } });
+    await expect(c.logActionFailed({ actionId: '999999', error: 'x' })).rejects.toThrow(/action/);
+  });
+
+  it('ASCEND_PROTOCOL in the environment chooses the platform, with ASCEND_API_URL and ASCEND_API_KEY', async () => {
+    const platform = await standIn();
+    const saved = { ...process.env };
+    Object.assign(process.env, { ASCEND_PROTOCOL: 'ascend-platform', ASCEND_API_URL: platform.url, ASCEND_API_KEY: platform.apiKey });
+    try {
+      const c = new AscendClient({ agentId: 'env-agent', dataDir: tempDir(), logLevel: 'silent' });
+      closers.push(() => c.close());
+      expect(c.transportKind).toBe('platform');
+      expect((await c.evaluateAction({ actionType: 'db.query', parameters: { sql: 'select 1' } })).decision).toBe('allowed');
+      process.env.ASCEND_PROTOCOL = 'soap';
+      expect(() => new AscendClient({ agentId: 'env-agent', dataDir: tempDir(), logLevel: 'silent' })).toThrow(/ASCEND_PROTOCOL must be/);
+    } finally {
+      for (const key of ['ASCEND_PROTOCOL', 'ASCEND_API_URL', 'ASCEND_API_KEY']) {
+        if (saved[key] === undefined) delete process.env[key];
+        else process.env[key] = saved[key];
+      }
+    }
+  });
+
   it('a call that must see a person is not run on the platform’s allow; settings are checked when the client is made', async () => {
     const platform = await standIn();
     const { client: c } = client(platform);
