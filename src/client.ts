@@ -4,8 +4,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { z } from 'zod';
-import type { DestinationStream, LevelWithSilent, Logger } from 'pino';
+import type { Logger } from 'pino';
 import { ARGUMENTS_COPIED, toCallArguments } from './arguments.js';
 import { callDigest } from './call-digest.js';
 import { canonicalJsonFast } from './canonical-fast.js';
@@ -13,22 +12,30 @@ import { parsePolicy, STARTER_POLICY_YAML, type CompiledPolicy } from './engine/
 import { loadPolicyFile } from './policy-file.js';
 import { LivePolicy, type PolicySwitch } from './policy-live.js';
 import { switchRecord } from './policy-changes.js';
-import { AscendError, ConflictError, NotFoundError, PolicyError, ServerError, StoreError, ValidationError, validationIssues } from './errors.js';
+import { AscendError, ConflictError, NotFoundError, PolicyError, ServerError, StoreError, ValidationError } from './errors.js';
 import { denied, settlePending, waitForDecidedApproval } from './approvals.js';
-import { describeError, governCall, type ApprovalAnswer, type GovernedCall, type LifecycleClient } from './govern.js';
+import { describeError, governCall, type GovernedCall, type LifecycleClient } from './govern.js';
 import { createLogger } from './logging.js';
+import {
+  ClientOptionsSchema,
+  nonEmpty,
+  parseInput,
+  toValidationError,
+  WebhookInputSchema,
+  type AscendClientOptions,
+  type OnApprovalRequired,
+} from './client-options.js';
+import { platformTransport, protocolOf, serverTransport } from './client-transports.js';
 import { Redactor } from './redact.js';
 import { applyEdits, type ArgumentEdit } from './argument-edits.js';
 import { isoTime } from './time.js';
 import { timeOrderedId } from './ids.js';
 import { endSpan, startSpan } from './tracing.js';
 import { defaultDbPath, openSqliteStore } from './store/sqlite.js';
-import { WEBHOOK_FORMATS } from './store/outbox.js';
 import { HttpTransport } from './transport/http.js';
 import { PlatformTransport } from './transport/platform.js';
-import { PLATFORM_DEFAULT_URL } from './transport/platform-wire.js';
 import { LocalTransport } from './transport/local.js';
-import type { BreakerState, CircuitBreakerOptions } from './transport/resilience.js';
+import type { BreakerState } from './transport/resilience.js';
 import { FailOpenSpool } from './transport/spool.js';
 import type { EvaluationRequest, Transport, WebhookInfo, WebhookInput } from './transport/transport.js';
 import { isUnreachable, knownDecisionOf } from './transport/unreachable.js';
@@ -40,8 +47,6 @@ import {
   FailMode,
   RegisterAgentInputSchema,
   riskLevelOf,
-  displayedName,
-  storableText,
   type ActionCompletedInput,
   type ActionFailedInput,
   type ActionRecord,
@@ -54,129 +59,13 @@ import {
   type RegisterAgentInput,
 } from './types.js';
 
-/** An answer an in-process approver gives: `approved`, and optionally `comment`, `decidedBy`
- * (default `callback`), `grantMinutes` and `channel` (default `callback`). */
-export type ApprovalVerdict = ApprovalAnswer;
-
-/** Called when a call is pending a human. Return a verdict to decide in process (recorded with
- * channel `callback`), or nothing to leave it to people (CLI, dashboard). */
-export type OnApprovalRequired = (decision: DecisionResult) => ApprovalVerdict | void | Promise<ApprovalVerdict | void>;
+export type { AscendClientOptions, ApprovalVerdict, OnApprovalRequired } from './client-options.js';
 
 /** A pending call as it was asked, with the redactor it was asked with: what an edited approval is applied to. */
 interface PendingCall {
   request: EvaluationRequest;
   redactor: Redactor;
 }
-
-/** Options of {@link AscendClient}. */
-export interface AscendClientOptions {
-  /** Identifies the agent in every decision and audit event. */
-  agentId: string;
-  agentName?: string;
-  /** Label recorded with each action (`production`, `staging`, …). */
-  environment?: string;
-  /** What to do when the decision point cannot be reached. Default {@link FailMode.CLOSED}. */
-  failMode?: FailMode;
-  /** Policy file path (YAML or JSON) or a compiled policy. Default `$ASCEND_POLICY`, else
-   * `./ascend.policy.yaml`, or the starter policy when that file does not exist. */
-  policy?: string | CompiledPolicy;
-  /**
-   * Read the policy file again when it changes (within a second), switching every later
-   * decision to it and recording `policy.changed`; a change that does not load keeps the
-   * policy in force and is logged with its file:line. Default true (embedded, with a file).
-   */
-  watchPolicy?: boolean;
-  /** Where the embedded store and the fail-open spool live. Default `.ascend`. */
-  dataDir?: string;
-  /** Audit durability (docs/architecture.md#durability). Default `{ durability: 'sync' }`. */
-  audit?: { durability?: 'sync' | 'batched'; flushIntervalMs?: number; maxBatchSize?: number };
-  /** Parameter paths to treat as secret at any depth (`password`, `card.number`, `*.token`).
-   * Common secret names are always redacted. Redacted values are never stored, logged or sent. */
-  redact?: string[];
-  /** How long a call waits for a person by default. Default: the policy's `approvalTimeoutSeconds`. */
-  approvalTimeoutMs?: number;
-  /** Decide pending calls in process (e.g. {@link terminalApprover}). */
-  onApprovalRequired?: OnApprovalRequired;
-  logLevel?: LevelWithSilent;
-  /** JSON lines (default) or readable lines. */
-  jsonLogs?: boolean;
-  /** Where logs go (default stderr). */
-  logDestination?: DestinationStream;
-  /** A ready pino logger to use instead. */
-  logger?: Logger;
-  /** Remote decision point (`ascend serve`), e.g. `http://127.0.0.1:8080`. Default `$ASCEND_API_URL`;
-   * absent → embedded. Nothing else in your code changes. */
-  apiUrl?: string;
-  /** API key for `apiUrl` (`ascend keys create`). Default `$ASCEND_API_KEY`. */
-  apiKey?: string;
-  /** Sign every request with this secret (HMAC-SHA256). Default `$ASCEND_SIGNING_SECRET`. */
-  signingSecret?: string;
-  /** Remote only: deadline of one call to the server, retries included. Default 30 000. */
-  timeoutMs?: number;
-  /** Remote only: retries of a retry-safe call (network, timeout, 5xx, 429). Default 3. */
-  maxRetries?: number;
-  /** Remote only: the circuit breaker. */
-  circuitBreaker?: CircuitBreakerOptions;
-  /**
-   * Which API `apiUrl` speaks: `ascend` (`ascend serve`, the default) or `ascend-platform` (the
-   * hosted ASCEND platform of the original Python SDK, with an `owkai_…` key; `apiUrl` then
-   * defaults to `$ASCEND_API_URL`, `$OWKAI_API_URL`, else `https://pilot.owkai.app`). Default
-   * `$ASCEND_PROTOCOL`, else `ascend`.
-   */
-  protocol?: 'ascend' | 'ascend-platform';
-  /** `ascend-platform` only: how often the platform's kill switch is read. Default 5000. */
-  killSwitchPollMs?: number;
-  /** `ascend-platform` only: how often a heartbeat is sent once registered. Default 60 000. */
-  heartbeatIntervalMs?: number;
-  /** Use this transport instead of building one (advanced; tests, custom deployments). */
-  transport?: Transport;
-}
-
-const OptionsSchema = z.object({
-  agentId: displayedName().min(1, 'agentId is required').max(256),
-  agentName: displayedName().max(256).optional(),
-  environment: storableText().max(64).optional(),
-  failMode: z.enum(['closed', 'open']).optional(),
-  dataDir: z.string().min(1).optional(),
-  watchPolicy: z.boolean().optional(),
-  audit: z
-    .object({
-      durability: z.enum(['sync', 'batched']).optional(),
-      flushIntervalMs: z.number().int().positive().max(60_000).optional(),
-      maxBatchSize: z.number().int().positive().max(100_000).optional(),
-    })
-    .strict()
-    .optional(),
-  redact: z.array(z.string().min(1)).optional(),
-  approvalTimeoutMs: z.number().int().positive().optional(),
-  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
-  jsonLogs: z.boolean().optional(),
-  apiUrl: z.url({ protocol: /^https?$/, error: 'apiUrl must be an http(s) URL' }).optional(),
-  apiKey: z.string().min(1).optional(),
-  signingSecret: z.string().min(16, 'signingSecret must be at least 16 characters').optional(),
-  timeoutMs: z.number().int().positive().max(600_000).optional(),
-  maxRetries: z.number().int().min(0).max(10).optional(),
-  circuitBreaker: z
-    .object({
-      failureThreshold: z.number().int().positive().max(1000).optional(),
-      recoveryTimeoutMs: z.number().int().positive().max(3_600_000).optional(),
-      halfOpenMaxCalls: z.number().int().positive().max(1000).optional(),
-    })
-    .strict()
-    .optional(),
-  protocol: z.enum(['ascend', 'ascend-platform']).optional(),
-  killSwitchPollMs: z.number().int().min(100).max(3_600_000).optional(),
-  heartbeatIntervalMs: z.number().int().min(1000).max(86_400_000).optional(),
-});
-
-const WebhookInputSchema = z.object({
-  url: z.url({ protocol: /^https?$/, error: 'url must be an http(s) URL' }),
-  events: z.array(z.string().min(1)).min(1).optional(),
-  secret: z.string().min(16, 'secret must be at least 16 characters').optional(),
-  approvalLinks: z.boolean().optional(),
-  format: z.enum(WEBHOOK_FORMATS).optional(),
-  interactive: z.boolean().optional(),
-});
 
 const RESULT_PREVIEW_CHARS = 2000;
 
@@ -206,7 +95,7 @@ export class AscendClient implements LifecycleClient {
   private released = false;
 
   constructor(options: AscendClientOptions) {
-    const parsed = OptionsSchema.safeParse(options);
+    const parsed = ClientOptionsSchema.safeParse(options);
     if (!parsed.success) throw toValidationError('AscendClient options', parsed.error);
     this.options = options;
     this.agentId = options.agentId;
@@ -227,30 +116,9 @@ export class AscendClient implements LifecycleClient {
   }
 
   private buildTransport(options: AscendClientOptions, dataDir: string): Transport {
-    const protocol = options.protocol ?? nonEmpty(process.env.ASCEND_PROTOCOL) ?? 'ascend';
-    if (protocol === 'ascend-platform') return this.platformTransport(options);
-    if (protocol !== 'ascend') {
-      throw new ValidationError(`ASCEND_PROTOCOL must be "ascend" or "ascend-platform", got "${protocol}"`, [{ path: 'protocol', message: 'unknown protocol' }]);
-    }
-    const apiUrl = options.apiUrl ?? nonEmpty(process.env.ASCEND_API_URL);
-    if (apiUrl) {
-      const apiKey = options.apiKey ?? nonEmpty(process.env.ASCEND_API_KEY);
-      if (!apiKey) {
-        throw new ValidationError('apiUrl is set but no API key: pass apiKey or set ASCEND_API_KEY (`ascend keys create` makes one)', [
-          { path: 'apiKey', message: 'required with apiUrl' },
-        ]);
-      }
-      const signingSecret = options.signingSecret ?? nonEmpty(process.env.ASCEND_SIGNING_SECRET);
-      return new HttpTransport({
-        apiUrl,
-        apiKey,
-        logger: this.logger,
-        ...(signingSecret ? { signingSecret } : {}),
-        ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
-        ...(options.maxRetries !== undefined ? { maxRetries: options.maxRetries } : {}),
-        ...(options.circuitBreaker ? { circuitBreaker: options.circuitBreaker } : {}),
-      });
-    }
+    if (protocolOf(options) === 'ascend-platform') return platformTransport(options, this.agentName, this.logger);
+    const remote = serverTransport(options, this.logger);
+    if (remote) return remote;
     const audit = options.audit ?? {};
     const loaded = this.loadPolicy(options.policy, dataDir);
     let policy: CompiledPolicy | Error | LivePolicy = loaded.policy;
@@ -275,31 +143,6 @@ export class AscendClient implements LifecycleClient {
     });
     this.localTransport = transport;
     return transport;
-  }
-
-  /** The hosted ASCEND platform as the decision point. */
-  private platformTransport(options: AscendClientOptions): Transport {
-    const apiUrl = options.apiUrl ?? nonEmpty(process.env.ASCEND_API_URL) ?? nonEmpty(process.env.OWKAI_API_URL) ?? PLATFORM_DEFAULT_URL;
-    const apiKey = options.apiKey ?? nonEmpty(process.env.ASCEND_API_KEY);
-    if (!apiKey) {
-      throw new ValidationError('protocol "ascend-platform" needs the platform\'s API key (owkai_…): pass apiKey or set ASCEND_API_KEY', [{ path: 'apiKey', message: 'required' }]);
-    }
-    checkPlatformUrl(apiUrl);
-    const signingSecret = options.signingSecret ?? nonEmpty(process.env.ASCEND_SIGNING_SECRET);
-    return new PlatformTransport({
-      apiUrl,
-      apiKey,
-      agentName: this.agentName,
-      logger: this.logger,
-      ...(signingSecret ? { signingSecret } : {}),
-      ...(options.environment ? { environment: options.environment } : {}),
-      ...(options.approvalTimeoutMs !== undefined ? { approvalTimeoutMs: options.approvalTimeoutMs } : {}),
-      ...(options.killSwitchPollMs !== undefined ? { killSwitchPollMs: options.killSwitchPollMs } : {}),
-      ...(options.heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs: options.heartbeatIntervalMs } : {}),
-      ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
-      ...(options.maxRetries !== undefined ? { maxRetries: options.maxRetries } : {}),
-      ...(options.circuitBreaker ? { circuitBreaker: options.circuitBreaker } : {}),
-    });
   }
 
   /** The policy file changed and loaded: say so, and record it in the audit trail. */
@@ -856,36 +699,4 @@ export class AscendClient implements LifecycleClient {
 function chainApprovers(first: OnApprovalRequired | undefined, second: OnApprovalRequired | undefined): OnApprovalRequired | undefined {
   if (!first || !second) return first ?? second;
   return async (decision) => (await first(decision)) ?? (await second(decision));
-}
-
-function nonEmpty(value: string | undefined): string | undefined {
-  return value === undefined || value === '' ? undefined : value;
-}
-
-function parseInput<S extends z.ZodType>(schema: S, input: unknown, method: string): z.output<S> {
-  const parsed = schema.safeParse(input);
-  if (!parsed.success) throw toValidationError(method, parsed.error);
-  return parsed.data;
-}
-
-function toValidationError(where: string, error: z.ZodError): ValidationError {
-  const { issues, summary } = validationIssues(error.issues, { root: '(input)' });
-  return new ValidationError(`Invalid input to ${where}: ${summary}`, issues);
-}
-
-/**
- * The platform's address must be https, except on this machine (the original SDK's rule): an
- * API key never crosses a network in clear.
- */
-function checkPlatformUrl(apiUrl: string): void {
-  let url: URL | undefined;
-  try {
-    url = new URL(apiUrl);
-  } catch {
-    url = undefined;
-  }
-  const local = url !== undefined && ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
-  if (!url || !(url.protocol === 'https:' || (url.protocol === 'http:' && local))) {
-    throw new ValidationError(`apiUrl for the ASCEND platform must be https:// (http:// only on localhost), got "${apiUrl}"`, [{ path: 'apiUrl', message: 'not https' }]);
-  }
 }

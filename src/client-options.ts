@@ -1,0 +1,152 @@
+/**
+ * What an `AscendClient` is made with, and how its inputs are checked at the edge: the
+ * options and their schema, the in-process approver's types, and the zod checks of each public
+ * method's input (one error shape: ValidationError naming the field).
+ */
+import { z } from 'zod';
+import type { DestinationStream, LevelWithSilent, Logger } from 'pino';
+import type { CompiledPolicy } from './engine/index.js';
+import { ValidationError, validationIssues } from './errors.js';
+import type { ApprovalAnswer } from './govern.js';
+import { WEBHOOK_FORMATS } from './store/outbox.js';
+import type { CircuitBreakerOptions } from './transport/resilience.js';
+import type { Transport } from './transport/transport.js';
+import { displayedName, storableText, type DecisionResult, type FailMode } from './types.js';
+
+/** An answer an in-process approver gives: `approved`, and optionally `comment`, `decidedBy`
+ * (default `callback`), `grantMinutes` and `channel` (default `callback`). */
+export type ApprovalVerdict = ApprovalAnswer;
+
+/** Called when a call is pending a human. Return a verdict to decide in process (recorded with
+ * channel `callback`), or nothing to leave it to people (CLI, dashboard). */
+export type OnApprovalRequired = (decision: DecisionResult) => ApprovalVerdict | void | Promise<ApprovalVerdict | void>;
+
+/** Options of `AscendClient`. */
+export interface AscendClientOptions {
+  /** Identifies the agent in every decision and audit event. */
+  agentId: string;
+  agentName?: string;
+  /** Label recorded with each action (`production`, `staging`, …). */
+  environment?: string;
+  /** What to do when the decision point cannot be reached. Default {@link FailMode.CLOSED}. */
+  failMode?: FailMode;
+  /** Policy file path (YAML or JSON) or a compiled policy. Default `$ASCEND_POLICY`, else
+   * `./ascend.policy.yaml`, or the starter policy when that file does not exist. */
+  policy?: string | CompiledPolicy;
+  /**
+   * Read the policy file again when it changes (within a second), switching every later
+   * decision to it and recording `policy.changed`; a change that does not load keeps the
+   * policy in force and is logged with its file:line. Default true (embedded, with a file).
+   */
+  watchPolicy?: boolean;
+  /** Where the embedded store and the fail-open spool live. Default `.ascend`. */
+  dataDir?: string;
+  /** Audit durability (docs/architecture.md#durability). Default `{ durability: 'sync' }`. */
+  audit?: { durability?: 'sync' | 'batched'; flushIntervalMs?: number; maxBatchSize?: number };
+  /** Parameter paths to treat as secret at any depth (`password`, `card.number`, `*.token`).
+   * Common secret names are always redacted. Redacted values are never stored, logged or sent. */
+  redact?: string[];
+  /** How long a call waits for a person by default. Default: the policy's `approvalTimeoutSeconds`. */
+  approvalTimeoutMs?: number;
+  /** Decide pending calls in process (e.g. `terminalApprover()`). */
+  onApprovalRequired?: OnApprovalRequired;
+  logLevel?: LevelWithSilent;
+  /** JSON lines (default) or readable lines. */
+  jsonLogs?: boolean;
+  /** Where logs go (default stderr). */
+  logDestination?: DestinationStream;
+  /** A ready pino logger to use instead. */
+  logger?: Logger;
+  /** Remote decision point (`ascend serve`), e.g. `http://127.0.0.1:8080`. Default `$ASCEND_API_URL`;
+   * absent → embedded. Nothing else in your code changes. */
+  apiUrl?: string;
+  /** API key for `apiUrl` (`ascend keys create`). Default `$ASCEND_API_KEY`. */
+  apiKey?: string;
+  /** Sign every request with this secret (HMAC-SHA256). Default `$ASCEND_SIGNING_SECRET`. */
+  signingSecret?: string;
+  /** Remote only: deadline of one call to the server, retries included. Default 30 000. */
+  timeoutMs?: number;
+  /** Remote only: retries of a retry-safe call (network, timeout, 5xx, 429). Default 3. */
+  maxRetries?: number;
+  /** Remote only: the circuit breaker. */
+  circuitBreaker?: CircuitBreakerOptions;
+  /**
+   * Which API `apiUrl` speaks: `ascend` (`ascend serve`, the default) or `ascend-platform` (the
+   * hosted ASCEND platform of the original Python SDK, with an `owkai_…` key; `apiUrl` then
+   * defaults to `$ASCEND_API_URL`, `$OWKAI_API_URL`, else `https://pilot.owkai.app`). Default
+   * `$ASCEND_PROTOCOL`, else `ascend`.
+   */
+  protocol?: 'ascend' | 'ascend-platform';
+  /** `ascend-platform` only: how often the platform's kill switch is read. Default 5000. */
+  killSwitchPollMs?: number;
+  /** `ascend-platform` only: how often a heartbeat is sent once registered. Default 60 000. */
+  heartbeatIntervalMs?: number;
+  /** Use this transport instead of building one (advanced; tests, custom deployments). */
+  transport?: Transport;
+}
+
+/** The options' schema: checked when a client is made. */
+export const ClientOptionsSchema = z.object({
+  agentId: displayedName().min(1, 'agentId is required').max(256),
+  agentName: displayedName().max(256).optional(),
+  environment: storableText().max(64).optional(),
+  failMode: z.enum(['closed', 'open']).optional(),
+  dataDir: z.string().min(1).optional(),
+  watchPolicy: z.boolean().optional(),
+  audit: z
+    .object({
+      durability: z.enum(['sync', 'batched']).optional(),
+      flushIntervalMs: z.number().int().positive().max(60_000).optional(),
+      maxBatchSize: z.number().int().positive().max(100_000).optional(),
+    })
+    .strict()
+    .optional(),
+  redact: z.array(z.string().min(1)).optional(),
+  approvalTimeoutMs: z.number().int().positive().optional(),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
+  jsonLogs: z.boolean().optional(),
+  apiUrl: z.url({ protocol: /^https?$/, error: 'apiUrl must be an http(s) URL' }).optional(),
+  apiKey: z.string().min(1).optional(),
+  signingSecret: z.string().min(16, 'signingSecret must be at least 16 characters').optional(),
+  timeoutMs: z.number().int().positive().max(600_000).optional(),
+  maxRetries: z.number().int().min(0).max(10).optional(),
+  circuitBreaker: z
+    .object({
+      failureThreshold: z.number().int().positive().max(1000).optional(),
+      recoveryTimeoutMs: z.number().int().positive().max(3_600_000).optional(),
+      halfOpenMaxCalls: z.number().int().positive().max(1000).optional(),
+    })
+    .strict()
+    .optional(),
+  protocol: z.enum(['ascend', 'ascend-platform']).optional(),
+  killSwitchPollMs: z.number().int().min(100).max(3_600_000).optional(),
+  heartbeatIntervalMs: z.number().int().min(1000).max(86_400_000).optional(),
+});
+
+/** What `configureWebhook` accepts. */
+export const WebhookInputSchema = z.object({
+  url: z.url({ protocol: /^https?$/, error: 'url must be an http(s) URL' }),
+  events: z.array(z.string().min(1)).min(1).optional(),
+  secret: z.string().min(16, 'secret must be at least 16 characters').optional(),
+  approvalLinks: z.boolean().optional(),
+  format: z.enum(WEBHOOK_FORMATS).optional(),
+  interactive: z.boolean().optional(),
+});
+
+/** An environment variable's value, undefined when unset or empty. */
+export function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value === '' ? undefined : value;
+}
+
+/** `input` checked by `schema`, or a ValidationError naming `method` and each field at fault. */
+export function parseInput<S extends z.ZodType>(schema: S, input: unknown, method: string): z.output<S> {
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) throw toValidationError(method, parsed.error);
+  return parsed.data;
+}
+
+/** A zod error as a ValidationError. */
+export function toValidationError(where: string, error: z.ZodError): ValidationError {
+  const { issues, summary } = validationIssues(error.issues, { root: '(input)' });
+  return new ValidationError(`Invalid input to ${where}: ${summary}`, issues);
+}
