@@ -58,7 +58,8 @@ export function applyEdits(args: Record<string, unknown>, edits: readonly Argume
         if (!Object.hasOwn(parent, last)) refuse(index, `${edit.path.join('.')} does not exist in the arguments`);
         delete parent[last];
       } else {
-        parent[last] = structuredClone(edit.value);
+        // Defined, not assigned: a key named "__proto__" is an argument like any other.
+        Object.defineProperty(parent, last, { value: structuredClone(edit.value), writable: true, enumerable: true, configurable: true });
       }
     } else {
       refuse(index, `${edit.path.slice(0, -1).join('.')} is not an object or an array`);

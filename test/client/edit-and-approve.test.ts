@@ -212,3 +212,13 @@ describe('the dashboard\'s edits', () => {
     }
   });
 });
+
+describe('edits and prototype keys', () => {
+  it('an edit at "__proto__" sets an own argument, never the object\'s prototype', () => {
+    const edited = applyEdits({ a: 1 }, [{ path: ['__proto__'], value: { polluted: true } }]);
+    expect(Object.getPrototypeOf(edited)).toBe(Object.prototype);
+    expect(Object.hasOwn(edited, '__proto__')).toBe(true);
+    expect((edited as Record<string, unknown>).polluted).toBeUndefined();
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+});
