@@ -12,7 +12,7 @@ export const PLATFORM_DEFAULT_URL = 'https://pilot.owkai.app';
 
 /**
  * JSON as Python's `json.dumps(value, sort_keys=True)` writes it: keys sorted, `", "` and `": "`
- * between items, every non-ASCII character as `\uXXXX`. The platform checks signatures over this
+ * between items, every non-ASCII character as a `\u` escape of four hex digits. The platform checks signatures over this
  * form, so the client sends exactly these bytes (the original SDK signed them but sent others).
  */
 export function pythonJson(value: unknown): string {

@@ -100,6 +100,7 @@ export class PlatformTransport implements Transport {
   private readonly uploaded = new Map<string, string>();
   private readonly killSwitch: KillSwitchWatch;
   private heartbeat: NodeJS.Timeout | undefined;
+  private heartbeatEveryMs = 60_000;
   private readonly version = packageVersion();
 
   constructor(private readonly options: PlatformTransportOptions) {
@@ -228,7 +229,7 @@ export class PlatformTransport implements Transport {
     if (decision === 'pending') {
       const approvalId = idFrom(body.approval_request_id, actionId)!;
       result.approvalRequestId = approvalId;
-      this.pending.set(approvalId, { request, actionId, decision: result, requestedAt: result.decidedAt, expiresAt: new Date(expiresAtMs).toISOString() });
+      remember(this.pending, approvalId, { request, actionId, decision: result, requestedAt: result.decidedAt, expiresAt: new Date(expiresAtMs).toISOString() });
     }
     const approvedBy = idFrom(body.approved_by, body.reviewed_by);
     if (decision === 'allowed' && approvedBy !== undefined) result.approvedBy = { decidedBy: approvedBy, channel: 'api', decidedAt: result.decidedAt };
@@ -337,7 +338,8 @@ export class PlatformTransport implements Transport {
     if (!now) throw new NotFoundError('approval', approvalId);
     if (now.status !== 'pending') return now;
     // The platform cannot be told; this process stops waiting, and a late yes runs nothing here.
-    this.expired.add(approvalId);
+    remember(this.expired, approvalId);
+    this.pending.delete(approvalId);
     return { ...now, status: 'expired' };
   }
 
@@ -346,7 +348,7 @@ export class PlatformTransport implements Transport {
     if (!known || known.request.digest !== digest || this.spent.has(approvalId) || this.expired.has(approvalId)) return false;
     const now = await this.getApproval(approvalId);
     if (now?.status !== 'approved') return false;
-    this.spent.add(approvalId);
+    remember(this.spent, approvalId);
     this.pending.delete(approvalId);
     return true;
   }
@@ -367,13 +369,14 @@ export class PlatformTransport implements Transport {
         tool_name: a.actionType,
       }, 'unsent');
       const id = idFrom(body.action_id, body.id);
-      if (id !== undefined) this.uploaded.set(a.actionId, id);
+      if (id !== undefined) remember(this.uploaded, a.actionId, id);
       return;
     }
     if (!this.uploaded.has(entry.outcome.actionId)) {
       throw new UnsupportedError(`Uploading the outcome of fail-open action ${entry.outcome.actionId} without its decision`, 'the decision was uploaded by an earlier process; the outcome stays in the spool file');
     }
     await this.recordOutcome(entry.outcome);
+    this.uploaded.delete(entry.outcome.actionId);
   }
 
   async configureWebhook(input: WebhookInput): Promise<WebhookInfo> {
@@ -426,7 +429,6 @@ export class PlatformTransport implements Transport {
     this.heartbeat = setInterval(() => void beat(), this.heartbeatEveryMs).unref();
     void beat();
   }
-  private heartbeatEveryMs = 60_000;
 
   /** One request under the deadline, retries and breaker; the answer's JSON object. */
   private call(method: 'GET' | 'POST', path: string, body: unknown, retrySafe: boolean | 'unsent'): Promise<Body> {
@@ -482,6 +484,16 @@ export class PlatformRefusedError extends AuthorizationError {
   ) {
     super(message, { decision: 'denied', policyViolations });
   }
+}
+
+/** Calls a process remembers at most (pending, spent, expired, uploaded): a long-lived agent's memory stays bounded. */
+const REMEMBERED_MAX = 10_000;
+
+/** Add to a set or map, forgetting the oldest entry beyond {@link REMEMBERED_MAX}. */
+function remember<K, V>(into: Set<K> | Map<K, V>, key: K, value?: V): void {
+  if (into instanceof Map) into.set(key, value as V);
+  else into.add(key);
+  if (into.size > REMEMBERED_MAX) into.delete(into.keys().next().value as K);
 }
 
 function isBody(value: unknown): value is Body {

@@ -5,11 +5,10 @@
  * shape, words this client does not know, a yes for another call's approval, a yes that comes
  * after this process stopped waiting. Each is a denial or an error, and the tool never runs.
  */
-import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AscendClient } from '../../src/index.js';
-import { platformStandIn, type PlatformStandIn } from '../fixtures/platform-stand-in.js';
-import { captureLogs, eventually, tempDir } from '../helpers.js';
+import { platformStandIn, standInClientOptions, type PlatformStandIn } from '../fixtures/platform-stand-in.js';
+import { eventually } from '../helpers.js';
 
 const closers: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -18,16 +17,7 @@ afterEach(async () => {
 
 async function setUp(): Promise<{ platform: PlatformStandIn; client: AscendClient }> {
   const platform = await platformStandIn();
-  const client = new AscendClient({
-    agentId: 'platform-target',
-    protocol: 'ascend-platform',
-    apiUrl: platform.url,
-    apiKey: platform.apiKey,
-    dataDir: path.join(tempDir(), '.ascend'),
-    logDestination: captureLogs().destination,
-    timeoutMs: 3000,
-    maxRetries: 0,
-  });
+  const client = new AscendClient(standInClientOptions(platform, { agentId: 'platform-target', timeoutMs: 3000, maxRetries: 0 }));
   closers.push(() => platform.close(), () => client.close());
   return { platform, client };
 }

@@ -9,6 +9,12 @@ import { randomUUID } from 'node:crypto';
 import { callDigest } from '../../src/call-digest.js';
 import { applyEdits } from '../../src/argument-edits.js';
 import { api, disposeServer, startServerProcess, type ServerProcess } from '../server/helpers.js';
+import path from 'node:path';
+import { parsePolicy, type CompiledPolicy } from '../../src/engine/index.js';
+import { LocalTransport } from '../../src/transport/local.js';
+import { openSqliteStore } from '../../src/store/sqlite.js';
+import type { EvaluationRequest } from '../../src/transport/transport.js';
+import { tempDir, TEST_POLICY } from '../helpers.js';
 
 let server: ServerProcess;
 beforeAll(async () => {
@@ -112,5 +118,37 @@ describe('an edited approval runs only the edited call', () => {
     });
     expect(bad.status).toBe(400);
     expect(JSON.stringify(bad.body)).toContain('editOf.digest');
+  });
+});
+
+describe('a policy that forbids edits after the edit was made', () => {
+  it('denies the edited call: the policy in force when it runs decides', async () => {
+    const holder: { current: CompiledPolicy | Error } = { current: parsePolicy(TEST_POLICY, 'allow-edits.yaml') };
+    const store = openSqliteStore(path.join(tempDir(), 'ascend.db'));
+    const transport = new LocalTransport({ policy: holder, openStore: () => store });
+    try {
+      const request = (parameters: Record<string, unknown>, extra: Partial<EvaluationRequest> = {}): EvaluationRequest => ({
+        agentId: 'edit-policy-agent',
+        actionType: 'payments.transfer',
+        resource: '',
+        parameters,
+        redactedParameters: parameters,
+        context: {},
+        requireHumanApproval: false,
+        digest: callDigest({ agentId: 'edit-policy-agent', actionType: 'payments.transfer', resource: '', parameters }),
+        ...extra,
+      });
+      const original = request({ amount: 5000, account: 'US-1' });
+      const pending = await transport.evaluate(original);
+      expect(pending.decision).toBe('pending');
+      await transport.decideApproval({ approvalId: pending.approvalRequestId!, status: 'approved', decidedBy: 'alice', channel: 'api', edits: [{ path: ['account'], value: 'EU-9' }] });
+      holder.current = parsePolicy(`${TEST_POLICY}\napprovals:\n  allowEdits: false\n`, 'no-edits.yaml');
+      const edited = await transport.evaluate(request({ amount: 5000, account: 'EU-9' }, { editOf: { approvalId: pending.approvalRequestId!, digest: original.digest } }));
+      expect(edited.decision).toBe('denied');
+      expect(edited.reason).toContain('allowEdits: false');
+      expect(edited.policyViolations.map((v) => v.code)).toContain('edit_unusable');
+    } finally {
+      await transport.close();
+    }
   });
 });

@@ -4,7 +4,6 @@
  * each with an allowed call that runs and is recorded, a denied one that never runs, and a
  * pending one that runs once the platform approves it.
  */
-import path from 'node:path';
 import { AIMessage, HumanMessage, ToolMessage } from '@langchain/core/messages';
 import { fakeModel } from '@langchain/core/testing';
 import { tool as lcTool } from '@langchain/core/tools';
@@ -19,8 +18,8 @@ import { AscendClient } from '../../src/index.js';
 import { governTools as governLcTools } from '../../integrations/langchain/index.js';
 import { governTools as governAiTools } from '../../integrations/ai/index.js';
 import { governMcpServer } from '../../integrations/mcp/index.js';
-import { platformStandIn, type PlatformStandIn } from '../fixtures/platform-stand-in.js';
-import { captureLogs, eventually, tempDir } from '../helpers.js';
+import { platformStandIn, standInClientOptions, type PlatformStandIn } from '../fixtures/platform-stand-in.js';
+import { eventually } from '../helpers.js';
 import { scripted } from './ai-models.js';
 
 const closers: Array<() => Promise<unknown>> = [];
@@ -31,14 +30,7 @@ afterEach(async () => {
 /** The platform's stand-in and a client of it: the only lines that differ from an embedded set-up. */
 async function onPlatform(): Promise<{ platform: PlatformStandIn; client: AscendClient }> {
   const platform = await platformStandIn();
-  const client = new AscendClient({
-    agentId: 'platform-agent',
-    protocol: 'ascend-platform',
-    apiUrl: platform.url,
-    apiKey: platform.apiKey,
-    dataDir: path.join(tempDir(), '.ascend'),
-    logDestination: captureLogs().destination,
-  });
+  const client = new AscendClient(standInClientOptions(platform));
   closers.push(() => platform.close(), () => client.close());
   return { platform, client };
 }

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AscendClient, AuthorizationError, ConnectionError, FailMode, UnsupportedError, ValidationError, type AscendClientOptions } from '../../src/index.js';
 import { pythonJson } from '../../src/transport/platform-wire.js';
-import { platformStandIn, type PlatformStandIn } from '../fixtures/platform-stand-in.js';
+import { platformStandIn, standInClientOptions, type PlatformStandIn } from '../fixtures/platform-stand-in.js';
 import { captureLogs, eventually, tempDir } from '../helpers.js';
 
 const closers: Array<() => Promise<unknown>> = [];
@@ -25,16 +25,7 @@ async function standIn(options: Parameters<typeof platformStandIn>[0] = {}): Pro
 
 function client(platform: { url: string; apiKey: string }, extra: Partial<AscendClientOptions> = {}): { client: AscendClient; logs: ReturnType<typeof captureLogs> } {
   const logs = captureLogs();
-  const c = new AscendClient({
-    agentId: 'platform-agent',
-    protocol: 'ascend-platform',
-    apiUrl: platform.url,
-    apiKey: platform.apiKey,
-    dataDir: path.join(tempDir(), '.ascend'),
-    logDestination: logs.destination,
-    timeoutMs: 5000,
-    ...extra,
-  });
+  const c = new AscendClient(standInClientOptions(platform, { logDestination: logs.destination, timeoutMs: 5000, ...extra }));
   closers.push(() => c.close());
   return { client: c, logs };
 }
