@@ -6,7 +6,7 @@
  * Run: `npx tsx bench/policy-eval.ts`
  */
 import { evaluatePolicy, parsePolicy, UsageTracker, type EvaluationInput } from '../src/engine/index.js';
-import type { AgentRecord } from '../src/types.js';
+import type { AgentRecord } from '../src/core/types.js';
 import { isMain, keep, printResult, summarize, timeOps, type BenchResult } from './lib.js';
 
 /** 20 rules over 10 action families, each with a CEL condition. */

@@ -8,13 +8,13 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { callDigest } from '../src/call-digest.js';
+import { callDigest } from '../src/core/call-digest.js';
 import { parsePolicy } from '../src/engine/index.js';
 import { REPLAY_EVENT_TYPES } from '../src/engine/replay.js';
-import { replayStore } from '../src/policy-replay.js';
+import { replayStore } from '../src/policy/replay.js';
 import { openSqliteStore } from '../src/store/sqlite.js';
 import type { AuditQuery } from '../src/store/store.js';
-import type { ActionRecord } from '../src/types.js';
+import type { ActionRecord } from '../src/core/types.js';
 import { isMain } from './lib.js';
 import { BENCH_POLICY_YAML, BENCH_REQUESTS } from './policy-eval.js';
 

@@ -20,7 +20,7 @@ import { performance } from 'node:perf_hooks';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import autocannon from 'autocannon';
-import { callDigest } from '../src/call-digest.js';
+import { callDigest } from '../src/core/call-digest.js';
 import { AscendClient } from '../src/index.js';
 import { generateApiKey, type NewApiKey } from '../src/server/api-keys.js';
 import { openSqliteStore } from '../src/store/sqlite.js';

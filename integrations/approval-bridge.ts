@@ -6,11 +6,11 @@
  * decision is settled (approved by the app's user, or by a person in Ascend) and spent on the
  * call, and the lifecycle starts at run.
  */
-import type { AscendClient, OnApprovalRequired } from '../src/client.js';
-import type { GovernedCall } from '../src/govern.js';
-import type { DecisionResult } from '../src/types.js';
-import { ARGUMENTS_COPIED, toCallArguments } from '../src/arguments.js';
-import { canonicalJson } from '../src/canonical.js';
+import type { AscendClient, OnApprovalRequired } from '../src/client/client.js';
+import type { GovernedCall } from '../src/client/govern.js';
+import type { DecisionResult } from '../src/core/types.js';
+import { ARGUMENTS_COPIED, toCallArguments } from '../src/core/arguments.js';
+import { canonicalJson } from '../src/core/canonical.js';
 
 /** What the bridge needs from a client. */
 export type BridgeClient = Pick<AscendClient, 'evaluateAction' | 'settlePending' | 'govern'>;

@@ -3,9 +3,9 @@
  * becomes a {@link GovernedCall}, and the words a model reads when a call is refused. Adapters
  * only translate their framework's tool shape; the lifecycle is `governCall`'s.
  */
-import type { GovernedCall } from '../src/govern.js';
-import { isRefusal } from '../src/govern.js';
-import { ApprovalTimeoutError, AuthorizationError, ValidationError } from '../src/errors.js';
+import type { GovernedCall } from '../src/client/govern.js';
+import { isRefusal } from '../src/client/govern.js';
+import { ApprovalTimeoutError, AuthorizationError, ValidationError } from '../src/core/errors.js';
 
 /** A value, or a function of the tool call's arguments that gives it. */
 export type FromArgs<T, A> = T | ((args: A) => T);

@@ -8,10 +8,10 @@
  */
 
 // The client and the governed-call lifecycle
-export { AscendClient, type AscendClientOptions, type ApprovalVerdict, type OnApprovalRequired } from './client.js';
-export { governCall, isRefusal, type ApprovalAnswer, type GovernedCall, type LifecycleClient } from './govern.js';
-export { terminalApprover, describePending, type TerminalApproverOptions } from './approvers/terminal.js';
-export { argumentEdits, applyEdits, type ArgumentEdit } from './argument-edits.js';
+export { AscendClient, type AscendClientOptions, type ApprovalVerdict, type OnApprovalRequired } from './client/client.js';
+export { governCall, isRefusal, type ApprovalAnswer, type GovernedCall, type LifecycleClient } from './client/govern.js';
+export { terminalApprover, describePending, type TerminalApproverOptions } from './client/approvers/terminal.js';
+export { argumentEdits, applyEdits, type ArgumentEdit } from './core/argument-edits.js';
 
 // Errors: one class per failure, each with a stable `code`
 export {
@@ -39,7 +39,7 @@ export {
   type NativeBindingInfo,
   type NativeBindingProblem,
   type ValidationIssue,
-} from './errors.js';
+} from './core/errors.js';
 
 // Records and decisions: what is decided, stored and sent
 export {
@@ -73,7 +73,7 @@ export {
   type RegisterAgentInput,
   type RiskFactor,
   type RiskLevel,
-} from './types.js';
+} from './core/types.js';
 
 // The policy engine (pure): loading, deciding, counting
 export { parsePolicy, evaluatePolicy, policyJsonSchema, UsageTracker, GlobSet, type CompiledPolicy } from './engine/index.js';
@@ -91,8 +91,8 @@ export type {
 } from './engine/index.js';
 
 // The policy lifecycle: files, live reload, test cases
-export { loadPolicyFile, type LoadPolicyFileOptions } from './policy-file.js';
-export { LivePolicy, type LivePolicyOptions, type PolicyInForce, type PolicyLoadFailure, type PolicySwitch } from './policy-live.js';
+export { loadPolicyFile, type LoadPolicyFileOptions } from './policy/file.js';
+export { LivePolicy, type LivePolicyOptions, type PolicyInForce, type PolicyLoadFailure, type PolicySwitch } from './policy/live.js';
 export { parsePolicyCases, runPolicyCases, policyCasesJsonSchema, type PolicyCase, type PolicyCaseResult } from './engine/index.js';
 
 // Stores: where Ascend remembers (SQLite here; PostgreSQL from `ascend-sdk/server`)
@@ -154,11 +154,11 @@ export {
   WEBHOOK_HEADERS,
   type SignatureCheck,
   type SignableRequest,
-} from './signing.js';
+} from './core/signing.js';
 export { DEFAULT_WEBHOOK_EVENTS, WEBHOOK_EVENTS, WEBHOOK_FORMATS, type WebhookEvent, type WebhookFormat } from './store/outbox.js';
-export { canonicalJson } from './canonical.js';
-export { callDigest } from './call-digest.js';
+export { canonicalJson } from './core/canonical.js';
+export { callDigest } from './core/call-digest.js';
 
 // Logging and redaction
-export { createLogger, type LoggingOptions } from './logging.js';
-export { Redactor, REDACTED, type RedactorOptions } from './redact.js';
+export { createLogger, type LoggingOptions } from './client/logging.js';
+export { Redactor, REDACTED, type RedactorOptions } from './core/redact.js';

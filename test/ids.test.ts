@@ -1,6 +1,6 @@
 /** Time-ordered ids: UUID-shaped (version 7), unique, and sorted by creation time. */
 import { describe, expect, it } from 'vitest';
-import { timeOrderedId } from '../src/ids.js';
+import { timeOrderedId } from '../src/core/ids.js';
 
 describe('timeOrderedId', () => {
   it('is a version-7 UUID whose text sorts by time, and never repeats', () => {

@@ -4,8 +4,8 @@
  * recorded, and the SDK's `abortSignal` stops a wait for approval. A refusal becomes the SDK's
  * tool-error (the model reads why) — or, with `onDenied: 'message'`, a plain tool result.
  */
-import type { AscendClient } from '../../src/client.js';
-import type { ApprovalAnswer } from '../../src/govern.js';
+import type { AscendClient } from '../../src/client/client.js';
+import type { ApprovalAnswer } from '../../src/client/govern.js';
 import { argumentsOf, governedCall, refusalMessage, toolActionType, type GovernToolOptions } from '../shared.js';
 import { bridgeOf, type BridgeClient } from '../approval-bridge.js';
 

@@ -17,12 +17,12 @@ import { DynamicStructuredTool, isStructuredTool, type StructuredTool, type Stru
 import type { ToolCall } from '@langchain/core/messages/tool';
 import { interrupt } from '@langchain/langgraph';
 import { createMiddleware } from 'langchain';
-import type { AscendClient } from '../../src/client.js';
-import { describeError, isRefusal, refusal } from '../../src/govern.js';
+import type { AscendClient } from '../../src/client/client.js';
+import { describeError, isRefusal, refusal } from '../../src/client/govern.js';
 import { argumentsOf, asParameters, governedCall, refusalMessage, toolActionType, type GovernToolOptions } from '../shared.js';
 import { bridgeOf } from '../approval-bridge.js';
-import { denied } from '../../src/approvals.js';
-import type { DecisionResult } from '../../src/types.js';
+import { denied } from '../../src/transport/denial.js';
+import type { DecisionResult } from '../../src/core/types.js';
 
 export type { FromArgs, GovernToolOptions } from '../shared.js';
 

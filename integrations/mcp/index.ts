@@ -10,10 +10,10 @@
  * below high risk); otherwise it waits for an Ascend approval.
  */
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import type { AscendClient, OnApprovalRequired } from '../../src/client.js';
-import type { ApprovalAnswer } from '../../src/govern.js';
-import { isRefusal } from '../../src/govern.js';
-import type { DecisionResult } from '../../src/types.js';
+import type { AscendClient, OnApprovalRequired } from '../../src/client/client.js';
+import type { ApprovalAnswer } from '../../src/client/govern.js';
+import { isRefusal } from '../../src/client/govern.js';
+import type { DecisionResult } from '../../src/core/types.js';
 import { governedCall, refusalMessage, type GovernToolOptions } from '../shared.js';
 import { governToolRegistry, serverNameOf } from './registry.js';
 

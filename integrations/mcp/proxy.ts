@@ -24,7 +24,7 @@ import {
   ToolListChangedNotificationSchema,
   type Tool,
 } from '@modelcontextprotocol/sdk/types.js';
-import { isRefusal } from '../../src/govern.js';
+import { isRefusal } from '../../src/client/govern.js';
 import { governedCall, refusalMessage } from '../shared.js';
 import { elicitingApprover, errorResult, textOf, ToolReportedError, type CallToolResultLike, type GovernsCalls, type MCPGovernanceConfig } from './index.js';
 

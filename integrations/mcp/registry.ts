@@ -9,7 +9,7 @@
  * refused loudly rather than left ungoverned.
  */
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { ValidationError } from '../../src/errors.js';
+import { ValidationError } from '../../src/core/errors.js';
 
 /** A tool handler as the SDK stores it: a function, or a task handler object (`createTask`, …). */
 type StoredHandler = unknown;

@@ -4,7 +4,7 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { ValidationError } from '../errors.js';
+import { ValidationError } from '../core/errors.js';
 import { type CheckpointKey, loadCheckpointKey } from '../store/audit-checkpoints.js';
 import type { CommandContext, OptionSpec } from './command.js';
 

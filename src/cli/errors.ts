@@ -2,7 +2,7 @@
  * CLI-level errors and the single mapping from any thrown error to an exit code and a one-line
  * message. Commands throw; `runCli` catches once.
  */
-import { AscendError } from '../errors.js';
+import { AscendError } from '../core/errors.js';
 import { ExitCode } from './exit-codes.js';
 
 /** Bad command line: unknown command/option, missing or malformed argument. Exit 2. */

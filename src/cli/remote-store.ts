@@ -4,13 +4,13 @@
  * organisation apply, as for any client: an approver key approves, an agent key cannot.
  */
 import { z } from 'zod';
-import { ValidationError } from '../errors.js';
+import { ValidationError } from '../core/errors.js';
 import type { ApprovalDecision, ApprovalFilter, AuditBase, AuditQuery, BudgetUse, Store } from '../store/store.js';
 import { approvalVerdictBody, HttpTransport, undefinedIfNotFound } from '../transport/http.js';
-import type { AgentRecord, ApiKeyRecord, ApprovalRecord, AuditEvent, AuditVerification, ChainStart, GrantRecord, PolicyHistoryEntry, StoredPolicy } from '../types.js';
+import type { AgentRecord, ApiKeyRecord, ApprovalRecord, AuditEvent, AuditVerification, ChainStart, GrantRecord, PolicyHistoryEntry, StoredPolicy } from '../core/types.js';
 import type { ReplayResult } from '../engine/replay.js';
 import type { TrailVerification, TrailVerificationOptions } from '../store/audit-checkpoints.js';
-import { AgentRecordSchema, ApprovalRecordSchema, AuditEventSchema, TrailVerificationSchema, GrantRecordSchema, PolicyHistoryEntrySchema } from '../wire.js';
+import { AgentRecordSchema, ApprovalRecordSchema, AuditEventSchema, TrailVerificationSchema, GrantRecordSchema, PolicyHistoryEntrySchema } from '../core/wire.js';
 
 /** How often `watch` listeners are called (the commands re-read on each call). */
 const POLL_MS = 1000;

@@ -12,7 +12,7 @@ import { commandHelp, groupHelp, programHelp } from './help.js';
 import { colourEnabled, writeWithBackpressure, type CliIo } from './io.js';
 import { COMMANDS } from './registry.js';
 import { resolveDataDir } from './store-access.js';
-import { packageVersion } from '../version.js';
+import { packageVersion } from '../core/version.js';
 
 export type { CliIo, CliOutput } from './io.js';
 export { ExitCode } from './exit-codes.js';

@@ -4,7 +4,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { StoreError } from '../errors.js';
+import { StoreError } from '../core/errors.js';
 import type { Store } from '../store/store.js';
 import { openDatabase, parseDatabaseTarget } from '../server/database.js';
 import { defaultDbPath, openSqliteStore } from '../store/sqlite.js';

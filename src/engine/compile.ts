@@ -3,7 +3,7 @@
  * condition and glob compiled once. Any problem is a {@link PolicyError} with file, line and a fix.
  */
 import { createHash } from 'node:crypto';
-import { PolicyError } from '../errors.js';
+import { PolicyError } from '../core/errors.js';
 import { ConditionCompileError, compileCondition, type CompiledCondition } from './cel.js';
 import { GlobSet } from './glob.js';
 import { describeIssue, type PolicyProblem } from './issues.js';
@@ -263,7 +263,7 @@ function ruleOf(rule: PolicyRule, place: RulePlace, condition: CompiledCondition
 /**
  * What a loaded policy needs besides its text, as plain data: the validated document and where
  * each rule is. {@link policyFromForm} rebuilds the policy from it without the YAML parser or
- * the schema — what the compiled-policy cache (src/policy-cache.ts) keeps.
+ * the schema — what the compiled-policy cache (src/policy/cache.ts) keeps.
  */
 export interface CompiledPolicyForm {
   /** The text's version: the form belongs to exactly this text. */

@@ -9,7 +9,7 @@
  * {@link MAX_SCAN_DEPTH}). Whatever lies beyond them is not ignored: it adds the `not_inspected`
  * factor, so hiding content where the detectors do not look raises the risk rather than lowers it.
  */
-import type { ActionRequest, RiskFactor } from '../types.js';
+import type { ActionRequest, RiskFactor } from '../core/types.js';
 
 /** Points each detector adds. */
 export const DETECTOR_POINTS = {

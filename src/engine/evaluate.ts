@@ -7,8 +7,8 @@
  * require_approval beats allow; none → the policy default) → risk thresholds (escalate only) →
  * the caller's `requireHumanApproval` → monitor mode.
  */
-import { PolicyError } from '../errors.js';
-import { riskLevelOf, type Decision, type PolicyDecision, type PolicyViolation } from '../types.js';
+import { PolicyError } from '../core/errors.js';
+import { riskLevelOf, type Decision, type PolicyDecision, type PolicyViolation } from '../core/types.js';
 import type { ConditionVariables } from './cel.js';
 import type { CompiledLimit, CompiledPolicy, CompiledRule } from './compile.js';
 import { matchesAnyGlob } from './glob.js';

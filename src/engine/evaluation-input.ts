@@ -2,7 +2,7 @@
  * What the evaluator is given for one call: its own module, so the evaluator and the usage
  * tracker (which records what was evaluated) can both name it without importing each other.
  */
-import type { ActionRequest, AgentRecord } from '../types.js';
+import type { ActionRequest, AgentRecord } from '../core/types.js';
 import type { CompiledLimit } from './compile.js';
 
 /** One call to decide. */

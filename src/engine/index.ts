@@ -1,6 +1,6 @@
 /**
  * The policy engine: pure (no I/O), deterministic given its inputs. Load a policy with
- * `parsePolicy` (or `loadPolicyFile` in `src/policy-file.ts`), decide with `evaluatePolicy`,
+ * `parsePolicy` (or `loadPolicyFile` in `src/policy/file.ts`), decide with `evaluatePolicy`,
  * then count the call with `UsageTracker.record`.
  */
 export { PolicySchema, RuleSchema, LimitSchema, EFFECTS, policyJsonSchema, durationMs, isCapabilityName } from './policy.js';

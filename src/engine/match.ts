@@ -2,7 +2,7 @@
  * Whether a rule's selectors (resource and agent globs) and condition match a call. Shared by the
  * evaluator and the usage tracker, so both agree on what "a call matching this rule" is.
  */
-import type { ActionRequest, AgentRecord } from '../types.js';
+import type { ActionRequest, AgentRecord } from '../core/types.js';
 import type { ConditionVariables } from './cel.js';
 import type { CompiledRule } from './compile.js';
 

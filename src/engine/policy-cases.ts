@@ -17,8 +17,8 @@
  * ```
  */
 import { z } from 'zod';
-import { PolicyError } from '../errors.js';
-import type { ActionRequest, AgentRecord, Decision, PolicyDecision } from '../types.js';
+import { PolicyError } from '../core/errors.js';
+import type { ActionRequest, AgentRecord, Decision, PolicyDecision } from '../core/types.js';
 import type { CompiledPolicy } from './compile.js';
 import { evaluatePolicy } from './evaluate.js';
 import { closest, pathText } from './issues.js';

@@ -12,7 +12,7 @@
  * contents (the detectors) are computed on what was recorded, redactions included.
  */
 import { REDACTED_MARK } from './redaction-mark.js';
-import type { ActionRecord, AgentRecord, AuditEvent, Decision } from '../types.js';
+import type { ActionRecord, AgentRecord, AuditEvent, Decision } from '../core/types.js';
 import type { CompiledPolicy } from './compile.js';
 import { evaluatePolicy, type EvaluationInput } from './evaluate.js';
 import { compileGlob } from './glob.js';

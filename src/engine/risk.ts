@@ -3,7 +3,7 @@
  * see why a call scored what it did. Factors: the action's verb class, argument detectors
  * (`detectors.ts`), the agent's velocity, and a matched rule's `risk` floor.
  */
-import type { ActionRequest, RiskFactor } from '../types.js';
+import type { ActionRequest, RiskFactor } from '../core/types.js';
 import { detectArgumentRisks } from './detectors.js';
 
 export { DETECTOR_POINTS, LARGE_AMOUNT, detectArgumentRisks, luhnValid } from './detectors.js';

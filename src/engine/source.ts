@@ -7,7 +7,7 @@ import type { Document } from 'yaml';
 
 /**
  * The YAML library, required by the first policy parsed rather than imported: a process whose
- * policy comes from the compiled cache (src/policy-cache.ts) never pays its 30 ms load.
+ * policy comes from the compiled cache (src/policy/cache.ts) never pays its 30 ms load.
  */
 function yaml(): typeof import('yaml') {
   yamlModule ??= createRequire(import.meta.url)('yaml') as typeof import('yaml');

@@ -16,7 +16,7 @@
  * usage.record(input, decision);                           // counts the call
  * ```
  */
-import type { Decision } from '../types.js';
+import type { Decision } from '../core/types.js';
 import type { CompiledLimit, CompiledPolicy } from './compile.js';
 import type { EvaluationInput } from './evaluation-input.js';
 import { limitsDrawnOn } from './budget.js';

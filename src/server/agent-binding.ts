@@ -3,9 +3,9 @@
  * may act as, globs allowed (`billing-*`). A blocked agent's process cannot carry on under another
  * agent id with the same key. A key without a binding may act as any agent of its organisation.
  */
-import { AuthorizationError, ValidationError } from '../errors.js';
+import { AuthorizationError, ValidationError } from '../core/errors.js';
 import { globProblem, matchesAnyGlob } from '../engine/index.js';
-import type { ApiKeyRecord, ApiKeyRole } from '../types.js';
+import type { ApiKeyRecord, ApiKeyRole } from '../core/types.js';
 import { ORG_SEPARATOR } from './tenant-store.js';
 
 /** Most agent-id globs one key may carry. */

@@ -3,10 +3,10 @@
  * secret is stored only as its sha256 and shown once, when the key is made.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { AuthenticationError } from '../errors.js';
+import { AuthenticationError } from '../core/errors.js';
 import { parseAgentBinding } from './agent-binding.js';
 import type { Store } from '../store/store.js';
-import type { ApiKeyRecord, ApiKeyRole } from '../types.js';
+import type { ApiKeyRecord, ApiKeyRole } from '../core/types.js';
 
 const KEY_PATTERN = /^ak_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
 

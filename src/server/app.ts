@@ -4,13 +4,13 @@
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { droppedLogLines } from '../logging.js';
+import { droppedLogLines } from '../client/logging.js';
 import { durationMs } from '../engine/index.js';
 import { policyNow, policyStatus, type ServerPolicy } from './policy-status.js';
 import { policyRoutes } from './routes/policy.js';
 import { lingerOnClose } from './lingering-close.js';
 import type { PushedPolicyFollower } from './policy-follower.js';
-import { AscendError } from '../errors.js';
+import { AscendError } from '../core/errors.js';
 import type { Store } from '../store/store.js';
 import { LocalTransport } from '../transport/local.js';
 import { ApiKeyAuthenticator } from './api-keys.js';
@@ -28,8 +28,8 @@ import { eventRoutes } from './routes/events.js';
 import { WebhookDispatcher, type WebhookDispatcherOptions } from './webhooks/dispatcher.js';
 import type { WebhookOutbox } from '../store/outbox.js';
 import type { NonceStore } from './nonces.js';
-import { ValidationError } from '../errors.js';
-import { packageVersion } from '../version.js';
+import { ValidationError } from '../core/errors.js';
+import { packageVersion } from '../core/version.js';
 import { statsRoutes } from './routes/stats.js';
 import { loadAssets } from './dashboard/assets.js';
 import { dashboardRoutes, type LocalSignIn } from './dashboard/routes.js';

@@ -3,9 +3,9 @@
  * the server insists, the HMAC signature over the exact bytes received — refused when stale or
  * replayed.
  */
-import { AuthenticationError, AuthorizationError } from '../errors.js';
-import { DEFAULT_MAX_SKEW_MS, verifyRequestSignature } from '../signing.js';
-import type { ApiKeyRecord, ApiKeyRole } from '../types.js';
+import { AuthenticationError, AuthorizationError } from '../core/errors.js';
+import { DEFAULT_MAX_SKEW_MS, verifyRequestSignature } from '../core/signing.js';
+import type { ApiKeyRecord, ApiKeyRole } from '../core/types.js';
 import type { ApiKeyAuthenticator } from './api-keys.js';
 import { MemoryNonceStore, type NonceStore } from './nonces.js';
 import { CSRF_HEADER, SESSION_COOKIE, localKeyRecord, readCookie, type Session, type SessionCodec } from './dashboard/sessions.js';

@@ -3,7 +3,7 @@
  * `postgres://user@host:port/db[?schema=NAME]` for replicas sharing one database.
  */
 import { resolve } from 'node:path';
-import { ValidationError } from '../errors.js';
+import { ValidationError } from '../core/errors.js';
 import type { WebhookOutbox } from '../store/outbox.js';
 import { PostgresNonceStore, SqliteNonceStore, type NonceStore } from './nonces.js';
 import { openPostgresOutbox } from '../store/postgres-outbox.js';

@@ -4,7 +4,7 @@
  * stay in the server log.
  */
 import { z } from 'zod';
-import { AscendError, ValidationError, validationIssues } from '../errors.js';
+import { AscendError, ValidationError, validationIssues } from '../core/errors.js';
 import { knownDecisionOf } from '../transport/unreachable.js';
 
 const STATUS_BY_CODE: Record<string, number> = {

@@ -6,7 +6,7 @@
  */
 import type Database from 'better-sqlite3';
 import pg from 'pg';
-import { StoreError } from '../errors.js';
+import { StoreError } from '../core/errors.js';
 import { migrate } from '../store/migrations.js';
 import { toPgStoreError } from '../store/postgres-errors.js';
 import { describeTarget, pgSchema } from '../store/postgres-schema.js';

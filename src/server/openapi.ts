@@ -2,7 +2,7 @@
  * `/v1/openapi.json`, made from the routes' own zod schemas.
  */
 import { z } from 'zod';
-import { ErrorResponseSchema } from '../wire.js';
+import { ErrorResponseSchema } from '../core/wire.js';
 import type { RouteDoc } from './router.js';
 
 function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): Record<string, unknown> {

@@ -7,9 +7,9 @@
  */
 import type { Logger } from 'pino';
 import { parsePolicy } from '../engine/index.js';
-import type { LivePolicy } from '../policy-live.js';
+import type { LivePolicy } from '../policy/live.js';
 import type { Store } from '../store/store.js';
-import type { StoredPolicy } from '../types.js';
+import type { StoredPolicy } from '../core/types.js';
 
 /** Least time between two looks at the database for a newer push. */
 export const FOLLOW_INTERVAL_MS = 200;

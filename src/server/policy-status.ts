@@ -3,7 +3,7 @@
  * load (`GET /v1/policy`, `/readyz`, `/metrics`, the dashboard).
  */
 import type { CompiledPolicy } from '../engine/index.js';
-import { inForce, LivePolicy, type PolicyInForce } from '../policy-live.js';
+import { inForce, LivePolicy, type PolicyInForce } from '../policy/live.js';
 
 /** The policy a server decides with: fixed, or a watched file. */
 export type ServerPolicy = CompiledPolicy | Error | PolicyInForce;

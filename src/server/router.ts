@@ -7,7 +7,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { LocalTransport } from '../transport/local.js';
-import type { ApiKeyRole } from '../types.js';
+import type { ApiKeyRole } from '../core/types.js';
 import { requireRole, type Caller, type RequestAuthenticator } from './auth.js';
 import { parseWire } from './http-errors.js';
 import type { TenantStore } from './tenant-store.js';

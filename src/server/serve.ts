@@ -5,12 +5,12 @@
 import type { Logger } from 'pino';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
-import { LivePolicy } from '../policy-live.js';
+import { LivePolicy } from '../policy/live.js';
 import { PushedPolicyFollower } from './policy-follower.js';
-import { switchRecord } from '../policy-changes.js';
-import { loadPolicyFile } from '../policy-file.js';
+import { switchRecord } from '../policy/changes.js';
+import { loadPolicyFile } from '../policy/file.js';
 import type { CompiledPolicy } from '../engine/index.js';
-import { PolicyError } from '../errors.js';
+import { PolicyError } from '../core/errors.js';
 import type { Store } from '../store/store.js';
 import { buildServer, type AscendServerOptions } from './app.js';
 import { openDatabase, openNonceStore, openOutbox, type DatabaseTarget } from './database.js';

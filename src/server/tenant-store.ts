@@ -9,7 +9,7 @@
  * the stored (qualified) ids: the hash chain covers them. (Actions recorded before action ids
  * were qualified keep their unqualified ids and are still found, by a second read.)
  */
-import { NotFoundError, ValidationError } from '../errors.js';
+import { NotFoundError, ValidationError } from '../core/errors.js';
 import { type TrailVerification, type TrailVerificationOptions, verifyAuditTrail } from '../store/audit-checkpoints.js';
 import type { AgentRegistrationInput, ApprovalDecision, ApprovalFilter, ArchivePlan, AuditBase, AuditQuery, BudgetUse, BudgetWindow, RecordDecisionOptions, Store } from '../store/store.js';
 import type {
@@ -25,7 +25,7 @@ import type {
   OutcomeRecord,
   PolicyChangeRecord,
   StoredPolicy,
-} from '../types.js';
+} from '../core/types.js';
 
 /** The organisation of keys made without `--org`. Its agent ids are stored as they are. */
 export const DEFAULT_ORG = 'default';

@@ -13,9 +13,9 @@
  */
 import { createReadStream, createWriteStream, existsSync, fsyncSync, linkSync, openSync, closeSync, rmSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
-import { canonicalJson } from '../canonical.js';
-import { AuditChainError, ConflictError, ValidationError } from '../errors.js';
-import type { AuditEvent, ChainStart } from '../types.js';
+import { canonicalJson } from '../core/canonical.js';
+import { AuditChainError, ConflictError, ValidationError } from '../core/errors.js';
+import type { AuditEvent, ChainStart } from '../core/types.js';
 import { AuditChainVerifier, GENESIS_HASH, type StoredAuditRow } from './audit-chain.js';
 import type { AuditBase, Store } from './store.js';
 

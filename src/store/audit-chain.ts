@@ -6,9 +6,9 @@
  * `{ seq, ts, type, agentId, actionId, approvalId, actor, data, prevHash }` and the first event's
  * `prevHash` is {@link GENESIS_HASH}.
  */
-import { canonicalJson, sha256Hex } from '../canonical.js';
-import type { AuditEventType } from '../types.js';
-import { canonicalJsonFast, jsonStringOrNull } from '../canonical-fast.js';
+import { canonicalJson, sha256Hex } from '../core/canonical.js';
+import type { AuditEventType } from '../core/types.js';
+import { canonicalJsonFast, jsonStringOrNull } from '../core/canonical-fast.js';
 
 /** `prevHash` of the first event: 64 zeros. */
 export const GENESIS_HASH = '0'.repeat(64);

@@ -18,10 +18,10 @@
  * a registration of a key of their own.
  */
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, sign, verify } from 'node:crypto';
-import { canonicalJson } from '../canonical.js';
-import { AuditChainError, ValidationError, validationIssues } from '../errors.js';
-import type { AuditCheckpoint, AuditEvent, AuditVerification, ChainStart } from '../types.js';
-import { AuditCheckpointSchema } from '../wire.js';
+import { canonicalJson } from '../core/canonical.js';
+import { AuditChainError, ValidationError, validationIssues } from '../core/errors.js';
+import type { AuditCheckpoint, AuditEvent, AuditVerification, ChainStart } from '../core/types.js';
+import { AuditCheckpointSchema } from '../core/wire.js';
 import { CHAIN_BEGINNING } from './chain-walk.js';
 import { type ArchiveReport, verifyArchives } from './audit-archives.js';
 import type { AuditBase, Store } from './store.js';

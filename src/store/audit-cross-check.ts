@@ -18,7 +18,7 @@
  * Not caught: newest events nothing else names. On SQLite, decisions and outcomes appended since
  * `action_index` was last written (a writer writes it every 512 actions and when it closes).
  */
-import type { AuditEventType } from '../types.js';
+import type { AuditEventType } from '../core/types.js';
 
 /** Seq sums are compared modulo this prime, so they stay exact integers however long the chain. */
 const SUM_MODULUS = 1_000_000_007;

@@ -4,11 +4,11 @@
  * their hash chains would disagree; each store only decides *when* to append (inside which
  * transaction), never *what*. `test/store/postgres.test.ts` checks both chains byte for byte.
  */
-import type { ActionRecord, ApiKeyRecord, AuditCheckpoint, ApprovalChannel, ApprovalRecord, GrantRecord, OutcomeRecord, PolicyChangeRecord } from '../types.js';
+import type { ActionRecord, ApiKeyRecord, AuditCheckpoint, ApprovalChannel, ApprovalRecord, GrantRecord, OutcomeRecord, PolicyChangeRecord } from '../core/types.js';
 import type { NewAuditEvent } from './audit-chain.js';
 import { approvalJson, grantJson, json, policyChangedJson } from './records.js';
 import type { AgentRegistrationInput } from './store.js';
-import type { ArgumentEdit } from '../argument-edits.js';
+import type { ArgumentEdit } from '../core/argument-edits.js';
 
 /** One event to append: its columns and its data. */
 export interface AuditEntry {

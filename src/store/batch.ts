@@ -3,7 +3,7 @@
  * outcomes wait here, already serialised, until one transaction commits them all in order.
  * The queue only holds and indexes them; the store decides when to flush and does the writing.
  */
-import type { ActionRecord, OutcomeRecord } from '../types.js';
+import type { ActionRecord, OutcomeRecord } from '../core/types.js';
 import type { BudgetSpend } from './store.js';
 
 /** An allowed decision waiting for the group commit. */

@@ -10,7 +10,7 @@
  * - PostgreSQL ({@link OwnSpends}): counts are read from the table; this instance's spends that
  *   are queued or not known to be committed are added, minus those the read already saw.
  */
-import { StaleDecisionError } from '../errors.js';
+import { StaleDecisionError } from '../core/errors.js';
 import type { BudgetSpend } from './store.js';
 
 /** A write transaction deletes expired spends once this many were written since the last time. */

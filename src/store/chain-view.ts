@@ -12,7 +12,7 @@
  * The view also caches agent registrations for deciding calls; an `agent.*` event in the chain
  * (ours or another process's) drops the agent from the cache.
  */
-import type { AgentRecord, AuditEventType } from '../types.js';
+import type { AgentRecord, AuditEventType } from '../core/types.js';
 import { GENESIS_HASH } from './audit-chain.js';
 
 /** The hot event types: one per decision and one per outcome, written on every governed call. */

@@ -4,7 +4,7 @@
  * (audit-cross-check.ts). It may start at a verified point — a checkpoint — instead of seq 1:
  * the event the start names must be in the chain with the hash it names.
  */
-import type { AuditVerification, ChainStart } from '../types.js';
+import type { AuditVerification, ChainStart } from '../core/types.js';
 import { AuditChainVerifier, GENESIS_HASH, type StoredAuditRow } from './audit-chain.js';
 import { type ArchivedPart, type ChainFault, ChainTally, crossCheckTables, type TableFigures } from './audit-cross-check.js';
 import type { AuditBase } from './store.js';

@@ -7,7 +7,7 @@
  * Never edit a released step; add a new one.
  */
 import type Database from 'better-sqlite3';
-import { StoreError } from '../errors.js';
+import { StoreError } from '../core/errors.js';
 
 /** One schema step. */
 export interface Migration {

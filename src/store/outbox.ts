@@ -5,7 +5,7 @@
  * in the same transaction that writes the deliveries — nothing is lost, nothing enqueued twice.
  * Replicas claim due deliveries with a lease, so each is delivered by one of them.
  */
-import type { AuditEvent } from '../types.js';
+import type { AuditEvent } from '../core/types.js';
 
 /** Events a webhook can subscribe to. */
 export const WEBHOOK_EVENTS = ['action.evaluated', 'action.approved', 'action.denied', 'action.completed', 'action.failed', 'approval.requested', 'audit.checkpoint'] as const;

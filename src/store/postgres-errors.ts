@@ -3,7 +3,7 @@
  * what we were doing and what went wrong, keeping the original error as `cause` (so a client's
  * fail mode applies). Ascend errors (NotFound, Conflict, …) pass through unchanged.
  */
-import { AscendError, StoreError } from '../errors.js';
+import { AscendError, StoreError } from '../core/errors.js';
 import { refusedValue } from './records.js';
 
 /** pg's `DatabaseError` and Node's system errors both carry a string `code`. */

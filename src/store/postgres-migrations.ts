@@ -7,7 +7,7 @@
  * do. Never edit a released step; add a new one.
  */
 import type pg from 'pg';
-import { StoreError } from '../errors.js';
+import { StoreError } from '../core/errors.js';
 import type { PgSchema } from './postgres-schema.js';
 import { CHAIN_NOTE_EVENTS } from './migrations.js';
 

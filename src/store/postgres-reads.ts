@@ -11,8 +11,8 @@ import type {
   AuditVerification,
   ChainStart,
   GrantRecord,
-} from '../types.js';
-import { StoreError } from '../errors.js';
+} from '../core/types.js';
+import { StoreError } from '../core/errors.js';
 import { type FiguresRow, tableFigures } from './audit-cross-check.js';
 import { ChainWalk, effectiveStart } from './chain-walk.js';
 import { CHAIN_NOTE_EVENTS, CHAIN_NOTE_TYPES } from './migrations.js';

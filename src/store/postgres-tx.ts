@@ -12,7 +12,7 @@
  * begin + lock + head, one statement, commit.
  */
 import type pg from 'pg';
-import { StoreError } from '../errors.js';
+import { StoreError } from '../core/errors.js';
 import { AuditAppender, GENESIS_HASH, type NewAuditEvent } from './audit-chain.js';
 import type { PgSchema } from './postgres-schema.js';
 

@@ -5,8 +5,8 @@
  */
 import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
-import { type AscendError, NotFoundError, StoreError } from '../errors.js';
-import type { ActionRecord, OutcomeRecord } from '../types.js';
+import { type AscendError, NotFoundError, StoreError } from '../core/errors.js';
+import type { ActionRecord, OutcomeRecord } from '../core/types.js';
 import { type FlushReport, flushBeforeExit, type QueuedDecision, type QueuedWrite, WriteQueue } from './batch.js';
 import type { PgSchema } from './postgres-schema.js';
 import type { PgActionStateRow, PgStatements } from './postgres-statements.js';

@@ -13,7 +13,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { type AscendError, ConflictError, NotFoundError, StaleDecisionError, StoreError } from '../errors.js';
+import { type AscendError, ConflictError, NotFoundError, StaleDecisionError, StoreError } from '../core/errors.js';
 import type {
   ActionRecord,
   AgentRecord,
@@ -27,7 +27,7 @@ import type {
   OutcomeRecord,
   PolicyChangeRecord,
   StoredPolicy,
-} from '../types.js';
+} from '../core/types.js';
 import type { FlushReport, WriteQueue } from './batch.js';
 import { isForeignKeyViolation, isUniqueViolation, toPgStoreError } from './postgres-errors.js';
 import { migratePostgres } from './postgres-migrations.js';

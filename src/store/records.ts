@@ -2,7 +2,7 @@
  * Records ⇄ stored form: the canonical JSON written for each record (which doubles as the data
  * of its audit event), the rows read back, and ISO time handling.
  */
-import { ConflictError, ValidationError } from '../errors.js';
+import { ConflictError, ValidationError } from '../core/errors.js';
 import type {
   ActionRecord,
   AgentRecord,
@@ -17,11 +17,11 @@ import type {
   PolicyChangeRecord,
   PolicyHistoryEntry,
   StoredPolicy,
-} from '../types.js';
-import { arrayWriter, canonicalJsonFast, objectWriter } from '../canonical-fast.js';
+} from '../core/types.js';
+import { arrayWriter, canonicalJsonFast, objectWriter } from '../core/canonical-fast.js';
 import type { StoredAuditRow } from './audit-chain.js';
 import type { ApprovalDecision, AuditBase } from './store.js';
-import { checkEdits, type ArgumentEdit } from '../argument-edits.js';
+import { checkEdits, type ArgumentEdit } from '../core/argument-edits.js';
 
 // Serialisation ---------------------------------------------------------------------------------
 // Fixed-shape writers (keys sorted and quoted once) produce canonicalJson of each record's

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import nodePath from 'node:path';
 import Database from 'better-sqlite3';
-import { NativeBindingError, type NativeBindingInfo } from '../errors.js';
+import { NativeBindingError, type NativeBindingInfo } from '../core/errors.js';
 
 /** The oldest Node.js major line better-sqlite3 (and this package) runs on. */
 export const MIN_NODE_MAJOR = 22;

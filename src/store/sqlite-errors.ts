@@ -2,7 +2,7 @@
  * Turning SQLite failures into {@link StoreError}s that say which file, what we were doing and
  * what SQLite reported, keeping the original error as `cause`.
  */
-import { AscendError, StoreError } from '../errors.js';
+import { AscendError, StoreError } from '../core/errors.js';
 import { refusedValue } from './records.js';
 
 /** The shape of better-sqlite3's `SqliteError` (and Node's system errors): a string `code`. */

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type Database from 'better-sqlite3';
-import { NotFoundError } from '../errors.js';
+import { NotFoundError } from '../core/errors.js';
 import { BACKGROUND_WAL_PAGES } from './sqlite-checkpointer.js';
 import { openDatabase } from './sqlite-driver.js';
 import { migrate } from './migrations.js';

@@ -18,9 +18,9 @@ import fs from 'node:fs';
 import nodePath from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type Database from 'better-sqlite3';
-import { AscendError, ConflictError, NotFoundError, StaleDecisionError, StoreError, UnwrittenRecordsError } from '../errors.js';
+import { AscendError, ConflictError, NotFoundError, StaleDecisionError, StoreError, UnwrittenRecordsError } from '../core/errors.js';
 
-export { UnwrittenRecordsError } from '../errors.js';
+export { UnwrittenRecordsError } from '../core/errors.js';
 import type {
   ActionRecord,
   AgentRecord,
@@ -34,7 +34,7 @@ import type {
   OutcomeRecord,
   PolicyChangeRecord,
   StoredPolicy,
-} from '../types.js';
+} from '../core/types.js';
 import { AuditAppender, GENESIS_HASH } from './audit-chain.js';
 import { CHAIN_BEGINNING, ChainWalk, effectiveStart } from './chain-walk.js';
 import { archiveStatements, planArchive, planConflict, type ScalarQuery } from './archive-plan.js';

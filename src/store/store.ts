@@ -19,8 +19,8 @@ import type {
   OutcomeRecord,
   PolicyChangeRecord,
   StoredPolicy,
-} from '../types.js';
-import type { ArgumentEdit } from '../argument-edits.js';
+} from '../core/types.js';
+import type { ArgumentEdit } from '../core/argument-edits.js';
 
 /**
  * When a write is committed.

@@ -2,7 +2,7 @@
  * A denial made by the client's side of a transport, for a call the decision point did not allow
  * (an answer it could not read, the platform's kill switch): never "pending", never "allowed".
  */
-import type { DecisionResult } from '../types.js';
+import type { DecisionResult } from '../core/types.js';
 import type { EvaluationRequest } from './transport.js';
 
 /** The denial of `request` under `actionId`, with one violation `code` and its `reason`. */
@@ -24,5 +24,17 @@ export function denialHere(request: Pick<EvaluationRequest, 'agentId' | 'actionT
     resource: request.resource,
     conditions: [code],
     decidedAt: new Date().toISOString(),
+  };
+}
+
+/** `base` turned into a denial with one more violation `code` and its `reason` (a wait that ended
+ * without a yes, a replayed decision that no longer holds). */
+export function denied(base: DecisionResult, code: string, reason: string): DecisionResult {
+  return {
+    ...base,
+    decision: 'denied',
+    reason,
+    policyViolations: [...base.policyViolations, { code, message: reason }],
+    conditions: [...base.conditions, code],
   };
 }

@@ -15,8 +15,8 @@ import {
   TimeoutError,
   ValidationError,
   type ValidationIssue,
-} from '../errors.js';
-import type { PolicyDecision } from '../types.js';
+} from '../core/errors.js';
+import type { PolicyDecision } from '../core/types.js';
 import { withKnownDecision } from './unreachable.js';
 
 /** Error codes with which a server reports that it cannot decide anything right now. */

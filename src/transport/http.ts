@@ -6,12 +6,12 @@
  */
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { ConnectionError, NotFoundError, ProtocolError, TimeoutError, ValidationError, validationIssues } from '../errors.js';
-import { signRequest } from '../signing.js';
-import { timeOrderedId } from '../ids.js';
+import { ConnectionError, NotFoundError, ProtocolError, TimeoutError, ValidationError, validationIssues } from '../core/errors.js';
+import { signRequest } from '../core/signing.js';
+import { timeOrderedId } from '../core/ids.js';
 import type { ApprovalDecision } from '../store/store.js';
 import { WEBHOOK_FORMATS } from '../store/outbox.js';
-import type { ActionRecord, AgentRecord, ApprovalRecord, DecisionResult, OutcomeRecord } from '../types.js';
+import type { ActionRecord, AgentRecord, ApprovalRecord, DecisionResult, OutcomeRecord } from '../core/types.js';
 import {
   ActionWithOutcomeSchema,
   AgentRecordSchema,
@@ -19,7 +19,7 @@ import {
   ConsumeResponseSchema,
   DecisionResultSchema,
   OutcomeResponseSchema,
-} from '../wire.js';
+} from '../core/wire.js';
 import { HttpClient, HttpExchangeError, type HttpAnswer } from './http-client.js';
 import { errorForStatus } from './http-status.js';
 import { denialHere } from './denial.js';

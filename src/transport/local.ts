@@ -14,7 +14,7 @@ import {
   type CompiledPolicy,
   type EvaluationInput,
 } from '../engine/index.js';
-import { AscendError, ConflictError, StaleDecisionError, StoreError, ValidationError } from '../errors.js';
+import { AscendError, ConflictError, StaleDecisionError, StoreError, ValidationError } from '../core/errors.js';
 import type { Store } from '../store/store.js';
 import type {
   ActionRecord,
@@ -24,14 +24,14 @@ import type {
   DecisionResult,
   OutcomeRecord,
   PolicyDecision,
-} from '../types.js';
+} from '../core/types.js';
 import type { ApprovalDecision, BudgetSpend, BudgetUse, BudgetWindow, RecordDecisionOptions } from '../store/store.js';
 import { KeyedLock } from './keyed-lock.js';
-import { inForce, type PolicyInForce } from '../policy-live.js';
-import { isoTime } from '../time.js';
-import { timeOrderedId } from '../ids.js';
-import { denied } from '../approvals.js';
-import { applyEdits } from '../argument-edits.js';
+import { inForce, type PolicyInForce } from '../policy/live.js';
+import { isoTime } from '../core/time.js';
+import { timeOrderedId } from '../core/ids.js';
+import { denied } from './denial.js';
+import { applyEdits } from '../core/argument-edits.js';
 import { isDeepStrictEqual } from 'node:util';
 import { withKnownDecision } from './unreachable.js';
 import { idempotencyKeyReused, isSameCall } from './same-call.js';

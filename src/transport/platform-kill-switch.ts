@@ -5,7 +5,7 @@
  * fail-closed mode nothing runs while nobody can say the switch is off.
  */
 import type { Logger } from 'pino';
-import { ConnectionError } from '../errors.js';
+import { ConnectionError } from '../core/errors.js';
 
 /** The switch as last read. */
 export interface KillSwitchState {

@@ -4,8 +4,8 @@
  * decisions and approvals. Pure functions; `PlatformTransport` sends.
  */
 import { createHmac, randomBytes } from 'node:crypto';
-import type { ApprovalStatus, Decision, PolicyViolation, RiskLevel } from '../types.js';
-import { riskLevelOf } from '../types.js';
+import type { ApprovalStatus, Decision, PolicyViolation, RiskLevel } from '../core/types.js';
+import { riskLevelOf } from '../core/types.js';
 
 /** Where the platform is when no `apiUrl` is given (the original Python SDK's default). */
 export const PLATFORM_DEFAULT_URL = 'https://pilot.owkai.app';

@@ -20,11 +20,11 @@ import {
   UnsupportedError,
   ValidationError,
   type ValidationIssue,
-} from '../errors.js';
-import { timeOrderedId } from '../ids.js';
+} from '../core/errors.js';
+import { timeOrderedId } from '../core/ids.js';
 import type { ApprovalDecision } from '../store/store.js';
-import type { ActionRecord, AgentRecord, ApprovalRecord, DecisionResult, OutcomeRecord } from '../types.js';
-import { packageVersion } from '../version.js';
+import type { ActionRecord, AgentRecord, ApprovalRecord, DecisionResult, OutcomeRecord } from '../core/types.js';
+import { packageVersion } from '../core/version.js';
 import { HttpClient, HttpExchangeError, type HttpAnswer } from './http-client.js';
 import { parseRetryAfter } from './http-status.js';
 import { denialHere } from './denial.js';

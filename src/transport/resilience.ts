@@ -13,7 +13,7 @@
  */
 import { createRequire } from 'node:module';
 import type { CircuitBreakerPolicy, CircuitState } from 'cockatiel';
-import { AscendError, CircuitBreakerOpenError, TimeoutError } from '../errors.js';
+import { AscendError, CircuitBreakerOpenError, TimeoutError } from '../core/errors.js';
 
 /**
  * cockatiel, loaded when the first remote client is made: an embedded client never needs it,

@@ -4,8 +4,8 @@
  * compared canonically). A retry of that call is answered with the first decision; anything else
  * under a used or in-flight key is a conflict, never the first call's answer.
  */
-import { canonicalJson } from '../canonical.js';
-import { ConflictError } from '../errors.js';
+import { canonicalJson } from '../core/canonical.js';
+import { ConflictError } from '../core/errors.js';
 
 /** What identifies a call: a recorded action or a request (its `parameters` as recorded: redacted). */
 export interface CallIdentity {

@@ -11,7 +11,7 @@ import type {
   DecisionResult,
   OutcomeRecord,
   PolicyDecision,
-} from '../types.js';
+} from '../core/types.js';
 import type { ApprovalDecision } from '../store/store.js';
 import type { WebhookFormat } from '../store/outbox.js';
 import type { SpoolEntry } from './spool.js';

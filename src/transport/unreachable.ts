@@ -2,8 +2,8 @@
  * Which failures mean "the decision point cannot be reached" — the only ones a fail mode may act
  * on. A denial, a bad request or bad credentials are answers, never "unreachable".
  */
-import { AscendError } from '../errors.js';
-import type { PolicyDecision } from '../types.js';
+import { AscendError } from '../core/errors.js';
+import type { PolicyDecision } from '../core/types.js';
 
 const UNREACHABLE_CODES = new Set(['connection_error', 'timeout', 'circuit_breaker_open', 'store_error', 'rate_limited']);
 const KNOWN_DECISION = Symbol('ascend.knownDecision');

@@ -14,7 +14,7 @@ import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { AscendClient } from '../../src/index.js';
 import { parsePolicy } from '../../src/engine/index.js';
-import { callDigest } from '../../src/call-digest.js';
+import { callDigest } from '../../src/core/call-digest.js';
 import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite.js';
 import { BUDGET_COPY_MAX_AGE_MS } from '../../src/store/sqlite-budgets.js';
 import type { Store } from '../../src/store/store.js';

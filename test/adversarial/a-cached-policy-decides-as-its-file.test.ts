@@ -1,5 +1,5 @@
 /**
- * Promise: the compiled-policy cache (src/policy-cache.ts) never decides a call its file would
+ * Promise: the compiled-policy cache (src/policy/cache.ts) never decides a call its file would
  * not. An entry serves only the exact text it was made from: a policy file edited between two
  * starts, or while a client runs, decides with the edit. And an entry that no longer compiles (a
  * condition changed in the data dir) denies the call that reaches it, never allows it.
@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AscendClient } from '../../src/index.js';
-import { POLICY_CACHE_FILE } from '../../src/policy-cache.js';
+import { POLICY_CACHE_FILE } from '../../src/policy/cache.js';
 import { captureLogs, eventually, tempDir, writePolicy } from '../helpers.js';
 
 const ALLOW_SELECTS = `version: 1

@@ -6,8 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
-import { callDigest } from '../../src/call-digest.js';
-import { applyEdits } from '../../src/argument-edits.js';
+import { callDigest } from '../../src/core/call-digest.js';
+import { applyEdits } from '../../src/core/argument-edits.js';
 import { api, disposeServer, startServerProcess, type ServerProcess } from '../server/helpers.js';
 import path from 'node:path';
 import { parsePolicy, type CompiledPolicy } from '../../src/engine/index.js';

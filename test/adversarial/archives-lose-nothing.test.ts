@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { ConflictError } from '../../src/errors.js';
+import { ConflictError } from '../../src/core/errors.js';
 import { archiveAudit } from '../../src/store/audit-archives.js';
 import { createCheckpointKey, loadCheckpointKey, takeCheckpoint, verifyAuditTrail } from '../../src/store/audit-checkpoints.js';
 import type { Store } from '../../src/store/store.js';

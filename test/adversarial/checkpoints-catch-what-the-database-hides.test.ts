@@ -7,8 +7,8 @@
  * reports each — on a real SQLite file and on the real PostgreSQL.
  */
 import { describe, expect, it } from 'vitest';
-import { canonicalJson } from '../../src/canonical.js';
-import { AuditChainError, ValidationError } from '../../src/errors.js';
+import { canonicalJson } from '../../src/core/canonical.js';
+import { AuditChainError, ValidationError } from '../../src/core/errors.js';
 import { auditEventBody, auditHash } from '../../src/store/audit-chain.js';
 import {
   createCheckpointKey,
@@ -19,7 +19,7 @@ import {
   type CheckpointKey,
 } from '../../src/store/audit-checkpoints.js';
 import type { Store } from '../../src/store/store.js';
-import type { AuditCheckpoint } from '../../src/types.js';
+import type { AuditCheckpoint } from '../../src/core/types.js';
 import { at, makeAction, makeOutcome } from '../store/records.js';
 import { HEAD, type Target, useTamperBackends, writeTrail } from './tamper-targets.js';
 

@@ -15,7 +15,7 @@ import { McpServer as OldMcpServer } from 'mcp-sdk-1-23/server/mcp.js';
 import { z } from 'zod';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AscendClient, defaultDbPath, openSqliteStore, ValidationError } from '../../src/index.js';
-import type { AuditEvent } from '../../src/types.js';
+import type { AuditEvent } from '../../src/core/types.js';
 import { governMcpServer, type McpGovernOptions } from '../../integrations/mcp/index.js';
 import { captureLogs, tempDir, writePolicy } from '../helpers.js';
 

@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { callDigest } from '../../src/call-digest.js';
+import { callDigest } from '../../src/core/call-digest.js';
 import type { NewApiKey } from '../../src/server/api-keys.js';
 import { api, disposeServer, startServerProcess, type ServerProcess } from '../server/helpers.js';
 

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AscendClient, ValidationError } from '../../src/index.js';
-import { callDigest } from '../../src/call-digest.js';
+import { callDigest } from '../../src/core/call-digest.js';
 import { defaultDbPath, openSqliteStore } from '../../src/store/sqlite.js';
 import { captureLogs, runCli, tempDir, TEST_POLICY, writePolicy } from '../helpers.js';
 import { api, disposeServer, startServerProcess, type ServerProcess } from '../server/helpers.js';

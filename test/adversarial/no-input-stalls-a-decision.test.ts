@@ -9,8 +9,8 @@
  * matcher still finishes (so these tests fail, rather than hang, on one), and large ones.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { callDigest } from '../../src/call-digest.js';
-import { PolicyError } from '../../src/errors.js';
+import { callDigest } from '../../src/core/call-digest.js';
+import { PolicyError } from '../../src/core/errors.js';
 import {
   compileCondition,
   compileGlob,
@@ -22,7 +22,7 @@ import {
   type ConditionVariables,
 } from '../../src/engine/index.js';
 import { MAX_GLOB_LENGTH } from '../../src/engine/glob.js';
-import type { RiskFactor } from '../../src/types.js';
+import type { RiskFactor } from '../../src/core/types.js';
 import { eventually } from '../helpers.js';
 import { agent, dedent, input, request } from '../engine/helpers.js';
 import { api, disposeServer, startServerProcess, type ServerProcess } from '../server/helpers.js';

@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { callDigest } from '../../src/call-digest.js';
+import { callDigest } from '../../src/core/call-digest.js';
 import { eventually, runCli, tempDir } from '../helpers.js';
 import { api, disposeServer, startServerProcess, webhookReceiver, type ServerProcess } from '../server/helpers.js';
 

@@ -8,9 +8,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { callDigest } from '../../src/call-digest.js';
+import { callDigest } from '../../src/core/call-digest.js';
 import { generateApiKey } from '../../src/server/api-keys.js';
-import { signRequest } from '../../src/signing.js';
+import { signRequest } from '../../src/core/signing.js';
 import { api, disposeServer, sendExactly, startServerProcess, type ServerProcess } from '../server/helpers.js';
 
 let server: ServerProcess;

@@ -6,8 +6,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { callDigest } from '../../src/call-digest.js';
-import { signRequest } from '../../src/signing.js';
+import { callDigest } from '../../src/core/call-digest.js';
+import { signRequest } from '../../src/core/signing.js';
 import { api, disposeServer, sendExactly, startServerProcess, type ServerProcess } from '../server/helpers.js';
 
 let server: ServerProcess;

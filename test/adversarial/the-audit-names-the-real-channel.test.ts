@@ -7,8 +7,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AscendClient } from '../../src/index.js';
-import { AuthorizationError } from '../../src/errors.js';
-import { callDigest } from '../../src/call-digest.js';
+import { AuthorizationError } from '../../src/core/errors.js';
+import { callDigest } from '../../src/core/call-digest.js';
 import { captureLogs, runCli, tempDir } from '../helpers.js';
 import { api, disposeServer, startServerProcess, type ServerProcess } from '../server/helpers.js';
 

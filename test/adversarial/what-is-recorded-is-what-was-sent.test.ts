@@ -7,7 +7,7 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AscendClient, ValidationError } from '../../src/index.js';
-import { callDigest } from '../../src/call-digest.js';
+import { callDigest } from '../../src/core/call-digest.js';
 import { TEST_POLICY, captureLogs, tempDir, writePolicy } from '../helpers.js';
 import { api, disposeServer, startServerProcess, type ServerProcess } from '../server/helpers.js';
 

@@ -11,7 +11,7 @@ import { tool } from '@langchain/core/tools';
 import { z } from 'zod';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AscendClient, defaultDbPath, openSqliteStore, ValidationError } from '../../src/index.js';
-import { Redactor } from '../../src/redact.js';
+import { Redactor } from '../../src/core/redact.js';
 import { governTool } from '../../integrations/langchain/index.js';
 import { captureLogs, tempDir, writePolicy } from '../helpers.js';
 

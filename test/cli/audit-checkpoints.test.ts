@@ -117,7 +117,7 @@ describe('ascend audit checkpoint and verify, as processes', () => {
       await client.query(`DELETE FROM "${schema}".audit_events WHERE seq = 8`);
     });
     const { auditEventBody, auditHash } = await import('../../src/store/audit-chain.js');
-    const { canonicalJson } = await import('../../src/canonical.js');
+    const { canonicalJson } = await import('../../src/core/canonical.js');
     const events = await store.readAudit();
     let prev = events[0]!.hash;
     await withAdmin(async (client) => {

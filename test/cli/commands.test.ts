@@ -8,7 +8,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Store } from '../../src/store/store.js';
-import type { AuditEvent } from '../../src/types.js';
+import type { AuditEvent } from '../../src/core/types.js';
 import { eventually } from '../helpers.js';
 import { BROKEN_POLICY_YAML, makeTempDir, openTestStore, runInProcess, seedPendingApproval, TEST_POLICY_YAML } from './helpers.js';
 

@@ -7,11 +7,11 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { callDigest } from '../../src/call-digest.js';
+import { callDigest } from '../../src/core/call-digest.js';
 import { runCli } from '../../src/cli/run.js';
 import { defaultDbPath, openSqliteStore } from '../../src/store/sqlite.js';
 import type { Store } from '../../src/store/store.js';
-import type { ActionRecord, ApprovalRecord, RiskFactor } from '../../src/types.js';
+import type { ActionRecord, ApprovalRecord, RiskFactor } from '../../src/core/types.js';
 import { ROOT, tempDir } from '../helpers.js';
 
 /** The CLI entry point, absolute so processes can run from any temp dir. */

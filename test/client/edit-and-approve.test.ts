@@ -6,7 +6,7 @@
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AscendClient, AuthorizationError, ValidationError, openSqliteStore, defaultDbPath, type DecisionResult } from '../../src/index.js';
-import { applyEdits, argumentEdits, checkEdits, parseSetEdit } from '../../src/argument-edits.js';
+import { applyEdits, argumentEdits, checkEdits, parseSetEdit } from '../../src/core/argument-edits.js';
 import { eventually, tempDir, TEST_POLICY, writePolicy } from '../helpers.js';
 
 const clients: AscendClient[] = [];

@@ -2,9 +2,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { PolicyError } from '../../src/errors.js';
+import { PolicyError } from '../../src/core/errors.js';
 import { parsePolicy, policyJsonSchema } from '../../src/engine/index.js';
-import { loadPolicyFile } from '../../src/policy-file.js';
+import { loadPolicyFile } from '../../src/policy/file.js';
 import { dedent } from './helpers.js';
 
 /** The PolicyError thrown by loading `yaml` (fails the test if it loads). */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PolicyError } from '../../src/errors.js';
+import { PolicyError } from '../../src/core/errors.js';
 import { evaluatePolicy, policyErrorDecision, UsageTracker, type CompiledPolicy } from '../../src/engine/index.js';
 import { agent, input, policy, T0 } from './helpers.js';
 

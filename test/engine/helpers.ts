@@ -1,6 +1,6 @@
 /** Builders for engine tests: requests, agents, inputs, policies. */
 import { parsePolicy, type CompiledPolicy, type EvaluationInput } from '../../src/engine/index.js';
-import type { ActionRequest, AgentRecord } from '../../src/types.js';
+import type { ActionRequest, AgentRecord } from '../../src/core/types.js';
 
 /** A fixed clock: 2025-01-01T00:00:00Z. */
 export const T0 = Date.UTC(2025, 0, 1);

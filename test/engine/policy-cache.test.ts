@@ -1,5 +1,5 @@
 /**
- * The compiled-policy cache (src/policy-cache.ts): a second load of the same text comes from the
+ * The compiled-policy cache (src/policy/cache.ts): a second load of the same text comes from the
  * cache and decides exactly as the parsed policy does; anything else (another text, another
  * package version, a damaged or unwritable cache, a policy that does not load) is a full parse.
  */
@@ -7,9 +7,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parsePolicy, parsePolicyCases, runPolicyCases, STARTER_CASES_YAML, STARTER_POLICY_YAML } from '../../src/engine/index.js';
-import { PolicyError } from '../../src/errors.js';
-import { POLICY_CACHE_FILE, CompiledPolicyCache } from '../../src/policy-cache.js';
-import { loadPolicyFile } from '../../src/policy-file.js';
+import { PolicyError } from '../../src/core/errors.js';
+import { POLICY_CACHE_FILE, CompiledPolicyCache } from '../../src/policy/cache.js';
+import { loadPolicyFile } from '../../src/policy/file.js';
 import { tempDir, writePolicy } from '../helpers.js';
 import { T0 } from './helpers.js';
 

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { parsePolicy, parsePolicyCases, policyCasesJsonSchema, runPolicyCases } from '../../src/index.js';
 import { STARTER_CASES_YAML, STARTER_POLICY_YAML } from '../../src/engine/index.js';
-import { PolicyError } from '../../src/errors.js';
+import { PolicyError } from '../../src/core/errors.js';
 
 const NOW = Date.parse('2026-12-04T10:00:00.000Z');
 

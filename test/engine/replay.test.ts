@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { parsePolicy } from '../../src/engine/index.js';
 import { PolicyReplay } from '../../src/engine/replay.js';
-import type { AuditEvent } from '../../src/types.js';
+import type { AuditEvent } from '../../src/core/types.js';
 
 const T0 = Date.parse('2026-12-01T10:00:00.000Z');
 let seq = 0;

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { assessRisk, classifyVerb, detectArgumentRisks, verbFactor, velocityFactor } from '../../src/engine/index.js';
 import { luhnValid } from '../../src/engine/risk.js';
 import { MAX_SCAN_CHARS } from '../../src/engine/detectors.js';
-import type { RiskFactor } from '../../src/types.js';
+import type { RiskFactor } from '../../src/core/types.js';
 import { request } from './helpers.js';
 
 /** Names of the detector factors that fire for these parameters (and resource). */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { evaluatePolicy, SlidingCounter, UsageTracker, type CompiledPolicy, type EvaluationInput } from '../../src/engine/index.js';
-import type { PolicyDecision } from '../../src/types.js';
+import type { PolicyDecision } from '../../src/core/types.js';
 import { input, policy, T0 } from './helpers.js';
 
 /** Evaluate then record, as the client lifecycle does. */

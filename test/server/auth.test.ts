@@ -5,8 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AscendClient, AuthenticationError } from '../../src/index.js';
-import { callDigest } from '../../src/call-digest.js';
-import { signRequest } from '../../src/signing.js';
+import { callDigest } from '../../src/core/call-digest.js';
+import { signRequest } from '../../src/core/signing.js';
 import { captureLogs, eventually, runCli, tempDir } from '../helpers.js';
 import { api, disposeServer, startServerProcess, type ServerProcess } from './helpers.js';
 

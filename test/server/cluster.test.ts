@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AscendClient } from '../../src/index.js';
-import { signRequest } from '../../src/signing.js';
+import { signRequest } from '../../src/core/signing.js';
 import { captureLogs, eventually, tempDir, WOKEN_WITHIN_MS } from '../helpers.js';
 import { api, disposeServer, seedKeys, startServerProcess, type ServerProcess } from './helpers.js';
 

@@ -5,10 +5,10 @@
  * webhook payloads (confirm page that never decides on GET, single use, expiry, tampering).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { callDigest } from '../../src/call-digest.js';
+import { callDigest } from '../../src/core/call-digest.js';
 import { countEvaluations } from '../../src/server/routes/stats.js';
 import { approvalLinksFor, checkLink } from '../../src/server/dashboard/links.js';
-import type { AuditEvent } from '../../src/types.js';
+import type { AuditEvent } from '../../src/core/types.js';
 import { eventuallyPasses } from '../helpers.js';
 import { api, disposeServer, startServerProcess, webhookReceiver, type ServerProcess } from './helpers.js';
 

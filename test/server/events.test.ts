@@ -3,7 +3,7 @@
  * resumable with Last-Event-ID, refused to agent keys.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { callDigest } from '../../src/call-digest.js';
+import { callDigest } from '../../src/core/call-digest.js';
 import { api, disposeServer, startServerProcess, type ServerProcess } from './helpers.js';
 import { eventually, WOKEN_WITHIN_MS } from '../helpers.js';
 

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { generateApiKey, type NewApiKey } from '../../src/server/api-keys.js';
 import { openDatabase, parseDatabaseTarget } from '../../src/server/database.js';
-import type { ApiKeyRole } from '../../src/types.js';
+import type { ApiKeyRole } from '../../src/core/types.js';
 import { ROOT, TEST_POLICY, TSX_IMPORT, tempDir, writePolicy } from '../helpers.js';
 
 /** Keys every test server has. */

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { StoreError } from '../../src/errors.js';
+import { StoreError } from '../../src/core/errors.js';
 import { ApiKeyAuthenticator } from '../../src/server/api-keys.js';
 import { RequestAuthenticator } from '../../src/server/auth.js';
 import { SESSION_COOKIE, SessionCodec } from '../../src/server/dashboard/sessions.js';

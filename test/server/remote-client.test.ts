@@ -6,7 +6,7 @@
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AscendClient, AuthorizationError, FailMode, type AscendClientOptions } from '../../src/index.js';
-import { callDigest } from '../../src/call-digest.js';
+import { callDigest } from '../../src/core/call-digest.js';
 import { captureLogs, eventually, runCli, tempDir, TEST_POLICY, WOKEN_WITHIN_MS, writePolicy } from '../helpers.js';
 import { api, disposeServer, startServerProcess, type ServerProcess } from './helpers.js';
 

@@ -4,12 +4,12 @@
  * behind a proxy, and sign-out remembered in the nonce store.
  */
 import { describe, expect, it } from 'vitest';
-import { AuthenticationError, AuthorizationError, ValidationError } from '../../src/errors.js';
+import { AuthenticationError, AuthorizationError, ValidationError } from '../../src/core/errors.js';
 import { ApiKeyAuthenticator, generateApiKey } from '../../src/server/api-keys.js';
 import { RequestAuthenticator } from '../../src/server/auth.js';
 import { MemoryNonceStore } from '../../src/server/nonces.js';
 import { SESSION_COOKIE, SessionCodec, readCookie, sessionCookie } from '../../src/server/dashboard/sessions.js';
-import type { ApiKeyRecord } from '../../src/types.js';
+import type { ApiKeyRecord } from '../../src/core/types.js';
 
 const SECRET = 's'.repeat(32);
 

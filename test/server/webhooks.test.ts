@@ -7,7 +7,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AscendClient, AuthorizationError, verifyWebhookSignature } from '../../src/index.js';
-import { callDigest } from '../../src/call-digest.js';
+import { callDigest } from '../../src/core/call-digest.js';
 import { captureLogs, eventually, tempDir } from '../helpers.js';
 import { api, disposeServer, startServerProcess, type ServerProcess } from './helpers.js';
 

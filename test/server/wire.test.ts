@@ -151,7 +151,7 @@ describe('operations', () => {
     const own = await startServerProcess();
     try {
       const parameters = { amount: 5000 };
-      const { callDigest } = await import('../../src/call-digest.js');
+      const { callDigest } = await import('../../src/core/call-digest.js');
       const d = await api(own, 'POST', '/v1/actions/evaluate', own.keys.agent, {
         agentId: 'a',
         actionType: 'payments.transfer',

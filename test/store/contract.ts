@@ -3,10 +3,10 @@
  * Run it with `storeContract('name', () => openFreshStore())`; each test gets a fresh store.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { canonicalJson, sha256Hex } from '../../src/canonical.js';
-import { ConflictError, NotFoundError, StaleDecisionError, StoreError, ValidationError } from '../../src/errors.js';
+import { canonicalJson, sha256Hex } from '../../src/core/canonical.js';
+import { ConflictError, NotFoundError, StaleDecisionError, StoreError, ValidationError } from '../../src/core/errors.js';
 import type { Store } from '../../src/store/store.js';
-import type { AuditEvent } from '../../src/types.js';
+import type { AuditEvent } from '../../src/core/types.js';
 import { at, eventTypes, makeAction, makeOutcome, makePending } from './records.js';
 
 const GENESIS = '0'.repeat(64);

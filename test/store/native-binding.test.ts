@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NativeBindingError, StoreError } from '../../src/errors.js';
+import { NativeBindingError, StoreError } from '../../src/core/errors.js';
 import { openSqliteStore } from '../../src/index.js';
 import { driverRoot, loadNativeBinding } from '../../src/store/sqlite-driver.js';
 import { ROOT, TSX_IMPORT } from '../helpers.js';

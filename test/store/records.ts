@@ -1,8 +1,8 @@
 /** Record builders for store tests: realistic defaults, overridable, times relative to T0. */
 import { randomUUID } from 'node:crypto';
-import { callDigest } from '../../src/call-digest.js';
+import { callDigest } from '../../src/core/call-digest.js';
 import type { Store } from '../../src/store/store.js';
-import type { ActionRecord, ApprovalRecord, AuditEvent, AuditEventType, OutcomeRecord } from '../../src/types.js';
+import type { ActionRecord, ApprovalRecord, AuditEvent, AuditEventType, OutcomeRecord } from '../../src/core/types.js';
 
 /** The tests' epoch. */
 export const T0_MS = Date.parse('2026-03-01T12:00:00.000Z');

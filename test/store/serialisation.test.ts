@@ -4,10 +4,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { prng } from '../helpers.js';
-import { canonicalJson, sha256Hex } from '../../src/canonical.js';
-import { callDigest } from '../../src/call-digest.js';
+import { canonicalJson, sha256Hex } from '../../src/core/canonical.js';
+import { callDigest } from '../../src/core/call-digest.js';
 import { auditEventBody, type NewAuditEvent } from '../../src/store/audit-chain.js';
-import { arrayWriter, canonicalJsonFast, jsonString, objectWriter } from '../../src/canonical-fast.js';
+import { arrayWriter, canonicalJsonFast, jsonString, objectWriter } from '../../src/core/canonical-fast.js';
 import { actionJson, approvalJson, isoUtc, outcomeJson } from '../../src/store/records.js';
 import { makeAction, makeOutcome, makePending } from './records.js';
 

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { ConflictError, StaleDecisionError, StoreError } from '../../src/errors.js';
+import { ConflictError, StaleDecisionError, StoreError } from '../../src/core/errors.js';
 import { type FlushReport, HARD_LIMIT_FACTOR } from '../../src/store/batch.js';
 import { SCHEMA_VERSION } from '../../src/store/migrations.js';
 import { defaultDbPath, INDEX_AFTER_ACTIONS, openSqliteStore, type SqliteStore, type SqliteStoreOptions } from '../../src/store/sqlite.js';

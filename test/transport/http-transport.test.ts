@@ -7,7 +7,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { callDigest } from '../../src/call-digest.js';
+import { callDigest } from '../../src/core/call-digest.js';
 import {
   AuthenticationError,
   AuthorizationError,
@@ -17,8 +17,8 @@ import {
   RateLimitError,
   TimeoutError,
   ValidationError,
-} from '../../src/errors.js';
-import { verifyRequestSignature } from '../../src/signing.js';
+} from '../../src/core/errors.js';
+import { verifyRequestSignature } from '../../src/core/signing.js';
 import { HttpTransport, type HttpTransportOptions } from '../../src/transport/http.js';
 import { parseRetryAfter } from '../../src/transport/http-status.js';
 import type { EvaluationRequest } from '../../src/transport/transport.js';

@@ -3,10 +3,10 @@
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { loadPolicyFile } from '../../policy-file.js';
+import { loadPolicyFile } from '../../policy/file.js';
 import type { Store } from '../../store/store.js';
 import { LocalTransport } from '../../transport/local.js';
-import type { AgentBudget, AgentRecord } from '../../types.js';
+import type { AgentBudget, AgentRecord } from '../../core/types.js';
 import { RemoteStore } from '../remote-store.js';
 import { resolveActor } from '../actor.js';
 import type { CommandContext, CommandGroup, CommandSpec } from '../command.js';

@@ -1,10 +1,10 @@
 /**
  * `ascend approvals list|show|approve|reject|watch`: the human side of a pending call.
  */
-import { applyEdits, argumentEdits, parseSetEdit, type ArgumentEdit } from '../../argument-edits.js';
-import { NotFoundError } from '../../errors.js';
+import { applyEdits, argumentEdits, parseSetEdit, type ArgumentEdit } from '../../core/argument-edits.js';
+import { NotFoundError } from '../../core/errors.js';
 import type { ApprovalDecision, Store } from '../../store/store.js';
-import type { ApprovalRecord, ApprovalStatus } from '../../types.js';
+import type { ApprovalRecord, ApprovalStatus } from '../../core/types.js';
 import { resolveActor } from '../actor.js';
 import { parseEnumOption, parseIntegerOption } from '../args.js';
 import type { CommandContext, CommandGroup, CommandSpec } from '../command.js';

@@ -4,7 +4,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { open, writeFile, type FileHandle } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { AuditChainError } from '../../errors.js';
+import { AuditChainError } from '../../core/errors.js';
 import { archiveAudit } from '../../store/audit-archives.js';
 import {
   parseCheckpoint,
@@ -14,7 +14,7 @@ import {
   type TrailVerificationOptions,
   verifyAuditTrail,
 } from '../../store/audit-checkpoints.js';
-import type { AuditCheckpoint, AuditEvent } from '../../types.js';
+import type { AuditCheckpoint, AuditEvent } from '../../core/types.js';
 import { resolveActor } from '../actor.js';
 import { checkpointKeyPath, KEY_OPTION, readCheckpointKey } from '../checkpoint-key-file.js';
 import { UsageError } from '../errors.js';

@@ -1,7 +1,7 @@
 /**
  * `ascend grants list|revoke`: standing "this agent may do this action for a while" permissions.
  */
-import type { GrantRecord } from '../../types.js';
+import type { GrantRecord } from '../../core/types.js';
 import { resolveActor } from '../actor.js';
 import type { CommandContext, CommandGroup, CommandSpec } from '../command.js';
 import { ExitCode } from '../exit-codes.js';

@@ -4,7 +4,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import { STARTER_CASES_YAML, STARTER_POLICY_YAML } from '../../engine/index.js';
-import { ConflictError } from '../../errors.js';
+import { ConflictError } from '../../core/errors.js';
 import type { CommandSpec } from '../command.js';
 import { jsonDocument } from '../format.js';
 

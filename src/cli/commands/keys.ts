@@ -3,9 +3,9 @@
  * database. A new key (and its signing secret) is printed once and never again.
  */
 import { generateApiKey, type NewApiKey } from '../../server/api-keys.js';
-import { ValidationError } from '../../errors.js';
+import { ValidationError } from '../../core/errors.js';
 import { DEFAULT_ORG } from '../../server/tenant-store.js';
-import type { ApiKeyRecord, ApiKeyRole } from '../../types.js';
+import type { ApiKeyRecord, ApiKeyRole } from '../../core/types.js';
 import { resolveActor } from '../actor.js';
 import type { CommandGroup, CommandSpec } from '../command.js';
 import { DATABASE_OPTION, withNamedDatabaseOrStore, withServerDatabase } from '../store-access.js';

@@ -3,7 +3,7 @@
  * on stdio (its stdout is the protocol: logs go to stderr). The MCP SDK is loaded only here.
  */
 import path from 'node:path';
-import { AscendClient } from '../../client.js';
+import { AscendClient } from '../../client/client.js';
 import type { CommandSpec } from '../command.js';
 import { UsageError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';

@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { durationMs } from '../../engine/policy.js';
 import type { CheckpointKey } from '../../store/audit-checkpoints.js';
 import { CHECKPOINT_KEY_FILE, readCheckpointKey } from '../checkpoint-key-file.js';
-import { createLogger } from '../../logging.js';
+import { createLogger } from '../../client/logging.js';
 import { parseDatabaseTarget } from '../../server/database.js';
 import { startServer } from '../../server/serve.js';
 import { defaultDbPath } from '../../store/sqlite.js';

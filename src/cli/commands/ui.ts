@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
-import { createLogger } from '../../logging.js';
+import { createLogger } from '../../client/logging.js';
 import { startServer } from '../../server/serve.js';
 import { defaultDbPath } from '../../store/sqlite.js';
 import { resolveActor } from '../actor.js';

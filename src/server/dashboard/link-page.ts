@@ -2,7 +2,7 @@
  * The small server-rendered pages behind one-click approval links: what is asked and one
  * button, then what happened. Every value is escaped; no script runs on them.
  */
-import type { ApprovalRecord } from '../../types.js';
+import type { ApprovalRecord } from '../../core/types.js';
 import type { LinkVerdict } from './links.js';
 
 /** Escape text for HTML content and attribute values. */

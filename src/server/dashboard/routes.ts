@@ -6,7 +6,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { AuthenticationError, AuthorizationError, ConflictError } from '../../errors.js';
+import { AuthenticationError, AuthorizationError, ConflictError } from '../../core/errors.js';
 import type { WebhookOutbox } from '../../store/outbox.js';
 import type { ApiKeyAuthenticator } from '../api-keys.js';
 import type { RequestAuthenticator } from '../auth.js';

@@ -8,8 +8,8 @@
  * database, shared by a cluster) until it would have expired.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { AuthenticationError, AuthorizationError, ValidationError } from '../../errors.js';
-import type { ApiKeyRecord, ApiKeyRole } from '../../types.js';
+import { AuthenticationError, AuthorizationError, ValidationError } from '../../core/errors.js';
+import type { ApiKeyRecord, ApiKeyRole } from '../../core/types.js';
 
 /** The cookie's name. */
 export const SESSION_COOKIE = 'ascend_session';

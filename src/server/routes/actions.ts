@@ -3,11 +3,11 @@
  * records a client spooled in fail-open mode.
  */
 import { z } from 'zod';
-import { ConflictError, NotFoundError, ValidationError } from '../../errors.js';
+import { ConflictError, NotFoundError, ValidationError } from '../../core/errors.js';
 import type { EvaluationRequest } from '../../transport/transport.js';
 import { decisionFromRecord } from '../../transport/local.js';
 import { idempotencyKeyReused, isSameCall } from '../../transport/same-call.js';
-import type { ActionRecord, DecisionResult } from '../../types.js';
+import type { ActionRecord, DecisionResult } from '../../core/types.js';
 import type { TenantStore } from '../tenant-store.js';
 import type { ServerMetrics } from '../metrics.js';
 import {
@@ -20,7 +20,7 @@ import {
   FailRequestSchema,
   RegisterRequestSchema,
   SpoolEntrySchema,
-} from '../../wire.js';
+} from '../../core/wire.js';
 import { requireActAs } from '../agent-binding.js';
 import { ROLES } from '../api-keys.js';
 import type { OrgScope, RouteContext, Router } from '../router.js';

@@ -2,10 +2,10 @@
  * Operators' routes: agents and the kill switch, grants, and the audit trail.
  */
 import { z } from 'zod';
-import { NotFoundError } from '../../errors.js';
+import { NotFoundError } from '../../core/errors.js';
 import type { AuditQuery } from '../../store/store.js';
-import type { AuditCheckpoint, AuditEventType } from '../../types.js';
-import { AgentRecordSchema, AuditEventSchema, TrailVerificationRequestSchema, TrailVerificationSchema, BlockRequestSchema, GrantRecordSchema, WireAgentId } from '../../wire.js';
+import type { AuditCheckpoint, AuditEventType } from '../../core/types.js';
+import { AgentRecordSchema, AuditEventSchema, TrailVerificationRequestSchema, TrailVerificationSchema, BlockRequestSchema, GrantRecordSchema, WireAgentId } from '../../core/wire.js';
 import { mayActAs, requireActAs } from '../agent-binding.js';
 import { ROLES } from '../api-keys.js';
 import type { Router } from '../router.js';

@@ -3,11 +3,11 @@
  * agent key), and the agent's own expire and consume — digest-bound and single use, as embedded.
  */
 import { z } from 'zod';
-import { NotFoundError, ValidationError } from '../../errors.js';
+import { NotFoundError, ValidationError } from '../../core/errors.js';
 import type { Store } from '../../store/store.js';
-import type { ApiKeyRecord, ApprovalRecord } from '../../types.js';
-import type { ArgumentEdit } from '../../argument-edits.js';
-import { ApprovalRecordSchema, ApprovalVerdictRequestSchema, ConsumeRequestSchema, ConsumeResponseSchema, WireAgentId } from '../../wire.js';
+import type { ApiKeyRecord, ApprovalRecord } from '../../core/types.js';
+import type { ArgumentEdit } from '../../core/argument-edits.js';
+import { ApprovalRecordSchema, ApprovalVerdictRequestSchema, ConsumeRequestSchema, ConsumeResponseSchema, WireAgentId } from '../../core/wire.js';
 import { mayActAs, requireActAs } from '../agent-binding.js';
 import { ROLES } from '../api-keys.js';
 import type { Router } from '../router.js';

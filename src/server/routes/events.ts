@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import type { Store } from '../../store/store.js';
-import type { AuditEventType } from '../../types.js';
+import type { AuditEventType } from '../../core/types.js';
 import { ROLES } from '../api-keys.js';
 import type { Router } from '../router.js';
 

@@ -8,13 +8,13 @@
  */
 import { z } from 'zod';
 import { parsePolicy, type CompiledPolicy } from '../../engine/index.js';
-import { AuthorizationError, NotFoundError, PolicyError, ValidationError } from '../../errors.js';
+import { AuthorizationError, NotFoundError, PolicyError, ValidationError } from '../../core/errors.js';
 import type { Store } from '../../store/store.js';
-import { pushRecords } from '../../policy-changes.js';
+import { pushRecords } from '../../policy/changes.js';
 import type { ReplayOptions } from '../../engine/replay.js';
-import { replayStore } from '../../policy-replay.js';
+import { replayStore } from '../../policy/replay.js';
 import { policyHistoryOf } from '../../store/records.js';
-import { PolicyHistoryEntrySchema } from '../../wire.js';
+import { PolicyHistoryEntrySchema } from '../../core/wire.js';
 import { DEFAULT_ORG, ORG_SEPARATOR } from '../tenant-store.js';
 import type { PolicyStatus } from '../policy-status.js';
 import { ROLES } from '../api-keys.js';

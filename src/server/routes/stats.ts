@@ -4,7 +4,7 @@
  * what was recorded.
  */
 import { z } from 'zod';
-import type { AuditEvent } from '../../types.js';
+import type { AuditEvent } from '../../core/types.js';
 import { ROLES } from '../api-keys.js';
 import type { Router } from '../router.js';
 

@@ -4,7 +4,7 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { NotFoundError, ValidationError } from '../../errors.js';
+import { NotFoundError, ValidationError } from '../../core/errors.js';
 import { privateTargetReason, type HostResolver } from '../webhooks/address-guard.js';
 import { mailtoRecipients } from '../webhooks/mailer.js';
 import { DEFAULT_MESSAGE_EVENTS, DEFAULT_WEBHOOK_EVENTS, WEBHOOK_EVENTS, WEBHOOK_FORMATS, type WebhookOutbox, type WebhookRecord } from '../../store/outbox.js';

@@ -12,9 +12,9 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { ConflictError } from '../../errors.js';
+import { ConflictError } from '../../core/errors.js';
 import type { WebhookOutbox } from '../../store/outbox.js';
-import type { ApprovalRecord } from '../../types.js';
+import type { ApprovalRecord } from '../../core/types.js';
 import type { OrgScope } from '../router.js';
 import { postToTarget } from '../webhooks/post.js';
 import type { HostResolver } from '../webhooks/address-guard.js';

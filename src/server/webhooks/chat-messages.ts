@@ -13,7 +13,7 @@
 import { escapeHtml } from '../dashboard/link-page.js';
 import type { ApprovalLinks } from '../dashboard/links.js';
 import type { WebhookEvent } from '../../store/outbox.js';
-import type { ApprovalRecord } from '../../types.js';
+import type { ApprovalRecord } from '../../core/types.js';
 
 /** One event, as a chat message describes it (ids as the organisation's agents know them). */
 export interface ChatEvent {

@@ -6,7 +6,7 @@
  */
 import type { Logger } from 'pino';
 import type { ClaimedDelivery, DeliveryMapper, WebhookOutbox } from '../../store/outbox.js';
-import { WEBHOOK_HEADERS, webhookSignature } from '../../signing.js';
+import { WEBHOOK_HEADERS, webhookSignature } from '../../core/signing.js';
 import { deliveryMapper, type DeliveryMapperOptions } from './events.js';
 import type { HostResolver } from './address-guard.js';
 import { postToTarget, RefusedTarget } from './post.js';

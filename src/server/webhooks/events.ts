@@ -3,7 +3,7 @@
  * the events it subscribed to. The body is built once here and signed and sent as these bytes.
  */
 import type { DeliveryMapper, WebhookEvent, WebhookFormat, WebhookRecord } from '../../store/outbox.js';
-import type { AuditEvent } from '../../types.js';
+import type { AuditEvent } from '../../core/types.js';
 import { DEFAULT_ORG, orgOfAgentId } from '../tenant-store.js';
 import { approvalLinksFor } from '../dashboard/links.js';
 import { emailMessage, slackMessage, teamsMessage, type ChatEvent } from './chat-messages.js';

@@ -1,5 +1,5 @@
 // Edit and approve in the browser: the edits that turn the arguments an approver saw into the
-// ones they typed. The same rules as `argumentEdits` in src/argument-edits.ts (a test holds the
+// ones they typed. The same rules as `argumentEdits` in src/core/argument-edits.ts (a test holds the
 // two to the same answers): objects compared member by member, anything else set whole.
 
 /** Edits (`{ path, value }` or `{ path, remove: true }`) from `from` to `to`, both plain JSON. */

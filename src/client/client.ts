@@ -5,15 +5,16 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { ARGUMENTS_COPIED, toCallArguments } from './arguments.js';
-import { callDigest } from './call-digest.js';
-import { canonicalJsonFast } from './canonical-fast.js';
-import { parsePolicy, STARTER_POLICY_YAML, type CompiledPolicy } from './engine/index.js';
-import { loadPolicyFile } from './policy-file.js';
-import { LivePolicy, type PolicySwitch } from './policy-live.js';
-import { switchRecord } from './policy-changes.js';
-import { AscendError, ConflictError, NotFoundError, PolicyError, ServerError, StoreError, ValidationError } from './errors.js';
-import { denied, settlePending, waitForDecidedApproval } from './approvals.js';
+import { ARGUMENTS_COPIED, toCallArguments } from '../core/arguments.js';
+import { callDigest } from '../core/call-digest.js';
+import { canonicalJsonFast } from '../core/canonical-fast.js';
+import { parsePolicy, STARTER_POLICY_YAML, type CompiledPolicy } from '../engine/index.js';
+import { loadPolicyFile } from '../policy/file.js';
+import { LivePolicy, type PolicySwitch } from '../policy/live.js';
+import { switchRecord } from '../policy/changes.js';
+import { AscendError, ConflictError, NotFoundError, PolicyError, ServerError, StoreError, ValidationError } from '../core/errors.js';
+import { settlePending, waitForDecidedApproval } from './approvals.js';
+import { denied } from '../transport/denial.js';
 import { describeError, governCall, type GovernedCall, type LifecycleClient } from './govern.js';
 import { createLogger } from './logging.js';
 import {
@@ -24,21 +25,21 @@ import {
   WebhookInputSchema,
   type AscendClientOptions,
   type OnApprovalRequired,
-} from './client-options.js';
-import { platformTransport, protocolOf, serverTransport } from './client-transports.js';
-import { Redactor } from './redact.js';
-import { applyEdits, type ArgumentEdit } from './argument-edits.js';
-import { isoTime } from './time.js';
-import { timeOrderedId } from './ids.js';
+} from './options.js';
+import { platformTransport, protocolOf, serverTransport } from './transports.js';
+import { Redactor } from '../core/redact.js';
+import { applyEdits, type ArgumentEdit } from '../core/argument-edits.js';
+import { isoTime } from '../core/time.js';
+import { timeOrderedId } from '../core/ids.js';
 import { endSpan, startSpan } from './tracing.js';
-import { defaultDbPath, openSqliteStore } from './store/sqlite.js';
-import { HttpTransport } from './transport/http.js';
-import { PlatformTransport } from './transport/platform.js';
-import { LocalTransport } from './transport/local.js';
-import type { BreakerState } from './transport/resilience.js';
-import { FailOpenSpool } from './transport/spool.js';
-import type { EvaluationRequest, Transport, WebhookInfo, WebhookInput } from './transport/transport.js';
-import { isUnreachable, knownDecisionOf } from './transport/unreachable.js';
+import { defaultDbPath, openSqliteStore } from '../store/sqlite.js';
+import { HttpTransport } from '../transport/http.js';
+import { PlatformTransport } from '../transport/platform.js';
+import { LocalTransport } from '../transport/local.js';
+import type { BreakerState } from '../transport/resilience.js';
+import { FailOpenSpool } from '../transport/spool.js';
+import type { EvaluationRequest, Transport, WebhookInfo, WebhookInput } from '../transport/transport.js';
+import { isUnreachable, knownDecisionOf } from '../transport/unreachable.js';
 import {
   ActionCompletedInputSchema,
   ActionFailedInputSchema,
@@ -57,9 +58,9 @@ import {
   type EvaluateActionInput,
   type OutcomeRecord,
   type RegisterAgentInput,
-} from './types.js';
+} from '../core/types.js';
 
-export type { AscendClientOptions, ApprovalVerdict, OnApprovalRequired } from './client-options.js';
+export type { AscendClientOptions, ApprovalVerdict, OnApprovalRequired } from './options.js';
 
 /** A pending call as it was asked, with the redactor it was asked with: what an edited approval is applied to. */
 interface PendingCall {

@@ -12,9 +12,9 @@
 import { isDeepStrictEqual } from 'node:util';
 import fs from 'node:fs';
 import path from 'node:path';
-import { type CompiledPolicy } from './engine/index.js';
-import { policyForm, policyFromForm, type CompiledPolicyForm } from './engine/compile.js';
-import { packageVersion } from './version.js';
+import { type CompiledPolicy } from '../engine/index.js';
+import { policyForm, policyFromForm, type CompiledPolicyForm } from '../engine/compile.js';
+import { packageVersion } from '../core/version.js';
 
 /** The cache file's name in its directory. */
 export const POLICY_CACHE_FILE = 'policy.compiled.json';

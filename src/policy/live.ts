@@ -12,8 +12,8 @@
  * editors do.)
  */
 import fs from 'node:fs';
-import { loadPolicyFile } from './policy-file.js';
-import type { CompiledPolicy } from './engine/index.js';
+import { loadPolicyFile } from './file.js';
+import type { CompiledPolicy } from '../engine/index.js';
 
 /** Where a decision point reads the policy in force (a fixed one, or a {@link LivePolicy}). */
 export interface PolicyInForce {

@@ -4,7 +4,7 @@
  */
 import type { Readable, Writable } from 'node:stream';
 import type { ApprovalVerdict, OnApprovalRequired } from '../client.js';
-import type { DecisionResult } from '../types.js';
+import type { DecisionResult } from '../../core/types.js';
 
 /** Options of {@link terminalApprover}. */
 export interface TerminalApproverOptions {

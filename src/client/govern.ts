@@ -3,11 +3,11 @@
  * Every integration adapts its framework's tool shape to {@link governCall}; none re-implements it.
  */
 import { performance } from 'node:perf_hooks';
-import { ARGUMENTS_COPIED, toCallArguments } from './arguments.js';
-import { ApprovalTimeoutError, AuthorizationError, ValidationError } from './errors.js';
-import type { ApprovalChannel, DecisionResult, EvaluateActionInput, OutcomeRecord } from './types.js';
+import { ARGUMENTS_COPIED, toCallArguments } from '../core/arguments.js';
+import { ApprovalTimeoutError, AuthorizationError, ValidationError } from '../core/errors.js';
+import type { ApprovalChannel, DecisionResult, EvaluateActionInput, OutcomeRecord } from '../core/types.js';
 import { endSpan, startSpan, type SpanLike } from './tracing.js';
-import type { ArgumentEdit } from './argument-edits.js';
+import type { ArgumentEdit } from '../core/argument-edits.js';
 
 /** One tool call to govern. */
 export interface GovernedCall {

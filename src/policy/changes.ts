@@ -3,9 +3,9 @@
  * (embedded client, `ascend serve`), and the stored policy plus its record for a push (`POST
  * /v1/policy`, `ascend policy push --db`). One place, so every switch carries the same fields.
  */
-import type { CompiledPolicy } from './engine/index.js';
-import type { PolicySwitch } from './policy-live.js';
-import type { PolicyChangeRecord, StoredPolicy } from './types.js';
+import type { CompiledPolicy } from '../engine/index.js';
+import type { PolicySwitch } from './live.js';
+import type { PolicyChangeRecord, StoredPolicy } from '../core/types.js';
 
 /** The record of a switch to a changed file (`cause` file or signal). */
 export function switchRecord(change: PolicySwitch, source: string, actor: string, at: string): PolicyChangeRecord {

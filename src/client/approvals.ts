@@ -3,9 +3,10 @@
  * this exact call) or denied (rejected, expired, timed out). A wait that ends without a yes is a
  * denial in every fail mode.
  */
-import { ApprovalTimeoutError, NotFoundError } from './errors.js';
-import type { Transport } from './transport/transport.js';
-import type { ApprovalRecord, DecisionResult } from './types.js';
+import { ApprovalTimeoutError, NotFoundError } from '../core/errors.js';
+import { denied } from '../transport/denial.js';
+import type { Transport } from '../transport/transport.js';
+import type { ApprovalRecord, DecisionResult } from '../core/types.js';
 
 /** Longest single long-poll request to a server; the client asks again until its deadline. */
 const LONG_POLL_MS = 25_000;
@@ -125,13 +126,3 @@ async function unspendable(transport: Transport, base: DecisionResult, approvalI
   return denied(base, 'agent_blocked', 'The agent was blocked (kill switch) after this call was approved; it does not run');
 }
 
-/** A denial reached after a wait that ended without a yes. */
-export function denied(base: DecisionResult, code: string, reason: string): DecisionResult {
-  return {
-    ...base,
-    decision: 'denied',
-    reason,
-    policyViolations: [...base.policyViolations, { code, message: reason }],
-    conditions: [...base.conditions, code],
-  };
-}

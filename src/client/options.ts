@@ -5,13 +5,13 @@
  */
 import { z } from 'zod';
 import type { DestinationStream, LevelWithSilent, Logger } from 'pino';
-import type { CompiledPolicy } from './engine/index.js';
-import { ValidationError, validationIssues } from './errors.js';
+import type { CompiledPolicy } from '../engine/index.js';
+import { ValidationError, validationIssues } from '../core/errors.js';
 import type { ApprovalAnswer } from './govern.js';
-import { WEBHOOK_FORMATS } from './store/outbox.js';
-import type { CircuitBreakerOptions } from './transport/resilience.js';
-import type { Transport } from './transport/transport.js';
-import { displayedName, storableText, type DecisionResult, type FailMode } from './types.js';
+import { WEBHOOK_FORMATS } from '../store/outbox.js';
+import type { CircuitBreakerOptions } from '../transport/resilience.js';
+import type { Transport } from '../transport/transport.js';
+import { displayedName, storableText, type DecisionResult, type FailMode } from '../core/types.js';
 
 /** An answer an in-process approver gives: `approved`, and optionally `comment`, `decidedBy`
  * (default `callback`), `grantMinutes` and `channel` (default `callback`). */

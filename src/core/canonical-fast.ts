@@ -1,6 +1,6 @@
 /**
  * A faster twin of {@link canonicalJson} for hot paths (audit records, call digests). It must produce exactly the
- * same bytes (a property test checks this against `src/canonical.ts`): the audit hash is defined
+ * same bytes (a property test checks this against `src/core/canonical.ts`): the audit hash is defined
  * over `canonicalJson`, and another Store implementation will compute it with that function.
  *
  * Why it is faster: strings that need no escaping are quoted by concatenation (a `JSON.stringify`

@@ -2,10 +2,10 @@
  * Replaying a store's recorded history against a candidate policy (engine/replay.ts): the audit
  * trail read in pages, in recorded order, up to `until`.
  */
-import { PolicyReplay, REPLAY_EVENT_TYPES, type ReplayOptions, type ReplayResult } from './engine/replay.js';
-import type { CompiledPolicy } from './engine/index.js';
-import type { AuditQuery, Store } from './store/store.js';
-import type { AuditEvent } from './types.js';
+import { PolicyReplay, REPLAY_EVENT_TYPES, type ReplayOptions, type ReplayResult } from '../engine/replay.js';
+import type { CompiledPolicy } from '../engine/index.js';
+import type { AuditQuery, Store } from '../store/store.js';
+import type { AuditEvent } from '../core/types.js';
 
 /** Events read per page. */
 const PAGE = 5000;

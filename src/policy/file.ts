@@ -2,9 +2,9 @@
  * Reading a policy file from disk: the one place the engine's input touches the file system.
  */
 import { readFileSync } from 'node:fs';
-import { PolicyError } from './errors.js';
-import { parsePolicy, type CompiledPolicy } from './engine/index.js';
-import { CompiledPolicyCache } from './policy-cache.js';
+import { PolicyError } from '../core/errors.js';
+import { parsePolicy, type CompiledPolicy } from '../engine/index.js';
+import { CompiledPolicyCache } from './cache.js';
 
 /** Largest policy file read (a policy is small; a huge file is a mistake). */
 const MAX_POLICY_BYTES = 4 * 1024 * 1024;

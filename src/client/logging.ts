@@ -6,7 +6,7 @@
  */
 import { pino, type DestinationStream, type Logger, type LevelWithSilent } from 'pino';
 import { FdLogSink, GuardedDestination, type CountingDestination } from './log-sink.js';
-import { Redactor, REDACTED } from './redact.js';
+import { Redactor, REDACTED } from '../core/redact.js';
 
 /** Logging options of the client (pino's surface, trimmed to what we support). */
 export interface LoggingOptions {

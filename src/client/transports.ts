@@ -5,12 +5,12 @@
  * the policy file and records its changes).
  */
 import type { Logger } from 'pino';
-import { ValidationError } from './errors.js';
-import { nonEmpty, type AscendClientOptions } from './client-options.js';
-import { HttpTransport } from './transport/http.js';
-import { PlatformTransport } from './transport/platform.js';
-import { PLATFORM_DEFAULT_URL } from './transport/platform-wire.js';
-import type { Transport } from './transport/transport.js';
+import { ValidationError } from '../core/errors.js';
+import { nonEmpty, type AscendClientOptions } from './options.js';
+import { HttpTransport } from '../transport/http.js';
+import { PlatformTransport } from '../transport/platform.js';
+import { PLATFORM_DEFAULT_URL } from '../transport/platform-wire.js';
+import type { Transport } from '../transport/transport.js';
 
 /** Which API the client speaks: the option, else `$ASCEND_PROTOCOL`, else `ascend`. */
 export function protocolOf(options: AscendClientOptions): 'ascend' | 'ascend-platform' {

@@ -436,7 +436,7 @@ export function storableText(): z.ZodString {
   });
 }
 
-/** Tool arguments (and context, metadata): a plain object, copied and checked by `toCallArguments` (src/arguments.ts). */
+/** Tool arguments (and context, metadata): a plain object, copied and checked by `toCallArguments` (src/core/arguments.ts). */
 const argumentsObject = z.custom<Record<string, unknown>>(
   (value) => typeof value === 'object' && value !== null && !Array.isArray(value),
   'parameters must be an object',
