@@ -12,6 +12,7 @@ export { AscendClient, type AscendClientOptions, type ApprovalVerdict, type OnAp
 export { governCall, isRefusal, type ApprovalAnswer, type GovernedCall, type LifecycleClient } from './client/govern.js';
 export { terminalApprover, describePending, type TerminalApproverOptions } from './client/approvers/terminal.js';
 export { argumentEdits, applyEdits, type ArgumentEdit } from './core/argument-edits.js';
+export type { ActionCompletedInput, ActionFailedInput, EvaluateActionInput, RegisterAgentInput } from './core/inputs.js';
 
 // Errors: one class per failure, each with a stable `code`
 export {
@@ -47,8 +48,6 @@ export {
   FailMode,
   riskLevelOf,
   type ActionRequest,
-  type ActionCompletedInput,
-  type ActionFailedInput,
   type ActionRecord,
   type AgentBudget,
   type AgentRecord,
@@ -63,14 +62,12 @@ export {
   type AuditVerification,
   type ChainStart,
   type DecisionResult,
-  type EvaluateActionInput,
   type GrantRecord,
   type OutcomeRecord,
   type PolicyDecision,
   type PolicyChangeRecord,
   type PolicyViolation,
   type StoredPolicy,
-  type RegisterAgentInput,
   type RiskFactor,
   type RiskLevel,
 } from './core/types.js';

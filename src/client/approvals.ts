@@ -3,9 +3,14 @@
  * this exact call) or denied (rejected, expired, timed out). A wait that ends without a yes is a
  * denial in every fail mode.
  */
+import type { Logger } from 'pino';
+import { applyEdits, type ArgumentEdit } from '../core/argument-edits.js';
+import { toCallArguments } from '../core/arguments.js';
+import { callDigest } from '../core/call-digest.js';
 import { ApprovalTimeoutError, NotFoundError } from '../core/errors.js';
+import type { Redactor } from '../core/redact.js';
 import { denied } from '../transport/denial.js';
-import type { Transport } from '../transport/transport.js';
+import type { EvaluationRequest, Transport } from '../transport/transport.js';
 import type { ApprovalRecord, DecisionResult } from '../core/types.js';
 
 /** Longest single long-poll request to a server; the client asks again until its deadline. */
@@ -126,3 +131,47 @@ async function unspendable(transport: Transport, base: DecisionResult, approvalI
   return denied(base, 'agent_blocked', 'The agent was blocked (kill switch) after this call was approved; it does not run');
 }
 
+/** A pending call as it was asked, with the redactor it was asked with: what an edited approval is applied to. */
+export interface PendingCall {
+  request: EvaluationRequest;
+  redactor: Redactor;
+}
+
+/**
+ * A pending call a person approved with edits: the edits applied to this process's own
+ * arguments (the person saw and edited the redacted ones), and the edited call decided again
+ * by the decision point, which checks it is the call the person approved and spends the
+ * approval on it. Allowed: `editedParameters` are what the tool must run with.
+ */
+export async function decideEdited(
+transport: Transport,
+pending: DecisionResult,
+asked: PendingCall,
+approval: ApprovalRecord,
+edits: ArgumentEdit[],
+logger: Logger,
+): Promise<DecisionResult> {
+  const original = asked.request;
+  let parameters: Record<string, unknown>;
+  try {
+    parameters = toCallArguments(applyEdits(original.parameters, edits), 'parameters');
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    return denied({ ...pending, approvalRequestId: approval.approvalId }, 'edit_unusable', `The approver's edits do not apply to this call's arguments (${why}); the call does not run`);
+  }
+  const edited: EvaluationRequest = {
+    agentId: original.agentId,
+    actionType: original.actionType,
+    resource: original.resource,
+    parameters,
+    redactedParameters: asked.redactor.redact(parameters),
+    context: original.context,
+    requireHumanApproval: original.requireHumanApproval,
+    digest: callDigest({ agentId: original.agentId, actionType: original.actionType, resource: original.resource, parameters }),
+    editOf: { approvalId: approval.approvalId, digest: original.digest },
+  };
+  const decision = await transport.evaluate(edited);
+  if (decision.decision === 'allowed') decision.editedParameters = parameters;
+  logger.info({ actionId: decision.actionId, approvalId: approval.approvalId, editedBy: approval.decidedBy, decision: decision.decision }, 'the approver edited the call; decided again as edited');
+  return decision;
+}

@@ -2,71 +2,61 @@
  * AscendClient: configuration, fail mode, logging and the public methods. Embedded by default
  * (policy file + SQLite under `.ascend/`); everything below the Transport is swappable.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { ARGUMENTS_COPIED, toCallArguments } from '../core/arguments.js';
 import { callDigest } from '../core/call-digest.js';
 import { canonicalJsonFast } from '../core/canonical-fast.js';
-import { parsePolicy, STARTER_POLICY_YAML, type CompiledPolicy } from '../engine/index.js';
-import { loadPolicyFile } from '../policy/file.js';
-import { LivePolicy, type PolicySwitch } from '../policy/live.js';
-import { switchRecord } from '../policy/changes.js';
-import { AscendError, ConflictError, NotFoundError, PolicyError, ServerError, StoreError, ValidationError } from '../core/errors.js';
-import { settlePending, waitForDecidedApproval } from './approvals.js';
+import type { LivePolicy } from '../policy/live.js';
+import { AscendError, ConflictError, NotFoundError, ServerError, StoreError, ValidationError } from '../core/errors.js';
+import { decideEdited, settlePending, waitForDecidedApproval, type PendingCall } from './approvals.js';
 import { denied } from '../transport/denial.js';
 import { describeError, governCall, type GovernedCall, type LifecycleClient } from './govern.js';
 import { createLogger } from './logging.js';
 import {
   ClientOptionsSchema,
-  nonEmpty,
   parseInput,
   toValidationError,
   WebhookInputSchema,
   type AscendClientOptions,
   type OnApprovalRequired,
 } from './options.js';
+import { embeddedTransport } from './embedded.js';
 import { platformTransport, protocolOf, serverTransport } from './transports.js';
 import { Redactor } from '../core/redact.js';
-import { applyEdits, type ArgumentEdit } from '../core/argument-edits.js';
+import type { ArgumentEdit } from '../core/argument-edits.js';
 import { isoTime } from '../core/time.js';
 import { timeOrderedId } from '../core/ids.js';
 import { endSpan, startSpan } from './tracing.js';
-import { defaultDbPath, openSqliteStore } from '../store/sqlite.js';
+import { DecisionLog } from './decision-log.js';
+import { FailOpenRecords, type UnreachableCall } from './fail-open.js';
 import { HttpTransport } from '../transport/http.js';
 import { PlatformTransport } from '../transport/platform.js';
 import { LocalTransport } from '../transport/local.js';
 import type { BreakerState } from '../transport/resilience.js';
-import { FailOpenSpool } from '../transport/spool.js';
 import type { EvaluationRequest, Transport, WebhookInfo, WebhookInput } from '../transport/transport.js';
 import { isUnreachable, knownDecisionOf } from '../transport/unreachable.js';
+import {
+  FailMode,
+  type AgentRecord,
+  type ApprovalChannel,
+  type ApprovalRecord,
+  type DecisionResult,
+  type OutcomeRecord,
+} from '../core/types.js';
 import {
   ActionCompletedInputSchema,
   ActionFailedInputSchema,
   ApprovalDecisionInputSchema,
   EvaluateActionInputSchema,
-  FailMode,
   RegisterAgentInputSchema,
-  riskLevelOf,
   type ActionCompletedInput,
   type ActionFailedInput,
-  type ActionRecord,
-  type AgentRecord,
-  type ApprovalChannel,
-  type ApprovalRecord,
-  type DecisionResult,
   type EvaluateActionInput,
-  type OutcomeRecord,
   type RegisterAgentInput,
-} from '../core/types.js';
+} from '../core/inputs.js';
 
 export type { AscendClientOptions, ApprovalVerdict, OnApprovalRequired } from './options.js';
-
-/** A pending call as it was asked, with the redactor it was asked with: what an edited approval is applied to. */
-interface PendingCall {
-  request: EvaluationRequest;
-  redactor: Redactor;
-}
 
 const RESULT_PREVIEW_CHARS = 2000;
 
@@ -81,15 +71,11 @@ export class AscendClient implements LifecycleClient {
   private readonly transport: Transport;
   /** The policy file being watched (embedded, with a file). */
   private livePolicy: LivePolicy | undefined;
-  /** The embedded transport, once built (where policy changes are recorded). */
-  private localTransport: LocalTransport | undefined;
   /** The `policyVersion` of the latest decision (for {@link policyVersion} of a remote client). */
   private lastPolicyVersion: string | undefined;
   private readonly redactor: Redactor;
-  private readonly spool: FailOpenSpool;
-  private spoolDirty: boolean;
-  private draining: Promise<void> | undefined;
-  private readonly failOpenActions = new Set<string>();
+  private readonly failOpen: FailOpenRecords;
+  private readonly decisionLog: DecisionLog;
   private readonly registrationWarnings = new Set<string>();
   private readonly options: AscendClientOptions;
   private closed = false;
@@ -111,8 +97,8 @@ export class AscendClient implements LifecycleClient {
       ...(options.redact ? { redact: options.redact } : {}),
     }).child({ agentId: this.agentId });
     const dataDir = options.dataDir ?? process.env.ASCEND_DATA_DIR ?? '.ascend';
-    this.spool = new FailOpenSpool(path.join(dataDir, 'spool'));
-    this.spoolDirty = this.spool.hasEntries();
+    this.decisionLog = new DecisionLog(this.logger);
+    this.failOpen = new FailOpenRecords(path.join(dataDir, 'spool'), (entry) => this.transport.uploadFailOpen(entry), this.logger);
     this.transport = options.transport ?? this.buildTransport(options, dataDir);
   }
 
@@ -120,59 +106,9 @@ export class AscendClient implements LifecycleClient {
     if (protocolOf(options) === 'ascend-platform') return platformTransport(options, this.agentName, this.logger);
     const remote = serverTransport(options, this.logger);
     if (remote) return remote;
-    const audit = options.audit ?? {};
-    const loaded = this.loadPolicy(options.policy, dataDir);
-    let policy: CompiledPolicy | Error | LivePolicy = loaded.policy;
-    if (loaded.file !== undefined && options.watchPolicy !== false) {
-      const live = new LivePolicy(loaded.file, loaded.policy, {
-        cacheDir: dataDir,
-        onSwitch: (change) => this.policySwitched(change),
-        onLoadError: (failure) =>
-          this.logger.error({ err: { message: failure.error.message, code: (failure.error as AscendError).code } }, 'The changed policy did not load; the policy in force stays'),
-      });
-      this.livePolicy = policy = live.watch();
-    }
-    const transport = new LocalTransport({
-      policy,
-      openStore: () =>
-        openSqliteStore(defaultDbPath(dataDir), {
-          durability: audit.durability ?? 'sync',
-          ...(audit.flushIntervalMs ? { flushIntervalMs: audit.flushIntervalMs } : {}),
-          ...(audit.maxBatchSize ? { maxBatchSize: audit.maxBatchSize } : {}),
-          onFlushError: (err) => this.logger.error({ err: { code: err.code, message: err.message } }, 'group commit failed'),
-        }),
-    });
-    this.localTransport = transport;
-    return transport;
-  }
-
-  /** The policy file changed and loaded: say so, and record it in the audit trail. */
-  private policySwitched(change: PolicySwitch): void {
-    const record = switchRecord(change, change.to.file, `${this.agentId} (pid ${process.pid})`, new Date().toISOString());
-    this.logger.info({ from: record.from, to: record.to, file: record.source }, 'policy changed: later decisions use the new version');
-    void Promise.resolve()
-      .then(() => this.localTransport?.getStore().recordPolicyChange(record))
-      .catch((err: unknown) => this.logger.error({ err: { message: err instanceof Error ? err.message : String(err) } }, 'could not record the policy change'));
-  }
-
-  /** The policy, and the file it comes from (watched for changes; also when it does not exist yet). */
-  private loadPolicy(option: string | CompiledPolicy | undefined, dataDir: string): { policy: CompiledPolicy | Error; file?: string } {
-    if (option !== undefined && typeof option !== 'string') return { policy: option };
-    // As `ascend serve` does: the option, then ASCEND_POLICY, then ./ascend.policy.yaml.
-    const policy = option ?? nonEmpty(process.env.ASCEND_POLICY);
-    const file = path.resolve(policy ?? 'ascend.policy.yaml');
-    try {
-      if (policy === undefined && !fs.existsSync(file)) {
-        this.logger.warn({ file }, 'No policy file found: using the starter policy (run `ascend init` to write one)');
-        return { policy: parsePolicy(STARTER_POLICY_YAML, '<starter policy>'), file };
-      }
-      return { policy: loadPolicyFile(file, { cacheDir: dataDir }), file };
-    } catch (err) {
-      // A policy that does not load never allows: every call is denied with this error as reason.
-      const error = err instanceof Error ? err : new PolicyError(String(err), { file });
-      this.logger.error({ err: { message: error.message, code: (error as AscendError).code } }, 'Policy failed to load; every call will be denied');
-      return { policy: error, file };
-    }
+    const embedded = embeddedTransport(options, dataDir, this.agentId, this.logger);
+    this.livePolicy = embedded.livePolicy;
+    return embedded.transport;
   }
 
   /** Where decisions are made: `local` (embedded engine), `http` (`ascend serve`) or `platform` (the hosted ASCEND platform). */
@@ -240,16 +176,16 @@ export class AscendClient implements LifecycleClient {
       decision = await this.transport.evaluate(request);
     } catch (err) {
       decision = this.whenUnreachable(err, request);
-      this.logDecision(decision);
+      this.decisionLog.record(decision);
       return decision;
     }
-    if (this.spoolDirty) this.startDrain();
+    this.failOpen.uploadIfAny();
     if (decision.policyVersion !== undefined) this.lastPolicyVersion = decision.policyVersion;
 
     if (decision.decision === 'pending') {
       decision = await this.resolvePending(decision, { request, redactor }, call.waitForApproval ?? false, call.approvalTimeoutMs, signal, approver);
     }
-    this.logDecision(decision);
+    this.decisionLog.record(decision);
     return decision;
   }
 
@@ -306,7 +242,7 @@ export class AscendClient implements LifecycleClient {
       });
       span?.setAttribute('ascend.approval_status', approval.status);
       endSpan(span);
-      if (approval.status === 'approved' && approval.edits !== undefined) return await this.decideEdited(pending, asked, approval, approval.edits);
+      if (approval.status === 'approved' && approval.edits !== undefined) return await decideEdited(this.transport, pending, asked, approval, approval.edits, this.logger);
       return await settlePending(this.transport, pending, approval, asked.request.digest);
     } catch (err) {
       if (err instanceof AscendError && err.code === 'approval_timeout') {
@@ -317,38 +253,6 @@ export class AscendClient implements LifecycleClient {
       endSpan(span, err);
       throw err;
     }
-  }
-
-  /**
-   * A pending call a person approved with edits: the edits applied to this process's own
-   * arguments (the person saw and edited the redacted ones), and the edited call decided again
-   * by the decision point, which checks it is the call the person approved and spends the
-   * approval on it. Allowed: `editedParameters` are what the tool must run with.
-   */
-  private async decideEdited(pending: DecisionResult, asked: PendingCall, approval: ApprovalRecord, edits: ArgumentEdit[]): Promise<DecisionResult> {
-    const original = asked.request;
-    let parameters: Record<string, unknown>;
-    try {
-      parameters = toCallArguments(applyEdits(original.parameters, edits), 'parameters');
-    } catch (err) {
-      const why = err instanceof Error ? err.message : String(err);
-      return denied({ ...pending, approvalRequestId: approval.approvalId }, 'edit_unusable', `The approver's edits do not apply to this call's arguments (${why}); the call does not run`);
-    }
-    const edited: EvaluationRequest = {
-      agentId: original.agentId,
-      actionType: original.actionType,
-      resource: original.resource,
-      parameters,
-      redactedParameters: asked.redactor.redact(parameters),
-      context: original.context,
-      requireHumanApproval: original.requireHumanApproval,
-      digest: callDigest({ agentId: original.agentId, actionType: original.actionType, resource: original.resource, parameters }),
-      editOf: { approvalId: approval.approvalId, digest: original.digest },
-    };
-    const decision = await this.transport.evaluate(edited);
-    if (decision.decision === 'allowed') decision.editedParameters = parameters;
-    this.logger.info({ actionId: decision.actionId, approvalId: approval.approvalId, editedBy: approval.decidedBy, decision: decision.decision }, 'the approver edited the call; decided again as edited');
-    return decision;
   }
 
   /**
@@ -385,12 +289,12 @@ export class AscendClient implements LifecycleClient {
     };
     const asked = { request, redactor };
     const settled = await this.resolvePending(pending, asked, true, options.timeoutMs, options.signal, chainApprovers(options.approver, this.options.onApprovalRequired));
-    this.logDecision(settled);
+    this.decisionLog.record(settled);
     return settled;
   }
 
   /** Fail mode: the only place an unreachable decision point is turned into an answer. */
-  private whenUnreachable(err: unknown, request: { agentId: string; actionType: string; resource: string; redactedParameters: Record<string, unknown>; context: Record<string, unknown>; digest: string }): DecisionResult {
+  private whenUnreachable(err: unknown, request: UnreachableCall): DecisionResult {
     if (!isUnreachable(err)) throw err;
     const known = knownDecisionOf(err);
     const nowIso = new Date().toISOString();
@@ -409,79 +313,14 @@ export class AscendClient implements LifecycleClient {
       };
       return known.decision === 'denied' ? base : denied(base, 'approval_unavailable', 'Needs approval, but approvals cannot be recorded right now');
     }
-    const action: ActionRecord = {
-      actionId: timeOrderedId(),
-      agentId: request.agentId,
-      actionType: request.actionType,
-      resource: request.resource,
-      parameters: request.redactedParameters,
-      context: request.context,
-      digest: request.digest,
-      decision: 'allowed',
-      reason: `Decision point unreachable (${err.code}); allowed by fail-open mode`,
-      riskScore: known?.riskScore ?? 0,
-      riskLevel: known?.riskLevel ?? riskLevelOf(0),
-      riskFactors: known?.riskFactors ?? [],
-      matchedRules: known?.matchedRules ?? [],
-      policyViolations: [],
-      conditions: ['fail_open_mode'],
-      createdAt: nowIso,
-    };
-    // Durable before the tool runs: if the spool cannot be written, nothing runs.
-    try {
-      this.spool.append({ kind: 'decision', action });
-    } catch (spoolErr) {
-      throw new StoreError(`Fail-open mode could not write its spool (${spoolErr instanceof Error ? spoolErr.message : String(spoolErr)}); the call does not run`, { cause: spoolErr });
-    }
-    this.spoolDirty = true;
-    this.failOpenActions.add(action.actionId);
-    return {
-      decision: 'allowed',
-      reason: action.reason,
-      riskScore: action.riskScore,
-      riskLevel: action.riskLevel,
-      riskFactors: action.riskFactors,
-      matchedRules: action.matchedRules,
-      policyViolations: [],
-      requiredApprovers: [],
-      approvalTimeoutSeconds: known?.approvalTimeoutSeconds ?? 0,
-      mode: known?.mode ?? 'enforce',
-      actionId: action.actionId,
-      agentId: action.agentId,
-      actionType: action.actionType,
-      resource: action.resource,
-      conditions: action.conditions,
-      decidedAt: nowIso,
-    };
-  }
-
-  private startDrain(): void {
-    if (this.draining) return;
-    this.spoolDirty = false;
-    this.draining = this.spool
-      .drain((entry) => this.transport.uploadFailOpen(entry))
-      .then((count) => {
-        if (count > 0) this.logger.info({ count }, 'uploaded fail-open records to the audit trail');
-      })
-      .catch((err: unknown) => {
-        this.spoolDirty = true;
-        this.logger.warn({ err: { message: err instanceof Error ? err.message : String(err) } }, 'fail-open upload failed; will retry');
-      })
-      .finally(() => {
-        this.draining = undefined;
-      });
+    return this.failOpen.allow(request, err.code, known);
   }
 
   /** Upload spooled fail-open records now (normally done after the next successful call). */
   async uploadSpool(): Promise<void> {
-    if (this.spool.hasEntries()) {
-      this.spoolDirty = true;
-      this.startDrain();
-    }
-    await this.draining;
+    await this.failOpen.uploadNow();
   }
 
-  private readonly decisionCounts = new Map<string, number>();
   private readonly callRedactors = new Map<string, Redactor>();
 
   /** The client's redactor plus a call's own paths (cached: integrations pass the same list each call). */
@@ -501,34 +340,7 @@ export class AscendClient implements LifecycleClient {
    * `ascend_client_circuit_state` (0 closed, 1 half-open, 2 open; always 0 embedded).
    */
   metrics(): string {
-    const lines = ['# HELP ascend_client_decisions_total Decisions this client received, by outcome.', '# TYPE ascend_client_decisions_total counter'];
-    for (const [decision, n] of this.decisionCounts) lines.push(`ascend_client_decisions_total{decision="${decision}"} ${n}`);
-    const state = this.circuitState;
-    lines.push(
-      '# HELP ascend_client_circuit_state Circuit breaker to the decision point: 0 closed, 1 half-open, 2 open.',
-      '# TYPE ascend_client_circuit_state gauge',
-      `ascend_client_circuit_state ${state === 'closed' ? 0 : state === 'half_open' ? 1 : 2}`,
-    );
-    return lines.join('\n') + '\n';
-  }
-
-  private logDecision(d: DecisionResult): void {
-    const counted = d.conditions.includes('fail_open_mode') ? 'fail_open' : d.decision;
-    this.decisionCounts.set(counted, (this.decisionCounts.get(counted) ?? 0) + 1);
-    const routine = d.decision === 'allowed' && d.conditions.length === 0;
-    // Routine allows log at debug: skip building the record when nobody listens (hot path).
-    if (routine && !this.logger.isLevelEnabled('debug')) return;
-    const fields = {
-      actionId: d.actionId,
-      actionType: d.actionType,
-      resource: d.resource,
-      decision: d.decision,
-      riskScore: d.riskScore,
-      matchedRules: d.matchedRules,
-      conditions: d.conditions,
-    };
-    if (routine) this.logger.debug(fields, d.reason);
-    else this.logger.info({ ...fields, violations: d.policyViolations.map((v) => v.code) }, d.reason);
+    return this.decisionLog.metrics(this.circuitState);
   }
 
   /** Record that an allowed action completed. */
@@ -546,7 +358,7 @@ export class AscendClient implements LifecycleClient {
   }
 
   private async requireAction(actionId: string): Promise<void> {
-    if (this.failOpenActions.has(actionId)) return;
+    if (this.failOpen.has(actionId)) return;
     if (!(await this.transport.getAction(actionId))) throw new NotFoundError('action', actionId);
   }
 
@@ -559,7 +371,7 @@ export class AscendClient implements LifecycleClient {
     const outcome: OutcomeRecord = { actionId: input.actionId, status: input.status, durationMs: input.durationMs, recordedAt: isoTime(Date.now()) };
     if (input.result !== undefined) outcome.result = input.result;
     if (input.error !== undefined) outcome.error = input.error;
-    if (!this.failOpenActions.has(outcome.actionId)) {
+    if (!this.failOpen.has(outcome.actionId)) {
       try {
         await this.transport.recordOutcome(outcome);
         return;
@@ -569,11 +381,8 @@ export class AscendClient implements LifecycleClient {
         if (!isUnreachable(err) && !(err instanceof ServerError)) throw err;
         this.logger.warn({ actionId: outcome.actionId, err: { code: err.code } }, 'outcome spooled: the decision point could not record it');
       }
-    } else {
-      this.failOpenActions.delete(outcome.actionId);
     }
-    this.spool.append({ kind: 'outcome', outcome });
-    this.spoolDirty = true;
+    this.failOpen.keepOutcome(outcome);
   }
 
   /** @internal A tool result as stored: redacted, and a bounded preview when it is large. */
@@ -666,7 +475,7 @@ export class AscendClient implements LifecycleClient {
 
   /** Commit every queued record (batched durability) and upload spooled fail-open records. */
   async flush(): Promise<void> {
-    await this.draining;
+    await this.failOpen.settled();
     await this.transport.flush();
   }
 
@@ -680,7 +489,7 @@ export class AscendClient implements LifecycleClient {
     this.closed = true;
     this.livePolicy?.close();
     try {
-      await this.draining;
+      await this.failOpen.settled();
       await this.transport.close();
       this.released = true;
     } catch (err) {

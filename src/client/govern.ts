@@ -5,7 +5,8 @@
 import { performance } from 'node:perf_hooks';
 import { ARGUMENTS_COPIED, toCallArguments } from '../core/arguments.js';
 import { ApprovalTimeoutError, AuthorizationError, ValidationError } from '../core/errors.js';
-import type { ApprovalChannel, DecisionResult, EvaluateActionInput, OutcomeRecord } from '../core/types.js';
+import type { ApprovalChannel, DecisionResult, OutcomeRecord } from '../core/types.js';
+import type { EvaluateActionInput } from '../core/inputs.js';
 import { endSpan, startSpan, type SpanLike } from './tracing.js';
 import type { ArgumentEdit } from '../core/argument-edits.js';
 

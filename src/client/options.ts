@@ -11,7 +11,8 @@ import type { ApprovalAnswer } from './govern.js';
 import { WEBHOOK_FORMATS } from '../store/outbox.js';
 import type { CircuitBreakerOptions } from '../transport/resilience.js';
 import type { Transport } from '../transport/transport.js';
-import { displayedName, storableText, type DecisionResult, type FailMode } from '../core/types.js';
+import { type DecisionResult, type FailMode } from '../core/types.js';
+import { displayedName, storableText } from '../core/inputs.js';
 
 /** An answer an in-process approver gives: `approved`, and optionally `comment`, `decidedBy`
  * (default `callback`), `grantMinutes` and `channel` (default `callback`). */

@@ -4,7 +4,23 @@
  * definition, so client and server cannot drift.
  */
 import { z } from 'zod';
-import { APPROVAL_CHANNELS, ArgumentEditsSchema, displayedName, storableText } from './types.js';
+import {
+  APPROVAL_CHANNELS,
+  type ActionRecord,
+  type AgentBudget,
+  type AgentRecord,
+  type ApprovalRecord,
+  type AuditCheckpoint,
+  type AuditEvent,
+  type AuditVerification,
+  type DecisionResult,
+  type GrantRecord,
+  type OutcomeRecord,
+  type PolicyHistoryEntry,
+  type PolicyViolation,
+  type RiskFactor,
+} from './types.js';
+import { ArgumentEditsSchema, displayedName, storableText } from './inputs.js';
 
 const jsonRecord = z.record(z.string(), z.unknown());
 const isoTime = z.string().min(1).max(64);
@@ -312,3 +328,26 @@ export const PolicyHistoryEntrySchema = z.object({
   actor: z.string(),
 });
 
+// Each record type of `types.ts` (written out there, with its documentation) and its wire schema
+// here describe the same value, field for field: checked when the package compiles, so neither
+// can change alone.
+type Flat<T> = { [K in keyof T]: T[K] };
+type Same<A, B> = (<T>() => T extends Flat<A> ? 1 : 2) extends <T>() => T extends Flat<B> ? 1 : 2 ? true : false;
+type Pinned<T extends true> = T;
+export type WirePins = [
+  Pinned<Same<z.output<typeof RiskFactorSchema>, RiskFactor>>,
+  Pinned<Same<z.output<typeof PolicyViolationSchema>, PolicyViolation>>,
+  // `editedParameters` never leaves the client (the agent's own arguments as an approver edited them).
+  Pinned<Same<z.output<typeof DecisionResultSchema>, Omit<DecisionResult, 'editedParameters'>>>,
+  Pinned<Same<z.output<typeof AgentBudgetSchema>, AgentBudget>>,
+  Pinned<Same<z.output<typeof AgentRecordSchema>, AgentRecord>>,
+  Pinned<Same<z.output<typeof ActionRecordSchema>, ActionRecord>>,
+  Pinned<Same<z.output<typeof OutcomeRecordSchema>, OutcomeRecord>>,
+  Pinned<Same<z.output<typeof ApprovalRecordSchema>, ApprovalRecord>>,
+  Pinned<Same<z.output<typeof GrantRecordSchema>, GrantRecord>>,
+  // `type` is read as any string: an older client still reads a newer server's new event types.
+  Pinned<Same<Omit<z.output<typeof AuditEventSchema>, 'type'>, Omit<AuditEvent, 'type'>>>,
+  Pinned<Same<z.output<typeof AuditVerificationSchema>, AuditVerification>>,
+  Pinned<Same<z.output<typeof AuditCheckpointSchema>, AuditCheckpoint>>,
+  Pinned<Same<z.output<typeof PolicyHistoryEntrySchema>, PolicyHistoryEntry>>,
+];

@@ -12,7 +12,7 @@ import { lingerOnClose } from './lingering-close.js';
 import type { PushedPolicyFollower } from './policy-follower.js';
 import { AscendError } from '../core/errors.js';
 import type { Store } from '../store/store.js';
-import { LocalTransport } from '../transport/local.js';
+import { DecisionPoint } from '../decision/decision-point.js';
 import { ApiKeyAuthenticator } from './api-keys.js';
 import { RequestAuthenticator, requireRole } from './auth.js';
 import { toHttpError } from './http-errors.js';
@@ -154,7 +154,7 @@ export async function buildServer(options: AscendServerOptions): Promise<AscendS
     if (!scope) {
       const store = new TenantStore(options.store, org, options.checkpointPublicKeys ?? []);
       // Keyed decisions share the group commit: the evaluate route reads back what was recorded.
-      scope = { org, store, transport: new LocalTransport({ policy: options.policy, openStore: () => store, keyedDecisionsMayQueue: true }) };
+      scope = { org, store, decisionPoint: new DecisionPoint({ policy: options.policy, store: () => store, keyedDecisionsMayQueue: true }) };
       scopes.set(org, scope);
     }
     return scope;
@@ -377,7 +377,7 @@ async function budgetGauges(store: Store, scopeOf: (org: string) => OrgScope): P
   }
   const gauges: BudgetGauge[] = [];
   for (const [org, agentIds] of byOrg) {
-    for (const [agentId, budgets] of await scopeOf(org).transport.agentBudgets(agentIds)) {
+    for (const [agentId, budgets] of await scopeOf(org).decisionPoint.agentBudgets(agentIds)) {
       for (const b of budgets) {
         gauges.push({
           org,

@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import type { LocalTransport } from '../transport/local.js';
+import type { DecisionPoint } from '../decision/decision-point.js';
 import type { ApiKeyRole } from '../core/types.js';
 import { requireRole, type Caller, type RequestAuthenticator } from './auth.js';
 import { parseWire } from './http-errors.js';
@@ -16,7 +16,7 @@ import type { TenantStore } from './tenant-store.js';
 export interface OrgScope {
   org: string;
   store: TenantStore;
-  transport: LocalTransport;
+  decisionPoint: DecisionPoint;
 }
 
 /** What a handler gets. */

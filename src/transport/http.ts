@@ -110,9 +110,7 @@ export class HttpTransport implements Transport {
     });
     const parsed = DecisionResultSchema.safeParse(raw);
     if (parsed.success) return parsed.data as DecisionResult;
-    const reason = `The decision point answered something this client does not understand (${parsed.error.issues
-      .map((i) => `${i.path.join('.')}: ${i.message}`)
-      .join('; ')}); denied`;
+    const reason = `The decision point answered something this client does not understand (${validationIssues(parsed.error.issues).summary}); denied`;
     this.options.logger?.error({ actionId }, reason);
     return denialHere(request, actionId, 'unrecognised_answer', reason);
   }

@@ -1,103 +1,36 @@
 /**
- * The embedded decision point: the policy engine and a Store in this process. Zero set-up: a
- * policy file and a SQLite file under `.ascend/`.
+ * The embedded transport: a DecisionPoint (the policy engine on a Store) in this process. Zero
+ * set-up: a policy file and a SQLite file under `.ascend/`. What this adds to the decision point
+ * is the store's life: opened on first use (so a broken store surfaces through the fail mode),
+ * watched for changes while someone listens, flushed and closed.
  */
-import {
-  budgetKey,
-  evaluatePolicy,
-  limitsDrawnOn,
-  limitsOfAgent,
-  policyErrorDecision,
-  undefinedCapabilityNames,
-  UsageTracker,
-  type CompiledLimit,
-  type CompiledPolicy,
-  type EvaluationInput,
-} from '../engine/index.js';
-import { AscendError, ConflictError, StaleDecisionError, StoreError, ValidationError } from '../core/errors.js';
-import type { Store } from '../store/store.js';
-import type {
-  ActionRecord,
-  AgentBudget,
-  AgentRecord,
-  ApprovalRecord,
-  DecisionResult,
-  OutcomeRecord,
-  PolicyDecision,
-} from '../core/types.js';
-import type { ApprovalDecision, BudgetSpend, BudgetUse, BudgetWindow, RecordDecisionOptions } from '../store/store.js';
-import { KeyedLock } from './keyed-lock.js';
-import { inForce, type PolicyInForce } from '../policy/live.js';
-import { isoTime } from '../core/time.js';
-import { timeOrderedId } from '../core/ids.js';
-import { denied } from './denial.js';
-import { applyEdits } from '../core/argument-edits.js';
-import { isDeepStrictEqual } from 'node:util';
-import { withKnownDecision } from './unreachable.js';
-import { idempotencyKeyReused, isSameCall } from './same-call.js';
-import type { AgentRegistration, EvaluationRequest, Transport } from './transport.js';
+import { AscendError, StoreError } from '../core/errors.js';
+import type { ActionRecord, AgentBudget, AgentRecord, ApprovalRecord, DecisionResult, OutcomeRecord } from '../core/types.js';
+import { DecisionPoint, type DecisionPointOptions } from '../decision/decision-point.js';
+import type { ApprovalDecision, Store } from '../store/store.js';
 import type { SpoolEntry } from './spool.js';
-
-/** Deciding again after a StaleDecisionError more often than this fails the call (fail mode). */
-const MAX_DECISION_ATTEMPTS = 4;
-
-/** The budgets a call draws on: the limits and their keys (engine `budgetKey`). */
-interface DrawnBudgets {
-  limits: CompiledLimit[];
-  keys: string[];
-}
-
-/** What an allowed decision spends, and whether it takes the last unit of a budget. */
-interface DecisionBudgets {
-  spends: BudgetSpend[];
-  lastUnit: boolean;
-}
+import type { AgentRegistration, EvaluationRequest, Transport } from './transport.js';
 
 /** Where the embedded decision point gets its policy and its store. */
-export interface LocalTransportOptions {
-  /**
-   * The loaded policy, or the error that stopped it loading (every call is then denied), or a
-   * {@link PolicyInForce} that may change (a LivePolicy): each decision reads it afresh.
-   */
-  policy: CompiledPolicy | Error | PolicyInForce;
+export interface LocalTransportOptions extends Omit<DecisionPointOptions, 'store'> {
   /** Opens the store; called again after a failure, so a store that comes back is used. */
   openStore: () => Store;
-  /** Clock, for tests. */
-  now?: () => number;
-  /**
-   * Let a decision under a caller-chosen action id wait in a `batched` store's group commit like
-   * any other. Only for a caller that waits for the commit and then reads back what was recorded
-   * under the id (`ascend serve`). Default false: such a decision is committed before it is
-   * answered, so another process recording the same id cannot make the answer a lie.
-   */
-  keyedDecisionsMayQueue?: boolean;
 }
 
 /** Engine + Store in process. */
 export class LocalTransport implements Transport {
   readonly kind = 'local' as const;
-  private readonly policyInForce: PolicyInForce;
+  private readonly decisionPoint: DecisionPoint;
   private readonly openStoreFn: () => Store;
-  private readonly now: () => number;
-  private readonly keyedDecisionsMayQueue: boolean;
-  private readonly usage = new UsageTracker();
-  private readonly budgetLocks = new KeyedLock();
   private store: Store | undefined;
   private readonly listeners = new Set<() => void>();
   private unwatchStore: (() => void) | undefined;
   private closed = false;
 
   constructor(options: LocalTransportOptions) {
-    const policy = options.policy;
-    this.policyInForce = inForce(policy);
-    this.openStoreFn = options.openStore;
-    this.now = options.now ?? Date.now;
-    this.keyedDecisionsMayQueue = options.keyedDecisionsMayQueue === true;
-  }
-
-  /** The policy in force now. */
-  private get policy(): CompiledPolicy | Error {
-    return this.policyInForce.current;
+    const { openStore, ...decisionPointOptions } = options;
+    this.openStoreFn = openStore;
+    this.decisionPoint = new DecisionPoint({ ...decisionPointOptions, store: () => this.getStore() });
   }
 
   /** The store, opened on first use (so a broken store surfaces through the fail mode). */
@@ -113,401 +46,47 @@ export class LocalTransport implements Transport {
     return this.store;
   }
 
-  async register(agent: AgentRegistration): Promise<AgentRecord> {
-    const record = await this.getStore().upsertAgent(agent, new Date(this.now()).toISOString());
-    const policy = this.policy;
-    const unknown = policy instanceof Error ? [] : undefinedCapabilityNames(policy, record.capabilities);
-    if (unknown.length === 0) return record;
-    const file = policy instanceof Error ? '' : policy.file;
-    return {
-      ...record,
-      warnings: unknown.map((name) => `capability "${name}" is not defined by the policy (${file}), so it restricts nothing: define it under "capabilities:" or register action-type globs such as "database.*"`),
-    };
+  register(agent: AgentRegistration): Promise<AgentRecord> {
+    return this.decisionPoint.register(agent);
   }
 
-  async evaluate(request: EvaluationRequest): Promise<DecisionResult> {
-    const nowMs = this.now();
-    const nowIso = isoTime(nowMs);
-    let store: Store | undefined;
-    let agent: Readonly<AgentRecord> | undefined;
-    let storeError: Error | undefined;
-    try {
-      store = this.getStore();
-      agent = await store.agentForDecision(request.agentId);
-    } catch (err) {
-      storeError = asStoreError(err);
-    }
-    // The engine decides even when the store is down, so a fail mode never allows what it denies.
-    const input: EvaluationInput = {
-      request: {
-        agentId: request.agentId,
-        actionType: request.actionType,
-        resource: request.resource,
-        parameters: request.parameters,
-        context: request.context,
-        requireHumanApproval: request.requireHumanApproval,
-      },
-      agent,
-      now: nowMs,
-    };
-    if (request.actionId !== undefined && store) {
-      // A retried request (same idempotency key): answer what was recorded the first time — for
-      // the same call only; the key reused for another call is refused.
-      const recorded = await store.getAction(request.actionId).catch(() => undefined);
-      if (recorded) return answerRecorded(store, recorded, request, request.actionId);
-    }
-    if (storeError || !store) {
-      // Budgets cannot be read: the known decision counts them in memory (for the fail mode).
-      const policyDecision = this.decide(input);
-      this.usage.record(input, policyDecision);
-      throw withKnownDecision(storeError ?? new StoreError('store unavailable'), policyDecision);
-    }
-    const policy = this.policy;
-    const limits = policy instanceof Error ? null : limitsDrawnOn(policy, input);
-    if (limits === null) return this.decideAndRecord(store, request, input, nowMs, nowIso, agent, null);
-    // Held from reading the budgets' use until the decision is recorded: two calls of this
-    // process never both take the last unit (other processes: the store's commit-time check).
-    const keys = limits.map((l) => budgetKey(l, request.agentId));
-    const held = this.budgetLocks.acquire(keys);
-    const release = typeof held === 'function' ? held : await held;
-    try {
-      return await this.decideAndRecord(store, request, input, nowMs, nowIso, agent, { limits, keys });
-    } finally {
-      release();
-    }
+  evaluate(request: EvaluationRequest): Promise<DecisionResult> {
+    return this.decisionPoint.evaluate(request);
   }
 
-  /** Decide (reading the budgets the call draws on) and record; decide again when what the decision was made on changed. */
-  private async decideAndRecord(
-    store: Store,
-    request: EvaluationRequest,
-    input: EvaluationInput,
-    nowMs: number,
-    nowIso: string,
-    agent: Readonly<AgentRecord> | undefined,
-    drawn: DrawnBudgets | null,
-  ): Promise<DecisionResult> {
-    for (let attempt = 1; ; attempt++) {
-      let policyDecision: PolicyDecision | undefined;
-      let failure: unknown;
-      try {
-        // The first attempt reads the budgets found before; another (the agent was read again) looks again.
-        const budgets = await this.readBudgets(store, input, nowMs, attempt === 1 ? drawn : undefined);
-        policyDecision = this.decide(input);
-        const result = await this.record(store, request, policyDecision, nowMs, nowIso, agent?.version ?? 0, budgets);
-        // Counts velocity (budgets were spent with the decision, in the store).
-        this.usage.record(input, result);
-        return result;
-      } catch (err) {
-        failure = err;
-      }
-      if (failure instanceof ConflictError && !(failure instanceof StaleDecisionError) && request.actionId !== undefined) {
-        // The key was recorded between our read and our write (a concurrent call in this
-        // process, or another process): its record is the answer, for the same call only.
-        const recorded = await store.getAction(request.actionId).catch(() => undefined);
-        if (recorded) return answerRecorded(store, recorded, request, request.actionId);
-        throw idempotencyKeyReused(request.actionId);
-      }
-      if (failure instanceof StaleDecisionError && attempt < MAX_DECISION_ATTEMPTS) {
-        // What the decision was made on changed (a kill switch, a spent approval, a budget used
-        // up by another process): decide again.
-        try {
-          input.agent = agent = await store.getAgent(request.agentId);
-          continue;
-        } catch (err) {
-          failure = err;
-        }
-      } else if (failure instanceof StaleDecisionError) {
-        failure = new StoreError(`Could not record a decision in ${MAX_DECISION_ATTEMPTS} attempts: ${failure.message}`, { cause: failure });
-      }
-      if (policyDecision === undefined) {
-        // The budgets could not be read: the known decision counts them in memory.
-        input.budgetUsage = undefined;
-        policyDecision = this.decide(input);
-      }
-      this.usage.record(input, policyDecision);
-      throw withKnownDecision(asStoreError(failure), policyDecision);
-    }
+  /** The policy's budgets that may apply to each agent, and how much of each is used now. */
+  agentBudgets(agentIds: readonly string[]): Promise<Map<string, AgentBudget[]>> {
+    return this.decisionPoint.agentBudgets(agentIds);
   }
 
-  /**
-   * Read the use of the budgets the call draws on into `input.budgetUsage`; returns what an
-   * allowed decision spends (undefined when the call draws on no budget).
-   */
-  private async readBudgets(store: Store, input: EvaluationInput, nowMs: number, known: DrawnBudgets | null | undefined): Promise<DecisionBudgets | undefined> {
-    let drawn = known;
-    if (drawn === undefined) {
-      const policy = this.policy;
-      const limits = policy instanceof Error ? null : limitsDrawnOn(policy, input);
-      drawn = limits && { limits, keys: limits.map((l) => budgetKey(l, input.request.agentId)) };
-    }
-    if (drawn === null) {
-      input.budgetUsage = undefined;
-      return undefined;
-    }
-    const { limits, keys } = drawn;
-    const windows = limits.map((limit, i): BudgetWindow => ({ key: keys[i] as string, windowMs: limit.windowMs }));
-    const used = await store.budgetUsage(windows, nowMs);
-    const usage = new Map<CompiledLimit, number>();
-    let lastUnit = false;
-    const spends = limits.map((limit, i): BudgetSpend => {
-      const n = used[i] ?? 0;
-      usage.set(limit, n);
-      const mustFit = n < limit.count;
-      if (mustFit && n + 1 >= limit.count) lastUnit = true;
-      return { key: (windows[i] as BudgetWindow).key, windowMs: limit.windowMs, count: limit.count, mustFit };
-    });
-    input.budgetUsage = usage;
-    return { spends, lastUnit };
+  recordOutcome(outcome: OutcomeRecord): Promise<void> {
+    return this.decisionPoint.recordOutcome(outcome);
   }
 
-  private decide(input: EvaluationInput): PolicyDecision {
-    const policy = this.policy;
-    return policy instanceof Error ? policyErrorDecision(policy) : evaluatePolicy(policy, input, this.usage);
+  getAction(actionId: string): Promise<ActionRecord | undefined> {
+    return this.decisionPoint.getAction(actionId);
   }
 
-  private async record(
-    store: Store,
-    request: EvaluationRequest,
-    policyDecision: PolicyDecision,
-    nowMs: number,
-    nowIso: string,
-    agentVersion: number,
-    budgets: DecisionBudgets | undefined,
-  ): Promise<DecisionResult> {
-    const digest = request.digest;
-    const actionId = request.actionId ?? timeOrderedId(nowMs);
-    const conditions: string[] = policyDecision.mode === 'monitor' ? ['monitor_mode'] : [];
-    let decision = policyDecision.decision;
-    let approvedBy: DecisionResult['approvedBy'];
-    let approvalId: string | undefined;
-    let spendsApproval: string | undefined;
-    let spendsEdited: { approvalId: string; digest: string } | undefined;
-
-    if (request.editOf !== undefined) {
-      // A pending call as a person edited it: theirs to let run, if it is what they approved and
-      // the policy does not deny it as edited.
-      const edited = await this.editedCall(store, request, request.editOf, nowIso);
-      if ('refusal' in edited) {
-        policyDecision = withViolation(policyDecision, 'edit_unusable', edited.refusal);
-        decision = 'denied';
-      } else {
-        approvalId = edited.approval.approvalId;
-        spendsEdited = request.editOf;
-        conditions.push('edited');
-        if (decision !== 'denied') {
-          const by = edited.approval;
-          policyDecision = { ...policyDecision, reason: `Approved with edits by ${by.decidedBy ?? 'unknown'} via ${by.channel ?? 'unknown'}${by.comment ? `: ${by.comment}` : ''}` };
-          decision = 'allowed';
-          conditions.push('approved');
-          approvedBy = { decidedBy: edited.approval.decidedBy ?? 'unknown', channel: edited.approval.channel ?? 'api', decidedAt: edited.approval.decidedAt ?? nowIso };
-        }
-      }
-    } else if (decision === 'pending') {
-      // A person already approved this exact call, or granted this agent + action for a while.
-      const usable = await store.findUsableApproval(request.agentId, digest, nowIso);
-      if (usable && usable.decidedBy && usable.channel) {
-        decision = 'allowed';
-        conditions.push('approved');
-        approvalId = spendsApproval = usable.approvalId;
-        approvedBy = { decidedBy: usable.decidedBy, channel: usable.channel, decidedAt: usable.decidedAt ?? nowIso };
-      } else {
-        const grant = await store.findActiveGrant(request.agentId, request.actionType, nowIso);
-        if (grant) {
-          decision = 'allowed';
-          conditions.push('grant');
-          approvedBy = { decidedBy: grant.createdBy, channel: grant.channel, decidedAt: grant.createdAt, grantId: grant.grantId };
-        }
-      }
-    }
-
-    let approval: ApprovalRecord | undefined;
-    if (decision === 'pending') {
-      approvalId = timeOrderedId(nowMs);
-      approval = {
-        approvalId,
-        actionId,
-        agentId: request.agentId,
-        actionType: request.actionType,
-        resource: request.resource,
-        parameters: request.redactedParameters,
-        digest,
-        status: 'pending',
-        reason: policyDecision.reason,
-        riskScore: policyDecision.riskScore,
-        riskLevel: policyDecision.riskLevel,
-        riskFactors: policyDecision.riskFactors,
-        matchedRules: policyDecision.matchedRules,
-        requiredApprovers: policyDecision.requiredApprovers,
-        requestedAt: nowIso,
-        expiresAt: new Date(nowMs + policyDecision.approvalTimeoutSeconds * 1000).toISOString(),
-      };
-    }
-
-    // Built field by field, not with spreads: on this V8 a spread plus extra keys costs about a
-    // microsecond per key, and this is the hot path.
-    const action: ActionRecord = {
-      actionId,
-      agentId: request.agentId,
-      actionType: request.actionType,
-      resource: request.resource,
-      parameters: request.redactedParameters,
-      context: request.context,
-      digest,
-      decision,
-      reason: policyDecision.reason,
-      riskScore: policyDecision.riskScore,
-      riskLevel: policyDecision.riskLevel,
-      riskFactors: policyDecision.riskFactors,
-      matchedRules: policyDecision.matchedRules,
-      policyViolations: policyDecision.policyViolations,
-      conditions,
-      createdAt: nowIso,
-    };
-    if (approvalId !== undefined) action.approvalId = approvalId;
-    if (policyDecision.policyVersion !== undefined) action.policyVersion = policyDecision.policyVersion;
-    if (policyDecision.policyName !== undefined) action.policyName = policyDecision.policyName;
-    if (policyDecision.policyRevision !== undefined) action.policyRevision = policyDecision.policyRevision;
-    const options: RecordDecisionOptions = spendsApproval === undefined ? { agentVersion } : { agentVersion, spendsApproval };
-    // Spent by the edited call whatever the policy now says: an approval covers one call.
-    if (spendsEdited !== undefined) options.spendsEditedApproval = spendsEdited;
-    if (request.actionId !== undefined && !this.keyedDecisionsMayQueue) options.commitNow = true;
-    if (budgets !== undefined && decision === 'allowed') {
-      options.budgets = budgets.spends;
-      // The last unit commits before the call runs, checked against every process's spends.
-      if (budgets.lastUnit) options.commitNow = true;
-    }
-    await store.recordDecision(action, approval, options);
-
-    const result: DecisionResult = {
-      decision,
-      reason: policyDecision.reason,
-      riskScore: policyDecision.riskScore,
-      riskLevel: policyDecision.riskLevel,
-      riskFactors: policyDecision.riskFactors,
-      matchedRules: policyDecision.matchedRules,
-      policyViolations: policyDecision.policyViolations,
-      requiredApprovers: policyDecision.requiredApprovers,
-      approvalTimeoutSeconds: policyDecision.approvalTimeoutSeconds,
-      mode: policyDecision.mode,
-      actionId,
-      agentId: request.agentId,
-      actionType: request.actionType,
-      resource: request.resource,
-      conditions,
-      decidedAt: nowIso,
-    };
-    if (policyDecision.shadowDecision !== undefined) result.shadowDecision = policyDecision.shadowDecision;
-    if (decision === 'pending' && policyDecision.elicitationAllowed !== undefined) result.elicitationAllowed = policyDecision.elicitationAllowed;
-    if (approvalId !== undefined) result.approvalRequestId = approvalId;
-    if (approvedBy !== undefined) result.approvedBy = approvedBy;
-    if (action.policyVersion !== undefined) result.policyVersion = action.policyVersion;
-    if (action.policyName !== undefined) result.policyName = action.policyName;
-    if (action.policyRevision !== undefined) result.policyRevision = action.policyRevision;
-    return result;
-  }
-
-  /**
-   * The approval an edited call claims, when it holds: approved with edits, unspent, unexpired,
-   * for this agent, action and resource and for the original call's digest, edits allowed by the
-   * policy in force, and the call's redacted arguments exactly the recorded ones as edited.
-   */
-  private async editedCall(store: Store, request: EvaluationRequest, editOf: { approvalId: string; digest: string }, nowIso: string): Promise<{ approval: ApprovalRecord } | { refusal: string }> {
-    const approval = await store.getApproval(editOf.approvalId);
-    if (!approval || approval.agentId !== request.agentId) return { refusal: `No approval "${editOf.approvalId}" for this agent` };
-    if (approval.status !== 'approved' || approval.edits === undefined) return { refusal: 'The approval was not approved with edits' };
-    if (approval.consumedAt !== undefined) return { refusal: 'The approval was already used by another call' };
-    if (approval.expiresAt <= nowIso) return { refusal: 'The approval expired before the edited call could use it' };
-    if (approval.digest !== editOf.digest || approval.actionType !== request.actionType || approval.resource !== request.resource) {
-      return { refusal: 'The approval is for a different call' };
-    }
-    const policy = this.policy;
-    if (!(policy instanceof Error) && !policy.allowEdits) return { refusal: 'The policy does not allow approvers to edit calls (approvals.allowEdits: false)' };
-    let expected: Record<string, unknown>;
-    try {
-      expected = applyEdits(approval.parameters, approval.edits);
-    } catch {
-      return { refusal: 'The edits no longer apply to the recorded arguments' };
-    }
-    if (!isDeepStrictEqual(expected, request.redactedParameters)) return { refusal: 'The arguments are not the ones the approver approved' };
-    return { approval };
-  }
-
-  /**
-   * The policy's budgets that may apply to each agent (engine `limitsOfAgent`) and how much of
-   * each is used now: for `ascend agents list`, the server's agent answers and `/metrics`.
-   */
-  async agentBudgets(agentIds: readonly string[]): Promise<Map<string, AgentBudget[]>> {
-    const result = new Map<string, AgentBudget[]>(agentIds.map((id) => [id, []]));
-    const policy = this.policy;
-    if (policy instanceof Error) return result;
-    const nowMs = this.now();
-    const wanted: { agentId: string; limit: CompiledLimit; window: BudgetWindow }[] = [];
-    for (const agentId of agentIds) {
-      for (const limit of limitsOfAgent(policy, agentId)) wanted.push({ agentId, limit, window: { key: budgetKey(limit, agentId), windowMs: limit.windowMs } });
-    }
-    if (wanted.length === 0) return result;
-    const use = await this.getStore().budgetUse(
-      wanted.map((w) => w.window),
-      nowMs,
-    );
-    wanted.forEach(({ agentId, limit }, i) => {
-      const { used, oldestAtMs } = use[i] as BudgetUse;
-      result.get(agentId)?.push({
-        ruleId: limit.ruleId,
-        scope: limit.scope,
-        count: limit.count,
-        per: limit.per,
-        used,
-        resetsAt: oldestAtMs === null ? null : isoTime(oldestAtMs + limit.windowMs),
-      });
-    });
-    return result;
-  }
-
-  async recordOutcome(outcome: OutcomeRecord): Promise<void> {
-    try {
-      await this.getStore().recordOutcome(outcome);
-    } catch (err) {
-      throw asStoreError(err);
-    }
-  }
-
-  async getAction(actionId: string): Promise<ActionRecord | undefined> {
-    return this.getStore().getAction(actionId);
-  }
-
-  async getApproval(approvalId: string): Promise<ApprovalRecord | undefined> {
-    return this.getStore().getApproval(approvalId);
+  getApproval(approvalId: string): Promise<ApprovalRecord | undefined> {
+    return this.decisionPoint.getApproval(approvalId);
   }
 
   async decideApproval(decision: Omit<ApprovalDecision, 'now'>): Promise<ApprovalRecord> {
-    const policy = this.policy;
-    if (decision.edits !== undefined && !(policy instanceof Error) && !policy.allowEdits) {
-      throw new ValidationError('edits: the policy does not allow approvers to edit calls (approvals.allowEdits: false); approve or reject the call as it is', [
-        { path: 'edits', message: 'not allowed by the policy' },
-      ]);
-    }
-    const record = await this.getStore().decideApproval({ ...decision, now: new Date(this.now()).toISOString() });
+    const record = await this.decisionPoint.decideApproval(decision);
     this.notify();
     return record;
   }
 
-  async expireApproval(approvalId: string): Promise<ApprovalRecord> {
-    return this.getStore().expireApproval(approvalId, new Date(this.now()).toISOString());
+  expireApproval(approvalId: string): Promise<ApprovalRecord> {
+    return this.decisionPoint.expireApproval(approvalId);
   }
 
-  async consumeApproval(approvalId: string, digest: string): Promise<boolean> {
-    return this.getStore().consumeApproval(approvalId, digest, new Date(this.now()).toISOString());
+  consumeApproval(approvalId: string, digest: string): Promise<boolean> {
+    return this.decisionPoint.consumeApproval(approvalId, digest);
   }
 
-  async uploadFailOpen(entry: SpoolEntry): Promise<void> {
-    const store = this.getStore();
-    if (entry.kind === 'decision') {
-      if (!(await store.getAction(entry.action.actionId))) await store.recordDecision(entry.action);
-    } else if (!(await store.getOutcome(entry.outcome.actionId))) {
-      await store.recordOutcome(entry.outcome);
-    }
+  uploadFailOpen(entry: SpoolEntry): Promise<void> {
+    return this.decisionPoint.uploadFailOpen(entry);
   }
 
   watch(listener: () => void): () => void {
@@ -532,8 +111,7 @@ export class LocalTransport implements Transport {
 
   /** The version of the policy in force (engine `policyVersionOf`); undefined when it failed to load. */
   get policyVersion(): string | undefined {
-    const policy = this.policy;
-    return policy instanceof Error ? undefined : policy.policyVersion;
+    return this.decisionPoint.policyVersion;
   }
 
   /** Release the store. When it cannot write what it holds (a full disk) it stays open, keeps
@@ -548,68 +126,4 @@ export class LocalTransport implements Transport {
     await store.close();
     this.store = undefined;
   }
-}
-
-/**
- * What a request under a used key answers: the recorded decision of the same call, else
- * ConflictError. A replay of an agent blocked since is denied: the kill switch stops every call
- * that has not started running, including one replayed under a recorded id.
- */
-async function answerRecorded(store: Store, recorded: ActionRecord, request: EvaluationRequest, key: string): Promise<DecisionResult> {
-  if (!isSameCall(recorded, { ...request, parameters: request.redactedParameters })) throw idempotencyKeyReused(key);
-  const approval = recorded.approvalId === undefined ? undefined : await store.getApproval(recorded.approvalId);
-  const answer = decisionFromRecord(recorded, approval);
-  if (answer.decision === 'denied') return answer;
-  // A call that already ran is not run again by replaying its decision (a LangGraph node re-run
-  // after an interrupt asks again for every call of the node, including those that finished).
-  if (answer.decision === 'allowed' && (await store.getOutcome(recorded.actionId))) {
-    return denied(answer, 'already_ran', 'This exact call already ran (its outcome is recorded); replaying its decision does not run it again');
-  }
-  // Read afresh: the registration a decision uses may be cached, and a replay commits nothing
-  // that would notice a block made since.
-  const now = await store.getAgent(recorded.agentId);
-  if (now?.blocked) {
-    return denied(answer, 'agent_blocked', `Agent "${recorded.agentId}" is blocked${now.blockedReason ? `: ${now.blockedReason}` : ''}; the recorded decision no longer lets this call run`);
-  }
-  return answer;
-}
-
-/** The decision a recorded action stands for (what a retried evaluate answers). */
-export function decisionFromRecord(action: ActionRecord, approval: ApprovalRecord | undefined): DecisionResult {
-  const result: DecisionResult = {
-    decision: action.decision,
-    reason: action.reason,
-    riskScore: action.riskScore,
-    riskLevel: action.riskLevel,
-    riskFactors: action.riskFactors,
-    matchedRules: action.matchedRules,
-    policyViolations: action.policyViolations,
-    requiredApprovers: approval?.requiredApprovers ?? [],
-    approvalTimeoutSeconds: approval ? Math.round((Date.parse(approval.expiresAt) - Date.parse(approval.requestedAt)) / 1000) : 0,
-    mode: action.conditions.includes('monitor_mode') ? 'monitor' : 'enforce',
-    actionId: action.actionId,
-    agentId: action.agentId,
-    actionType: action.actionType,
-    resource: action.resource,
-    conditions: action.conditions,
-    decidedAt: action.createdAt,
-  };
-  if (action.approvalId !== undefined) result.approvalRequestId = action.approvalId;
-  if (action.policyVersion !== undefined) result.policyVersion = action.policyVersion;
-  if (action.policyName !== undefined) result.policyName = action.policyName;
-  if (action.policyRevision !== undefined) result.policyRevision = action.policyRevision;
-  if (approval && action.decision === 'allowed' && approval.decidedBy && approval.channel) {
-    result.approvedBy = { decidedBy: approval.decidedBy, channel: approval.channel, decidedAt: approval.decidedAt ?? action.createdAt };
-  }
-  return result;
-}
-
-/** `decision` turned into a denial for `code`. */
-function withViolation(decision: PolicyDecision, code: string, reason: string): PolicyDecision {
-  return { ...decision, decision: 'denied', reason, policyViolations: [...decision.policyViolations, { code, message: reason }] };
-}
-
-function asStoreError(err: unknown): Error {
-  if (err instanceof AscendError) return err;
-  return new StoreError(`The Ascend store failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
 }

@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { loadPolicyFile } from '../../policy/file.js';
 import type { Store } from '../../store/store.js';
-import { LocalTransport } from '../../transport/local.js';
+import { DecisionPoint } from '../../decision/decision-point.js';
 import type { AgentBudget, AgentRecord } from '../../core/types.js';
 import { RemoteStore } from '../remote-store.js';
 import { resolveActor } from '../actor.js';
@@ -36,7 +36,7 @@ async function agentsWithBudgets(ctx: CommandContext, store: Store): Promise<Age
   if (store instanceof RemoteStore) return agents;
   const policyPath = resolve(ctx.io.cwd, ctx.string('policy') ?? (ctx.io.env.ASCEND_POLICY || 'ascend.policy.yaml'));
   if (ctx.string('policy') === undefined && !existsSync(policyPath)) return agents;
-  const decisionPoint = new LocalTransport({ policy: loadPolicyFile(policyPath), openStore: () => store, now: () => ctx.now() });
+  const decisionPoint = new DecisionPoint({ policy: loadPolicyFile(policyPath), store: () => store, now: () => ctx.now() });
   const budgets = await decisionPoint.agentBudgets(agents.map((a) => a.agentId));
   return agents.map((a) => ({ ...a, budgets: budgets.get(a.agentId) ?? [] }));
 }

@@ -130,7 +130,7 @@ export function dashboardRoutes(app: FastifyInstance, deps: DashboardDeps): void
     const webhook = deps.outbox ? await deps.outbox.getWebhook(link.webhookId) : undefined;
     const check = checkLink(webhook, link, Date.now());
     if (!check.ok) return reply.status(check.status).send(refusalPage(check.reason));
-    const { transport, store } = deps.scopeOf(webhook!.org);
+    const { decisionPoint, store } = deps.scopeOf(webhook!.org);
     const approval = await store.getApproval(link.approvalId);
     if (!approval) return reply.status(404).send(refusalPage('This approval request does not exist.'));
     if (approval.status !== 'pending') return reply.status(409).send(statusPage(approval, 'Already decided'));
@@ -140,7 +140,7 @@ export function dashboardRoutes(app: FastifyInstance, deps: DashboardDeps): void
     if (!form.success) return reply.status(400).send(refusalPage('The comment is too long (at most 4096 characters): go back, shorten it and send again.'));
     const comment = form.data.comment?.trim();
     try {
-      const decided = await transport.decideApproval({
+      const decided = await decisionPoint.decideApproval({
         approvalId: link.approvalId,
         status: link.verdict === 'approve' ? 'approved' : 'rejected',
         // Whoever holds the link decides; the record says it was the link of this webhook.

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { ConflictError, NotFoundError, ValidationError } from '../../core/errors.js';
 import type { EvaluationRequest } from '../../transport/transport.js';
-import { decisionFromRecord } from '../../transport/local.js';
+import { decisionFromRecord } from '../../decision/recorded.js';
 import { idempotencyKeyReused, isSameCall } from '../../transport/same-call.js';
 import type { ActionRecord, DecisionResult } from '../../core/types.js';
 import type { TenantStore } from '../tenant-store.js';
@@ -40,7 +40,7 @@ export function actionRoutes(router: Router, metrics: ServerMetrics): void {
     response: AgentRecordSchema,
     async handler(ctx) {
       requireActAs(ctx.caller.key, ctx.body.agentId);
-      return ctx.scope.transport.register(ctx.body);
+      return ctx.scope.decisionPoint.register(ctx.body);
     },
   });
 
@@ -110,7 +110,7 @@ export function actionRoutes(router: Router, metrics: ServerMetrics): void {
           ...('error' in body ? { error: body.error } : {}),
           ...('result' in body && body.result !== undefined ? { result: body.result } : {}),
         };
-        await ctx.scope.transport.recordOutcome(outcome);
+        await ctx.scope.decisionPoint.recordOutcome(outcome);
         await durable(ctx.scope.store);
         return { recorded: true, outcome };
       },
@@ -147,7 +147,7 @@ export function actionRoutes(router: Router, metrics: ServerMetrics): void {
           throw new ConflictError(`Action "${action.actionId}" was ${action.decision} and not approved, so it cannot have an outcome`, { actionId: action.actionId });
         }
       }
-      await ctx.scope.transport.uploadFailOpen(entry);
+      await ctx.scope.decisionPoint.uploadFailOpen(entry);
       await durable(ctx.scope.store);
       return { uploaded: true };
     },
@@ -191,7 +191,7 @@ async function evaluate(ctx: EvaluateContext): Promise<DecisionResult> {
   };
   if (body.editOf !== undefined) request.editOf = body.editOf;
   if (key === undefined) {
-    const decision = await ctx.scope.transport.evaluate(request);
+    const decision = await ctx.scope.decisionPoint.evaluate(request);
     await durable(ctx.scope.store); // acknowledged means committed
     return decision;
   }
@@ -221,7 +221,7 @@ async function evaluate(ctx: EvaluateContext): Promise<DecisionResult> {
  * is read back: the call recorded under the key is the one answered.
  */
 async function decideOnce(scope: OrgScope, request: EvaluationRequest, key: string): Promise<DecisionResult> {
-  const decision = await scope.transport.evaluate(request);
+  const decision = await scope.decisionPoint.evaluate(request);
   await durable(scope.store);
   if (!mayHaveBeenQueued(decision)) return decision;
   const recorded = await scope.store.getAction(key);

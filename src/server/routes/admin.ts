@@ -65,7 +65,7 @@ export function adminRoutes(router: Router): void {
     async handler(ctx) {
       const all = await ctx.scope.store.listAgents();
       const agents = ctx.caller.key.agentIds ? all.filter((a) => mayActAs(ctx.caller.key, a.agentId)) : all;
-      const budgets = await ctx.scope.transport.agentBudgets(agents.map((a) => a.agentId));
+      const budgets = await ctx.scope.decisionPoint.agentBudgets(agents.map((a) => a.agentId));
       return { agents: agents.map((a) => ({ ...a, budgets: budgets.get(a.agentId) ?? [] })) };
     },
   });
@@ -82,7 +82,7 @@ export function adminRoutes(router: Router): void {
       requireActAs(ctx.caller.key, ctx.params.agentId);
       const agent = await ctx.scope.store.getAgent(ctx.params.agentId);
       if (!agent) throw new NotFoundError('agent', ctx.params.agentId);
-      const budgets = await ctx.scope.transport.agentBudgets([agent.agentId]);
+      const budgets = await ctx.scope.decisionPoint.agentBudgets([agent.agentId]);
       return { ...agent, budgets: budgets.get(agent.agentId) ?? [] };
     },
   });

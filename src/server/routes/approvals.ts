@@ -100,7 +100,7 @@ export function approvalRoutes(router: Router, options: ApprovalRouteOptions): v
         // an app's callback, an MCP elicitation) is kept beside it as `claimedChannel`.
         const channel = ctx.caller.session ? 'dashboard' : 'api';
         const claimed = ctx.caller.session ? undefined : body.channel;
-        return ctx.scope.transport.decideApproval({
+        return ctx.scope.decisionPoint.decideApproval({
           approvalId: ctx.params.approvalId,
           status,
           // Who answered is recorded as the key that did; a name the caller gives is kept beside it.
@@ -125,7 +125,7 @@ export function approvalRoutes(router: Router, options: ApprovalRouteOptions): v
     response: ApprovalRecordSchema,
     async handler(ctx) {
       requireActAsAgentOf(ctx.caller.key, await mustGet(ctx.scope.store, ctx.params.approvalId));
-      return ctx.scope.transport.expireApproval(ctx.params.approvalId);
+      return ctx.scope.decisionPoint.expireApproval(ctx.params.approvalId);
     },
   });
 
@@ -140,7 +140,7 @@ export function approvalRoutes(router: Router, options: ApprovalRouteOptions): v
     response: ConsumeResponseSchema,
     async handler(ctx) {
       requireActAsAgentOf(ctx.caller.key, await mustGet(ctx.scope.store, ctx.params.approvalId));
-      return { consumed: await ctx.scope.transport.consumeApproval(ctx.params.approvalId, ctx.body.digest) };
+      return { consumed: await ctx.scope.decisionPoint.consumeApproval(ctx.params.approvalId, ctx.body.digest) };
     },
   });
 }

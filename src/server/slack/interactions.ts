@@ -108,11 +108,11 @@ async function answer(request: FastifyRequest, reply: FastifyReply, deps: SlackI
     await say('You are not among the approvers of this Ascend server, so nothing was decided. Ask one of them.');
     return reply.status(200).send();
   }
-  const { transport, store } = deps.scopeOf(webhook.org);
+  const { decisionPoint, store } = deps.scopeOf(webhook.org);
   const decidedBy = `slack:${payload.user.id}${user ? ` (${user})` : ''}`;
   let decided: ApprovalRecord;
   try {
-    decided = await transport.decideApproval({ approvalId, status: action.action_id === 'ascend_approve' ? 'approved' : 'rejected', decidedBy, channel: 'slack' });
+    decided = await decisionPoint.decideApproval({ approvalId, status: action.action_id === 'ascend_approve' ? 'approved' : 'rejected', decidedBy, channel: 'slack' });
   } catch (err) {
     const now = await store.getApproval(approvalId).catch(() => undefined);
     if (err instanceof ConflictError && now) {

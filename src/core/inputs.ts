@@ -1,0 +1,132 @@
+/**
+ * The public methods' inputs as zod schemas, checked at the client's edge (one ValidationError
+ * naming the field), and the text rules every name and label obeys: storable exactly by both
+ * stores, and shown to approvers without control characters.
+ */
+import { z } from 'zod';
+import { MAX_ARGUMENT_EDITS } from './argument-edits.js';
+import { APPROVAL_CHANNELS } from './types.js';
+
+const UNPAIRED_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/**
+ * Why `text` cannot be stored exactly as given, or undefined when it can. PostgreSQL's `text`
+ * holds no NUL character, and UTF-8 has no encoding for an unpaired surrogate (drivers write
+ * U+FFFD instead, so the stored value would differ from the one decided on).
+ */
+export function unstorableTextReason(text: string): string | undefined {
+  if (text.includes('\u0000')) return 'must not contain a NUL character (U+0000)';
+  if (UNPAIRED_SURROGATE.test(text)) return 'must not contain an unpaired UTF-16 surrogate';
+  return undefined;
+}
+
+/** C0 and C1 control characters and DEL: line breaks, escape codes, … */
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/;
+
+/**
+ * A name shown to the people who approve (an agent id, an action type, a resource): storable,
+ * and without control characters — a line break or a terminal escape code in it could make a
+ * call look like another one in `ascend approvals`, the terminal approver or a log line.
+ */
+export function displayedName(): z.ZodString {
+  return storableText().superRefine((text, ctx) => {
+    if (CONTROL_CHARACTER.test(text)) {
+      ctx.addIssue({ code: 'custom', message: 'must not contain control characters (line breaks, tabs, escape codes): they could disguise the call to the person approving it' });
+    }
+  });
+}
+
+/** A zod string that every store keeps exactly: see {@link unstorableTextReason}. */
+export function storableText(): z.ZodString {
+  return z.string().superRefine((text, ctx) => {
+    const reason = unstorableTextReason(text);
+    if (reason !== undefined) ctx.addIssue({ code: 'custom', message: reason });
+  });
+}
+
+/** Tool arguments (and context, metadata): a plain object, copied and checked by `toCallArguments` (src/core/arguments.ts). */
+const argumentsObject = z.custom<Record<string, unknown>>(
+  (value) => typeof value === 'object' && value !== null && !Array.isArray(value),
+  'parameters must be an object',
+);
+
+/** Input of {@link AscendClient.evaluateAction}. */
+export const EvaluateActionInputSchema = z.object({
+  actionType: displayedName().min(1, 'actionType must not be empty').max(256),
+  resource: displayedName().max(2048).default(''),
+  parameters: argumentsObject.default({}),
+  context: argumentsObject.default({}),
+  waitForApproval: z.boolean().optional(),
+  approvalTimeoutMs: z.number().int().positive().max(7 * 24 * 3600 * 1000).optional(),
+  requireHumanApproval: z.boolean().default(false),
+  /** Extra parameter paths to redact for this call (added to the client's `redact`). */
+  redact: z.array(z.string().min(1)).optional(),
+  /**
+   * An id for this decision, so asking again for the same call (a retry, a run resumed in another
+   * process) answers the decision already recorded instead of making a new one.
+   */
+  actionId: z.string().regex(/^[A-Za-z0-9_-]{16,128}$/, 'actionId must be 16–128 characters of A–Z, a–z, 0–9, "_" or "-"').optional(),
+});
+/** What `evaluateAction` accepts. */
+export type EvaluateActionInput = z.input<typeof EvaluateActionInputSchema>;
+
+/** Input of {@link AscendClient.register}. */
+export const RegisterAgentInputSchema = z.object({
+  agentType: storableText().min(1).max(128).default('generic'),
+  capabilities: z.array(storableText().min(1).max(256)).default([]),
+  allowedResources: z.array(storableText().min(1).max(2048)).default([]),
+  metadata: argumentsObject.default({}),
+});
+/** What `register` accepts. */
+export type RegisterAgentInput = z.input<typeof RegisterAgentInputSchema>;
+
+/** Input of `logActionCompleted`. */
+export const ActionCompletedInputSchema = z.object({
+  actionId: z.string().min(1),
+  result: z.unknown().optional(),
+  durationMs: z.number().nonnegative().finite().default(0),
+});
+/** What `logActionCompleted` accepts. */
+export type ActionCompletedInput = z.input<typeof ActionCompletedInputSchema>;
+
+/** Input of `logActionFailed`. */
+export const ActionFailedInputSchema = z.object({
+  actionId: z.string().min(1),
+  error: z.union([z.string(), z.instanceof(Error)]),
+  durationMs: z.number().nonnegative().finite().default(0),
+});
+/** What `logActionFailed` accepts. */
+export type ActionFailedInput = z.input<typeof ActionFailedInputSchema>;
+
+/**
+ * An approver's changes to a call's arguments (edit and approve): each a `path` of keys and
+ * array indexes and a new `value`, or `remove: true`.
+ */
+export const ArgumentEditsSchema = z
+  .array(
+    z
+      .strictObject({
+        path: z.array(z.string().min(1).max(256)).min(1, 'path names at least one argument').max(32),
+        value: z.unknown().optional(),
+        remove: z.literal(true).optional(),
+      })
+      .refine((edit) => (edit.value === undefined) !== (edit.remove === undefined), { message: 'give either value (the new value) or remove: true', path: ['value'] }),
+  )
+  .min(1, 'edits needs at least one change (approve without edits instead)')
+  .max(MAX_ARGUMENT_EDITS);
+
+/** Input of approving or rejecting an approval request in process (the client's `approve` / `reject`). */
+export const ApprovalDecisionInputSchema = z.object({
+  approvalId: z.string().min(1),
+  decidedBy: storableText().min(1).max(256),
+  // `slack` is the server's own to record (a signed button press).
+  channel: z.enum(APPROVAL_CHANNELS).exclude(['slack']),
+  comment: storableText().max(4096).optional(),
+  /** Approve and also grant this agent + action type for this many minutes. */
+  grantMinutes: z.number().int().positive().max(7 * 24 * 60).optional(),
+  /** Approve with these changes to the arguments: the call runs with them, decided by the policy again. */
+  edits: ArgumentEditsSchema.optional(),
+});
+/** What approving or rejecting accepts. */
+export type ApprovalDecisionInput = z.input<typeof ApprovalDecisionInputSchema>;
