@@ -138,8 +138,9 @@ export {
 // Transports: how a client reaches a decision point
 export { HttpTransport, type HttpTransportOptions } from './transport/http.js';
 export type { BreakerState, CircuitBreakerOptions } from './transport/resilience.js';
-export type { AgentRegistration, EvaluationRequest, Transport, WebhookInput, WebhookInfo } from './transport/transport.js';
-export type { SpoolEntry } from './transport/spool.js';
+export type { Transport, WebhookInput, WebhookInfo } from './transport/transport.js';
+export type { AgentRegistration, EvaluationRequest } from './decision/request.js';
+export type { SpoolEntry } from './core/types.js';
 
 // Signing, webhooks, canonical JSON
 export {

@@ -21,7 +21,7 @@ import type { AscendClient } from '../../src/client/client.js';
 import { describeError, isRefusal, refusal } from '../../src/client/govern.js';
 import { argumentsOf, asParameters, governedCall, refusalMessage, toolActionType, type GovernToolOptions } from '../shared.js';
 import { bridgeOf } from '../approval-bridge.js';
-import { denied } from '../../src/transport/denial.js';
+import { denied } from '../../src/decision/denial.js';
 import type { DecisionResult } from '../../src/core/types.js';
 
 export type { FromArgs, GovernToolOptions } from '../shared.js';

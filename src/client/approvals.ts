@@ -9,8 +9,9 @@ import { toCallArguments } from '../core/arguments.js';
 import { callDigest } from '../core/call-digest.js';
 import { ApprovalTimeoutError, NotFoundError } from '../core/errors.js';
 import type { Redactor } from '../core/redact.js';
-import { denied } from '../transport/denial.js';
-import type { EvaluationRequest, Transport } from '../transport/transport.js';
+import { denied } from '../decision/denial.js';
+import type { Transport } from '../transport/transport.js';
+import type { EvaluationRequest } from '../decision/request.js';
 import type { ApprovalRecord, DecisionResult } from '../core/types.js';
 
 /** Longest single long-poll request to a server; the client asks again until its deadline. */

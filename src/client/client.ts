@@ -10,7 +10,7 @@ import { canonicalJsonFast } from '../core/canonical-fast.js';
 import type { LivePolicy } from '../policy/live.js';
 import { AscendError, ConflictError, NotFoundError, ServerError, StoreError, ValidationError } from '../core/errors.js';
 import { decideEdited, settlePending, waitForDecidedApproval, type PendingCall } from './approvals.js';
-import { denied } from '../transport/denial.js';
+import { denied } from '../decision/denial.js';
 import { describeError, governCall, type GovernedCall, type LifecycleClient } from './govern.js';
 import { createLogger } from './logging.js';
 import {
@@ -34,8 +34,9 @@ import { HttpTransport } from '../transport/http.js';
 import { PlatformTransport } from '../transport/platform.js';
 import { LocalTransport } from '../transport/local.js';
 import type { BreakerState } from '../transport/resilience.js';
-import type { EvaluationRequest, Transport, WebhookInfo, WebhookInput } from '../transport/transport.js';
-import { isUnreachable, knownDecisionOf } from '../transport/unreachable.js';
+import type { Transport, WebhookInfo, WebhookInput } from '../transport/transport.js';
+import type { EvaluationRequest } from '../decision/request.js';
+import { isUnreachable, knownDecisionOf } from '../decision/unreachable.js';
 import {
   FailMode,
   type AgentRecord,

@@ -8,7 +8,8 @@ import type { Logger } from 'pino';
 import { StoreError } from '../core/errors.js';
 import { timeOrderedId } from '../core/ids.js';
 import { riskLevelOf, type ActionRecord, type DecisionResult, type OutcomeRecord, type PolicyDecision } from '../core/types.js';
-import { FailOpenSpool, type SpoolEntry } from '../transport/spool.js';
+import { FailOpenSpool } from '../transport/spool.js';
+import { type SpoolEntry } from '../core/types.js';
 
 /** The call a fail-open allow is about, as the client asked it. */
 export interface UnreachableCall {

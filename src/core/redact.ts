@@ -3,7 +3,7 @@
  * logged or sent, so a secret never leaves the process that holds it.
  */
 
-import { REDACTED_MARK } from '../engine/redaction-mark.js';
+import { REDACTED_MARK } from './redaction-mark.js';
 
 /** What a redacted value is replaced with. */
 export const REDACTED = REDACTED_MARK;

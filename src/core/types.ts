@@ -394,6 +394,9 @@ export interface ChainStart {
   counts: Record<string, number>;
 }
 
+/** One spooled record. */
+export type SpoolEntry = { kind: 'decision'; action: ActionRecord } | { kind: 'outcome'; outcome: OutcomeRecord };
+
 /** Level for a 0–100 score. */
 export function riskLevelOf(score: number): RiskLevel {
   if (score >= 90) return 'critical';

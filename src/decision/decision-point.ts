@@ -29,14 +29,14 @@ import type {
   PolicyDecision,
 } from '../core/types.js';
 import type { ApprovalDecision, BudgetSpend, BudgetUse, BudgetWindow, RecordDecisionOptions } from '../store/store.js';
-import { KeyedLock } from '../transport/keyed-lock.js';
+import { KeyedLock } from './keyed-lock.js';
 import { inForce, type PolicyInForce } from '../policy/live.js';
 import { isoTime } from '../core/time.js';
 import { timeOrderedId } from '../core/ids.js';
-import { withKnownDecision } from '../transport/unreachable.js';
-import { idempotencyKeyReused } from '../transport/same-call.js';
-import type { AgentRegistration, EvaluationRequest } from '../transport/transport.js';
-import type { SpoolEntry } from '../transport/spool.js';
+import { withKnownDecision } from './unreachable.js';
+import { idempotencyKeyReused } from './same-call.js';
+import type { AgentRegistration, EvaluationRequest } from './request.js';
+import type { SpoolEntry } from '../core/types.js';
 import { editedCall } from './edited-call.js';
 import { answerRecorded } from './recorded.js';
 

@@ -7,7 +7,7 @@ import { applyEdits } from '../core/argument-edits.js';
 import type { ApprovalRecord } from '../core/types.js';
 import type { CompiledPolicy } from '../engine/index.js';
 import type { Store } from '../store/store.js';
-import type { EvaluationRequest } from '../transport/transport.js';
+import type { EvaluationRequest } from './request.js';
 
 /**
  * The approval an edited call claims, when it holds: approved with edits, unspent, unexpired,

@@ -5,9 +5,9 @@
  */
 import type { Store } from '../store/store.js';
 import type { ActionRecord, ApprovalRecord, DecisionResult } from '../core/types.js';
-import { denied } from '../transport/denial.js';
-import { idempotencyKeyReused, isSameCall } from '../transport/same-call.js';
-import type { EvaluationRequest } from '../transport/transport.js';
+import { denied } from './denial.js';
+import { idempotencyKeyReused, isSameCall } from './same-call.js';
+import type { EvaluationRequest } from './request.js';
 
 /**
  * What a request under a used key answers: the recorded decision of the same call, else

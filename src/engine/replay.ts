@@ -11,7 +11,7 @@
  * view that notes every redacted value they touch (`has()` included). Risk factors from argument
  * contents (the detectors) are computed on what was recorded, redactions included.
  */
-import { REDACTED_MARK } from './redaction-mark.js';
+import { REDACTED_MARK } from '../core/redaction-mark.js';
 import type { ActionRecord, AgentRecord, AuditEvent, Decision } from '../core/types.js';
 import type { CompiledPolicy } from './compile.js';
 import { evaluatePolicy, type EvaluationInput } from './evaluate.js';

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { AscendError, ValidationError, validationIssues } from '../core/errors.js';
-import { knownDecisionOf } from '../transport/unreachable.js';
+import { knownDecisionOf } from '../decision/unreachable.js';
 
 const STATUS_BY_CODE: Record<string, number> = {
   validation_error: 400,

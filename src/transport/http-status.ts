@@ -17,7 +17,7 @@ import {
   type ValidationIssue,
 } from '../core/errors.js';
 import type { PolicyDecision } from '../core/types.js';
-import { withKnownDecision } from './unreachable.js';
+import { withKnownDecision } from '../decision/unreachable.js';
 
 /** Error codes with which a server reports that it cannot decide anything right now. */
 const OUTAGE_CODES = new Set(['store_error']);

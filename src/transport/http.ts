@@ -22,10 +22,11 @@ import {
 } from '../core/wire.js';
 import { HttpClient, HttpExchangeError, type HttpAnswer } from './http-client.js';
 import { errorForStatus } from './http-status.js';
-import { denialHere } from './denial.js';
+import { denialHere } from '../decision/denial.js';
 import { ResilientCaller, type BreakerState, type CircuitBreakerOptions } from './resilience.js';
-import type { SpoolEntry } from './spool.js';
-import type { AgentRegistration, EvaluationRequest, Transport, WebhookInfo, WebhookInput } from './transport.js';
+import type { SpoolEntry } from '../core/types.js';
+import type { Transport, WebhookInfo, WebhookInput } from './transport.js';
+import type { AgentRegistration, EvaluationRequest } from '../decision/request.js';
 
 /** Options of {@link HttpTransport}. */
 export interface HttpTransportOptions {

@@ -8,8 +8,9 @@ import { AscendError, StoreError } from '../core/errors.js';
 import type { ActionRecord, AgentBudget, AgentRecord, ApprovalRecord, DecisionResult, OutcomeRecord } from '../core/types.js';
 import { DecisionPoint, type DecisionPointOptions } from '../decision/decision-point.js';
 import type { ApprovalDecision, Store } from '../store/store.js';
-import type { SpoolEntry } from './spool.js';
-import type { AgentRegistration, EvaluationRequest, Transport } from './transport.js';
+import type { SpoolEntry } from '../core/types.js';
+import type { Transport } from './transport.js';
+import type { AgentRegistration, EvaluationRequest } from '../decision/request.js';
 
 /** Where the embedded decision point gets its policy and its store. */
 export interface LocalTransportOptions extends Omit<DecisionPointOptions, 'store'> {

@@ -27,7 +27,7 @@ import type { ActionRecord, AgentRecord, ApprovalRecord, DecisionResult, Outcome
 import { packageVersion } from '../core/version.js';
 import { HttpClient, HttpExchangeError, type HttpAnswer } from './http-client.js';
 import { parseRetryAfter } from './http-status.js';
-import { denialHere } from './denial.js';
+import { denialHere } from '../decision/denial.js';
 import { KillSwitchWatch } from './platform-kill-switch.js';
 import {
   approvalStatusOfWord,
@@ -43,8 +43,9 @@ import {
   violationsFrom,
 } from './platform-wire.js';
 import { ResilientCaller, type BreakerState, type CircuitBreakerOptions } from './resilience.js';
-import type { SpoolEntry } from './spool.js';
-import type { AgentRegistration, EvaluationRequest, Transport, WebhookInfo, WebhookInput } from './transport.js';
+import type { SpoolEntry } from '../core/types.js';
+import type { Transport, WebhookInfo, WebhookInput } from './transport.js';
+import type { AgentRegistration, EvaluationRequest } from '../decision/request.js';
 
 /** Options of {@link PlatformTransport}. */
 export interface PlatformTransportOptions {

@@ -6,10 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { ActionRecord, OutcomeRecord } from '../core/types.js';
-
-/** One spooled record. */
-export type SpoolEntry = { kind: 'decision'; action: ActionRecord } | { kind: 'outcome'; outcome: OutcomeRecord };
+import type { SpoolEntry } from '../core/types.js';
 
 /** Durable JSON-lines spool at `<dir>/failopen.jsonl`. */
 export class FailOpenSpool {

@@ -19,7 +19,7 @@ import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite.js';
 import { BUDGET_COPY_MAX_AGE_MS } from '../../src/store/sqlite-budgets.js';
 import type { Store } from '../../src/store/store.js';
 import { LocalTransport } from '../../src/transport/local.js';
-import type { EvaluationRequest } from '../../src/transport/transport.js';
+import type { EvaluationRequest } from '../../src/decision/request.js';
 import { captureLogs, ROOT, tempDir, TSX_IMPORT, writePolicy } from '../helpers.js';
 import { PgTestSchemas, PG_URL } from '../store/pg-helpers.js';
 import { at, makeAction, T0_MS } from '../store/records.js';

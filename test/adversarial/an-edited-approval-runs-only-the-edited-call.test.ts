@@ -13,7 +13,7 @@ import path from 'node:path';
 import { parsePolicy, type CompiledPolicy } from '../../src/engine/index.js';
 import { LocalTransport } from '../../src/transport/local.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
-import type { EvaluationRequest } from '../../src/transport/transport.js';
+import type { EvaluationRequest } from '../../src/decision/request.js';
 import { tempDir, TEST_POLICY } from '../helpers.js';
 
 let server: ServerProcess;

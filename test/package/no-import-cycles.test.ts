@@ -1,6 +1,7 @@
 /**
  * The source has no import circles (type-only imports included): each module can be read, and
- * loaded, after the ones it names. And the server and the library never import from the CLI.
+ * loaded, after the ones it names. The folders are layers that import only the layers below them
+ * (docs/architecture.md#layers-and-their-rules), and nothing outside the CLI imports from it.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -46,6 +47,35 @@ function circles(graph: Map<string, string[]>): string[][] {
   return found;
 }
 
+/**
+ * The layers, bottom up, and what each may import besides itself. The server and the CLI sit on
+ * top (the server never imports the client itself, `src/client/client.ts`, nor the CLI).
+ */
+const LAYERS: Record<string, readonly string[]> = {
+  core: [],
+  engine: ['core'],
+  store: ['core'],
+  policy: ['core', 'engine', 'store'],
+  decision: ['core', 'engine', 'policy', 'store'],
+  transport: ['core', 'decision', 'store'],
+  client: ['core', 'decision', 'engine', 'policy', 'store', 'transport'],
+};
+
+/** The imports that cross the layers downward only, as `from -> to` (relative to `src/`). */
+function layerViolations(graph: Map<string, string[]>, src: string): string[] {
+  const layerOf = (file: string): string => path.relative(src, file).split(path.sep)[0]!;
+  const out: string[] = [];
+  for (const [file, deps] of graph) {
+    const allowed = LAYERS[layerOf(file)];
+    if (allowed === undefined) continue;
+    for (const dep of deps) {
+      const to = layerOf(dep);
+      if (to !== layerOf(file) && !allowed.includes(to)) out.push(`${path.relative(src, file)} -> ${path.relative(src, dep)}`);
+    }
+  }
+  return out;
+}
+
 describe('the module graph', () => {
   const graph = importGraph(path.join(ROOT, 'src'));
 
@@ -58,6 +88,24 @@ describe('the module graph', () => {
     const a = path.join(ROOT, 'a.ts');
     const b = path.join(ROOT, 'b.ts');
     expect(circles(new Map([[a, [b]], [b, [a]]]))).toEqual([['a.ts', 'b.ts']]);
+  });
+
+  it('imports only downward through the layers: core, engine, store, policy, decision point, transport, client', () => {
+    const src = path.join(ROOT, 'src');
+    expect(new Set([...graph.keys()].map((f) => path.relative(src, f).split(path.sep)[0]))).toEqual(
+      new Set([...Object.keys(LAYERS), 'server', 'cli', 'index.ts']),
+    );
+    expect(layerViolations(graph, src)).toEqual([]);
+    // The check itself works: an import upward is named.
+    const up = new Map([[path.join(src, 'store', 'x.ts'), [path.join(src, 'client', 'y.ts')]]]);
+    expect(layerViolations(up, src)).toEqual([`store${path.sep}x.ts -> client${path.sep}y.ts`]);
+  });
+
+  it('the server never imports the client itself', () => {
+    const server = path.join(ROOT, 'src', 'server') + path.sep;
+    const client = path.join(ROOT, 'src', 'client', 'client.ts');
+    const offenders = [...graph].filter(([file, deps]) => file.startsWith(server) && deps.includes(client)).map(([file]) => path.relative(ROOT, file));
+    expect(offenders).toEqual([]);
   });
 
   it('nothing outside the CLI imports from it', () => {

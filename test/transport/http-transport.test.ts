@@ -21,7 +21,7 @@ import {
 import { verifyRequestSignature } from '../../src/core/signing.js';
 import { HttpTransport, type HttpTransportOptions } from '../../src/transport/http.js';
 import { parseRetryAfter } from '../../src/transport/http-status.js';
-import type { EvaluationRequest } from '../../src/transport/transport.js';
+import type { EvaluationRequest } from '../../src/decision/request.js';
 
 interface Hit {
   method: string;

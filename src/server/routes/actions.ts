@@ -4,9 +4,9 @@
  */
 import { z } from 'zod';
 import { ConflictError, NotFoundError, ValidationError } from '../../core/errors.js';
-import type { EvaluationRequest } from '../../transport/transport.js';
+import type { EvaluationRequest } from '../../decision/request.js';
 import { decisionFromRecord } from '../../decision/recorded.js';
-import { idempotencyKeyReused, isSameCall } from '../../transport/same-call.js';
+import { idempotencyKeyReused, isSameCall } from '../../decision/same-call.js';
 import type { ActionRecord, DecisionResult } from '../../core/types.js';
 import type { TenantStore } from '../tenant-store.js';
 import type { ServerMetrics } from '../metrics.js';

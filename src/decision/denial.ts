@@ -3,7 +3,7 @@
  * (an answer it could not read, the platform's kill switch): never "pending", never "allowed".
  */
 import type { DecisionResult } from '../core/types.js';
-import type { EvaluationRequest } from './transport.js';
+import type { EvaluationRequest } from './request.js';
 
 /** The denial of `request` under `actionId`, with one violation `code` and its `reason`. */
 export function denialHere(request: Pick<EvaluationRequest, 'agentId' | 'actionType' | 'resource'>, actionId: string, code: string, reason: string): DecisionResult {
