@@ -7,45 +7,17 @@
  * a refused connection). What the platform cannot do throws {@link UnsupportedError}.
  */
 import type { Logger } from 'pino';
-import {
-  AscendError,
-  AuthenticationError,
-  AuthorizationError,
-  ConnectionError,
-  NotFoundError,
-  ProtocolError,
-  RateLimitError,
-  ServerError,
-  TimeoutError,
-  UnsupportedError,
-  ValidationError,
-  type ValidationIssue,
-} from '../core/errors.js';
+import { NotFoundError, UnsupportedError } from '../core/errors.js';
 import { timeOrderedId } from '../core/ids.js';
-import type { ApprovalDecision } from '../store/store.js';
-import type { ActionRecord, AgentRecord, ApprovalRecord, DecisionResult, OutcomeRecord } from '../core/types.js';
-import { packageVersion } from '../core/version.js';
-import { HttpClient, HttpExchangeError, type HttpAnswer } from './http-client.js';
-import { parseRetryAfter } from './http-status.js';
+import type { ActionRecord, AgentRecord, ApprovalRecord, DecisionResult, OutcomeRecord, SpoolEntry } from '../core/types.js';
 import { denialHere } from '../decision/denial.js';
-import { KillSwitchWatch } from './platform-kill-switch.js';
-import {
-  approvalStatusOfWord,
-  correlationId,
-  decisionOfWord,
-  idFrom,
-  platformSignature,
-  platformTimestamp,
-  pythonJson,
-  riskLevelFrom,
-  riskScoreFrom,
-  stringsFrom,
-  violationsFrom,
-} from './platform-wire.js';
-import { ResilientCaller, type BreakerState, type CircuitBreakerOptions } from './resilience.js';
-import type { SpoolEntry } from '../core/types.js';
-import type { Transport, WebhookInfo, WebhookInput } from './transport.js';
 import type { AgentRegistration, EvaluationRequest } from '../decision/request.js';
+import type { ApprovalDecision } from '../store/store.js';
+import { isBody, PlatformClient, PlatformRefusedError, type Body } from './platform-client.js';
+import { KillSwitchWatch } from './platform-kill-switch.js';
+import { approvalStatusOfWord, decisionOfWord, idFrom, platformTimestamp, riskLevelFrom, riskScoreFrom, stringsFrom, violationsFrom } from './platform-wire.js';
+import type { BreakerState, CircuitBreakerOptions } from './resilience.js';
+import type { Transport, WebhookInfo, WebhookInput } from './transport.js';
 
 /** Options of {@link PlatformTransport}. */
 export interface PlatformTransportOptions {
@@ -74,9 +46,6 @@ export interface PlatformTransportOptions {
   logger?: Logger;
 }
 
-/** An answer body as the platform sends it: any JSON. */
-type Body = Record<string, unknown>;
-
 /** What this process remembers of a pending call, to describe its approval as ours. */
 interface PendingCall {
   request: EvaluationRequest;
@@ -89,9 +58,7 @@ interface PendingCall {
 /** {@link Transport} to the hosted ASCEND platform. */
 export class PlatformTransport implements Transport {
   readonly kind = 'platform' as const;
-  private readonly base: string;
-  private readonly caller: ResilientCaller;
-  private readonly http = new HttpClient();
+  private readonly client: PlatformClient;
   private readonly pending = new Map<string, PendingCall>();
   /** Approvals spent by a call of this process: a platform approval lets one call run. */
   private readonly spent = new Set<string>();
@@ -102,19 +69,11 @@ export class PlatformTransport implements Transport {
   private readonly killSwitch: KillSwitchWatch;
   private heartbeat: NodeJS.Timeout | undefined;
   private heartbeatEveryMs = 60_000;
-  private readonly version = packageVersion();
 
   constructor(private readonly options: PlatformTransportOptions) {
-    this.base = options.apiUrl.replace(/\/+$/, '');
-    this.caller = new ResilientCaller({
-      timeoutMs: options.timeoutMs ?? 30_000,
-      maxRetries: options.maxRetries ?? 3,
-      ...(options.circuitBreaker ? { circuitBreaker: options.circuitBreaker } : {}),
-      ...(options.retryBaseDelayMs !== undefined ? { retryBaseDelayMs: options.retryBaseDelayMs } : {}),
-      onStateChange: (state) => options.logger?.warn({ circuitState: state, apiUrl: this.base }, `circuit breaker ${state}`),
-    });
+    this.client = new PlatformClient(options);
     this.killSwitch = new KillSwitchWatch({
-      read: () => this.call('GET', '/api/sdk/kill-switch/status', undefined, true),
+      read: () => this.client.call('GET', '/api/sdk/kill-switch/status', undefined, true),
       pollMs: options.killSwitchPollMs ?? 5000,
       maxFailures: options.killSwitchMaxFailures ?? 3,
       ...(options.logger ? { logger: options.logger } : {}),
@@ -123,18 +82,18 @@ export class PlatformTransport implements Transport {
 
   /** The circuit breaker's state. */
   get circuitState(): BreakerState {
-    return this.caller.state;
+    return this.client.circuitState;
   }
 
   async register(agent: AgentRegistration): Promise<AgentRecord> {
-    const body = await this.call('POST', '/api/registry/agents', {
+    const body = await this.client.call('POST', '/api/registry/agents', {
       agent_id: agent.agentId,
       display_name: agent.agentName,
       agent_type: agent.agentType,
       environment: this.options.environment ?? 'production',
       capabilities: agent.capabilities,
       allowed_resources: agent.allowedResources,
-      sdk_version: this.version,
+      sdk_version: this.client.version,
       metadata: agent.metadata,
     }, true);
     const record = (isBody(body.agent) ? body.agent : body) as Body;
@@ -175,7 +134,7 @@ export class PlatformTransport implements Transport {
     };
     let body: Body;
     try {
-      body = await this.call('POST', '/api/v1/actions/submit', submit, 'unsent');
+      body = await this.client.call('POST', '/api/v1/actions/submit', submit, 'unsent');
     } catch (err) {
       // A 402 (kill switch, spend limit) or 403 is the platform's "no": a denial, not a failure.
       if (err instanceof PlatformRefusedError) {
@@ -245,18 +204,18 @@ export class PlatformTransport implements Transport {
         : { action_id: id, status: 'failed', failed_at: platformTimestamp(new Date(outcome.recordedAt)), error: outcome.error ?? 'failed', duration_ms: Math.round(outcome.durationMs) };
     const verb = outcome.status === 'completed' ? 'complete' : 'fail';
     try {
-      await this.call('POST', `/api/agent-action/${encodeURIComponent(id)}/${verb}`, body, true);
+      await this.client.call('POST', `/api/agent-action/${encodeURIComponent(id)}/${verb}`, body, true);
     } catch (err) {
       if (!(err instanceof NotFoundError)) throw err;
       // The older platform's route.
-      await this.call('POST', `/api/sdk/action/${encodeURIComponent(id)}/${outcome.status}`, body, true);
+      await this.client.call('POST', `/api/sdk/action/${encodeURIComponent(id)}/${outcome.status}`, body, true);
     }
   }
 
   async getAction(actionId: string): Promise<ActionRecord | undefined> {
     let body: Body;
     try {
-      body = await this.call('GET', `/api/v1/actions/${encodeURIComponent(actionId)}`, undefined, true);
+      body = await this.client.call('GET', `/api/v1/actions/${encodeURIComponent(actionId)}`, undefined, true);
     } catch (err) {
       if (err instanceof NotFoundError) return undefined;
       throw err;
@@ -286,12 +245,12 @@ export class PlatformTransport implements Transport {
     const known = this.pending.get(approvalId);
     let body: Body;
     try {
-      body = await this.call('GET', `/api/sdk/approval/${encodeURIComponent(approvalId)}`, undefined, true);
+      body = await this.client.call('GET', `/api/sdk/approval/${encodeURIComponent(approvalId)}`, undefined, true);
     } catch (err) {
       if (!(err instanceof NotFoundError)) throw err;
       // The older platform: the approval is the action, read through its status.
       try {
-        body = await this.call('GET', `/api/v1/actions/${encodeURIComponent(known?.actionId ?? approvalId)}/status`, undefined, true);
+        body = await this.client.call('GET', `/api/v1/actions/${encodeURIComponent(known?.actionId ?? approvalId)}/status`, undefined, true);
       } catch (again) {
         if (again instanceof NotFoundError) return undefined;
         throw again;
@@ -359,7 +318,7 @@ export class PlatformTransport implements Transport {
       // The platform takes no decisions made elsewhere: the call is submitted as it happened,
       // marked, so its audit shows that it ran while the platform could not be asked.
       const a = entry.action;
-      const body = await this.call('POST', '/api/v1/actions/submit', {
+      const body = await this.client.call('POST', '/api/v1/actions/submit', {
         agent_id: a.agentId,
         agent_name: this.options.agentName,
         action_type: a.actionType,
@@ -384,7 +343,7 @@ export class PlatformTransport implements Transport {
     if ((input.format !== undefined && input.format !== 'json') || input.interactive || input.approvalLinks) {
       throw new UnsupportedError('A webhook with a message format, buttons or approval links', 'the platform delivers its own JSON events');
     }
-    const body = await this.call('POST', '/api/webhooks/configure', { url: input.url, events: input.events ?? [], ...(input.secret ? { secret: input.secret } : {}) }, false);
+    const body = await this.client.call('POST', '/api/webhooks/configure', { url: input.url, events: input.events ?? [], ...(input.secret ? { secret: input.secret } : {}) }, false);
     const info: WebhookInfo = {
       webhookId: idFrom(body.webhook_id, body.id) ?? '',
       url: typeof body.url === 'string' ? body.url : input.url,
@@ -406,7 +365,7 @@ export class PlatformTransport implements Transport {
     this.killSwitch.stop();
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.heartbeat = undefined;
-    this.http.close();
+    this.client.close();
   }
 
   /** Heartbeats every interval once registered (never keeping the process alive). */
@@ -414,7 +373,7 @@ export class PlatformTransport implements Transport {
     if (this.heartbeat) return;
     const beat = async (): Promise<void> => {
       try {
-        const body = await this.call('POST', '/api/agents/health/heartbeat', { agent_id: agentId, sdk_version: this.version, timestamp: platformTimestamp(), metrics: {} }, true);
+        const body = await this.client.call('POST', '/api/agents/health/heartbeat', { agent_id: agentId, sdk_version: this.client.version, timestamp: platformTimestamp(), metrics: {} }, true);
         // The platform may ask for another interval, unless the client set its own.
         const seconds = body.heartbeat_interval_seconds;
         if (this.options.heartbeatIntervalMs === undefined && typeof seconds === 'number' && seconds >= 5 && this.heartbeat && Math.round(seconds * 1000) !== this.heartbeatEveryMs) {
@@ -430,61 +389,6 @@ export class PlatformTransport implements Transport {
     this.heartbeat = setInterval(() => void beat(), this.heartbeatEveryMs).unref();
     void beat();
   }
-
-  /** One request under the deadline, retries and breaker; the answer's JSON object. */
-  private call(method: 'GET' | 'POST', path: string, body: unknown, retrySafe: boolean | 'unsent'): Promise<Body> {
-    const text = body === undefined ? undefined : pythonJson(body);
-    return this.caller.call((remainingMs) => this.once(method, path, text, remainingMs), retrySafe);
-  }
-
-  private async once(method: 'GET' | 'POST', path: string, text: string | undefined, remainingMs: number): Promise<Body> {
-    const timestamp = platformTimestamp();
-    const headers: Record<string, string> = {
-      accept: 'application/json',
-      'x-api-key': this.options.apiKey,
-      authorization: `Bearer ${this.options.apiKey}`,
-      'user-agent': `ascend-sdk-typescript/${this.version} (node ${process.versions.node})`,
-      'x-sdk-version': this.version,
-      'x-environment': this.options.environment ?? 'production',
-      'x-correlation-id': correlationId(),
-      'x-request-timestamp': timestamp,
-    };
-    if (text !== undefined) {
-      headers['content-type'] = 'application/json';
-      if (this.options.signingSecret) headers['x-signature'] = platformSignature(this.options.signingSecret, timestamp, text);
-    }
-    let answer: HttpAnswer;
-    try {
-      answer = await this.http.send({ method, url: new URL(this.base + path), headers, ...(text !== undefined ? { body: text } : {}), timeoutMs: remainingMs });
-    } catch (err) {
-      if (!(err instanceof HttpExchangeError)) throw err;
-      if (err.kind === 'timeout') throw new TimeoutError(`${method} ${path}: no complete answer within ${Math.round(remainingMs)} ms`, Math.round(remainingMs));
-      if (err.kind === 'too-large') throw new ProtocolError(`${method} ${path}: ${err.message}`);
-      if (err.kind === 'invalid') throw new ValidationError(`Cannot send ${method} ${path}: ${err.message}`, [{ path: 'request', message: err.message }]);
-      throw new ConnectionError(`Cannot reach the ASCEND platform at ${this.base}${err.code ? ` (${err.code})` : ''}`, { cause: err });
-    }
-    let parsed: unknown;
-    try {
-      parsed = answer.text.length === 0 ? {} : JSON.parse(answer.text);
-    } catch {
-      if (answer.ok) throw new ProtocolError(`The platform answered ${method} ${path} with a body that is not JSON (HTTP ${answer.status})`);
-      parsed = {};
-    }
-    if (!answer.ok) throw platformError(answer.status, parsed, answer.header('retry-after') ?? null, `${method} ${path}`);
-    if (!isBody(parsed)) throw new ProtocolError(`The platform answered ${method} ${path} with JSON that is not an object`);
-    return parsed;
-  }
-}
-
-/** A 402 (kill switch, spend limit) or 403 from the platform. */
-export class PlatformRefusedError extends AuthorizationError {
-  constructor(
-    readonly status: 402 | 403,
-    message: string,
-    policyViolations: ReturnType<typeof violationsFrom>,
-  ) {
-    super(message, { decision: 'denied', policyViolations });
-  }
 }
 
 /** Calls a process remembers at most (pending, spent, expired, uploaded): a long-lived agent's memory stays bounded. */
@@ -495,41 +399,4 @@ function remember<K, V>(into: Set<K> | Map<K, V>, key: K, value?: V): void {
   if (into instanceof Map) into.set(key, value as V);
   else into.add(key);
   if (into.size > REMEMBERED_MAX) into.delete(into.keys().next().value as K);
-}
-
-function isBody(value: unknown): value is Body {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** The error for a platform answer that is not a success (FastAPI's `detail` shape). */
-export function platformError(status: number, body: unknown, retryAfter: string | null, what: string): AscendError {
-  const o = isBody(body) ? body : {};
-  const detail = o.detail;
-  const message = typeof detail === 'string' ? detail : typeof o.message === 'string' ? o.message : `HTTP ${status} from ${what}`;
-  switch (status) {
-    case 400:
-    case 422: {
-      // FastAPI lists problems as detail: [{ loc: ['body', 'field'], msg }].
-      const issues: ValidationIssue[] = (Array.isArray(detail) ? detail : Array.isArray(o.errors) ? o.errors : []).filter(isBody).map((d) => ({
-        path: Array.isArray(d.loc) ? d.loc.map(String).join('.') : typeof d.field === 'string' ? d.field : '(request)',
-        message: typeof d.msg === 'string' ? d.msg : typeof d.message === 'string' ? d.message : JSON.stringify(d),
-      }));
-      const summary = issues.length > 0 ? issues.map((i) => `${i.path}: ${i.message}`).join('; ') : message;
-      return new ValidationError(`The platform refused ${what}: ${summary}`, issues.length > 0 ? issues : [{ path: '(request)', message }]);
-    }
-    case 401:
-      return new AuthenticationError(`The platform did not accept the API key (${message})`);
-    case 402:
-    case 403:
-      return new PlatformRefusedError(status, message, violationsFrom(o.policy_violations));
-    case 404:
-      return new NotFoundError('route', what);
-    case 429:
-      return new RateLimitError(`The platform is rate limiting (${message})`, parseRetryAfter(retryAfter));
-  }
-  // A 500 is the platform failing on this request (not an outage: fail-open does not apply);
-  // 502–504 are something in front of it, or the platform down.
-  if (status === 500) return new ServerError(`The platform failed on ${what} (HTTP 500): ${message}`, status);
-  if (status >= 500) return new ConnectionError(`The ASCEND platform is unavailable (HTTP ${status}): ${message}`);
-  return new ProtocolError(`Unexpected HTTP ${status} from the platform for ${what}: ${message}`, { status });
 }
