@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
+import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 /** The repository root. */
@@ -10,6 +11,9 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 
 /** tsx's loader as a file URL: a bare `--import tsx` would resolve from the child's cwd. */
 export const TSX_IMPORT = pathToFileURL(path.join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href;
+
+/** The `ascend` CLI's entry point (run from source through {@link TSX_IMPORT}), absolute: children may run in any dir. */
+export const CLI_MAIN = path.join(ROOT, 'src/cli/main.ts');
 
 /** A fresh temp dir. */
 export function tempDir(prefix = 'ascend-test-'): string {
@@ -55,9 +59,20 @@ export function runNode(
   });
 }
 
-/** Run the real `ascend` CLI (from source) as a child process. */
+/**
+ * Environment of a real `ascend` process: this one's, without the `ASCEND_*` variables that
+ * would change what a command does (`ASCEND_DATA_DIR`, `ASCEND_DEBUG`), without colour, plus `extra`.
+ */
+export function cliEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
+  delete env.ASCEND_DATA_DIR;
+  delete env.ASCEND_DEBUG;
+  return { ...env, ...extra };
+}
+
+/** Run the real `ascend` CLI (from source) as a child process, in {@link cliEnv} plus `options.env`. */
 export function runCli(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) {
-  return runNode('src/cli/main.ts', args, options);
+  return runNode(CLI_MAIN, args, { ...options, env: cliEnv(options.env) });
 }
 
 /**
@@ -68,33 +83,73 @@ export function runCli(args: string[], options: { cwd?: string; env?: NodeJS.Pro
  */
 export const WOKEN_WITHIN_MS = 2500;
 
-/** Wait `ms` (only where a test must let time pass: waiting for an event is `eventually`). */
+/**
+ * The timers every wait here uses, taken when this module loads: a wait takes real time, and its
+ * deadline passes in real time, even while a test fakes the clock (`vi.useFakeTimers`). The
+ * `performance` of `node:perf_hooks` is never faked (vitest replaces only the global one).
+ */
+const realSetTimeout = globalThis.setTimeout;
+const realNow = (): number => performance.now();
+
+/**
+ * Wait `ms` of real time. Only where a test must let real time pass in a process it does not
+ * own (a clock in a child process, a cache age inside the store); waiting for an event is
+ * {@link eventually}, and a clock of this process is faked (`vi.useFakeTimers`), not slept through.
+ */
 export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+  return new Promise((resolve) => realSetTimeout(resolve, ms));
 }
 
-/** Retry `check` until it stops throwing (an `expect` that holds), or throw its last error after `timeoutMs`. */
-export async function eventuallyPasses(check: () => unknown, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+/** How {@link eventually} and {@link eventuallyPasses} wait. */
+export interface WaitOptions {
+  /** Give up after this long. Default 10 000 ms: generous, machines are slow and shared. */
+  timeoutMs?: number;
+  /** Pause between tries. Default 10 ms ({@link eventually}) or 25 ms ({@link eventuallyPasses}). */
+  everyMs?: number;
+  /** What {@link eventually}'s error says when the deadline passes, read then (so it may show the last state). */
+  message?: () => string;
+}
+
+/** {@link WaitOptions} from either call style, with the defaults filled in. */
+function waitOptions(options: number | WaitOptions | undefined, everyMs: number | undefined, defaultEveryMs: number): { timeoutMs: number; everyMs: number; message: (() => string) | undefined } {
+  const given: WaitOptions = typeof options === 'number' ? { timeoutMs: options, everyMs } : (options ?? {});
+  return { timeoutMs: given.timeoutMs ?? 10_000, everyMs: given.everyMs ?? defaultEveryMs, message: given.message };
+}
+
+/**
+ * Retry `check` until it stops throwing (an `expect` that holds), or throw its last error after
+ * the deadline (`options`: a timeout in ms, or {@link WaitOptions}; by default it tries every 25 ms).
+ */
+export async function eventuallyPasses(check: () => unknown, options?: number | WaitOptions): Promise<void> {
+  const { timeoutMs, everyMs } = waitOptions(options, undefined, 25);
+  const deadline = realNow() + timeoutMs;
   for (;;) {
     try {
       await check();
       return;
     } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await sleep(25);
+      if (realNow() > deadline) throw err;
+      await sleep(everyMs);
     }
   }
 }
 
-/** Poll `fn` until it returns a truthy value or `timeoutMs` passes (generous: machines are slow and shared). */
-export async function eventually<T>(fn: () => T | Promise<T>, timeoutMs = 10_000, everyMs = 10): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
+/**
+ * Poll `fn` until it returns a truthy value, and resolve with it. An error `fn` throws ends the
+ * wait at once (a condition that can no longer be met, say); when the deadline passes, the error
+ * says `options.message` or that the condition was not met in time. Call it with a timeout and
+ * an interval in ms (`eventually(fn, 20_000, 50)`) or with {@link WaitOptions}.
+ */
+export function eventually<T>(fn: () => T | Promise<T>, options?: WaitOptions): Promise<NonNullable<T>>;
+export function eventually<T>(fn: () => T | Promise<T>, timeoutMs?: number, everyMs?: number): Promise<NonNullable<T>>;
+export async function eventually<T>(fn: () => T | Promise<T>, options?: number | WaitOptions, everyMsArg?: number): Promise<NonNullable<T>> {
+  const { timeoutMs, everyMs, message } = waitOptions(options, everyMsArg, 10);
+  const deadline = realNow() + timeoutMs;
   for (;;) {
     const value = await fn();
     if (value) return value as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, everyMs));
+    if (realNow() > deadline) throw new Error(message ? message() : `condition not met within ${timeoutMs} ms`);
+    await sleep(everyMs);
   }
 }
 

@@ -20,7 +20,7 @@ import { BUDGET_COPY_MAX_AGE_MS } from '../../src/store/sqlite-budgets.js';
 import type { Store } from '../../src/store/store.js';
 import { LocalTransport } from '../../src/transport/local.js';
 import type { EvaluationRequest } from '../../src/decision/request.js';
-import { captureLogs, ROOT, tempDir, TSX_IMPORT, writePolicy } from '../helpers.js';
+import { captureLogs, ROOT, sleep, tempDir, TSX_IMPORT, writePolicy } from '../helpers.js';
 import { PgTestSchemas, PG_URL } from '../store/pg-helpers.js';
 import { at, makeAction, T0_MS } from '../store/records.js';
 import { api, disposeServer, seedKeys, startServerProcess, type ServerProcess } from '../server/helpers.js';
@@ -271,8 +271,10 @@ describe("each connection's copy of the spends", () => {
         // A call that did not rely on a unit left (monitor mode) still spends; both see it once.
         await a.recordDecision(makeAction({ createdAt: at(9) }), undefined, { budgets: [{ ...spend, mustFit: false }] });
         await b.recordDecision(makeAction({ createdAt: at(10) }), undefined, { budgets: [{ ...spend, mustFit: false }] });
-        // A read outside a transaction may be up to BUDGET_COPY_MAX_AGE_MS behind other connections.
-        await new Promise((r) => setTimeout(r, BUDGET_COPY_MAX_AGE_MS + 1));
+        // A read outside a transaction may be up to BUDGET_COPY_MAX_AGE_MS behind other connections:
+        // let that much real time pass (the store's clock, performance.now() of node:perf_hooks, is
+        // not one a test can fake).
+        await sleep(BUDGET_COPY_MAX_AGE_MS + 1);
         expect(await b.budgetUsage(window, nowMs + 1)).toEqual([7]);
         expect(await a.budgetUsage(window, nowMs + 1)).toEqual([7]);
       } finally {

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AscendClient, openSqliteStore } from '../../src/index.js';
-import { captureLogs, eventually, tempDir, writePolicy } from '../helpers.js';
+import { captureLogs, eventually, sleep, tempDir, writePolicy } from '../helpers.js';
 
 const sha256 = (text: string): string => `sha256:${createHash('sha256').update(text).digest('hex')}`;
 
@@ -68,7 +68,7 @@ describe('a policy file written in pieces', () => {
       const d = await client.evaluateAction(drop);
       asked++;
       if (d.decision !== 'denied') allowed.push(`${d.decision} under ${d.policyVersion}`);
-      await new Promise((r) => setTimeout(r, 1));
+      await sleep(1);
       if (!writing) await eventually(() => client.policyVersion === sha256(NEXT));
     }
     await written;

@@ -8,7 +8,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ROOT, TEST_POLICY, TSX_IMPORT, tempDir, writePolicy } from '../helpers.js';
+import { CLI_MAIN, ROOT, TEST_POLICY, TSX_IMPORT, eventually, tempDir, writePolicy } from '../helpers.js';
 
 /** Generous: the server needs well under a second to stop; a loaded machine may be slow. */
 const EXIT_WITHIN_MS = 15_000;
@@ -78,22 +78,24 @@ function stdoutOf(child: ChildProcess): { text(): string } {
   return { text: () => text };
 }
 
-async function untilStdout(child: ChildProcess, out: { text(): string }, pattern: RegExp, timeoutMs = 30_000): Promise<RegExpExecArray> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const match = pattern.exec(out.text());
-    if (match) return match;
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`process ended (${child.exitCode ?? child.signalCode}) before printing ${pattern}: ${out.text()}`);
-    if (Date.now() > deadline) throw new Error(`no ${pattern} within ${timeoutMs} ms: ${out.text()}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+/** The first match of `pattern` in what the child printed; fails as soon as the child has ended without it. */
+function untilStdout(child: ChildProcess, out: { text(): string }, pattern: RegExp, timeoutMs = 30_000): Promise<RegExpExecArray> {
+  return eventually(
+    () => {
+      const match = pattern.exec(out.text());
+      if (match) return match;
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`process ended (${child.exitCode ?? child.signalCode}) before printing ${pattern}: ${out.text()}`);
+      return undefined;
+    },
+    { timeoutMs, everyMs: 20, message: () => `no ${pattern} within ${timeoutMs} ms: ${out.text()}` },
+  );
 }
 
 /** `ascend serve` on a fresh SQLite database, /metrics public, stderr on `pipe`. */
 async function startServe(pipe: StderrPipe, dir: string): Promise<{ child: ChildProcess; url: string }> {
   const policy = writePolicy(dir, TEST_POLICY);
   const child = spawnTracked(
-    [path.join(ROOT, 'src/cli/main.ts'), 'serve', '--db', `sqlite:${path.join(dir, 'ascend.db')}`, '--policy', policy, '--port', '0', '--public-metrics', '--log-level', 'debug'],
+    [CLI_MAIN, 'serve', '--db', `sqlite:${path.join(dir, 'ascend.db')}`, '--policy', policy, '--port', '0', '--public-metrics', '--log-level', 'debug'],
     pipe.writeFd,
     { cwd: dir },
   );

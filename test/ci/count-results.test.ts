@@ -4,14 +4,13 @@
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT } from '../helpers.js';
+import { ROOT, tempDir } from '../helpers.js';
 
 let dir: string;
 beforeAll(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ascend-ci-count-'));
+  dir = tempDir('ascend-ci-count-');
 });
 afterAll(() => {
   fs.rmSync(dir, { recursive: true, force: true });

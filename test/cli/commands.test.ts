@@ -3,25 +3,24 @@
  * small cases, fast.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Store } from '../../src/store/store.js';
 import type { AuditEvent } from '../../src/core/types.js';
-import { eventually } from '../helpers.js';
-import { BROKEN_POLICY_YAML, makeTempDir, openTestStore, runInProcess, seedPendingApproval, TEST_POLICY_YAML } from './helpers.js';
+import { eventually, tempDir } from '../helpers.js';
+import { BROKEN_POLICY_YAML, openTestStore, runInProcess, seedPendingApproval, TEST_POLICY_YAML } from './helpers.js';
 
 let dir: string;
-let cleanup: () => void;
 let store: Store | undefined;
 beforeEach(() => {
-  ({ dir, cleanup } = makeTempDir());
+  dir = tempDir('ascend-cli-');
 });
 afterEach(async () => {
   await store?.close();
   store = undefined;
-  cleanup();
+  rmSync(dir, { recursive: true, force: true });
 });
 
 const run = (args: string[], extra: { env?: Record<string, string>; now?: () => number; signal?: AbortSignal } = {}) =>
@@ -107,22 +106,22 @@ describe('init', () => {
     expect(readFileSync(join(dir, '.gitignore'), 'utf8')).toBe('.ascend/\n');
     expect(r.stdout).toContain('created .gitignore with .ascend/');
 
-    const other = makeTempDir();
+    const other = tempDir('ascend-cli-');
     try {
-      writeFileSync(join(other.dir, '.gitignore'), '/.ascend\n');
-      const present = await runInProcess(['init', '--json'], { cwd: other.dir, env: {} });
+      writeFileSync(join(other, '.gitignore'), '/.ascend\n');
+      const present = await runInProcess(['init', '--json'], { cwd: other, env: {} });
       expect(JSON.parse(present.stdout)).toMatchObject({ policy: 'created', gitignore: 'present', dataDirCreated: true });
-      expect(readFileSync(join(other.dir, '.gitignore'), 'utf8')).toBe('/.ascend\n');
+      expect(readFileSync(join(other, '.gitignore'), 'utf8')).toBe('/.ascend\n');
 
-      const outside = makeTempDir();
+      const outside = tempDir('ascend-cli-');
       try {
-        const skipped = await runInProcess(['init', '--force', '--json', '--data-dir', outside.dir], { cwd: other.dir, env: {} });
+        const skipped = await runInProcess(['init', '--force', '--json', '--data-dir', outside], { cwd: other, env: {} });
         expect(JSON.parse(skipped.stdout)).toMatchObject({ policy: 'overwritten', gitignore: 'skipped', dataDirCreated: false });
       } finally {
-        outside.cleanup();
+        rmSync(outside, { recursive: true, force: true });
       }
     } finally {
-      other.cleanup();
+      rmSync(other, { recursive: true, force: true });
     }
   });
 

@@ -1,29 +1,17 @@
 /**
- * Shared test helpers for the `ascend` CLI: temp dirs, in-process runs, real processes, and
- * seeding a real SQLite store.
+ * Test helpers for the `ascend` CLI: in-process runs, a long-running real process, and seeding a
+ * real SQLite store. Temp dirs, `runCli` (one real run to completion) and waiting are in
+ * `test/helpers.ts`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { callDigest } from '../../src/core/call-digest.js';
 import { runCli } from '../../src/cli/run.js';
 import { defaultDbPath, openSqliteStore } from '../../src/store/sqlite.js';
 import type { Store } from '../../src/store/store.js';
 import type { ActionRecord, ApprovalRecord, RiskFactor } from '../../src/core/types.js';
-import { ROOT, tempDir } from '../helpers.js';
-
-/** The CLI entry point, absolute so processes can run from any temp dir. */
-export const CLI_MAIN = join(ROOT, 'src/cli/main.ts');
-/** tsx's loader as a file URL: `--import tsx` would resolve from the child's cwd, a temp dir. */
-const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
-
-/** A fresh temp dir; call the returned `cleanup` in afterEach. */
-export function makeTempDir(prefix = 'ascend-cli-'): { dir: string; cleanup: () => void } {
-  const dir = tempDir(prefix);
-  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
-}
+import { CLI_MAIN, TSX_IMPORT, cliEnv } from '../helpers.js';
 
 /** What a CLI run produced. */
 export interface CliResult {
@@ -50,27 +38,16 @@ export async function runInProcess(
   return { code, stdout, stderr };
 }
 
-/** Environment for child processes: no inherited ASCEND_* surprises, no colour. */
-function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', ...extra };
-  delete env.ASCEND_DATA_DIR;
-  delete env.ASCEND_DEBUG;
-  return env;
-}
-
-/** Start `ascend …` as a real process (`node --import tsx src/cli/main.ts`). */
+/**
+ * Start `ascend …` as a real process (`node --import tsx src/cli/main.ts`) that keeps running;
+ * one run to completion is `runCli` (`test/helpers.ts`).
+ */
 export function spawnCli(args: readonly string[], options: { cwd: string; env?: Record<string, string> }): ChildProcess {
-  return spawn(process.execPath, ['--import', TSX_LOADER, CLI_MAIN, ...args], {
+  return spawn(process.execPath, ['--import', TSX_IMPORT, CLI_MAIN, ...args], {
     cwd: options.cwd,
-    env: childEnv(options.env),
+    env: cliEnv(options.env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-}
-
-/** Run `ascend …` as a real process to completion. */
-export function runProcess(args: readonly string[], options: { cwd: string; env?: Record<string, string> }): Promise<CliResult> {
-  const child = spawnCli(args, options);
-  return collect(child);
 }
 
 /** Wait for a spawned CLI to exit, collecting its output. */

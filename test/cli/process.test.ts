@@ -7,30 +7,29 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { defaultDbPath } from '../../src/store/sqlite.js';
-import { BROKEN_POLICY_YAML, collect, openTestStore, runProcess, seedPendingApproval, spawnCli, TEST_POLICY_YAML, makeTempDir } from './helpers.js';
-import { eventually, ROOT } from '../helpers.js';
+import { BROKEN_POLICY_YAML, collect, openTestStore, seedPendingApproval, spawnCli, TEST_POLICY_YAML } from './helpers.js';
+import { eventually, ROOT, runCli, tempDir } from '../helpers.js';
 
 let dir: string;
-let cleanup: () => void;
 beforeEach(() => {
-  ({ dir, cleanup } = makeTempDir());
+  dir = tempDir('ascend-cli-');
 });
-afterEach(() => cleanup());
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('ascend (real process)', () => {
   it('prints help with exit codes, and the version', async () => {
-    const help = await runProcess(['--help'], { cwd: dir });
+    const help = await runCli(['--help'], { cwd: dir });
     expect(help.code).toBe(0);
     expect(help.stdout).toContain('Exit codes:');
     expect(help.stdout).toMatch(/^\s+5\s+store or I\/O error/m);
-    const version = await runProcess(['--version'], { cwd: dir });
+    const version = await runCli(['--version'], { cwd: dir });
     expect(version.code).toBe(0);
     const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
     expect(version.stdout.trim()).toBe(pkg.version);
   });
 
   it('exits 2 with a one-line hint on an unknown command', async () => {
-    const result = await runProcess(['aprovals', 'list'], { cwd: dir });
+    const result = await runCli(['aprovals', 'list'], { cwd: dir });
     expect(result.code).toBe(2);
     expect(result.stdout).toBe('');
     expect(result.stderr).toBe('ascend: unknown command "aprovals" (did you mean "approvals"?) (see `ascend --help`)\n');
@@ -38,39 +37,39 @@ describe('ascend (real process)', () => {
 
   it('init writes the policy, the data dir and an idempotent .gitignore entry', async () => {
     writeFileSync(join(dir, '.gitignore'), 'node_modules/');
-    const first = await runProcess(['init'], { cwd: dir });
+    const first = await runCli(['init'], { cwd: dir });
     expect(first.code, first.stderr).toBe(0);
     expect(existsSync(join(dir, 'ascend.policy.yaml'))).toBe(true);
     expect(existsSync(join(dir, '.ascend'))).toBe(true);
     expect(readFileSync(join(dir, '.gitignore'), 'utf8')).toBe('node_modules/\n.ascend/\n');
 
-    const refused = await runProcess(['init'], { cwd: dir });
+    const refused = await runCli(['init'], { cwd: dir });
     expect(refused.code).toBe(4);
     expect(refused.stderr).toMatch(/^ascend: ascend\.policy\.yaml already exists.*--force/);
 
-    const forced = await runProcess(['init', '--force'], { cwd: dir });
+    const forced = await runCli(['init', '--force'], { cwd: dir });
     expect(forced.code).toBe(0);
     expect(readFileSync(join(dir, '.gitignore'), 'utf8')).toBe('node_modules/\n.ascend/\n');
 
-    const check = await runProcess(['policy', 'check', 'ascend.policy.yaml'], { cwd: dir });
+    const check = await runCli(['policy', 'check', 'ascend.policy.yaml'], { cwd: dir });
     expect(check.code, check.stdout + check.stderr).toBe(0);
     expect(check.stdout).toMatch(/^ok: \d+ rules?\nversion: sha256:[0-9a-f]{64}\n$/);
     // The starter tests pass against the starter policy; tests someone edited are kept.
-    const cases = await runProcess(['policy', 'test', 'ascend.policy.yaml', '--cases', 'ascend.cases.yaml'], { cwd: dir });
+    const cases = await runCli(['policy', 'test', 'ascend.policy.yaml', '--cases', 'ascend.cases.yaml'], { cwd: dir });
     expect(cases.code, cases.stdout + cases.stderr).toBe(0);
     expect(cases.stdout).toMatch(/\n(\d+) passed, 0 failed\n$/);
     writeFileSync(join(dir, 'ascend.cases.yaml'), 'cases: []\n');
     rmSync(join(dir, 'ascend.policy.yaml'));
-    expect((await runProcess(['init'], { cwd: dir })).stdout).toContain('kept ascend.cases.yaml');
+    expect((await runCli(['init'], { cwd: dir })).stdout).toContain('kept ascend.cases.yaml');
     expect(readFileSync(join(dir, 'ascend.cases.yaml'), 'utf8')).toBe('cases: []\n');
   });
 
   it('policy check: a broken policy exits 1 and names the line', async () => {
     writeFileSync(join(dir, 'broken.yaml'), BROKEN_POLICY_YAML);
-    const result = await runProcess(['policy', 'check', 'broken.yaml'], { cwd: dir });
+    const result = await runCli(['policy', 'check', 'broken.yaml'], { cwd: dir });
     expect(result.code).toBe(1);
     expect(result.stdout).toMatch(/broken\.yaml:7/);
-    const json = await runProcess(['policy', 'check', 'broken.yaml', '--json'], { cwd: dir });
+    const json = await runCli(['policy', 'check', 'broken.yaml', '--json'], { cwd: dir });
     expect(json.code).toBe(1);
     const doc = JSON.parse(json.stdout) as { ok: boolean; error: { line: number } };
     expect(doc.ok).toBe(false);
@@ -80,23 +79,23 @@ describe('ascend (real process)', () => {
   it('policy test prints the decision and its factors; --expect and bad requests change the exit code', async () => {
     writeFileSync(join(dir, 'p.yaml'), TEST_POLICY_YAML);
     const request = JSON.stringify({ actionType: 'financial.transfer', resource: 'bank:1', parameters: { amount: 50_000 } });
-    const text = await runProcess(['policy', 'test', 'p.yaml', '--request', request], { cwd: dir });
+    const text = await runCli(['policy', 'test', 'p.yaml', '--request', request], { cwd: dir });
     expect(text.code, text.stderr).toBe(0);
     expect(text.stdout).toMatch(/^decision:\s+pending/m);
     expect(text.stdout).toContain('big-transfers');
     expect(text.stdout).toMatch(/^\s+\+\d+\s+rule_risk/m);
     expect(text.stdout).toContain('finance-team');
 
-    const json = await runProcess(['policy', 'test', 'p.yaml', '--request', request, '--json'], { cwd: dir });
+    const json = await runCli(['policy', 'test', 'p.yaml', '--request', request, '--json'], { cwd: dir });
     const decision = JSON.parse(json.stdout) as { decision: string; riskScore: number };
     expect(decision.decision).toBe('pending');
     expect(decision.riskScore).toBeGreaterThanOrEqual(80);
 
-    const mismatch = await runProcess(['policy', 'test', 'p.yaml', '--request', request, '--expect', 'allowed'], { cwd: dir });
+    const mismatch = await runCli(['policy', 'test', 'p.yaml', '--request', request, '--expect', 'allowed'], { cwd: dir });
     expect(mismatch.code).toBe(1);
     expect(mismatch.stderr).toBe('ascend: expected allowed, got pending\n');
 
-    const bad = await runProcess(['policy', 'test', 'p.yaml', '--request', '{"actionType": 5}'], { cwd: dir });
+    const bad = await runCli(['policy', 'test', 'p.yaml', '--request', '{"actionType": 5}'], { cwd: dir });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/^ascend: --request field "actionType": .*\n$/);
   });
@@ -106,20 +105,20 @@ describe('ascend (real process)', () => {
     const { approval } = await seedPendingApproval(store);
     await store.close();
 
-    const list = await runProcess(['approvals', 'list'], { cwd: dir });
+    const list = await runCli(['approvals', 'list'], { cwd: dir });
     expect(list.code, list.stderr).toBe(0);
     expect(list.stdout).toMatch(/^ID\s+AGENT\s+ACTION\s+RESOURCE\s+RISK\s+WAITING\s+EXPIRES IN$/m);
     expect(list.stdout).toContain(approval.approvalId);
 
-    const approve = await runProcess(['approvals', 'approve', approval.approvalId, '--by', 'alice', '--comment', 'ok'], { cwd: dir });
+    const approve = await runCli(['approvals', 'approve', approval.approvalId, '--by', 'alice', '--comment', 'ok'], { cwd: dir });
     expect(approve.code, approve.stderr).toBe(0);
     expect(approve.stdout).toContain(`approved ${approval.approvalId}`);
 
-    const again = await runProcess(['approvals', 'approve', approval.approvalId], { cwd: dir });
+    const again = await runCli(['approvals', 'approve', approval.approvalId], { cwd: dir });
     expect(again.code).toBe(4);
     expect(again.stderr.split('\n').filter(Boolean)).toHaveLength(1);
 
-    const unknown = await runProcess(['approvals', 'reject', 'apr-nope'], { cwd: dir });
+    const unknown = await runCli(['approvals', 'reject', 'apr-nope'], { cwd: dir });
     expect(unknown.code).toBe(3);
     expect(unknown.stderr).toMatch(/^ascend: .*apr-nope.*not found\n$/);
   });
@@ -129,7 +128,7 @@ describe('ascend (real process)', () => {
     await seedPendingApproval(store);
     await seedPendingApproval(store);
     await store.close();
-    const ok = await runProcess(['audit', 'verify'], { cwd: dir });
+    const ok = await runCli(['audit', 'verify'], { cwd: dir });
     expect(ok.code, ok.stderr).toBe(0);
     expect(ok.stdout).toMatch(/^ok: \d+ events \(the whole chain\), head \d+ [0-9a-f]{12}\n$/);
 
@@ -141,7 +140,7 @@ describe('ascend (real process)', () => {
     db.prepare('UPDATE audit_events SET data = ? WHERE seq = ?').run(JSON.stringify({ tampered: true }), target.seq);
     db.close();
 
-    const broken = await runProcess(['audit', 'verify'], { cwd: dir });
+    const broken = await runCli(['audit', 'verify'], { cwd: dir });
     expect(broken.code).toBe(1);
     expect(broken.stdout).toMatch(new RegExp(`^BROKEN at seq ${target.seq}: .+\\n$`));
   });

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AscendClient, openSqliteStore, defaultDbPath } from '../../src/index.js';
-import { eventually, runCli, tempDir, TEST_POLICY, WOKEN_WITHIN_MS, writePolicy } from '../helpers.js';
+import { eventually, runCli, sleep, tempDir, TEST_POLICY, WOKEN_WITHIN_MS, writePolicy } from '../helpers.js';
 
 const clients: AscendClient[] = [];
 afterEach(async () => {
@@ -68,7 +68,9 @@ describe('a person in another process', () => {
     expect((await client.evaluateAction({ actionType: 'db.query', parameters: { sql: 'select 1' } })).decision).toBe('allowed');
     const cli = await runCli(['agents', 'block', 'agent-z', '--reason', 'runaway', '--data-dir', dataDir], { cwd: dir });
     expect(cli.code).toBe(0);
-    await new Promise((r) => setTimeout(r, 25));
+    // The store's copy of the agent is at most flushIntervalMs old: let that much real time pass
+    // (the store's clock, performance.now() of node:perf_hooks, is not one a test can fake).
+    await sleep(25);
     const after = await client.evaluateAction({ actionType: 'db.query', parameters: { sql: 'select 1' } });
     expect(after.decision).toBe('denied');
     expect(after.reason).toMatch(/runaway/);

@@ -5,10 +5,9 @@
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ROOT } from '../helpers.js';
+import { ROOT, tempDir } from '../helpers.js';
 import { CHROMIUM_ENV, findChromium, NoChromiumError, provideChromium } from './chromium-setup.js';
 
 const dirs: string[] = [];
@@ -18,7 +17,7 @@ afterAll(() => {
 
 /** An executable file named `name` in a fresh temp dir. */
 function executable(name: string): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ascend-chromium-'));
+  const dir = tempDir('ascend-chromium-');
   dirs.push(dir);
   const file = path.join(dir, name);
   fs.writeFileSync(file, '#!/bin/sh\nexit 0\n', { mode: 0o755 });
@@ -79,7 +78,7 @@ describe('when no browser can be found or installed', () => {
   });
 
   it('uses what the install step put on the usual paths', () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ascend-chromium-'));
+    const dir = tempDir('ascend-chromium-');
     dirs.push(dir);
     const target = path.join(dir, 'chromium');
     const found = provideChromium({

@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AscendClient, type DecisionResult } from '../../src/index.js';
-import { ROOT, TEST_POLICY, TSX_IMPORT, WOKEN_WITHIN_MS, captureLogs, eventually, tempDir, writePolicy } from '../helpers.js';
+import { CLI_MAIN, TEST_POLICY, TSX_IMPORT, WOKEN_WITHIN_MS, captureLogs, eventually, tempDir, writePolicy } from '../helpers.js';
 import { api, disposeServer, startServerProcess, webhookReceiver, type ServerProcess } from '../server/helpers.js';
 import { accessibilityViolations, launchBrowser, newPage, screenshot, signIn } from './browser.js';
 import { slackStandIn } from '../fixtures/chat-stand-ins.js';
@@ -50,13 +50,14 @@ async function cardFor(page: Page, text: string) {
 
 /** Wait until the table shows rows and every row's text passes `check` (the filtered answer arrived). */
 async function rowsSatisfy(rows: Locator, check: (text: string) => boolean): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const texts = await rows.allTextContents();
-    if (texts.length > 0 && texts.every(check)) return;
-    if (Date.now() > deadline) throw new Error(`rows never matched: ${JSON.stringify(texts.slice(0, 3))}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  let texts: string[] = [];
+  await eventually(
+    async () => {
+      texts = await rows.allTextContents();
+      return texts.length > 0 && texts.every(check);
+    },
+    { timeoutMs: 10_000, everyMs: 50, message: () => `rows never matched: ${JSON.stringify(texts.slice(0, 3))}` },
+  );
 }
 
 describe('dashboard in a real browser', () => {
@@ -482,13 +483,11 @@ describe('one-click links in a real browser', () => {
     const client = agent(agentId, linkServer.url, linkServer.keys.agent.apiKey);
     const d = await client.evaluateAction({ actionType: 'payments.transfer', resource: 'acct-1', parameters: { amount: 3000 }, waitForApproval: false });
     expect(d.decision).toBe('pending');
-    const deadline = Date.now() + 5000;
-    for (;;) {
-      const payload = sink.bodies.map((b) => JSON.parse(b) as { approvalId: string; links?: { approve: string; reject: string } }).find((p) => p.approvalId === d.approvalRequestId);
-      if (payload?.links) return { approvalId: d.approvalRequestId!, ...payload.links };
-      if (Date.now() > deadline) throw new Error('no webhook with links arrived');
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    const links = await eventually(
+      () => sink.bodies.map((b) => JSON.parse(b) as { approvalId: string; links?: { approve: string; reject: string } }).find((p) => p.approvalId === d.approvalRequestId)?.links,
+      { timeoutMs: 5000, everyMs: 20, message: () => 'no webhook with links arrived' },
+    );
+    return { approvalId: d.approvalRequestId!, ...links };
   }
 
   it('a link opens a confirmation page; its one button approves, once', async () => {
@@ -512,7 +511,10 @@ describe('one-click links in a real browser', () => {
 
   it('an expired link is refused and decides nothing', async () => {
     const { approvalId, approve } = await requestWithLinks('late-agent');
-    await new Promise((r) => setTimeout(r, 3200));
+    // The server's clock is this machine's: wait until it is past the expiry the link carries
+    // (the approval's: 3 s after the request), not for a guess of how long that is.
+    const expiresAtMs = Number(new URL(approve).searchParams.get('exp'));
+    await eventually(() => Date.now() > expiresAtMs, { timeoutMs: 10_000, everyMs: 20 });
     const { context, page } = await newPage(browser);
     try {
       const response = await page.goto(approve);
@@ -538,7 +540,7 @@ describe('ascend ui over an embedded database', () => {
     const embedded = new AscendClient({ agentId: 'laptop-agent', policy, dataDir: dir, logDestination: captureLogs().destination });
     clients.push(embedded);
 
-    child = spawn(process.execPath, ['--import', TSX_IMPORT, path.join(ROOT, 'src/cli/main.ts'), 'ui', '--port', '0', '--data-dir', dir, '--by', 'dana'], {
+    child = spawn(process.execPath, ['--import', TSX_IMPORT, CLI_MAIN, 'ui', '--port', '0', '--data-dir', dir, '--by', 'dana'], {
       cwd: dir,
       env: { ...process.env, NO_COLOR: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { PolicyError } from '../../src/core/errors.js';
 import { parsePolicy, policyJsonSchema } from '../../src/engine/index.js';
 import { loadPolicyFile } from '../../src/policy/file.js';
+import { tempDir } from '../helpers.js';
 import { dedent } from './helpers.js';
 
 /** The PolicyError thrown by loading `yaml` (fails the test if it loads). */
@@ -406,7 +407,7 @@ describe('policyJsonSchema', () => {
 
 describe('loadPolicyFile', () => {
   it('loads a file and names it in the policy', () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ascend-engine-'));
+    const dir = tempDir('ascend-engine-');
     try {
       const file = path.join(dir, 'ascend.policy.yaml');
       fs.writeFileSync(file, '\uFEFFversion: 1\nrules: []\n');

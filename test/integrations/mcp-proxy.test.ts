@@ -17,7 +17,7 @@ import { z } from 'zod';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { defaultDbPath, openSqliteStore } from '../../src/index.js';
-import { eventually, ROOT, TSX_IMPORT, tempDir, writePolicy } from '../helpers.js';
+import { CLI_MAIN, eventually, TSX_IMPORT, tempDir, writePolicy } from '../helpers.js';
 
 const FILESYSTEM_SERVER = createRequire(import.meta.url).resolve('@modelcontextprotocol/server-filesystem/dist/index.js');
 
@@ -53,7 +53,7 @@ async function proxied() {
   const dataDir = path.join(dir, '.ascend');
   const transport = new StdioClientTransport({
     command: process.execPath,
-    args: ['--import', TSX_IMPORT, path.join(ROOT, 'src/cli/main.ts'), 'mcp-proxy', '--name', 'fs', '--policy', policy, '--data-dir', dataDir, '--', process.execPath, FILESYSTEM_SERVER, files],
+    args: ['--import', TSX_IMPORT, CLI_MAIN, 'mcp-proxy', '--name', 'fs', '--policy', policy, '--data-dir', dataDir, '--', process.execPath, FILESYSTEM_SERVER, files],
     env: { ...process.env, ASCEND_LOG_LEVEL: 'warn' } as Record<string, string>,
     cwd: dir,
     stderr: 'pipe',
@@ -150,7 +150,7 @@ describe('ascend mcp-proxy', () => {
     await client.connect(
       new StdioClientTransport({
         command: process.execPath,
-        args: ['--import', TSX_IMPORT, path.join(ROOT, 'src/cli/main.ts'), 'mcp-proxy', '--url', url, '--name', 'tickets', '--policy', policy, '--data-dir', path.join(dir, '.ascend')],
+        args: ['--import', TSX_IMPORT, CLI_MAIN, 'mcp-proxy', '--url', url, '--name', 'tickets', '--policy', policy, '--data-dir', path.join(dir, '.ascend')],
         env: { ...process.env, ASCEND_LOG_LEVEL: 'warn' } as Record<string, string>,
         cwd: dir,
       }),

@@ -10,15 +10,39 @@ import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AscendClient, defaultDbPath, openSqliteStore } from '../../src/index.js';
 import { governMcpServer, highRiskAction, mcpGovernance, MCPGovernanceMiddleware, type CallToolResultLike } from '../../integrations/mcp/index.js';
 import { captureLogs, eventually, tempDir, TEST_POLICY, writePolicy } from '../helpers.js';
 
 const closers: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
+  vi.useRealTimers();
   for (const close of closers.splice(0).reverse()) await close().catch(() => undefined);
 });
+
+/**
+ * The time a call waits for a person, on a fake clock: Date and timers are faked from here on
+ * (SQLite, the store's watch and the in-memory MCP transport stay real).
+ */
+function fakeTheClock(): void {
+  vi.useFakeTimers({ toFake: ['Date', 'setTimeout', 'clearTimeout'] });
+}
+
+/** Move the fake clock 250 ms at a time, letting real work run in between, until `pending` settles. */
+async function settledOnFakeClock<T>(pending: Promise<T>): Promise<T> {
+  let outcome: { value: T } | { error: unknown } | undefined;
+  void pending.then(
+    (value) => (outcome = { value }),
+    (error: unknown) => (outcome = { error }),
+  );
+  await eventually(async () => {
+    await vi.advanceTimersByTimeAsync(250);
+    return outcome !== undefined;
+  });
+  if ('error' in outcome!) throw outcome.error;
+  return outcome!.value;
+}
 
 function ascend(extra: Partial<ConstructorParameters<typeof AscendClient>[0]> = {}, policyText = TEST_POLICY): { client: AscendClient; dataDir: string } {
   const dir = tempDir();
@@ -98,11 +122,12 @@ describe('MCP', () => {
 
   it("a policy that does not accept a client's answer is never elicited: a person must decide", async () => {
     let asked = 0;
+    fakeTheClock();
     const { effects, mcpClient } = await setup({
       elicit: () => (asked++, { action: 'accept', content: { approve: true } }),
       policy: TEST_POLICY.replace('rules:', 'approvals:\n  elicitationMaxRisk: null\nrules:'),
     });
-    const result = await mcpClient.callTool({ name: 'transfer', arguments: { amount: 5000 } });
+    const result = await settledOnFakeClock(mcpClient.callTool({ name: 'transfer', arguments: { amount: 5000 } }));
     expect(asked).toBe(0);
     expect(result.isError).toBe(true); // nobody decided within the 2 s timeout
     expect(effects).toEqual([]);
@@ -129,8 +154,9 @@ describe('MCP', () => {
   });
 
   it('a pending call nobody decides is denied at its timeout', async () => {
+    fakeTheClock();
     const { effects, mcpClient } = await setup();
-    const result = await mcpClient.callTool({ name: 'transfer', arguments: { amount: 5000 } });
+    const result = await settledOnFakeClock(mcpClient.callTool({ name: 'transfer', arguments: { amount: 5000 } }));
     expect(result.isError).toBe(true);
     expect((result.content as Array<{ text: string }>)[0]!.text).toContain('nobody approved it in time');
     expect(effects).toEqual([]);

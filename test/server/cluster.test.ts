@@ -12,9 +12,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AscendClient } from '../../src/index.js';
 import { signRequest } from '../../src/core/signing.js';
 import { captureLogs, eventually, tempDir, WOKEN_WITHIN_MS } from '../helpers.js';
-import { api, disposeServer, seedKeys, startServerProcess, type ServerProcess } from './helpers.js';
+import { PG_URL } from '../store/pg-helpers.js';
+import { api, disposeServer, requestsSent, seedKeys, startServerProcess, type ServerProcess } from './helpers.js';
 
-const PG_URL = process.env.ASCEND_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const schema = `ascend_cluster_${randomBytes(4).toString('hex')}`;
 const db = `${PG_URL}?schema=${schema}`;
 
@@ -73,6 +73,7 @@ describe('cluster on PostgreSQL', () => {
   it('an approval on replica B wakes the agent in its long-poll on replica A, not when the poll ends', async () => {
     const logs = captureLogs();
     const client = agentOn(a, 'cluster-agent', logs);
+    const sent = requestsSent();
     const delays: number[] = [];
     try {
       for (let round = 0; round < 5; round++) {
@@ -85,9 +86,9 @@ describe('cluster on PostgreSQL', () => {
           const list = await api(b, 'GET', '/v1/approvals?status=pending&agentId=cluster-agent', b.keys.approver);
           return list.body.approvals.find((x: { parameters: { amount: number } }) => x.parameters.amount === amount);
         });
-        // The agent says so right before its long-poll (25 s) on A; give the request time to arrive.
+        // The agent says so right before its long-poll (25 s) on A; wait until that request is sent.
         await eventually(() => logs.lines.filter((l) => l.includes('action is pending approval')).length > round);
-        await new Promise((r) => setTimeout(r, 300));
+        await eventually(() => sent.paths.some((p) => p.startsWith(`/v1/approvals/${pending.approvalId}/wait?`)));
         const approved = await api(b, 'POST', `/v1/approvals/${pending.approvalId}/approve`, b.keys.approver, {});
         const approvedAt = Date.now();
         expect(approved.status).toBe(200);
@@ -95,6 +96,7 @@ describe('cluster on PostgreSQL', () => {
         delays.push(ranAt - approvedAt);
       }
     } finally {
+      sent.stop();
       await client.close();
     }
     // Only B's NOTIFY can tell A before the long-poll ends; how fast it is, is a benchmark
@@ -145,7 +147,8 @@ describe('cluster on PostgreSQL', () => {
       await Promise.all(clients.map((c) => Promise.all(Array.from({ length: 30 }, (_, i) => c.evaluateAction({ actionType: 'db.query', parameters: { sql: `select ${i}` } })))));
       await Promise.all(clients.map((c) => c.close()));
       await eventually(() => received.length >= 60, 10_000);
-      await new Promise((r) => setTimeout(r, 500)); // time for a duplicate to show up, if any
+      // Until neither replica has a delivery left to send (a state, not a time): a duplicate delivery would have been sent by then.
+      await eventually(async () => (await api(a, 'GET', `/v1/webhooks/${hook.body.webhookId}/deliveries?status=pending`, a.keys.admin)).body.deliveries.length === 0, 10_000);
       expect(received).toHaveLength(60);
       expect(new Set(received).size).toBe(60);
     } finally {

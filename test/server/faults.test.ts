@@ -5,7 +5,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { AscendClient, FailMode } from '../../src/index.js';
-import { captureLogs, eventually, tempDir } from '../helpers.js';
+import { captureLogs, eventually, sleep, tempDir } from '../helpers.js';
 import { api, disposeServer, startServerProcess, type ServerProcess } from './helpers.js';
 
 let server: ServerProcess | undefined;
@@ -34,25 +34,36 @@ describe('server killed under load', () => {
     const acknowledged: string[] = [];
     let ranWithoutDecision = 0;
     let stop = false;
+    /** Per agent: calls started, and calls finished (answered or failed); each agent makes one at a time. */
+    const started = clients.map(() => 0);
+    const finished = clients.map(() => 0);
     const loops = clients.map(async (client, i) => {
       for (let n = 0; !stop; n++) {
+        started[i]!++;
         try {
           await client.govern({ actionType: 'db.query', parameters: { sql: `select ${i}, ${n}` } }, (decision) => {
             if (decision.decision !== 'allowed' || !decision.actionId) ranWithoutDecision++;
             acknowledged.push(decision.actionId);
           });
         } catch {
-          await new Promise((r) => setTimeout(r, 20));
+          await sleep(20);
+        } finally {
+          finished[i]!++;
         }
       }
     });
-    // Wait for a count, not a time: a loaded machine may be several times slower.
+    /** Until every agent has finished `more` calls it started after the calls counted in `startedBefore`. */
+    const everyAgentFinished = (startedBefore: readonly number[], more: number) =>
+      eventually(() => finished.every((done, i) => done >= startedBefore[i]! + more), 60_000, 20);
+    // Wait for counts, not a time: a loaded machine may be several times slower.
     await eventually(() => acknowledged.length > 100, 60_000, 20);
     await s.kill();
-    // Answers already received when the process died may still be in our event loop: let them land.
-    await new Promise((r) => setTimeout(r, 500));
+    // Answers already received when the process died may still be in our event loop: once every
+    // agent has finished a call it started after the death, each earlier call has ended too.
+    await everyAgentFinished(started.slice(), 1);
     const afterKill = acknowledged.length;
-    await new Promise((r) => setTimeout(r, 500));
+    // Several more calls per agent while the server is down.
+    await everyAgentFinished(started.slice(), 3);
     stop = true;
     await Promise.all(loops);
     expect(acknowledged.length).toBe(afterKill); // nothing ran while the server was down

@@ -3,6 +3,7 @@
  * made through the store, and the server listening on a free port of 127.0.0.1.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import diagnosticsChannel from 'node:diagnostics_channel';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -10,7 +11,7 @@ import path from 'node:path';
 import { generateApiKey, type NewApiKey } from '../../src/server/api-keys.js';
 import { openDatabase, parseDatabaseTarget } from '../../src/server/database.js';
 import type { ApiKeyRole } from '../../src/core/types.js';
-import { ROOT, TEST_POLICY, TSX_IMPORT, tempDir, writePolicy } from '../helpers.js';
+import { CLI_MAIN, TEST_POLICY, TSX_IMPORT, tempDir, writePolicy } from '../helpers.js';
 
 /** Keys every test server has. */
 export interface TestKeys {
@@ -79,7 +80,7 @@ export async function startServerProcess(
   const launch = async (): Promise<void> => {
     child = spawn(
       process.execPath,
-      ['--import', TSX_IMPORT, path.join(ROOT, 'src/cli/main.ts'), 'serve', '--db', db, '--policy', policyPath, '--port', String(port), ...(options.args ?? [])],
+      ['--import', TSX_IMPORT, CLI_MAIN, 'serve', '--db', db, '--policy', policyPath, '--port', String(port), ...(options.args ?? [])],
       { cwd: dir, env: { ...process.env, NO_COLOR: '1', ASCEND_LOG_LEVEL: 'info', ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -204,4 +205,21 @@ export function sendExactly(
     sent.on('error', reject);
     sent.end(request.body);
   });
+}
+
+/**
+ * The paths (with their query) of the `node:http` requests this process has finished sending —
+ * handed to the system for the server — from now until `stop()`. A test waits on it until an
+ * agent's long-poll is on its way to the server instead of sleeping for a guess of how long that
+ * takes. (The server may still be reading it: an approval that overtakes it is then answered at
+ * once, still within the poll.)
+ */
+export function requestsSent(): { paths: string[]; stop(): void } {
+  const paths: string[] = [];
+  const onStart = (message: unknown): void => {
+    const { request } = message as { request: http.ClientRequest };
+    request.once('finish', () => paths.push(request.path));
+  };
+  diagnosticsChannel.subscribe('http.client.request.start', onStart);
+  return { paths, stop: () => void diagnosticsChannel.unsubscribe('http.client.request.start', onStart) };
 }

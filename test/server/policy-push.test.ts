@@ -11,9 +11,9 @@ import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, runCli, TEST_POLICY, tempDir } from '../helpers.js';
+import { PG_URL } from '../store/pg-helpers.js';
 import { api, disposeServer, seedKeys, startServerProcess, type ServerProcess, type TestKeys } from './helpers.js';
 
-const PG_URL = process.env.ASCEND_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const schema = `ascend_push_${randomBytes(4).toString('hex')}`;
 const db = `${PG_URL}?schema=${schema}`;
 const sha256 = (text: string): string => `sha256:${createHash('sha256').update(text).digest('hex')}`;

@@ -4,11 +4,11 @@
  * the server dies, and the fail-open spool uploaded after a restart.
  */
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { AscendClient, AuthorizationError, FailMode, type AscendClientOptions } from '../../src/index.js';
 import { callDigest } from '../../src/core/call-digest.js';
 import { captureLogs, eventually, runCli, tempDir, TEST_POLICY, WOKEN_WITHIN_MS, writePolicy } from '../helpers.js';
-import { api, disposeServer, startServerProcess, type ServerProcess } from './helpers.js';
+import { api, disposeServer, requestsSent, startServerProcess, type ServerProcess } from './helpers.js';
 
 let server: ServerProcess;
 beforeAll(async () => {
@@ -20,6 +20,7 @@ afterAll(async () => {
 
 const clients: AscendClient[] = [];
 afterEach(async () => {
+  vi.useRealTimers();
   await Promise.all(clients.splice(0).map((c) => c.close().catch(() => undefined)));
 });
 
@@ -78,6 +79,7 @@ describe('remote client', () => {
   it('a pending call waits for an approver key; the approval wakes the agent in its long-poll, not when the poll ends', async () => {
     const logs = captureLogs();
     const client = remoteClient({ logDestination: logs.destination });
+    const sent = requestsSent();
     let ranAt = 0;
     const governed = client.govern({ actionType: 'payments.transfer', parameters: { amount: 5000 } }, () => {
       ranAt = Date.now();
@@ -90,9 +92,10 @@ describe('remote client', () => {
     // An agent key can never approve, not even its own action.
     const refused = await api(server, 'POST', `/v1/approvals/${pending.approvalId}/approve`, server.keys.agent, {});
     expect(refused.status).toBe(403);
-    // The agent says so right before it starts its long-poll (25 s); give the request time to arrive.
+    // The agent says so right before it starts its long-poll (25 s); wait until that request is sent.
     await eventually(() => logs.text().includes('action is pending approval'));
-    await new Promise((r) => setTimeout(r, 500));
+    await eventually(() => sent.paths.some((p) => p.startsWith(`/v1/approvals/${pending.approvalId}/wait?`)));
+    sent.stop();
     const approved = await api(server, 'POST', `/v1/approvals/${pending.approvalId}/approve`, server.keys.approver, { comment: 'ok' });
     const approvedAt = Date.now();
     expect(approved.status).toBe(200);
@@ -202,7 +205,10 @@ describe('remote client when the server goes away', () => {
 
     expect(open.circuitState).toBe('open');
     await server.restart();
-    await new Promise((r) => setTimeout(r, 350)); // the breaker lets a trial call through again
+    // The breaker lets a trial call through again once its clock (Date.now()) is past
+    // recoveryTimeoutMs: move a fake Date there rather than wait (timers and sockets stay real).
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.advanceTimersByTime(350);
     await open.uploadSpool();
     expect(open.circuitState).toBe('closed');
     const audit = await api(server, 'GET', '/v1/audit?agentId=agent-open&limit=1000', server.keys.approver);

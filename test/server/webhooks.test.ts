@@ -47,6 +47,17 @@ afterAll(async () => {
   await disposeServer(server);
 });
 
+/**
+ * Until the server has no delivery of the webhook left to send: each one made so far was
+ * delivered (or dead-lettered). Deliveries are made from the audit trail in order, so once an
+ * event has arrived, every delivery of an earlier event — a duplicate, another organisation's, if
+ * one were made — exists; once none is pending, each has reached the receiver. A count to wait
+ * for, not a time.
+ */
+async function deliveriesSettled(webhookId: string): Promise<void> {
+  await eventually(async () => (await api(server, 'GET', `/v1/webhooks/${webhookId}/deliveries?status=pending`, server.keys.admin)).body.deliveries.length === 0, 10_000);
+}
+
 function adminClient(): AscendClient {
   return new AscendClient({ agentId: 'hook-agent', apiUrl: server.url, apiKey: server.keys.admin.apiKey, dataDir: tempDir(), logDestination: captureLogs().destination });
 }
@@ -76,7 +87,7 @@ describe('webhooks', () => {
         expect(JSON.parse(r.body).agentId).toBe('hook-agent');
       }
       // Once each: no two deliveries of the same event for the same audit row.
-      await new Promise((r) => setTimeout(r, 300));
+      await deliveriesSettled(hook.webhookId);
       const keys = sink.received.map((r) => `${JSON.parse(r.body).auditSeq}/${r.headers['x-ascend-event']}`);
       expect(new Set(keys).size).toBe(keys.length);
       const denial = sink.received.find((r) => r.headers['x-ascend-event'] === 'action.denied')!;
@@ -135,7 +146,7 @@ describe('webhooks', () => {
     await api(server, 'POST', '/v1/actions/evaluate', server.keys.otherAgent, body('theirs'));
     await api(server, 'POST', '/v1/actions/evaluate', server.keys.agent, body('ours'));
     await eventually(() => sink.received.some((r) => JSON.parse(r.body).agentId === 'ours'), 10_000);
-    await new Promise((r) => setTimeout(r, 200));
+    await deliveriesSettled(hook.body.webhookId);
     expect(sink.received.some((r) => JSON.parse(r.body).agentId === 'theirs')).toBe(false);
     await api(server, 'DELETE', `/v1/webhooks/${hook.body.webhookId}`, server.keys.admin);
     await sink.close();

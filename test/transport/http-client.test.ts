@@ -4,7 +4,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { HttpClient, HttpExchangeError } from '../../src/transport/http-client.js';
 import { eventually } from '../helpers.js';
 
@@ -49,6 +49,9 @@ afterAll(async () => {
   server.closeAllConnections();
   await new Promise((r) => server.close(r));
 });
+afterEach(() => {
+  vi.useRealTimers();
+});
 
 describe('HttpClient', () => {
   it('sends the body with its length, reads status, headers and text, and reuses one socket', async () => {
@@ -88,10 +91,12 @@ describe('HttpClient', () => {
   });
 
   it('a synchronous failure (bad header value) is a rejection, and nothing fires later', async () => {
+    // The exchange never reaches a socket: only its timer could fire later, on a clock this test moves.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const client = new HttpClient();
     const err = await client.send({ method: 'GET', url: new URL(`${base}/echo`), headers: { authorization: 'Bearer ak\n' }, timeoutMs: 50 }).catch((e: unknown) => e);
     expect(err).toMatchObject({ kind: 'invalid' });
-    await new Promise((r) => setTimeout(r, 120)); // past the would-be timer: the process is still here
+    await vi.advanceTimersByTimeAsync(120); // past the would-be timer: the process is still here
     client.close();
   });
 

@@ -6,7 +6,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { callDigest } from '../../src/core/call-digest.js';
 import {
   AuthenticationError,
@@ -35,6 +35,7 @@ type Responder = (hit: Hit, n: number) => Answer | Promise<Answer>;
 
 const servers: http.Server[] = [];
 afterEach(async () => {
+  vi.useRealTimers();
   for (const s of servers.splice(0)) {
     s.closeAllConnections();
     await new Promise((r) => s.close(r));
@@ -183,7 +184,10 @@ describe('HttpTransport: circuit breaker', () => {
     await expect(t.evaluate(request())).rejects.toBeInstanceOf(ConnectionError);
     expect(t.circuitState).toBe('open');
     failing = false;
-    await new Promise((r) => setTimeout(r, 150));
+    // The breaker reads Date.now(): move that clock past recoveryTimeoutMs rather than wait it out
+    // (timers stay real: the held answers above and the sockets need them).
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.advanceTimersByTime(150);
     const results = await Promise.all(Array.from({ length: 8 }, () => t.evaluate(request())));
     expect(results.every((r) => r.decision === 'allowed')).toBe(true);
     expect(answeredBefore).toHaveLength(8);

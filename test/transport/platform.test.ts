@@ -6,7 +6,7 @@
  * limits, outages in both fail modes, and what the platform does not have.
  */
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AscendClient, AuthorizationError, ConnectionError, FailMode, UnsupportedError, ValidationError, type AscendClientOptions } from '../../src/index.js';
 import { pythonJson } from '../../src/transport/platform-wire.js';
 import { platformStandIn, standInClientOptions, type PlatformStandIn } from '../fixtures/platform-stand-in.js';
@@ -14,6 +14,7 @@ import { captureLogs, eventually, tempDir } from '../helpers.js';
 
 const closers: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
+  vi.useRealTimers();
   for (const close of closers.splice(0).reverse()) await close().catch(() => undefined);
 });
 
@@ -66,11 +67,14 @@ describe('the ASCEND platform protocol', () => {
 
   it('registers (the platform’s fields), warns when the agent starts in a draft status, and sends heartbeats', async () => {
     const platform = await standIn({ agentStatus: 'draft' });
+    // The heartbeat's interval runs on a fake clock this test moves (the requests stay real).
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
     const { client: c, logs } = client(platform, { heartbeatIntervalMs: 1000 });
     const agent = await c.register({ agentType: 'support', capabilities: ['db.query'], allowedResources: ['crm'], metadata: { team: 'care' } });
     expect(platform.agents[0]).toMatchObject({ agent_id: 'platform-agent', display_name: 'platform-agent', agent_type: 'support', capabilities: ['db.query'], allowed_resources: ['crm'], metadata: { team: 'care' } });
     expect(agent.warnings?.[0]).toContain('"draft"');
     expect(logs.text()).toContain('draft');
+    vi.advanceTimersByTime(1000); // one interval: a heartbeat after the one sent on registering
     await eventually(() => (platform.heartbeats.length >= 2 ? true : undefined), 10_000);
     expect(platform.heartbeats[0]).toMatchObject({ agent_id: 'platform-agent', metrics: {} });
     const short = new AscendClient({ agentId: 'ab', protocol: 'ascend-platform', apiUrl: platform.url, apiKey: platform.apiKey, dataDir: tempDir(), logLevel: 'silent' });
