@@ -11,7 +11,8 @@ import { type FlushReport, flushBeforeExit, type QueuedDecision, type QueuedWrit
 import type { PgSchema } from './postgres-schema.js';
 import type { PgActionStateRow, PgStatements } from './postgres-statements.js';
 import { checkout, PgWriteTx } from './postgres-tx.js';
-import { duplicateAction, duplicateOutcome, isoUtc } from './records.js';
+import { isoUtc } from './records.js';
+import { duplicateAction, duplicateOutcome } from './refusals.js';
 import type { PgBudgets } from './postgres-budgets.js';
 import type { ChainLockStats } from './store.js';
 import { actionEvaluated, actionOutcome } from './audit-events.js';

@@ -11,9 +11,8 @@
  * (postgres-watch.ts). The audit data of every event is byte-identical to what the SQLite store
  * writes (same record writers, same payloads), so hashes and `verifyAudit` agree.
  */
-import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { type AscendError, ConflictError, NotFoundError, StaleDecisionError, StoreError } from '../core/errors.js';
+import { type AscendError, ConflictError, NotFoundError, StoreError } from '../core/errors.js';
 import type {
   ActionRecord,
   AgentRecord,
@@ -32,7 +31,7 @@ import type { FlushReport, WriteQueue } from './batch.js';
 import { isForeignKeyViolation, isUniqueViolation, toPgStoreError } from './postgres-errors.js';
 import { migratePostgres } from './postgres-migrations.js';
 import { CHAIN_BEGINNING } from './chain-walk.js';
-import { archiveStatements, planArchive, planConflict } from './archive-plan.js';
+import { archiveStatements, checkPlan, planArchive } from './archive-plan.js';
 import { PgReader } from './postgres-reads.js';
 import { DEFAULT_PG_SCHEMA, describeTarget, PG_TYPES, type PgSchema, pgSchema } from './postgres-schema.js';
 import { PG_CONSTRAINTS, type PgStatements, pgStatements } from './postgres-statements.js';
@@ -49,9 +48,6 @@ import {
   approvalFromRow,
   approvalInsertParams,
   type ApprovalRow,
-  checkApprovalDecision,
-  checkEditsOfRow,
-  grantForApproval,
   grantFromRow,
   type GrantRow,
   invalid,
@@ -60,10 +56,19 @@ import {
   outcomeJson,
   type PolicyRow,
   storedPolicyFromRow,
-  duplicateAction,
-  duplicateOutcome,
   positive,
 } from './records.js';
+import { checkApprovalDecision, planDecision } from './approval-rules.js';
+import {
+  apiKeyAlreadyRevoked,
+  apiKeyExists,
+  approvalNotSpendable,
+  duplicateAction,
+  duplicateOutcome,
+  grantAlreadyRevoked,
+  mustExist,
+  refuseStaleAgent,
+} from './refusals.js';
 import type {
   AgentRegistrationInput,
   ApprovalDecision,
@@ -83,14 +88,12 @@ import {
   agentBlockChanged,
   agentRegistered,
   approvalConsumed,
-  approvalDecided,
   approvalExpired,
   approvalRequested,
   type AuditEntry,
   auditArchived,
   checkpointKeyRegistered,
   checkpointRecorded,
-  grantCreated,
   grantRevoked,
   keyCreated,
   keyRevoked,
@@ -348,9 +351,9 @@ export class PostgresStore implements Store {
     if (spends !== undefined) {
       const [check] = await tx.read<{ version: number | null; taken: boolean }>(this.sql.decisionCheck, [action.agentId, action.actionId]);
       if (check?.taken) throw duplicateAction(action.actionId);
-      staleUnless(action.agentId, options.agentVersion, check?.version ?? null);
+      refuseStaleAgent(action.agentId, options.agentVersion, check?.version ?? null);
       if (!(await this.spendApproval(tx, spends, edited?.digest ?? action.digest, ts, edited !== undefined))) {
-        throw new StaleDecisionError(`Approval "${spends}" was spent by another call, or no longer matches`, { approvalId: spends });
+        throw approvalNotSpendable(spends);
       }
     }
     const seq = appendDecision(tx, action, recordJson, ts);
@@ -364,7 +367,7 @@ export class PostgresStore implements Store {
   private async checkVersion(tx: PgWriteTx, agentId: string, options: RecordDecisionOptions): Promise<void> {
     if (options.agentVersion === undefined || options.spendsApproval !== undefined || options.spendsEditedApproval !== undefined) return tx.flush();
     const [row] = await tx.write<{ version: number | null }>(this.sql.agentVersion, [agentId]);
-    staleUnless(agentId, options.agentVersion, row?.version ?? null);
+    refuseStaleAgent(agentId, options.agentVersion, row?.version ?? null);
   }
 
   /**
@@ -462,25 +465,18 @@ export class PostgresStore implements Store {
       checkApprovalDecision(decision);
       const outcome = await this.writer.write(async (tx): Promise<ApprovalRecord | ConflictError> => {
         const row = await this.approvalRow(tx, approvalId);
-        if (row.status !== 'pending') {
-          return new ConflictError(`Approval "${approvalId}" was already ${row.status}`, { approvalId, status: row.status });
+        const plan = planDecision(row, decision, now);
+        if (plan.refused) {
+          if (plan.expire) await this.markExpired(tx, row, now, 'expired before a decision');
+          return plan.refused; // returned, not thrown: the expiry commits
         }
-        if (row.expires_at <= now) {
-          await this.markExpired(tx, row, now, 'expired before a decision');
-          return new ConflictError(`Approval "${approvalId}" expired at ${row.expires_at}`, { approvalId, status: 'expired' });
+        const grant = plan.grant?.record;
+        tx.append(plan.decided.event, plan.decided.data);
+        if (grant !== undefined && plan.grant) {
+          tx.defer(this.sql.insertGrant, [grant.grantId, grant.agentId, grant.actionType, now, grant.expiresAt, decidedBy, channel, approvalId]);
+          tx.append(plan.grant.created.event, plan.grant.created.data);
         }
-        checkEditsOfRow(row, decision.edits);
-        const grantId = decision.grantMinutes !== undefined ? randomUUID() : undefined;
-        const ref = { approvalId, agentId: row.agent_id, actionId: row.action_id };
-        const decided = approvalDecided(ref, { status, decidedBy, channel, claimedChannel: decision.claimedChannel, comment: decision.comment, grantId, edits: decision.edits }, now);
-        tx.append(decided.event, decided.data);
-        if (grantId !== undefined && decision.grantMinutes !== undefined) {
-          const grant = grantForApproval({ approvalId, agentId: row.agent_id, actionType: row.action_type }, grantId, decision.grantMinutes, decidedBy, channel, now);
-          tx.defer(this.sql.insertGrant, [grantId, grant.agentId, grant.actionType, now, grant.expiresAt, decidedBy, channel, approvalId]);
-          const created = grantCreated(ref, grant, decidedBy, now);
-          tx.append(created.event, created.data);
-        }
-        const params = [status, now, decidedBy, channel, decision.comment ?? null, grantId ?? null, approvalId, decision.edits === undefined ? null : JSON.stringify(decision.edits)];
+        const params = [status, now, decidedBy, channel, decision.comment ?? null, grant?.grantId ?? null, approvalId, plan.edits];
         return approvalFromRow(await tx.writeOne<ApprovalRow>(this.sql.decideApproval, params));
       });
       if (outcome instanceof ConflictError) throw outcome;
@@ -526,8 +522,7 @@ export class PostgresStore implements Store {
 
   private async approvalRow(tx: PgWriteTx, approvalId: string): Promise<ApprovalRow> {
     const [row] = await tx.read<ApprovalRow>(this.sql.getApproval, [approvalId]);
-    if (row === undefined) throw new NotFoundError('approval', approvalId);
-    return row;
+    return mustExist(row, 'approval', approvalId);
   }
 
   private async markExpired(tx: PgWriteTx, row: ApprovalRow, now: string, why: string): Promise<ApprovalRow> {
@@ -556,9 +551,8 @@ export class PostgresStore implements Store {
     return this.guard('revokeGrant', async () => {
       const ts = isoUtc(now, 'now');
       return this.writer.write(async (tx) => {
-        const [row] = await tx.read<GrantRow>(this.sql.getGrant, [grantId]);
-        if (row === undefined) throw new NotFoundError('grant', grantId);
-        if (row.revoked_at !== null) throw new ConflictError(`Grant "${grantId}" was already revoked at ${row.revoked_at}`, { grantId });
+        const row = mustExist((await tx.read<GrantRow>(this.sql.getGrant, [grantId]))[0], 'grant', grantId);
+        if (row.revoked_at !== null) throw grantAlreadyRevoked(grantId, row.revoked_at);
         const entry = grantRevoked({ grantId, agentId: row.agent_id, approvalId: row.approval_id, actionType: row.action_type }, actor, ts);
         tx.append(entry.event, entry.data);
         return grantFromRow(await tx.writeOne<GrantRow>(this.sql.revokeGrant, [ts, actor, grantId]));
@@ -579,7 +573,7 @@ export class PostgresStore implements Store {
         try {
           await tx.write(this.sql.insertApiKey, params);
         } catch (err) {
-          if (isUniqueViolation(err, PG_CONSTRAINTS.apiKeysPkey)) throw new ConflictError(`API key "${key.keyId}" already exists`, { keyId: key.keyId });
+          if (isUniqueViolation(err, PG_CONSTRAINTS.apiKeysPkey)) throw apiKeyExists(key.keyId);
           throw err;
         }
       });
@@ -640,8 +634,7 @@ export class PostgresStore implements Store {
         const base = await this.reads.base(tx.client);
         const throughHash = await this.reads.scalar(sql.hashAt, { seq: plan.throughSeq }, tx.client);
         const held = await this.reads.scalar(sql.firstHeldEvent, { after: plan.afterSeq, through: plan.throughSeq, since: plan.headSeq }, tx.client);
-        const conflict = planConflict(base, plan, throughHash === null ? null : String(throughHash), held === null ? null : Number(held));
-        if (conflict !== undefined) throw new ConflictError(`the archive cannot be taken as planned: ${conflict}; run it again`);
+        checkPlan(base, plan, throughHash, held);
         const range = [plan.afterSeq, plan.throughSeq];
         const archivedActions = `SELECT action_id FROM ${t('audit_events')} WHERE seq > $1 AND seq <= $2 AND type = 'action.evaluated'`;
         const referenced = `EXISTS (SELECT 1 FROM ${t('approvals')} p WHERE p.action_id = x.action_id)`;
@@ -729,9 +722,8 @@ export class PostgresStore implements Store {
     return this.guard('revokeApiKey', async () => {
       const ts = isoUtc(now, 'now');
       return this.writer.write(async (tx) => {
-        const [row] = await tx.read<ApiKeyRow>(this.sql.getApiKey, [keyId]);
-        if (row === undefined) throw new NotFoundError('API key', keyId);
-        if (row.revoked_at !== null) throw new ConflictError(`API key "${keyId}" was already revoked at ${row.revoked_at}`, { keyId });
+        const row = mustExist((await tx.read<ApiKeyRow>(this.sql.getApiKey, [keyId]))[0], 'API key', keyId);
+        if (row.revoked_at !== null) throw apiKeyAlreadyRevoked(keyId, row.revoked_at);
         const entry = keyRevoked({ keyId, name: row.name, role: row.role, org: row.org }, actor, ts);
         tx.append(entry.event, entry.data);
         return apiKeyFromRow(await tx.writeOne<ApiKeyRow>(this.sql.revokeApiKey, [ts, actor, keyId]));
@@ -826,13 +818,4 @@ export class PostgresStore implements Store {
   private storeError(err: unknown, operation: string): AscendError {
     return toPgStoreError(err, this.label, operation, this.lockTimeoutMs);
   }
-}
-
-function staleUnless(agentId: string, decidedOn: number | undefined, current: number | null): void {
-  if (decidedOn === undefined || (current ?? 0) === decidedOn) return;
-  throw new StaleDecisionError(`Agent "${agentId}" changed while a call was being decided`, {
-    agentId,
-    decidedOnVersion: decidedOn,
-    currentVersion: current ?? 0,
-  });
 }
