@@ -1,7 +1,10 @@
 /**
  * The group-commit queue of `batched` durability: allowed decisions (without an approval) and
  * outcomes wait here, already serialised, until one transaction commits them all in order.
- * The queue only holds and indexes them; the store decides when to flush and does the writing.
+ * The queue only holds and indexes them; the store decides when to flush and does the writing
+ * (sqlite-writer.ts, postgres-writer.ts). What both writers share around it is here too: which
+ * decisions may queue, how a commit is reported to `onFlush`, how dropped writes are named, and
+ * the flush when the process exits.
  */
 import { type AscendError, StoreError } from '../core/errors.js';
 import type { ActionRecord, ApprovalRecord, OutcomeRecord } from '../core/types.js';

@@ -64,11 +64,6 @@ export class SqliteChain {
     this.appender.start(this.view.headSeq, this.view.headHash);
   }
 
-  /** Events appended since {@link begin}. */
-  get appended(): number {
-    return this.appender.count;
-  }
-
   /** Append one event; returns its `seq`. */
   append(entry: AuditEntry): number {
     return this.appender.append(entry.event, entry.data);

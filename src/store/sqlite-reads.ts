@@ -90,6 +90,7 @@ export class SqliteReader {
     });
   }
 
+  /** The approval request, if any. */
   approval(approvalId: string): ApprovalRecord | undefined {
     const row = this.stmt.getApproval.get(approvalId);
     return row ? approvalFromRow(row) : undefined;
@@ -130,6 +131,7 @@ export class SqliteReader {
     return (this.prepared.get(sql).all(...where.params) as GrantRow[]).map(grantFromRow);
   }
 
+  /** The key, if any. */
   apiKey(keyId: string): ApiKeyRecord | undefined {
     const row = this.prepared.get('SELECT * FROM api_keys WHERE key_id = ?').get(keyId) as ApiKeyRow | undefined;
     return row ? apiKeyFromRow(row) : undefined;
