@@ -13,6 +13,7 @@
  *   still finds one in its memory: chain-view.ts).
  * Removing the events re-checks the first rule against what was appended since the plan.
  */
+import { ConflictError } from '../core/errors.js';
 import type { ArchivePlan, AuditBase } from './store.js';
 
 /** Runs one of the statements below and returns its single value (null: none). */
@@ -72,11 +73,17 @@ export async function planArchive(query: ScalarQuery, table: (name: string) => s
 }
 
 /**
- * Why `plan` can no longer be carried out, or undefined when it can. Given what the removing
+ * Refuse `plan` (ConflictError) when it can no longer be carried out. Given what the removing
  * transaction read: the base, the hash of the plan's last event (`throughHash`: null when it is
  * gone) and {@link archiveStatements}' `firstHeldEvent` since the plan's head (`heldSeq`).
  */
-export function planConflict(base: AuditBase, plan: ArchivePlan, throughHash: string | null, heldSeq: number | null): string | undefined {
+export function checkPlan(base: AuditBase, plan: ArchivePlan, throughHash: string | number | null, heldSeq: string | number | null): void {
+  const conflict = planConflict(base, plan, throughHash === null ? null : String(throughHash), heldSeq === null ? null : Number(heldSeq));
+  if (conflict !== undefined) throw new ConflictError(`the archive cannot be taken as planned: ${conflict}; run it again`);
+}
+
+/** Why `plan` can no longer be carried out, or undefined when it can. */
+function planConflict(base: AuditBase, plan: ArchivePlan, throughHash: string | null, heldSeq: number | null): string | undefined {
   if (base.seq !== plan.afterSeq) return `the live chain now starts after seq ${base.seq}, not ${plan.afterSeq}: another archive ran`;
   if (throughHash !== plan.throughHash) return `event ${plan.throughSeq} is not the one planned (its hash changed, or it is gone)`;
   if (heldSeq !== null) return `an event appended since the archive was planned belongs to the same action or approval as event ${heldSeq}`;

@@ -1,10 +1,14 @@
 /**
  * The group-commit queue of `batched` durability: allowed decisions (without an approval) and
  * outcomes wait here, already serialised, until one transaction commits them all in order.
- * The queue only holds and indexes them; the store decides when to flush and does the writing.
+ * The queue only holds and indexes them; the store decides when to flush and does the writing
+ * (sqlite-writer.ts, postgres-writer.ts). What both writers share around it is here too: which
+ * decisions may queue, how a commit is reported to `onFlush`, how dropped writes are named, and
+ * the flush when the process exits.
  */
-import type { ActionRecord, OutcomeRecord } from '../core/types.js';
-import type { BudgetSpend } from './store.js';
+import { type AscendError, StoreError } from '../core/errors.js';
+import type { ActionRecord, ApprovalRecord, OutcomeRecord } from '../core/types.js';
+import type { BudgetSpend, RecordDecisionOptions } from './store.js';
 
 /** An allowed decision waiting for the group commit. */
 export interface QueuedDecision {
@@ -38,6 +42,49 @@ export interface FlushReport {
   /** Audit `seq` range written for them (inclusive). */
   firstSeq: number;
   lastSeq: number;
+}
+
+/**
+ * Whether `batched` mode may queue this decision rather than commit it at once: an allowed
+ * decision that requests no approval, spends none and was not asked to commit now.
+ */
+export function mayQueue(action: ActionRecord, approval: ApprovalRecord | undefined, options: RecordDecisionOptions): boolean {
+  return (
+    approval === undefined &&
+    action.decision === 'allowed' &&
+    options.spendsApproval === undefined &&
+    options.spendsEditedApproval === undefined &&
+    options.commitNow !== true
+  );
+}
+
+/** The action a queued write is about. */
+export function queuedActionId(item: QueuedWrite): string {
+  return item.kind === 'decision' ? item.action.actionId : item.outcome.actionId;
+}
+
+/** A queued write the database can never take (its action is already recorded, or unknown). */
+export class QueuedWriteRejected extends Error {}
+
+/** Call `onFlush` with what a commit made durable; a callback that throws gets a warning, the commit stands. */
+export function reportFlush(onFlush: ((report: FlushReport) => void) | undefined, report: FlushReport): void {
+  if (!onFlush) return;
+  try {
+    onFlush(report);
+  } catch (err) {
+    process.emitWarning(`ascend store onFlush callback threw: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+/** What `onFlushError` hears when queued writes that can never commit were dropped (`label`: the store). */
+export function droppedWrites(label: string, dropped: ReadonlyArray<{ item: QueuedWrite; why: string }>): StoreError {
+  const names = dropped.map(({ item, why }) => `${item.kind} of action ${queuedActionId(item)} (${why})`);
+  return new StoreError(`${label}: dropped queued writes that cannot be committed: ${names.join('; ')}`);
+}
+
+/** `err` as the StoreError `onFlushError` takes (a flush nobody awaits failed). */
+export function asStoreError(err: AscendError): StoreError {
+  return err instanceof StoreError ? err : new StoreError(err.message, { cause: err });
 }
 
 /**

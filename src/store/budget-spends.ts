@@ -11,10 +11,16 @@
  *   are queued or not known to be committed are added, minus those the read already saw.
  */
 import { StaleDecisionError } from '../core/errors.js';
-import type { BudgetSpend } from './store.js';
+import type { ActionRecord } from '../core/types.js';
+import type { BudgetSpend, RecordDecisionOptions } from './store.js';
 
 /** A write transaction deletes expired spends once this many were written since the last time. */
 export const PRUNE_EVERY_SPENDS = 4096;
+
+/** The budgets a decision spends: an allowed one's, when it draws on any. */
+export function budgetsSpent(action: ActionRecord, options: RecordDecisionOptions): readonly BudgetSpend[] | undefined {
+  return action.decision === 'allowed' && options.budgets !== undefined && options.budgets.length > 0 ? options.budgets : undefined;
+}
 
 /** The StaleDecisionError of a decision that relied on a budget someone else used up. */
 export function budgetUsedUp(spend: BudgetSpend, used: number): StaleDecisionError {

@@ -11,6 +11,7 @@ import type {
   AuditVerification,
   ChainStart,
   GrantRecord,
+  StoredPolicy,
 } from '../core/types.js';
 import { StoreError } from '../core/errors.js';
 import { type FiguresRow, tableFigures } from './audit-cross-check.js';
@@ -32,8 +33,11 @@ import {
   type GrantRow,
   isoUtc,
   limitOf,
+  type PolicyRow,
+  storedPolicyFromRow,
 } from './records.js';
 import type { ApprovalFilter, AuditBase, AuditQuery } from './store.js';
+import { POSTGRES_WHERE, Where } from './where.js';
 
 /** Rows per page while verifying the chain. */
 const VERIFY_PAGE = 2000;
@@ -94,10 +98,10 @@ export class PgReader {
 
   /** Approval requests, newest first. */
   async approvals(filter: ApprovalFilter): Promise<ApprovalRecord[]> {
-    const where = new Where();
+    const where = new Where(POSTGRES_WHERE);
     if (filter.status !== undefined) where.add('status = ?', filter.status);
     if (filter.agentId !== undefined) where.add('agent_id = ?', filter.agentId);
-    if (filter.agentIdPrefix !== undefined) addPrefixFilter(where, filter.agentIdPrefix);
+    if (filter.agentIdPrefix !== undefined) where.agentIdPrefix(filter.agentIdPrefix);
     let sql = this.sql.listApprovals + where.sql() + ' ORDER BY requested_at DESC, ord DESC';
     if (filter.limit !== undefined) sql += ` LIMIT ${where.param(limitOf(filter.limit))}`;
     return (await this.query<ApprovalRow>(sql, where.params)).map(approvalFromRow);
@@ -115,7 +119,7 @@ export class PgReader {
 
   /** Grants, newest first; `activeAt`: only those in force then (created, unexpired, unrevoked). */
   async grants(filter: { activeAt?: string; agentId?: string }): Promise<GrantRecord[]> {
-    const where = new Where();
+    const where = new Where(POSTGRES_WHERE);
     if (filter.agentId !== undefined) where.add('agent_id = ?', filter.agentId);
     if (filter.activeAt !== undefined) {
       const at = isoUtc(filter.activeAt, 'activeAt');
@@ -134,14 +138,20 @@ export class PgReader {
     return (await this.query<ApiKeyRow>(this.sql.listApiKeys)).map(apiKeyFromRow);
   }
 
+  /** The latest pushed policy. */
+  async latestPolicy(): Promise<StoredPolicy | undefined> {
+    const row = (await this.query<PolicyRow>(this.sql.latestPolicy))[0];
+    return row === undefined ? undefined : storedPolicyFromRow(row);
+  }
+
   /** Committed audit events matching `query`. */
   async audit(query: AuditQuery): Promise<AuditEvent[]> {
     if (query.types !== undefined && query.types.length === 0) return [];
-    const where = new Where();
+    const where = new Where(POSTGRES_WHERE);
     if (query.afterSeq !== undefined) where.add('seq > ?', query.afterSeq);
     if (query.beforeSeq !== undefined) where.add('seq < ?', query.beforeSeq);
     if (query.agentId !== undefined) where.add('agent_id = ?', query.agentId);
-    if (query.agentIdPrefix !== undefined) addPrefixFilter(where, query.agentIdPrefix);
+    if (query.agentIdPrefix !== undefined) where.agentIdPrefix(query.agentIdPrefix);
     if (query.actionId !== undefined) where.add('action_id = ?', query.actionId);
     if (query.types !== undefined) {
       where.add('type = ANY (?::text[])', query.types);
@@ -204,36 +214,6 @@ export class PgReader {
     }
     return walk.finish(head ? [head.seq, head.hash] : undefined);
   }
-}
-
-/** WHERE clauses with `?` placeholders, numbered `$1…` in order. */
-class Where {
-  readonly params: unknown[] = [];
-  private readonly clauses: string[] = [];
-
-  /** Add `clause`, its `?`s standing for `values` in order. */
-  add(clause: string, ...values: unknown[]): void {
-    let next = 0;
-    this.clauses.push(clause.replace(/\?/g, () => this.param(values[next++])));
-  }
-
-  /** Add a parameter; returns its placeholder. */
-  param(value: unknown): string {
-    this.params.push(value);
-    return `$${this.params.length}`;
-  }
-
-  sql(): string {
-    return this.clauses.length > 0 ? ' WHERE ' + this.clauses.join(' AND ') : '';
-  }
-}
-
-
-
-/** `agent_id` starts with `prefix`; with `''`, contains no `::` (see AuditQuery.agentIdPrefix). */
-function addPrefixFilter(where: Where, prefix: string): void {
-  if (prefix === '') where.add("agent_id IS NOT NULL AND strpos(agent_id, '::') = 0");
-  else where.add('starts_with(agent_id, ?)', prefix);
 }
 
 /** `sql` with its `@name` parameters as `$1…` (one number per name) and their values in order. */

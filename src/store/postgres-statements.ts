@@ -114,6 +114,10 @@ export function pgStatements(s: string) {
     listApiKeys: `SELECT ${API_KEY} FROM ${s}.api_keys ORDER BY created_at DESC, ord DESC`,
     revokeApiKey: `UPDATE ${s}.api_keys SET revoked_at = $1, revoked_by = $2 WHERE key_id = $3 RETURNING ${API_KEY}`,
 
+    // Policies
+    insertPolicy: `INSERT INTO ${s}.policies (policy_version, text, name, revision, pushed_by, pushed_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
+    latestPolicy: `SELECT * FROM ${s}.policies ORDER BY id DESC LIMIT 1`,
+
     // Audit
     auditHead: `SELECT seq, hash FROM ${s}.audit_events ORDER BY seq DESC LIMIT 1`,
     auditBase: auditBaseSql(`${s}.audit_base`),

@@ -5,13 +5,25 @@
  */
 import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
-import { type AscendError, NotFoundError, StoreError } from '../core/errors.js';
+import { type AscendError, NotFoundError, type StoreError } from '../core/errors.js';
 import type { ActionRecord, OutcomeRecord } from '../core/types.js';
-import { type FlushReport, flushBeforeExit, type QueuedDecision, type QueuedWrite, WriteQueue } from './batch.js';
+import {
+  asStoreError,
+  droppedWrites,
+  type FlushReport,
+  flushBeforeExit,
+  type QueuedDecision,
+  type QueuedWrite,
+  queuedActionId,
+  QueuedWriteRejected,
+  reportFlush,
+  WriteQueue,
+} from './batch.js';
 import type { PgSchema } from './postgres-schema.js';
 import type { PgActionStateRow, PgStatements } from './postgres-statements.js';
 import { checkout, PgWriteTx } from './postgres-tx.js';
-import { duplicateAction, duplicateOutcome, isoUtc } from './records.js';
+import { isoUtc } from './records.js';
+import { duplicateAction, duplicateOutcome } from './refusals.js';
 import type { PgBudgets } from './postgres-budgets.js';
 import type { ChainLockStats } from './store.js';
 import { actionEvaluated, actionOutcome } from './audit-events.js';
@@ -179,7 +191,7 @@ export class PgWriter {
    */
   private async writeQueued(tx: PgWriteTx, items: readonly QueuedWrite[], count: number): Promise<FlushReport> {
     const batch = items.slice(0, count);
-    const ids = [...new Set(batch.map((item) => (item.kind === 'decision' ? item.action.actionId : item.outcome.actionId)))];
+    const ids = [...new Set(batch.map(queuedActionId))];
     const known = new Map<string, RecentAction>();
     for (const row of await tx.read<PgActionStateRow>(this.o.sql.actionStates, [ids])) {
       known.set(row.action_id, { agentId: row.agent_id, outcome: row.has_outcome });
@@ -229,12 +241,7 @@ export class PgWriter {
     }
     if (spent !== undefined) this.o.budgets.own.settled(spent);
     queue.remove(count);
-    if (!this.o.onFlush) return;
-    try {
-      this.o.onFlush(report);
-    } catch (err) {
-      process.emitWarning(`ascend store onFlush callback threw: ${err instanceof Error ? err.message : String(err)}`);
-    }
+    reportFlush(this.o.onFlush, report);
   }
 
   /** Commit the queue now (a no-op when empty). Call inside {@link serial}. */
@@ -252,8 +259,7 @@ export class PgWriter {
   private backgroundFlush(): void {
     if (this.stopped || !this.queue || this.queue.length === 0) return;
     this.flushSoon().catch((err: unknown) => {
-      const error = this.o.storeError(err, 'flushing queued writes');
-      this.o.onFlushError(error instanceof StoreError ? error : new StoreError(error.message, { cause: error }));
+      this.o.onFlushError(asStoreError(this.o.storeError(err, 'flushing queued writes')));
     });
   }
 
@@ -261,7 +267,7 @@ export class PgWriter {
   private async flushIsolating(): Promise<void> {
     const queue = this.queue;
     if (!queue) return;
-    const dropped: string[] = [];
+    const dropped: Array<{ item: QueuedWrite; why: string }> = [];
     while (queue.length > 0) {
       const item = queue.snapshot()[0] as QueuedWrite;
       try {
@@ -271,12 +277,10 @@ export class PgWriter {
         queue.remove(1);
         // Its spends never reach the table either: counted as the store holds them.
         if (item.kind === 'decision' && item.spends !== undefined) this.o.budgets.own.settled(new Set([item.action.actionId]));
-        dropped.push(`${item.kind} of action ${item.kind === 'decision' ? item.action.actionId : item.outcome.actionId} (${err.message})`);
+        dropped.push({ item, why: err.message });
       }
     }
-    if (dropped.length > 0) {
-      this.o.onFlushError(new StoreError(`${this.o.label}: dropped queued writes that cannot be committed: ${dropped.join('; ')}`));
-    }
+    if (dropped.length > 0) this.o.onFlushError(droppedWrites(this.o.label, dropped));
   }
 }
 
@@ -291,10 +295,6 @@ export function appendOutcome(tx: PgWriteTx, outcome: OutcomeRecord, recordJson:
   const entry = actionOutcome(outcome, recordJson, ts, agentId);
   return tx.append(entry.event, entry.data);
 }
-
-
-/** A queued write the database can never take (its action is already recorded, or unknown). */
-class QueuedWriteRejected extends Error {}
 
 /** Roll back after a failure; returns the error when the connection is unusable (release destroys it). */
 async function rollback(client: pg.PoolClient): Promise<Error | undefined> {

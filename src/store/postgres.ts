@@ -9,18 +9,20 @@
  *
  * Watchers hear this store's commits at once and everyone's through LISTEN/NOTIFY
  * (postgres-watch.ts). The audit data of every event is byte-identical to what the SQLite store
- * writes (same record writers, same payloads), so hashes and `verifyAudit` agree.
+ * writes (same record writers, same payloads), so hashes and `verifyAudit` agree. The parts:
+ * opening (postgres-open.ts), reads (postgres-reads.ts), decisions and outcomes
+ * (postgres-decisions.ts), approvals and grants (postgres-approvals.ts), archives
+ * (postgres-archive.ts). See docs/architecture.md, "Store and durability".
  */
-import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { type AscendError, ConflictError, NotFoundError, StaleDecisionError, StoreError } from '../core/errors.js';
+import { type AscendError, StoreError } from '../core/errors.js';
 import type {
   ActionRecord,
   AgentRecord,
   ApiKeyRecord,
   ApprovalRecord,
-  AuditEvent,
   AuditCheckpoint,
+  AuditEvent,
   AuditVerification,
   ChainStart,
   GrantRecord,
@@ -28,42 +30,30 @@ import type {
   PolicyChangeRecord,
   StoredPolicy,
 } from '../core/types.js';
-import type { FlushReport, WriteQueue } from './batch.js';
-import { isForeignKeyViolation, isUniqueViolation, toPgStoreError } from './postgres-errors.js';
-import { migratePostgres } from './postgres-migrations.js';
-import { CHAIN_BEGINNING } from './chain-walk.js';
-import { archiveStatements, planArchive, planConflict } from './archive-plan.js';
-import { PgReader } from './postgres-reads.js';
-import { DEFAULT_PG_SCHEMA, describeTarget, PG_TYPES, type PgSchema, pgSchema } from './postgres-schema.js';
-import { PG_CONSTRAINTS, type PgStatements, pgStatements } from './postgres-statements.js';
-import { checkout, type PgWriteTx } from './postgres-tx.js';
-import { PgChangeListener } from './postgres-watch.js';
-import { appendDecision, appendOutcome, PgWriter } from './postgres-writer.js';
 import {
-  actionJson,
-  agentFromRow,
-  type AgentRow,
-  agentIdsColumn,
-  apiKeyFromRow,
-  type ApiKeyRow,
-  approvalFromRow,
-  approvalInsertParams,
-  type ApprovalRow,
-  checkApprovalDecision,
-  checkEditsOfRow,
-  grantForApproval,
-  grantFromRow,
-  type GrantRow,
-  invalid,
-  isoUtc,
-  json,
-  outcomeJson,
-  type PolicyRow,
-  storedPolicyFromRow,
-  duplicateAction,
-  duplicateOutcome,
-  positive,
-} from './records.js';
+  agentBlockChanged,
+  agentRegistered,
+  type AuditEntry,
+  checkpointKeyRegistered,
+  checkpointRecorded,
+  keyCreated,
+  keyRevoked,
+  policyChanged,
+} from './audit-events.js';
+import { CHAIN_BEGINNING } from './chain-walk.js';
+import { PgApprovals } from './postgres-approvals.js';
+import { PgArchive } from './postgres-archive.js';
+import { PgBudgets } from './postgres-budgets.js';
+import { PgDecisions } from './postgres-decisions.js';
+import { isUniqueViolation, toPgStoreError } from './postgres-errors.js';
+import { migrateSchema, openPgPool, pgClientConfig, POSTGRES_DEFAULTS, type PostgresStoreOptions } from './postgres-open.js';
+import { PgReader } from './postgres-reads.js';
+import { describeTarget, type PgSchema, pgSchema } from './postgres-schema.js';
+import { PG_CONSTRAINTS, type PgStatements, pgStatements } from './postgres-statements.js';
+import { PgChangeListener } from './postgres-watch.js';
+import { PgWriter } from './postgres-writer.js';
+import { agentFromRow, type AgentRow, agentIdsColumn, apiKeyFromRow, type ApiKeyRow, invalid, isoUtc, json, positive } from './records.js';
+import { apiKeyAlreadyRevoked, apiKeyExists, mustExist } from './refusals.js';
 import type {
   AgentRegistrationInput,
   ApprovalDecision,
@@ -71,64 +61,15 @@ import type {
   ArchivePlan,
   AuditBase,
   AuditQuery,
-  ChainLockStats,
   BudgetUse,
   BudgetWindow,
-  DurabilityOptions,
+  ChainLockStats,
   RecordDecisionOptions,
   Store,
 } from './store.js';
-import { PgBudgets } from './postgres-budgets.js';
-import {
-  agentBlockChanged,
-  agentRegistered,
-  approvalConsumed,
-  approvalDecided,
-  approvalExpired,
-  approvalRequested,
-  type AuditEntry,
-  auditArchived,
-  checkpointKeyRegistered,
-  checkpointRecorded,
-  grantCreated,
-  grantRevoked,
-  keyCreated,
-  keyRevoked,
-  policyChanged,
-} from './audit-events.js';
 
 export type { FlushReport } from './batch.js';
-
-/** Options of {@link openPostgresStore}. */
-export interface PostgresStoreOptions extends Partial<DurabilityOptions> {
-  /** The schema holding the store's tables, created when missing. Default `ascend`. */
-  schema?: string;
-  /** Pooled connections (plus one for LISTEN once someone watches). Default 10. */
-  poolSize?: number;
-  /** How long a write waits for the audit-chain lock held by another writer; 0: forever. Default 5000. */
-  lockTimeoutMs?: number;
-  /** How long to wait for a connection (new, or free in the pool). Default 10000. */
-  connectTimeoutMs?: number;
-  /**
-   * `batched` mode: called right after each commit that made queued writes durable, with exactly
-   * which ones (their promises resolve when queued). `await store.flush()` also makes everything
-   * queued before it durable.
-   */
-  onFlush?: (report: FlushReport) => void;
-  /** `batched` mode: a flush nobody awaits failed, or dropped writes that can never commit. Default: a process warning. */
-  onFlushError?: (error: StoreError) => void;
-}
-
-/** Defaults of {@link openPostgresStore}. */
-export const POSTGRES_DEFAULTS = {
-  schema: DEFAULT_PG_SCHEMA,
-  durability: 'sync',
-  flushIntervalMs: 5,
-  maxBatchSize: 256,
-  poolSize: 10,
-  lockTimeoutMs: 5000,
-  connectTimeoutMs: 10_000,
-} as const;
+export { POSTGRES_DEFAULTS, type PostgresStoreOptions } from './postgres-open.js';
 
 /**
  * Connect to the database at `url` (`postgres://user@host:port/db`), create the schema when
@@ -158,6 +99,9 @@ export class PostgresStore implements Store {
   private readonly reads: PgReader;
   private readonly writer: PgWriter;
   private readonly budgets: PgBudgets;
+  private readonly decisions: PgDecisions;
+  private readonly approvals: PgApprovals;
+  private readonly archive: PgArchive;
   private readonly notifier: PgChangeListener;
   private readonly lockTimeoutMs: number;
   private closing: Promise<void> | undefined;
@@ -178,16 +122,8 @@ export class PostgresStore implements Store {
     this.lockTimeoutMs = positive(options.lockTimeoutMs, POSTGRES_DEFAULTS.lockTimeoutMs, 'lockTimeoutMs', true);
     const connectTimeoutMs = positive(options.connectTimeoutMs, POSTGRES_DEFAULTS.connectTimeoutMs, 'connectTimeoutMs', true);
 
-    const config: pg.ClientConfig = {
-      connectionString: url,
-      types: PG_TYPES,
-      application_name: `ascend-sdk ${this.schema}`, // which schema a session serves, in pg_stat_activity
-      connectionTimeoutMillis: connectTimeoutMs,
-    };
-    // allowExitOnIdle: like the SQLite store, an open store does not keep the process alive.
-    this.pool = new pg.Pool({ ...config, max: Math.ceil(poolSize), allowExitOnIdle: true });
-    // An idle pooled connection that dies emits 'error' on the pool; unheard, it would crash the process.
-    this.pool.on('error', (err) => process.emitWarning(`${this.label}: idle connection lost: ${err.message}`));
+    const config = pgClientConfig(url, this.schema, connectTimeoutMs);
+    this.pool = openPgPool(config, poolSize, this.label);
     this.notifier = new PgChangeListener(() => new pg.Client(config), this.names.channel, (err) =>
       process.emitWarning(this.storeError(err, 'listening for changes').message),
     );
@@ -206,17 +142,15 @@ export class PostgresStore implements Store {
       onFlushError: options.onFlushError ?? ((err) => process.emitWarning(err.message)),
       storeError: (err, operation) => this.storeError(err, operation),
     });
+    this.approvals = new PgApprovals(this.sql, this.writer);
+    this.decisions = new PgDecisions({ sql: this.sql, writer: this.writer, reads: this.reads, budgets: this.budgets, approvals: this.approvals });
+    this.archive = new PgArchive(this.writer, this.reads, (name) => `${this.names.quoted}.${name}`);
   }
 
   /** Create and migrate the schema (done by {@link openPostgresStore}); ends the pool on failure. */
   async migrate(): Promise<void> {
     try {
-      const { client, release } = await checkout(this.pool);
-      try {
-        await migratePostgres(client, this.names, this.label);
-      } finally {
-        release();
-      }
+      await migrateSchema(this.pool, this.names, this.label);
     } catch (err) {
       await this.close().catch(() => undefined);
       throw this.storeError(err, 'opening the database');
@@ -275,53 +209,9 @@ export class PostgresStore implements Store {
 
   // Actions --------------------------------------------------------------------------------------
 
-  /**
-   * Record a decision (`action.evaluated`), and with a pending one its approval request
-   * (`approval.requested`) in the same transaction. In `batched` mode an allowed decision
-   * without an approval is queued. ConflictError when the action id is already recorded;
-   * StaleDecisionError when the agent changed since `agentVersion` or `spendsApproval` cannot be
-   * spent (see {@link RecordDecisionOptions}).
-   */
+  /** See {@link PgDecisions.record}. */
   async recordDecision(action: ActionRecord, approval?: ApprovalRecord, options: RecordDecisionOptions = {}): Promise<void> {
-    return this.guard('recordDecision', async () => {
-      const recordJson = actionJson(action);
-      const ts = isoUtc(action.createdAt, 'action.createdAt');
-      const actionId = action.actionId;
-      const spends = action.decision === 'allowed' && options.budgets !== undefined && options.budgets.length > 0 ? options.budgets : undefined;
-      const atMs = Date.parse(ts);
-      const queue = this.writer.queue;
-      if (queue && approval === undefined && action.decision === 'allowed' && options.spendsApproval === undefined && options.spendsEditedApproval === undefined && options.commitNow !== true) {
-        // Checked again, against the database, when the queue is written.
-        if (queue.decision(actionId) || this.writer.recentAction(actionId)) throw duplicateAction(actionId);
-        if (spends === undefined) return this.writer.enqueue({ kind: 'decision', action, json: recordJson });
-        // Counted at once, so the next call in this process sees them.
-        this.budgets.own.add(actionId, spends, atMs);
-        try {
-          await this.writer.enqueue({ kind: 'decision', action, json: recordJson, spends });
-        } catch (err) {
-          this.budgets.own.settled(new Set([actionId]));
-          throw err;
-        }
-        return;
-      }
-      const approvalParams = approval ? approvalInsertParams(approval) : undefined;
-      await this.writer.write(async (tx) => {
-        try {
-          if (spends !== undefined) await this.budgets.check(tx, spends, atMs);
-          await this.writeDecision(tx, action, recordJson, ts, options);
-          if (spends !== undefined) this.budgets.write(tx, [{ actionId, spends, atMs }]);
-          if (approval && approvalParams) {
-            tx.defer(this.sql.insertApproval, approvalParams);
-            const entry = approvalRequested(approval, approvalParams[7]);
-            tx.append(entry.event, entry.data);
-          }
-          await this.checkVersion(tx, action.agentId, options);
-        } catch (err) {
-          throw isUniqueViolation(err, PG_CONSTRAINTS.actionsPkey) ? duplicateAction(actionId) : err;
-        }
-      });
-      this.writer.remember(actionId, action.agentId, false);
-    });
+    return this.guard('recordDecision', () => this.decisions.record(action, approval, options));
   }
 
   /**
@@ -337,108 +227,22 @@ export class PostgresStore implements Store {
     return this.guard('budgetUse', () => this.budgets.usage((sql, params) => this.reads.query(sql, params), budgets, nowMs));
   }
 
-  /**
-   * The decision's checks and rows. With `spendsApproval` the checks are read first (the spend
-   * appends before the decision); otherwise the duplicate shows as a unique violation and the
-   * version is read back with the insert ({@link checkVersion}), saving a round trip.
-   */
-  private async writeDecision(tx: PgWriteTx, action: ActionRecord, recordJson: string, ts: string, options: RecordDecisionOptions): Promise<void> {
-    const edited = options.spendsEditedApproval;
-    const spends = options.spendsApproval ?? edited?.approvalId;
-    if (spends !== undefined) {
-      const [check] = await tx.read<{ version: number | null; taken: boolean }>(this.sql.decisionCheck, [action.agentId, action.actionId]);
-      if (check?.taken) throw duplicateAction(action.actionId);
-      staleUnless(action.agentId, options.agentVersion, check?.version ?? null);
-      if (!(await this.spendApproval(tx, spends, edited?.digest ?? action.digest, ts, edited !== undefined))) {
-        throw new StaleDecisionError(`Approval "${spends}" was spent by another call, or no longer matches`, { approvalId: spends });
-      }
-    }
-    const seq = appendDecision(tx, action, recordJson, ts);
-    tx.defer(this.sql.insertAction, [action.actionId, action.agentId, action.decision, action.approvalId ?? null, ts, seq]);
-  }
-
-  /**
-   * Send the pending rows (so a duplicate id fails here, inside the caller's catch), with a read
-   * of the agent's version when it is to be checked; refuse a stale decision.
-   */
-  private async checkVersion(tx: PgWriteTx, agentId: string, options: RecordDecisionOptions): Promise<void> {
-    if (options.agentVersion === undefined || options.spendsApproval !== undefined || options.spendsEditedApproval !== undefined) return tx.flush();
-    const [row] = await tx.write<{ version: number | null }>(this.sql.agentVersion, [agentId]);
-    staleUnless(agentId, options.agentVersion, row?.version ?? null);
-  }
-
-  /**
-   * Record how the action ended (`action.completed` / `action.failed`); queued in `batched`
-   * mode. NotFoundError for an unknown action; ConflictError when it already has an outcome.
-   */
+  /** See {@link PgDecisions.recordOutcome}. */
   async recordOutcome(outcome: OutcomeRecord): Promise<void> {
-    return this.guard('recordOutcome', async () => {
-      const actionId = outcome.actionId;
-      const recordJson = outcomeJson(outcome);
-      const ts = isoUtc(outcome.recordedAt, 'outcome.recordedAt');
-      const recent = this.writer.recentAction(actionId);
-      if (recent?.outcome) throw duplicateOutcome(actionId);
-      if (this.writer.queue) {
-        await this.enqueueOutcome(this.writer.queue, outcome, recordJson);
-        return;
-      }
-      const known = recent?.agentId;
-      const agentId = await this.writer.write(async (tx) => {
-        try {
-          const agent = known ?? (await this.actionAgent(tx, actionId));
-          const seq = appendOutcome(tx, outcome, recordJson, ts, agent);
-          tx.defer(this.sql.insertOutcome, [actionId, outcome.status, ts, seq]);
-          await tx.flush(); // here, so a duplicate or unknown action is caught below
-          return agent;
-        } catch (err) {
-          if (isUniqueViolation(err, PG_CONSTRAINTS.outcomesPkey)) throw duplicateOutcome(actionId);
-          if (isForeignKeyViolation(err, PG_CONSTRAINTS.outcomesAction)) throw new NotFoundError('action', actionId);
-          throw err;
-        }
-      });
-      this.writer.remember(actionId, agentId, true);
-    });
-  }
-
-  private async enqueueOutcome(queue: WriteQueue, outcome: OutcomeRecord, recordJson: string): Promise<void> {
-    const actionId = outcome.actionId;
-    if (queue.outcome(actionId)) throw duplicateOutcome(actionId);
-    let agentId = queue.decision(actionId)?.action.agentId ?? this.writer.recentAction(actionId)?.agentId;
-    if (agentId === undefined) {
-      const state = await this.reads.actionState(actionId);
-      if (state === undefined) throw new NotFoundError('action', actionId);
-      if (state.has_outcome) throw duplicateOutcome(actionId);
-      agentId = state.agent_id;
-      if (queue.outcome(actionId)) throw duplicateOutcome(actionId); // queued while we read
-    }
-    await this.writer.enqueue({ kind: 'outcome', outcome, json: recordJson, agentId });
-  }
-
-  /** The agent of a recorded action without an outcome (inside the write transaction). */
-  private async actionAgent(tx: PgWriteTx, actionId: string): Promise<string> {
-    const [state] = await tx.read<{ agent_id: string; has_outcome: boolean }>(this.sql.actionStates, [[actionId]]);
-    if (state === undefined) throw new NotFoundError('action', actionId);
-    if (state.has_outcome) throw duplicateOutcome(actionId);
-    return state.agent_id;
+    return this.guard('recordOutcome', () => this.decisions.recordOutcome(outcome));
   }
 
   /** The action and its decision; includes actions still queued in a batch. */
   async getAction(actionId: string): Promise<ActionRecord | undefined> {
-    return this.guard('getAction', async () => {
-      const text = this.writer.queue?.decision(actionId)?.json ?? (await this.reads.actionRecord(actionId));
-      return text === undefined ? undefined : (JSON.parse(text) as ActionRecord);
-    });
+    return this.guard('getAction', () => this.decisions.action(actionId));
   }
 
   /** How the action ended, if recorded; includes outcomes still queued in a batch. */
   async getOutcome(actionId: string): Promise<OutcomeRecord | undefined> {
-    return this.guard('getOutcome', async () => {
-      const text = this.writer.queue?.outcome(actionId)?.json ?? (await this.reads.outcomeRecord(actionId));
-      return text === undefined ? undefined : (JSON.parse(text) as OutcomeRecord);
-    });
+    return this.guard('getOutcome', () => this.decisions.outcome(actionId));
   }
 
-  // Approvals ------------------------------------------------------------------------------------
+  // Approvals and grants -------------------------------------------------------------------------
 
   /** The approval request, if any. */
   async getApproval(approvalId: string): Promise<ApprovalRecord | undefined> {
@@ -450,93 +254,25 @@ export class PostgresStore implements Store {
     return this.guard('listApprovals', () => this.reads.approvals(filter));
   }
 
-  /**
-   * Approve or reject a pending, unexpired request atomically; with `grantMinutes` (approve
-   * only) also create the grant. NotFoundError; ConflictError when no longer pending or expired
-   * (an expired pending request is first marked `expired`, with an `approval.expired` event).
-   */
+  /** See {@link PgApprovals.decide}. */
   async decideApproval(decision: ApprovalDecision): Promise<ApprovalRecord> {
-    return this.guard('decideApproval', async () => {
-      const now = isoUtc(decision.now, 'now');
-      const { approvalId, status, decidedBy, channel } = decision;
-      checkApprovalDecision(decision);
-      const outcome = await this.writer.write(async (tx): Promise<ApprovalRecord | ConflictError> => {
-        const row = await this.approvalRow(tx, approvalId);
-        if (row.status !== 'pending') {
-          return new ConflictError(`Approval "${approvalId}" was already ${row.status}`, { approvalId, status: row.status });
-        }
-        if (row.expires_at <= now) {
-          await this.markExpired(tx, row, now, 'expired before a decision');
-          return new ConflictError(`Approval "${approvalId}" expired at ${row.expires_at}`, { approvalId, status: 'expired' });
-        }
-        checkEditsOfRow(row, decision.edits);
-        const grantId = decision.grantMinutes !== undefined ? randomUUID() : undefined;
-        const ref = { approvalId, agentId: row.agent_id, actionId: row.action_id };
-        const decided = approvalDecided(ref, { status, decidedBy, channel, claimedChannel: decision.claimedChannel, comment: decision.comment, grantId, edits: decision.edits }, now);
-        tx.append(decided.event, decided.data);
-        if (grantId !== undefined && decision.grantMinutes !== undefined) {
-          const grant = grantForApproval({ approvalId, agentId: row.agent_id, actionType: row.action_type }, grantId, decision.grantMinutes, decidedBy, channel, now);
-          tx.defer(this.sql.insertGrant, [grantId, grant.agentId, grant.actionType, now, grant.expiresAt, decidedBy, channel, approvalId]);
-          const created = grantCreated(ref, grant, decidedBy, now);
-          tx.append(created.event, created.data);
-        }
-        const params = [status, now, decidedBy, channel, decision.comment ?? null, grantId ?? null, approvalId, decision.edits === undefined ? null : JSON.stringify(decision.edits)];
-        return approvalFromRow(await tx.writeOne<ApprovalRow>(this.sql.decideApproval, params));
-      });
-      if (outcome instanceof ConflictError) throw outcome;
-      return outcome;
-    });
+    return this.guard('decideApproval', () => this.approvals.decide(decision));
   }
 
   /** Mark a still-pending request `expired`; returns the record as it now stands. */
   async expireApproval(approvalId: string, now: string): Promise<ApprovalRecord> {
-    return this.guard('expireApproval', async () => {
-      const ts = isoUtc(now, 'now');
-      return this.writer.write(async (tx) => {
-        const row = await this.approvalRow(tx, approvalId);
-        return approvalFromRow(row.status === 'pending' ? await this.markExpired(tx, row, ts, 'timeout') : row);
-      });
-    });
+    return this.guard('expireApproval', () => this.approvals.expire(approvalId, now));
   }
 
-  /**
-   * Use an approved request for the call with this digest, once. True only when approved,
-   * unconsumed, unexpired and the digest matches; appends `approval.consumed` then.
-   */
+  /** See {@link PgApprovals.consume}. */
   async consumeApproval(approvalId: string, digest: string, now: string): Promise<boolean> {
-    return this.guard('consumeApproval', async () => {
-      const ts = isoUtc(now, 'now');
-      return this.writer.write((tx) => this.spendApproval(tx, approvalId, digest, ts, false));
-    });
-  }
-
-  /** {@link consumeApproval} inside the current write transaction; `edited`: an approval with edits, for the edited call. */
-  private async spendApproval(tx: PgWriteTx, approvalId: string, digest: string, ts: string, edited: boolean): Promise<boolean> {
-    const [row] = await tx.write<{ agent_id: string; action_id: string }>(this.sql.consumeApproval, [ts, approvalId, digest, edited]);
-    if (row === undefined) return false;
-    const entry = approvalConsumed({ approvalId, agentId: row.agent_id, actionId: row.action_id }, digest, ts);
-    tx.append(entry.event, entry.data);
-    return true;
+    return this.guard('consumeApproval', () => this.approvals.consume(approvalId, digest, now));
   }
 
   /** An approved, unconsumed, unexpired request for exactly this call (latest decided), if any. */
   async findUsableApproval(agentId: string, digest: string, now: string): Promise<ApprovalRecord | undefined> {
     return this.guard('findUsableApproval', () => this.reads.usableApproval(agentId, digest, now));
   }
-
-  private async approvalRow(tx: PgWriteTx, approvalId: string): Promise<ApprovalRow> {
-    const [row] = await tx.read<ApprovalRow>(this.sql.getApproval, [approvalId]);
-    if (row === undefined) throw new NotFoundError('approval', approvalId);
-    return row;
-  }
-
-  private async markExpired(tx: PgWriteTx, row: ApprovalRow, now: string, why: string): Promise<ApprovalRow> {
-    const entry = approvalExpired({ approvalId: row.approval_id, agentId: row.agent_id, actionId: row.action_id }, row.expires_at, now, why);
-    tx.append(entry.event, entry.data);
-    return tx.writeOne<ApprovalRow>(this.sql.expireApproval, [now, row.approval_id]);
-  }
-
-  // Grants ---------------------------------------------------------------------------------------
 
   /** The latest unrevoked, unexpired grant for this agent and action type, if any. */
   async findActiveGrant(agentId: string, actionType: string, now: string): Promise<GrantRecord | undefined> {
@@ -553,17 +289,7 @@ export class PostgresStore implements Store {
 
   /** Revoke a grant. NotFoundError; ConflictError if already revoked. Appends `grant.revoked`. */
   async revokeGrant(grantId: string, actor: string, now: string): Promise<GrantRecord> {
-    return this.guard('revokeGrant', async () => {
-      const ts = isoUtc(now, 'now');
-      return this.writer.write(async (tx) => {
-        const [row] = await tx.read<GrantRow>(this.sql.getGrant, [grantId]);
-        if (row === undefined) throw new NotFoundError('grant', grantId);
-        if (row.revoked_at !== null) throw new ConflictError(`Grant "${grantId}" was already revoked at ${row.revoked_at}`, { grantId });
-        const entry = grantRevoked({ grantId, agentId: row.agent_id, approvalId: row.approval_id, actionType: row.action_type }, actor, ts);
-        tx.append(entry.event, entry.data);
-        return grantFromRow(await tx.writeOne<GrantRow>(this.sql.revokeGrant, [ts, actor, grantId]));
-      });
-    });
+    return this.guard('revokeGrant', () => this.approvals.revokeGrant(grantId, actor, now));
   }
 
   // API keys -------------------------------------------------------------------------------------
@@ -579,138 +305,10 @@ export class PostgresStore implements Store {
         try {
           await tx.write(this.sql.insertApiKey, params);
         } catch (err) {
-          if (isUniqueViolation(err, PG_CONSTRAINTS.apiKeysPkey)) throw new ConflictError(`API key "${key.keyId}" already exists`, { keyId: key.keyId });
+          if (isUniqueViolation(err, PG_CONSTRAINTS.apiKeysPkey)) throw apiKeyExists(key.keyId);
           throw err;
         }
       });
-    });
-  }
-
-  /** Appends `policy.changed`. */
-  async recordPolicyChange(change: PolicyChangeRecord): Promise<void> {
-    return this.guard('recordPolicyChange', async () => {
-      const ts = isoUtc(change.at, 'at');
-      const entry = policyChanged(change, ts);
-      await this.writer.write(async (tx) => {
-        tx.append(entry.event, entry.data);
-        await tx.flush();
-      });
-    });
-  }
-
-  /** See {@link Store.recordCheckpoint}. */
-  async recordCheckpoint(checkpoint: AuditCheckpoint, actor: string, at: string): Promise<void> {
-    return this.appendStandalone('recordCheckpoint', () => checkpointRecorded(checkpoint, actor, isoUtc(at, 'at')));
-  }
-
-  /** See {@link Store.registerCheckpointKey}. */
-  async registerCheckpointKey(key: { keyId: string; publicKey: string }, actor: string, at: string): Promise<void> {
-    return this.appendStandalone('registerCheckpointKey', () => checkpointKeyRegistered(key, actor, isoUtc(at, 'at')));
-  }
-
-  /** How long this store's writes held the chain lock (see {@link ChainLockStats}): `/metrics` exports it. */
-  chainLockStats(): Readonly<ChainLockStats> {
-    return this.writer.lockStats;
-  }
-
-  /** See {@link Store.auditBase}. */
-  async auditBase(): Promise<AuditBase> {
-    return this.guard('auditBase', () => this.reads.base());
-  }
-
-  /** See {@link Store.planArchive}. */
-  async planArchive(before: string): Promise<ArchivePlan | undefined> {
-    return this.guard('planArchive', async () => {
-      const beforeIso = isoUtc(before, 'before');
-      await this.writer.flush();
-      return planArchive((sql, params) => this.reads.scalar(sql, params), this.table, await this.reads.base(), beforeIso);
-    });
-  }
-
-  /**
-   * See {@link Store.removeArchived}. The actions an approval still refers to stay (with their
-   * outcomes), counted in the base's `retained`; the others go with their events.
-   */
-  async removeArchived(plan: ArchivePlan, counts: Record<string, number>, actor: string, at: string): Promise<AuditBase> {
-    return this.guard('removeArchived', async () => {
-      const ts = isoUtc(at, 'at');
-      const sql = archiveStatements(this.table);
-      const t = this.table;
-      return this.writer.write(async (tx) => {
-        const base = await this.reads.base(tx.client);
-        const throughHash = await this.reads.scalar(sql.hashAt, { seq: plan.throughSeq }, tx.client);
-        const held = await this.reads.scalar(sql.firstHeldEvent, { after: plan.afterSeq, through: plan.throughSeq, since: plan.headSeq }, tx.client);
-        const conflict = planConflict(base, plan, throughHash === null ? null : String(throughHash), held === null ? null : Number(held));
-        if (conflict !== undefined) throw new ConflictError(`the archive cannot be taken as planned: ${conflict}; run it again`);
-        const range = [plan.afterSeq, plan.throughSeq];
-        const archivedActions = `SELECT action_id FROM ${t('audit_events')} WHERE seq > $1 AND seq <= $2 AND type = 'action.evaluated'`;
-        const referenced = `EXISTS (SELECT 1 FROM ${t('approvals')} p WHERE p.action_id = x.action_id)`;
-        const [kept] = await tx.read<{ actions: string; outcomes: string; failed: string }>(
-          `SELECT (SELECT COUNT(*) FROM ${t('actions')} x WHERE x.action_id IN (${archivedActions}) AND ${referenced}) AS actions,
-                  (SELECT COUNT(*) FROM ${t('outcomes')} x WHERE x.action_id IN (${archivedActions}) AND ${referenced}) AS outcomes,
-                  (SELECT COUNT(*) FROM ${t('outcomes')} x WHERE x.action_id IN (${archivedActions}) AND ${referenced} AND x.status = 'failed') AS failed`,
-          range,
-        );
-        const add = (key: string, n: string | undefined): number => (base.retained[key] ?? 0) + Number(n ?? 0);
-        const retained = { actions: add('actions', kept?.actions), outcomes: add('outcomes', kept?.outcomes), 'outcomes:failed': add('outcomes:failed', kept?.failed) };
-        const next: AuditBase = { seq: plan.throughSeq, hash: plan.throughHash, counts, retained, archivedAt: ts };
-        await tx.read(`UPDATE ${t('audit_base')} SET seq = $1, hash = $2, counts = $3, retained = $4, archived_at = $5 WHERE id = 1`, [
-          next.seq, next.hash, json(next.counts), json(next.retained), ts,
-        ]);
-        await tx.read(`DELETE FROM ${t('outcomes')} x WHERE x.action_id IN (${archivedActions}) AND NOT ${referenced}`, range);
-        await tx.read(`DELETE FROM ${t('actions')} x WHERE x.action_id IN (${archivedActions}) AND NOT ${referenced}`, range);
-        // The rows kept lose the events that hold their records: they keep the records themselves.
-        for (const table of ['actions', 'outcomes']) {
-          await tx.read(
-            `UPDATE ${t(table)} x SET record = e.data FROM ${t('audit_events')} e
-              WHERE x.action_id IN (${archivedActions}) AND x.record IS NULL AND e.seq = x.seq AND e.seq > $1 AND e.seq <= $2`,
-            range,
-          );
-        }
-        const removed = (await tx.client.query(`DELETE FROM ${t('audit_events')} WHERE seq <= $1`, [plan.throughSeq])).rowCount ?? 0;
-        const entry = auditArchived({ ...plan, events: removed }, actor, ts);
-        tx.append(entry.event, entry.data);
-        await tx.flush();
-        return next;
-      });
-    });
-  }
-
-  /** A table's name, schema-qualified. */
-  private readonly table = (name: string): string => `${this.names.quoted}.${name}`;
-
-  /** Append one event that changes no table. */
-  private appendStandalone(operation: string, entryOf: () => AuditEntry): Promise<void> {
-    return this.guard(operation, async () => {
-      const entry = entryOf();
-      await this.writer.write(async (tx) => {
-        tx.append(entry.event, entry.data);
-        await tx.flush();
-      });
-    });
-  }
-
-  /** Stores the policy and appends its `policy.changed`, in one transaction. */
-  async pushPolicy(policy: Omit<StoredPolicy, 'id'>, change: PolicyChangeRecord): Promise<StoredPolicy> {
-    return this.guard('pushPolicy', async () => {
-      const ts = isoUtc(change.at, 'at');
-      const entry = policyChanged(change, ts);
-      return this.writer.write(async (tx) => {
-        tx.append(entry.event, entry.data);
-        const row = await tx.writeOne<{ id: number }>(
-          `INSERT INTO ${this.names.quoted}.policies (policy_version, text, name, revision, pushed_by, pushed_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
-          [policy.policyVersion, policy.text, policy.name ?? null, policy.revision ?? null, policy.pushedBy, isoUtc(policy.pushedAt, 'pushedAt')],
-        );
-        return { ...policy, id: Number(row.id) };
-      });
-    });
-  }
-
-  /** The latest pushed policy. */
-  async latestPolicy(): Promise<StoredPolicy | undefined> {
-    return this.guard('latestPolicy', async () => {
-      const [row] = await this.reads.query<PolicyRow>(`SELECT * FROM ${this.names.quoted}.policies ORDER BY id DESC LIMIT 1`);
-      return row === undefined ? undefined : storedPolicyFromRow(row);
     });
   }
 
@@ -729,14 +327,49 @@ export class PostgresStore implements Store {
     return this.guard('revokeApiKey', async () => {
       const ts = isoUtc(now, 'now');
       return this.writer.write(async (tx) => {
-        const [row] = await tx.read<ApiKeyRow>(this.sql.getApiKey, [keyId]);
-        if (row === undefined) throw new NotFoundError('API key', keyId);
-        if (row.revoked_at !== null) throw new ConflictError(`API key "${keyId}" was already revoked at ${row.revoked_at}`, { keyId });
+        const row = mustExist((await tx.read<ApiKeyRow>(this.sql.getApiKey, [keyId]))[0], 'API key', keyId);
+        if (row.revoked_at !== null) throw apiKeyAlreadyRevoked(keyId, row.revoked_at);
         const entry = keyRevoked({ keyId, name: row.name, role: row.role, org: row.org }, actor, ts);
         tx.append(entry.event, entry.data);
         return apiKeyFromRow(await tx.writeOne<ApiKeyRow>(this.sql.revokeApiKey, [ts, actor, keyId]));
       });
     });
+  }
+
+  // Policies and checkpoints ---------------------------------------------------------------------
+
+  /** Appends `policy.changed`. */
+  async recordPolicyChange(change: PolicyChangeRecord): Promise<void> {
+    return this.appendStandalone('recordPolicyChange', () => policyChanged(change, isoUtc(change.at, 'at')));
+  }
+
+  /** Stores the policy and appends its `policy.changed`, in one transaction. */
+  async pushPolicy(policy: Omit<StoredPolicy, 'id'>, change: PolicyChangeRecord): Promise<StoredPolicy> {
+    return this.guard('pushPolicy', async () => {
+      const ts = isoUtc(change.at, 'at');
+      const entry = policyChanged(change, ts);
+      return this.writer.write(async (tx) => {
+        tx.append(entry.event, entry.data);
+        const params = [policy.policyVersion, policy.text, policy.name ?? null, policy.revision ?? null, policy.pushedBy, isoUtc(policy.pushedAt, 'pushedAt')];
+        const row = await tx.writeOne<{ id: number }>(this.sql.insertPolicy, params);
+        return { ...policy, id: Number(row.id) };
+      });
+    });
+  }
+
+  /** The latest pushed policy. */
+  async latestPolicy(): Promise<StoredPolicy | undefined> {
+    return this.guard('latestPolicy', () => this.reads.latestPolicy());
+  }
+
+  /** See {@link Store.recordCheckpoint}. */
+  async recordCheckpoint(checkpoint: AuditCheckpoint, actor: string, at: string): Promise<void> {
+    return this.appendStandalone('recordCheckpoint', () => checkpointRecorded(checkpoint, actor, isoUtc(at, 'at')));
+  }
+
+  /** See {@link Store.registerCheckpointKey}. */
+  async registerCheckpointKey(key: { keyId: string; publicKey: string }, actor: string, at: string): Promise<void> {
+    return this.appendStandalone('registerCheckpointKey', () => checkpointKeyRegistered(key, actor, isoUtc(at, 'at')));
   }
 
   // Audit ----------------------------------------------------------------------------------------
@@ -749,17 +382,32 @@ export class PostgresStore implements Store {
     });
   }
 
-  /**
-   * Recompute the chain from row 1, or from `from` (a verified point such as a checkpoint), in
-   * constant memory and one snapshot, and name the first row that does not verify: a changed row
-   * (hash mismatch), a broken link (prevHash mismatch) or a missing row (seq gap). Queued writes
-   * are flushed first.
-   */
+  /** See {@link PgReader.verify}. Queued writes are flushed first. */
   async verifyAudit(from: ChainStart = CHAIN_BEGINNING): Promise<AuditVerification> {
     return this.guard('verifyAudit', async () => {
       await this.writer.flush();
       return this.reads.verify(from);
     });
+  }
+
+  /** See {@link Store.auditBase}. */
+  async auditBase(): Promise<AuditBase> {
+    return this.guard('auditBase', () => this.reads.base());
+  }
+
+  /** See {@link PgArchive.plan}. */
+  async planArchive(before: string): Promise<ArchivePlan | undefined> {
+    return this.guard('planArchive', () => this.archive.plan(before));
+  }
+
+  /** See {@link PgArchive.remove}. */
+  async removeArchived(plan: ArchivePlan, counts: Record<string, number>, actor: string, at: string): Promise<AuditBase> {
+    return this.guard('removeArchived', () => this.archive.remove(plan, counts, actor, at));
+  }
+
+  /** How long this store's writes held the chain lock (see {@link ChainLockStats}): `/metrics` exports it. */
+  chainLockStats(): Readonly<ChainLockStats> {
+    return this.writer.lockStats;
   }
 
   // Lifecycle ------------------------------------------------------------------------------------
@@ -826,13 +474,15 @@ export class PostgresStore implements Store {
   private storeError(err: unknown, operation: string): AscendError {
     return toPgStoreError(err, this.label, operation, this.lockTimeoutMs);
   }
-}
 
-function staleUnless(agentId: string, decidedOn: number | undefined, current: number | null): void {
-  if (decidedOn === undefined || (current ?? 0) === decidedOn) return;
-  throw new StaleDecisionError(`Agent "${agentId}" changed while a call was being decided`, {
-    agentId,
-    decidedOnVersion: decidedOn,
-    currentVersion: current ?? 0,
-  });
+  /** Append one event that changes no table. */
+  private appendStandalone(operation: string, entryOf: () => AuditEntry): Promise<void> {
+    return this.guard(operation, async () => {
+      const entry = entryOf();
+      await this.writer.write(async (tx) => {
+        tx.append(entry.event, entry.data);
+        await tx.flush();
+      });
+    });
+  }
 }

@@ -2,7 +2,7 @@
  * Records ⇄ stored form: the canonical JSON written for each record (which doubles as the data
  * of its audit event), the rows read back, and ISO time handling.
  */
-import { ConflictError, ValidationError } from '../core/errors.js';
+import { ValidationError } from '../core/errors.js';
 import type {
   ActionRecord,
   AgentRecord,
@@ -20,8 +20,8 @@ import type {
 } from '../core/types.js';
 import { arrayWriter, canonicalJsonFast, objectWriter } from '../core/canonical-fast.js';
 import type { StoredAuditRow } from './audit-chain.js';
-import type { ApprovalDecision, AuditBase } from './store.js';
-import { checkEdits, type ArgumentEdit } from '../core/argument-edits.js';
+import type { AuditBase } from './store.js';
+import type { ArgumentEdit } from '../core/argument-edits.js';
 
 // Serialisation ---------------------------------------------------------------------------------
 // Fixed-shape writers (keys sorted and quoted once) produce canonicalJson of each record's
@@ -138,7 +138,7 @@ export interface ApprovalRow {
 }
 
 /** The immutable request part stored in `approvals.request`. */
-type ApprovalRequestPart = Pick<
+export type ApprovalRequestPart = Pick<
   ApprovalRecord,
   'matchedRules' | 'parameters' | 'reason' | 'requiredApprovers' | 'riskFactors' | 'riskLevel' | 'riskScore'
 >;
@@ -230,11 +230,6 @@ export function isoUtc(value: string, field: string): string {
   return new Date(ms).toISOString();
 }
 
-/** ISO time `minutes` after the ISO time `from`. */
-export function addMinutesIso(from: string, minutes: number): string {
-  return new Date(Date.parse(from) + minutes * 60_000).toISOString();
-}
-
 /** An audit row as the stores select it (columns aliased to the record's names). */
 export type AuditRow = StoredAuditRow;
 
@@ -251,27 +246,6 @@ export function auditEventFromRow(r: AuditRow): AuditEvent {
     data: JSON.parse(r.data) as Record<string, unknown>,
     prevHash: r.prevHash,
     hash: r.hash,
-  };
-}
-
-/** The grant an approval with `grantMinutes` creates. */
-export function grantForApproval(
-  approval: { approvalId: string; agentId: string; actionType: string },
-  grantId: string,
-  grantMinutes: number,
-  decidedBy: string,
-  channel: ApprovalChannel,
-  now: string,
-): GrantRecord {
-  return {
-    grantId,
-    agentId: approval.agentId,
-    actionType: approval.actionType,
-    createdAt: now,
-    expiresAt: addMinutesIso(now, grantMinutes),
-    createdBy: decidedBy,
-    channel,
-    approvalId: approval.approvalId,
   };
 }
 
@@ -343,29 +317,6 @@ export function invalid(field: string, message: string): ValidationError {
   return new ValidationError(`${field} ${message}`, [{ path: field, message }]);
 }
 
-/** What every store refuses in a decision before reading anything: a status that is not a verdict, a grant without an approval or of no positive length. */
-export function checkApprovalDecision(decision: ApprovalDecision): void {
-  const { status } = decision;
-  if (status !== 'approved' && status !== 'rejected') throw invalid('status', "must be 'approved' or 'rejected'");
-  if (decision.edits !== undefined && status !== 'approved') throw invalid('edits', 'only an approval can edit the call');
-  if (decision.grantMinutes !== undefined) {
-    if (status !== 'approved') throw invalid('grantMinutes', 'a grant can only come with an approval');
-    if (decision.edits !== undefined) throw invalid('grantMinutes', 'a grant lets later calls run unedited: approve an edited call without one');
-    if (!(decision.grantMinutes > 0) || !Number.isFinite(decision.grantMinutes)) {
-      throw invalid('grantMinutes', 'must be a positive number of minutes');
-    }
-  }
-}
-
-/**
- * Refuse an approver's edits that do not fit the request's recorded (redacted) arguments
- * (`checkEdits`): both stores check them inside the decision's transaction.
- */
-export function checkEditsOfRow(row: Pick<ApprovalRow, 'request'>, edits: readonly ArgumentEdit[] | undefined): void {
-  if (edits === undefined) return;
-  checkEdits((JSON.parse(row.request) as ApprovalRequestPart).parameters, edits);
-}
-
 /** A row of `policies`. */
 export interface PolicyRow {
   id: number;
@@ -395,16 +346,6 @@ export function policyChangedJson(change: PolicyChangeRecord): string {
   return json({ from: change.from, to: change.to, name: change.name, revision: change.revision, cause: change.cause, source: change.source });
 }
 
-/** The ConflictError of a second decision under one action id (every store words it so). */
-export function duplicateAction(actionId: string): ConflictError {
-  return new ConflictError(`Action "${actionId}" is already recorded`, { actionId });
-}
-
-/** The ConflictError of a second outcome for one action. */
-export function duplicateOutcome(actionId: string): ConflictError {
-  return new ConflictError(`Action "${actionId}" already has an outcome`, { actionId });
-}
-
 /** A read's `limit`, checked. */
 export function limitOf(limit: number): number {
   if (!Number.isInteger(limit) || limit < 0) throw invalid('limit', 'must be a non-negative integer');
@@ -419,7 +360,6 @@ export function positive(value: number | undefined, fallback: number, name: stri
   }
   return value;
 }
-
 
 /** An `audit_base` row (both stores). */
 export interface AuditBaseRow {

@@ -1,6 +1,7 @@
 /**
- * Every fixed SQL statement of the SQLite store, prepared once per connection. Statements read
- * on the hot path use `raw()`/`pluck()` to skip building row objects.
+ * The SQL statements of the SQLite store: every fixed one, prepared once per connection
+ * (statements read on the hot path use `raw()`/`pluck()` to skip building row objects), and a
+ * cache of those prepared on first use ({@link PreparedCache}).
  */
 import type Database from 'better-sqlite3';
 import type { AgentRow, ApprovalRow, GrantRow } from './records.js';
@@ -175,4 +176,24 @@ export function prepareStatements(db: Db): Statements {
     // The newest row stays: ids must never be reused (see migration 7).
     pruneSpends: db.prepare('DELETE FROM budget_spends WHERE expires_ms <= ? AND id < (SELECT max(id) FROM budget_spends)'),
   };
+}
+
+/**
+ * Statements whose SQL is built at run time (filtered reads: a handful of shapes) or that run
+ * rarely (keys, policies, archives): prepared on first use, then kept.
+ */
+export class PreparedCache {
+  private readonly statements = new Map<string, Database.Statement>();
+
+  constructor(private readonly db: Db) {}
+
+  /** The prepared statement of `sql`. */
+  get(sql: string): Database.Statement {
+    let stmt = this.statements.get(sql);
+    if (!stmt) {
+      stmt = this.db.prepare(sql);
+      this.statements.set(sql, stmt);
+    }
+    return stmt;
+  }
 }

@@ -1,13 +1,17 @@
 /**
- * The Store contract: what every Store implementation (SQLite now, PostgreSQL later) must do.
+ * The Store contract: what every Store implementation (SQLite and PostgreSQL) must do.
  * Run it with `storeContract('name', () => openFreshStore())`; each test gets a fresh store.
+ * `databaseContract` adds what needs the whole database: more stores on it, and its own driver
+ * to tamper with the audit trail.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { canonicalJson, sha256Hex } from '../../src/core/canonical.js';
 import { ConflictError, NotFoundError, StaleDecisionError, StoreError, ValidationError } from '../../src/core/errors.js';
-import type { Store } from '../../src/store/store.js';
+import { type FlushReport, HARD_LIMIT_FACTOR } from '../../src/store/batch.js';
+import type { DurabilityOptions, Store } from '../../src/store/store.js';
 import type { AuditEvent } from '../../src/core/types.js';
-import { at, eventTypes, makeAction, makeOutcome, makePending } from './records.js';
+import { eventually } from '../helpers.js';
+import { at, eventTypes, makeAction, makeOutcome, makePending, writeSome } from './records.js';
 
 const GENESIS = '0'.repeat(64);
 
@@ -601,6 +605,202 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         await store.close();
         await expect(store.getAction(action.actionId)).rejects.toBeInstanceOf(StoreError);
         store = await open(); // afterEach closes it
+      });
+    });
+  });
+}
+
+/** The options every store takes, as the database-wide specs open stores with them. */
+export interface ContractStoreOptions extends Partial<DurabilityOptions> {
+  onFlush?: (report: FlushReport) => void;
+  onFlushError?: (error: StoreError) => void;
+}
+
+/** A fresh, empty database for the specs that look past one store. */
+export interface ContractDatabase {
+  /** Open a store on this database (each call another connection, or replica). */
+  open(options?: ContractStoreOptions): Promise<Store>;
+  /** Run `sql` through the store's own driver, `$S.` standing for the tables' prefix, triggers in force. */
+  run(sql: string): Promise<void>;
+  /** {@link run} as a tamperer who disabled the audit table's append-only triggers first. */
+  tamper(sql: string): Promise<void>;
+}
+
+/**
+ * Register the specs that need a whole database (tampering through the driver, a second store
+ * on the same data, batched durability's group commits) for the database `fresh` makes, one per test.
+ */
+export function databaseContract(name: string, fresh: () => ContractDatabase): void {
+  describe(`Store contract, one database: ${name}`, () => {
+    let database: ContractDatabase;
+    const opened: Store[] = [];
+    beforeEach(() => {
+      const made = fresh();
+      database = { ...made, open: async (options) => remember(await made.open(options)) };
+    });
+    afterEach(async () => {
+      for (const store of opened.splice(0)) await store.close().catch(() => undefined);
+    });
+    function remember(store: Store): Store {
+      opened.push(store);
+      return store;
+    }
+
+    describe('audit tampering', () => {
+      /** Five calls: seq 1..10, each decision followed by its outcome. */
+      async function populated(): Promise<Store> {
+        const store = await database.open();
+        await writeSome(store, 5);
+        return store;
+      }
+
+      it('refuses UPDATE and DELETE on audit_events through its triggers', async () => {
+        const store = await populated();
+        await expect(database.run("UPDATE $S.audit_events SET actor = 'x' WHERE seq = 1")).rejects.toThrow(/append-only/);
+        await expect(database.run('DELETE FROM $S.audit_events WHERE seq = 1')).rejects.toThrow(/append-only/);
+        expect(await store.verifyAudit()).toMatchObject({ ok: true, checked: 10 });
+      });
+
+      it('names the row whose data was edited', async () => {
+        const store = await populated();
+        await database.tamper(`UPDATE $S.audit_events SET data = replace(data, '"rows":1', '"rows":2') WHERE seq = 6`);
+        const result = await store.verifyAudit();
+        expect(result).toMatchObject({ ok: false, checked: 5, headSeq: 10 });
+        expect(result.firstBad).toEqual({ seq: 6, reason: expect.stringMatching(/hash mismatch/) });
+      });
+
+      it('names the gap where a row was deleted', async () => {
+        const store = await populated();
+        await database.tamper('DELETE FROM $S.audit_events WHERE seq = 4');
+        const result = await store.verifyAudit();
+        expect(result.ok).toBe(false);
+        expect(result.firstBad).toEqual({ seq: 5, reason: expect.stringMatching(/seq gap: expected 4, found 5/) });
+      });
+
+      it('names a row whose link to its predecessor was rewritten', async () => {
+        const store = await populated();
+        await database.tamper(`UPDATE $S.audit_events SET prev_hash = '${'f'.repeat(64)}' WHERE seq = 3`);
+        expect((await store.verifyAudit()).firstBad).toEqual({ seq: 3, reason: expect.stringMatching(/prevHash mismatch/) });
+      });
+
+      it('accepts data re-spelled without changing its meaning (the hash covers canonical JSON)', async () => {
+        const store = await populated();
+        const [second] = await store.readAudit({ afterSeq: 1, limit: 1 });
+        const respelled = JSON.stringify(second?.data, null, 2);
+        expect(respelled).toContain('\n  ');
+        await database.tamper(`UPDATE $S.audit_events SET data = '${respelled.replaceAll("'", "''")}' WHERE seq = 2`);
+        expect(await store.verifyAudit()).toMatchObject({ ok: true, checked: 10 });
+      });
+    });
+
+    describe('batched durability', () => {
+      /** A batched store that flushes only when made to (or at its size limits), and what it reported. */
+      async function batched(options: ContractStoreOptions = {}): Promise<{ store: Store; reports: FlushReport[] }> {
+        const reports: FlushReport[] = [];
+        const store = await database.open({ durability: 'batched', flushIntervalMs: 10_000, maxBatchSize: 100, onFlush: (r) => reports.push(r), ...options });
+        return { store, reports };
+      }
+
+      it('queues allowed decisions and outcomes: visible to this store at once, to others after the flush, reported by onFlush', async () => {
+        const { store, reports } = await batched();
+        const other = await database.open();
+        const action = makeAction();
+        await store.recordDecision(action);
+        await store.recordOutcome(makeOutcome(action.actionId));
+        expect(await store.getAction(action.actionId)).toEqual(action);
+        expect(await store.getOutcome(action.actionId)).toEqual(makeOutcome(action.actionId));
+        expect(await other.getAction(action.actionId)).toBeUndefined();
+        await store.flush();
+        expect(await other.getAction(action.actionId)).toEqual(action);
+        expect(await other.getOutcome(action.actionId)).toEqual(makeOutcome(action.actionId));
+        expect(reports).toEqual([{ actionIds: [action.actionId], outcomeActionIds: [action.actionId], firstSeq: 1, lastSeq: 2 }]);
+      });
+
+      it('flushes on its timer', async () => {
+        const { store, reports } = await batched({ flushIntervalMs: 5 });
+        const other = await database.open();
+        const action = makeAction();
+        await store.recordDecision(action);
+        await store.recordOutcome(makeOutcome(action.actionId));
+        await eventually(async () => reports.length > 0 && (await other.getOutcome(action.actionId)) !== undefined, 10_000, 2);
+        expect(await other.getAction(action.actionId)).toEqual(action);
+      });
+
+      it('commits a pending decision at once, after the queue, in order', async () => {
+        const { store, reports } = await batched();
+        const other = await database.open();
+        const allowed = makeAction({ createdAt: at(0) });
+        await store.recordDecision(allowed);
+        const { action, approval } = makePending({ createdAt: at(1) });
+        await store.recordDecision(action, approval);
+        // Another process (the CLI) can see and approve it right away.
+        expect((await other.listApprovals({ status: 'pending' })).map((a) => a.approvalId)).toEqual([approval.approvalId]);
+        expect(reports).toHaveLength(1);
+        const events = await other.readAudit();
+        expect(events.map((e) => [e.type, e.actionId])).toEqual([
+          ['action.evaluated', allowed.actionId],
+          ['action.evaluated', action.actionId],
+          ['approval.requested', action.actionId],
+        ]);
+      });
+
+      it('drops (and reports) a queued decision another store recorded first, keeping the rest', async () => {
+        const errors: StoreError[] = [];
+        const { store, reports } = await batched({ onFlushError: (e) => errors.push(e) });
+        const other = await database.open();
+        const action = makeAction();
+        await store.recordDecision(action);
+        // Another process records the same action id first: the queued copy can never commit.
+        await other.recordDecision(action);
+        const fine = makeAction();
+        await store.recordDecision(fine);
+        await store.flush();
+        expect(errors).toHaveLength(1);
+        expect(errors[0]?.message).toContain(action.actionId);
+        expect(reports.flatMap((r) => r.actionIds)).toEqual([fine.actionId]);
+        expect(await other.getAction(fine.actionId)).toBeDefined();
+        expect((await other.verifyAudit()).ok).toBe(true);
+      });
+
+      it('drops (and reports) a queued outcome another store recorded first, keeping the rest', async () => {
+        const errors: StoreError[] = [];
+        const { store } = await batched({ onFlushError: (e) => errors.push(e) });
+        const other = await database.open();
+        const action = makeAction();
+        await other.recordDecision(action);
+        const kept = makeAction();
+        await store.recordDecision(kept);
+        await store.recordOutcome(makeOutcome(action.actionId)); // read from the database: queued
+        await other.recordOutcome(makeOutcome(action.actionId, { status: 'failed', error: 'first' })); // another store got there first
+        const later = makeAction();
+        await store.recordDecision(later);
+        await store.flush();
+        expect(errors).toHaveLength(1);
+        expect(errors[0]?.message).toMatch(/dropped queued writes.*outcome of action .*already has an outcome/);
+        expect(await other.getAction(kept.actionId)).toEqual(kept);
+        expect(await other.getAction(later.actionId)).toEqual(later);
+        expect((await other.getOutcome(action.actionId))?.status).toBe('failed');
+        expect(await other.verifyAudit()).toMatchObject({ ok: true, checked: 4 });
+      });
+
+      it(`flushes inside the call when a caller that never yields has queued ${HARD_LIMIT_FACTOR}× maxBatchSize (back-pressure)`, async () => {
+        const { store, reports } = await batched({ maxBatchSize: 2 });
+        const ids = await writeSome(store, HARD_LIMIT_FACTOR + 1); // 2 × (factor + 1) writes
+        expect(reports).toHaveLength(1);
+        expect(reports[0]?.lastSeq).toBe(2 * HARD_LIMIT_FACTOR);
+        expect(reports[0]?.actionIds).toEqual(ids.slice(0, HARD_LIMIT_FACTOR));
+        await store.close();
+        expect(reports.flatMap((r) => r.actionIds)).toEqual(ids);
+      });
+
+      it(`flushes once callers that never yield, all at once, have queued ${HARD_LIMIT_FACTOR}× maxBatchSize (back-pressure)`, async () => {
+        const maxBatchSize = 4;
+        const { store, reports } = await batched({ maxBatchSize });
+        const writes: Promise<void>[] = [];
+        for (let i = 0; i < maxBatchSize * HARD_LIMIT_FACTOR; i++) writes.push(store.recordDecision(makeAction()));
+        await Promise.all(writes);
+        expect(reports.reduce((n, r) => n + r.actionIds.length, 0)).toBe(maxBatchSize * HARD_LIMIT_FACTOR);
+        expect(await store.verifyAudit()).toMatchObject({ ok: true, checked: maxBatchSize * HARD_LIMIT_FACTOR });
       });
     });
   });
