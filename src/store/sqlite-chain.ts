@@ -13,14 +13,8 @@ import { actionEvaluated, actionOutcome, type AuditEntry } from './audit-events.
 import type { ChainSource, ChainView } from './chain-view.js';
 import { isoUtc } from './records.js';
 import { duplicateOutcome } from './refusals.js';
+import { INDEX_AFTER_ACTIONS } from './sqlite-options.js';
 import type { Statements } from './sqlite-statements.js';
-
-/**
- * Unindexed actions a connection lets build up in its tail before it writes them to
- * `action_index` (in the transaction that crosses the mark: one bulk write instead of an index
- * page per commit).
- */
-export const INDEX_AFTER_ACTIONS = 512;
 
 /** Where an action's hot events are. */
 export interface ActionLocation {

@@ -1,6 +1,6 @@
 /**
- * Opening a SQLite store: its options and their defaults; its file — the directory, the WAL
- * journal, the connection's settings, the migrations; and, for a server, WAL checkpoints on a
+ * Opening a SQLite store's file — the directory, the WAL journal, the connection's settings, the
+ * migrations (its options and their defaults are in sqlite-options.ts); and, for a server, WAL checkpoints on a
  * worker thread (sqlite-checkpointer.ts).
  *
  * Durability: `journal_mode=WAL` with `synchronous=NORMAL`. A committed write survives a crash or
@@ -12,52 +12,10 @@ import fs from 'node:fs';
 import nodePath from 'node:path';
 import type Database from 'better-sqlite3';
 import { StoreError } from '../core/errors.js';
-import type { FlushReport } from './batch.js';
 import { migrate } from './migrations.js';
 import { BACKGROUND_WAL_PAGES, BackgroundCheckpointer } from './sqlite-checkpointer.js';
 import { openDatabase } from './sqlite-driver.js';
 import { sqliteCode, toStoreError } from './sqlite-errors.js';
-import type { DurabilityOptions } from './store.js';
-
-/** Options of {@link openSqliteStore}. */
-export interface SqliteStoreOptions extends Partial<DurabilityOptions> {
-  /** How often other processes' commits are polled for while someone watches. Default 25. */
-  pollIntervalMs?: number;
-  /** How long a write waits for another process's lock before failing. Default 5000. */
-  busyTimeoutMs?: number;
-  /**
-   * `batched` mode: called synchronously right after each commit that made queued writes
-   * durable, with exactly which ones. This is the acknowledgement for queued writes (their
-   * promises resolve when queued). Also `await store.flush()`: everything queued before it is
-   * durable when it resolves.
-   */
-  onFlush?: (report: FlushReport) => void;
-  /**
-   * `batched` mode: called when a flush nobody awaits (timer, size limit, another write's drain)
-   * fails or has to drop writes that can never commit (e.g. an outcome recorded twice).
-   * Default: a process warning.
-   */
-  onFlushError?: (error: StoreError) => void;
-  /**
-   * Checkpoint the WAL from a worker thread instead of inside commits (a server under load: see
-   * `sqlite-checkpointer.ts`). Default false.
-   */
-  backgroundCheckpoints?: boolean;
-}
-
-/** Defaults of {@link openSqliteStore}. */
-export const SQLITE_DEFAULTS = {
-  durability: 'sync',
-  flushIntervalMs: 5,
-  maxBatchSize: 256,
-  pollIntervalMs: 25,
-  busyTimeoutMs: 5000,
-} as const;
-
-/** The file `ascend.db` inside `dataDir`. */
-export function defaultDbPath(dataDir: string): string {
-  return nodePath.join(dataDir, 'ascend.db');
-}
 
 /**
  * Open (creating the file and its directory when needed), switch to WAL and migrate the database

@@ -48,7 +48,8 @@ import { SqliteChain } from './sqlite-chain.js';
 import type { BackgroundCheckpointer } from './sqlite-checkpointer.js';
 import { SqliteDecisions } from './sqlite-decisions.js';
 import { toStoreError } from './sqlite-errors.js';
-import { openSqliteDatabase, SQLITE_DEFAULTS, type SqliteStoreOptions, startBackgroundCheckpoints } from './sqlite-open.js';
+import { openSqliteDatabase, startBackgroundCheckpoints } from './sqlite-open.js';
+import { SQLITE_DEFAULTS, type SqliteStoreOptions } from './sqlite-options.js';
 import { SqliteReader } from './sqlite-reads.js';
 import { PreparedCache, prepareStatements, type Statements } from './sqlite-statements.js';
 import { SqliteWriter } from './sqlite-writer.js';
@@ -68,8 +69,7 @@ import { ChangeNotifier } from './watch.js';
 
 export { UnwrittenRecordsError } from '../core/errors.js';
 export type { FlushReport } from './batch.js';
-export { INDEX_AFTER_ACTIONS } from './sqlite-chain.js';
-export { defaultDbPath, SQLITE_DEFAULTS, type SqliteStoreOptions } from './sqlite-open.js';
+export { defaultDbPath, INDEX_AFTER_ACTIONS, SQLITE_DEFAULTS, type SqliteStoreOptions } from './sqlite-options.js';
 
 /**
  * Open (creating the file and its directory when needed) and migrate the SQLite store at `path`.
