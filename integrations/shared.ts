@@ -5,7 +5,7 @@
  */
 import type { GovernedCall } from '../src/client/govern.js';
 import { isRefusal } from '../src/client/govern.js';
-import { ApprovalTimeoutError, AuthorizationError, ValidationError } from '../src/core/errors.js';
+import { ApprovalTimeoutError, AuthorizationError, issuesSummary, ValidationError } from '../src/core/errors.js';
 
 /** A value, or a function of the tool call's arguments that gives it. */
 export type FromArgs<T, A> = T | ((args: A) => T);
@@ -74,7 +74,7 @@ export function governedCall<A>(defaultActionType: string, args: A, options: Gov
 export function refusalMessage(toolName: string, err: unknown): string | undefined {
   if (!isRefusal(err)) return undefined;
   if (err instanceof ValidationError) {
-    return `Tool "${toolName}" did not run: its arguments were refused (${err.issues.map((i) => `${i.path}: ${i.message}`).join('; ')}). Send plain JSON arguments.`;
+    return `Tool "${toolName}" did not run: its arguments were refused (${issuesSummary(err.issues)}). Send plain JSON arguments.`;
   }
   if (err instanceof ApprovalTimeoutError) {
     return `Tool "${toolName}" did not run: it needed a person's approval and nobody approved it in time. Do not retry it unchanged; tell the user it is waiting for approval.`;

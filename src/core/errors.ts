@@ -56,7 +56,12 @@ export function validationIssues(
     const path = [...(options.prefix === undefined ? [] : [options.prefix]), ...i.path.map(String)].join('.');
     return { path: path === '' ? (options.root ?? '') : path, message: i.message };
   });
-  return { issues: out, summary: out.map((i) => `${i.path}: ${i.message}`).join('; ') };
+  return { issues: out, summary: issuesSummary(out) };
+}
+
+/** Issues in one line: `path: message; path: message`. */
+export function issuesSummary(issues: readonly ValidationIssue[]): string {
+  return issues.map((i) => `${i.path}: ${i.message}`).join('; ');
 }
 
 /** Bad input to a public method: names the field at fault and why. */

@@ -10,6 +10,7 @@ import {
   AuthenticationError,
   AuthorizationError,
   ConnectionError,
+  issuesSummary,
   NotFoundError,
   ProtocolError,
   RateLimitError,
@@ -143,7 +144,7 @@ export function platformError(status: number, body: unknown, retryAfter: string 
         path: Array.isArray(d.loc) ? d.loc.map(String).join('.') : typeof d.field === 'string' ? d.field : '(request)',
         message: typeof d.msg === 'string' ? d.msg : typeof d.message === 'string' ? d.message : JSON.stringify(d),
       }));
-      const summary = issues.length > 0 ? issues.map((i) => `${i.path}: ${i.message}`).join('; ') : message;
+      const summary = issues.length > 0 ? issuesSummary(issues) : message;
       return new ValidationError(`The platform refused ${what}: ${summary}`, issues.length > 0 ? issues : [{ path: '(request)', message }]);
     }
     case 401:
