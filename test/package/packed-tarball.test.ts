@@ -8,8 +8,8 @@
  * The install runs with `--ignore-scripts` (npm's strictest setting), and that is enough:
  * better-sqlite3 13 ships its prebuilt binary inside its package. Then: the root and every subpath import from ESM and require from CommonJS; a consumer
  * type-checks under `module: NodeNext` (ESM and CommonJS files, emitted and run) and under
- * `moduleResolution: bundler`, both `strict`, with the repository's TypeScript; `npx ascend
- * --version` runs; and every source map points at a file that is in the package.
+ * `moduleResolution: bundler`, both `strict`, with the repository's TypeScript; the server serves
+ * the dashboard's page and files; `npx ascend --version` runs; and every source map points at a file that is in the package.
  */
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import fs from 'node:fs';
@@ -52,7 +52,7 @@ beforeAll(() => {
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'ascend-packed-'));
   const stage = path.join(work, 'stage');
   fs.mkdirSync(stage);
-  for (const entry of ['package.json', 'README.md', 'LICENSE', '.gitignore', 'tsconfig.json', 'tsconfig.build.json', 'src', 'integrations']) {
+  for (const entry of ['package.json', 'README.md', 'LICENSE', '.gitignore', 'tsconfig.json', 'tsconfig.build.json', 'scripts', 'src', 'integrations']) {
     fs.cpSync(path.join(ROOT, entry), path.join(stage, entry), { recursive: true });
   }
   fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(stage, 'node_modules'), 'dir');
@@ -198,6 +198,24 @@ console.log(Object.entries(exported).filter(([, value]) => typeof value === 'fun
       expect(run(process.execPath, ['out/cjs.cjs'], consumer).stdout.trim()).toBe(expected);
       expect(run(process.execPath, ['out/esm.mjs'], consumer).stdout.trim()).toBe(expected);
     }, 600_000);
+
+    it('serves the dashboard: its page and files come with the installed package (the bundle finds them)', () => {
+      const out = runInConsumer(
+        'dashboard.mjs',
+        `import { createLogger } from 'ascend-sdk';
+import { startServer } from 'ascend-sdk/server';
+const server = await startServer({ database: { kind: 'sqlite', path: 'db-ui/ascend.db' }, policyPath: 'no-policy.yaml', policyOptional: true, host: '127.0.0.1', port: 0, logger: createLogger({ logLevel: 'silent' }) });
+try {
+  const page = await fetch(server.url + '/');
+  const html = await page.text();
+  const script = await fetch(server.url + '/ui/assets/app.js');
+  console.log(JSON.stringify({ page: page.status, type: page.headers.get('content-type'), title: /<title>[^<]*Ascend/i.test(html), script: script.status, scriptType: script.headers.get('content-type') }));
+} finally {
+  await server.close();
+}`,
+      );
+      expect(JSON.parse(out)).toEqual({ page: 200, type: 'text/html; charset=utf-8', title: true, script: 200, scriptType: 'text/javascript; charset=utf-8' });
+    });
 
     it('runs `npx ascend --version`', () => {
       expect(run('npx', ['ascend', '--version'], consumer).stdout.trim()).toContain(PACKAGE.version);

@@ -7,6 +7,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
+import { packageRoot } from '../../core/version.js';
 
 /** One file, ready to send. */
 export interface Asset {
@@ -26,8 +27,8 @@ const TYPES: Record<string, string> = {
   '.ico': 'image/x-icon',
 };
 
-/** The folder the files are in: beside this module (the build copies it into `dist/`). */
-export const PUBLIC_DIR = fileURLToPath(new URL('./public/', import.meta.url));
+/** The folder the files are in: `src/server/dashboard/public/` of the package (it ships with it). */
+export const PUBLIC_DIR = join(packageRoot() ?? fileURLToPath(new URL('../../..', import.meta.url)), 'src', 'server', 'dashboard', 'public');
 
 /** Every file of `dir` by name (one level; unknown extensions left out). */
 export function loadAssets(dir = PUBLIC_DIR): Map<string, Asset> {
