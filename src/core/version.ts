@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+/** The package found, `null` when there is none; undefined until first asked. */
 let found: { root: string; version: string } | null | undefined;
 
 /** The nearest `package.json` named `ascend-sdk` above this module: its folder and version. */
@@ -28,12 +29,12 @@ function findPackage(): { root: string; version: string } | null {
 
 /** `version` of the package; `unknown` when its package.json cannot be found. */
 export function packageVersion(): string {
-  found ??= findPackage();
+  if (found === undefined) found = findPackage();
   return found?.version ?? 'unknown';
 }
 
 /** The package's folder (where its package.json is), or undefined when it cannot be found. */
 export function packageRoot(): string | undefined {
-  found ??= findPackage();
+  if (found === undefined) found = findPackage();
   return found?.root;
 }

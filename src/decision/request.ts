@@ -2,6 +2,7 @@
  * What a decision point is asked: one call to decide (with what only the client knows: the
  * unredacted arguments and their digest), or an agent to register.
  */
+import type { AgentRecord } from '../core/types.js';
 
 /** One call to decide: the caller's request plus what only the client knows. */
 export interface EvaluationRequest {
@@ -31,12 +32,5 @@ export interface EvaluationRequest {
   editOf?: { approvalId: string; digest: string };
 }
 
-/** Registration as sent to the decision point. */
-export interface AgentRegistration {
-  agentId: string;
-  agentName: string;
-  agentType: string;
-  capabilities: string[];
-  allowedResources: string[];
-  metadata: Record<string, unknown>;
-}
+/** Registration as sent to the decision point: the agent's record without what the store keeps of it. */
+export type AgentRegistration = Pick<AgentRecord, 'agentId' | 'agentName' | 'agentType' | 'capabilities' | 'allowedResources' | 'metadata'>;

@@ -132,7 +132,7 @@ export function isBody(value: unknown): value is Body {
 }
 
 /** The error for a platform answer that is not a success (FastAPI's `detail` shape). */
-export function platformError(status: number, body: unknown, retryAfter: string | null, what: string): AscendError {
+function platformError(status: number, body: unknown, retryAfter: string | null, what: string): AscendError {
   const o = isBody(body) ? body : {};
   const detail = o.detail;
   const message = typeof detail === 'string' ? detail : typeof o.message === 'string' ? o.message : `HTTP ${status} from ${what}`;
