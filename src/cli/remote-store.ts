@@ -3,7 +3,7 @@
  * approvals, grants, audit), over the HTTP API with the user's API key. The key's role and
  * organisation apply, as for any client: an approver key approves, an agent key cannot.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { ValidationError } from '../core/errors.js';
 import type { ApprovalDecision, ApprovalFilter, AuditBase, AuditQuery, BudgetUse, Store } from '../store/store.js';
 import { approvalVerdictBody, HttpTransport, undefinedIfNotFound } from '../transport/http.js';

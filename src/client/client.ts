@@ -16,7 +16,6 @@ import { createLogger } from './logging.js';
 import {
   ClientOptionsSchema,
   parseInput,
-  toValidationError,
   WebhookInputSchema,
   type AscendClientOptions,
   type OnApprovalRequired,
@@ -83,8 +82,7 @@ export class AscendClient implements LifecycleClient {
   private released = false;
 
   constructor(options: AscendClientOptions) {
-    const parsed = ClientOptionsSchema.safeParse(options);
-    if (!parsed.success) throw toValidationError('AscendClient options', parsed.error);
+    parseInput(ClientOptionsSchema, options, 'AscendClient options', true);
     this.options = options;
     this.agentId = options.agentId;
     this.agentName = options.agentName ?? options.agentId;
@@ -134,7 +132,7 @@ export class AscendClient implements LifecycleClient {
 
   /** Register (or update) this agent: what it may do and touch. */
   async register(input: RegisterAgentInput = {}): Promise<AgentRecord> {
-    const data = parseInput(RegisterAgentInputSchema, input, 'register');
+    const data = parseInput(RegisterAgentInputSchema, input, 'register', true);
     data.metadata = toCallArguments(data.metadata, 'metadata');
     const record = await this.transport.register({ agentId: this.agentId, agentName: this.agentName, ...data });
     this.logger.info({ agentType: record.agentType }, 'agent registered');

@@ -3,7 +3,7 @@
  * options and their schema, the in-process approver's types, and the zod checks of each public
  * method's input (one error shape: ValidationError naming the field).
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import type { DestinationStream, LevelWithSilent, Logger } from 'pino';
 import type { CompiledPolicy } from '../engine/index.js';
 import { ValidationError, validationIssues } from '../core/errors.js';
@@ -88,50 +88,48 @@ export interface AscendClientOptions {
 
 /** The options' schema: checked when a client is made. */
 export const ClientOptionsSchema = z.object({
-  agentId: displayedName().min(1, 'agentId is required').max(256),
-  agentName: displayedName().max(256).optional(),
-  environment: storableText().max(64).optional(),
-  failMode: z.enum(['closed', 'open']).optional(),
-  dataDir: z.string().min(1).optional(),
-  watchPolicy: z.boolean().optional(),
-  audit: z
-    .object({
-      durability: z.enum(['sync', 'batched']).optional(),
-      flushIntervalMs: z.number().int().positive().max(60_000).optional(),
-      maxBatchSize: z.number().int().positive().max(100_000).optional(),
-    })
-    .strict()
-    .optional(),
-  redact: z.array(z.string().min(1)).optional(),
-  approvalTimeoutMs: z.number().int().positive().optional(),
-  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
-  jsonLogs: z.boolean().optional(),
-  apiUrl: z.url({ protocol: /^https?$/, error: 'apiUrl must be an http(s) URL' }).optional(),
-  apiKey: z.string().min(1).optional(),
-  signingSecret: z.string().min(16, 'signingSecret must be at least 16 characters').optional(),
-  timeoutMs: z.number().int().positive().max(600_000).optional(),
-  maxRetries: z.number().int().min(0).max(10).optional(),
-  circuitBreaker: z
-    .object({
-      failureThreshold: z.number().int().positive().max(1000).optional(),
-      recoveryTimeoutMs: z.number().int().positive().max(3_600_000).optional(),
-      halfOpenMaxCalls: z.number().int().positive().max(1000).optional(),
-    })
-    .strict()
-    .optional(),
-  protocol: z.enum(['ascend', 'ascend-platform']).optional(),
-  killSwitchPollMs: z.number().int().min(100).max(3_600_000).optional(),
-  heartbeatIntervalMs: z.number().int().min(1000).max(86_400_000).optional(),
+  agentId: displayedName(z.minLength(1, 'agentId is required'), z.maxLength(256)),
+  agentName: z.optional(displayedName(z.maxLength(256))),
+  environment: z.optional(storableText(z.maxLength(64))),
+  failMode: z.optional(z.enum(['closed', 'open'])),
+  dataDir: z.optional(z.string().check(z.minLength(1))),
+  watchPolicy: z.optional(z.boolean()),
+  audit: z.optional(
+    z.strictObject({
+      durability: z.optional(z.enum(['sync', 'batched'])),
+      flushIntervalMs: z.optional(z.int().check(z.positive(), z.lte(60_000))),
+      maxBatchSize: z.optional(z.int().check(z.positive(), z.lte(100_000))),
+    }),
+  ),
+  redact: z.optional(z.array(z.string().check(z.minLength(1)))),
+  approvalTimeoutMs: z.optional(z.int().check(z.positive())),
+  logLevel: z.optional(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])),
+  jsonLogs: z.optional(z.boolean()),
+  apiUrl: z.optional(z.url({ protocol: /^https?$/, error: 'apiUrl must be an http(s) URL' })),
+  apiKey: z.optional(z.string().check(z.minLength(1))),
+  signingSecret: z.optional(z.string().check(z.minLength(16, 'signingSecret must be at least 16 characters'))),
+  timeoutMs: z.optional(z.int().check(z.positive(), z.lte(600_000))),
+  maxRetries: z.optional(z.int().check(z.gte(0), z.lte(10))),
+  circuitBreaker: z.optional(
+    z.strictObject({
+      failureThreshold: z.optional(z.int().check(z.positive(), z.lte(1000))),
+      recoveryTimeoutMs: z.optional(z.int().check(z.positive(), z.lte(3_600_000))),
+      halfOpenMaxCalls: z.optional(z.int().check(z.positive(), z.lte(1000))),
+    }),
+  ),
+  protocol: z.optional(z.enum(['ascend', 'ascend-platform'])),
+  killSwitchPollMs: z.optional(z.int().check(z.gte(100), z.lte(3_600_000))),
+  heartbeatIntervalMs: z.optional(z.int().check(z.gte(1000), z.lte(86_400_000))),
 });
 
 /** What `configureWebhook` accepts. */
 export const WebhookInputSchema = z.object({
   url: z.url({ protocol: /^https?$/, error: 'url must be an http(s) URL' }),
-  events: z.array(z.string().min(1)).min(1).optional(),
-  secret: z.string().min(16, 'secret must be at least 16 characters').optional(),
-  approvalLinks: z.boolean().optional(),
-  format: z.enum(WEBHOOK_FORMATS).optional(),
-  interactive: z.boolean().optional(),
+  events: z.optional(z.array(z.string().check(z.minLength(1))).check(z.minLength(1))),
+  secret: z.optional(z.string().check(z.minLength(16, 'secret must be at least 16 characters'))),
+  approvalLinks: z.optional(z.boolean()),
+  format: z.optional(z.enum(WEBHOOK_FORMATS)),
+  interactive: z.optional(z.boolean()),
 });
 
 /** An environment variable's value, undefined when unset or empty. */
@@ -139,15 +137,22 @@ export function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value === '' ? undefined : value;
 }
 
-/** `input` checked by `schema`, or a ValidationError naming `method` and each field at fault. */
-export function parseInput<S extends z.ZodType>(schema: S, input: unknown, method: string): z.output<S> {
-  const parsed = schema.safeParse(input);
+/**
+ * `input` checked by `schema`, or a ValidationError naming `method` and each field at fault.
+ * `once`: the check runs about once a process (options, registration), so zod's compiled fast
+ * path would cost more to build than it saves; per-call checks leave it on.
+ */
+export function parseInput<S extends z.ZodMiniType>(schema: S, input: unknown, method: string, once = false): z.output<S> {
+  const parsed = schema.safeParse(input, once ? ONE_SHOT : undefined);
   if (!parsed.success) throw toValidationError(method, parsed.error);
   return parsed.data;
 }
 
+/** Parse options of a check that runs about once a process: no compiled fast path. */
+const ONE_SHOT = { jitless: true } as const;
+
 /** A zod error as a ValidationError. */
-export function toValidationError(where: string, error: z.ZodError): ValidationError {
+export function toValidationError(where: string, error: z.core.$ZodError): ValidationError {
   const { issues, summary } = validationIssues(error.issues, { root: '(input)' });
   return new ValidationError(`Invalid input to ${where}: ${summary}`, issues);
 }

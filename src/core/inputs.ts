@@ -3,9 +3,9 @@
  * naming the field), and the text rules every name and label obeys: storable exactly by both
  * stores, and shown to approvers without control characters.
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { MAX_ARGUMENT_EDITS } from './argument-edits.js';
-import { APPROVAL_CHANNELS } from './types.js';
+import { APPROVAL_CHANNELS, type ApprovalChannel } from './types.js';
 
 const UNPAIRED_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
@@ -29,20 +29,26 @@ const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/;
  * and without control characters — a line break or a terminal escape code in it could make a
  * call look like another one in `ascend approvals`, the terminal approver or a log line.
  */
-export function displayedName(): z.ZodString {
-  return storableText().superRefine((text, ctx) => {
-    if (CONTROL_CHARACTER.test(text)) {
-      ctx.addIssue({ code: 'custom', message: 'must not contain control characters (line breaks, tabs, escape codes): they could disguise the call to the person approving it' });
-    }
-  });
+export function displayedName(...checks: Array<z.core.CheckFn<string> | z.core.$ZodCheck<string>>): z.ZodMiniString<string> {
+  return storableText(
+    z.superRefine((text: string, ctx) => {
+      if (CONTROL_CHARACTER.test(text)) {
+        ctx.addIssue({ code: 'custom', message: 'must not contain control characters (line breaks, tabs, escape codes): they could disguise the call to the person approving it' });
+      }
+    }),
+    ...checks,
+  );
 }
 
-/** A zod string that every store keeps exactly: see {@link unstorableTextReason}. */
-export function storableText(): z.ZodString {
-  return z.string().superRefine((text, ctx) => {
-    const reason = unstorableTextReason(text);
-    if (reason !== undefined) ctx.addIssue({ code: 'custom', message: reason });
-  });
+/** A zod string that every store keeps exactly (see {@link unstorableTextReason}), then `checks`. */
+export function storableText(...checks: Array<z.core.CheckFn<string> | z.core.$ZodCheck<string>>): z.ZodMiniString<string> {
+  return z.string().check(
+    z.superRefine((text: string, ctx) => {
+      const reason = unstorableTextReason(text);
+      if (reason !== undefined) ctx.addIssue({ code: 'custom', message: reason });
+    }),
+    ...checks,
+  );
 }
 
 /** Tool arguments (and context, metadata): a plain object, copied and checked by `toCallArguments` (src/core/arguments.ts). */
@@ -53,48 +59,48 @@ const argumentsObject = z.custom<Record<string, unknown>>(
 
 /** Input of {@link AscendClient.evaluateAction}. */
 export const EvaluateActionInputSchema = z.object({
-  actionType: displayedName().min(1, 'actionType must not be empty').max(256),
-  resource: displayedName().max(2048).default(''),
-  parameters: argumentsObject.default({}),
-  context: argumentsObject.default({}),
-  waitForApproval: z.boolean().optional(),
-  approvalTimeoutMs: z.number().int().positive().max(7 * 24 * 3600 * 1000).optional(),
-  requireHumanApproval: z.boolean().default(false),
+  actionType: displayedName(z.minLength(1, 'actionType must not be empty'), z.maxLength(256)),
+  resource: z._default(displayedName(z.maxLength(2048)), ''),
+  parameters: z._default(argumentsObject, {}),
+  context: z._default(argumentsObject, {}),
+  waitForApproval: z.optional(z.boolean()),
+  approvalTimeoutMs: z.optional(z.int().check(z.positive(), z.lte(7 * 24 * 3600 * 1000))),
+  requireHumanApproval: z._default(z.boolean(), false),
   /** Extra parameter paths to redact for this call (added to the client's `redact`). */
-  redact: z.array(z.string().min(1)).optional(),
+  redact: z.optional(z.array(z.string().check(z.minLength(1)))),
   /**
    * An id for this decision, so asking again for the same call (a retry, a run resumed in another
    * process) answers the decision already recorded instead of making a new one.
    */
-  actionId: z.string().regex(/^[A-Za-z0-9_-]{16,128}$/, 'actionId must be 16–128 characters of A–Z, a–z, 0–9, "_" or "-"').optional(),
+  actionId: z.optional(z.string().check(z.regex(/^[A-Za-z0-9_-]{16,128}$/, 'actionId must be 16–128 characters of A–Z, a–z, 0–9, "_" or "-"'))),
 });
 /** What `evaluateAction` accepts. */
 export type EvaluateActionInput = z.input<typeof EvaluateActionInputSchema>;
 
 /** Input of {@link AscendClient.register}. */
 export const RegisterAgentInputSchema = z.object({
-  agentType: storableText().min(1).max(128).default('generic'),
-  capabilities: z.array(storableText().min(1).max(256)).default([]),
-  allowedResources: z.array(storableText().min(1).max(2048)).default([]),
-  metadata: argumentsObject.default({}),
+  agentType: z._default(storableText(z.minLength(1), z.maxLength(128)), 'generic'),
+  capabilities: z._default(z.array(storableText(z.minLength(1), z.maxLength(256))), []),
+  allowedResources: z._default(z.array(storableText(z.minLength(1), z.maxLength(2048))), []),
+  metadata: z._default(argumentsObject, {}),
 });
 /** What `register` accepts. */
 export type RegisterAgentInput = z.input<typeof RegisterAgentInputSchema>;
 
 /** Input of `logActionCompleted`. */
 export const ActionCompletedInputSchema = z.object({
-  actionId: z.string().min(1),
-  result: z.unknown().optional(),
-  durationMs: z.number().nonnegative().finite().default(0),
+  actionId: z.string().check(z.minLength(1)),
+  result: z.optional(z.unknown()),
+  durationMs: z._default(z.number().check(z.nonnegative()), 0),
 });
 /** What `logActionCompleted` accepts. */
 export type ActionCompletedInput = z.input<typeof ActionCompletedInputSchema>;
 
 /** Input of `logActionFailed`. */
 export const ActionFailedInputSchema = z.object({
-  actionId: z.string().min(1),
+  actionId: z.string().check(z.minLength(1)),
   error: z.union([z.string(), z.instanceof(Error)]),
-  durationMs: z.number().nonnegative().finite().default(0),
+  durationMs: z._default(z.number().check(z.nonnegative()), 0),
 });
 /** What `logActionFailed` accepts. */
 export type ActionFailedInput = z.input<typeof ActionFailedInputSchema>;
@@ -107,26 +113,25 @@ export const ArgumentEditsSchema = z
   .array(
     z
       .strictObject({
-        path: z.array(z.string().min(1).max(256)).min(1, 'path names at least one argument').max(32),
-        value: z.unknown().optional(),
-        remove: z.literal(true).optional(),
+        path: z.array(z.string().check(z.minLength(1), z.maxLength(256))).check(z.minLength(1, 'path names at least one argument'), z.maxLength(32)),
+        value: z.optional(z.unknown()),
+        remove: z.optional(z.literal(true)),
       })
-      .refine((edit) => (edit.value === undefined) !== (edit.remove === undefined), { message: 'give either value (the new value) or remove: true', path: ['value'] }),
+      .check(z.refine((edit) => (edit.value === undefined) !== (edit.remove === undefined), { message: 'give either value (the new value) or remove: true', path: ['value'] })),
   )
-  .min(1, 'edits needs at least one change (approve without edits instead)')
-  .max(MAX_ARGUMENT_EDITS);
+  .check(z.minLength(1, 'edits needs at least one change (approve without edits instead)'), z.maxLength(MAX_ARGUMENT_EDITS));
 
 /** Input of approving or rejecting an approval request in process (the client's `approve` / `reject`). */
 export const ApprovalDecisionInputSchema = z.object({
-  approvalId: z.string().min(1),
-  decidedBy: storableText().min(1).max(256),
+  approvalId: z.string().check(z.minLength(1)),
+  decidedBy: storableText(z.minLength(1), z.maxLength(256)),
   // `slack` is the server's own to record (a signed button press).
-  channel: z.enum(APPROVAL_CHANNELS).exclude(['slack']),
-  comment: storableText().max(4096).optional(),
+  channel: z.enum(APPROVAL_CHANNELS.filter((channel): channel is Exclude<ApprovalChannel, 'slack'> => channel !== 'slack')),
+  comment: z.optional(storableText(z.maxLength(4096))),
   /** Approve and also grant this agent + action type for this many minutes. */
-  grantMinutes: z.number().int().positive().max(7 * 24 * 60).optional(),
+  grantMinutes: z.optional(z.int().check(z.positive(), z.lte(7 * 24 * 60))),
   /** Approve with these changes to the arguments: the call runs with them, decided by the policy again. */
-  edits: ArgumentEditsSchema.optional(),
+  edits: z.optional(ArgumentEditsSchema),
 });
 /** What approving or rejecting accepts. */
 export type ApprovalDecisionInput = z.input<typeof ApprovalDecisionInputSchema>;

@@ -3,10 +3,11 @@
  * transport validates responses with them, and `/v1/openapi.json` is generated from them. One
  * definition, so client and server cannot drift.
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import {
   APPROVAL_CHANNELS,
   type ActionRecord,
+  type ApprovalChannel,
   type AgentBudget,
   type AgentRecord,
   type ApprovalRecord,
@@ -23,17 +24,20 @@ import {
 import { ArgumentEditsSchema, displayedName, storableText } from './inputs.js';
 
 const jsonRecord = z.record(z.string(), z.unknown());
-const isoTime = z.string().min(1).max(64);
-const id = z.string().min(1).max(256);
+const isoTime = z.string().check(z.minLength(1), z.maxLength(64));
+const id = z.string().check(z.minLength(1), z.maxLength(256));
+const sha256Hex = (message: string) => z.string().check(z.regex(/^[0-9a-f]{64}$/, message));
+const DIGEST_MESSAGE = 'digest must be 64 lowercase hex characters (sha256)';
 
 /** An agent id as sent to a server: `::` separates organisations inside the server's store. */
-export const WireAgentId = displayedName()
-  .min(1, 'agentId is required')
-  .max(256)
-  .refine((v) => !v.includes('::'), 'agentId must not contain "::"');
+export const WireAgentId = displayedName(
+  z.minLength(1, 'agentId is required'),
+  z.maxLength(256),
+  z.refine((v: string) => !v.includes('::'), 'agentId must not contain "::"'),
+);
 
 export const RiskFactorSchema = z.object({ name: z.string(), points: z.number(), detail: z.string() });
-export const PolicyViolationSchema = z.object({ code: z.string(), message: z.string(), ruleId: z.string().optional() });
+export const PolicyViolationSchema = z.object({ code: z.string(), message: z.string(), ruleId: z.optional(z.string()) });
 export const DecisionSchema = z.enum(['allowed', 'denied', 'pending']);
 export const RiskLevelSchema = z.enum(['low', 'medium', 'high', 'critical']);
 export const ApprovalChannelSchema = z.enum(APPROVAL_CHANNELS);
@@ -43,82 +47,82 @@ export const ApprovalChannelSchema = z.enum(APPROVAL_CHANNELS);
 /** POST /v1/agents */
 export const RegisterRequestSchema = z.object({
   agentId: WireAgentId,
-  agentName: storableText().min(1).max(256),
-  agentType: storableText().min(1).max(128).default('generic'),
-  capabilities: z.array(storableText().min(1).max(256)).max(1000).default([]),
-  allowedResources: z.array(storableText().min(1).max(2048)).max(1000).default([]),
-  metadata: jsonRecord.default({}),
+  agentName: storableText(z.minLength(1), z.maxLength(256)),
+  agentType: z._default(storableText(z.minLength(1), z.maxLength(128)), 'generic'),
+  capabilities: z._default(z.array(storableText(z.minLength(1), z.maxLength(256))).check(z.maxLength(1000)), []),
+  allowedResources: z._default(z.array(storableText(z.minLength(1), z.maxLength(2048))).check(z.maxLength(1000)), []),
+  metadata: z._default(jsonRecord, {}),
 });
 
 /** POST /v1/actions/evaluate. `parameters` arrive already redacted by the client. */
 export const EvaluateRequestSchema = z.object({
   agentId: WireAgentId,
-  actionType: displayedName().min(1, 'actionType must not be empty').max(256),
-  resource: displayedName().max(2048).default(''),
-  parameters: jsonRecord.default({}),
-  context: jsonRecord.default({}),
-  requireHumanApproval: z.boolean().default(false),
+  actionType: displayedName(z.minLength(1, 'actionType must not be empty'), z.maxLength(256)),
+  resource: z._default(displayedName(z.maxLength(2048)), ''),
+  parameters: z._default(jsonRecord, {}),
+  context: z._default(jsonRecord, {}),
+  requireHumanApproval: z._default(z.boolean(), false),
   /** callDigest of the exact (unredacted) call, computed by the client: what an approval binds to. */
-  digest: z.string().regex(/^[0-9a-f]{64}$/, 'digest must be 64 lowercase hex characters (sha256)'),
+  digest: sha256Hex(DIGEST_MESSAGE),
   /** The call is a pending call as an approver edited it: the approval, and the original call's digest. */
-  editOf: z
-    .strictObject({
-      approvalId: z.string().min(1).max(128),
-      digest: z.string().regex(/^[0-9a-f]{64}$/, 'editOf.digest must be 64 lowercase hex characters (sha256)'),
-    })
-    .optional(),
+  editOf: z.optional(
+    z.strictObject({
+      approvalId: z.string().check(z.minLength(1), z.maxLength(128)),
+      digest: sha256Hex('editOf.digest must be 64 lowercase hex characters (sha256)'),
+    }),
+  ),
 });
 
 /** POST /v1/actions/:actionId/complete */
 export const CompleteRequestSchema = z.object({
-  result: z.unknown().optional(),
-  durationMs: z.number().nonnegative().finite().default(0),
-  recordedAt: isoTime.optional(),
+  result: z.optional(z.unknown()),
+  durationMs: z._default(z.number().check(z.nonnegative()), 0),
+  recordedAt: z.optional(isoTime),
 });
 
 /** POST /v1/actions/:actionId/fail */
 export const FailRequestSchema = z.object({
-  error: z.string().max(10_000),
-  durationMs: z.number().nonnegative().finite().default(0),
-  recordedAt: isoTime.optional(),
+  error: z.string().check(z.maxLength(10_000)),
+  durationMs: z._default(z.number().check(z.nonnegative()), 0),
+  recordedAt: z.optional(isoTime),
 });
 
 /** POST /v1/approvals/:approvalId/approve and /reject */
 export const ApprovalVerdictRequestSchema = z.object({
-  comment: storableText().max(4096).optional(),
+  comment: z.optional(storableText(z.maxLength(4096))),
   /** Who decided; defaults to the API key's name. */
-  decidedBy: storableText().min(1).max(256).optional(),
+  decidedBy: z.optional(storableText(z.minLength(1), z.maxLength(256))),
   /**
    * How the caller says it got the answer. Recorded only as `claimedChannel`: the server records
    * `api` (or `dashboard` for a session). `link` and `slack` are the server's own to record.
    */
-  channel: ApprovalChannelSchema.exclude(['link', 'slack']).default('api'),
-  grantMinutes: z.number().int().positive().max(7 * 24 * 60).optional(),
+  channel: z._default(z.enum(APPROVAL_CHANNELS.filter((channel): channel is Exclude<ApprovalChannel, 'link' | 'slack'> => channel !== 'link' && channel !== 'slack')), 'api'),
+  grantMinutes: z.optional(z.int().check(z.positive(), z.lte(7 * 24 * 60))),
   /**
    * Approve only: the approver's changes to the call's arguments (edit and approve), each a
    * `path` of keys and array indexes and a new `value`, or `remove: true`. The call then runs
    * with them, decided by the policy again; redacted arguments cannot be edited.
    */
-  edits: ArgumentEditsSchema.optional(),
+  edits: z.optional(ArgumentEditsSchema),
 });
 
 /** POST /v1/approvals/:approvalId/consume */
 export const ConsumeRequestSchema = z.object({
-  digest: z.string().regex(/^[0-9a-f]{64}$/, 'digest must be 64 lowercase hex characters (sha256)'),
+  digest: sha256Hex(DIGEST_MESSAGE),
 });
 
 /** POST /v1/agents/:agentId/block */
-export const BlockRequestSchema = z.object({ reason: storableText().min(1).max(1024).optional() });
+export const BlockRequestSchema = z.object({ reason: z.optional(storableText(z.minLength(1), z.maxLength(1024))) });
 
 // Records (responses) -------------------------------------------------------------------------
 
 /** `sha256:` + 64 hex characters: a policy's content hash. */
-export const PolicyVersionSchema = z.string().regex(/^sha256:[0-9a-f]{64}$/, 'policyVersion must be "sha256:" and 64 lowercase hex characters');
+export const PolicyVersionSchema = z.string().check(z.regex(/^sha256:[0-9a-f]{64}$/, 'policyVersion must be "sha256:" and 64 lowercase hex characters'));
 
 export const DecisionResultSchema = z.object({
   decision: DecisionSchema,
   reason: z.string(),
-  riskScore: z.number().min(0).max(100),
+  riskScore: z.number().check(z.gte(0), z.lte(100)),
   riskLevel: RiskLevelSchema,
   riskFactors: z.array(RiskFactorSchema),
   matchedRules: z.array(z.string()),
@@ -126,21 +130,19 @@ export const DecisionResultSchema = z.object({
   requiredApprovers: z.array(z.string()),
   approvalTimeoutSeconds: z.number(),
   mode: z.enum(['enforce', 'monitor']),
-  shadowDecision: DecisionSchema.optional(),
-  elicitationAllowed: z.boolean().optional(),
+  shadowDecision: z.optional(DecisionSchema),
+  elicitationAllowed: z.optional(z.boolean()),
   actionId: id,
   agentId: z.string(),
   actionType: z.string(),
   resource: z.string(),
-  approvalRequestId: z.string().optional(),
+  approvalRequestId: z.optional(z.string()),
   conditions: z.array(z.string()),
-  approvedBy: z
-    .object({ decidedBy: z.string(), channel: ApprovalChannelSchema, decidedAt: z.string(), grantId: z.string().optional() })
-    .optional(),
+  approvedBy: z.optional(z.object({ decidedBy: z.string(), channel: ApprovalChannelSchema, decidedAt: z.string(), grantId: z.optional(z.string()) })),
   decidedAt: isoTime,
-  policyVersion: PolicyVersionSchema.optional(),
-  policyName: z.string().optional(),
-  policyRevision: z.string().optional(),
+  policyVersion: z.optional(PolicyVersionSchema),
+  policyName: z.optional(z.string()),
+  policyRevision: z.optional(z.string()),
 });
 
 export const AgentBudgetSchema = z.object({
@@ -149,7 +151,7 @@ export const AgentBudgetSchema = z.object({
   count: z.number(),
   per: z.string(),
   used: z.number(),
-  resetsAt: z.string().nullable(),
+  resetsAt: z.nullable(z.string()),
 });
 
 export const AgentRecordSchema = z.object({
@@ -160,43 +162,43 @@ export const AgentRecordSchema = z.object({
   allowedResources: z.array(z.string()),
   metadata: jsonRecord,
   blocked: z.boolean(),
-  blockedReason: z.string().optional(),
+  blockedReason: z.optional(z.string()),
   registeredAt: z.string(),
   updatedAt: z.string(),
   version: z.number(),
-  warnings: z.array(z.string()).optional(),
-  budgets: z.array(AgentBudgetSchema).optional(),
+  warnings: z.optional(z.array(z.string())),
+  budgets: z.optional(z.array(AgentBudgetSchema)),
 });
 
 export const ActionRecordSchema = z.object({
   actionId: id,
   agentId: WireAgentId,
-  actionType: storableText().min(1).max(256),
-  resource: storableText().max(2048),
+  actionType: storableText(z.minLength(1), z.maxLength(256)),
+  resource: storableText(z.maxLength(2048)),
   parameters: jsonRecord,
   context: jsonRecord,
-  digest: z.string().regex(/^[0-9a-f]{64}$/, 'digest must be 64 lowercase hex characters (sha256)'),
+  digest: sha256Hex(DIGEST_MESSAGE),
   decision: DecisionSchema,
-  reason: z.string().max(10_000),
-  riskScore: z.number().min(0).max(100),
+  reason: z.string().check(z.maxLength(10_000)),
+  riskScore: z.number().check(z.gte(0), z.lte(100)),
   riskLevel: RiskLevelSchema,
   riskFactors: z.array(RiskFactorSchema),
   matchedRules: z.array(z.string()),
   policyViolations: z.array(PolicyViolationSchema),
   conditions: z.array(z.string()),
-  approvalId: z.string().optional(),
-  policyVersion: PolicyVersionSchema.optional(),
-  policyName: storableText().max(200).optional(),
-  policyRevision: storableText().max(100).optional(),
+  approvalId: z.optional(z.string()),
+  policyVersion: z.optional(PolicyVersionSchema),
+  policyName: z.optional(storableText(z.maxLength(200))),
+  policyRevision: z.optional(storableText(z.maxLength(100))),
   createdAt: isoTime,
 });
 
 export const OutcomeRecordSchema = z.object({
   actionId: id,
   status: z.enum(['completed', 'failed']),
-  result: z.unknown().optional(),
-  error: z.string().max(10_000).optional(),
-  durationMs: z.number().nonnegative().finite(),
+  result: z.optional(z.unknown()),
+  error: z.optional(z.string().check(z.maxLength(10_000))),
+  durationMs: z.number().check(z.nonnegative()),
   recordedAt: isoTime,
 });
 
@@ -223,13 +225,13 @@ export const ApprovalRecordSchema = z.object({
   requiredApprovers: z.array(z.string()),
   requestedAt: z.string(),
   expiresAt: z.string(),
-  decidedAt: z.string().optional(),
-  decidedBy: z.string().optional(),
-  channel: ApprovalChannelSchema.optional(),
-  comment: z.string().optional(),
-  edits: z.array(z.object({ path: z.array(z.string()), value: z.unknown().optional(), remove: z.literal(true).optional() })).optional(),
-  consumedAt: z.string().optional(),
-  grantId: z.string().optional(),
+  decidedAt: z.optional(z.string()),
+  decidedBy: z.optional(z.string()),
+  channel: z.optional(ApprovalChannelSchema),
+  comment: z.optional(z.string()),
+  edits: z.optional(z.array(z.object({ path: z.array(z.string()), value: z.optional(z.unknown()), remove: z.optional(z.literal(true)) }))),
+  consumedAt: z.optional(z.string()),
+  grantId: z.optional(z.string()),
 });
 
 export const GrantRecordSchema = z.object({
@@ -240,18 +242,18 @@ export const GrantRecordSchema = z.object({
   expiresAt: z.string(),
   createdBy: z.string(),
   channel: ApprovalChannelSchema,
-  approvalId: z.string().optional(),
-  revokedAt: z.string().optional(),
-  revokedBy: z.string().optional(),
+  approvalId: z.optional(z.string()),
+  revokedAt: z.optional(z.string()),
+  revokedBy: z.optional(z.string()),
 });
 
 export const AuditEventSchema = z.object({
   seq: z.number(),
   ts: z.string(),
   type: z.string(),
-  agentId: z.string().nullable(),
-  actionId: z.string().nullable(),
-  approvalId: z.string().nullable(),
+  agentId: z.nullable(z.string()),
+  actionId: z.nullable(z.string()),
+  approvalId: z.nullable(z.string()),
   actor: z.string(),
   data: jsonRecord,
   prevHash: z.string(),
@@ -265,24 +267,26 @@ export const AuditVerificationSchema = z.object({
   headHash: z.string(),
   fromSeq: z.number(),
   counts: z.record(z.string(), z.number()),
-  firstBad: z.object({ seq: z.number(), reason: z.string() }).optional(),
+  firstBad: z.optional(z.object({ seq: z.number(), reason: z.string() })),
 });
+
+const publicKeyBase64 = z.string().check(z.regex(/^[A-Za-z0-9+/]{43}=$/, 'must be 32 bytes in base64'));
 
 /** An {@link AuditCheckpoint}, as files, events and the API carry it. */
 export const AuditCheckpointSchema = z.object({
   v: z.literal(1),
-  seq: z.number().int().min(1),
-  hash: z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits'),
-  counts: z.record(z.string(), z.number().int().min(0)),
-  checkpointedAt: z.string().datetime({ offset: true }),
-  keyId: z.string().regex(/^ck_[0-9a-f]{16}$/, 'must be ck_ and 16 hex digits'),
-  publicKey: z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'must be 32 bytes in base64'),
-  signature: z.string().regex(/^[A-Za-z0-9+/]{86}==$/, 'must be 64 bytes in base64'),
+  seq: z.int().check(z.gte(1)),
+  hash: z.string().check(z.regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits')),
+  counts: z.record(z.string(), z.int().check(z.gte(0))),
+  checkpointedAt: z.iso.datetime({ offset: true }),
+  keyId: z.string().check(z.regex(/^ck_[0-9a-f]{16}$/, 'must be ck_ and 16 hex digits')),
+  publicKey: publicKeyBase64,
+  signature: z.string().check(z.regex(/^[A-Za-z0-9+/]{86}==$/, 'must be 64 bytes in base64')),
 });
 
 /** GET and POST /v1/audit/verify: a verification from the newest trusted checkpoint (or of the whole chain). */
-export const TrailVerificationSchema = AuditVerificationSchema.extend({
-  startedFrom: z.object({ seq: z.number(), checkpointedAt: z.string(), keyId: z.string(), source: z.string() }).optional(),
+export const TrailVerificationSchema = z.extend(AuditVerificationSchema, {
+  startedFrom: z.optional(z.object({ seq: z.number(), checkpointedAt: z.string(), keyId: z.string(), source: z.string() })),
   skippedCheckpoints: z.array(z.object({ eventSeq: z.number(), reason: z.string() })),
   against: z.array(z.object({ source: z.string(), seq: z.number(), ok: z.boolean() })),
   archivedThrough: z.number(),
@@ -291,14 +295,14 @@ export const TrailVerificationSchema = AuditVerificationSchema.extend({
 
 /** POST /v1/audit/verify */
 export const TrailVerificationRequestSchema = z.object({
-  full: z.boolean().optional(),
+  full: z.optional(z.boolean()),
   /** Checkpoints kept outside the database, each with a name for the report. */
-  against: z.array(z.object({ source: z.string().min(1).max(1024), checkpoint: AuditCheckpointSchema })).max(100).optional(),
-  publicKeys: z.array(z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'must be 32 bytes in base64')).max(100).optional(),
+  against: z.optional(z.array(z.object({ source: z.string().check(z.minLength(1), z.maxLength(1024)), checkpoint: AuditCheckpointSchema })).check(z.maxLength(100))),
+  publicKeys: z.optional(z.array(publicKeyBase64).check(z.maxLength(100))),
 });
 
 /** GET /v1/actions/:actionId */
-export const ActionWithOutcomeSchema = z.object({ action: ActionRecordSchema, outcome: OutcomeRecordSchema.optional() });
+export const ActionWithOutcomeSchema = z.object({ action: ActionRecordSchema, outcome: z.optional(OutcomeRecordSchema) });
 
 /** POST /v1/actions/:actionId/complete and /fail: `recorded` is false for a retry of a recorded outcome. */
 export const OutcomeResponseSchema = z.object({ recorded: z.boolean(), outcome: OutcomeRecordSchema });
@@ -311,7 +315,7 @@ export const ErrorResponseSchema = z.object({
   error: z.object({
     code: z.string(),
     message: z.string(),
-    details: jsonRecord.optional(),
+    details: z.optional(jsonRecord),
   }),
 });
 
@@ -319,10 +323,10 @@ export const ErrorResponseSchema = z.object({
 export const PolicyHistoryEntrySchema = z.object({
   seq: z.number(),
   at: z.string(),
-  from: z.string().nullable(),
+  from: z.nullable(z.string()),
   to: z.string(),
-  name: z.string().optional(),
-  revision: z.string().optional(),
+  name: z.optional(z.string()),
+  revision: z.optional(z.string()),
   cause: z.enum(['file', 'signal', 'push']),
   source: z.string(),
   actor: z.string(),

@@ -2,7 +2,7 @@
  * Turning schema issues into problems a person can fix: where (line), what, and how to fix it,
  * including "did you mean" for misspelt keys and values.
  */
-import type { z } from 'zod';
+import type * as z from 'zod/mini';
 import { EFFECTS, KNOWN_KEYS } from './policy.js';
 import type { PolicySource, SourcePosition } from './source.js';
 

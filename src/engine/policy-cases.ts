@@ -16,7 +16,7 @@
  *     expectRiskAtLeast: 90
  * ```
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { PolicyError } from '../core/errors.js';
 import type { ActionRequest, AgentRecord, Decision, PolicyDecision } from '../core/types.js';
 import type { CompiledPolicy } from './compile.js';
@@ -32,24 +32,24 @@ const jsonObject = z.record(z.string(), z.unknown());
 
 /** The call of a case (and of `ascend policy test --request`). Unknown fields are refused: a typo must not pass. */
 export const TestRequestSchema = z.strictObject({
-  agentId: z.string().min(1).optional(),
-  actionType: z.string().min(1, 'must not be empty'),
-  resource: z.string().default(''),
-  parameters: jsonObject.default({}),
-  context: jsonObject.default({}),
-  requireHumanApproval: z.boolean().default(false),
+  agentId: z.optional(z.string().check(z.minLength(1))),
+  actionType: z.string().check(z.minLength(1, 'must not be empty')),
+  resource: z._default(z.string(), ''),
+  parameters: z._default(jsonObject, {}),
+  context: z._default(jsonObject, {}),
+  requireHumanApproval: z._default(z.boolean(), false),
 });
 
 /** The registration a case's call is made under (and `ascend policy test --agent`). */
 export const TestAgentSchema = z.strictObject({
-  agentId: z.string().min(1).optional(),
-  agentName: z.string().optional(),
-  agentType: z.string().default('generic'),
-  capabilities: z.array(z.string()).default([]),
-  allowedResources: z.array(z.string()).default([]),
-  metadata: jsonObject.default({}),
-  blocked: z.boolean().default(false),
-  blockedReason: z.string().optional(),
+  agentId: z.optional(z.string().check(z.minLength(1))),
+  agentName: z.optional(z.string()),
+  agentType: z._default(z.string(), 'generic'),
+  capabilities: z._default(z.array(z.string()), []),
+  allowedResources: z._default(z.array(z.string()), []),
+  metadata: z._default(jsonObject, {}),
+  blocked: z._default(z.boolean(), false),
+  blockedReason: z.optional(z.string()),
 });
 
 const DECISIONS = ['allowed', 'denied', 'pending'] as const satisfies readonly Decision[];
@@ -57,20 +57,20 @@ const DECISIONS = ['allowed', 'denied', 'pending'] as const satisfies readonly D
 /** One case: a call and what the policy must decide. */
 export const PolicyCaseSchema = z.strictObject({
   /** Unique within the file; shown in the results. */
-  name: z.string().min(1, 'must not be empty'),
+  name: z.string().check(z.minLength(1, 'must not be empty')),
   request: TestRequestSchema,
   /** Omitted: the call comes from an agent that did not register. */
-  agent: TestAgentSchema.optional(),
+  agent: z.optional(TestAgentSchema),
   expect: z.enum(DECISIONS),
   /** The rules that must match: exactly these, in any order (`[]`: none). */
-  expectRules: z.array(z.string()).optional(),
+  expectRules: z.optional(z.array(z.string())),
   /** The risk score must be at least this. */
-  expectRiskAtLeast: z.number().int().min(0).max(100).optional(),
+  expectRiskAtLeast: z.optional(z.int().check(z.gte(0), z.lte(100))),
 });
 
 /** A cases file. */
 export const PolicyCasesSchema = z.strictObject({
-  cases: z.array(PolicyCaseSchema).min(1, 'list at least one case'),
+  cases: z.array(PolicyCaseSchema).check(z.minLength(1, 'list at least one case')),
 });
 
 /** One validated case. */

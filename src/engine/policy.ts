@@ -2,7 +2,7 @@
  * The policy document: its zod schema (the one definition of the grammar), its TypeScript type and
  * its JSON Schema for editors. Compiling it (CEL, globs, durations) lives in `compile.ts`.
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { globProblem } from './glob.js';
 
 /** What a rule (or the default) does with a call. */
@@ -23,11 +23,13 @@ export function durationMs(text: string): number | null {
   return Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS];
 }
 
-const globString = z.string().superRefine((pattern, ctx) => {
-  const problem = globProblem(pattern);
-  if (problem) ctx.addIssue({ code: 'custom', message: problem.message, params: { fix: problem.fix } });
-});
-const globList = z.array(globString).min(1);
+const globString = z.string().check(
+  z.superRefine((pattern, ctx) => {
+    const problem = globProblem(pattern);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem.message, params: { fix: problem.fix } });
+  }),
+);
+const globList = z.array(globString).check(z.minLength(1));
 
 /**
  * A capability name: a word of letters, digits, `_` and `-`. Action-type globs have a `.` or a
@@ -43,59 +45,65 @@ export function isCapabilityName(capability: string): boolean {
 /** A rule's budget: see {@link RuleSchema} `limit`. */
 export const LimitSchema = z.strictObject({
   /** Calls allowed within the window before the rule applies. */
-  count: z.number().int().min(1).max(1_000_000_000),
+  count: z.int().check(z.gte(1), z.lte(1_000_000_000)),
   /** Window length: a positive integer and a unit, `s`, `m`, `h` or `d` (e.g. `1h`). At most 31 days. */
-  per: z.string().superRefine((text, ctx) => {
-    const ms = durationMs(text);
-    if (ms === null) {
-      ctx.addIssue({
-        code: 'custom',
-        message: `"${text}" is not a duration`,
-        params: { fix: 'write a positive whole number and a unit s, m, h or d, e.g. "30s", "15m", "1h", "1d"' },
-      });
-    } else if (ms > MAX_WINDOW_MS) {
-      ctx.addIssue({ code: 'custom', message: `window "${text}" is longer than 31 days`, params: { fix: 'use at most "31d"' } });
-    }
-  }),
+  per: z.string().check(
+    z.superRefine((text, ctx) => {
+      const ms = durationMs(text);
+      if (ms === null) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `"${text}" is not a duration`,
+          params: { fix: 'write a positive whole number and a unit s, m, h or d, e.g. "30s", "15m", "1h", "1d"' },
+        });
+      } else if (ms > MAX_WINDOW_MS) {
+        ctx.addIssue({ code: 'custom', message: `window "${text}" is longer than 31 days`, params: { fix: 'use at most "31d"' } });
+      }
+    }),
+  ),
   /** `agent` (default): one budget per agent. `global`: one budget shared by every agent. */
-  scope: z.enum(['agent', 'global']).default('agent'),
+  scope: z._default(z.enum(['agent', 'global']), 'agent'),
 });
 
 /** One rule: see {@link PolicySchema}. */
 export const RuleSchema = z.strictObject({
   id: z
     .string()
-    .min(1)
-    .max(128)
-    .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]*$/, 'id must start with a letter or digit and use only letters, digits, . _ : -'),
-  description: z.string().max(4096).optional(),
+    .check(
+      z.minLength(1),
+      z.maxLength(128),
+      z.regex(/^[A-Za-z0-9][A-Za-z0-9._:-]*$/, 'id must start with a letter or digit and use only letters, digits, . _ : -'),
+    ),
+  description: z.optional(z.string().check(z.maxLength(4096))),
   actions: globList,
-  resources: globList.optional(),
-  agents: globList.optional(),
-  when: z.string().min(1).max(16_384).optional(),
+  resources: z.optional(globList),
+  agents: z.optional(globList),
+  when: z.optional(z.string().check(z.minLength(1), z.maxLength(16_384))),
   effect: z.enum(EFFECTS),
-  approvers: z.array(z.string().min(1).max(256)).optional(),
-  risk: z.number().int().min(0).max(100).optional(),
-  reason: z.string().min(1).max(1024).optional(),
-  limit: LimitSchema.optional(),
+  approvers: z.optional(z.array(z.string().check(z.minLength(1), z.maxLength(256)))),
+  risk: z.optional(z.int().check(z.gte(0), z.lte(100))),
+  reason: z.optional(z.string().check(z.minLength(1), z.maxLength(1024))),
+  limit: z.optional(LimitSchema),
 });
 
 /** Risk thresholds: see {@link PolicySchema} `risk`. `null` turns a threshold off. */
 export const RiskThresholdsSchema = z
   .strictObject({
-    requireApprovalAt: z.number().int().min(0).max(100).nullable().default(70),
-    denyAt: z.number().int().min(0).max(100).nullable().default(90),
+    requireApprovalAt: z._default(z.nullable(z.int().check(z.gte(0), z.lte(100))), 70),
+    denyAt: z._default(z.nullable(z.int().check(z.gte(0), z.lte(100))), 90),
   })
-  .superRefine((t, ctx) => {
-    if (t.requireApprovalAt !== null && t.denyAt !== null && t.requireApprovalAt > t.denyAt) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['requireApprovalAt'],
-        message: `requireApprovalAt (${t.requireApprovalAt}) is above denyAt (${t.denyAt})`,
-        params: { fix: 'requireApprovalAt must be at most denyAt' },
-      });
-    }
-  });
+  .check(
+    z.superRefine((t, ctx) => {
+      if (t.requireApprovalAt !== null && t.denyAt !== null && t.requireApprovalAt > t.denyAt) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['requireApprovalAt'],
+          message: `requireApprovalAt (${t.requireApprovalAt}) is above denyAt (${t.denyAt})`,
+          params: { fix: 'requireApprovalAt must be at most denyAt' },
+        });
+      }
+    }),
+  );
 
 /**
  * The policy document (YAML or JSON). Unknown keys are errors everywhere.
@@ -157,47 +165,47 @@ export const RiskThresholdsSchema = z
 export const PolicySchema = z.strictObject({
   version: z.literal(1),
   /** A label for people, carried by every decision (`policyName`). */
-  name: z.string().min(1).max(200).optional(),
+  name: z.optional(z.string().check(z.minLength(1), z.maxLength(200))),
   /** A label for people such as `42` or `2026-12-04.1`, carried by every decision (`policyRevision`). */
-  revision: z
-    .union([z.string().min(1).max(100), z.number()])
-    .transform((r) => String(r))
-    .optional(),
-  mode: z.enum(['enforce', 'monitor']).default('enforce'),
-  default: z.enum(EFFECTS).default('deny'),
-  approvalTimeoutSeconds: z
-    .number()
-    .int()
-    .min(1)
-    .max(7 * 24 * 3600)
-    .default(300),
-  risk: RiskThresholdsSchema.optional(),
-  approvals: z
-    .strictObject({
+  revision: z.optional(
+    z.pipe(
+      z.union([z.string().check(z.minLength(1), z.maxLength(100)), z.number()]),
+      z.transform((r) => String(r)),
+    ),
+  ),
+  mode: z._default(z.enum(['enforce', 'monitor']), 'enforce'),
+  default: z._default(z.enum(EFFECTS), 'deny'),
+  approvalTimeoutSeconds: z._default(z.int().check(z.gte(1), z.lte(7 * 24 * 3600)), 300),
+  risk: z.optional(RiskThresholdsSchema),
+  approvals: z.optional(
+    z.strictObject({
       /**
        * The highest risk score at which an answer from an MCP client (elicitation) may approve a
        * call — the client's answer, not proof that a person saw it. `null`: never.
        */
-      elicitationMaxRisk: z.number().int().min(0).max(100).nullable().default(69),
+      elicitationMaxRisk: z._default(z.nullable(z.int().check(z.gte(0), z.lte(100))), 69),
       /**
        * Whether an approver may change a pending call's arguments before approving it (the edited
        * call is decided by this policy again before it runs). Default true.
        */
-      allowEdits: z.boolean().default(true),
-    })
-    .optional(),
+      allowEdits: z._default(z.boolean(), true),
+    }),
+  ),
   /**
    * Names agents may register as capabilities, each standing for action-type globs
    * (`data_access: ["database.query", "database.read*"]`). A registered capability is either
    * such a name or an action-type glob; a name the policy does not define restricts nothing.
    */
-  capabilities: z
-    .record(
-      z.string().regex(CAPABILITY_NAME, 'a capability name uses letters, digits, _ and - (no "." or wildcards: those make it an action-type glob)'),
+  capabilities: z._default(
+    z.record(
+      z
+        .string()
+        .check(z.regex(CAPABILITY_NAME, 'a capability name uses letters, digits, _ and - (no "." or wildcards: those make it an action-type glob)')),
       globList,
-    )
-    .default({}),
-  rules: z.array(RuleSchema).default([]),
+    ),
+    {},
+  ),
+  rules: z._default(z.array(RuleSchema), []),
 });
 
 /** A validated policy document (defaults applied). */

@@ -3,7 +3,7 @@
  * Bad input is a 4xx naming the field at fault; an unexpected failure is a 500 whose details
  * stay in the server log.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { AscendError, ValidationError, validationIssues } from '../core/errors.js';
 import { knownDecisionOf } from '../decision/unreachable.js';
 
@@ -52,8 +52,8 @@ function wire(status: number, code: string, message: string, details: Record<str
 }
 
 /** Parse `value` (the request's `where`) with `schema`, or throw a ValidationError naming each field. */
-export function parseWire<S extends z.ZodType>(schema: S, value: unknown, where: 'body' | 'query' | 'params' | 'headers'): z.output<S> {
-  const parsed = schema.safeParse(value ?? {});
+export function parseWire<S extends z.core.$ZodType>(schema: S, value: unknown, where: 'body' | 'query' | 'params' | 'headers'): z.output<S> {
+  const parsed = z.safeParse(schema, value ?? {});
   if (parsed.success) return parsed.data;
   const { issues, summary } = validationIssues(parsed.error.issues, { prefix: where });
   throw new ValidationError(`Invalid request ${where}: ${summary}`, issues);

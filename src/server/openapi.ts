@@ -1,11 +1,11 @@
 /**
  * `/v1/openapi.json`, made from the routes' own zod schemas.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { ErrorResponseSchema } from '../core/wire.js';
 import type { RouteDoc } from './router.js';
 
-function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): Record<string, unknown> {
+function jsonSchema(schema: z.core.$ZodType, io: 'input' | 'output'): Record<string, unknown> {
   return z.toJSONSchema(schema, { io, unrepresentable: 'any', target: 'openapi-3.0' }) as Record<string, unknown>;
 }
 

@@ -5,7 +5,7 @@
  * organisation's view of the engine and store. The same declarations make `/v1/openapi.json`.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { DecisionPoint } from '../decision/decision-point.js';
 import type { ApiKeyRole } from '../core/types.js';
 import { requireRole, type Caller, type RequestAuthenticator } from './auth.js';
@@ -33,10 +33,10 @@ export interface RouteContext<P, Q, B> {
   stillAuthorized(): Promise<boolean>;
 }
 
-type Out<S> = S extends z.ZodType ? z.output<S> : undefined;
+type Out<S> = S extends z.core.$ZodType ? z.output<S> : undefined;
 
 /** A route's declaration. */
-export interface RouteSpec<P extends z.ZodType | undefined, Q extends z.ZodType | undefined, B extends z.ZodType | undefined> {
+export interface RouteSpec<P extends z.core.$ZodType | undefined, Q extends z.core.$ZodType | undefined, B extends z.core.$ZodType | undefined> {
   method: 'GET' | 'POST' | 'DELETE';
   url: string;
   summary: string;
@@ -47,7 +47,7 @@ export interface RouteSpec<P extends z.ZodType | undefined, Q extends z.ZodType 
   query?: Q;
   body?: B;
   /** The success answer's schema (documentation, and what the HTTP transport validates). */
-  response: z.ZodType;
+  response: z.core.$ZodType;
   handler(ctx: RouteContext<Out<P>, Out<Q>, Out<B>>): Promise<unknown>;
 }
 
@@ -57,14 +57,14 @@ export interface RouteDoc {
   url: string;
   summary: string;
   roles: readonly ApiKeyRole[];
-  params?: z.ZodType;
-  query?: z.ZodType;
-  body?: z.ZodType;
-  response: z.ZodType;
+  params?: z.core.$ZodType;
+  query?: z.core.$ZodType;
+  body?: z.core.$ZodType;
+  response: z.core.$ZodType;
 }
 
 /** A long-lived `text/event-stream` route. */
-export interface StreamSpec<Q extends z.ZodType | undefined> {
+export interface StreamSpec<Q extends z.core.$ZodType | undefined> {
   url: string;
   summary: string;
   roles: readonly ApiKeyRole[];
@@ -88,7 +88,7 @@ export class Router {
   ) {}
 
   /** Server-sent events: authenticated and parsed like {@link add}, then the socket is the handler's. */
-  stream<Q extends z.ZodType | undefined = undefined>(spec: StreamSpec<Q>): void {
+  stream<Q extends z.core.$ZodType | undefined = undefined>(spec: StreamSpec<Q>): void {
     const doc: RouteDoc = { method: 'GET', url: spec.url, summary: `${spec.summary} (text/event-stream)`, roles: spec.roles, response: z.string() };
     if (spec.query) doc.query = spec.query;
     this.docs.push(doc);
@@ -132,7 +132,7 @@ export class Router {
     });
   }
 
-  add<P extends z.ZodType | undefined = undefined, Q extends z.ZodType | undefined = undefined, B extends z.ZodType | undefined = undefined>(
+  add<P extends z.core.$ZodType | undefined = undefined, Q extends z.core.$ZodType | undefined = undefined, B extends z.core.$ZodType | undefined = undefined>(
     spec: RouteSpec<P, Q, B>,
   ): void {
     const doc: RouteDoc = { method: spec.method, url: spec.url, summary: spec.summary, roles: spec.roles, response: spec.response };

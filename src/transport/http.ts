@@ -5,7 +5,7 @@
  * the client chose), so a retry never records a second action.
  */
 import type { Logger } from 'pino';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { ConnectionError, NotFoundError, ProtocolError, TimeoutError, ValidationError, validationIssues } from '../core/errors.js';
 import { signRequest } from '../core/signing.js';
 import { timeOrderedId } from '../core/ids.js';
@@ -48,7 +48,7 @@ interface Request<T> {
   method: 'GET' | 'POST' | 'DELETE';
   path: string;
   body?: unknown;
-  response: z.ZodType<T>;
+  response: z.core.$ZodType<T>;
   retrySafe: boolean;
   idempotencyKey?: string;
   timeoutMs?: number;
@@ -206,7 +206,7 @@ export class HttpTransport implements Transport {
    * Any route of the API, under the same deadline, retries, breaker, signing and error mapping
    * (the CLI against a server uses it). `retrySafe`: repeating it cannot do anything twice.
    */
-  call<T>(method: 'GET' | 'POST' | 'DELETE', path: string, body: unknown, response: z.ZodType<T>, retrySafe: boolean): Promise<T> {
+  call<T>(method: 'GET' | 'POST' | 'DELETE', path: string, body: unknown, response: z.core.$ZodType<T>, retrySafe: boolean): Promise<T> {
     return this.request({ method, path, response, retrySafe, ...(body !== undefined ? { body } : {}) });
   }
 
@@ -257,7 +257,7 @@ export class HttpTransport implements Transport {
       body = undefined;
     }
     if (!response.ok) throw errorForStatus(response.status, body, response.header('retry-after') ?? null, pathOnly(req.path));
-    const parsed = req.response.safeParse(body);
+    const parsed = z.safeParse(req.response, body);
     if (!parsed.success) {
       throw new ProtocolError(`Unexpected answer to ${req.method} ${pathOnly(req.path)}: ${validationIssues(parsed.error.issues).summary}`);
     }
@@ -270,10 +270,10 @@ const WebhookInfoSchema = z.object({
   url: z.string(),
   events: z.array(z.string()),
   createdAt: z.string(),
-  secret: z.string().optional(),
-  approvalLinks: z.boolean().optional(),
-  format: z.enum(WEBHOOK_FORMATS).optional(),
-  interactive: z.boolean().optional(),
+  secret: z.optional(z.string()),
+  approvalLinks: z.optional(z.boolean()),
+  format: z.optional(z.enum(WEBHOOK_FORMATS)),
+  interactive: z.optional(z.boolean()),
 });
 
 /** Settings that would make every request fail, refused when the client is made (never echoing the key). */

@@ -5,7 +5,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { evaluatePolicy, policyJsonSchema, UsageTracker, type CompiledPolicy } from '../../engine/index.js';
 import { parsePolicyCases, policyCasesJsonSchema, runPolicyCases, TestAgentSchema, TestRequestSchema, testInput } from '../../engine/policy-cases.js';
 import { NotFoundError, PolicyError } from '../../core/errors.js';
@@ -392,7 +392,7 @@ const schemaCommand: CommandSpec = {
 };
 
 /** Parse a JSON option (or `@file`) and validate it, naming the field at fault. */
-function parseJsonOption<T extends z.ZodType>(ctx: CommandContext, option: string, text: string, schema: T): z.output<T> {
+function parseJsonOption<T extends z.core.$ZodType>(ctx: CommandContext, option: string, text: string, schema: T): z.output<T> {
   let source = text;
   if (text.startsWith('@')) {
     source = readFileSync(resolve(ctx.io.cwd, text.slice(1)), 'utf8');
@@ -403,7 +403,7 @@ function parseJsonOption<T extends z.ZodType>(ctx: CommandContext, option: strin
   } catch (err) {
     throw new UsageError(`--${option} is not valid JSON: ${(err as Error).message}`, ctx.commandPath);
   }
-  const result = schema.safeParse(value);
+  const result = z.safeParse(schema, value);
   if (!result.success) {
     // An unknown key is usually the cause of a "missing" one (a typo): report it first.
     const issues = result.error.issues;
@@ -417,8 +417,8 @@ function parseJsonOption<T extends z.ZodType>(ctx: CommandContext, option: strin
   return result.data;
 }
 
-function knownShape(schema: z.ZodType): Record<string, unknown> {
-  return schema instanceof z.ZodObject ? (schema.shape as Record<string, unknown>) : {};
+function knownShape(schema: z.core.$ZodType): Record<string, unknown> {
+  return schema instanceof z.core.$ZodObject ? schema._zod.def.shape : {};
 }
 
 function renderDecision(ctx: CommandContext, d: PolicyDecision): string {

@@ -2,7 +2,7 @@
  * `ascend webhooks create|list|remove`: a server's webhooks (an admin key), including chat
  * messages for Slack and Microsoft Teams with approve / reject buttons.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { WEBHOOK_EVENTS, WEBHOOK_FORMATS, type WebhookFormat } from '../../store/outbox.js';
 import type { CommandGroup, CommandSpec } from '../command.js';
 import { UsageError } from '../errors.js';

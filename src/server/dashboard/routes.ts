@@ -5,7 +5,7 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { z } from 'zod';
+import * as z from 'zod';
 import { AuthenticationError, AuthorizationError, ConflictError } from '../../core/errors.js';
 import type { WebhookOutbox } from '../../store/outbox.js';
 import type { ApiKeyAuthenticator } from '../api-keys.js';

@@ -2,7 +2,7 @@
  * Agents and actions: register, evaluate (idempotent), complete, fail, read, and the upload of
  * records a client spooled in fail-open mode.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { ConflictError, NotFoundError, ValidationError } from '../../core/errors.js';
 import type { EvaluationRequest } from '../../decision/request.js';
 import { decisionFromRecord } from '../../decision/recorded.js';

@@ -1,7 +1,7 @@
 /**
  * Operators' routes: agents and the kill switch, grants, and the audit trail.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { NotFoundError } from '../../core/errors.js';
 import type { AuditQuery } from '../../store/store.js';
 import type { AuditCheckpoint, AuditEventType } from '../../core/types.js';
@@ -13,7 +13,7 @@ import type { Router } from '../router.js';
 const AgentParams = z.object({ agentId: WireAgentId });
 const GrantParams = z.object({ grantId: z.string().min(1).max(256) });
 const GrantsQuery = z.object({
-  agentId: WireAgentId.optional(),
+  agentId: z.optional(WireAgentId),
   active: z.enum(['true', 'false']).optional(),
 });
 const AUDIT_TYPES = [
@@ -26,7 +26,7 @@ const AuditQuerySchema = z.object({
   /** Only events older than this seq (the next page of a newest-first listing). */
   beforeSeq: z.coerce.number().int().min(1).optional(),
   limit: z.coerce.number().int().min(1).max(5000).default(500),
-  agentId: WireAgentId.optional(),
+  agentId: z.optional(WireAgentId),
   actionId: z.string().min(1).max(256).optional(),
   /** Events whose data names this action type (evaluations, approvals, grants). */
   actionType: z.string().min(1).max(256).optional(),

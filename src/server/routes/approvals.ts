@@ -2,7 +2,7 @@
  * Approvals over HTTP: list, read, a bounded long-poll wait, approve / reject (never with an
  * agent key), and the agent's own expire and consume — digest-bound and single use, as embedded.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { NotFoundError, ValidationError } from '../../core/errors.js';
 import type { Store } from '../../store/store.js';
 import type { ApiKeyRecord, ApprovalRecord } from '../../core/types.js';
@@ -16,7 +16,7 @@ import type { TenantStore } from '../tenant-store.js';
 const ApprovalParams = z.object({ approvalId: z.string().min(1).max(256) });
 const ListQuery = z.object({
   status: z.enum(['pending', 'approved', 'rejected', 'expired']).optional(),
-  agentId: WireAgentId.optional(),
+  agentId: z.optional(WireAgentId),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
 

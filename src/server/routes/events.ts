@@ -2,7 +2,7 @@
  * `GET /v1/events`: the organisation's audit events as server-sent events, live. Resumable: a
  * reconnecting client sends `Last-Event-ID` (the last `seq` it saw) and misses nothing.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Store } from '../../store/store.js';
 import type { AuditEventType } from '../../core/types.js';
 import { ROLES } from '../api-keys.js';

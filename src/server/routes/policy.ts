@@ -6,7 +6,7 @@
  * are the operators' (the default organisation's keys). `POST /v1/policy/replay` replays the
  * caller's organisation's history against a candidate.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { parsePolicy, type CompiledPolicy } from '../../engine/index.js';
 import { AuthorizationError, NotFoundError, PolicyError, ValidationError } from '../../core/errors.js';
 import type { Store } from '../../store/store.js';

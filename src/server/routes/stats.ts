@@ -3,7 +3,7 @@
  * evaluations, for the dashboard's charts — counted from the audit trail, so they are exactly
  * what was recorded.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { AuditEvent } from '../../core/types.js';
 import { ROLES } from '../api-keys.js';
 import type { Router } from '../router.js';

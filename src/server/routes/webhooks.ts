@@ -3,7 +3,7 @@
  * dead-lettered ones included.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { NotFoundError, ValidationError } from '../../core/errors.js';
 import { privateTargetReason, type HostResolver } from '../webhooks/address-guard.js';
 import { mailtoRecipients } from '../webhooks/mailer.js';
