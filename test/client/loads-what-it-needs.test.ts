@@ -2,7 +2,8 @@
  * A process loads what its path needs, when it needs it (every start pays for what it loads): an
  * embedded client's governed call loads neither the circuit breaker (cockatiel: remote clients
  * only), nor OpenTelemetry's API (installed here, but no tracer provider is registered), nor the
- * terminal approver's readline, nor the Node modules only other paths use (`http`/`https`: an ESM
+ * terminal approver's readline, nor zod's classic API (the client's schemas are `zod/mini`:
+ * docs/architecture.md, "Schemas"), nor the Node modules only other paths use (`http`/`https`: an ESM
  * import of `node:http` alone costs 40 ms, as it loads undici; `zlib`, `worker_threads`, `net`).
  * A remote client does load the breaker and `http`, and a registered tracer provider does load
  * the API.
@@ -25,6 +26,8 @@ const OTHER_PATHS_BUILTINS = ['node:http', 'node:https', 'node:zlib', 'node:work
 
 interface Loaded {
   yaml: boolean;
+  /** zod's classic API (the server's and CLI's dialect); a client's schemas are `zod/mini`. */
+  zodClassic: boolean;
   cockatiel: boolean;
   otel: boolean;
   readline: boolean;
@@ -52,6 +55,7 @@ const { AscendClient } = await import(${JSON.stringify(pathToFileURL(path.join(R
 ${body}
 console.log(JSON.stringify({
   yaml: resolved.some((url) => url.includes('/node_modules/yaml/')),
+  zodClassic: resolved.some((url) => url.includes('/node_modules/zod/v4/classic/')),
   cockatiel: resolved.some((url) => url.includes('/node_modules/cockatiel/')),
   otel: resolved.some((url) => url.includes('/node_modules/@opentelemetry/api/')),
   readline: resolved.includes('node:readline/promises'),
@@ -71,7 +75,7 @@ const client = new AscendClient({ agentId: 'probe', logLevel: 'silent' });
 await client.register({ agentType: 'support', capabilities: ['data_access'], allowedResources: ['crm_*'] });
 await client.govern({ actionType: 'database.query', resource: 'crm_eu', parameters: { query: 'SELECT 1' } }, () => 1);
 await client.close();`);
-    expect(loaded).toEqual({ yaml: true, cockatiel: false, otel: false, readline: false, builtins: [] });
+    expect(loaded).toEqual({ yaml: true, zodClassic: false, cockatiel: false, otel: false, readline: false, builtins: [] });
   });
 
   it('a second start on the same policy text takes it from the compiled cache, without the YAML parser', async () => {
@@ -99,6 +103,7 @@ await client.evaluateAction({ actionType: 'database.query', parameters: {} }).ca
 await client.close();`);
     expect(loaded.cockatiel).toBe(true);
     expect(loaded.otel).toBe(true);
+    expect(loaded.zodClassic).toBe(false);
     expect(loaded.builtins).toContain('node:http');
   });
 });
