@@ -82,7 +82,7 @@ export class AscendClient implements LifecycleClient {
   private released = false;
 
   constructor(options: AscendClientOptions) {
-    parseInput(ClientOptionsSchema, options, 'AscendClient options', true);
+    parseInput(ClientOptionsSchema, options, 'AscendClient options');
     this.options = options;
     this.agentId = options.agentId;
     this.agentName = options.agentName ?? options.agentId;
@@ -132,7 +132,7 @@ export class AscendClient implements LifecycleClient {
 
   /** Register (or update) this agent: what it may do and touch. */
   async register(input: RegisterAgentInput = {}): Promise<AgentRecord> {
-    const data = parseInput(RegisterAgentInputSchema, input, 'register', true);
+    const data = parseInput(RegisterAgentInputSchema, input, 'register');
     data.metadata = toCallArguments(data.metadata, 'metadata');
     const record = await this.transport.register({ agentId: this.agentId, agentName: this.agentName, ...data });
     this.logger.info({ agentType: record.agentType }, 'agent registered');

@@ -137,19 +137,12 @@ export function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value === '' ? undefined : value;
 }
 
-/**
- * `input` checked by `schema`, or a ValidationError naming `method` and each field at fault.
- * `once`: the check runs about once a process (options, registration), so zod's compiled fast
- * path would cost more to build than it saves; per-call checks leave it on.
- */
-export function parseInput<S extends z.ZodMiniType>(schema: S, input: unknown, method: string, once = false): z.output<S> {
-  const parsed = schema.safeParse(input, once ? ONE_SHOT : undefined);
+/** `input` checked by `schema`, or a ValidationError naming `method` and each field at fault. */
+export function parseInput<S extends z.core.$ZodType>(schema: S, input: unknown, method: string): z.output<S> {
+  const parsed = z.safeParse(schema, input);
   if (!parsed.success) throw toValidationError(method, parsed.error);
   return parsed.data;
 }
-
-/** Parse options of a check that runs about once a process: no compiled fast path. */
-const ONE_SHOT = { jitless: true } as const;
 
 /** A zod error as a ValidationError. */
 export function toValidationError(where: string, error: z.core.$ZodError): ValidationError {

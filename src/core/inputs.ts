@@ -57,8 +57,19 @@ const argumentsObject = z.custom<Record<string, unknown>>(
   'parameters must be an object',
 );
 
+/**
+ * An object schema checked with a parser zod compiles on its first use (`new Function`), as zod's
+ * classic API does and `zod/mini`'s `z.object` does not: about 1 ms once, then about 0.7 µs less
+ * on every check. For the inputs checked on every governed call; `z.object` everywhere else.
+ * Parse it with `z.safeParse(schema, value)` (it has no methods of its own).
+ */
+function compiledObject<Shape extends z.core.$ZodShape>(shape: Shape): z.core.$ZodObject<Shape, z.core.$strip> {
+  // The constructor is typed for any shape; the instance is the object schema of this one.
+  return new z.core.$ZodObjectJIT({ type: 'object', shape }) as unknown as z.core.$ZodObject<Shape, z.core.$strip>;
+}
+
 /** Input of {@link AscendClient.evaluateAction}. */
-export const EvaluateActionInputSchema = z.object({
+export const EvaluateActionInputSchema = compiledObject({
   actionType: displayedName(z.minLength(1, 'actionType must not be empty'), z.maxLength(256)),
   resource: z._default(displayedName(z.maxLength(2048)), ''),
   parameters: z._default(argumentsObject, {}),
@@ -88,7 +99,7 @@ export const RegisterAgentInputSchema = z.object({
 export type RegisterAgentInput = z.input<typeof RegisterAgentInputSchema>;
 
 /** Input of `logActionCompleted`. */
-export const ActionCompletedInputSchema = z.object({
+export const ActionCompletedInputSchema = compiledObject({
   actionId: z.string().check(z.minLength(1)),
   result: z.optional(z.unknown()),
   durationMs: z._default(z.number().check(z.nonnegative()), 0),
@@ -97,7 +108,7 @@ export const ActionCompletedInputSchema = z.object({
 export type ActionCompletedInput = z.input<typeof ActionCompletedInputSchema>;
 
 /** Input of `logActionFailed`. */
-export const ActionFailedInputSchema = z.object({
+export const ActionFailedInputSchema = compiledObject({
   actionId: z.string().check(z.minLength(1)),
   error: z.union([z.string(), z.instanceof(Error)]),
   durationMs: z._default(z.number().check(z.nonnegative()), 0),
