@@ -21,6 +21,7 @@ import {
   type PolicyViolation,
   type RiskFactor,
 } from './types.js';
+import { compiledObject } from './compiled-object.js';
 import { ArgumentEditsSchema, displayedName, storableText } from './inputs.js';
 
 const jsonRecord = z.record(z.string(), z.unknown());
@@ -54,8 +55,8 @@ export const RegisterRequestSchema = z.object({
   metadata: z._default(jsonRecord, {}),
 });
 
-/** POST /v1/actions/evaluate. `parameters` arrive already redacted by the client. */
-export const EvaluateRequestSchema = z.object({
+/** POST /v1/actions/evaluate. `parameters` arrive already redacted by the client. Compiled: checked on every call. */
+export const EvaluateRequestSchema = compiledObject({
   agentId: WireAgentId,
   actionType: displayedName(z.minLength(1, 'actionType must not be empty'), z.maxLength(256)),
   resource: z._default(displayedName(z.maxLength(2048)), ''),
@@ -74,14 +75,14 @@ export const EvaluateRequestSchema = z.object({
 });
 
 /** POST /v1/actions/:actionId/complete */
-export const CompleteRequestSchema = z.object({
+export const CompleteRequestSchema = compiledObject({
   result: z.optional(z.unknown()),
   durationMs: z._default(z.number().check(z.nonnegative()), 0),
   recordedAt: z.optional(isoTime),
 });
 
 /** POST /v1/actions/:actionId/fail */
-export const FailRequestSchema = z.object({
+export const FailRequestSchema = compiledObject({
   error: z.string().check(z.maxLength(10_000)),
   durationMs: z._default(z.number().check(z.nonnegative()), 0),
   recordedAt: z.optional(isoTime),
@@ -119,7 +120,7 @@ export const BlockRequestSchema = z.object({ reason: z.optional(storableText(z.m
 /** `sha256:` + 64 hex characters: a policy's content hash. */
 export const PolicyVersionSchema = z.string().check(z.regex(/^sha256:[0-9a-f]{64}$/, 'policyVersion must be "sha256:" and 64 lowercase hex characters'));
 
-export const DecisionResultSchema = z.object({
+export const DecisionResultSchema = compiledObject({
   decision: DecisionSchema,
   reason: z.string(),
   riskScore: z.number().check(z.gte(0), z.lte(100)),
@@ -193,7 +194,7 @@ export const ActionRecordSchema = z.object({
   createdAt: isoTime,
 });
 
-export const OutcomeRecordSchema = z.object({
+export const OutcomeRecordSchema = compiledObject({
   actionId: id,
   status: z.enum(['completed', 'failed']),
   result: z.optional(z.unknown()),
@@ -305,7 +306,7 @@ export const TrailVerificationRequestSchema = z.object({
 export const ActionWithOutcomeSchema = z.object({ action: ActionRecordSchema, outcome: z.optional(OutcomeRecordSchema) });
 
 /** POST /v1/actions/:actionId/complete and /fail: `recorded` is false for a retry of a recorded outcome. */
-export const OutcomeResponseSchema = z.object({ recorded: z.boolean(), outcome: OutcomeRecordSchema });
+export const OutcomeResponseSchema = compiledObject({ recorded: z.boolean(), outcome: OutcomeRecordSchema });
 
 /** POST /v1/approvals/:approvalId/consume */
 export const ConsumeResponseSchema = z.object({ consumed: z.boolean() });

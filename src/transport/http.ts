@@ -109,7 +109,7 @@ export class HttpTransport implements Transport {
       retrySafe: true,
       idempotencyKey: actionId,
     });
-    const parsed = DecisionResultSchema.safeParse(raw);
+    const parsed = z.safeParse(DecisionResultSchema, raw);
     if (parsed.success) return parsed.data as DecisionResult;
     const reason = `The decision point answered something this client does not understand (${validationIssues(parsed.error.issues).summary}); denied`;
     this.options.logger?.error({ actionId }, reason);
