@@ -8,9 +8,10 @@
  *   whichever entry point loaded it.
  * - The pure-JavaScript dependencies every governed call needs (zod, cel-js, re2js) are bundled
  *   too, so a start reads them as part of one file and esbuild keeps only the parts we use (zod's
- *   locales alone are 360 KB we never load). They stay in `dependencies`: the type declarations
- *   name them. Every other dependency is left to `node_modules`: native code, worker-thread
- *   transports, and what only some paths load.
+ *   locales alone are 360 KB we never load). zod and re2js stay in `dependencies` because the type
+ *   declarations name them; cel-js is only a devDependency. Every other dependency is left to
+ *   `node_modules` (native code, worker-thread transports, what only some paths load), and the
+ *   build fails if anything else from `node_modules` ends up in a bundle.
  * Source maps point at `src/` and `integrations/`, which ship with the package.
  */
 import { execFileSync } from 'node:child_process';
@@ -40,7 +41,7 @@ const EXTERNAL = Object.keys({ ...pkg.dependencies, ...pkg.peerDependencies, ...
 rmSync(path.join(ROOT, 'dist'), { recursive: true, force: true });
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
 execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
-await build({
+const result = await build({
   absWorkingDir: ROOT,
   entryPoints: ENTRY_POINTS,
   outdir: 'dist',
@@ -54,7 +55,12 @@ await build({
   external: EXTERNAL,
   sourcemap: true,
   logLevel: 'warning',
+  metafile: true,
 });
+
+const packageOf = (input) => /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(input)?.[1];
+const strays = [...new Set(Object.keys(result.metafile.inputs).map(packageOf).filter((name) => name !== undefined && !BUNDLED.has(name)))];
+if (strays.length > 0) throw new Error(`bundled by mistake (add to the externals, or to BUNDLED on purpose): ${strays.join(', ')}`);
 
 // A bundled dependency's sources are named as the package would hold them (node_modules/<name>/…,
 // their text embedded in the map), not by where this machine's copy happened to live.

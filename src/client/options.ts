@@ -3,7 +3,7 @@
  * options and their schema, the in-process approver's types, and the zod checks of each public
  * method's input (one error shape: ValidationError naming the field).
  */
-import * as z from 'zod/mini';
+import * as z from '../core/zod.js';
 import type { DestinationStream, LevelWithSilent, Logger } from 'pino';
 import type { CompiledPolicy } from '../engine/index.js';
 import { ValidationError, validationIssues } from '../core/errors.js';

@@ -5,7 +5,7 @@
  * client's start pays only for the schemas it uses, so the per-call ones are compiled and the
  * rest are `z.object` (docs/architecture.md, "Schemas").
  */
-import * as z from 'zod/mini';
+import * as z from './zod.js';
 
 /**
  * An object schema that compiles its parser on first use. It has no methods of its own: parse it

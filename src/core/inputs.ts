@@ -3,7 +3,7 @@
  * naming the field), and the text rules every name and label obeys: storable exactly by both
  * stores, and shown to approvers without control characters.
  */
-import * as z from 'zod/mini';
+import * as z from './zod.js';
 import { MAX_ARGUMENT_EDITS } from './argument-edits.js';
 import { compiledObject } from './compiled-object.js';
 import { APPROVAL_CHANNELS, type ApprovalChannel } from './types.js';

@@ -3,7 +3,7 @@
  * transport validates responses with them, and `/v1/openapi.json` is generated from them. One
  * definition, so client and server cannot drift.
  */
-import * as z from 'zod/mini';
+import * as z from './zod.js';
 import {
   APPROVAL_CHANNELS,
   type ActionRecord,

@@ -16,7 +16,7 @@
  *     expectRiskAtLeast: 90
  * ```
  */
-import * as z from 'zod/mini';
+import * as z from '../core/zod.js';
 import { PolicyError } from '../core/errors.js';
 import type { ActionRequest, AgentRecord, Decision, PolicyDecision } from '../core/types.js';
 import type { CompiledPolicy } from './compile.js';

@@ -2,7 +2,7 @@
  * The policy document: its zod schema (the one definition of the grammar), its TypeScript type and
  * its JSON Schema for editors. Compiling it (CEL, globs, durations) lives in `compile.ts`.
  */
-import * as z from 'zod/mini';
+import * as z from '../core/zod.js';
 import { globProblem } from './glob.js';
 
 /** What a rule (or the default) does with a call. */

@@ -5,7 +5,7 @@
  * the client chose), so a retry never records a second action.
  */
 import type { Logger } from 'pino';
-import * as z from 'zod/mini';
+import * as z from '../core/zod.js';
 import { ConnectionError, NotFoundError, ProtocolError, TimeoutError, ValidationError, validationIssues } from '../core/errors.js';
 import { signRequest } from '../core/signing.js';
 import { timeOrderedId } from '../core/ids.js';
