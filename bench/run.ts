@@ -9,6 +9,7 @@ import { benchColdStart } from './cold-start.js';
 import { benchReplay } from './replay.js';
 import { benchEmbeddedWake } from './embedded-wake.js';
 import { benchGovernedCall } from './governed-call.js';
+import { benchInputCheck } from './input-check.js';
 import { benchIntegrations } from './integrations.js';
 import { printResult } from './lib.js';
 import { benchPolicyEval } from './policy-eval.js';
@@ -17,6 +18,8 @@ console.log(`ascend-sdk benchmarks — Node ${process.version}, ${os.cpus().leng
 printResult(await benchPolicyEval());
 console.log();
 printResult(await benchGovernedCall());
+console.log();
+printResult(benchInputCheck());
 console.log();
 printResult(await benchBudget());
 console.log();

@@ -145,7 +145,7 @@ export function parseInput<S extends z.core.$ZodType>(schema: S, input: unknown,
 }
 
 /** A zod error as a ValidationError. */
-export function toValidationError(where: string, error: z.core.$ZodError): ValidationError {
+function toValidationError(where: string, error: z.core.$ZodError): ValidationError {
   const { issues, summary } = validationIssues(error.issues, { root: '(input)' });
   return new ValidationError(`Invalid input to ${where}: ${summary}`, issues);
 }

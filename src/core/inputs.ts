@@ -122,12 +122,17 @@ export const ArgumentEditsSchema = z
   )
   .check(z.minLength(1, 'edits needs at least one change (approve without edits instead)'), z.maxLength(MAX_ARGUMENT_EDITS));
 
+/** The approval channels other than `excluded` (those a caller may not claim). */
+export function approvalChannelsExcept<E extends ApprovalChannel>(...excluded: E[]): Array<Exclude<ApprovalChannel, E>> {
+  return APPROVAL_CHANNELS.filter((channel): channel is Exclude<ApprovalChannel, E> => !(excluded as ApprovalChannel[]).includes(channel));
+}
+
 /** Input of approving or rejecting an approval request in process (the client's `approve` / `reject`). */
 export const ApprovalDecisionInputSchema = z.object({
   approvalId: z.string().check(z.minLength(1)),
   decidedBy: storableText(z.minLength(1), z.maxLength(256)),
   // `slack` is the server's own to record (a signed button press).
-  channel: z.enum(APPROVAL_CHANNELS.filter((channel): channel is Exclude<ApprovalChannel, 'slack'> => channel !== 'slack')),
+  channel: z.enum(approvalChannelsExcept('slack')),
   comment: z.optional(storableText(z.maxLength(4096))),
   /** Approve and also grant this agent + action type for this many minutes. */
   grantMinutes: z.optional(z.int().check(z.positive(), z.lte(7 * 24 * 60))),

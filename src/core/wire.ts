@@ -7,7 +7,6 @@ import * as z from './zod.js';
 import {
   APPROVAL_CHANNELS,
   type ActionRecord,
-  type ApprovalChannel,
   type AgentBudget,
   type AgentRecord,
   type ApprovalRecord,
@@ -22,12 +21,13 @@ import {
   type RiskFactor,
 } from './types.js';
 import { compiledObject } from './compiled-object.js';
-import { ArgumentEditsSchema, displayedName, storableText } from './inputs.js';
+import { approvalChannelsExcept, ArgumentEditsSchema, displayedName, storableText } from './inputs.js';
 
 const jsonRecord = z.record(z.string(), z.unknown());
 const isoTime = z.string().check(z.minLength(1), z.maxLength(64));
 const id = z.string().check(z.minLength(1), z.maxLength(256));
-const sha256Hex = (message: string) => z.string().check(z.regex(/^[0-9a-f]{64}$/, message));
+/** A sha256 digest as 64 lowercase hex characters; `message` when it is not. */
+const hexDigest = (message: string) => z.string().check(z.regex(/^[0-9a-f]{64}$/, message));
 const DIGEST_MESSAGE = 'digest must be 64 lowercase hex characters (sha256)';
 
 /** An agent id as sent to a server: `::` separates organisations inside the server's store. */
@@ -64,12 +64,12 @@ export const EvaluateRequestSchema = compiledObject({
   context: z._default(jsonRecord, {}),
   requireHumanApproval: z._default(z.boolean(), false),
   /** callDigest of the exact (unredacted) call, computed by the client: what an approval binds to. */
-  digest: sha256Hex(DIGEST_MESSAGE),
+  digest: hexDigest(DIGEST_MESSAGE),
   /** The call is a pending call as an approver edited it: the approval, and the original call's digest. */
   editOf: z.optional(
     z.strictObject({
       approvalId: z.string().check(z.minLength(1), z.maxLength(128)),
-      digest: sha256Hex('editOf.digest must be 64 lowercase hex characters (sha256)'),
+      digest: hexDigest('editOf.digest must be 64 lowercase hex characters (sha256)'),
     }),
   ),
 });
@@ -97,7 +97,7 @@ export const ApprovalVerdictRequestSchema = z.object({
    * How the caller says it got the answer. Recorded only as `claimedChannel`: the server records
    * `api` (or `dashboard` for a session). `link` and `slack` are the server's own to record.
    */
-  channel: z._default(z.enum(APPROVAL_CHANNELS.filter((channel): channel is Exclude<ApprovalChannel, 'link' | 'slack'> => channel !== 'link' && channel !== 'slack')), 'api'),
+  channel: z._default(z.enum(approvalChannelsExcept('link', 'slack')), 'api'),
   grantMinutes: z.optional(z.int().check(z.positive(), z.lte(7 * 24 * 60))),
   /**
    * Approve only: the approver's changes to the call's arguments (edit and approve), each a
@@ -109,7 +109,7 @@ export const ApprovalVerdictRequestSchema = z.object({
 
 /** POST /v1/approvals/:approvalId/consume */
 export const ConsumeRequestSchema = z.object({
-  digest: sha256Hex(DIGEST_MESSAGE),
+  digest: hexDigest(DIGEST_MESSAGE),
 });
 
 /** POST /v1/agents/:agentId/block */
@@ -178,7 +178,7 @@ export const ActionRecordSchema = z.object({
   resource: storableText(z.maxLength(2048)),
   parameters: jsonRecord,
   context: jsonRecord,
-  digest: sha256Hex(DIGEST_MESSAGE),
+  digest: hexDigest(DIGEST_MESSAGE),
   decision: DecisionSchema,
   reason: z.string().check(z.maxLength(10_000)),
   riskScore: z.number().check(z.gte(0), z.lte(100)),
@@ -277,7 +277,7 @@ const publicKeyBase64 = z.string().check(z.regex(/^[A-Za-z0-9+/]{43}=$/, 'must b
 export const AuditCheckpointSchema = z.object({
   v: z.literal(1),
   seq: z.int().check(z.gte(1)),
-  hash: z.string().check(z.regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits')),
+  hash: hexDigest('must be 64 lowercase hex digits'),
   counts: z.record(z.string(), z.int().check(z.gte(0))),
   checkpointedAt: z.iso.datetime({ offset: true }),
   keyId: z.string().check(z.regex(/^ck_[0-9a-f]{16}$/, 'must be ck_ and 16 hex digits')),
