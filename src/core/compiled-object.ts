@@ -5,7 +5,10 @@
  * process), then about 0.7 µs less a check (`bench/input-check.ts`). A start pays that compile for every object it checks, so only the
  * per-call ones are compiled and the rest are `z.object` (docs/architecture.md, "Schemas").
  */
-import * as z from './zod.js';
+// Imported by name: reaching it through `z.core` would keep all of zod's core in a bundle, its
+// forty locales included.
+import { $ZodObjectJIT } from 'zod/v4/core';
+import type * as z from './zod.js';
 
 /**
  * An object schema that compiles its parser on first use. It has no methods of its own: parse it
@@ -13,5 +16,5 @@ import * as z from './zod.js';
  */
 export function compiledObject<Shape extends z.core.$ZodShape>(shape: Shape): z.core.$ZodObject<Shape, z.core.$strip> {
   // The constructor is typed for any shape; the instance is the object schema of this one.
-  return new z.core.$ZodObjectJIT({ type: 'object', shape }) as unknown as z.core.$ZodObject<Shape, z.core.$strip>;
+  return new $ZodObjectJIT({ type: 'object', shape }) as unknown as z.core.$ZodObject<Shape, z.core.$strip>;
 }

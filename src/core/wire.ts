@@ -22,6 +22,7 @@ import {
 } from './types.js';
 import { compiledObject } from './compiled-object.js';
 import { approvalChannelsExcept, ArgumentEditsSchema, displayedName, storableText } from './inputs.js';
+import { AuditCheckpointSchema, publicKeyBase64 } from './wire-checkpoint.js';
 
 const jsonRecord = z.record(z.string(), z.unknown());
 const isoTime = z.string().check(z.minLength(1), z.maxLength(64));
@@ -271,19 +272,7 @@ export const AuditVerificationSchema = z.object({
   firstBad: z.optional(z.object({ seq: z.number(), reason: z.string() })),
 });
 
-const publicKeyBase64 = z.string().check(z.regex(/^[A-Za-z0-9+/]{43}=$/, 'must be 32 bytes in base64'));
-
-/** An {@link AuditCheckpoint}, as files, events and the API carry it. */
-export const AuditCheckpointSchema = z.object({
-  v: z.literal(1),
-  seq: z.int().check(z.gte(1)),
-  hash: hexDigest('must be 64 lowercase hex digits'),
-  counts: z.record(z.string(), z.int().check(z.gte(0))),
-  checkpointedAt: z.iso.datetime({ offset: true }),
-  keyId: z.string().check(z.regex(/^ck_[0-9a-f]{16}$/, 'must be ck_ and 16 hex digits')),
-  publicKey: publicKeyBase64,
-  signature: z.string().check(z.regex(/^[A-Za-z0-9+/]{86}==$/, 'must be 64 bytes in base64')),
-});
+export { AuditCheckpointSchema };
 
 /** GET and POST /v1/audit/verify: a verification from the newest trusted checkpoint (or of the whole chain). */
 export const TrailVerificationSchema = z.extend(AuditVerificationSchema, {

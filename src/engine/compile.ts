@@ -7,7 +7,7 @@ import { PolicyError } from '../core/errors.js';
 import { ConditionCompileError, compileCondition, type CompiledCondition } from './cel.js';
 import { GlobSet } from './glob.js';
 import { describeIssue, type PolicyProblem } from './issues.js';
-import { PolicySchema, durationMs, type Effect, type PolicyDocument, type PolicyRule } from './policy.js';
+import { policySchemas, durationMs, type Effect, type PolicyDocument, type PolicyRule } from './policy.js';
 import { PolicySource } from './source.js';
 
 /** A rule's budget, compiled. */
@@ -184,7 +184,7 @@ export function parsePolicy(text: string, file: string): CompiledPolicy {
   if (data === null || data === undefined) {
     fail(file, { line: 1, column: 1, message: 'the policy is empty', fix: 'start with "version: 1" and a "rules:" list (see `ascend init`)' });
   }
-  const parsed = PolicySchema.safeParse(data);
+  const parsed = policySchemas().PolicySchema.safeParse(data);
   if (!parsed.success) {
     const problems = parsed.error.issues
       .map((issue) => describeIssue(issue, data, source))

@@ -3,7 +3,7 @@
  * `parsePolicy` (or `loadPolicyFile` in `src/policy/file.ts`), decide with `evaluatePolicy`,
  * then count the call with `UsageTracker.record`.
  */
-export { PolicySchema, RuleSchema, LimitSchema, EFFECTS, policyJsonSchema, durationMs, isCapabilityName } from './policy.js';
+export { policySchemas, EFFECTS, policyJsonSchema, durationMs, isCapabilityName } from './policy.js';
 export type { Effect, PolicyDocument, PolicyRule, PolicyLimit } from './policy.js';
 export { parsePolicy } from './compile.js';
 export type { CompiledPolicy, CompiledRule, CompiledLimit } from './compile.js';
@@ -20,5 +20,5 @@ export type { Glob } from './glob.js';
 export { compileCondition, celRegex, CONDITION_VARIABLES, MAX_REGEX_LENGTH } from './cel.js';
 export type { CompiledCondition, ConditionVariables } from './cel.js';
 export { STARTER_POLICY_YAML, STARTER_CASES_YAML } from './starter-policy.js';
-export { parsePolicyCases, runPolicyCases, policyCasesJsonSchema, PolicyCasesSchema, PolicyCaseSchema } from './policy-cases.js';
+export { parsePolicyCases, runPolicyCases, policyCasesJsonSchema, policyCaseSchemas } from './policy-cases.js';
 export type { PolicyCase, PolicyCaseResult } from './policy-cases.js';

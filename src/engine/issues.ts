@@ -3,7 +3,7 @@
  * including "did you mean" for misspelt keys and values.
  */
 import type * as z from 'zod/mini';
-import { EFFECTS, KNOWN_KEYS } from './policy.js';
+import { EFFECTS, knownKeys } from './policy.js';
 import type { PolicySource, SourcePosition } from './source.js';
 
 /** One problem in a policy document. */
@@ -56,12 +56,13 @@ export function pathText(path: Path): string {
 
 /** Keys allowed in the object at `path`. */
 function knownKeysAt(path: Path): readonly string[] {
-  if (path.length === 0) return KNOWN_KEYS.policy;
+  const known = knownKeys();
+  if (path.length === 0) return known.policy;
   const last = path[path.length - 1];
-  if (last === 'risk') return KNOWN_KEYS.risk;
-  if (last === 'approvals') return KNOWN_KEYS.approvals;
-  if (last === 'limit') return KNOWN_KEYS.limit;
-  if (path[0] === 'rules' && path.length === 2) return KNOWN_KEYS.rule;
+  if (last === 'risk') return known.risk;
+  if (last === 'approvals') return known.approvals;
+  if (last === 'limit') return known.limit;
+  if (path[0] === 'rules' && path.length === 2) return known.rule;
   return [];
 }
 

@@ -28,65 +28,88 @@ import { UsageTracker } from './usage.js';
 /** Agent id of a case whose request and registration name none. */
 export const TEST_AGENT_ID = 'test-agent';
 
-const jsonObject = z.record(z.string(), z.unknown());
-
-/** The call of a case (and of `ascend policy test --request`). Unknown fields are refused: a typo must not pass. */
-export const TestRequestSchema = z.strictObject({
-  agentId: z.optional(z.string().check(z.minLength(1))),
-  actionType: z.string().check(z.minLength(1, 'must not be empty')),
-  resource: z._default(z.string(), ''),
-  parameters: z._default(jsonObject, {}),
-  context: z._default(jsonObject, {}),
-  requireHumanApproval: z._default(z.boolean(), false),
-});
-
-/** The registration a case's call is made under (and `ascend policy test --agent`). */
-export const TestAgentSchema = z.strictObject({
-  agentId: z.optional(z.string().check(z.minLength(1))),
-  agentName: z.optional(z.string()),
-  agentType: z._default(z.string(), 'generic'),
-  capabilities: z._default(z.array(z.string()), []),
-  allowedResources: z._default(z.array(z.string()), []),
-  metadata: z._default(jsonObject, {}),
-  blocked: z._default(z.boolean(), false),
-  blockedReason: z.optional(z.string()),
-});
-
 const DECISIONS = ['allowed', 'denied', 'pending'] as const satisfies readonly Decision[];
 
-/** One case: a call and what the policy must decide. */
-export const PolicyCaseSchema = z.strictObject({
-  /** Unique within the file; shown in the results. */
-  name: z.string().check(z.minLength(1, 'must not be empty')),
-  request: TestRequestSchema,
-  /** Omitted: the call comes from an agent that did not register. */
-  agent: z.optional(TestAgentSchema),
-  expect: z.enum(DECISIONS),
-  /** The rules that must match: exactly these, in any order (`[]`: none). */
-  expectRules: z.optional(z.array(z.string())),
-  /** The risk score must be at least this. */
-  expectRiskAtLeast: z.optional(z.int().check(z.gte(0), z.lte(100))),
-});
+/** Builds the cases file's schemas: see {@link policyCaseSchemas}. */
+function buildPolicyCaseSchemas() {
+  const jsonObject = z.record(z.string(), z.unknown());
 
-/** A cases file. */
-export const PolicyCasesSchema = z.strictObject({
-  cases: z.array(PolicyCaseSchema).check(z.minLength(1, 'list at least one case')),
-});
+  /** The call of a case (and of `ascend policy test --request`). Unknown fields are refused: a typo must not pass. */
+  const TestRequestSchema = z.strictObject({
+    agentId: z.optional(z.string().check(z.minLength(1))),
+    actionType: z.string().check(z.minLength(1, 'must not be empty')),
+    resource: z._default(z.string(), ''),
+    parameters: z._default(jsonObject, {}),
+    context: z._default(jsonObject, {}),
+    requireHumanApproval: z._default(z.boolean(), false),
+  });
+
+  /** The registration a case's call is made under (and `ascend policy test --agent`). */
+  const TestAgentSchema = z.strictObject({
+    agentId: z.optional(z.string().check(z.minLength(1))),
+    agentName: z.optional(z.string()),
+    agentType: z._default(z.string(), 'generic'),
+    capabilities: z._default(z.array(z.string()), []),
+    allowedResources: z._default(z.array(z.string()), []),
+    metadata: z._default(jsonObject, {}),
+    blocked: z._default(z.boolean(), false),
+    blockedReason: z.optional(z.string()),
+  });
+
+  /** One case: a call and what the policy must decide. */
+  const PolicyCaseSchema = z.strictObject({
+    /** Unique within the file; shown in the results. */
+    name: z.string().check(z.minLength(1, 'must not be empty')),
+    request: TestRequestSchema,
+    /** Omitted: the call comes from an agent that did not register. */
+    agent: z.optional(TestAgentSchema),
+    expect: z.enum(DECISIONS),
+    /** The rules that must match: exactly these, in any order (`[]`: none). */
+    expectRules: z.optional(z.array(z.string())),
+    /** The risk score must be at least this. */
+    expectRiskAtLeast: z.optional(z.int().check(z.gte(0), z.lte(100))),
+  });
+
+  /** A cases file. */
+  const PolicyCasesSchema = z.strictObject({
+    cases: z.array(PolicyCaseSchema).check(z.minLength(1, 'list at least one case')),
+  });
+
+  return { TestRequestSchema, TestAgentSchema, PolicyCaseSchema, PolicyCasesSchema };
+}
+
+type PolicyCaseSchemas = ReturnType<typeof buildPolicyCaseSchemas>;
+
+let builtSchemas: PolicyCaseSchemas | undefined;
+
+/**
+ * The cases file's schemas, built on first use (a governed call never reads a cases file):
+ * `PolicyCasesSchema` (the file), `PolicyCaseSchema` (one case), `TestRequestSchema` and
+ * `TestAgentSchema` (a case's call and registration, also `ascend policy test --request/--agent`).
+ */
+export function policyCaseSchemas(): PolicyCaseSchemas {
+  builtSchemas ??= buildPolicyCaseSchemas();
+  return builtSchemas;
+}
 
 /** One validated case. */
-export type PolicyCase = z.output<typeof PolicyCaseSchema>;
+export type PolicyCase = z.output<ReturnType<typeof policyCaseSchemas>['PolicyCaseSchema']>;
 
 /** The JSON Schema of a cases file (for editors: `# yaml-language-server: $schema=…`). */
 export function policyCasesJsonSchema(): Record<string, unknown> {
-  return z.toJSONSchema(PolicyCasesSchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+  return z.toJSONSchema(policyCaseSchemas().PolicyCasesSchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
 }
 
-const KNOWN_KEYS: Record<string, readonly string[]> = {
-  file: Object.keys(PolicyCasesSchema.shape),
-  case: Object.keys(PolicyCaseSchema.shape),
-  request: Object.keys(TestRequestSchema.shape),
-  agent: Object.keys(TestAgentSchema.shape),
-};
+/** Keys allowed at each level of a cases file, for "did you mean" hints. */
+function knownKeys(): Record<string, readonly string[]> {
+  const { PolicyCasesSchema, PolicyCaseSchema, TestRequestSchema, TestAgentSchema } = policyCaseSchemas();
+  return {
+    file: Object.keys(PolicyCasesSchema.shape),
+    case: Object.keys(PolicyCaseSchema.shape),
+    request: Object.keys(TestRequestSchema.shape),
+    agent: Object.keys(TestAgentSchema.shape),
+  };
+}
 
 /**
  * Parse and validate a cases file (YAML or JSON). Throws PolicyError naming `file`, the line and
@@ -104,7 +127,7 @@ export function parsePolicyCases(text: string, file: string): PolicyCase[] {
     // The YAML library refuses to expand aliases past a limit (a "billion laughs" file).
     throw problem(file, 1, 1, 'too many YAML alias expansions', 'write the cases out instead of through aliases');
   }
-  const result = PolicyCasesSchema.safeParse(data);
+  const result = policyCaseSchemas().PolicyCasesSchema.safeParse(data);
   if (!result.success) {
     const issues = result.error.issues;
     // A misspelt key explains the "missing" one it leaves: report it first.
@@ -113,7 +136,7 @@ export function parsePolicyCases(text: string, file: string): PolicyCase[] {
     const at = source.positionOf(path);
     const where = pathText(path);
     if (issue.code === 'unrecognized_keys') {
-      const known = KNOWN_KEYS[kindAt(path)] ?? [];
+      const known = knownKeys()[kindAt(path)] ?? [];
       const key = issue.keys[0] as string;
       const guess = closest(key, known);
       const keyAt = source.keyPositionOf(path, key);
@@ -169,8 +192,8 @@ export function runPolicyCases(policy: CompiledPolicy, cases: readonly PolicyCas
 
 /** The evaluation input of a test call (and its registration, when given). */
 export function testInput(
-  request: z.output<typeof TestRequestSchema>,
-  agentInput: z.output<typeof TestAgentSchema> | undefined,
+  request: z.output<PolicyCaseSchemas['TestRequestSchema']>,
+  agentInput: z.output<PolicyCaseSchemas['TestAgentSchema']> | undefined,
   nowMs: number,
 ): { request: ActionRequest; agent: AgentRecord | undefined; now: number } {
   const agentId = request.agentId ?? agentInput?.agentId ?? TEST_AGENT_ID;

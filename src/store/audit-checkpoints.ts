@@ -21,7 +21,7 @@ import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, typ
 import { canonicalJson } from '../core/canonical.js';
 import { AuditChainError, ValidationError, validationIssues } from '../core/errors.js';
 import type { AuditCheckpoint, AuditEvent, AuditVerification, ChainStart } from '../core/types.js';
-import { AuditCheckpointSchema } from '../core/wire.js';
+import { AuditCheckpointSchema } from '../core/wire-checkpoint.js';
 import { CHAIN_BEGINNING } from './chain-walk.js';
 import { type ArchiveReport, verifyArchives } from './audit-archives.js';
 import type { AuditBase, Store } from './store.js';

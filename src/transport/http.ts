@@ -12,14 +12,7 @@ import { timeOrderedId } from '../core/ids.js';
 import type { ApprovalDecision } from '../store/store.js';
 import { WEBHOOK_FORMATS } from '../store/outbox.js';
 import type { ActionRecord, AgentRecord, ApprovalRecord, DecisionResult, OutcomeRecord } from '../core/types.js';
-import {
-  ActionWithOutcomeSchema,
-  AgentRecordSchema,
-  ApprovalRecordSchema,
-  ConsumeResponseSchema,
-  DecisionResultSchema,
-  OutcomeResponseSchema,
-} from '../core/wire.js';
+import type * as Wire from '../core/wire.js';
 import { HttpClient, HttpExchangeError, type HttpAnswer } from './http-client.js';
 import { errorForStatus } from './http-status.js';
 import { denialHere } from '../decision/denial.js';
@@ -44,11 +37,20 @@ export interface HttpTransportOptions {
   logger?: Logger;
 }
 
+/**
+ * The wire schemas, loaded with the first request: building them is half of what the package's
+ * schemas cost a start, and an embedded client never needs them (docs/architecture.md, "Cold
+ * start").
+ */
+let wireSchemas: Promise<typeof Wire> | undefined;
+const loadWireSchemas = (): Promise<typeof Wire> => (wireSchemas ??= import('../core/wire.js'));
+
 interface Request<T> {
   method: 'GET' | 'POST' | 'DELETE';
   path: string;
   body?: unknown;
-  response: z.core.$ZodType<T>;
+  /** The schema the answer must match, picked from the wire schemas. */
+  response: (wire: typeof Wire) => z.core.$ZodType<T>;
   retrySafe: boolean;
   idempotencyKey?: string;
   timeoutMs?: number;
@@ -86,7 +88,7 @@ export class HttpTransport implements Transport {
   }
 
   register(agent: AgentRegistration): Promise<AgentRecord> {
-    return this.request({ method: 'POST', path: '/v1/agents', body: agent, response: AgentRecordSchema, retrySafe: true });
+    return this.request({ method: 'POST', path: '/v1/agents', body: agent, response: (wire) => wire.AgentRecordSchema, retrySafe: true });
   }
 
   async evaluate(request: EvaluationRequest): Promise<DecisionResult> {
@@ -105,11 +107,11 @@ export class HttpTransport implements Transport {
         digest: request.digest,
         ...(request.editOf === undefined ? {} : { editOf: request.editOf }),
       },
-      response: z.unknown(),
+      response: () => z.unknown(),
       retrySafe: true,
       idempotencyKey: actionId,
     });
-    const parsed = z.safeParse(DecisionResultSchema, raw);
+    const parsed = z.safeParse((await loadWireSchemas()).DecisionResultSchema, raw);
     if (parsed.success) return parsed.data as DecisionResult;
     const reason = `The decision point answered something this client does not understand (${validationIssues(parsed.error.issues).summary}); denied`;
     this.options.logger?.error({ actionId }, reason);
@@ -127,21 +129,21 @@ export class HttpTransport implements Transport {
       method: 'POST',
       path: `/v1/actions/${encodeURIComponent(outcome.actionId)}/${outcome.status === 'completed' ? 'complete' : 'fail'}`,
       body,
-      response: OutcomeResponseSchema,
+      response: (wire) => wire.OutcomeResponseSchema,
       retrySafe: true, // the server records an outcome once and answers a repeat with the same
     });
   }
 
   async getAction(actionId: string): Promise<ActionRecord | undefined> {
     const found = await undefinedIfNotFound(
-      this.request({ method: 'GET', path: `/v1/actions/${encodeURIComponent(actionId)}`, response: ActionWithOutcomeSchema, retrySafe: true }),
+      this.request({ method: 'GET', path: `/v1/actions/${encodeURIComponent(actionId)}`, response: (wire) => wire.ActionWithOutcomeSchema, retrySafe: true }),
     );
     return found?.action as ActionRecord | undefined;
   }
 
   getApproval(approvalId: string): Promise<ApprovalRecord | undefined> {
     return undefinedIfNotFound(
-      this.request({ method: 'GET', path: `/v1/approvals/${encodeURIComponent(approvalId)}`, response: ApprovalRecordSchema, retrySafe: true }),
+      this.request({ method: 'GET', path: `/v1/approvals/${encodeURIComponent(approvalId)}`, response: (wire) => wire.ApprovalRecordSchema, retrySafe: true }),
     );
   }
 
@@ -151,7 +153,7 @@ export class HttpTransport implements Transport {
       this.request({
         method: 'GET',
         path: `/v1/approvals/${encodeURIComponent(approvalId)}/wait?timeoutMs=${waitMs}`,
-        response: ApprovalRecordSchema,
+        response: (wire) => wire.ApprovalRecordSchema,
         retrySafe: true,
         timeoutMs: waitMs + (this.options.timeoutMs ?? 30_000),
         ...(signal ? { signal } : {}),
@@ -163,11 +165,11 @@ export class HttpTransport implements Transport {
     const body = approvalVerdictBody(decision);
     const verb = decision.status === 'approved' ? 'approve' : 'reject';
     // Not retried: a repeat after a lost answer would be refused as "already decided".
-    return this.request({ method: 'POST', path: `/v1/approvals/${encodeURIComponent(decision.approvalId)}/${verb}`, body, response: ApprovalRecordSchema, retrySafe: false });
+    return this.request({ method: 'POST', path: `/v1/approvals/${encodeURIComponent(decision.approvalId)}/${verb}`, body, response: (wire) => wire.ApprovalRecordSchema, retrySafe: false });
   }
 
   expireApproval(approvalId: string): Promise<ApprovalRecord> {
-    return this.request({ method: 'POST', path: `/v1/approvals/${encodeURIComponent(approvalId)}/expire`, body: {}, response: ApprovalRecordSchema, retrySafe: true });
+    return this.request({ method: 'POST', path: `/v1/approvals/${encodeURIComponent(approvalId)}/expire`, body: {}, response: (wire) => wire.ApprovalRecordSchema, retrySafe: true });
   }
 
   async consumeApproval(approvalId: string, digest: string): Promise<boolean> {
@@ -176,18 +178,18 @@ export class HttpTransport implements Transport {
       method: 'POST',
       path: `/v1/approvals/${encodeURIComponent(approvalId)}/consume`,
       body: { digest },
-      response: ConsumeResponseSchema,
+      response: (wire) => wire.ConsumeResponseSchema,
       retrySafe: false,
     });
     return answer.consumed;
   }
 
   async uploadFailOpen(entry: SpoolEntry): Promise<void> {
-    await this.request({ method: 'POST', path: '/v1/actions/upload', body: entry, response: z.unknown(), retrySafe: true });
+    await this.request({ method: 'POST', path: '/v1/actions/upload', body: entry, response: () => z.unknown(), retrySafe: true });
   }
 
   configureWebhook(input: WebhookInput): Promise<WebhookInfo> {
-    return this.request({ method: 'POST', path: '/v1/webhooks', body: input, response: WebhookInfoSchema, retrySafe: false });
+    return this.request({ method: 'POST', path: '/v1/webhooks', body: input, response: () => WebhookInfoSchema, retrySafe: false });
   }
 
   /** Remote changes arrive through {@link awaitApproval}'s long-poll. */
@@ -207,15 +209,16 @@ export class HttpTransport implements Transport {
    * (the CLI against a server uses it). `retrySafe`: repeating it cannot do anything twice.
    */
   call<T>(method: 'GET' | 'POST' | 'DELETE', path: string, body: unknown, response: z.core.$ZodType<T>, retrySafe: boolean): Promise<T> {
-    return this.request({ method, path, response, retrySafe, ...(body !== undefined ? { body } : {}) });
+    return this.request({ method, path, response: () => response, retrySafe, ...(body !== undefined ? { body } : {}) });
   }
 
-  private request<T>(req: Request<T>): Promise<T> {
+  private async request<T>(req: Request<T>): Promise<T> {
     const text = req.body === undefined ? undefined : JSON.stringify(req.body);
-    return this.caller.call((remainingMs) => this.once(req, text, remainingMs), req.retrySafe, req.timeoutMs);
+    const answerSchema = req.response(await loadWireSchemas());
+    return this.caller.call((remainingMs) => this.once(req, text, answerSchema, remainingMs), req.retrySafe, req.timeoutMs);
   }
 
-  private async once<T>(req: Request<T>, text: string | undefined, remainingMs: number): Promise<T> {
+  private async once<T>(req: Request<T>, text: string | undefined, answerSchema: z.core.$ZodType<T>, remainingMs: number): Promise<T> {
     const headers: Record<string, string> = { authorization: this.authorization, accept: 'application/json' };
     if (text !== undefined) headers['content-type'] = 'application/json';
     if (req.idempotencyKey !== undefined) headers['idempotency-key'] = req.idempotencyKey;
@@ -257,7 +260,7 @@ export class HttpTransport implements Transport {
       body = undefined;
     }
     if (!response.ok) throw errorForStatus(response.status, body, response.header('retry-after') ?? null, pathOnly(req.path));
-    const parsed = z.safeParse(req.response, body);
+    const parsed = z.safeParse(answerSchema, body);
     if (!parsed.success) {
       throw new ProtocolError(`Unexpected answer to ${req.method} ${pathOnly(req.path)}: ${validationIssues(parsed.error.issues).summary}`);
     }

@@ -3,9 +3,9 @@
  * embedded client's governed call loads neither the circuit breaker (cockatiel: remote clients
  * only), nor OpenTelemetry's API (installed here, but no tracer provider is registered), nor the
  * terminal approver's readline, nor zod's classic API (the client's schemas are `zod/mini`:
- * docs/architecture.md, "Schemas"), nor the Node modules only other paths use (`http`/`https`: an ESM
+ * docs/architecture.md, "Schemas"), nor the HTTP API's wire schemas (a remote client's answers), nor the Node modules only other paths use (`http`/`https`: an ESM
  * import of `node:http` alone costs 40 ms, as it loads undici; `zlib`, `worker_threads`, `net`).
- * A remote client does load the breaker and `http`, and a registered tracer provider does load
+ * A remote client does load the breaker, the wire schemas and `http`, and a registered tracer provider does load
  * the API.
  */
 import fs from 'node:fs';
@@ -28,6 +28,8 @@ interface Loaded {
   yaml: boolean;
   /** zod's classic API (the server's and CLI's dialect); a client's schemas are `zod/mini`. */
   zodClassic: boolean;
+  /** The HTTP API's schemas (`core/wire.ts`): what a remote client checks answers with. */
+  wireSchemas: boolean;
   cockatiel: boolean;
   otel: boolean;
   readline: boolean;
@@ -56,6 +58,7 @@ ${body}
 console.log(JSON.stringify({
   yaml: resolved.some((url) => url.includes('/node_modules/yaml/')),
   zodClassic: resolved.some((url) => url.includes('/node_modules/zod/v4/classic/')),
+  wireSchemas: resolved.some((url) => url.endsWith('/src/core/wire.ts')),
   cockatiel: resolved.some((url) => url.includes('/node_modules/cockatiel/')),
   otel: resolved.some((url) => url.includes('/node_modules/@opentelemetry/api/')),
   readline: resolved.includes('node:readline/promises'),
@@ -69,13 +72,13 @@ console.log(JSON.stringify({
 }
 
 describe('a process loads what its path needs', () => {
-  it('an embedded governed call loads no breaker, no OpenTelemetry and no readline', async () => {
+  it('an embedded governed call loads no breaker, no wire schemas, no OpenTelemetry and no readline', async () => {
     const loaded = await loadedAfter(`
 const client = new AscendClient({ agentId: 'probe', logLevel: 'silent' });
 await client.register({ agentType: 'support', capabilities: ['data_access'], allowedResources: ['crm_*'] });
 await client.govern({ actionType: 'database.query', resource: 'crm_eu', parameters: { query: 'SELECT 1' } }, () => 1);
 await client.close();`);
-    expect(loaded).toEqual({ yaml: true, zodClassic: false, cockatiel: false, otel: false, readline: false, builtins: [] });
+    expect(loaded).toEqual({ yaml: true, zodClassic: false, wireSchemas: false, cockatiel: false, otel: false, readline: false, builtins: [] });
   });
 
   it('a second start on the same policy text takes it from the compiled cache, without the YAML parser', async () => {
@@ -102,6 +105,7 @@ const client = new AscendClient({ agentId: 'probe', apiUrl: 'http://127.0.0.1:9'
 await client.evaluateAction({ actionType: 'database.query', parameters: {} }).catch(() => undefined);
 await client.close();`);
     expect(loaded.cockatiel).toBe(true);
+    expect(loaded.wireSchemas).toBe(true);
     expect(loaded.otel).toBe(true);
     expect(loaded.zodClassic).toBe(false);
     expect(loaded.builtins).toContain('node:http');

@@ -6,8 +6,11 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import * as z from 'zod';
+// By name: `z.core.$ZodObject` as a value would keep all of zod's core, its locales included, in
+// the bundle every entry point shares (scripts/build.mjs).
+import { $ZodObject } from 'zod/v4/core';
 import { evaluatePolicy, policyJsonSchema, UsageTracker, type CompiledPolicy } from '../../engine/index.js';
-import { parsePolicyCases, policyCasesJsonSchema, runPolicyCases, TestAgentSchema, TestRequestSchema, testInput } from '../../engine/policy-cases.js';
+import { parsePolicyCases, policyCaseSchemas, policyCasesJsonSchema, runPolicyCases, testInput } from '../../engine/policy-cases.js';
 import { NotFoundError, PolicyError } from '../../core/errors.js';
 import { openDatabase, parseDatabaseTarget } from '../../server/database.js';
 import type { Store } from '../../store/store.js';
@@ -113,9 +116,9 @@ const testCommand: CommandSpec = {
     if (requestText === undefined) throw new UsageError('--request JSON (or --cases FILE) is required', ctx.commandPath);
     const expectText = ctx.string('expect');
     const expected = expectText === undefined ? undefined : parseEnumOption(expectText, 'expect', DECISIONS, ctx.commandPath);
-    const requestInput = parseJsonOption(ctx, 'request', requestText, TestRequestSchema);
+    const requestInput = parseJsonOption(ctx, 'request', requestText, policyCaseSchemas().TestRequestSchema);
     const agentText = ctx.string('agent');
-    const agentInput = agentText === undefined ? undefined : parseJsonOption(ctx, 'agent', agentText, TestAgentSchema);
+    const agentInput = agentText === undefined ? undefined : parseJsonOption(ctx, 'agent', agentText, policyCaseSchemas().TestAgentSchema);
 
     const policy = loadPolicyFile(resolve(ctx.io.cwd, ctx.arg('FILE')));
     const decision = evaluatePolicy(policy, testInput(requestInput, agentInput, ctx.now()), new UsageTracker());
@@ -418,7 +421,7 @@ function parseJsonOption<T extends z.core.$ZodType>(ctx: CommandContext, option:
 }
 
 function knownShape(schema: z.core.$ZodType): Record<string, unknown> {
-  return schema instanceof z.core.$ZodObject ? schema._zod.def.shape : {};
+  return schema instanceof $ZodObject ? schema._zod.def.shape : {};
 }
 
 function renderDecision(ctx: CommandContext, d: PolicyDecision): string {
