@@ -22,7 +22,7 @@ import {
 } from './types.js';
 import { compiledObject } from './compiled-object.js';
 import { approvalChannelsExcept, ArgumentEditsSchema, displayedName, storableText } from './inputs.js';
-import { AuditCheckpointSchema, publicKeyBase64 } from './wire-checkpoint.js';
+import { auditCheckpointSchema, publicKeyBase64 } from './wire-checkpoint.js';
 
 const jsonRecord = z.record(z.string(), z.unknown());
 const isoTime = z.string().check(z.minLength(1), z.maxLength(64));
@@ -272,7 +272,8 @@ export const AuditVerificationSchema = z.object({
   firstBad: z.optional(z.object({ seq: z.number(), reason: z.string() })),
 });
 
-export { AuditCheckpointSchema };
+/** An {@link AuditCheckpoint}, as files, events and the API carry it. */
+export const AuditCheckpointSchema = auditCheckpointSchema();
 
 /** GET and POST /v1/audit/verify: a verification from the newest trusted checkpoint (or of the whole chain). */
 export const TrailVerificationSchema = z.extend(AuditVerificationSchema, {

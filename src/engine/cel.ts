@@ -187,13 +187,37 @@ interface Ranged {
  * is not a bool), compile literal regexes, then rewrite `matches`. Throws {@link ConditionCompileError}.
  */
 export function compileCondition(source: string): CompiledCondition {
-  let parsed: ReturnType<typeof env.parse>;
+  const rewritten = rewriteMatches(source);
+  if (rewritten !== source) {
+    // The rewritten expression is what runs, so it is compiled first; only one that fails is
+    // compiled again as written, for an error that points into what the user wrote (a start
+    // parses and checks each condition once, not twice).
+    try {
+      const run = checkedCondition(rewritten);
+      compileLiteralRegexes(run.ast, MATCHES_FN, rewritten);
+      return runnable(source, run);
+    } catch {
+      // reported below
+    }
+  }
+  const parsed = checkedCondition(source);
+  compileLiteralRegexes(parsed.ast, 'matches', source);
+  const run = rewritten === source ? parsed : env.parse(rewritten);
+  if (run !== parsed) run.check(); // type-checked once here, so evaluation skips the check
+  return runnable(source, run);
+}
+
+type ParsedCondition = ReturnType<typeof env.parse>;
+
+/** `source` parsed and type-checked as a condition; errors point into `source`. */
+function checkedCondition(source: string): ParsedCondition {
+  let parsed: ParsedCondition;
   try {
     parsed = env.parse(source);
   } catch (error) {
     throw compileErrorFrom(error, source, 'syntax error');
   }
-  const checked = parsed.check();
+  const checked = parsed.check(); // also spares evaluation the check
   if (!checked.valid) throw compileErrorFrom(checked.error, source, 'type error');
   if (checked.type !== 'bool' && checked.type !== 'dyn') {
     throw new ConditionCompileError(
@@ -201,11 +225,11 @@ export function compileCondition(source: string): CompiledCondition {
       `a condition must be true or false, e.g. compare it: (${source}) > 0, or (${source}) != ""`,
     );
   }
-  compileLiteralRegexes(parsed.ast, source);
+  return parsed;
+}
 
-  const rewritten = rewriteMatches(source);
-  const run = rewritten === source ? parsed : env.parse(rewritten);
-  if (run !== parsed) run.check(); // type-checked once here, so evaluation skips the check
+/** The compiled condition that runs `run`, refused if any call could reach cel-js's own `matches`. */
+function runnable(source: string, run: ParsedCondition): CompiledCondition {
   // Never let a call reach cel-js's own `matches` (a backtracking RegExp).
   if (methodCallArguments(run.ast, 'matches').length > 0) {
     throw new ConditionCompileError(
@@ -275,9 +299,9 @@ function methodCallArguments(ast: unknown, name: string): Array<{ op?: unknown; 
   return found;
 }
 
-/** Compile every `x.matches("literal")` pattern at load, so one RE2 cannot run is a load error. */
-function compileLiteralRegexes(ast: unknown, source: string): void {
-  for (const arg of methodCallArguments(ast, 'matches')) {
+/** Compile every literal pattern of `x.<method>("literal")` at load, so one RE2 cannot run is a load error. */
+function compileLiteralRegexes(ast: unknown, method: string, source: string): void {
+  for (const arg of methodCallArguments(ast, method)) {
     if (arg.op !== 'value' || typeof arg.args !== 'string') continue;
     try {
       pinLiteralRegex(arg.args);

@@ -21,7 +21,7 @@ import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, typ
 import { canonicalJson } from '../core/canonical.js';
 import { AuditChainError, ValidationError, validationIssues } from '../core/errors.js';
 import type { AuditCheckpoint, AuditEvent, AuditVerification, ChainStart } from '../core/types.js';
-import { AuditCheckpointSchema } from '../core/wire-checkpoint.js';
+import { auditCheckpointSchema } from '../core/wire-checkpoint.js';
 import { CHAIN_BEGINNING } from './chain-walk.js';
 import { type ArchiveReport, verifyArchives } from './audit-archives.js';
 import type { AuditBase, Store } from './store.js';
@@ -127,7 +127,7 @@ export function checkpointDistrust(checkpoint: AuditCheckpoint, trusted: Readonl
  * @throws ValidationError naming the member at fault.
  */
 export function parseCheckpoint(value: unknown, source: string): AuditCheckpoint {
-  const parsed = AuditCheckpointSchema.safeParse(value);
+  const parsed = auditCheckpointSchema().safeParse(value);
   if (!parsed.success) {
     const { issues, summary } = validationIssues(parsed.error.issues, { root: '(root)' });
     throw new ValidationError(`${source} is not an Ascend audit checkpoint: ${summary}`, issues);

@@ -275,6 +275,28 @@ describe('parsePolicy: every load error names file, line and a fix', () => {
     expect(e.fix).toContain('⟨here⟩');
   });
 
+  it('a CEL error in a condition that uses matches points into the expression as written', () => {
+    // What runs is the expression with matches routed to RE2; an error is reported against what
+    // the file says, at the same place.
+    for (const [when, text, at] of [
+      ['parameters.q.matches("^a") && > 1', 'CEL syntax error', 'parameters.q.matches("^a") && ⟨here⟩'],
+      ['parameters.q.matches("^a") + 1', 'CEL type error', '⟨here⟩parameters.q.matches("^a") + 1'],
+    ] as const) {
+      const e = loadError(`
+        version: 1
+        rules:
+          - id: r
+            actions: ["x"]
+            when: '${when}'
+            effect: deny
+      `);
+      expect(e.message, when).toContain(text);
+      expect(e.message, when).toContain(JSON.stringify(when));
+      expect(e.message, when).not.toContain('ascendMatches');
+      expect(e.fix, when).toContain(at);
+    }
+  });
+
   it('CEL error inside a block scalar points at the line of the error', () => {
     const e = loadError(`
       version: 1
