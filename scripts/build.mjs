@@ -20,6 +20,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import ts from 'typescript';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const ENTRY_POINTS = [
@@ -62,19 +63,20 @@ const packageOf = (input) => /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(input)?.[
 const strays = [...new Set(Object.keys(result.metafile.inputs).map(packageOf).filter((name) => name !== undefined && !BUNDLED.has(name)))];
 if (strays.length > 0) throw new Error(`bundled by mistake (add to the externals, or to BUNDLED on purpose): ${strays.join(', ')}`);
 
-// What an embedded client loads: the root entry and the chunks it imports statically. zod's
-// languages other than English must not be among them: reaching zod's core through a namespace
-// (`z.core.$ZodObject` as a value, `z.locales`) keeps all forty, 360 KB that every start parses
-// (import such names from `zod/v4/core` instead).
-const rootClosure = new Set();
-for (const pending = ['dist/src/index.js']; pending.length > 0; ) {
+// What a client loads: the root entry, the integrations' entries and the chunks they import
+// statically. zod's languages other than English must not be among them: reaching zod's core
+// through a namespace (`z.core.$ZodObject` as a value, `z.locales`) keeps all forty, 360 KB that
+// every start parses (import such names from `zod/v4/core` instead).
+const CLIENT_ENTRIES = ['dist/src/index.js', 'dist/integrations/langchain/index.js', 'dist/integrations/ai/index.js', 'dist/integrations/mcp/index.js'];
+const clientClosure = new Set();
+for (const pending = [...CLIENT_ENTRIES]; pending.length > 0; ) {
   const output = pending.pop();
-  if (rootClosure.has(output)) continue;
-  rootClosure.add(output);
+  if (clientClosure.has(output)) continue;
+  clientClosure.add(output);
   for (const imported of result.metafile.outputs[output].imports) if (imported.kind === 'import-statement' && !imported.external) pending.push(imported.path);
 }
-const locales = [...rootClosure].flatMap((output) => Object.keys(result.metafile.outputs[output].inputs)).filter((input) => /zod\/v4\/locales\/(?!en\.js)/.test(input));
-if (locales.length > 0) throw new Error(`the root entry loads zod's other languages (${locales.length} files, e.g. ${locales[0]}): import zod's core names from \`zod/v4/core\`, not as \`z.core.X\` values (scripts/build.mjs)`);
+const locales = [...clientClosure].flatMap((output) => Object.keys(result.metafile.outputs[output].inputs)).filter((input) => /zod\/v4\/locales\/(?!en\.js)/.test(input));
+if (locales.length > 0) throw new Error(`a client entry loads zod's other languages (${locales.length} files, e.g. ${locales[0]}): import zod's core names from \`zod/v4/core\`, not as \`z.core.X\` values (scripts/build.mjs)`);
 
 // A bundled dependency's sources are named as the package would hold them (node_modules/<name>/…,
 // their text embedded in the map), not by where this machine's copy happened to live.
@@ -91,14 +93,30 @@ for (const file of readdirSync(path.join(ROOT, 'dist'), { recursive: true })) {
 // Every shipped script is ASCII. esbuild escapes strings but keeps comments and regex literals as
 // written, and one non-ASCII character anywhere in a file makes Node decode all of it as two-byte
 // text, which V8 then scans as such: ~8 ms more on every start for the client's chunk alone. An
-// escape means the same character in a string, template, regex or identifier, and is only text
-// in a comment (on such a line, later source-map columns move by five a character).
+// escape is only text in a comment and the same character in a string, a regex (whose `source`
+// then reads the escape) or an identifier; where it would not be (a template's raw text, a line
+// or paragraph separator, which ends a line even in a comment, a character after a backslash) the
+// build stops instead. On a line with an escape, later source-map columns move by five a character.
 for (const file of readdirSync(path.join(ROOT, 'dist'), { recursive: true })) {
   if (!file.endsWith('.js')) continue;
   const jsFile = path.join(ROOT, 'dist', file);
   const text = readFileSync(jsFile, 'utf8');
-  // After a backslash, an escape would change meaning (`\\` then text): none today; stop if one comes.
-  if (/\\[^\x00-\x7f]/.test(text)) throw new Error(`${file}: a non-ASCII character after a backslash; escape it by hand`);
-  const ascii = text.replace(/[^\x00-\x7f]/g, (unit) => `\\u${unit.charCodeAt(0).toString(16).padStart(4, '0')}`);
-  if (ascii !== text) writeFileSync(jsFile, ascii);
+  if (!/[^\x00-\x7f]/.test(text)) continue;
+  refuseUnescapable(file, text);
+  writeFileSync(jsFile, text.replace(/[^\x00-\x7f]/g, (unit) => `\\u${unit.charCodeAt(0).toString(16).padStart(4, '0')}`));
+}
+
+/** Stop the build if escaping `text`'s non-ASCII characters could change what it does. */
+function refuseUnescapable(file, text) {
+  const stop = (what) => {
+    throw new Error(`${file}: a non-ASCII character ${what}, which an escape would change; write it as an escape in the source`);
+  };
+  if (/[\u2028\u2029]/.test(text)) stop('that ends a line (U+2028 or U+2029)');
+  if (/\\[^\x00-\x7f]/.test(text)) stop('after a backslash');
+  const source = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, false, ts.ScriptKind.JS);
+  const visit = (node) => {
+    if (ts.isTemplateLiteralToken(node) && /[^\x00-\x7f]/.test(text.slice(node.getStart(source), node.end))) stop('in a template literal');
+    ts.forEachChild(node, visit);
+  };
+  visit(source);
 }

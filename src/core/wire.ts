@@ -22,13 +22,11 @@ import {
 } from './types.js';
 import { compiledObject } from './compiled-object.js';
 import { approvalChannelsExcept, ArgumentEditsSchema, displayedName, storableText } from './inputs.js';
-import { auditCheckpointSchema, publicKeyBase64 } from './wire-checkpoint.js';
+import { auditCheckpointSchema, hexDigest, publicKeyBase64 } from './wire-checkpoint.js';
 
 const jsonRecord = z.record(z.string(), z.unknown());
 const isoTime = z.string().check(z.minLength(1), z.maxLength(64));
 const id = z.string().check(z.minLength(1), z.maxLength(256));
-/** A sha256 digest as 64 lowercase hex characters; `message` when it is not. */
-const hexDigest = (message: string) => z.string().check(z.regex(/^[0-9a-f]{64}$/, message));
 const DIGEST_MESSAGE = 'digest must be 64 lowercase hex characters (sha256)';
 
 /** An agent id as sent to a server: `::` separates organisations inside the server's store. */

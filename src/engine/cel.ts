@@ -5,8 +5,9 @@
  * linear in the text, so no pattern and no argument can stall a decision. cel-js's own `matches`
  * uses JavaScript's backtracking RegExp (`^(\w+\s?)*$` doubles its time per character) and
  * cannot be overridden, so every `.matches(` call in a condition is rewritten (outside string
- * literals and comments) to `.ascendMatches(`, which runs RE2. Errors are reported against the
- * expression as written: it is parsed and type-checked as written first, and only then rewritten.
+ * literals and comments) to `.ascendMatches(`, which runs RE2. The rewritten expression is what is
+ * parsed, type-checked and run; errors are reported against the expression as written: one that
+ * fails is compiled again as written, and that compile's error is the one thrown.
  * Literal patterns are compiled at load, so a pattern RE2 cannot run (lookahead, backreferences)
  * is a load error; patterns computed at run time are compiled on first use and cached (bounded).
  */
@@ -183,8 +184,9 @@ interface Ranged {
 }
 
 /**
- * Compile a condition: parse, type-check (unknown variables, impossible operators, a result that
- * is not a bool), compile literal regexes, then rewrite `matches`. Throws {@link ConditionCompileError}.
+ * Compile a condition: rewrite `matches`, then parse, type-check (unknown variables, impossible
+ * operators, a result that is not a bool) and compile its literal regexes. Throws
+ * {@link ConditionCompileError}, pointing into `source` as written.
  */
 export function compileCondition(source: string): CompiledCondition {
   const rewritten = rewriteMatches(source);

@@ -3,7 +3,7 @@
  * including "did you mean" for misspelt keys and values.
  */
 import type * as z from 'zod/mini';
-import { EFFECTS, knownKeys } from './policy.js';
+import { EFFECTS, policyKnownKeys } from './policy.js';
 import type { PolicySource, SourcePosition } from './source.js';
 
 /** One problem in a policy document. */
@@ -56,7 +56,7 @@ export function pathText(path: Path): string {
 
 /** Keys allowed in the object at `path`. */
 function knownKeysAt(path: Path): readonly string[] {
-  const known = knownKeys();
+  const known = policyKnownKeys();
   if (path.length === 0) return known.policy;
   const last = path[path.length - 1];
   if (last === 'risk') return known.risk;

@@ -18,6 +18,7 @@
  */
 import * as z from '../core/zod.js';
 import { PolicyError } from '../core/errors.js';
+import { lazily } from '../core/lazily.js';
 import type { ActionRequest, AgentRecord, Decision, PolicyDecision } from '../core/types.js';
 import type { CompiledPolicy } from './compile.js';
 import { evaluatePolicy } from './evaluate.js';
@@ -30,7 +31,7 @@ export const TEST_AGENT_ID = 'test-agent';
 
 const DECISIONS = ['allowed', 'denied', 'pending'] as const satisfies readonly Decision[];
 
-/** Builds the cases file's schemas: see {@link policyCaseSchemas}. */
+/** The cases file's schemas: see {@link policyCaseSchemas}. */
 function buildPolicyCaseSchemas() {
   const jsonObject = z.record(z.string(), z.unknown());
 
@@ -78,19 +79,12 @@ function buildPolicyCaseSchemas() {
   return { TestRequestSchema, TestAgentSchema, PolicyCaseSchema, PolicyCasesSchema };
 }
 
-type PolicyCaseSchemas = ReturnType<typeof buildPolicyCaseSchemas>;
-
-let builtSchemas: PolicyCaseSchemas | undefined;
-
 /**
  * The cases file's schemas, built on first use (a governed call never reads a cases file):
  * `PolicyCasesSchema` (the file), `PolicyCaseSchema` (one case), `TestRequestSchema` and
  * `TestAgentSchema` (a case's call and registration, also `ascend policy test --request/--agent`).
  */
-export function policyCaseSchemas(): PolicyCaseSchemas {
-  builtSchemas ??= buildPolicyCaseSchemas();
-  return builtSchemas;
-}
+export const policyCaseSchemas = lazily(buildPolicyCaseSchemas);
 
 /** One validated case. */
 export type PolicyCase = z.output<ReturnType<typeof policyCaseSchemas>['PolicyCaseSchema']>;
@@ -101,7 +95,7 @@ export function policyCasesJsonSchema(): Record<string, unknown> {
 }
 
 /** Keys allowed at each level of a cases file, for "did you mean" hints. */
-function knownKeys(): Record<string, readonly string[]> {
+function caseKnownKeys(): Record<string, readonly string[]> {
   const { PolicyCasesSchema, PolicyCaseSchema, TestRequestSchema, TestAgentSchema } = policyCaseSchemas();
   return {
     file: Object.keys(PolicyCasesSchema.shape),
@@ -136,7 +130,7 @@ export function parsePolicyCases(text: string, file: string): PolicyCase[] {
     const at = source.positionOf(path);
     const where = pathText(path);
     if (issue.code === 'unrecognized_keys') {
-      const known = knownKeys()[kindAt(path)] ?? [];
+      const known = caseKnownKeys()[kindAt(path)] ?? [];
       const key = issue.keys[0] as string;
       const guess = closest(key, known);
       const keyAt = source.keyPositionOf(path, key);
@@ -192,8 +186,8 @@ export function runPolicyCases(policy: CompiledPolicy, cases: readonly PolicyCas
 
 /** The evaluation input of a test call (and its registration, when given). */
 export function testInput(
-  request: z.output<PolicyCaseSchemas['TestRequestSchema']>,
-  agentInput: z.output<PolicyCaseSchemas['TestAgentSchema']> | undefined,
+  request: z.output<ReturnType<typeof policyCaseSchemas>['TestRequestSchema']>,
+  agentInput: z.output<ReturnType<typeof policyCaseSchemas>['TestAgentSchema']> | undefined,
   nowMs: number,
 ): { request: ActionRequest; agent: AgentRecord | undefined; now: number } {
   const agentId = request.agentId ?? agentInput?.agentId ?? TEST_AGENT_ID;

@@ -4,9 +4,10 @@
  *
  * The schemas are built on first use ({@link policySchemas}): a start that finds its policy in the
  * compiled cache never parses a document, and building them is a tenth of what importing the
- * package costs (docs/architecture.md, "Cold start").
+ * package costs (docs/architecture.md, "Performance budgets": the cold start).
  */
 import * as z from '../core/zod.js';
+import { lazily } from '../core/lazily.js';
 import { globProblem } from './glob.js';
 
 /** What a rule (or the default) does with a call. */
@@ -38,7 +39,7 @@ export function isCapabilityName(capability: string): boolean {
   return CAPABILITY_NAME.test(capability);
 }
 
-/** Builds the policy document's schemas: see {@link policySchemas}. */
+/** The policy document's schemas: see {@link policySchemas}. */
 function buildPolicySchemas() {
   const globString = z.string().check(
     z.superRefine((pattern, ctx) => {
@@ -48,7 +49,7 @@ function buildPolicySchemas() {
   );
   const globList = z.array(globString).check(z.minLength(1));
 
-  /** A rule's budget: see {@link RuleSchema} `limit`. */
+  /** A rule's budget: see a rule's `limit`. */
   const LimitSchema = z.strictObject({
     /** Calls allowed within the window before the rule applies. */
     count: z.int().check(z.gte(1), z.lte(1_000_000_000)),
@@ -71,7 +72,7 @@ function buildPolicySchemas() {
     scope: z._default(z.enum(['agent', 'global']), 'agent'),
   });
 
-  /** One rule: see {@link PolicySchema}. */
+  /** One rule: see {@link policySchemas}. */
   const RuleSchema = z.strictObject({
     id: z
       .string()
@@ -92,7 +93,7 @@ function buildPolicySchemas() {
     limit: z.optional(LimitSchema),
   });
 
-  /** Risk thresholds: see {@link PolicySchema} `risk`. `null` turns a threshold off. */
+  /** Risk thresholds: see the document's `risk`. `null` turns a threshold off. */
   const RiskThresholdsSchema = z
     .strictObject({
       requireApprovalAt: z._default(z.nullable(z.int().check(z.gte(0), z.lte(100))), 70),
@@ -111,63 +112,6 @@ function buildPolicySchemas() {
       }),
     );
 
-  /**
-   * The policy document (YAML or JSON). Unknown keys are errors everywhere.
-   *
-   * ```yaml
-   * version: 1                 # required, always 1
-   * mode: enforce              # enforce (default) | monitor
-   * default: deny              # deny (default) | allow | require_approval — for calls no rule matches
-   * approvalTimeoutSeconds: 300   # default 300; how long a pending call waits for a person
-   * risk:                      # optional; defaults { requireApprovalAt: 70, denyAt: 90 }; null = off
-   *   requireApprovalAt: 70    # score ≥ this turns allowed into pending
-   *   denyAt: 90               # score ≥ this turns allowed or pending into denied
-   * approvals:                 # optional
-   *   elicitationMaxRisk: 69   # an MCP client's answer (elicitation) may approve up to this score; null = never
-   *   allowEdits: true         # default true; false: an approver may not change a call's arguments
-   * capabilities:              # optional: names agents may register, each a list of action-type globs
-   *   data_access: ["database.query", "database.read*"]
-   * rules:
-   *   - id: big-transfers      # unique; letters, digits, . _ : -
-   *     description: text      # optional, for people
-   *     actions: ["financial.*"]     # globs on the action type (required, non-empty)
-   *     resources: ["bank:*"]        # optional globs on the resource (absent = any)
-   *     agents: ["agent-*"]          # optional globs on the agent id (absent = any)
-   *     when: 'parameters.amount > 10000'   # optional CEL condition, must be a bool
-   *     effect: require_approval     # allow | deny | require_approval
-   *     approvers: ["finance-team"]  # optional, copied to the decision's requiredApprovers
-   *     risk: 80                     # optional 0–100: the score is at least this when the rule applies
-   *     reason: "why, for people"    # optional; becomes the decision's reason when this rule decides
-   *     limit: { count: 100, per: 1h, scope: agent }   # optional budget, see below
-   * ```
-   *
-   * Globs: `*` any run of characters, `?` one character, `\` escapes; nothing else is special.
-   * They are matched in linear time, without backtracking.
-   *
-   * Conditions (`when`) are CEL, compiled once at load. Variables: `parameters` (map), `resource`
-   * (string), `action` (string, the action type), `agent` (map: `id`, `type`, `metadata`), `context`
-   * (map). Whole numbers are CEL ints, other numbers doubles; they compare with each other.
-   * `s.matches(re)` runs RE2 (linear time; no lookaround or backreferences) with the flags `(?i)`,
-   * `(?s)`, `(?m)`; write patterns as CEL raw strings so backslashes stay as written:
-   * `parameters.query.matches(r"(?i)^\s*select\b")`. Reading a key that is
-   * absent (`parameters.amount` when there is no `amount`) is a run-time error, and a condition that
-   * errors DENIES the call (`condition_error`): guard optional keys with `has(parameters.amount) &&`.
-   *
-   * Combination: a rule applies when its action, resource and agent globs match and its condition
-   * is true. Explicit deny beats require_approval beats allow. No applicable rule → `default`
-   * (violation `default_deny` when it is deny). A rule's deny or require_approval always stands,
-   * whatever the risk score; thresholds only escalate (allowed → pending → denied).
-   *
-   * `limit`: the rule applies only once `count` calls that match its globs and condition were
-   * already allowed within the sliding window `per` (`scope: agent` counts per agent, `global`
-   * across agents). E.g. `effect: deny` + `limit: { count: 100, per: 1h }` = "at most 100 an hour".
-   * A decision point counts them in its store (shared by processes and replicas, exact to the
-   * millisecond); see the README's policy section for what a limit guarantees in each shape.
-   *
-   * `mode: monitor` (shadow): every call is allowed and the would-be decision (including a denial
-   * by a condition error) is reported in `shadowDecision`. A blocked agent stays blocked in every
-   * mode (a block is an operator's action, not policy).
-   */
   const PolicySchema = z.strictObject({
     version: z.literal(1),
     /** A label for people, carried by every decision (`policyName`). */
@@ -217,18 +161,67 @@ function buildPolicySchemas() {
   return { LimitSchema, RuleSchema, RiskThresholdsSchema, PolicySchema };
 }
 
-type PolicySchemas = ReturnType<typeof buildPolicySchemas>;
-
-let builtSchemas: PolicySchemas | undefined;
-
 /**
  * The policy document's schemas, built on first use: `PolicySchema` (the document), `RuleSchema`,
  * `LimitSchema` and `RiskThresholdsSchema` (its parts).
+ *
+ * The policy document (YAML or JSON). Unknown keys are errors everywhere.
+ *
+ * ```yaml
+ * version: 1                 # required, always 1
+ * mode: enforce              # enforce (default) | monitor
+ * default: deny              # deny (default) | allow | require_approval — for calls no rule matches
+ * approvalTimeoutSeconds: 300   # default 300; how long a pending call waits for a person
+ * risk:                      # optional; defaults { requireApprovalAt: 70, denyAt: 90 }; null = off
+ *   requireApprovalAt: 70    # score ≥ this turns allowed into pending
+ *   denyAt: 90               # score ≥ this turns allowed or pending into denied
+ * approvals:                 # optional
+ *   elicitationMaxRisk: 69   # an MCP client's answer (elicitation) may approve up to this score; null = never
+ *   allowEdits: true         # default true; false: an approver may not change a call's arguments
+ * capabilities:              # optional: names agents may register, each a list of action-type globs
+ *   data_access: ["database.query", "database.read*"]
+ * rules:
+ *   - id: big-transfers      # unique; letters, digits, . _ : -
+ *     description: text      # optional, for people
+ *     actions: ["financial.*"]     # globs on the action type (required, non-empty)
+ *     resources: ["bank:*"]        # optional globs on the resource (absent = any)
+ *     agents: ["agent-*"]          # optional globs on the agent id (absent = any)
+ *     when: 'parameters.amount > 10000'   # optional CEL condition, must be a bool
+ *     effect: require_approval     # allow | deny | require_approval
+ *     approvers: ["finance-team"]  # optional, copied to the decision's requiredApprovers
+ *     risk: 80                     # optional 0–100: the score is at least this when the rule applies
+ *     reason: "why, for people"    # optional; becomes the decision's reason when this rule decides
+ *     limit: { count: 100, per: 1h, scope: agent }   # optional budget, see below
+ * ```
+ *
+ * Globs: `*` any run of characters, `?` one character, `\` escapes; nothing else is special.
+ * They are matched in linear time, without backtracking.
+ *
+ * Conditions (`when`) are CEL, compiled once at load. Variables: `parameters` (map), `resource`
+ * (string), `action` (string, the action type), `agent` (map: `id`, `type`, `metadata`), `context`
+ * (map). Whole numbers are CEL ints, other numbers doubles; they compare with each other.
+ * `s.matches(re)` runs RE2 (linear time; no lookaround or backreferences) with the flags `(?i)`,
+ * `(?s)`, `(?m)`; write patterns as CEL raw strings so backslashes stay as written:
+ * `parameters.query.matches(r"(?i)^\s*select\b")`. Reading a key that is
+ * absent (`parameters.amount` when there is no `amount`) is a run-time error, and a condition that
+ * errors DENIES the call (`condition_error`): guard optional keys with `has(parameters.amount) &&`.
+ *
+ * Combination: a rule applies when its action, resource and agent globs match and its condition
+ * is true. Explicit deny beats require_approval beats allow. No applicable rule → `default`
+ * (violation `default_deny` when it is deny). A rule's deny or require_approval always stands,
+ * whatever the risk score; thresholds only escalate (allowed → pending → denied).
+ *
+ * `limit`: the rule applies only once `count` calls that match its globs and condition were
+ * already allowed within the sliding window `per` (`scope: agent` counts per agent, `global`
+ * across agents). E.g. `effect: deny` + `limit: { count: 100, per: 1h }` = "at most 100 an hour".
+ * A decision point counts them in its store (shared by processes and replicas, exact to the
+ * millisecond); see the README's policy section for what a limit guarantees in each shape.
+ *
+ * `mode: monitor` (shadow): every call is allowed and the would-be decision (including a denial
+ * by a condition error) is reported in `shadowDecision`. A blocked agent stays blocked in every
+ * mode (a block is an operator's action, not policy).
  */
-export function policySchemas(): PolicySchemas {
-  builtSchemas ??= buildPolicySchemas();
-  return builtSchemas;
-}
+export const policySchemas = lazily(buildPolicySchemas);
 
 /** A validated policy document (defaults applied). */
 export type PolicyDocument = z.output<ReturnType<typeof policySchemas>['PolicySchema']>;
@@ -238,7 +231,7 @@ export type PolicyRule = z.output<ReturnType<typeof policySchemas>['RuleSchema']
 export type PolicyLimit = z.output<ReturnType<typeof policySchemas>['LimitSchema']>;
 
 /** Keys allowed at each level of the document, for "did you mean" hints. */
-export function knownKeys(): Record<'policy' | 'rule' | 'limit' | 'risk' | 'approvals', readonly string[]> {
+export function policyKnownKeys(): Record<'policy' | 'rule' | 'limit' | 'risk' | 'approvals', readonly string[]> {
   const { PolicySchema, RuleSchema, LimitSchema } = policySchemas();
   return {
     policy: Object.keys(PolicySchema.shape),

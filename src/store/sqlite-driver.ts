@@ -35,18 +35,22 @@ export function driverRoot(): string {
 export function loadNativeBinding(root: string = driverRoot(), nodeVersion: string = process.version): string {
   const known = loadedBindings.get(root);
   if (known) return known;
-  // Described only when something is wrong: telling glibc from musl reads /proc/self/maps.
-  const runtime = (): Omit<NativeBindingInfo, 'problem'> => ({ nodeVersion, nodeAbi: process.versions.modules, platform: platformTarget(), packageRoot: root });
+  const runtime = {
+    nodeVersion,
+    nodeAbi: process.versions.modules,
+    platform: platformTarget(),
+    packageRoot: root,
+  };
   // Checked before anything is loaded: on an older Node.js the binary aborts the process.
   if (Number(nodeVersion.replace(/^v/, '').split('.')[0]) < MIN_NODE_MAJOR) {
-    throw new NativeBindingError({ problem: 'unsupported_node', ...runtime() });
+    throw new NativeBindingError({ problem: 'unsupported_node', ...runtime });
   }
   const file = bindingFile(root);
-  if (file === undefined) throw new NativeBindingError({ problem: 'missing', ...runtime() });
+  if (file === undefined) throw new NativeBindingError({ problem: 'missing', ...runtime });
   try {
     createRequire(nodePath.join(root, 'package.json'))(file);
   } catch (err) {
-    throw new NativeBindingError(loadFailure(err, file, runtime()), { cause: err });
+    throw new NativeBindingError(loadFailure(err, file, runtime), { cause: err });
   }
   loadedBindings.set(root, file);
   return file;
@@ -62,12 +66,14 @@ function bindingFile(root: string): string | undefined {
   return candidates.find((file) => fs.existsSync(file));
 }
 
+/** This process's {@link platformTarget}, found once (telling glibc from musl reads /proc/self/maps). */
+let knownPlatformTarget: string | undefined;
+
 /** better-sqlite3's name for this platform's prebuilt binary: `linux-x64`, `linuxmusl-arm64`, … */
 function platformTarget(): string {
-  target ??= `${process.platform === 'linux' && isMusl() ? 'linuxmusl' : process.platform}-${process.arch}`;
-  return target;
+  knownPlatformTarget ??= `${process.platform === 'linux' && isMusl() ? 'linuxmusl' : process.platform}-${process.arch}`;
+  return knownPlatformTarget;
 }
-let target: string | undefined;
 
 function isMusl(): boolean {
   try {

@@ -39,11 +39,17 @@ export interface HttpTransportOptions {
 
 /**
  * The wire schemas, loaded with the first request: building them is half of what the package's
- * schemas cost a start, and an embedded client never needs them (docs/architecture.md, "Cold
- * start").
+ * schemas cost a start, and an embedded client never needs them (docs/architecture.md,
+ * "Performance budgets": the cold start). A failed load is tried again by the next request.
  */
 let wireSchemas: Promise<typeof Wire> | undefined;
-const loadWireSchemas = (): Promise<typeof Wire> => (wireSchemas ??= import('../core/wire.js'));
+function loadWireSchemas(): Promise<typeof Wire> {
+  wireSchemas ??= import('../core/wire.js').catch((err: unknown) => {
+    wireSchemas = undefined;
+    throw err;
+  });
+  return wireSchemas;
+}
 
 interface Request<T> {
   method: 'GET' | 'POST' | 'DELETE';
