@@ -51,6 +51,9 @@ function loadWireSchemas(): Promise<typeof Wire> {
   return wireSchemas;
 }
 
+/** An answer read as it comes (evaluate reads its own; an upload's is not read). */
+const ANY_ANSWER = z.unknown();
+
 interface Request<T> {
   method: 'GET' | 'POST' | 'DELETE';
   path: string;
@@ -113,7 +116,7 @@ export class HttpTransport implements Transport {
         digest: request.digest,
         ...(request.editOf === undefined ? {} : { editOf: request.editOf }),
       },
-      response: () => z.unknown(),
+      response: () => ANY_ANSWER,
       retrySafe: true,
       idempotencyKey: actionId,
     });
@@ -191,7 +194,7 @@ export class HttpTransport implements Transport {
   }
 
   async uploadFailOpen(entry: SpoolEntry): Promise<void> {
-    await this.request({ method: 'POST', path: '/v1/actions/upload', body: entry, response: () => z.unknown(), retrySafe: true });
+    await this.request({ method: 'POST', path: '/v1/actions/upload', body: entry, response: () => ANY_ANSWER, retrySafe: true });
   }
 
   configureWebhook(input: WebhookInput): Promise<WebhookInfo> {

@@ -188,6 +188,23 @@ describe('CEL matches runs RE2: time linear in the text, whatever the pattern', 
     expect(compileCondition('parameters.q.matches("(?m)^b$")').test(vars({ q: 'a\nb\nc' }))).toBe(true);
     expect(compileCondition('parameters.q.matches("^b$")').test(vars({ q: 'a\nb\nc' }))).toBe(false);
   });
+
+  it('no spelling of a matches call reaches the backtracking matcher: it runs RE2 or the policy does not load', () => {
+    // `(?i)` is RE2 syntax that JavaScript's RegExp refuses, so a true answer proves RE2 ran.
+    for (const routed of [
+      'parameters.q.matches("(?i)^abc$")',
+      'parameters.q\n.matches("(?i)^abc$")',
+      'parameters.q.\tmatches\t("(?i)^abc$")',
+      '[parameters.q].exists(x, x.matches("(?i)^abc$"))',
+      '"q.matches(" != "" && parameters.q.matches("(?i)^abc$")',
+    ]) {
+      expect(compileCondition(routed).test(vars({ q: 'ABC' })), routed).toBe(true);
+    }
+    // Spellings the rewriter cannot see through (a comment between the parts of the call).
+    for (const hidden of ['parameters.q.//c\nmatches("(?i)^abc$")', 'parameters.q.matches//c\n("(?i)^abc$")']) {
+      expect(() => compileCondition(hidden), hidden).toThrow(/could not route every matches\(\) call to RE2/);
+    }
+  });
 });
 
 describe('a pattern RE2 cannot run is refused when the policy loads, not when a call comes', () => {

@@ -3,10 +3,11 @@
  * embedded client's governed call loads neither the circuit breaker (cockatiel: remote clients
  * only), nor OpenTelemetry's API (installed here, but no tracer provider is registered), nor the
  * terminal approver's readline, nor zod's classic API (the client's schemas are `zod/mini`:
- * docs/architecture.md, "Schemas"), nor the HTTP API's wire schemas (a remote client's answers), nor the Node modules only other paths use (`http`/`https`: an ESM
- * import of `node:http` alone costs 40 ms, as it loads undici; `zlib`, `worker_threads`, `net`).
- * A remote client does load the breaker, the wire schemas and `http`, and a registered tracer provider does load
- * the API.
+ * docs/architecture.md, "Schemas"), nor the HTTP API's wire schemas (what a remote client checks
+ * answers with), nor the Node modules only other paths use (`http`/`https`: an ESM import of
+ * `node:http` alone costs 40 ms, as it loads undici; `zlib`, `worker_threads`, `net`). A remote
+ * client does load the breaker, the wire schemas and `http`, and a registered tracer provider
+ * does load the API.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -20,7 +21,6 @@ afterEach(() => {
   for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
 });
 
-/** Run `body` in a fresh process after importing the root; prints what was loaded, as JSON. */
 /** Node's own modules that an embedded governed call does not need. */
 const OTHER_PATHS_BUILTINS = ['node:http', 'node:https', 'node:zlib', 'node:worker_threads', 'node:net', 'node:readline'];
 
@@ -36,6 +36,7 @@ interface Loaded {
   builtins: string[];
 }
 
+/** Run `body` in a fresh process after importing the root; prints what was loaded, as JSON. */
 async function loadedAfter(body: string, dir = tempDir('ascend-loads-')): Promise<Loaded> {
   dirs.push(dir);
   const script = path.join(dir, 'probe.mts');
