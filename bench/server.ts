@@ -3,7 +3,8 @@
  * Fastify JSON endpoint, both child processes on this machine, measured in the same run:
  * - throughput at saturation, 50 connections (autocannon): evaluate vs the bare endpoint, and
  *   evaluate on a server whose SQLite store is in memory (what is left when the disk is free);
- * - latency at a load the server sustains: evaluate offered half of its own saturated throughput;
+ * - latency at a load the server sustains: evaluate offered half of its own saturated throughput,
+ *   evenly spaced (an open loop, bench/open-loop.ts), and the bare endpoint offered the same;
  * - the client-observed round trip of one evaluate (`AscendClient.evaluateAction` over HTTP:
  *   validation, redaction, digest, fetch, response validation) vs a bare `fetch` to the bare
  *   endpoint with the same body, taking turns in blocks;
@@ -24,6 +25,7 @@ import { callDigest } from '../src/core/call-digest.js';
 import { AscendClient } from '../src/index.js';
 import { generateApiKey, type NewApiKey } from '../src/server/api-keys.js';
 import { openSqliteStore } from '../src/store/sqlite.js';
+import { offerConstantRate, type OpenLoopResult } from './open-loop.js';
 import { isMain, measureWakes, percentile, printResult, printWakes, raceAsync } from './lib.js';
 import { HttpClient } from '../src/transport/http-client.js';
 
@@ -71,8 +73,8 @@ function stop(child: ChildProcess): Promise<void> {
   });
 }
 
-/** Saturate `url` with {@link CONNECTIONS} connections; with `ratePerS`, offer only that load. */
-async function load(url: string, body: string, headers: Record<string, string>, ratePerS?: number, connections = CONNECTIONS): Promise<autocannon.Result> {
+/** Saturate `url` with `connections` connections (autocannon). */
+async function load(url: string, body: string, headers: Record<string, string>, connections = CONNECTIONS): Promise<autocannon.Result> {
   return autocannon({
     url,
     method: 'POST',
@@ -80,7 +82,6 @@ async function load(url: string, body: string, headers: Record<string, string>, 
     headers: { 'content-type': 'application/json', ...headers },
     connections,
     duration: DURATION_S,
-    ...(ratePerS !== undefined ? { overallRate: Math.round(ratePerS) } : {}),
   });
 }
 
@@ -112,10 +113,10 @@ export async function benchServer(): Promise<void> {
       const memLoad = await load(`${inMemory.url}/v1/actions/evaluate`, evaluateBody, auth);
       // Latency is judged at a load the server sustains: half of its own saturated throughput.
       const halfRate = evalLoad.requests.average / 2;
-      const halfLoad = await load(`${ascend.url}/v1/actions/evaluate`, evaluateBody, auth, halfRate);
-      // The load generator's own share of that latency: the bare endpoint offered the same rate
-      // (autocannon's rate-limited mode sends in bursts, and the bare endpoint's p99 shows it).
-      const bareHalfLoad = await load(`${bare.url}/bare`, evaluateBody, {}, halfRate);
+      // Offered evenly (an open loop), not with autocannon's rate limit: see bench/open-loop.ts.
+      const halfLoad = await offerConstantRate({ url: `${ascend.url}/v1/actions/evaluate`, method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: evaluateBody, ratePerS: halfRate, durationS: DURATION_S });
+      // What the generator and the HTTP stack cost at this rate: the bare endpoint offered the same.
+      const bareHalfLoad = await offerConstantRate({ url: `${bare.url}/bare`, method: 'POST', headers: { 'content-type': 'application/json' }, body: evaluateBody, ratePerS: halfRate, durationS: DURATION_S });
       for (const [name, r] of [['evaluate', evalLoad], ['in-memory evaluate', memLoad], ['evaluate at half load', halfLoad], ['bare at half load', bareHalfLoad]] as const) {
         if (r.non2xx > 0 || r.errors > 0) throw new Error(`${name} load had ${r.non2xx} non-2xx answers and ${r.errors} errors`);
       }
@@ -127,10 +128,10 @@ export async function benchServer(): Promise<void> {
       console.log(`Throughput at ${CONNECTIONS} connections, ${DURATION_S} s each (autocannon)`);
       console.log(row('bare Fastify JSON endpoint', bareLoad));
       console.log(row('ascend evaluate (group commit)', evalLoad) + `   ${(ratio * 100).toFixed(1)}% of bare at saturation (budget ≥ 30%: ${verdict(ratio >= 0.3)})`);
-      console.log(
-        row(`  offered ${Math.round(halfRate)} req/s (half its max)`, halfLoad) + `   p99 budget ≤ 10 ms at half load: ${verdict(halfLoad.latency.p99 <= 10)}`,
-      );
-      console.log(row('  bare endpoint offered the same', bareHalfLoad) + '   the load generator at this rate: a floor for the row above');
+      const openRow = (label: string, r: OpenLoopResult): string =>
+        `  ${label.padEnd(34)} ${r.completedPerS.toFixed(0).padStart(7)} req/s   p50 ${r.p50Ms.toFixed(1)} ms   p99 ${r.p99Ms.toFixed(1)} ms`;
+      console.log(openRow(`  offered ${Math.round(halfRate)} req/s evenly (half)`, halfLoad) + `   p99 budget ≤ 10 ms at half load: ${verdict(halfLoad.p99Ms <= 10)}`);
+      console.log(openRow('  bare endpoint offered the same', bareHalfLoad) + '   the generator and HTTP at this rate: a floor for the row above');
       console.log(row('  the same, store in memory', memLoad) + `   ${(memRatio * 100).toFixed(0)}% of bare: what evaluate costs when commits cost no file I/O`);
       console.log();
 
@@ -298,7 +299,7 @@ export async function benchClusterThroughput(): Promise<void> {
   const round = async (label: string, urls: string[]): Promise<void> => {
     const before = await Promise.all(urls.map((u) => chainLock(u, adminKey.apiKey)));
     const started = performance.now();
-    const results = await Promise.all(urls.map((u) => load(`${u}/v1/actions/evaluate`, body, auth, undefined, Math.round(CONNECTIONS / urls.length))));
+    const results = await Promise.all(urls.map((u) => load(`${u}/v1/actions/evaluate`, body, auth, Math.round(CONNECTIONS / urls.length))));
     const seconds = (performance.now() - started) / 1000;
     const after = await Promise.all(urls.map((u) => chainLock(u, adminKey.apiKey)));
     for (const r of results) if (r.non2xx > 0 || r.errors > 0) throw new Error(`${label}: ${r.non2xx} non-2xx answers, ${r.errors} errors`);
@@ -317,10 +318,10 @@ export async function benchClusterThroughput(): Promise<void> {
     );
   };
   try {
-    await load(`${a.url}/v1/actions/evaluate`, body, auth, undefined, 10); // warm up
+    await load(`${a.url}/v1/actions/evaluate`, body, auth, 10); // warm up
     await round('1 replica', [a.url]);
     b = await start(serve, dir);
-    await load(`${b.url}/v1/actions/evaluate`, body, auth, undefined, 10);
+    await load(`${b.url}/v1/actions/evaluate`, body, auth, 10);
     await round('2 replicas', [a.url, b.url]);
   } finally {
     await stop(a.child);
