@@ -7,9 +7,10 @@ export default defineConfig({
     maxWorkers: 2,
     testTimeout: 30_000,
     hookTimeout: 30_000,
-    // Fails the run if a process a test started is still alive after the last file (every
-    // project inherits this; the first copy to start does the work).
-    globalSetup: ['test/setup/no-leaked-processes.ts'],
+    // The run's temp dirs live in one directory, removed after the last file; and the run fails
+    // if a process a test started is still alive then (every project inherits these; the first
+    // copy to start does the work).
+    globalSetup: ['test/setup/run-temp-dir.ts', 'test/setup/no-leaked-processes.ts'],
     projects: [
       { extends: true, test: { name: 'node', include: ['test/**/*.test.ts'], exclude: ['test/dashboard/**', '**/node_modules/**'] } },
       // The dashboard's tests drive a real Chromium: their global setup finds or installs one
