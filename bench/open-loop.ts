@@ -11,6 +11,9 @@ import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { percentile } from './lib.js';
 
+/** How long one request may go without an answer before it counts as an error. */
+const REQUEST_TIMEOUT_MS = 30_000;
+
 /** What {@link offerConstantRate} sends. */
 export interface OpenLoopOptions {
   url: string;
@@ -100,6 +103,8 @@ function offer(options: OpenLoopOptions, durationS: number, agent: http.Agent): 
         });
       });
       req.once('error', failed);
+      // An answer that never comes is an error, not a hang of the whole run.
+      req.setTimeout(REQUEST_TIMEOUT_MS, () => req.destroy(new Error(`no answer in ${REQUEST_TIMEOUT_MS} ms`)));
       req.end(options.body);
     };
     // Timers fire late by up to a millisecond or so; every request due by then goes out at once,
