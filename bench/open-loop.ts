@@ -30,15 +30,11 @@ export interface OpenLoopOptions {
 
 /** What an open-loop run measured; latencies in milliseconds, counted from each request's due time. */
 export interface OpenLoopResult {
-  offeredPerS: number;
   completedPerS: number;
-  completed: number;
   non2xx: number;
   errors: number;
   p50Ms: number;
-  p90Ms: number;
   p99Ms: number;
-  maxMs: number;
 }
 
 /** Offer `ratePerS` requests a second to `url` for `durationS` seconds, evenly spaced, after `warmupS` unmeasured. */
@@ -69,15 +65,11 @@ function offer(options: OpenLoopOptions, durationS: number, agent: http.Agent): 
     const finish = (): void => {
       const elapsedS = (performance.now() - started) / 1000;
       resolve({
-        offeredPerS: options.ratePerS,
         completedPerS: latenciesMs.length / elapsedS,
-        completed: latenciesMs.length,
         non2xx,
         errors,
         p50Ms: percentile(latenciesMs, 50),
-        p90Ms: percentile(latenciesMs, 90),
         p99Ms: percentile(latenciesMs, 99),
-        maxMs: percentile(latenciesMs, 100),
       });
     };
     const settle = (): void => {

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ROOT, eventually, tempDir } from '../helpers.js';
 import { RUN_MARKER_ENV, findLeakedProcesses, readProcess } from './leaked-processes.js';
+import { runVitest } from './nested-run.js';
 
 const started: number[] = [];
 afterEach(async () => {
@@ -98,15 +99,7 @@ describe('finding the processes a test run left running', () => {
 describe('the leak check of a whole run', () => {
   it('a `vitest run` whose test leaves a process running exits 1, names the process and kills it', async () => {
     const pidFile = path.join(tempDir(), 'leaked.pid');
-    const child = spawn(process.execPath, [path.join(ROOT, 'node_modules/vitest/vitest.mjs'), 'run', '--config', 'test/setup/fixtures/leaky-run.config.ts'], {
-      cwd: ROOT,
-      env: { ...process.env, LEAK_PID_FILE: pidFile, NO_COLOR: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-    const code = await new Promise<number | null>((r) => child.once('close', r));
+    const { code, output } = await runVitest('test/setup/fixtures/leaky-run.config.ts', { LEAK_PID_FILE: pidFile });
     const leaked = Number(fs.readFileSync(pidFile, 'utf8'));
     started.push(leaked);
     expect(output).toContain('1 passed');
