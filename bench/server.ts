@@ -26,6 +26,7 @@ import { AscendClient } from '../src/index.js';
 import { generateApiKey, type NewApiKey } from '../src/server/api-keys.js';
 import { openSqliteStore } from '../src/store/sqlite.js';
 import { offerConstantRate, type OpenLoopResult } from './open-loop.js';
+import { coresUsedDuring } from './process-cpu.js';
 import { isMain, measureWakes, percentile, printResult, printWakes, raceAsync } from './lib.js';
 import { HttpClient } from '../src/transport/http-client.js';
 
@@ -109,12 +110,16 @@ export async function benchServer(): Promise<void> {
       await autocannon({ url: `${ascend.url}/v1/actions/evaluate`, method: 'POST', body: evaluateBody, headers: { 'content-type': 'application/json', ...auth }, connections: 10, duration: 1 });
       await autocannon({ url: `${inMemory.url}/v1/actions/evaluate`, method: 'POST', body: evaluateBody, headers: { 'content-type': 'application/json', ...auth }, connections: 10, duration: 1 });
       const bareLoad = await load(`${bare.url}/bare`, evaluateBody, {});
-      const evalLoad = await load(`${ascend.url}/v1/actions/evaluate`, evaluateBody, auth);
+      const { result: evalLoad, cores: evalCores } = await coresUsedDuring(ascend.child.pid, () => load(`${ascend.url}/v1/actions/evaluate`, evaluateBody, auth));
       const memLoad = await load(`${inMemory.url}/v1/actions/evaluate`, evaluateBody, auth);
       // Latency is judged at a load the server sustains: half of its own saturated throughput.
       const halfRate = evalLoad.requests.average / 2;
       // Offered evenly (an open loop), not with autocannon's rate limit: see bench/open-loop.ts.
-      const halfLoad = await offerConstantRate({ url: `${ascend.url}/v1/actions/evaluate`, method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: evaluateBody, ratePerS: halfRate, durationS: DURATION_S });
+      // How busy the server is then: an evenly offered request can cost it more CPU than one of a
+      // saturated stream, so half the requests need not be half the CPU (bench/process-cpu.ts).
+      const { result: halfLoad, cores: halfCores } = await coresUsedDuring(ascend.child.pid, () =>
+        offerConstantRate({ url: `${ascend.url}/v1/actions/evaluate`, method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: evaluateBody, ratePerS: halfRate, durationS: DURATION_S }),
+      );
       // What the generator and the HTTP stack cost at this rate: the bare endpoint offered the same.
       const bareHalfLoad = await offerConstantRate({ url: `${bare.url}/bare`, method: 'POST', headers: { 'content-type': 'application/json' }, body: evaluateBody, ratePerS: halfRate, durationS: DURATION_S });
       for (const [name, r] of [['evaluate', evalLoad], ['in-memory evaluate', memLoad], ['evaluate at half load', halfLoad], ['bare at half load', bareHalfLoad]] as const) {
@@ -132,6 +137,13 @@ export async function benchServer(): Promise<void> {
         `  ${label.padEnd(34)} ${r.completedPerS.toFixed(0).padStart(7)} req/s   p50 ${r.p50Ms.toFixed(1)} ms   p99 ${r.p99Ms.toFixed(1)} ms`;
       console.log(openRow(`  offered ${Math.round(halfRate)} req/s evenly (half)`, halfLoad) + `   p99 budget ≤ 10 ms at half load: ${verdict(halfLoad.p99Ms <= 10)}`);
       console.log(openRow('  bare endpoint offered the same', bareHalfLoad) + '   the generator and HTTP at this rate: a floor for the row above');
+      if (evalCores !== undefined && halfCores !== undefined) {
+        const us = (cores: number, ratePerS: number): string => ((cores * 1e6) / ratePerS).toFixed(0);
+        console.log(
+          `    server CPU: ${evalCores.toFixed(2)} cores saturated (${us(evalCores, evalLoad.requests.average)} µs a request), ` +
+            `${halfCores.toFixed(2)} at half load (${us(halfCores, halfRate)} µs a request): the half load keeps it ${((halfCores / evalCores) * 100).toFixed(0)}% as busy as saturation`,
+        );
+      }
       console.log(row('  the same, store in memory', memLoad) + `   ${(memRatio * 100).toFixed(0)}% of bare: what evaluate costs when commits cost no file I/O`);
       console.log();
 
