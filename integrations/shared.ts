@@ -4,7 +4,8 @@
  * only translate their framework's tool shape; the lifecycle is `governCall`'s.
  */
 import type { GovernedCall } from '../src/client/govern.js';
-import { isRefusal } from '../src/client/govern.js';
+import { describeError, isRefusal } from '../src/client/govern.js';
+import { ARGUMENTS_COPIED, ARGUMENTS_REFUSED, toCallArguments } from '../src/core/arguments.js';
 import { ApprovalTimeoutError, AuthorizationError, issuesSummary, ValidationError } from '../src/core/errors.js';
 
 /** A value, or a function of the tool call's arguments that gives it. */
@@ -48,16 +49,26 @@ export function argumentsOf(args: unknown, evaluated: Record<string, unknown>): 
   return args === undefined ? undefined : evaluated.input;
 }
 
-/** The governed call for one invocation of a tool. */
+/**
+ * The governed call for one invocation of a tool. The tool's arguments are copied here, once:
+ * its action type, resource and context are read from that copy, and the copy is what is
+ * evaluated and what the tool runs with — a model's arguments with a getter, or an object the
+ * framework changes later, cannot make them differ. Arguments the copy refuses make a call that
+ * is refused when governed.
+ */
 export function governedCall<A>(defaultActionType: string, args: A, options: GovernToolOptions<A>, signal?: AbortSignal): GovernedCall {
-  const call: GovernedCall = {
-    actionType: pick(options.actionType, args) ?? defaultActionType,
-    resource: pick(options.resource, args) ?? '',
-    parameters: asParameters(args),
-    // The framework's schema parsed the model's JSON into these (a Date from `z.coerce.date()`).
-    parametersFromSchema: true,
-  };
-  const context = pick(options.context, args);
+  const copied = copyArguments(args);
+  const call: GovernedCall = copied instanceof ValidationError
+    ? { actionType: defaultActionType, resource: '', parameters: asParameters(args), [ARGUMENTS_REFUSED]: copied }
+    : {
+        actionType: pick(options.actionType, argumentsOf(args, copied) as A) ?? defaultActionType,
+        resource: pick(options.resource, argumentsOf(args, copied) as A) ?? '',
+        parameters: copied,
+        [ARGUMENTS_COPIED]: true,
+      };
+  // The framework's schema parsed the model's JSON into these (a Date from `z.coerce.date()`).
+  call.parametersFromSchema = true;
+  const context = copied instanceof ValidationError ? undefined : pick(options.context, argumentsOf(args, copied) as A);
   if (context !== undefined) call.context = context;
   if (options.requireHumanApproval !== undefined) call.requireHumanApproval = options.requireHumanApproval;
   if (options.waitForApproval !== undefined) call.waitForApproval = options.waitForApproval;
@@ -65,6 +76,18 @@ export function governedCall<A>(defaultActionType: string, args: A, options: Gov
   if (options.redact !== undefined) call.redact = options.redact;
   if (signal !== undefined) call.signal = signal;
   return call;
+}
+
+/** The one copy of a tool call's arguments, or why it was refused. */
+function copyArguments(args: unknown): Record<string, unknown> | ValidationError {
+  try {
+    return toCallArguments(asParameters(args), 'parameters', { schemaValues: true });
+  } catch (err) {
+    if (err instanceof ValidationError) return err;
+    // A getter or a Proxy that throws: arguments that cannot be read are refused like any other.
+    const message = `could not be read (${describeError(err)})`;
+    return new ValidationError(`Invalid tool arguments: parameters: ${message}`, [{ path: 'parameters', message }]);
+  }
 }
 
 /**

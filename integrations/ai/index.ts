@@ -44,10 +44,10 @@ export function governTool<T extends AiSdkTool>(tool: T, client: GovernsCalls, o
   const bridge = isBridgeClient(client) ? bridgeOf(client) : undefined;
   const governed = async (input: unknown, executeOptions: { abortSignal?: AbortSignal; toolCallId?: string }): Promise<unknown> => {
     try {
-      const call = governedCall(toolActionType(name), input as Record<string, unknown>, options, executeOptions?.abortSignal);
-      // Decided already when the SDK asked for approval: the lifecycle starts at run.
-      const decided = await bridge?.take(executeOptions?.toolCallId, call, executeOptions?.abortSignal, approvedInApp);
-      if (decided) call.decided = decided;
+      const asked = governedCall(toolActionType(name), input as Record<string, unknown>, options, executeOptions?.abortSignal);
+      // Decided already when the SDK asked for approval: the lifecycle starts at run, with the
+      // arguments as they were decided then.
+      const call = (await bridge?.take(executeOptions?.toolCallId, asked, executeOptions?.abortSignal, approvedInApp)) ?? asked;
       // `execute` gets the input as evaluated, not the object the SDK passed.
       return await client.govern(call, (_decision, evaluated) => execute.call(tool, argumentsOf(input, evaluated) as never, executeOptions));
     } catch (err) {

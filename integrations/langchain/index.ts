@@ -18,7 +18,7 @@ import type { ToolCall } from '@langchain/core/messages/tool';
 import { interrupt } from '@langchain/langgraph';
 import { createMiddleware } from 'langchain';
 import type { AscendClient } from '../../src/client/client.js';
-import { describeError, isRefusal, refusal } from '../../src/client/govern.js';
+import { describeError, isRefusal, refusal, type GovernedCall } from '../../src/client/govern.js';
 import { argumentsOf, asParameters, governedCall, refusalMessage, toolActionType, type GovernToolOptions } from '../shared.js';
 import { bridgeOf } from '../approval-bridge.js';
 import { denied } from '../../src/decision/denial.js';
@@ -54,12 +54,12 @@ async function governed<T>(
   toolCall: ToolCall | undefined,
   signal: AbortSignal | undefined,
   run: (args: unknown) => Promise<T>,
-  decided?: DecisionResult,
+  decided?: GovernedCall,
   summarize: (result: unknown) => unknown = outputText,
 ): Promise<T | ToolMessage | string> {
-  const call = governedCall(toolActionType(name), args as Record<string, unknown>, options, signal);
+  // A call decided before (an interrupt): its arguments as decided then, not read again.
+  const call = decided ?? governedCall(toolActionType(name), args as Record<string, unknown>, options, signal);
   call.summarize = summarize;
-  if (decided) call.decided = decided;
   try {
     // The tool is handed the arguments as evaluated, not the object it was called with.
     return await client.govern(call, (_decision, parameters) => run(argumentsOf(args, parameters)));
@@ -192,7 +192,7 @@ export function ascendMiddleware(client: GovernsCalls, options: MiddlewareGovern
       const name = toolCall.name;
       const merged = { ...options, ...perTool[name] };
       const signal = request.runtime?.signal;
-      let decided: DecisionResult | undefined;
+      let decided: GovernedCall | undefined;
       if (merged.onPending === 'interrupt' && toolCall.id) {
         decided = await decideOrPause(client, toolCall, name, merged, signal, request.runtime?.configurable?.thread_id);
       }
@@ -229,9 +229,9 @@ async function decideOrPause(
   options: MiddlewareGovernOptions,
   signal: AbortSignal | undefined,
   threadId: string | undefined,
-): Promise<DecisionResult | undefined> {
+): Promise<GovernedCall | undefined> {
   const bridge = bridgeOf(client);
-  const call = governedCall(toolActionType(name), toolCall.args, options);
+  const call = governedCall(toolActionType(name), toolCall.args, options, signal);
   // The same action id for this thread's tool call: a run resumed in another process finds the
   // decision (and the approval a person is deciding) instead of asking anew.
   const actionId = threadId === undefined ? undefined : `lg_${createHash('sha256').update(`${threadId}\u0000${toolCall.id}`).digest('hex').slice(0, 40)}`;

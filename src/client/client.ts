@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { ARGUMENTS_COPIED, toCallArguments } from '../core/arguments.js';
 import { callDigest } from '../core/call-digest.js';
 import { canonicalJsonFast } from '../core/canonical-fast.js';
+import { storableResult } from '../core/storable.js';
 import type { LivePolicy } from '../policy/live.js';
 import { AscendError, ConflictError, NotFoundError, ServerError, StoreError, ValidationError } from '../core/errors.js';
 import { decideEdited, settlePending, waitForDecidedApproval, type PendingCall } from './approvals.js';
@@ -387,7 +388,8 @@ export class AscendClient implements LifecycleClient {
   /** @internal A tool result as stored: redacted, and a bounded preview when it is large. */
   summarizeResult(result: unknown): unknown {
     if (result === undefined) return undefined;
-    const redacted = this.redactor.redact(result);
+    // Plain data first (cycles, throwing getters and class instances made storable), then redacted.
+    const redacted = this.redactor.redact(storableResult(result));
     let text: string;
     try {
       text = typeof redacted === 'string' ? redacted : canonicalJsonFast(redacted);

@@ -3,7 +3,7 @@
  * Every integration adapts its framework's tool shape to {@link governCall}; none re-implements it.
  */
 import { performance } from 'node:perf_hooks';
-import { ARGUMENTS_COPIED, toCallArguments } from '../core/arguments.js';
+import { ARGUMENTS_COPIED, ARGUMENTS_REFUSED, toCallArguments } from '../core/arguments.js';
 import { ApprovalTimeoutError, AuthorizationError, ValidationError } from '../core/errors.js';
 import type { ApprovalChannel, DecisionResult, OutcomeRecord } from '../core/types.js';
 import type { EvaluateActionInput } from '../core/inputs.js';
@@ -39,6 +39,14 @@ export interface GovernedCall {
   parametersFromSchema?: boolean;
   /** Decide a pending call in process for this call only (before the client's own approver). */
   onApprovalRequired?: (decision: DecisionResult) => ApprovalAnswer | void | Promise<ApprovalAnswer | void>;
+  /**
+   * Set by integrations that made the one copy of the arguments when they built the call (their
+   * action type, resource and context are read from it): `parameters` is that copy, and it is
+   * what is evaluated and run — the caller's object is not read again.
+   */
+  [ARGUMENTS_COPIED]?: true;
+  /** Set by integrations whose copy of the arguments was refused: governing the call throws it. */
+  [ARGUMENTS_REFUSED]?: ValidationError;
 }
 
 /** An in-process answer to a pending call. */
@@ -83,8 +91,13 @@ export async function governCall<T>(
   let decision: DecisionResult;
   let parameters: Record<string, unknown>;
   try {
-    // The one copy that is evaluated, digested, recorded and handed to the tool.
-    parameters = toCallArguments(call.parameters ?? {}, 'parameters', call.parametersFromSchema ? SCHEMA_VALUES : {});
+    const refused = call[ARGUMENTS_REFUSED];
+    if (refused !== undefined) throw refused;
+    // The one copy that is evaluated, digested, recorded and handed to the tool (made already
+    // when an integration built the call).
+    parameters = call[ARGUMENTS_COPIED] === true && call.parameters !== undefined
+      ? call.parameters
+      : toCallArguments(call.parameters ?? {}, 'parameters', call.parametersFromSchema ? SCHEMA_VALUES : {});
     // Field by field rather than a spread: cheaper on the hot path (see transport/local.ts).
     decision = call.decided ?? await client.evaluateAction({
       [ARGUMENTS_COPIED]: true,
@@ -133,10 +146,22 @@ export async function governCall<T>(
     throw err;
   }
   endSpan(running);
-  const recorded = client.summarizeResult(call.summarize ? call.summarize(result) : result);
-  await record(client, root, { actionId: decision.actionId, status: 'completed', result: recorded, durationMs: performance.now() - started });
+  await record(client, root, { actionId: decision.actionId, status: 'completed', result: recordedResult(client, call, result), durationMs: performance.now() - started });
   endSpan(root);
   return result;
+}
+
+/**
+ * What the audit keeps of a result. The tool has run, so its completion is recorded whatever the
+ * result is: one that cannot be summarised (a getter that throws, a summariser that fails) is
+ * recorded as a note saying why.
+ */
+function recordedResult(client: LifecycleClient, call: GovernedCall, result: unknown): unknown {
+  try {
+    return client.summarizeResult(call.summarize ? call.summarize(result) : result);
+  } catch (err) {
+    return { unrecordable: true, reason: `the result could not be recorded: ${describeError(err)}` };
+  }
 }
 
 async function record(client: LifecycleClient, root: SpanLike | undefined, outcome: Omit<OutcomeRecord, 'recordedAt'>): Promise<void> {
@@ -184,8 +209,24 @@ export function refusal(decision: DecisionResult, call: Pick<GovernedCall, 'appr
   return err;
 }
 
-/** A tool error as one bounded line. */
+/**
+ * A tool error as one bounded line. Never throws: whatever a tool threw (an object without a
+ * prototype, a getter that throws, a Proxy), its failure is still recorded.
+ */
 export function describeError(err: unknown): string {
-  const text = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+  const text = errorText(err);
   return text.length > 2000 ? `${text.slice(0, 2000)}…` : text;
+}
+
+function errorText(err: unknown): string {
+  try {
+    return err instanceof Error ? `${String(err.name)}: ${String(err.message)}` : String(err);
+  } catch {
+    // Not describable by its own account: say what kind of value it was.
+  }
+  try {
+    return `a thrown ${Object.prototype.toString.call(err).slice(8, -1)} that cannot be described`;
+  } catch {
+    return 'a thrown value that cannot be described';
+  }
 }

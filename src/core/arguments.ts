@@ -21,6 +21,13 @@ export const MAX_ARGUMENT_DEPTH = 128;
 export const ARGUMENTS_COPIED: unique symbol = Symbol('ascend.argumentsCopied');
 
 /**
+ * Marks a governed call whose arguments an integration tried to copy when it built the call, and
+ * the copy was refused: the error is thrown when the call is governed (a refusal the model reads),
+ * never an evaluation of the arguments read a second time.
+ */
+export const ARGUMENTS_REFUSED: unique symbol = Symbol('ascend.argumentsRefused');
+
+/**
  * A fresh copy of `value` as plain JSON data: objects with `Object.prototype` (or none), arrays,
  * strings, finite numbers, booleans and null. Object members that are `undefined` are left out
  * (as JSON does), `-0` becomes `0`. Anything else is refused with a {@link ValidationError}

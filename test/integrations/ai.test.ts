@@ -215,7 +215,7 @@ describe('approval bridge', () => {
     expect((await bridge.decide('call-x', small)).decision).toBe('allowed');
     expect(await bridge.take('call-x', large, undefined)).toBeUndefined();
     expect((await bridge.decide('call-y', small)).decision).toBe('allowed');
-    expect((await bridge.take('call-y', small, undefined))?.decision).toBe('allowed');
+    expect((await bridge.take('call-y', small, undefined))?.decided?.decision).toBe('allowed');
     expect(await bridge.take('call-y', small, undefined)).toBeUndefined(); // used once
   });
 });
