@@ -128,7 +128,8 @@ const verification = await store.verifyAudit();
 line(`\nAudit chain: ${verification.ok ? `verified, ${verification.checked} events` : `BROKEN at #${verification.firstBad?.seq}: ${verification.firstBad?.reason}`}`);
 const customers = db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'customers'").get() as { n: number };
 line(`The customers table survived the DROP attempt: ${customers.n === 1 ? 'yes' : 'no'}`);
-line(`\nSee it all in the dashboard: npx ascend ui --data-dir ${dataDir}`);
+// Run from this repository (the demo is not in the package): its CLI is `npm run ascend`.
+line(`\nSee it all in the dashboard: npm run ascend -- ui --data-dir ${dataDir}`);
 await store.close();
 db.close();
 process.exitCode = verification.ok ? 0 : 1;

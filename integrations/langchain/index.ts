@@ -19,6 +19,7 @@ import { interrupt } from '@langchain/langgraph';
 import { createMiddleware } from 'langchain';
 import type { AscendClient } from '../../src/client/client.js';
 import { describeError, isRefusal, refusal, type GovernedCall } from '../../src/client/govern.js';
+import { ARGUMENTS_COPIED, ARGUMENTS_REFUSED } from '../../src/core/arguments.js';
 import { argumentsOf, asParameters, governedCall, refusalMessage, toolActionType, type GovernToolOptions } from '../shared.js';
 import { bridgeOf } from '../approval-bridge.js';
 import { denied } from '../../src/decision/denial.js';
@@ -279,7 +280,19 @@ export class AscendCallbackHandler extends BaseCallbackHandler {
       // plain string input
     }
     const call = governedCall(toolActionType(name), asParameters(args), this.options);
-    const decision = await this.client.evaluateAction({ ...call, waitForApproval: call.waitForApproval ?? true });
+    const refused = call[ARGUMENTS_REFUSED];
+    if (refused !== undefined) throw refused;
+    const decision = await this.client.evaluateAction({
+      [ARGUMENTS_COPIED]: true,
+      actionType: call.actionType,
+      resource: call.resource,
+      parameters: call.parameters,
+      context: call.context,
+      requireHumanApproval: call.requireHumanApproval,
+      approvalTimeoutMs: call.approvalTimeoutMs,
+      redact: call.redact,
+      waitForApproval: call.waitForApproval ?? true,
+    });
     if (decision.decision !== 'allowed') throw refusal(decision, call);
     if (decision.editedParameters !== undefined) {
       // A callback sees a tool start but cannot change what it runs with: the edited call does

@@ -17,6 +17,7 @@ import { createLogger } from './logging.js';
 import {
   ClientOptionsSchema,
   parseInput,
+  refuseUnknownKeys,
   WebhookInputSchema,
   type AscendClientOptions,
   type OnApprovalRequired,
@@ -60,6 +61,15 @@ import {
 export type { AscendClientOptions, ApprovalVerdict, OnApprovalRequired } from './options.js';
 
 const RESULT_PREVIEW_CHARS = 2000;
+/** What `evaluateAction` reads itself, beside its input schema's keys. */
+const EVALUATE_READS_ITSELF = ['signal', 'onApprovalRequired'] as const;
+/** Every key of a {@link GovernedCall} (symbol-keyed marks aside). */
+const GOVERNED_CALL_KEYS: ReadonlySet<string> = new Set(
+  Object.keys({
+    actionType: true, resource: true, parameters: true, context: true, requireHumanApproval: true, waitForApproval: true,
+    approvalTimeoutMs: true, signal: true, redact: true, summarize: true, decided: true, parametersFromSchema: true, onApprovalRequired: true,
+  } satisfies Record<Exclude<keyof GovernedCall, symbol>, true>),
+);
 
 /** The Ascend client: govern tool calls, record outcomes, work with approvals. */
 export class AscendClient implements LifecycleClient {
@@ -83,7 +93,8 @@ export class AscendClient implements LifecycleClient {
   private released = false;
 
   constructor(options: AscendClientOptions) {
-    parseInput(ClientOptionsSchema, options, 'AscendClient options');
+    // Options the client reads itself (objects and functions: not in the schema).
+    parseInput(ClientOptionsSchema, options, 'AscendClient options', ['policy', 'onApprovalRequired', 'logDestination', 'logger', 'transport']);
     this.options = options;
     this.agentId = options.agentId;
     this.agentName = options.agentName ?? options.agentId;
@@ -154,7 +165,7 @@ export class AscendClient implements LifecycleClient {
     this.assertOpen();
     const signal = input.signal;
     const approver = chainApprovers(input.onApprovalRequired, this.options.onApprovalRequired);
-    const call = parseInput(EvaluateActionInputSchema, input, 'evaluateAction'); // drops `signal`
+    const call = parseInput(EvaluateActionInputSchema, input, 'evaluateAction', EVALUATE_READS_ITSELF); // drops `signal`
     // One copy of the arguments, plain JSON data: what the policy, the digest and the audit see
     // (and, through govern(), what the tool receives).
     const parameters = input[ARGUMENTS_COPIED] === true ? call.parameters : toCallArguments(call.parameters);
@@ -471,6 +482,8 @@ export class AscendClient implements LifecycleClient {
    * record completion or failure. See {@link governCall}.
    */
   async govern<T>(call: GovernedCall, fn: (decision: DecisionResult, parameters: Record<string, unknown>) => T | Promise<T>): Promise<T> {
+    // A misspelt key (`params`) would govern a call without what the tool then runs with.
+    refuseUnknownKeys(call, GOVERNED_CALL_KEYS, 'govern');
     return governCall(this, call, fn);
   }
 

@@ -6,7 +6,8 @@
 import * as z from '../core/zod.js';
 import type { DestinationStream, LevelWithSilent, Logger } from 'pino';
 import type { CompiledPolicy } from '../engine/index.js';
-import { ValidationError, validationIssues } from '../core/errors.js';
+import { issuesSummary, ValidationError, validationIssues, type ValidationIssue } from '../core/errors.js';
+import { closest } from '../core/did-you-mean.js';
 import type { ApprovalAnswer } from './govern.js';
 import { WEBHOOK_FORMATS } from '../store/outbox.js';
 import type { CircuitBreakerOptions } from '../transport/resilience.js';
@@ -137,11 +138,42 @@ export function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value === '' ? undefined : value;
 }
 
-/** `input` checked by `schema`, or a ValidationError naming `method` and each field at fault. */
-export function parseInput<S extends z.core.$ZodType>(schema: S, input: unknown, method: string): z.output<S> {
+/**
+ * `input` checked by `schema`, or a ValidationError naming `method` and each field at fault.
+ * Every key of an object input must be known — the schema's, or one of `alsoKnown` (what the
+ * method reads itself, such as a signal) — so a misspelt key is an error naming the key it
+ * probably meant, never dropped: a misspelt `capabilities` would register an agent without
+ * its restrictions.
+ */
+export function parseInput<S extends z.core.$ZodType>(schema: S, input: unknown, method: string, alsoKnown: readonly string[] = []): z.output<S> {
+  const shape = (schema as { _zod: { def: { shape?: Record<string, unknown> } } })._zod.def.shape;
+  if (shape !== undefined) refuseUnknownKeys(input, shapeKeys(schema, shape), method, alsoKnown);
   const parsed = z.safeParse(schema, input);
   if (!parsed.success) throw toValidationError(method, parsed.error);
   return parsed.data;
+}
+
+/**
+ * A ValidationError for each key of `input` that is neither in `known` nor in `alsoKnown`, with
+ * the known key it is closest to.
+ */
+export function refuseUnknownKeys(input: unknown, known: ReadonlySet<string>, method: string, alsoKnown: readonly string[] = []): void {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) return;
+  let issues: ValidationIssue[] | undefined;
+  for (const key of Object.keys(input)) {
+    if (known.has(key) || alsoKnown.includes(key)) continue;
+    const guess = closest(key, [...known, ...alsoKnown]);
+    (issues ??= []).push({ path: key, message: `unknown key${guess === undefined ? '' : ` (did you mean "${guess}"?)`}` });
+  }
+  if (issues !== undefined) throw new ValidationError(`Invalid input to ${method}: ${issuesSummary(issues)}`, issues);
+}
+
+const SHAPE_KEYS = new WeakMap<object, ReadonlySet<string>>();
+
+function shapeKeys(schema: object, shape: Record<string, unknown>): ReadonlySet<string> {
+  let keys = SHAPE_KEYS.get(schema);
+  if (keys === undefined) SHAPE_KEYS.set(schema, (keys = new Set(Object.keys(shape))));
+  return keys;
 }
 
 /** A zod error as a ValidationError. */

@@ -150,7 +150,9 @@ const YAML_FIXES: Record<string, string> = {
   DUPLICATE_KEY: 'each key may appear once per map: remove or merge the repeated key',
   TAB_AS_INDENT: 'indent with spaces, not tabs',
   BAD_INDENT: 'check the indentation: items of a list or map must line up',
-  MISSING_CHAR: 'a bracket, brace or quote is not closed',
+  // The yaml library's code for several slips: an unclosed bracket or quote, but also a list
+  // item not lined up with its list ("Sequence item without - indicator").
+  MISSING_CHAR: 'a character is missing: check that brackets, braces and quotes are closed, and that this line lines up with its list or map',
   MULTIPLE_DOCS: 'a policy file holds one document: remove the extra "---"',
 };
 

@@ -5,6 +5,7 @@
 import type * as z from 'zod/mini';
 import { EFFECTS, policyKnownKeys } from './policy.js';
 import type { PolicySource, SourcePosition } from './source.js';
+import { closest } from '../core/did-you-mean.js';
 
 /** One problem in a policy document. */
 export interface PolicyProblem extends SourcePosition {
@@ -16,36 +17,6 @@ export interface PolicyProblem extends SourcePosition {
 }
 
 type Path = ReadonlyArray<string | number>;
-
-/** Levenshtein distance, for "did you mean". */
-export function editDistance(a: string, b: string): number {
-  const prev = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let diag = prev[0] as number;
-    prev[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const up = prev[j] as number;
-      prev[j] = Math.min(up + 1, (prev[j - 1] as number) + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diag = up;
-    }
-  }
-  return prev[b.length] as number;
-}
-
-/** The candidate closest to `word` if it is close enough to be a typo, else undefined. */
-export function closest(word: string, candidates: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Infinity;
-  const lower = word.toLowerCase();
-  for (const c of candidates) {
-    const d = editDistance(lower, c.toLowerCase());
-    if (d < bestDistance) {
-      best = c;
-      bestDistance = d;
-    }
-  }
-  return best !== undefined && bestDistance <= Math.max(2, Math.floor(best.length / 3)) ? best : undefined;
-}
 
 /** `rules[2].limit.per` */
 export function pathText(path: Path): string {

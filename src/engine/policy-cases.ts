@@ -22,7 +22,8 @@ import { lazily } from '../core/lazily.js';
 import type { ActionRequest, AgentRecord, Decision, PolicyDecision } from '../core/types.js';
 import type { CompiledPolicy } from './compile.js';
 import { evaluatePolicy } from './evaluate.js';
-import { closest, pathText } from './issues.js';
+import { closest } from '../core/did-you-mean.js';
+import { pathText } from './issues.js';
 import { PolicySource } from './source.js';
 import { UsageTracker } from './usage.js';
 

@@ -99,6 +99,20 @@ describe('parsePolicy: every load error names file, line and a fix', () => {
     expect(e.fix).toBeTruthy();
   });
 
+  it('a list item out of line: the fix points at the line-up, not only at brackets', () => {
+    const e = loadError(`
+      version: 1
+      default: deny
+      rules:
+        - id: reads
+          actions: ["db.query"]
+         effect: allow
+    `);
+    expect(e.line).toBe(6); // "effect:", one space left of its rule's keys
+    expect(e.message).toContain('Sequence item without - indicator');
+    expect(e.fix).toContain('lines up with its list or map');
+  });
+
   it('duplicate YAML keys', () => {
     const e = loadError(`
       version: 1

@@ -162,6 +162,36 @@ describe('ascend mcp-proxy', () => {
     expect(effects).toEqual([]);
   }, 30_000);
 
+  it("the wrapped server gets the proxy's environment (its tokens, proxy settings), without Ascend's own variables", async () => {
+    const dir = tempDir('ascend-mcp-proxy-env-');
+    const server = path.join(dir, 'env-server.mjs');
+    // An upstream whose one tool answers with the variables it was started with.
+    fs.writeFileSync(
+      server,
+      `import { McpServer } from ${JSON.stringify(import.meta.resolve('@modelcontextprotocol/sdk/server/mcp.js'))};
+import { StdioServerTransport } from ${JSON.stringify(import.meta.resolve('@modelcontextprotocol/sdk/server/stdio.js'))};
+const server = new McpServer({ name: 'env', version: '1' });
+server.registerTool('show_env', { description: 'env' }, async () => ({
+  content: [{ type: 'text', text: JSON.stringify({ token: process.env.MY_TOKEN ?? null, proxy: process.env.HTTPS_PROXY ?? null, ascend: Object.keys(process.env).filter((k) => k.startsWith('ASCEND_')) }) }],
+}));
+await server.connect(new StdioServerTransport());
+`,
+    );
+    const policy = writePolicy(dir, 'version: 1\ndefault: deny\nrules:\n  - id: show\n    actions: ["mcp.env.show_env"]\n    effect: allow\n');
+    const transport = new StdioClientTransport({
+      command: process.execPath,
+      args: ['--import', TSX_IMPORT, CLI_MAIN, 'mcp-proxy', '--name', 'env', '--policy', policy, '--data-dir', path.join(dir, '.ascend'), '--', process.execPath, server],
+      env: { ...process.env, ASCEND_LOG_LEVEL: 'warn', ASCEND_WEBHOOK_SECRET_FOR_TEST: 'not for the upstream', MY_TOKEN: 'abc', HTTPS_PROXY: 'http://proxy.example:3128' } as Record<string, string>,
+      cwd: dir,
+      stderr: 'pipe',
+    });
+    const client = new Client({ name: 'desktop-client', version: '1' }, { capabilities: {} });
+    await client.connect(transport);
+    cleanups.push(() => client.close());
+    const seen = JSON.parse(text(await client.callTool({ name: 'show_env', arguments: {} }))) as { token: string; proxy: string; ascend: string[] };
+    expect(seen).toEqual({ token: 'abc', proxy: 'http://proxy.example:3128', ascend: [] });
+  }, 30_000);
+
   it('closing the client ends the proxy and the upstream server', async () => {
     const { client, transport } = await proxied();
     const pid = (transport as unknown as { pid: number | null }).pid;

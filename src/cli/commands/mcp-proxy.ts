@@ -12,7 +12,7 @@ export const mcpProxyCommand: CommandSpec = {
   name: 'mcp-proxy',
   summary: 'govern an existing MCP server (stdio command or HTTP URL) for any MCP client',
   details:
-    'Every tools/call is decided by Ascend (action type mcp.<name>.<tool>, resource from the arguments, tool annotations in the risk score); tools, resources and prompts are forwarded. Embedded by default (./ascend.policy.yaml, --data-dir); set ASCEND_API_URL and ASCEND_API_KEY to use a server.',
+    'Every tools/call is decided by Ascend (action type mcp.<name>.<tool>, resource from the arguments, tool annotations in the risk score); tools, resources and prompts are forwarded. Embedded by default (./ascend.policy.yaml, --data-dir); set ASCEND_API_URL and ASCEND_API_KEY to use a server. The server command gets the proxy\'s environment without its ASCEND_* variables.',
   options: {
     name: { type: 'string', valueName: 'NAME', description: 'the server name in action types (default: the command, or the URL host)' },
     url: { type: 'string', valueName: 'URL', description: 'a streamable HTTP MCP server instead of a command' },
@@ -63,7 +63,7 @@ export const mcpProxyCommand: CommandSpec = {
     const [{ startMcpProxy }, { StdioServerTransport }] = modules;
     const resourceArgs = ctx.string('resource-arg')?.split(',').map((s) => s.trim()).filter(Boolean);
     const proxy = await startMcpProxy({
-      upstream: url ? { url } : { command: command[0]!, args: command.slice(1), cwd: ctx.io.cwd },
+      upstream: url ? { url } : { command: command[0]!, args: command.slice(1), cwd: ctx.io.cwd, env: upstreamEnvironment(ctx.io.env) },
       client,
       name,
       downstream: new StdioServerTransport(),
@@ -81,3 +81,16 @@ export const mcpProxyCommand: CommandSpec = {
     return ExitCode.OK;
   },
 };
+
+/**
+ * The wrapped server's environment: the proxy's, as if it were run directly (its tokens, proxy
+ * and CA settings), without Ascend's own variables — the API key and signing secret that decide
+ * its calls are not the governed server's to read.
+ */
+export function upstreamEnvironment(env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (value !== undefined && !name.toUpperCase().startsWith('ASCEND_')) out[name] = value;
+  }
+  return out;
+}
