@@ -12,6 +12,7 @@ import { commandHelp, groupHelp, programHelp } from './help.js';
 import { colourEnabled, writeWithBackpressure, type CliIo } from './io.js';
 import { COMMANDS } from './registry.js';
 import { resolveDataDir } from './store-access.js';
+import { editDistance } from '../core/did-you-mean.js';
 import { packageVersion } from '../core/version.js';
 
 export type { CliIo, CliOutput } from './io.js';
@@ -175,16 +176,19 @@ function parseCommandLine(
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) {
-      throw new UsageError(describeParseError(err as Error), path);
+      throw new UsageError(describeParseError(err as Error, Object.keys(config)), path);
     }
     throw err;
   }
 }
 
 /** Node's parseArgs messages are long and generic; keep the part that names the option. */
-function describeParseError(err: Error): string {
+function describeParseError(err: Error, known: readonly string[]): string {
   const unknown = /Unknown option '([^']+)'/.exec(err.message);
-  if (unknown) return `unknown option ${unknown[1]}`;
+  if (unknown) {
+    const typed = unknown[1]!;
+    return `unknown option ${typed}${typed.startsWith('--') ? suggestion(typed.slice(2), known).replace(/"(.+)"/, '"--$1"') : ''}`;
+  }
   const missing = /Option '(-[^\s,]+)(?:, (--\S+))?[^']*' argument missing/.exec(err.message);
   if (missing) return `option ${missing[2] ?? missing[1]} needs a value`;
   const ambiguous = /Option '(-[^\s,]+)(?:, (--[^\s']+))?[^']*' argument is ambiguous/.exec(err.message);
@@ -209,17 +213,4 @@ function suggestion(typed: string, known: readonly string[]): string {
     }
   }
   return best !== undefined && bestDistance <= 2 ? ` (did you mean "${best}"?)` : '';
-}
-
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const substitution = previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1);
-      current.push(Math.min(previous[j]! + 1, current[j - 1]! + 1, substitution));
-    }
-    previous = current;
-  }
-  return previous[b.length]!;
 }

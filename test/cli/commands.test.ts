@@ -65,6 +65,7 @@ describe('command line parsing', () => {
     [['audit', 'export', '--format', 'xml'], /--format must be one of jsonl, csv/],
     [['policy', 'test', 'p.yaml'], /--request JSON \(or --cases FILE\) is required/],
     [['init', '--json=yes'], /option --json does not take a value/],
+    [['serve', '--prot', '4100'], /unknown option --prot \(did you mean "--port"\?\)/],
   ])('%j is a usage error (exit 2, one line)', async (args, message) => {
     mkdirSync(join(dir, '.ascend'), { recursive: true });
     const r = await run(args);

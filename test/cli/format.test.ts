@@ -3,6 +3,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { csvField, csvRecord } from '../../src/cli/csv.js';
+import { summarizeEvent } from '../../src/cli/commands/audit.js';
 import { ExitCode } from '../../src/cli/exit-codes.js';
 import { formatDuration, formatTimeLeft, makeStyle, renderTable, truncate } from '../../src/cli/format.js';
 
@@ -15,6 +16,12 @@ describe('format', () => {
     expect(formatDuration(3 * 3600_000 + 20 * 60_000)).toBe('3h 20m');
     expect(formatDuration(2 * 86_400_000 + 4 * 3600_000)).toBe('2d 4h');
     expect(formatTimeLeft('2030-01-01T00:00:00Z', Date.parse('2030-01-01T00:00:01Z'))).toBe('expired');
+  });
+
+  it("audit tail shows a tool's duration to the hundredth of a millisecond, not performance.now()'s noise", () => {
+    const event = { seq: 1, ts: '2026-12-05T00:00:00.000Z', type: 'action.completed', agentId: 'a', actionId: 'x1', approvalId: null, actor: 'a', data: { status: 'completed', durationMs: 0.03898499999991145 } };
+    expect(summarizeEvent(event as never)).toBe('status=completed durationMs=0.04 action=x1');
+    expect(summarizeEvent({ ...event, data: { durationMs: 1234.5678 } } as never)).toBe('durationMs=1234.57 action=x1');
   });
 
   it('aligns table columns, truncates long cells, right-aligns numbers', () => {

@@ -44,7 +44,8 @@ export function summarizeEvent(event: AuditEvent): string {
   for (const key of SUMMARY_KEYS) {
     const value = event.data[key];
     if (value === undefined || value === null || value === '' || typeof value === 'object') continue;
-    const text = String(value);
+    // A duration is measured with performance.now(): microseconds are noise to a reader.
+    const text = key === 'durationMs' && typeof value === 'number' ? String(Math.round(value * 100) / 100) : String(value);
     parts.push(`${key}=${/\s/.test(text) ? JSON.stringify(text) : text}`);
   }
   // Ids last: long and rarely what a person scans for, but needed to follow up.
