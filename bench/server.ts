@@ -141,7 +141,7 @@ export async function benchServer(): Promise<void> {
         const us = (cores: number, ratePerS: number): string => ((cores * 1e6) / ratePerS).toFixed(0);
         console.log(
           `    server CPU: ${evalCores.toFixed(2)} cores saturated (${us(evalCores, evalLoad.requests.average)} µs a request), ` +
-            `${halfCores.toFixed(2)} at half load (${us(halfCores, halfRate)} µs a request): the half load keeps it ${((halfCores / evalCores) * 100).toFixed(0)}% as busy as saturation`,
+            `${halfCores.toFixed(2)} at half load (${us(halfCores, halfLoad.completedPerS)} µs a request): the half load keeps it ${((halfCores / evalCores) * 100).toFixed(0)}% as busy as saturation`,
         );
       }
       console.log(row('  the same, store in memory', memLoad) + `   ${(memRatio * 100).toFixed(0)}% of bare: what evaluate costs when commits cost no file I/O`);

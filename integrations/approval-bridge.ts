@@ -10,9 +10,10 @@ import type { AscendClient, OnApprovalRequired } from '../src/client/client.js';
 import type { GovernedCall } from '../src/client/govern.js';
 import type { DecisionResult } from '../src/core/types.js';
 import { performance } from 'node:perf_hooks';
-import { ARGUMENTS_COPIED, ARGUMENTS_REFUSED, toCallArguments } from '../src/core/arguments.js';
+import { ARGUMENTS_COPIED, ARGUMENTS_REFUSED } from '../src/core/arguments.js';
 import { canonicalJson } from '../src/core/canonical.js';
 import { ValidationError } from '../src/core/errors.js';
+import { copyArguments } from './shared.js';
 
 /** What the bridge needs from a client. */
 export type BridgeClient = Pick<AscendClient, 'evaluateAction' | 'settlePending' | 'govern'>;
@@ -159,12 +160,8 @@ export class ApprovalBridge {
 /** `call` with its arguments copied once (integrations have done it already when they built it). */
 function copiedCall(call: GovernedCall): GovernedCall {
   if (call[ARGUMENTS_COPIED] === true || call[ARGUMENTS_REFUSED] !== undefined) return call;
-  try {
-    return { ...call, parameters: toCallArguments(call.parameters ?? {}, 'parameters', { schemaValues: call.parametersFromSchema === true }), [ARGUMENTS_COPIED]: true };
-  } catch (err) {
-    if (err instanceof ValidationError) return { ...call, [ARGUMENTS_REFUSED]: err };
-    throw err;
-  }
+  const copied = copyArguments(call.parameters ?? {}, call.parametersFromSchema === true);
+  return copied instanceof ValidationError ? { ...call, [ARGUMENTS_REFUSED]: copied } : { ...call, parameters: copied, [ARGUMENTS_COPIED]: true };
 }
 
 function sameCall(call: GovernedCall): string {

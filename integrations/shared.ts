@@ -78,10 +78,10 @@ export function governedCall<A>(defaultActionType: string, args: A, options: Gov
   return call;
 }
 
-/** The one copy of a tool call's arguments, or why it was refused. */
-function copyArguments(args: unknown): Record<string, unknown> | ValidationError {
+/** The one copy of a tool call's arguments (`schemaValues`: see `toCallArguments`), or why it was refused. */
+export function copyArguments(args: unknown, schemaValues = true): Record<string, unknown> | ValidationError {
   try {
-    return toCallArguments(asParameters(args), 'parameters', { schemaValues: true });
+    return toCallArguments(asParameters(args), 'parameters', { schemaValues });
   } catch (err) {
     if (err instanceof ValidationError) return err;
     // A getter or a Proxy that throws: arguments that cannot be read are refused like any other.

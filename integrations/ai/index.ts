@@ -8,6 +8,7 @@ import type { AscendClient } from '../../src/client/client.js';
 import type { ApprovalAnswer } from '../../src/client/govern.js';
 import { argumentsOf, governedCall, refusalMessage, toolActionType, type GovernToolOptions } from '../shared.js';
 import { bridgeOf, type BridgeClient } from '../approval-bridge.js';
+import { ARGUMENTS_REFUSED } from '../../src/core/arguments.js';
 
 export type { FromArgs, GovernToolOptions } from '../shared.js';
 export type { BridgeClient } from '../approval-bridge.js';
@@ -60,7 +61,9 @@ export function governTool<T extends AiSdkTool>(tool: T, client: GovernsCalls, o
   if (options.needsApproval && bridge) {
     const own = tool.needsApproval;
     out.needsApproval = async (input: unknown, approvalOptions: { toolCallId: string }): Promise<boolean> => {
-      const decision = await bridge.decide(approvalOptions.toolCallId, governedCall(toolActionType(name), input as Record<string, unknown>, options));
+      const call = governedCall(toolActionType(name), input as Record<string, unknown>, options);
+      if (call[ARGUMENTS_REFUSED] !== undefined) return false; // refused by execute, with its reason
+      const decision = await bridge.decide(approvalOptions.toolCallId, call);
       if (decision.decision === 'pending') return true;
       if (decision.decision === 'denied') return false; // refused by execute, with its reason
       // Allowed by Ascend: the app's own gate stands, and the call is decided again when it runs.
@@ -117,7 +120,10 @@ export function ascendToolApproval(
   const bridge = bridgeOf(client);
   return async ({ toolCall, tools, messages, toolsContext }) => {
     const merged = { ...options, ...perTool[toolCall.toolName] };
-    const decision = await bridge.decide(toolCall.toolCallId, governedCall(toolActionType(toolCall.toolName), toolCall.input as Record<string, unknown>, merged));
+    const call = governedCall(toolActionType(toolCall.toolName), toolCall.input as Record<string, unknown>, merged);
+    const refused = call[ARGUMENTS_REFUSED];
+    if (refused !== undefined) return { type: 'denied', reason: refused.message };
+    const decision = await bridge.decide(toolCall.toolCallId, call);
     if (decision.decision === 'denied') return { type: 'denied', reason: decision.reason };
     if (decision.decision === 'pending') return { type: 'user-approval', reason: decision.reason };
     const tool = tools && Object.hasOwn(tools, toolCall.toolName) ? tools[toolCall.toolName] : undefined;

@@ -233,6 +233,8 @@ async function decideOrPause(
 ): Promise<GovernedCall | undefined> {
   const bridge = bridgeOf(client);
   const call = governedCall(toolActionType(name), toolCall.args, options, signal);
+  // Arguments refused by the copy: no decision to pause for; governing the call refuses it.
+  if (call[ARGUMENTS_REFUSED] !== undefined) return undefined;
   // The same action id for this thread's tool call: a run resumed in another process finds the
   // decision (and the approval a person is deciding) instead of asking anew.
   const actionId = threadId === undefined ? undefined : `lg_${createHash('sha256').update(`${threadId}\u0000${toolCall.id}`).digest('hex').slice(0, 40)}`;

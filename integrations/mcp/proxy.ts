@@ -108,7 +108,7 @@ export async function startMcpProxy(options: McpProxyOptions): Promise<McpProxy>
       if (!tools.has(name)) for (const tool of (await upstream.listTools()).tools) tools.set(tool.name, tool);
       const annotations = tools.get(name)?.annotations;
       const call = governedCall(`mcp.${options.name}.${name}`, args, {
-        resource: resourceOf(args, resourceArgs),
+        resource: (copied) => resourceOf(copied, resourceArgs),
         ...(annotations ? { context: { toolAnnotations: annotations } } : {}),
         ...(options.config?.approvalTimeoutSeconds ? { approvalTimeoutMs: options.config.approvalTimeoutSeconds * 1000 } : {}),
       }, extra.signal);

@@ -14,6 +14,7 @@ import { decideEdited, settlePending, waitForDecidedApproval, type PendingCall }
 import { denied } from '../decision/denial.js';
 import { describeError, governCall, type GovernedCall, type LifecycleClient } from './govern.js';
 import { createLogger } from './logging.js';
+import type * as z from '../core/zod.js';
 import {
   ClientOptionsSchema,
   parseInput,
@@ -61,6 +62,10 @@ import {
 export type { AscendClientOptions, ApprovalVerdict, OnApprovalRequired } from './options.js';
 
 const RESULT_PREVIEW_CHARS = 2000;
+/** The options the client reads itself (objects and functions: not in the schema); complete by type. */
+const OPTIONS_READ_ITSELF = Object.keys({
+  policy: true, onApprovalRequired: true, logDestination: true, logger: true, transport: true,
+} satisfies Record<Exclude<keyof AscendClientOptions, keyof z.output<typeof ClientOptionsSchema>>, true>);
 /** What `evaluateAction` reads itself, beside its input schema's keys. */
 const EVALUATE_READS_ITSELF = ['signal', 'onApprovalRequired'] as const;
 /** Every key of a {@link GovernedCall} (symbol-keyed marks aside). */
@@ -93,8 +98,7 @@ export class AscendClient implements LifecycleClient {
   private released = false;
 
   constructor(options: AscendClientOptions) {
-    // Options the client reads itself (objects and functions: not in the schema).
-    parseInput(ClientOptionsSchema, options, 'AscendClient options', ['policy', 'onApprovalRequired', 'logDestination', 'logger', 'transport']);
+    parseInput(ClientOptionsSchema, options, 'AscendClient options', OPTIONS_READ_ITSELF);
     this.options = options;
     this.agentId = options.agentId;
     this.agentName = options.agentName ?? options.agentId;

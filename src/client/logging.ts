@@ -91,11 +91,22 @@ function readableLines(sink: DestinationStream & Partial<Pick<CountingDestinatio
       const { level, time, msg, name: _name, pid: _pid, hostname: _host, ...rest } = record;
       const clock = typeof time === 'number' ? new Date(time).toISOString().slice(11, 23) : '';
       const fields = Object.entries(rest)
-        .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+        .map(([k, v]) => `${k}=${k === 'err' ? readableError(v) : typeof v === 'string' ? v : JSON.stringify(v)}`)
         .join(' ');
       sink.write(`${clock} ${LEVEL_NAMES[level as number] ?? String(level)} ${String(msg ?? '')}${fields ? ' ' + fields : ''}\n`);
     },
   };
+}
+
+/**
+ * An error as a person reads it: `"code: message"`. Errors are logged as `{ code, message }`
+ * objects, which pino's serializer turns into `{ type: "Object", …, stack: "" }`.
+ */
+function readableError(err: unknown): string {
+  if (typeof err !== 'object' || err === null) return JSON.stringify(err);
+  const { code, message } = err as { code?: unknown; message?: unknown };
+  if (typeof message !== 'string') return JSON.stringify(err);
+  return JSON.stringify(typeof code === 'string' && code !== '' ? `${code}: ${message}` : message);
 }
 
 export { REDACTED };

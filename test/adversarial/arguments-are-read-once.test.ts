@@ -114,16 +114,18 @@ describe('arguments are read once', () => {
       expect(await pay.needsApproval(input, { toolCallId: 't1' })).toBe(true); // pending: the app asks its user
       // The app's user said yes to paying alice; the SDK now executes the same input object.
       const answer = await pay.execute(input, { toolCallId: 't1' }).catch((err: Error) => err);
-      expect(paid).not.toContain('mallory');
       const events = await audit();
-      if (paid.length > 0) {
-        // It ran: exactly the call that was approved.
-        expect(paid).toEqual(['alice']);
-        expect(answer).toBe('paid alice');
-      } else {
-        // The input it was executed with was not the one approved: decided afresh, and refused.
+      if (readsAsAlice === 1) {
+        // Read once when asked (alice), once when run (mallory): not the call approved, so it is
+        // decided afresh, and refused.
+        expect(paid).toEqual([]);
         expect(answer).toBeInstanceOf(Error);
         expect(events.some((e) => e.type === 'action.evaluated' && (e.data.parameters as { to: string }).to === 'mallory' && e.data.decision === 'denied')).toBe(true);
+      } else {
+        // Alice at both readings: exactly the call that was approved runs, once, from the copy
+        // decided — whatever the getter answers afterwards.
+        expect(paid).toEqual(['alice']);
+        expect(answer).toBe('paid alice');
       }
       expect(events.filter((e) => e.type === 'action.completed').length).toBe(paid.length);
       await client.close();
@@ -139,13 +141,12 @@ describe('arguments are read once', () => {
       // A read-only classifier: the policy allows db.query only for "ls".
       { name: 'query', actionType: ({ cmd }) => (cmd === 'ls' ? 'db.query' : 'db.execute') },
     ) as unknown as { execute: (input: unknown, options: { toolCallId: string }) => Promise<unknown> };
-    const answer = await query.execute(shifty('cmd', 'ls', 'delete from users', 1), { toolCallId: 'q1' }).catch((err: Error) => err);
-    expect(ran).not.toContain('delete from users');
+    const answer = await query.execute(shifty('cmd', 'ls', 'delete from users', 1), { toolCallId: 'q1' });
+    // Read once ("ls"): classified, evaluated and run from that one reading.
+    expect(answer).toBe('ok');
+    expect(ran).toEqual(['ls']);
     const evaluated = (await audit()).filter((e) => e.type === 'action.evaluated').map((e) => [e.data.actionType, (e.data.parameters as { cmd: string }).cmd]);
-    // Classified and evaluated from one reading: either both "ls" (and that ran), or never a db.query of the delete.
-    expect(evaluated).not.toContainEqual(['db.query', 'delete from users']);
-    if (ran.length > 0) expect(ran).toEqual(['ls']);
-    else expect(answer).toBeInstanceOf(Error);
+    expect(evaluated).toEqual([['db.query', 'ls']]);
   });
 
   it("LangChain middleware, onPending 'interrupt': the tool node runs the arguments decided, not a second reading", async () => {
@@ -161,6 +162,21 @@ describe('arguments are read once', () => {
     expect(ran).toEqual(['ls']);
     const events = await audit();
     expect(events.filter((e) => e.type === 'action.evaluated').map((e) => (e.data.parameters as { cmd: string }).cmd)).toEqual(['ls']);
+  });
+
+  it('arguments the copy refuses are a refusal the model reads on the paths that ask first (LangChain interrupt, AI SDK v7 approval)', async () => {
+    const { client } = setup();
+    const hostile = JSON.parse('{"__proto__": {"admin": true}, "cmd": "ls"}') as Record<string, unknown>;
+    const middleware = ascendMiddleware(client, { actionType: 'tool.shell', onPending: 'interrupt' }) as unknown as {
+      wrapToolCall: (request: unknown, handler: () => Promise<unknown>) => Promise<unknown>;
+    };
+    let ran = false;
+    const answer = (await middleware.wrapToolCall({ toolCall: { name: 'shell', id: 'lc-2', args: hostile }, runtime: {} }, async () => ((ran = true), 'ok'))) as { content: string; status: string };
+    expect(ran).toBe(false);
+    expect(answer.status).toBe('error');
+    expect(answer.content).toContain('its arguments were refused');
+    const approval = await ascendToolApproval(client)({ toolCall: { toolCallId: 'ai-2', toolName: 'shell', input: hostile } });
+    expect(approval).toMatchObject({ type: 'denied', reason: expect.stringContaining('__proto__') });
   });
 
   it('an allowed decision kept under a tool call id is not used for a later call that reuses the id after a block', async () => {

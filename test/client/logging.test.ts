@@ -64,4 +64,15 @@ describe('logging never leaks secrets', () => {
     expect(out).not.toContain(SECRETS.apiKey);
     expect(out).not.toContain(SECRETS.password);
   });
+
+  it('readable logs show an error as "code: message", not as a serialised object', () => {
+    const logs = captureLogs();
+    const logger = createLogger({ jsonLogs: false, destination: logs.destination, logLevel: 'info' });
+    logger.error({ err: { code: 'store_error', message: 'disk full' } }, 'group commit failed');
+    logger.error({ err: new Error('plain') }, 'boom');
+    const out = logs.text();
+    expect(out).toMatch(/ERROR group commit failed err="store_error: disk full"$/m);
+    expect(out).toMatch(/ERROR boom err="plain"$/m);
+    expect(out).not.toContain('"type":"Object"');
+  });
 });

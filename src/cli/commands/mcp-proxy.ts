@@ -85,7 +85,8 @@ export const mcpProxyCommand: CommandSpec = {
 /**
  * The wrapped server's environment: the proxy's, as if it were run directly (its tokens, proxy
  * and CA settings), without Ascend's own variables — the API key and signing secret that decide
- * its calls are not the governed server's to read.
+ * its calls are not handed to it (hygiene: a server running as the same user can still read the
+ * proxy's environment and files).
  */
 export function upstreamEnvironment(env: NodeJS.ProcessEnv): Record<string, string> {
   const out: Record<string, string> = {};
