@@ -7,7 +7,7 @@
  * call, and the lifecycle starts at run.
  */
 import type { AscendClient, OnApprovalRequired } from '../src/client/client.js';
-import type { GovernedCall } from '../src/client/govern.js';
+import { evaluationInput, type GovernedCall } from '../src/client/govern.js';
 import type { DecisionResult } from '../src/core/types.js';
 import { performance } from 'node:perf_hooks';
 import { ARGUMENTS_COPIED, ARGUMENTS_REFUSED } from '../src/core/arguments.js';
@@ -66,13 +66,7 @@ export class ApprovalBridge {
       const refused = decided[ARGUMENTS_REFUSED];
       if (refused !== undefined) throw refused;
       return this.client.evaluateAction({
-        [ARGUMENTS_COPIED]: true,
-        actionType: decided.actionType,
-        resource: decided.resource,
-        parameters: decided.parameters,
-        context: decided.context,
-        requireHumanApproval: decided.requireHumanApproval,
-        redact: decided.redact,
+        ...evaluationInput(decided, decided.parameters ?? {}),
         waitForApproval: false,
         ...(actionId !== undefined ? { actionId } : {}),
       });
@@ -143,7 +137,7 @@ export class ApprovalBridge {
   }
 
   private isOld(entry: Entry): boolean {
-    return performance.now() - entry.decidedAtMs > this.allowedFreshMs;
+    return performance.now() - entry.decidedAtMs >= this.allowedFreshMs;
   }
 
   /** An allowed decision kept too long to be used (a reused tool call id): made again. */

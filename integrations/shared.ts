@@ -58,18 +58,17 @@ export function argumentsOf(args: unknown, evaluated: Record<string, unknown>): 
  */
 export function governedCall<A>(defaultActionType: string, args: A, options: GovernToolOptions<A>, signal?: AbortSignal): GovernedCall {
   const copied = copyArguments(args);
-  const call: GovernedCall = copied instanceof ValidationError
-    ? { actionType: defaultActionType, resource: '', parameters: asParameters(args), [ARGUMENTS_REFUSED]: copied }
-    : {
-        actionType: pick(options.actionType, argumentsOf(args, copied) as A) ?? defaultActionType,
-        resource: pick(options.resource, argumentsOf(args, copied) as A) ?? '',
-        parameters: copied,
-        [ARGUMENTS_COPIED]: true,
-      };
+  let call: GovernedCall;
+  if (copied instanceof ValidationError) {
+    call = { actionType: defaultActionType, resource: '', parameters: asParameters(args), [ARGUMENTS_REFUSED]: copied };
+  } else {
+    const read = argumentsOf(args, copied) as A; // what the option functions see: the copy, in the tool's shape
+    call = { actionType: pick(options.actionType, read) ?? defaultActionType, resource: pick(options.resource, read) ?? '', parameters: copied, [ARGUMENTS_COPIED]: true };
+    const context = pick(options.context, read);
+    if (context !== undefined) call.context = context;
+  }
   // The framework's schema parsed the model's JSON into these (a Date from `z.coerce.date()`).
   call.parametersFromSchema = true;
-  const context = copied instanceof ValidationError ? undefined : pick(options.context, argumentsOf(args, copied) as A);
-  if (context !== undefined) call.context = context;
   if (options.requireHumanApproval !== undefined) call.requireHumanApproval = options.requireHumanApproval;
   if (options.waitForApproval !== undefined) call.waitForApproval = options.waitForApproval;
   if (options.approvalTimeoutMs !== undefined) call.approvalTimeoutMs = options.approvalTimeoutMs;

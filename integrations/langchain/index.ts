@@ -18,8 +18,8 @@ import type { ToolCall } from '@langchain/core/messages/tool';
 import { interrupt } from '@langchain/langgraph';
 import { createMiddleware } from 'langchain';
 import type { AscendClient } from '../../src/client/client.js';
-import { describeError, isRefusal, refusal, type GovernedCall } from '../../src/client/govern.js';
-import { ARGUMENTS_COPIED, ARGUMENTS_REFUSED } from '../../src/core/arguments.js';
+import { describeError, evaluationInput, isRefusal, refusal, type GovernedCall } from '../../src/client/govern.js';
+import { ARGUMENTS_REFUSED } from '../../src/core/arguments.js';
 import { argumentsOf, asParameters, governedCall, refusalMessage, toolActionType, type GovernToolOptions } from '../shared.js';
 import { bridgeOf } from '../approval-bridge.js';
 import { denied } from '../../src/decision/denial.js';
@@ -284,17 +284,7 @@ export class AscendCallbackHandler extends BaseCallbackHandler {
     const call = governedCall(toolActionType(name), asParameters(args), this.options);
     const refused = call[ARGUMENTS_REFUSED];
     if (refused !== undefined) throw refused;
-    const decision = await this.client.evaluateAction({
-      [ARGUMENTS_COPIED]: true,
-      actionType: call.actionType,
-      resource: call.resource,
-      parameters: call.parameters,
-      context: call.context,
-      requireHumanApproval: call.requireHumanApproval,
-      approvalTimeoutMs: call.approvalTimeoutMs,
-      redact: call.redact,
-      waitForApproval: call.waitForApproval ?? true,
-    });
+    const decision = await this.client.evaluateAction(evaluationInput(call, call.parameters ?? {}));
     if (decision.decision !== 'allowed') throw refusal(decision, call);
     if (decision.editedParameters !== undefined) {
       // A callback sees a tool start but cannot change what it runs with: the edited call does

@@ -98,20 +98,7 @@ export async function governCall<T>(
     parameters = call[ARGUMENTS_COPIED] === true && call.parameters !== undefined
       ? call.parameters
       : toCallArguments(call.parameters ?? {}, 'parameters', call.parametersFromSchema ? SCHEMA_VALUES : {});
-    // Field by field rather than a spread: cheaper on the hot path (see transport/local.ts).
-    decision = call.decided ?? await client.evaluateAction({
-      [ARGUMENTS_COPIED]: true,
-      actionType: call.actionType,
-      resource: call.resource,
-      parameters,
-      context: call.context,
-      requireHumanApproval: call.requireHumanApproval,
-      waitForApproval: call.waitForApproval ?? true,
-      approvalTimeoutMs: call.approvalTimeoutMs,
-      signal: call.signal,
-      redact: call.redact,
-      onApprovalRequired: call.onApprovalRequired,
-    });
+    decision = call.decided ?? await client.evaluateAction(evaluationInput(call, parameters));
   } catch (err) {
     // The call's own content refused as input (arguments, resource, action type): the model
     // reads why, as for a denial. Other bad input (the code's own options) stays an error.
@@ -149,6 +136,29 @@ export async function governCall<T>(
   await record(client, root, { actionId: decision.actionId, status: 'completed', result: recordedResult(client, call, result), durationMs: performance.now() - started });
   endSpan(root);
   return result;
+}
+
+/** What `evaluateAction` is asked about a governed call whose one copy of the arguments is `parameters`. */
+export type EvaluationInput = EvaluateActionInput & { signal?: AbortSignal; onApprovalRequired?: GovernedCall['onApprovalRequired']; [ARGUMENTS_COPIED]: true };
+
+/**
+ * The `evaluateAction` input for a governed call, its arguments already copied (`parameters`).
+ * Field by field rather than a spread: cheaper on the hot path (see transport/local.ts).
+ */
+export function evaluationInput(call: GovernedCall, parameters: Record<string, unknown>): EvaluationInput {
+  return {
+    [ARGUMENTS_COPIED]: true,
+    actionType: call.actionType,
+    resource: call.resource,
+    parameters,
+    context: call.context,
+    requireHumanApproval: call.requireHumanApproval,
+    waitForApproval: call.waitForApproval ?? true,
+    approvalTimeoutMs: call.approvalTimeoutMs,
+    signal: call.signal,
+    redact: call.redact,
+    onApprovalRequired: call.onApprovalRequired,
+  };
 }
 
 /**
