@@ -187,7 +187,7 @@ function describeParseError(err: Error, known: readonly string[]): string {
   const unknown = /Unknown option '([^']+)'/.exec(err.message);
   if (unknown) {
     const typed = unknown[1]!;
-    return `unknown option ${typed}${typed.startsWith('--') ? suggestion(typed.slice(2), known).replace(/"(.+)"/, '"--$1"') : ''}`;
+    return `unknown option ${typed}${typed.startsWith('--') ? suggestion(typed.slice(2), known, '--') : ''}`;
   }
   const missing = /Option '(-[^\s,]+)(?:, (--\S+))?[^']*' argument missing/.exec(err.message);
   if (missing) return `option ${missing[2] ?? missing[1]} needs a value`;
@@ -201,8 +201,8 @@ function describeParseError(err: Error, known: readonly string[]): string {
   return err.message.split('. ')[0] ?? err.message;
 }
 
-/** ` (did you mean "approvals"?)` when a known name is close to what was typed. */
-function suggestion(typed: string, known: readonly string[]): string {
+/** ` (did you mean "approvals"?)` when a known name is close to what was typed (`prefix`: how it is written, as `--`). */
+function suggestion(typed: string, known: readonly string[], prefix = ''): string {
   let best: string | undefined;
   let bestDistance = Number.POSITIVE_INFINITY;
   for (const name of known) {
@@ -212,5 +212,5 @@ function suggestion(typed: string, known: readonly string[]): string {
       bestDistance = distance;
     }
   }
-  return best !== undefined && bestDistance <= 2 ? ` (did you mean "${best}"?)` : '';
+  return best !== undefined && bestDistance <= 2 ? ` (did you mean "${prefix}${best}"?)` : '';
 }
